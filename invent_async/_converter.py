@@ -1,0 +1,268 @@
+"""The one cattrs converter: every rule about how models look on the wire lives here.
+
+- JSON backend: orjson when installed (the ``orjson`` extra), the standard library otherwise.
+- Datetimes: parsed with ``datetime.fromisoformat`` (which accepts a trailing ``Z`` from Python
+  3.11); date-only and naive values are read as UTC, so every datetime is timezone-aware.
+  Written back as RFC 3339 with a ``Z`` suffix.
+- Open enums: a channel type, segment colour or field type this SDK does not know arrives as a
+  plain ``str`` instead of failing.
+- Reading is lenient about *extra* keys (ignored) and strict about *types*: a missing required
+  field, a ``null`` where a string is required or ``"true"`` where a bool is required is an
+  error that names the field path (``@ $.channels[0].id``).
+- Request models omit every field left at :data:`~invent_async.UNSET`.
+- ``ContactField.type`` is read from the top level or, when absent, from ``schema.type``.
+
+Structuring runs a fast converter first (``detailed_validation=False``); only when that fails
+is the input structured again with a detailed converter, to name the bad field path.
+"""
+
+from __future__ import annotations
+
+import enum
+import json as _stdlib_json
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
+from . import _models as m
+from ._types import JSON
+
+__all__ = [
+    "InvalidData",
+    "dumps",
+    "format_datetime",
+    "json_backend",
+    "loads",
+    "parse_datetime",
+    "set_json_backend",
+    "structure",
+    "unstructure",
+]
+
+T = TypeVar("T")
+
+_REQUEST_MODELS: Final = (
+    m.NewChannel,
+    m.ContactCreate,
+    m.ContactUpdate,
+    m.ContactMerge,
+    m.ChannelUpdate,
+    m.SegmentCreate,
+    m.SegmentUpdate,
+)
+
+
+class InvalidData(ValueError):
+    """Raised by :func:`structure`: ``errors`` lists each problem with its field path."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+# --------------------------------------------------------------------------- JSON backend
+
+
+def _stdlib_loads(data: bytes | str) -> JSON:
+    return _stdlib_json.loads(data)
+
+
+def _stdlib_dumps(obj: JSON) -> bytes:
+    return _stdlib_json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the installed extras
+    _orjson = None  # type: ignore[assignment]
+
+_loads: Callable[[bytes | str], JSON] = _stdlib_loads
+_dumps: Callable[[JSON], bytes] = _stdlib_dumps
+_backend_name = "json"
+
+
+def set_json_backend(name: str) -> None:
+    """Choose ``"orjson"`` or ``"json"`` (the standard library). Used by tests and benchmarks."""
+    global _loads, _dumps, _backend_name
+    if name == "orjson":
+        if _orjson is None:
+            raise RuntimeError("orjson is not installed: pip install 'invent-async[orjson]'")
+        _loads, _dumps = _orjson.loads, _orjson.dumps
+    elif name == "json":
+        _loads, _dumps = _stdlib_loads, _stdlib_dumps
+    else:
+        raise ValueError(f"unknown JSON backend {name!r}; expected 'orjson' or 'json'")
+    _backend_name = name
+
+
+def json_backend() -> str:
+    """The name of the JSON backend in use: ``"orjson"`` or ``"json"``."""
+    return _backend_name
+
+
+def loads(data: bytes | str) -> JSON:
+    """Decode JSON with the active backend (raises ``ValueError`` on invalid JSON)."""
+    return _loads(data)
+
+
+def dumps(obj: JSON) -> bytes:
+    """Encode JSON (already unstructured data) with the active backend."""
+    return _dumps(obj)
+
+
+if _orjson is not None:
+    set_json_backend("orjson")
+
+
+# --------------------------------------------------------------------------- scalar rules
+
+
+def parse_datetime(value: object) -> datetime:
+    """Parse an RFC 3339 / ISO 8601 date-time (or a bare date) into an aware datetime."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)  # noqa: DTZ001 - made aware below
+    else:
+        raise TypeError(f"expected an ISO 8601 date-time string, got {type(value).__name__}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def format_datetime(value: datetime) -> str:
+    """Format an aware datetime as RFC 3339, UTC written as ``Z``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _strict_str(value: object, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _strict_bool(value: object, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"expected a boolean, got {type(value).__name__}")
+
+
+def _strict_int(value: object, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _json_object(value: object, _: type) -> Mapping[str, Any]:
+    if isinstance(value, dict):
+        return value
+    raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+
+
+def _open_enum(
+    enum_type: type[m.ChannelType] | type[m.SegmentColor] | type[m.ContactFieldType],
+    nullable: bool,
+) -> Callable[[object, type], Any]:
+    known = {member.value: member for member in enum_type}
+
+    def structure_open_enum(value: object, _: type) -> Any:
+        if isinstance(value, str):
+            return known.get(value, value)
+        if value is None and nullable:
+            return None
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+
+    return structure_open_enum
+
+
+def _enum_value(value: object) -> object:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+# --------------------------------------------------------------------------- converters
+
+
+def _configure(conv: cattrs.Converter) -> cattrs.Converter:
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(datetime, lambda v, _: parse_datetime(v))
+    conv.register_unstructure_hook(datetime, format_datetime)
+    conv.register_structure_hook_func(lambda t: t == Mapping[str, Any], _json_object)
+    conv.register_structure_hook_func(
+        lambda t: t == Mapping[str, Any] | None,
+        lambda v, t: None if v is None else _json_object(v, t),
+    )
+    for enum_type, annotation, nullable in (
+        (m.ChannelType, m.ChannelType | str, False),
+        (m.SegmentColor, m.SegmentColor | str | None, True),
+        (m.ContactFieldType, m.ContactFieldType | str | None, True),
+    ):
+        hook = _open_enum(enum_type, nullable)
+        conv.register_structure_hook_func(lambda t, a=annotation: t == a, hook)  # type: ignore[misc]
+        conv.register_unstructure_hook_func(lambda t, a=annotation: t == a, _enum_value)  # type: ignore[misc]
+
+    # ContactField.type may only be present inside ``schema``.
+    field_hook = make_dict_structure_fn(m.ContactField, conv)
+
+    def structure_contact_field(value: Any, cl: type) -> m.ContactField:
+        if isinstance(value, dict) and "type" not in value:
+            schema = value.get("schema")
+            if isinstance(schema, dict) and "type" in schema:
+                value = {**value, "type": schema["type"]}
+        return field_hook(value, cl)
+
+    conv.register_structure_hook(m.ContactField, structure_contact_field)
+
+    # Request bodies: every field left at its UNSET default is omitted.
+    for cl in _REQUEST_MODELS:
+        conv.register_unstructure_hook(
+            cl, make_dict_unstructure_fn(cl, conv, _cattrs_omit_if_default=True)
+        )
+    # Segments embedded in contacts carry no ``boards`` key: omit it when it is None.
+    conv.register_unstructure_hook(
+        m.Segment,
+        make_dict_unstructure_fn(
+            m.Segment, conv, boards=cattrs.override(omit_if_default=True)
+        ),
+    )
+    return conv
+
+
+_FAST: Final = _configure(cattrs.Converter(detailed_validation=False))
+_DETAILED: Final = _configure(cattrs.Converter(detailed_validation=True))
+
+
+def structure(data: JSON, cl: type[T]) -> T:
+    """Build a model (or ``list[Model]``) from decoded JSON.
+
+    Raises:
+        InvalidData: the data does not match ``cl``; ``errors`` names each bad field path.
+    """
+    try:
+        return _FAST.structure(data, cl)
+    except Exception:  # noqa: BLE001 - re-run with detailed validation to explain the failure
+        pass
+    try:
+        result = _DETAILED.structure(data, cl)
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidData(cattrs.transform_error(exc)) from None
+    return result  # pragma: no cover - the fast converter failed where the detailed one did not
+
+
+def unstructure(obj: Any) -> JSON:
+    """Turn a model (request or response) into JSON-ready data."""
+    return _FAST.unstructure(obj)
+
+
+def is_model(obj: object) -> bool:
+    """True for attrs model instances (used by the fake to serialise responses)."""
+    return attrs.has(type(obj))

@@ -1,0 +1,175 @@
+"""The error tree. Every exception the SDK raises on purpose is an :class:`InventError`::
+
+    InventError
+    ├── ClientStateError                 misuse of the client object itself (also a RuntimeError)
+    │   ├── ClientClosedError            used after aclose()/close()
+    │   └── WrongEventLoopError          used from another event loop than the one it started on
+    ├── APIConnectionError               the request did not get an HTTP answer
+    │   └── APITimeoutError              ... because a timeout or the overall deadline ran out
+    ├── APIStatusError                   the API answered with a non-2xx status
+    │   ├── BadRequestError              400
+    │   ├── AuthenticationError          401
+    │   ├── PermissionDeniedError        403
+    │   ├── NotFoundError                404
+    │   ├── ConflictError                409
+    │   ├── UnprocessableEntityError     422
+    │   ├── RateLimitError               429 (carries ``retry_after``)
+    │   └── InternalServerError          5xx
+    └── ResponseValidationError          a 2xx body that does not match the model
+
+Messages name the HTTP method and the URL *path*; they never contain the API key, the host's
+credentials or request headers. Building an error from a response lives in ``_protocol``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ClientStateError",
+    "ConflictError",
+    "InternalServerError",
+    "InventError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "UnprocessableEntityError",
+    "WrongEventLoopError",
+]
+
+
+class InventError(Exception):
+    """Base class of every error raised by invent_async."""
+
+
+class ClientStateError(InventError, RuntimeError):
+    """The client object was used in a way its lifecycle does not allow."""
+
+
+class ClientClosedError(ClientStateError):
+    """The client (or the client a view belongs to) was already closed."""
+
+
+class WrongEventLoopError(ClientStateError):
+    """An AsyncInventClient was used from a different event loop than the one it started on."""
+
+
+class APIConnectionError(InventError):
+    """No HTTP response was received (DNS, refused connection, reset, TLS, ...).
+
+    Attributes:
+        method: HTTP method of the failed request.
+        path: URL path of the failed request (no host, no query, no credentials).
+        request_sent: False when the request certainly never reached the server (for example
+            the connection could not be opened), True when it may have been received.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, request_sent: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+        self.request_sent = request_sent
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out, or the call's overall deadline ran out."""
+
+
+class APIStatusError(InventError):
+    """The API answered with a non-success HTTP status.
+
+    Attributes:
+        status: HTTP status code.
+        method: HTTP method of the request.
+        path: URL path of the request (no host, no query, no credentials).
+        body: The response body: decoded JSON when it was JSON, otherwise text (truncated).
+        request_id: The request id header of the response, if the server sent one.
+        headers: The response headers.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        path: str,
+        body: Any,
+        request_id: str | None,
+        headers: Mapping[str, str],
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.method = method
+        self.path = path
+        self.body = body
+        self.request_id = request_id
+        self.headers = headers
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was invalid (bad parameters or body)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or invalid, or the endpoint is not open to API keys."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the API key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the resource (or organisation) does not exist."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's current state."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well-formed but could not be processed."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests.
+
+    Attributes:
+        retry_after: Seconds the server asked us to wait (from ``Retry-After``), or None.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the API (or a proxy in front of it) failed."""
+
+
+class ResponseValidationError(InventError):
+    """A successful response did not have the shape the SDK expects.
+
+    Attributes:
+        errors: One line per problem, each naming the field path, e.g.
+            ``"required field missing @ $.channels[0].id"``.
+        method: HTTP method of the request.
+        path: URL path of the request.
+    """
+
+    def __init__(self, errors: list[str], *, method: str, path: str, type_name: str) -> None:
+        shown = "; ".join(errors[:5]) + ("; ..." if len(errors) > 5 else "")
+        super().__init__(f"{method} {path}: response is not a valid {type_name}: {shown}")
+        self.errors = errors
+        self.method = method
+        self.path = path

@@ -1,0 +1,445 @@
+"""Sans-I/O protocol: everything about a request and a response that needs no socket.
+
+Builds :class:`Request` values (method, percent-encoded path, query, JSON body, retry class),
+turns a :class:`RawResponse` into a model or into the right exception, parses ``Retry-After``
+and the pagination headers, and decides which failures may be retried. No aiohttp, no event
+loop: this module is tested with plain function calls.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
+
+import attrs
+
+from . import _converter
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    InventError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    UnprocessableEntityError,
+)
+from ._types import JSON, QueryValue
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL: Final = "https://api.useinvent.com"
+MAX_TAKE: Final = 100
+BODY_LIMIT: Final = 2000
+"""Characters of a non-JSON error body kept on the exception."""
+MESSAGE_BODY_LIMIT: Final = 300
+"""Characters of the error body shown in the exception message."""
+RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+REQUEST_ID_HEADERS: Final = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
+
+_STATUS_ERRORS: Final[dict[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+@attrs.frozen(kw_only=True)
+class Request:
+    """One HTTP request, before any I/O.
+
+    Attributes:
+        method: HTTP method.
+        path: Percent-encoded URL path, starting with ``/``.
+        query: Query parameters, already converted to strings.
+        body: Encoded JSON body, or None.
+        idempotent: True when repeating the request cannot do harm (GET, PATCH, DELETE and
+            adding/removing a segment); False for creating calls, which are retried only when
+            the request certainly did not reach the server.
+    """
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    idempotent: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class RawResponse:
+    """An HTTP response as bytes. ``headers`` must look names up case-insensitively."""
+
+    status: int
+    reason: str = ""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+
+
+# --------------------------------------------------------------------------- building
+
+
+def validate_base_url(base_url: str) -> str:
+    """Return ``base_url`` without a trailing slash, or raise ``ValueError``.
+
+    Only ``https://`` may leave the machine; plain ``http://`` is accepted for loopback hosts
+    (127.0.0.0/8, ::1, localhost), which is what FakeInvent and tests use.
+    """
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"base_url must be an absolute https:// URL, got {base_url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("base_url must not contain credentials; pass api_key instead")
+    if parts.query or parts.fragment:
+        raise ValueError("base_url must not have a query string or a fragment")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ValueError(
+            f"base_url must use https:// (plain http is only allowed for loopback hosts), "
+            f"got {base_url!r}"
+        )
+    return base_url.rstrip("/")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def path_segment(value: object, what: str) -> str:
+    """Percent-encode one path parameter so that it can never change the path.
+
+    Raises ``TypeError`` for a non-string and ``ValueError`` for an empty or blank string and
+    for ``.``/``..``, which URL normalisation would turn into a different path.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    if value in (".", ".."):
+        raise ValueError(f"{what} {value!r} is not a valid id")
+    return quote(value, safe="")
+
+
+def build_path(*segments: tuple[str, object] | str) -> str:
+    """Join literal segments and ``(what, value)`` parameters into an encoded path."""
+    out = []
+    for seg in segments:
+        out.append(seg if isinstance(seg, str) else path_segment(seg[1], seg[0]))
+    return "/" + "/".join(out)
+
+
+def query_params(params: Mapping[str, QueryValue | None]) -> tuple[tuple[str, str], ...]:
+    """Drop ``None`` values and encode the rest (booleans as ``true``/``false``)."""
+    out = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out.append((key, "true" if value else "false"))
+        else:
+            out.append((key, str(value)))
+    return tuple(out)
+
+
+def json_body(model: Any) -> bytes:
+    """Encode a request model as JSON (fields left UNSET are omitted)."""
+    return _converter.dumps(_converter.unstructure(model))
+
+
+def build_url(base_url: str, request: Request) -> str:
+    """The absolute, already-encoded URL of ``request``."""
+    url = base_url + request.path
+    if request.query:
+        url += "?" + urlencode(request.query)
+    return url
+
+
+def validate_take(take: int) -> int:
+    """Page size check (the API's maximum is 100)."""
+    if isinstance(take, bool) or not isinstance(take, int) or not 1 <= take <= MAX_TAKE:
+        raise ValueError(f"take must be an integer from 1 to {MAX_TAKE}, got {take!r}")
+    return take
+
+
+def validate_page(page: int) -> int:
+    """Page number check (pages are 1-based)."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise ValueError(f"page must be an integer >= 1, got {page!r}")
+    return page
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup that also works on a plain dict."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lname = name.lower()
+    for key, val in headers.items():
+        if key.lower() == lname:
+            return val
+    return None
+
+
+def request_id(headers: Mapping[str, str]) -> str | None:
+    """The first request id header the server sent, if any."""
+    for name in REQUEST_ID_HEADERS:
+        value = header(headers, name)
+        if value:
+            return value
+    return None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delay-seconds or an HTTP-date).
+
+    Returns None when the header is absent or unreadable; never a negative number.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
+            return None
+        return max(0.0, seconds)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+
+
+def decode_error_body(raw: RawResponse) -> tuple[JSON, str]:
+    """Return ``(body, summary)``: the parsed JSON or truncated text, and a one-line summary."""
+    text = raw.body.decode("utf-8", errors="replace")
+    content_type = (header(raw.headers, "content-type") or "").lower()
+    body: JSON
+    try:
+        body = _converter.loads(raw.body) if raw.body else None
+    except ValueError:
+        body = text[:BODY_LIMIT]
+        if "html" in content_type or text.lstrip().startswith("<"):
+            summary = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+        else:
+            summary = _SPACE.sub(" ", text).strip()
+    else:
+        summary = _summarise_json(body)
+    if len(summary) > MESSAGE_BODY_LIMIT:
+        summary = summary[:MESSAGE_BODY_LIMIT] + "..."
+    return body, summary
+
+
+def _summarise_json(body: JSON) -> str:
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail", "error_description"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                return "; ".join(value)
+    return _converter.dumps(body).decode("utf-8", errors="replace") if body is not None else ""
+
+
+def error_from_response(request: Request, raw: RawResponse) -> APIStatusError:
+    """The exception for a non-2xx response (never contains the API key)."""
+    body, summary = decode_error_body(raw)
+    status = raw.status
+    reason = raw.reason or ""
+    rid = request_id(raw.headers)
+    message = f"{status} {reason}".rstrip() + f" for {request.method} {request.path}"
+    if summary:
+        message += f": {summary}"
+    if rid:
+        message += f" (request id {rid})"
+    fields: dict[str, Any] = {
+        "status": status,
+        "method": request.method,
+        "path": request.path,
+        "body": body,
+        "request_id": rid,
+        "headers": raw.headers,
+    }
+    if status == 429:
+        retry_after = parse_retry_after(header(raw.headers, "retry-after"))
+        return RateLimitError(message, retry_after=retry_after, **fields)
+    cls = _STATUS_ERRORS.get(status)
+    if cls is None:
+        cls = InternalServerError if status >= 500 else APIStatusError
+    return cls(message, **fields)
+
+
+def parse_response(request: Request, raw: RawResponse, cl: type[T]) -> T:
+    """Check the status and build ``cl`` from the JSON body.
+
+    Raises:
+        APIStatusError: (a subclass of) for any non-2xx status.
+        ResponseValidationError: the body is not JSON or does not match ``cl``.
+    """
+    if not 200 <= raw.status < 300:
+        raise error_from_response(request, raw)
+    try:
+        data = _converter.loads(raw.body)
+    except ValueError:
+        snippet = raw.body[:80].decode("utf-8", errors="replace")
+        raise ResponseValidationError(
+            [f"body is not JSON: {snippet!r}"],
+            method=request.method,
+            path=request.path,
+            type_name=_type_name(cl),
+        ) from None
+    try:
+        return _converter.structure(data, cl)
+    except _converter.InvalidData as exc:
+        raise ResponseValidationError(
+            exc.errors, method=request.method, path=request.path, type_name=_type_name(cl)
+        ) from None
+
+
+def check_status(request: Request, raw: RawResponse) -> None:
+    """Raise the matching :class:`APIStatusError` for a non-2xx response; ignore the body."""
+    if not 200 <= raw.status < 300:
+        raise error_from_response(request, raw)
+
+
+def _type_name(cl: object) -> str:
+    return getattr(cl, "__name__", None) or str(cl)
+
+
+@attrs.frozen(kw_only=True)
+class PageInfo:
+    """Values of the ``pagination-count/page/take`` response headers (None when absent)."""
+
+    count: int | None
+    page: int | None
+    take: int | None
+
+
+def page_info(headers: Mapping[str, str]) -> PageInfo:
+    """Read the pagination headers, ignoring values that are not integers."""
+
+    def read(name: str) -> int | None:
+        value = header(headers, name)
+        if value is None:
+            return None
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+
+    return PageInfo(
+        count=read("pagination-count"), page=read("pagination-page"), take=read("pagination-take")
+    )
+
+
+def has_next_page(info: PageInfo, page: int, take: int, items_on_page: int) -> bool:
+    """Whether another page should be requested after ``page``.
+
+    Uses the total count when the server sent it; otherwise a short (or empty) page is last.
+    """
+    if items_on_page == 0:
+        return False
+    if info.count is not None:
+        size = info.take or take
+        return page * size < info.count
+    return items_on_page >= take
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def is_retryable(exc: BaseException, idempotent: bool) -> bool:
+    """Whether a failed attempt may be repeated.
+
+    Idempotent calls retry connection errors, timeouts, 408, 429 and 500/502/503/504.
+    Creating calls retry only when the request certainly did not reach the server: a
+    connection that could not be opened, or a 429 (the server refused to process it).
+    """
+    if isinstance(exc, APIConnectionError):  # includes APITimeoutError
+        return idempotent or not exc.request_sent
+    if isinstance(exc, APIStatusError):
+        if exc.status == 429:
+            return True
+        return idempotent and exc.status in RETRYABLE_STATUSES
+    return False
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    """The server-requested delay carried by ``exc`` (429 or 503 with ``Retry-After``)."""
+    if isinstance(exc, RateLimitError):
+        return exc.retry_after
+    if isinstance(exc, APIStatusError):
+        return parse_retry_after(header(exc.headers, "retry-after"))
+    return None
+
+
+def is_sdk_error(exc: BaseException) -> bool:
+    """True for exceptions raised by this SDK on purpose."""
+    return isinstance(exc, InventError)
+
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "MAX_TAKE",
+    "APITimeoutError",
+    "PageInfo",
+    "RawResponse",
+    "Request",
+    "build_path",
+    "build_url",
+    "check_status",
+    "decode_error_body",
+    "error_from_response",
+    "has_next_page",
+    "header",
+    "is_loopback_host",
+    "is_retryable",
+    "json_body",
+    "page_info",
+    "parse_response",
+    "parse_retry_after",
+    "path_segment",
+    "query_params",
+    "request_id",
+    "retry_after_of",
+    "validate_base_url",
+    "validate_page",
+    "validate_take",
+]
+
+
+def _unused(_: Iterable[Any]) -> None:  # pragma: no cover
+    pass
