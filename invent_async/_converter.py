@@ -230,9 +230,7 @@ def _configure(conv: cattrs.Converter) -> cattrs.Converter:
     # Segments embedded in contacts carry no ``boards`` key: omit it when it is None.
     conv.register_unstructure_hook(
         m.Segment,
-        make_dict_unstructure_fn(
-            m.Segment, conv, boards=cattrs.override(omit_if_default=True)
-        ),
+        make_dict_unstructure_fn(m.Segment, conv, boards=cattrs.override(omit_if_default=True)),
     )
     return conv
 
@@ -242,20 +240,25 @@ _DETAILED: Final = _configure(cattrs.Converter(detailed_validation=True))
 
 
 def structure(data: JSON, cl: type[T]) -> T:
-    """Build a model (or ``list[Model]``) from decoded JSON.
+    """Build a model (or ``tuple[Model, ...]``) from decoded JSON.
 
     Raises:
         InvalidData: the data does not match ``cl``; ``errors`` names each bad field path.
     """
     try:
         return _FAST.structure(data, cl)
-    except Exception:  # noqa: BLE001 - re-run with detailed validation to explain the failure
-        pass
+    except Exception:
+        errors = _explain(data, cl)
+    raise InvalidData(errors)
+
+
+def _explain(data: JSON, cl: type[Any]) -> list[str]:
+    """Structure again with detailed validation, to name the bad field paths."""
     try:
-        result = _DETAILED.structure(data, cl)
-    except Exception as exc:  # noqa: BLE001
-        raise InvalidData(cattrs.transform_error(exc)) from None
-    return result  # pragma: no cover - the fast converter failed where the detailed one did not
+        _DETAILED.structure(data, cl)
+    except Exception as exc:
+        return cattrs.transform_error(exc)
+    return [f"does not match {getattr(cl, '__name__', cl)}"]  # pragma: no cover
 
 
 def unstructure(obj: Any) -> JSON:

@@ -271,7 +271,7 @@ class ContactCreate:
 class ContactUpdate:
     """Body of ``PATCH /orgs/{org_id}/contacts/{contact_id}`` (fields left UNSET are omitted)."""
 
-    name: str | None | Unset = UNSET
+    name: str | Unset | None = UNSET
     blocked: bool | Unset = UNSET
     unsubscribed: bool | Unset = UNSET
 
@@ -287,11 +287,11 @@ class ContactMerge:
 class ChannelUpdate:
     """Body of ``PATCH /orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}``."""
 
-    avatar: str | None | Unset = UNSET
-    name: str | None | Unset = UNSET
-    phone: str | None | Unset = UNSET
-    username: str | None | Unset = UNSET
-    email: str | None | Unset = UNSET
+    avatar: str | Unset | None = UNSET
+    name: str | Unset | None = UNSET
+    phone: str | Unset | None = UNSET
+    username: str | Unset | None = UNSET
+    email: str | Unset | None = UNSET
 
 
 @attrs.frozen(kw_only=True)

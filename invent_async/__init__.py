@@ -1,0 +1,87 @@
+"""invent_async: an async-first SDK for the Invent API (contacts and segments).
+
+Public names are re-exported here; everything in underscore modules is private.
+"""
+
+from ._client import NO_LIMIT, AsyncInventClient
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ClientStateError,
+    ConflictError,
+    InternalServerError,
+    InventError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    UnprocessableEntityError,
+    WrongEventLoopError,
+)
+from ._models import (
+    Board,
+    Channel,
+    ChannelType,
+    Contact,
+    ContactField,
+    ContactFieldType,
+    ContactNote,
+    ContactStatus,
+    MergeResult,
+    NoteAttachment,
+    NoteAuthor,
+    Segment,
+    SegmentColor,
+)
+from ._pagination import AsyncPager, Page
+from ._types import UNSET, Unset
+from .resources import AsyncContacts, AsyncSegments
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # clients
+    "AsyncInventClient",
+    "AsyncContacts",
+    "AsyncSegments",
+    "AsyncPager",
+    "Page",
+    "NO_LIMIT",
+    "UNSET",
+    "Unset",
+    # models
+    "Board",
+    "Channel",
+    "ChannelType",
+    "Contact",
+    "ContactField",
+    "ContactFieldType",
+    "ContactNote",
+    "ContactStatus",
+    "MergeResult",
+    "NoteAttachment",
+    "NoteAuthor",
+    "Segment",
+    "SegmentColor",
+    # errors
+    "InventError",
+    "ClientStateError",
+    "ClientClosedError",
+    "WrongEventLoopError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ConflictError",
+    "UnprocessableEntityError",
+    "RateLimitError",
+    "InternalServerError",
+    "ResponseValidationError",
+]

@@ -1,0 +1,119 @@
+"""Retry policy and its wiring into ``backoff``.
+
+Waits are exponential with *full jitter on the computed part only*: a server's ``Retry-After``
+is a floor that jitter never shortens (``wait = max(retry_after, uniform(0, computed))``). The
+overall deadline is enforced here, not with backoff's ``max_time`` (which would cut the last
+sleep short and retry early): when the next wait would end past the deadline, the wait
+generator stops, and backoff re-raises the last error at once (a :class:`RateLimitError` when
+the server asked for the long wait). Which errors are retryable is decided in ``_protocol``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Final, TypeVar
+
+import attrs
+import backoff
+
+from ._exceptions import InventError
+from ._protocol import Request, is_retryable, retry_after_of
+
+__all__ = ["RetryPolicy", "call_with_retries", "logger", "retry_waits"]
+
+T = TypeVar("T")
+
+logger: Final = logging.getLogger("invent_async")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How failed attempts are repeated.
+
+    Attributes:
+        max_retries: Retries after the first attempt (0 disables retrying).
+        initial_delay: Upper bound of the first computed wait, in seconds.
+        max_delay: Cap of a computed wait (a longer ``Retry-After`` is still honoured).
+    """
+
+    max_retries: int = attrs.field(default=2)
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+
+    @max_retries.validator
+    def _check(self, _: object, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"max_retries must be an integer >= 0, got {value!r}")
+
+
+def retry_waits(
+    policy: RetryPolicy,
+    deadline_at: float | None,
+    clock: Callable[[], float] = time.monotonic,
+    rand: Callable[[float, float], float] = random.uniform,
+) -> Generator[float, BaseException | None, None]:
+    """Wait generator for ``backoff``: send it the failed attempt's exception.
+
+    Yields ``max(retry_after, uniform(0, min(max_delay, initial_delay * 2**n)))``; returns (so
+    that backoff gives up and re-raises) when that wait would end after ``deadline_at``.
+    """
+    exc = yield 0.0  # primed by backoff with send(None)
+    attempt = 0
+    while True:
+        computed = rand(0.0, min(policy.max_delay, policy.initial_delay * (2**attempt)))
+        hint = retry_after_of(exc) if exc is not None else None
+        wait = computed if hint is None else max(hint, computed)
+        if deadline_at is not None and clock() + wait > deadline_at:
+            logger.info("giving up: waiting %.2fs would pass the call's deadline", wait)
+            return
+        attempt += 1
+        exc = yield wait
+
+
+def _log_backoff(details: Any) -> None:
+    exc = details.get("exception")
+    request: Request | None = details.get("request")
+    logger.info(
+        "retrying %s %s in %.2fs (attempt %d failed: %s)",
+        request.method if request else "?",
+        request.path if request else "?",
+        details["wait"],
+        details["tries"],
+        f"{type(exc).__name__}: {exc}",
+    )
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    request: Request,
+    policy: RetryPolicy,
+    deadline_at: float | None,
+) -> T:
+    """Run ``attempt`` until it succeeds, fails for good, runs out of retries or of time."""
+
+    def log(details: Any) -> None:
+        _log_backoff({**details, "request": request})
+
+    result: T
+    async for try_ in backoff.aretry_context(
+        InventError,
+        retry_waits,
+        max_tries=policy.max_retries + 1,
+        max_time=None,
+        jitter=None,
+        giveup=lambda exc: not is_retryable(exc, request.idempotent),
+        on_try=(),
+        on_success=(),
+        on_backoff=(log,),
+        on_giveup=(),
+        raise_on_giveup=True,
+        logger=None,
+        policy=policy,
+        deadline_at=deadline_at,
+    ):
+        with try_:
+            result = await attempt()
+    return result

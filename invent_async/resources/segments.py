@@ -1,0 +1,131 @@
+"""``client.segments``: every segments endpoint, each one build -> send -> parse."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._models import Segment, SegmentColor, SegmentCreate, SegmentUpdate
+from .._pagination import AsyncPager
+from .._protocol import Request, build_path, json_body
+from .._types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from .._client import AsyncInventClient
+
+__all__ = ["AsyncSegments"]
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= 128:
+        raise ValueError("a segment name must be a string of 1 to 128 characters")
+    return name
+
+
+class AsyncSegments:
+    """Segments of the client's organisation: ``client.segments``."""
+
+    def __init__(self, client: AsyncInventClient) -> None:
+        self._client = client
+
+    def _path(self, *segments: str | tuple[str, object]) -> str:
+        return build_path(*self._client._org_path(), "segments", *segments)
+
+    def list(
+        self,
+        *,
+        search: str | None = None,
+        exclude_board_columns: bool | None = None,
+        take: int = 100,
+        page: int = 1,
+    ) -> AsyncPager[Segment]:
+        """List segments with the board columns that use them (``GET /orgs/{org_id}/segments``).
+
+        Args:
+            search: Search by segment name (the filter's name is inferred; the docs do not
+                render it).
+            exclude_board_columns: Leave out segments used as board columns.
+            take: Page size, 1 to 100.
+            page: First page to fetch (1-based).
+
+        Returns:
+            An async-iterable pager over the segments (no request is made until you iterate).
+        """
+        params = {"search": search, "exclude_board_columns": exclude_board_columns}
+        return self._client._paginate(self._path(), params, Segment, take=take, page=page)
+
+    async def get(self, segment_id: str) -> Segment:
+        """Fetch one segment (``GET /orgs/{org_id}/segments/{segment_id}``).
+
+        Inferred endpoint: the published docs do not show it; it follows the API's REST
+        conventions.
+
+        Args:
+            segment_id: The segment.
+        """
+        path = self._path(("segment_id", segment_id))
+        return await self._client._request(Request(method="GET", path=path), Segment)
+
+    async def create(self, name: str, *, color: SegmentColor | Unset = UNSET) -> Segment:
+        """Create a segment (``POST /orgs/{org_id}/segments``).
+
+        Inferred endpoint: the published docs do not show it; the body mirrors the documented
+        update. Not idempotent: retried only when the request certainly did not reach the
+        server.
+
+        Args:
+            name: Segment name, 1 to 128 characters.
+            color: One of the 17 :class:`SegmentColor` values (the server picks one if left
+                out).
+
+        Returns:
+            The created segment.
+        """
+        body = json_body(SegmentCreate(name=_check_name(name), color=_color(color)))
+        request = Request(method="POST", path=self._path(), body=body, idempotent=False)
+        return await self._client._request(request, Segment)
+
+    async def update(
+        self,
+        segment_id: str,
+        *,
+        name: str | Unset = UNSET,
+        color: SegmentColor | Unset = UNSET,
+    ) -> Segment:
+        """Rename or recolour a segment (``PATCH /orgs/{org_id}/segments/{segment_id}``).
+
+        Args:
+            segment_id: The segment.
+            name: New name, 1 to 128 characters.
+            color: New colour (:class:`SegmentColor`).
+
+        Returns:
+            The updated segment, with its boards.
+        """
+        if name is UNSET and color is UNSET:
+            raise ValueError("update() needs name or color")
+        body = SegmentUpdate(name=name if name is UNSET else _check_name(name), color=_color(color))
+        path = self._path(("segment_id", segment_id))
+        request = Request(method="PATCH", path=path, body=json_body(body))
+        return await self._client._request(request, Segment)
+
+    async def delete(self, segment_id: str) -> None:
+        """Delete a segment (``DELETE /orgs/{org_id}/segments/{segment_id}``).
+
+        Inferred endpoint: the published docs do not show it; it follows the API's REST
+        conventions. The response body is not relied on.
+
+        Args:
+            segment_id: The segment.
+        """
+        path = self._path(("segment_id", segment_id))
+        await self._client._send(Request(method="DELETE", path=path))
+
+
+def _color(color: SegmentColor | Unset) -> SegmentColor | Unset:
+    if color is UNSET:
+        return color
+    try:
+        return SegmentColor(color)
+    except ValueError:
+        known = ", ".join(c.value for c in SegmentColor)
+        raise ValueError(f"unknown segment colour {color!r}; expected one of: {known}") from None
