@@ -123,6 +123,9 @@ if _orjson is not None:
 
 def parse_datetime(value: object) -> datetime:
     """Parse an RFC 3339 / ISO 8601 date-time (or a bare date) into an aware datetime."""
+    if type(value) is str:
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
@@ -142,8 +145,10 @@ def format_datetime(value: datetime) -> str:
 
 
 def _strict_str(value: object, _: type) -> str:
-    if isinstance(value, str):
+    if type(value) is str:
         return value
+    if isinstance(value, str):
+        return str(value)
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
@@ -159,6 +164,50 @@ def _strict_int(value: object, _: type) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _optional_str(value: object, cl: type) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    return _strict_str(value, cl)
+
+
+def _optional_bool(value: object, cl: type) -> bool | None:
+    if value is None or value is True or value is False:
+        return value
+    return _strict_bool(value, cl)
+
+
+def _optional_int(value: object, cl: type) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    return _strict_int(value, cl)
+
+
+def _optional_datetime(value: object, _: type) -> datetime | None:
+    return None if value is None else parse_datetime(value)
+
+
+def _is_model_tuple(t: Any) -> bool:
+    args = getattr(t, "__args__", ())
+    return (
+        getattr(t, "__origin__", None) is tuple
+        and len(args) == 2
+        and args[1] is Ellipsis
+        and attrs.has(args[0])
+    )
+
+
+def _tuple_hook(conv: cattrs.Converter, t: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
+    item_type = t.__args__[0]
+    item_hook = conv.get_structure_hook(item_type)
+
+    def structure_model_tuple(value: Any, _: Any) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise TypeError(f"expected a JSON array, got {type(value).__name__}")
+        return tuple([item_hook(item, item_type) for item in value])
+
+    return structure_model_tuple
 
 
 def _json_object(value: object, _: type) -> Mapping[str, Any]:
@@ -190,11 +239,19 @@ def _enum_value(value: object) -> object:
 # --------------------------------------------------------------------------- converters
 
 
-def _configure(conv: cattrs.Converter) -> cattrs.Converter:
+def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(datetime, lambda v, _: parse_datetime(v))
+    # Optional scalars and tuples of models are on the hot path: direct hooks instead of
+    # cattrs' generic Optional/tuple dispatch make structuring a contact about 2x faster.
+    conv.register_structure_hook_func(lambda t: t == str | None, _optional_str)
+    conv.register_structure_hook_func(lambda t: t == bool | None, _optional_bool)
+    conv.register_structure_hook_func(lambda t: t == int | None, _optional_int)
+    conv.register_structure_hook_func(lambda t: t == datetime | None, _optional_datetime)
+    if fast:  # the detailed converter keeps cattrs' own hooks, which report list indexes
+        conv.register_structure_hook_factory(_is_model_tuple, lambda t: _tuple_hook(conv, t))
     conv.register_unstructure_hook(datetime, format_datetime)
     conv.register_structure_hook_func(lambda t: t == Mapping[str, Any], _json_object)
     conv.register_structure_hook_func(
@@ -235,8 +292,8 @@ def _configure(conv: cattrs.Converter) -> cattrs.Converter:
     return conv
 
 
-_FAST: Final = _configure(cattrs.Converter(detailed_validation=False))
-_DETAILED: Final = _configure(cattrs.Converter(detailed_validation=True))
+_FAST: Final = _configure(cattrs.Converter(detailed_validation=False), fast=True)
+_DETAILED: Final = _configure(cattrs.Converter(detailed_validation=True), fast=False)
 
 
 def structure(data: JSON, cl: type[T]) -> T:

@@ -92,7 +92,17 @@ async def call_with_retries(
     policy: RetryPolicy,
     deadline_at: float | None,
 ) -> T:
-    """Run ``attempt`` until it succeeds, fails for good, runs out of retries or of time."""
+    """Run ``attempt`` until it succeeds, fails for good, runs out of retries or of time.
+
+    The first attempt runs directly (the common, successful case pays nothing for retries);
+    only after a retryable failure does backoff take over, starting from that failure.
+    """
+    try:
+        return await attempt()
+    except InventError as exc:
+        if policy.max_retries == 0 or not is_retryable(exc, request.idempotent):
+            raise
+        first_failure: InventError | None = exc
 
     def log(details: Any) -> None:
         _log_backoff({**details, "request": request})
@@ -115,5 +125,8 @@ async def call_with_retries(
         deadline_at=deadline_at,
     ):
         with try_:
+            if first_failure is not None:  # replay the first attempt's outcome into backoff
+                failure, first_failure = first_failure, None
+                raise failure
             result = await attempt()
     return result
