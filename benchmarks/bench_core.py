@@ -75,7 +75,7 @@ def main() -> None:
         sdk: list[float] = []
         raw: list[float] = []
         for rep in range(REPS):
-            for name, fn, out in (("raw", raw_run, raw), ("sdk", sdk_run, sdk)):
+            for fn, out in ((raw_run, raw), (sdk_run, sdk)):
                 gc.collect()
                 out.append(asyncio.run(fn(url, N)))
             print(

@@ -189,7 +189,7 @@ def _optional_datetime(value: object, _: type) -> datetime | None:
 
 
 def _is_model_tuple(t: Any) -> bool:
-    args = getattr(t, "__args__", ())
+    args: tuple[Any, ...] = getattr(t, "__args__", ())
     return (
         getattr(t, "__origin__", None) is tuple
         and len(args) == 2
