@@ -3,6 +3,16 @@
 Public names are re-exported here; everything in underscore modules is private.
 """
 
+from ._bulk import (
+    BulkAbortedError,
+    BulkFailure,
+    BulkProgress,
+    BulkReport,
+    BulkStream,
+    ItemResult,
+    Outcome,
+    partial_report,
+)
 from ._client import NO_LIMIT, AsyncInventClient
 from ._exceptions import (
     APIConnectionError,
@@ -53,6 +63,14 @@ __all__ = [
     "NO_LIMIT",
     "UNSET",
     "Unset",
+    # bulk
+    "BulkStream",
+    "BulkReport",
+    "BulkProgress",
+    "BulkFailure",
+    "ItemResult",
+    "Outcome",
+    "partial_report",
     # models
     "Board",
     "Channel",
@@ -84,4 +102,5 @@ __all__ = [
     "RateLimitError",
     "InternalServerError",
     "ResponseValidationError",
+    "BulkAbortedError",
 ]

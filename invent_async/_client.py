@@ -31,7 +31,7 @@ from ._protocol import (
     query_params,
     validate_base_url,
 )
-from ._retry import RetryPolicy, call_with_retries
+from ._retry import RetryPolicy, attempt_counter, call_with_retries
 from ._transport import AiohttpTransport
 from ._types import QueryValue
 
@@ -215,7 +215,11 @@ class AsyncInventClient:
         self._transport.check_usable()
         deadline_at = None if opts.deadline is None else time.monotonic() + opts.deadline
 
+        counter = attempt_counter.get()
+
         async def attempt() -> RawResponse:
+            if counter is not None:
+                counter.attempts += 1
             timeout = opts.timeout
             if deadline_at is not None:
                 left = deadline_at - time.monotonic()
@@ -229,6 +233,8 @@ class AsyncInventClient:
                     )
                 timeout = left if timeout is None else min(timeout, left)
             raw = await self._transport.send(request, attempt_timeout=timeout)
+            if raw.status == 429 and counter is not None:
+                counter.rate_limited += 1
             check_status(request, raw)
             return raw
 

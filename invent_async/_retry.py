@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Generator
+from contextvars import ContextVar
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -22,11 +23,34 @@ import backoff
 from ._exceptions import InventError
 from ._protocol import Request, is_retryable, retry_after_of
 
-__all__ = ["RetryPolicy", "call_with_retries", "logger", "retry_waits"]
+__all__ = [
+    "AttemptCounter",
+    "RetryPolicy",
+    "attempt_counter",
+    "call_with_retries",
+    "logger",
+    "retry_waits",
+]
 
 T = TypeVar("T")
 
 logger: Final = logging.getLogger("invent_async")
+
+
+class AttemptCounter:
+    """Counts the HTTP attempts of one logical call (the bulk engine sets one per item)."""
+
+    __slots__ = ("attempts", "rate_limited")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.rate_limited = 0
+
+
+attempt_counter: ContextVar[AttemptCounter | None] = ContextVar(
+    "invent_async_attempt_counter", default=None
+)
+"""When set, every attempt of calls made in this context is counted into it."""
 
 
 @attrs.frozen(kw_only=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import os
+from collections.abc import AsyncIterable, Iterable, Sequence
+from typing import TYPE_CHECKING, Final
 
+from .._bulk import BulkReport, BulkStream, ProgressCallback, run_bulk
 from .._models import (
     Channel,
     ChannelUpdate,
@@ -20,13 +22,16 @@ from .._models import (
     Segment,
 )
 from .._pagination import AsyncPager
-from .._protocol import Request, build_path, json_body
+from .._protocol import Request, build_path, json_body, path_segment
 from .._types import UNSET, Unset
 
 if TYPE_CHECKING:
     from .._client import AsyncInventClient
 
 __all__ = ["AsyncContacts"]
+
+BULK_MAX_RETRIES: Final = 8
+"""Default retries per item in bulk jobs (transient errors; 429s wait for the governor)."""
 
 
 class AsyncContacts:
@@ -316,3 +321,172 @@ class AsyncContacts:
         path = self._path(("contact_id", contact_id), "channels", ("channel_id", channel_id))
         request = Request(method="PATCH", path=path, body=json_body(body))
         return await self._client._request(request, Channel)
+
+    # ------------------------------------------------------------------ bulk
+
+    async def bulk_add_segment(
+        self,
+        contact_ids: Iterable[str] | AsyncIterable[str],
+        segment_id: str,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        total: int | None = None,
+        max_retries: int = BULK_MAX_RETRIES,
+    ) -> BulkReport:
+        """Add many contacts to a segment, concurrently, accounting for every id.
+
+        Ids are read lazily from any iterable or async iterable (a list, a generator, a file, a
+        ``contacts.list()`` pager), by a bounded pool of workers: memory follows the
+        concurrency, not the input size. Requests share the client's rate governor, so the job
+        runs at the API's limit and a 429 pauses every worker together. Transient failures are
+        retried per item; permanent ones (404, 400, ...) are reported in ``failures``.
+
+        Args:
+            contact_ids: The contacts to tag (ids, or contacts with an ``id``). Duplicates
+                are processed once (later copies are reported as skipped).
+            segment_id: The segment to add them to.
+            concurrency: Worker tasks (requests in flight); default 32.
+            on_progress: Called with a :class:`BulkProgress` a few times a second and once at
+                the end (from the event loop: keep it quick).
+            journal: A file recording completed ids; ids already in it are skipped, so a
+                re-run after an interruption resumes where the last one stopped.
+            total: The number of ids, for progress and ETA when the input has no ``len()``.
+            max_retries: Retries per item for transient errors (default 8).
+
+        Returns:
+            A :class:`BulkReport`: counts of succeeded, failed and skipped items, every
+            failure with its exception and attempt count, retries and 429s seen.
+
+        Raises:
+            BulkAbortedError: a 401/403 makes every remaining item fail; the job stops early
+                and the exception carries the partial report.
+            asyncio.CancelledError: the job was cancelled; in-flight items are reported as
+                skipped in the partial report attached to it (:func:`partial_report`).
+        """
+        return await run_bulk(
+            self.stream_add_segment(
+                contact_ids,
+                segment_id,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                journal=journal,
+                total=total,
+                max_retries=max_retries,
+            )
+        )
+
+    async def bulk_remove_segment(
+        self,
+        contact_ids: Iterable[str] | AsyncIterable[str],
+        segment_id: str,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        total: int | None = None,
+        max_retries: int = BULK_MAX_RETRIES,
+    ) -> BulkReport:
+        """Remove many contacts from a segment, concurrently, accounting for every id.
+
+        The same engine as :meth:`bulk_add_segment` (read its notes), applying
+        :meth:`remove_segment` to each id.
+
+        Args:
+            contact_ids: The contacts to untag (ids, or contacts with an ``id``).
+            segment_id: The segment to remove them from.
+            concurrency: Worker tasks (requests in flight); default 32.
+            on_progress: Called with a :class:`BulkProgress` a few times a second and once at
+                the end.
+            journal: A file recording completed ids, for resuming.
+            total: The number of ids, for progress and ETA when the input has no ``len()``.
+            max_retries: Retries per item for transient errors (default 8).
+
+        Returns:
+            A :class:`BulkReport`.
+        """
+        return await run_bulk(
+            self.stream_remove_segment(
+                contact_ids,
+                segment_id,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                journal=journal,
+                total=total,
+                max_retries=max_retries,
+            )
+        )
+
+    def stream_add_segment(
+        self,
+        contact_ids: Iterable[str] | AsyncIterable[str],
+        segment_id: str,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        total: int | None = None,
+        max_retries: int = BULK_MAX_RETRIES,
+    ) -> BulkStream:
+        """Like :meth:`bulk_add_segment`, but yield each item's result as it completes.
+
+        Use it as ``async with client.contacts.stream_add_segment(ids, sg) as results:`` then
+        ``async for result in results:``; leaving the block early stops the job. Each
+        :class:`ItemResult` has the id, its outcome, the attempts and the contact or error;
+        ``results.report`` is the report so far.
+
+        Args:
+            contact_ids: The contacts to tag (ids, or contacts with an ``id``).
+            segment_id: The segment to add them to.
+            concurrency: Worker tasks (requests in flight); default 32.
+            on_progress: Called with a :class:`BulkProgress` a few times a second and once at
+                the end.
+            journal: A file recording completed ids, for resuming.
+            total: The number of ids, for progress and ETA when the input has no ``len()``.
+            max_retries: Retries per item for transient errors (default 8).
+        """
+        path_segment(segment_id, "segment_id")
+        contacts = self._client.with_options(max_retries=max_retries).contacts
+        return BulkStream(
+            lambda contact_id: contacts.add_segment(contact_id, segment_id),
+            contact_ids,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            journal=journal,
+            total=total,
+        )
+
+    def stream_remove_segment(
+        self,
+        contact_ids: Iterable[str] | AsyncIterable[str],
+        segment_id: str,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        total: int | None = None,
+        max_retries: int = BULK_MAX_RETRIES,
+    ) -> BulkStream:
+        """Like :meth:`bulk_remove_segment`, but yield each item's result as it completes.
+
+        Args:
+            contact_ids: The contacts to untag (ids, or contacts with an ``id``).
+            segment_id: The segment to remove them from.
+            concurrency: Worker tasks (requests in flight); default 32.
+            on_progress: Called with a :class:`BulkProgress` a few times a second and once at
+                the end.
+            journal: A file recording completed ids, for resuming.
+            total: The number of ids, for progress and ETA when the input has no ``len()``.
+            max_retries: Retries per item for transient errors (default 8).
+        """
+        path_segment(segment_id, "segment_id")
+        contacts = self._client.with_options(max_retries=max_retries).contacts
+        return BulkStream(
+            lambda contact_id: contacts.remove_segment(contact_id, segment_id),
+            contact_ids,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            journal=journal,
+            total=total,
+        )

@@ -1,0 +1,611 @@
+"""Bulk engine: apply one per-contact operation to a stream of contact ids.
+
+A bounded pool of long-lived worker tasks pulls ids lazily from any iterable or async
+iterable (a list, a generator, a file being read, a paginated ``contacts.list()``), so memory
+grows with the concurrency, not with the input: there is no ``gather`` of N tasks. Each input
+id ends in exactly one outcome, reported as an :class:`ItemResult`:
+
+- ``SUCCEEDED`` (the API accepted it), ``FAILED`` (with the exception and the number of
+  attempts; transient errors were already retried by the client's retry policy), or
+- ``SKIPPED`` with a reason: a duplicate of an earlier id, already done according to the
+  resume journal, or cancelled while in flight.
+
+Duplicate detection keeps a 64-bit fingerprint per id in a compact open-addressing table
+(about 16 bytes per id), not the ids themselves. The resume journal is a text file with one
+completed id per line. Requests go through the client's normal path, so the shared rate
+governor paces them and every 429 pauses all workers together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import time
+from array import array
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Final, Self
+
+import attrs
+
+from ._exceptions import AuthenticationError, InventError, PermissionDeniedError
+from ._models import Contact
+from ._retry import AttemptCounter, attempt_counter
+
+__all__ = [
+    "BulkAbortedError",
+    "BulkFailure",
+    "BulkProgress",
+    "BulkReport",
+    "BulkStream",
+    "ItemResult",
+    "Outcome",
+    "partial_report",
+]
+
+DEFAULT_CONCURRENCY: Final = 32
+PROGRESS_INTERVAL: Final = 0.2
+"""Seconds between two progress callbacks (the final one is always sent)."""
+JOURNAL_FLUSH_INTERVAL: Final = 1.0
+
+
+class Outcome(enum.StrEnum):
+    """How one input id ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@attrs.frozen(kw_only=True)
+class ItemResult:
+    """The outcome of one input id.
+
+    Attributes:
+        contact_id: The input id.
+        outcome: SUCCEEDED, FAILED or SKIPPED.
+        attempts: HTTP attempts made for this id (0 when skipped).
+        error: The exception of a failed item.
+        contact: The updated contact of a succeeded item.
+        reason: Why an item was skipped: ``"duplicate"``, ``"journal"`` or ``"cancelled"``.
+    """
+
+    contact_id: str
+    outcome: Outcome
+    attempts: int = 0
+    error: Exception | None = None
+    contact: Contact | None = None
+    reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BulkFailure:
+    """A failed item of a bulk job: its id, the exception and how many attempts were made."""
+
+    contact_id: str
+    error: Exception
+    attempts: int
+
+
+@attrs.frozen(kw_only=True)
+class BulkProgress:
+    """A progress snapshot given to ``on_progress`` callbacks.
+
+    Attributes:
+        done: Items finished (any outcome).
+        total: Items in the input, when known (a sized input or ``total=``), else None.
+        succeeded: Items that succeeded.
+        failed: Items that failed.
+        skipped: Items skipped (duplicates, journal, cancelled).
+        retries: Retried HTTP attempts so far.
+        rate_limited: 429 answers seen so far.
+        elapsed: Seconds since the job started.
+        rate: Items finished per second so far.
+        eta: Estimated seconds left (None when the total is unknown).
+        finished: True on the last callback of the job.
+    """
+
+    done: int
+    total: int | None
+    succeeded: int
+    failed: int
+    skipped: int
+    retries: int
+    rate_limited: int
+    elapsed: float
+    rate: float
+    eta: float | None
+    finished: bool = False
+
+    def __str__(self) -> str:
+        total = f"/{self.total}" if self.total is not None else ""
+        eta = f", eta {self.eta:.0f}s" if self.eta is not None else ""
+        return (
+            f"{self.done}{total} done ({self.succeeded} ok, {self.failed} failed, "
+            f"{self.skipped} skipped), {self.rate:.1f}/s, {self.retries} retries{eta}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class BulkReport:
+    """The result of a bulk job. ``succeeded + failed + skipped == total``.
+
+    Attributes:
+        total: Input items taken from the input (duplicates included).
+        succeeded: How many succeeded.
+        failed: How many failed; each one is in :attr:`failures`.
+        skipped: How many were skipped (duplicates, already in the journal, cancelled).
+        failures: Every failed item with its exception and attempt count.
+        cancelled_ids: Items that were in flight when the job was cancelled or aborted.
+        retries: Retried HTTP attempts.
+        rate_limited: 429 answers seen during the job.
+        elapsed: Seconds the job ran.
+        cancelled: True when the job was stopped before the input was exhausted.
+    """
+
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+    failures: tuple[BulkFailure, ...]
+    cancelled_ids: tuple[str, ...]
+    retries: int
+    rate_limited: int
+    elapsed: float
+    cancelled: bool
+
+    @property
+    def rate(self) -> float:
+        """Items finished per second."""
+        return self.total / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def failed_ids(self) -> tuple[str, ...]:
+        """The ids of the failed items, in completion order."""
+        return tuple(f.contact_id for f in self.failures)
+
+
+class BulkAbortedError(InventError):
+    """A bulk job stopped early because an error affects every item (401/403).
+
+    Attributes:
+        report: The partial report; items in flight were marked skipped (cancelled).
+    """
+
+    def __init__(self, message: str, report: BulkReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def partial_report(exc: BaseException) -> BulkReport | None:
+    """The partial :class:`BulkReport` attached to a bulk job's ``CancelledError``.
+
+    A cancelled ``bulk_add_segment()`` re-raises ``asyncio.CancelledError`` (so that timeouts
+    and task groups keep working) with its report attached; this reads it back.
+    """
+    report = getattr(exc, "invent_bulk_report", None)
+    return report if isinstance(report, BulkReport) else None
+
+
+# --------------------------------------------------------------------------- dedup set
+
+
+class FingerprintSet:
+    """A set of 64-bit fingerprints of strings, about 16 bytes per entry.
+
+    Fingerprints come from ``hash(str)`` (stable within one process); two different ids share a
+    fingerprint with probability ~N^2/2^65 (about 3e-8 for a million ids), in which case the
+    second is reported as a skipped duplicate, never silently dropped.
+    """
+
+    __slots__ = ("_mask", "_slots", "_used")
+
+    def __init__(self, capacity: int = 1024) -> None:
+        size = 1
+        while size < capacity * 2:
+            size *= 2
+        self._slots = array("Q", bytes(8 * size))
+        self._mask = size - 1
+        self._used = 0
+
+    def __len__(self) -> int:
+        return self._used
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        fp = hash(key) & 0xFFFFFFFFFFFFFFFF or 1
+        slots, mask = self._slots, self._mask
+        i = fp & mask
+        while found := slots[i]:
+            if found == fp:
+                return True
+            i = (i + 1) & mask
+        return False
+
+    def add(self, key: str) -> bool:
+        """Add ``key``; return False when it (or its fingerprint) was already present."""
+        fp = hash(key) & 0xFFFFFFFFFFFFFFFF or 1
+        slots, mask = self._slots, self._mask
+        i = fp & mask
+        while True:
+            found = slots[i]
+            if found == 0:
+                break
+            if found == fp:
+                return False
+            i = (i + 1) & mask
+        slots[i] = fp
+        self._used += 1
+        if self._used * 4 > len(slots) * 3:
+            self._grow()
+        return True
+
+    def _grow(self) -> None:
+        old = self._slots
+        size = len(old) * 2
+        self._slots = slots = array("Q", bytes(8 * size))
+        self._mask = mask = size - 1
+        for fp in old:
+            if fp:
+                i = fp & mask
+                while slots[i]:
+                    i = (i + 1) & mask
+                slots[i] = fp
+
+
+# --------------------------------------------------------------------------- journal
+
+
+class _Journal:
+    """Append-only file of completed ids, flushed about once a second and on close."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._file: IO[str] | None = None
+        self._last_flush = time.monotonic()
+
+    def load_into(self, done: FingerprintSet) -> int:
+        if not self.path.exists():
+            return 0
+        count = 0
+        with self.path.open(encoding="utf-8") as fh:
+            for line in fh:
+                contact_id = line.rstrip("\n")
+                if contact_id:
+                    done.add(contact_id)
+                    count += 1
+        return count
+
+    def record(self, contact_id: str) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        self._file.write(contact_id + "\n")
+        now = time.monotonic()
+        if now - self._last_flush >= JOURNAL_FLUSH_INTERVAL:
+            self._file.flush()
+            self._last_flush = now
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+Operation = Callable[[str], Awaitable[Contact]]
+ProgressCallback = Callable[[BulkProgress], object]
+IdSource = Iterable[str] | AsyncIterable[str]
+
+
+def _known_total(source: object) -> int | None:
+    try:
+        return len(source)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+class BulkStream:
+    """Runs a bulk job and yields an :class:`ItemResult` per input id as items complete.
+
+    Use it with ``async with`` (or call :meth:`aclose`) so that leaving early stops the
+    workers::
+
+        async with client.contacts.stream_add_segment(ids, "sg_vip") as results:
+            async for result in results:
+                ...
+
+    Nothing starts before the first ``__anext__``. :attr:`report` is the report so far.
+
+    Raises (from iteration):
+        BulkAbortedError: a 401/403 made every remaining item pointless; the job stopped.
+        Exception: whatever the input iterable or the progress callback raised.
+    """
+
+    def __init__(
+        self,
+        operation: Operation,
+        source: IdSource,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        total: int | None = None,
+    ) -> None:
+        conc = DEFAULT_CONCURRENCY if concurrency is None else concurrency
+        if isinstance(conc, bool) or not isinstance(conc, int) or conc < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        if isinstance(source, str | bytes):
+            raise TypeError("contact_ids must be an iterable of ids, not a single string")
+        if not isinstance(source, Iterable | AsyncIterable):
+            raise TypeError("contact_ids must be an iterable or an async iterable of ids")
+        self._operation = operation
+        self._source = source
+        self._concurrency = conc
+        self._on_progress = on_progress
+        self._journal = _Journal(journal) if journal is not None else None
+        self._total = total if total is not None else _known_total(source)
+        self._results: asyncio.Queue[ItemResult | None] = asyncio.Queue(maxsize=conc * 4)
+        self._workers: list[asyncio.Task[None]] = []
+        self._in_flight: dict[asyncio.Task[None], str] = {}
+        self._async_source: AsyncIterator[str] | None = None
+        self._sync_source: Iterator[str] | None = None
+        self._pull_lock = asyncio.Lock()
+        self._seen = FingerprintSet(min(self._total or 1024, 1 << 20))
+        self._journal_done = FingerprintSet(16)
+        self._fatal: InventError | None = None
+        self._crash: BaseException | None = None
+        self._running = 0
+        self._started = False
+        self._finished = False
+        self._cancelled = False
+        self._taken = self._succeeded = self._failed = self._skipped = 0
+        self._retries = self._rate_limited = 0
+        self._failures: list[BulkFailure] = []
+        self._cancelled_ids: list[str] = []
+        self._start = self._last_progress = 0.0
+        self._end: float | None = None
+
+    # ------------------------------------------------------------------ public protocol
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ItemResult:
+        if not self._started:
+            self._start_workers()
+        if self._finished:
+            raise StopAsyncIteration
+        result = await self._results.get()
+        if result is not None:
+            return result
+        # every worker has stopped
+        self._finalise(cancelled=False)
+        if self._crash is not None:
+            await self.aclose()
+            raise self._crash
+        if self._fatal is not None:
+            raise BulkAbortedError(
+                f"bulk job stopped early: {self._fatal} (this error affects every item)",
+                self.report,
+            ) from self._fatal
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Stop the job: cancel in-flight items (reported as skipped) and close the journal."""
+        workers, self._workers = self._workers, []
+        for task in workers:
+            task.cancel()
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)
+        for contact_id in self._in_flight.values():
+            self._cancelled_ids.append(contact_id)
+            self._skipped += 1
+        self._in_flight.clear()
+        self._finalise(cancelled=self._running > 0)
+
+    @property
+    def report(self) -> BulkReport:
+        """The report so far (final once the iteration has ended or :meth:`aclose` ran)."""
+        end = self._end if self._end is not None else time.monotonic()
+        return BulkReport(
+            total=self._taken,
+            succeeded=self._succeeded,
+            failed=self._failed,
+            skipped=self._skipped,
+            failures=tuple(self._failures),
+            cancelled_ids=tuple(self._cancelled_ids),
+            retries=self._retries,
+            rate_limited=self._rate_limited,
+            elapsed=(end - self._start) if self._started else 0.0,
+            cancelled=self._cancelled,
+        )
+
+    # ------------------------------------------------------------------ workers
+
+    def _start_workers(self) -> None:
+        self._started = True
+        self._start = self._last_progress = time.monotonic()
+        if self._journal is not None:
+            self._journal.load_into(self._journal_done)
+        if isinstance(self._source, AsyncIterable):
+            self._async_source = aiter(self._source)
+        else:
+            self._sync_source = iter(self._source)
+        self._running = self._concurrency
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"invent-bulk-worker-{i}")
+            for i in range(self._concurrency)
+        ]
+
+    async def _worker(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            while (contact_id := await self._next_id()) is not None:
+                result = self._precheck(contact_id)
+                if result is None:
+                    self._in_flight[task] = contact_id
+                    result = await self._run_one(contact_id)
+                    del self._in_flight[task]
+                self._count(result)
+                await self._results.put(result)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the input iterable or the progress callback failed
+            if self._crash is None:
+                self._crash = exc
+        self._running -= 1
+        if self._running == 0:
+            await self._results.put(None)
+
+    async def _next_id(self) -> str | None:
+        if self._stopping():
+            return None
+        if self._sync_source is not None:
+            try:
+                item: object = next(self._sync_source)
+            except StopIteration:
+                return None
+        else:
+            assert self._async_source is not None
+            async with self._pull_lock:  # an async generator cannot be advanced concurrently
+                if self._stopping():
+                    return None
+                try:
+                    item = await anext(self._async_source)
+                except StopAsyncIteration:
+                    return None
+        self._taken += 1
+        return item if isinstance(item, str) else _id_of(item)
+
+    def _stopping(self) -> bool:
+        return self._fatal is not None or self._crash is not None
+
+    def _precheck(self, contact_id: str) -> ItemResult | None:
+        if not self._seen.add(contact_id):
+            return ItemResult(contact_id=contact_id, outcome=Outcome.SKIPPED, reason="duplicate")
+        if self._journal is not None and contact_id in self._journal_done:
+            return ItemResult(contact_id=contact_id, outcome=Outcome.SKIPPED, reason="journal")
+        return None
+
+    async def _run_one(self, contact_id: str) -> ItemResult:
+        counter = AttemptCounter()
+        token = attempt_counter.set(counter)
+        try:
+            contact = await self._operation(contact_id)
+        except (InventError, ValueError, TypeError) as exc:
+            if isinstance(exc, AuthenticationError | PermissionDeniedError):
+                self._fatal = exc
+            return ItemResult(
+                contact_id=contact_id,
+                outcome=Outcome.FAILED,
+                attempts=counter.attempts,
+                error=exc,
+            )
+        finally:
+            attempt_counter.reset(token)
+            self._retries += max(counter.attempts - 1, 0)
+            self._rate_limited += counter.rate_limited
+        return ItemResult(
+            contact_id=contact_id,
+            outcome=Outcome.SUCCEEDED,
+            attempts=counter.attempts,
+            contact=contact,
+        )
+
+    def _count(self, result: ItemResult) -> None:
+        if result.outcome is Outcome.SUCCEEDED:
+            self._succeeded += 1
+            if self._journal is not None:
+                self._journal.record(result.contact_id)
+        elif result.outcome is Outcome.FAILED:
+            self._failed += 1
+            assert result.error is not None
+            self._failures.append(
+                BulkFailure(
+                    contact_id=result.contact_id, error=result.error, attempts=result.attempts
+                )
+            )
+        else:
+            self._skipped += 1
+        if self._on_progress is not None:
+            now = time.monotonic()
+            if now - self._last_progress >= PROGRESS_INTERVAL:
+                self._last_progress = now
+                self._on_progress(self._progress(now, finished=False))
+
+    def _progress(self, now: float, *, finished: bool) -> BulkProgress:
+        elapsed = max(now - self._start, 1e-9)
+        done = self._succeeded + self._failed + self._skipped
+        rate = done / elapsed
+        eta = None
+        if self._total is not None and rate > 0:
+            eta = max(self._total - done, 0) / rate
+        return BulkProgress(
+            done=done,
+            total=self._total,
+            succeeded=self._succeeded,
+            failed=self._failed,
+            skipped=self._skipped,
+            retries=self._retries,
+            rate_limited=self._rate_limited,
+            elapsed=elapsed,
+            rate=rate,
+            eta=eta,
+            finished=finished,
+        )
+
+    def _finalise(self, *, cancelled: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._cancelled = cancelled
+        self._end = time.monotonic()
+        if self._journal is not None:
+            self._journal.close()
+        if self._on_progress is not None and self._started:
+            self._on_progress(self._progress(self._end, finished=True))
+
+
+def _id_of(item: object) -> str:
+    """Accept contacts (anything with a string ``id``) as well as id strings."""
+    contact_id = getattr(item, "id", None)
+    if isinstance(contact_id, str):
+        return contact_id
+    raise TypeError(f"expected a contact id string, got {type(item).__name__}")
+
+
+async def run_bulk(stream: BulkStream) -> BulkReport:
+    """Drive ``stream`` to the end and return its report.
+
+    On cancellation the stream is closed (in-flight items become skipped) and the
+    ``CancelledError`` is re-raised with the partial report attached (see
+    :func:`partial_report`).
+    """
+    try:
+        async with stream:
+            async for _ in stream:
+                pass
+    except asyncio.CancelledError as exc:
+        exc.invent_bulk_report = stream.report  # type: ignore[attr-defined]
+        raise
+    return stream.report
