@@ -15,7 +15,7 @@ LOOPBACK_ONLY = ["-p", "socket", "--allow-hosts=127.0.0.1,::1,localhost"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against FakeInvent over loopback (no other address is reachable)."""
-    session.install("-e", ".[orjson]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("-e", ".[orjson,cli]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *LOOPBACK_ONLY, *session.posargs)
 
 
@@ -30,12 +30,12 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, the tests, the benchmarks and this file."""
-    session.install("-e", ".[orjson]", *nox.project.dependency_groups(PYPROJECT, "typing"))
+    session.install("-e", ".[orjson,cli]", *nox.project.dependency_groups(PYPROJECT, "typing"))
     session.run("mypy", "--strict", "invent_async", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against loopback servers, printed as ratios to baselines of the same run."""
-    session.install("-e", ".[orjson]", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.install("-e", ".[orjson,cli]", *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "-m", "benchmarks", *session.posargs)
