@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from . import _models as m
@@ -138,10 +139,10 @@ def parse_datetime(value: object) -> datetime:
 
 
 def format_datetime(value: datetime) -> str:
-    """Format an aware datetime as RFC 3339, UTC written as ``Z``."""
+    """Format a datetime as RFC 3339 in UTC, written with a ``Z`` (naive values are UTC)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _strict_str(value: object, _: type) -> str:
@@ -188,26 +189,39 @@ def _optional_datetime(value: object, _: type) -> datetime | None:
     return None if value is None else parse_datetime(value)
 
 
-def _is_model_tuple(t: Any) -> bool:
+def _is_homogeneous_tuple(t: Any) -> bool:
     args: tuple[Any, ...] = getattr(t, "__args__", ())
-    return (
-        getattr(t, "__origin__", None) is tuple
-        and len(args) == 2
-        and args[1] is Ellipsis
-        and attrs.has(args[0])
-    )
+    return getattr(t, "__origin__", None) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-def _tuple_hook(conv: cattrs.Converter, t: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
+def _tuple_hook(
+    conv: cattrs.Converter, t: Any, *, detailed: bool
+) -> Callable[[Any, Any], tuple[Any, ...]]:
+    """``tuple[X, ...]`` from a JSON array only (a string or an object is an error)."""
     item_type = t.__args__[0]
     item_hook = conv.get_structure_hook(item_type)
 
-    def structure_model_tuple(value: Any, _: Any) -> tuple[Any, ...]:
+    def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
         if type(value) is not list:
             raise TypeError(f"expected a JSON array, got {type(value).__name__}")
         return tuple([item_hook(item, item_type) for item in value])
 
-    return structure_model_tuple
+    def structure_tuple_detailed(value: Any, _: Any) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise TypeError(f"expected a JSON array, got {type(value).__name__}")
+        items, errors = [], []
+        for index, item in enumerate(value):
+            try:
+                items.append(item_hook(item, item_type))
+            except Exception as exc:
+                note = IterableValidationNote(f"Structuring {t} @ index {index}", index, item_type)
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {t!r}", errors, t)
+        return tuple(items)
+
+    return structure_tuple_detailed if detailed else structure_tuple
 
 
 def _json_object(value: object, _: type) -> Mapping[str, Any]:
@@ -250,8 +264,9 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     conv.register_structure_hook_func(lambda t: t == bool | None, _optional_bool)
     conv.register_structure_hook_func(lambda t: t == int | None, _optional_int)
     conv.register_structure_hook_func(lambda t: t == datetime | None, _optional_datetime)
-    if fast:  # the detailed converter keeps cattrs' own hooks, which report list indexes
-        conv.register_structure_hook_factory(_is_model_tuple, lambda t: _tuple_hook(conv, t))
+    conv.register_structure_hook_factory(
+        _is_homogeneous_tuple, lambda t: _tuple_hook(conv, t, detailed=not fast)
+    )
     conv.register_unstructure_hook(datetime, format_datetime)
     conv.register_structure_hook_func(lambda t: t == Mapping[str, Any], _json_object)
     conv.register_structure_hook_func(

@@ -99,17 +99,18 @@ def validate_base_url(base_url: str) -> str:
     (127.0.0.0/8, ::1, localhost), which is what FakeInvent and tests use.
     """
     parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        raise ValueError(f"base_url must be an absolute https:// URL, got {base_url!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError("base_url must not contain credentials; pass api_key instead")
-    if parts.query or parts.fragment:
+    host = parts.hostname or ""
+    shown = f"{parts.scheme}://{parts.netloc}" if parts.scheme else repr(base_url)
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"base_url must be an absolute https:// URL, got {shown}")
+    if "?" in base_url or "#" in base_url:
         raise ValueError("base_url must not have a query string or a fragment")
     if parts.scheme == "http" and not is_loopback_host(host):
         raise ValueError(
             f"base_url must use https:// (plain http is only allowed for loopback hosts), "
-            f"got {base_url!r}"
+            f"got {shown}"
         )
     return base_url.rstrip("/")
 

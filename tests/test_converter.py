@@ -1,0 +1,798 @@
+"""The converter's wire rules, tested with plain function calls (no event loop, no server).
+
+Examples are copied from ``invent-openapi.yaml`` (``components/examples``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import strategies
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from invent_async import (
+    Channel,
+    ChannelType,
+    Contact,
+    ContactField,
+    ContactFieldType,
+    ContactNote,
+    MergeResult,
+    Segment,
+    SegmentColor,
+)
+from invent_async import _converter as conv
+from invent_async._converter import InvalidData
+from invent_async._models import (
+    ChannelUpdate,
+    ContactCreate,
+    ContactMerge,
+    ContactUpdate,
+    NewChannel,
+    SegmentCreate,
+    SegmentUpdate,
+)
+
+# --------------------------------------------------------------------------- spec examples
+
+CHANNEL_EXAMPLE: dict[str, Any] = {
+    "id": "ch_1",
+    "type": "custom",
+    "user_id": "+15555550123",
+    "avatar": None,
+    "name": "Jane Doe",
+    "username": "janedoe",
+    "email": "jane@example.com",
+    "phone": "+15555550123",
+    "country": "US",
+    "agent": None,
+    "ip": None,
+    "language": "en",
+    "platform_data": {},
+    "created_at": "2023-11-07T05:31:56Z",
+    "updated_at": "2023-11-07T05:31:56Z",
+    "link": None,
+}
+
+SEGMENT_EXAMPLE: dict[str, Any] = {
+    "id": "sg_1",
+    "name": "VIP customers",
+    "color": "red",
+    "contacts_count": 42,
+    "created_at": "2023-11-07T05:31:56Z",
+    "updated_at": "2023-11-07T05:31:56Z",
+}
+
+CONTACT_EXAMPLE: dict[str, Any] = {
+    "id": "ct_1",
+    "name": "Jane Doe",
+    "blocked": False,
+    "unsubscribed": False,
+    "is_admin": False,
+    "channels": [CHANNEL_EXAMPLE],
+    "segments": [SEGMENT_EXAMPLE],
+    "created_at": "2023-11-07T05:31:56Z",
+    "updated_at": "2023-11-07T05:31:56Z",
+    "blocked_at": None,
+    "unsubscribed_at": None,
+    "unsubscribe_reason": None,
+    "unsubscribe_feedback": None,
+}
+
+CONTACT_WITHOUT_SEGMENTS_EXAMPLE: dict[str, Any] = {**CONTACT_EXAMPLE, "segments": []}
+
+CONTACT_LIST_EXAMPLE: list[dict[str, Any]] = [
+    CONTACT_EXAMPLE,
+    {
+        "id": "ct_2",
+        "name": None,
+        "blocked": True,
+        "unsubscribed": True,
+        "is_admin": False,
+        "channels": [
+            {
+                "id": "ch_2",
+                "type": "whatsapp_bot",
+                "user_id": "+15555550188",
+                "avatar": None,
+                "name": None,
+                "phone": "+15555550188",
+                "created_at": "2023-11-07T05:31:56Z",
+                "updated_at": "2023-11-07T05:31:56Z",
+            }
+        ],
+        "segments": [],
+        "created_at": "2023-11-07T05:31:56Z",
+        "updated_at": "2023-11-07T05:31:56Z",
+        "blocked_at": "2023-11-07T05:31:56Z",
+        "unsubscribed_at": "2023-11-07T05:31:56Z",
+        "unsubscribe_reason": "Not interested",
+        "unsubscribe_feedback": "Please stop messaging me.",
+    },
+]
+
+CONTACT_MERGE_RESULT_EXAMPLE: dict[str, Any] = {
+    "merged": CONTACT_EXAMPLE,
+    "merged_contact_ids": ["ct_2", "ct_3"],
+}
+
+SEGMENT_LIST_EXAMPLE: list[dict[str, Any]] = [
+    SEGMENT_EXAMPLE,
+    {
+        "id": "sg_2",
+        "name": "Newsletter",
+        "color": "sky",
+        "contacts_count": 1280,
+        "created_at": "2023-11-07T05:31:56Z",
+        "updated_at": "2023-11-07T05:31:56Z",
+    },
+]
+
+SEGMENT_WITH_BOARDS_EXAMPLE: dict[str, Any] = {
+    **SEGMENT_EXAMPLE,
+    "boards": [{"board_id": "brd_1", "board_name": "Sales pipeline", "column_id": "col_1"}],
+}
+
+SEGMENT_WITH_BOARDS_LIST_EXAMPLE: list[dict[str, Any]] = [
+    SEGMENT_WITH_BOARDS_EXAMPLE,
+    {**SEGMENT_LIST_EXAMPLE[1], "boards": []},
+]
+
+SEGMENT_CREATED_EXAMPLE: dict[str, Any] = {**SEGMENT_EXAMPLE, "contacts_count": 0, "boards": []}
+
+CONTACT_FIELD_LIST_EXAMPLE: list[dict[str, Any]] = [
+    {
+        "id": "fld_1",
+        "table_id": "tbl_1",
+        "key": "contract",
+        "type": "file",
+        "schema": {
+            "type": "file",
+            "name": "Contract",
+            "description": "Signed contract",
+            "optional": True,
+            "array": False,
+            "hidden": False,
+            "allowed_types": ["application/pdf"],
+            "visibility": "PRIVATE",
+        },
+        "readonly": False,
+        "kind": "system",
+    }
+]
+
+CONTACT_NOTE_LIST_EXAMPLE: list[dict[str, Any]] = [
+    {
+        "id": "nt_1",
+        "contact_id": "ct_1",
+        "content": "Asked for a callback next week about the annual plan.",
+        "attachments": [
+            {
+                "id": "att_1",
+                "file_path": "notes/nt_1/document.pdf",
+                "file_filename": "document.pdf",
+                "file_size": 1024,
+                "file_mimetype": "application/pdf",
+                "file_url": "https://files.example.com/notes/nt_1/document.pdf",
+                "created_at": "2023-11-07T05:31:56Z",
+            }
+        ],
+        "created_at": "2023-11-07T05:31:56Z",
+        "updated_at": "2023-11-07T05:31:56Z",
+        "user": {"id": "usr_1", "name": "Alex Agent", "avatar": None},
+    }
+]
+
+RESPONSE_EXAMPLES: list[Any] = [
+    pytest.param(CHANNEL_EXAMPLE, Channel, id="Channel"),
+    pytest.param(CONTACT_EXAMPLE, Contact, id="Contact"),
+    pytest.param(CONTACT_WITHOUT_SEGMENTS_EXAMPLE, Contact, id="ContactWithoutSegments"),
+    pytest.param(CONTACT_LIST_EXAMPLE, tuple[Contact, ...], id="ContactList"),
+    pytest.param(CONTACT_MERGE_RESULT_EXAMPLE, MergeResult, id="ContactMergeResult"),
+    pytest.param(SEGMENT_EXAMPLE, Segment, id="Segment"),
+    pytest.param(SEGMENT_LIST_EXAMPLE, tuple[Segment, ...], id="SegmentList"),
+    pytest.param(SEGMENT_WITH_BOARDS_EXAMPLE, Segment, id="SegmentWithBoards"),
+    pytest.param(SEGMENT_WITH_BOARDS_LIST_EXAMPLE, tuple[Segment, ...], id="SegmentWithBoardsList"),
+    pytest.param(SEGMENT_CREATED_EXAMPLE, Segment, id="SegmentCreated"),
+    pytest.param(CONTACT_FIELD_LIST_EXAMPLE, tuple[ContactField, ...], id="ContactFieldList"),
+    pytest.param(CONTACT_NOTE_LIST_EXAMPLE, tuple[ContactNote, ...], id="ContactNoteList"),
+]
+
+EXAMPLE_TIME = datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+
+FREE_FORM_KEYS = frozenset({"platform_data", "schema"})
+"""Keys whose value is a free-form mapping kept as-is (an extra key there is data, not noise)."""
+
+
+def assert_contains(actual: Any, expected: Any, where: str = "$") -> None:
+    """Every key and value of ``expected`` is present, unchanged, in ``actual``."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), where
+        for key, value in expected.items():
+            assert key in actual, f"{where}.{key} missing"
+            assert_contains(actual[key], value, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list | tuple), where
+        assert len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_contains(a, e, f"{where}[{i}]")
+    else:
+        assert actual == expected, where
+
+
+def with_unknown_keys(data: Any) -> Any:
+    """A copy of ``data`` with an unknown key added to every object (free-form ones excepted)."""
+    if isinstance(data, dict):
+        out = {
+            key: value if key in FREE_FORM_KEYS else with_unknown_keys(value)
+            for key, value in data.items()
+        }
+        out["x_added_by_a_future_api"] = {"nested": [1, "two", None]}
+        return out
+    if isinstance(data, list):
+        return [with_unknown_keys(item) for item in data]
+    return data
+
+
+def contact_with_channel(**channel: Any) -> dict[str, Any]:
+    return {**CONTACT_EXAMPLE, "channels": [{**CHANNEL_EXAMPLE, **channel}]}
+
+
+def segment_with(**fields: Any) -> dict[str, Any]:
+    return {**SEGMENT_EXAMPLE, **fields}
+
+
+def field_with(**fields: Any) -> dict[str, Any]:
+    return {**CONTACT_FIELD_LIST_EXAMPLE[0], **fields}
+
+
+# --------------------------------------------------------------------------- spec examples
+
+
+@pytest.mark.parametrize(("example", "cl"), RESPONSE_EXAMPLES)
+def test_spec_examples_parse_and_nothing_in_them_is_lost(example: Any, cl: Any) -> None:
+    parsed = conv.structure(copy.deepcopy(example), cl)
+
+    assert_contains(conv.unstructure(parsed), example)
+
+
+def test_contact_example_gives_typed_values() -> None:
+    contact = conv.structure(CONTACT_EXAMPLE, Contact)
+
+    assert contact.channels[0].type is ChannelType.CUSTOM
+    assert contact.segments[0].color is SegmentColor.RED
+    assert contact.segments[0].contacts_count == 42
+    assert contact.created_at == EXAMPLE_TIME
+    assert contact.blocked_at is None
+    assert contact.channels[0].platform_data == {}
+
+
+def test_segment_with_boards_example_gives_its_board_columns() -> None:
+    segment = conv.structure(SEGMENT_WITH_BOARDS_EXAMPLE, Segment)
+
+    assert segment.boards is not None
+    assert [(b.board_id, b.board_name, b.column_id) for b in segment.boards] == [
+        ("brd_1", "Sales pipeline", "col_1")
+    ]
+
+
+def test_segments_without_boards_key_have_boards_none_and_empty_boards_stay_empty() -> None:
+    assert conv.structure(SEGMENT_EXAMPLE, Segment).boards is None
+    assert conv.structure(SEGMENT_CREATED_EXAMPLE, Segment).boards == ()
+
+
+def test_merge_result_example_names_the_folded_contacts() -> None:
+    result = conv.structure(CONTACT_MERGE_RESULT_EXAMPLE, MergeResult)
+
+    assert result.merged.id == "ct_1"
+    assert result.merged_contact_ids == ("ct_2", "ct_3")
+
+
+def test_note_example_keeps_attachment_and_author() -> None:
+    (note,) = conv.structure(CONTACT_NOTE_LIST_EXAMPLE, tuple[ContactNote, ...])
+
+    assert note.attachments[0].file_size == 1024
+    assert note.attachments[0].created_at == EXAMPLE_TIME
+    assert note.user is not None
+    assert note.user.name == "Alex Agent"
+
+
+def test_list_responses_parse_to_tuples() -> None:
+    contacts = conv.structure(CONTACT_LIST_EXAMPLE, tuple[Contact, ...])
+
+    assert isinstance(contacts, tuple)
+    assert [c.id for c in contacts] == ["ct_1", "ct_2"]
+    assert isinstance(contacts[0].channels, tuple)
+    assert isinstance(contacts[0].segments, tuple)
+
+
+# --------------------------------------------------------------------------- leniency
+
+
+@pytest.mark.parametrize(("example", "cl"), RESPONSE_EXAMPLES)
+def test_unknown_extra_fields_are_ignored_at_every_level(example: Any, cl: Any) -> None:
+    assert conv.structure(with_unknown_keys(example), cl) == conv.structure(example, cl)
+
+
+@pytest.mark.parametrize("channel_type", list(ChannelType))
+def test_known_channel_types_parse_as_enum_members(channel_type: ChannelType) -> None:
+    channel = conv.structure({**CHANNEL_EXAMPLE, "type": channel_type.value}, Channel)
+
+    assert channel.type is channel_type
+
+
+def test_unknown_channel_type_parses_as_plain_string() -> None:
+    contact = conv.structure(contact_with_channel(type="carrier_pigeon"), Contact)
+
+    assert contact.channels[0].type == "carrier_pigeon"
+    assert type(contact.channels[0].type) is str
+
+
+@pytest.mark.parametrize("color", list(SegmentColor))
+def test_known_segment_colours_parse_as_enum_members(color: SegmentColor) -> None:
+    assert conv.structure(segment_with(color=color.value), Segment).color is color
+
+
+SPEC_SEGMENT_COLORS = [
+    "red",
+    "orange",
+    "amber",
+    "yellow",
+    "lime",
+    "green",
+    "teal",
+    "cyan",
+    "sky",
+    "blue",
+    "indigo",
+    "violet",
+    "purple",
+    "fuchsia",
+    "pink",
+    "rose",
+    "neutral",
+]
+SPEC_CHANNEL_TYPES = [
+    "internal",
+    "custom",
+    "whatsapp_bot",
+    "messenger_bot",
+    "instagram_dm",
+    "tiktok_dm",
+    "twilio",
+    "telnyx",
+    "slack_bot",
+    "telegram_bot",
+    "gmail",
+    "email",
+    "google_calendar",
+]
+SPEC_FIELD_TYPES = [
+    "string",
+    "number",
+    "boolean",
+    "date",
+    "datetime",
+    "enum",
+    "file",
+    "record",
+    "contact",
+    "user",
+    "chat",
+    "segment",
+    "assistant",
+]
+
+
+@pytest.mark.parametrize(
+    ("enum_type", "spec_values"),
+    [
+        pytest.param(SegmentColor, SPEC_SEGMENT_COLORS, id="SegmentColor"),
+        pytest.param(ChannelType, SPEC_CHANNEL_TYPES, id="ChannelType"),
+        pytest.param(ContactFieldType, SPEC_FIELD_TYPES, id="ContactFieldType"),
+    ],
+)
+def test_enums_know_every_value_the_spec_lists(enum_type: Any, spec_values: list[str]) -> None:
+    assert sorted(member.value for member in enum_type) == sorted(spec_values)
+
+
+def test_unknown_segment_colour_parses_as_plain_string() -> None:
+    segment = conv.structure(segment_with(color="chartreuse"), Segment)
+
+    assert segment.color == "chartreuse"
+    assert type(segment.color) is str
+
+
+@pytest.mark.parametrize("field_type", list(ContactFieldType))
+def test_known_field_types_parse_as_enum_members(field_type: ContactFieldType) -> None:
+    field = conv.structure(field_with(type=field_type.value), ContactField)
+
+    assert field.type is field_type
+
+
+def test_unknown_field_type_parses_as_plain_string() -> None:
+    field = conv.structure(field_with(type="geolocation"), ContactField)
+
+    assert field.type == "geolocation"
+    assert type(field.type) is str
+
+
+def test_embedded_segments_without_color_parse_with_color_none() -> None:
+    v2_segment = {k: v for k, v in SEGMENT_EXAMPLE.items() if k != "color"}
+    contact = conv.structure({**CONTACT_EXAMPLE, "segments": [v2_segment]}, Contact)
+
+    assert contact.segments[0].color is None
+    assert contact.segments[0].name == "VIP customers"
+
+
+def test_field_type_is_read_from_schema_when_missing_at_top_level() -> None:
+    data = {k: v for k, v in CONTACT_FIELD_LIST_EXAMPLE[0].items() if k != "type"}
+
+    assert conv.structure(data, ContactField).type is ContactFieldType.FILE
+
+
+def test_top_level_field_type_wins_over_schema_type() -> None:
+    field = conv.structure(field_with(type="string"), ContactField)
+
+    assert field.type is ContactFieldType.STRING
+    assert field.schema["type"] == "file"
+
+
+def test_field_without_any_type_parses_with_type_none() -> None:
+    data = {k: v for k, v in CONTACT_FIELD_LIST_EXAMPLE[0].items() if k != "type"}
+    data["schema"] = {"name": "Contract"}
+
+    assert conv.structure(data, ContactField).type is None
+
+
+# --------------------------------------------------------------------------- datetimes
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected", "offset"),
+    [
+        pytest.param("2023-11-07T05:31:56Z", EXAMPLE_TIME, timedelta(0), id="Z"),
+        pytest.param(
+            "2023-11-07T05:31:56.123Z",
+            EXAMPLE_TIME.replace(microsecond=123000),
+            timedelta(0),
+            id="milliseconds-Z",
+        ),
+        pytest.param("2023-11-07T07:31:56+02:00", EXAMPLE_TIME, timedelta(hours=2), id="+02:00"),
+        pytest.param("2023-11-07T05:31:56", EXAMPLE_TIME, timedelta(0), id="naive-as-UTC"),
+        pytest.param(
+            "2023-12-25", datetime(2023, 12, 25, tzinfo=UTC), timedelta(0), id="date-only-as-UTC"
+        ),
+    ],
+)
+def test_datetimes_are_timezone_aware(wire: str, expected: datetime, offset: timedelta) -> None:
+    segment = conv.structure(segment_with(created_at=wire), Segment)
+
+    assert segment.created_at.tzinfo is not None
+    assert segment.created_at.utcoffset() == offset
+    assert segment.created_at == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "wire"),
+    [
+        pytest.param(
+            datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC), "2023-11-07T05:31:56Z", id="UTC"
+        ),
+        pytest.param(
+            datetime(2023, 11, 7, 5, 31, 56, 250000, tzinfo=timezone(timedelta(0))),
+            "2023-11-07T05:31:56.250000Z",
+            id="zero-offset",
+        ),
+        pytest.param(
+            datetime(2023, 11, 7, 7, 31, 56, tzinfo=timezone(timedelta(hours=2))),
+            "2023-11-07T05:31:56Z",
+            id="+02:00-converted-to-utc",
+        ),
+    ],
+)
+def test_format_datetime_writes_rfc3339_in_utc_with_z(value: datetime, wire: str) -> None:
+    assert conv.format_datetime(value) == wire
+
+
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
+
+
+@pytest.mark.parametrize(
+    "offset",
+    [
+        pytest.param(timedelta(hours=-3, minutes=-30), id="-03:30"),
+        pytest.param(timedelta(seconds=30), id="+00:00:30"),
+        pytest.param(timedelta(hours=5, minutes=30, seconds=15), id="+05:30:15"),
+    ],
+)
+def test_format_datetime_always_writes_rfc3339_that_parses_back(offset: timedelta) -> None:
+    value = datetime(2023, 11, 7, 5, 31, 56, tzinfo=timezone(offset))
+
+    wire = conv.format_datetime(value)
+
+    assert RFC3339.fullmatch(wire), wire
+    assert conv.parse_datetime(wire) == value
+
+
+def test_datetimes_are_written_back_with_z() -> None:
+    segment = conv.structure(SEGMENT_EXAMPLE, Segment)
+
+    assert conv.unstructure(segment)["created_at"] == "2023-11-07T05:31:56Z"
+
+
+# --------------------------------------------------------------------------- validation errors
+
+
+@pytest.mark.parametrize(
+    ("data", "cl", "path"),
+    [
+        pytest.param(contact_with_channel(id=7), Contact, "@ $.channels[0].id", id="nested-list"),
+        pytest.param({**CONTACT_EXAMPLE, "blocked": "false"}, Contact, "@ $.blocked", id="bool"),
+        pytest.param(
+            [CONTACT_EXAMPLE, {**CONTACT_EXAMPLE, "id": None}],
+            tuple[Contact, ...],
+            "@ $[1].id",
+            id="list-item",
+        ),
+        pytest.param(
+            {k: v for k, v in CONTACT_EXAMPLE.items() if k != "id"}, Contact, "@ $.id", id="missing"
+        ),
+        pytest.param(
+            {**CONTACT_MERGE_RESULT_EXAMPLE, "merged": contact_with_channel(user_id=None)},
+            MergeResult,
+            "@ $.merged.channels[0].user_id",
+            id="deep",
+        ),
+        pytest.param(
+            {**CONTACT_EXAMPLE, "created_at": "last tuesday"}, Contact, "@ $.created_at", id="date"
+        ),
+    ],
+)
+def test_mismatching_response_names_the_bad_field_path(data: Any, cl: Any, path: str) -> None:
+    with pytest.raises(InvalidData) as info:
+        conv.structure(data, cl)
+
+    assert any(error.endswith(path) for error in info.value.errors), info.value.errors
+    assert path in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "cl", "path"),
+    [
+        pytest.param(segment_with(name=None), Segment, "@ $.name", id="null-for-required-str"),
+        pytest.param(segment_with(id=123), Segment, "@ $.id", id="number-for-str"),
+        pytest.param(
+            {**CONTACT_EXAMPLE, "is_admin": 0}, Contact, "@ $.is_admin", id="int-for-bool"
+        ),
+        pytest.param(
+            {**CONTACT_EXAMPLE, "blocked": "true"}, Contact, "@ $.blocked", id="string-for-bool"
+        ),
+        pytest.param(
+            segment_with(contacts_count=True), Segment, "@ $.contacts_count", id="bool-for-int"
+        ),
+        pytest.param(
+            segment_with(contacts_count="42"), Segment, "@ $.contacts_count", id="string-for-int"
+        ),
+        pytest.param(
+            contact_with_channel(type=None), Contact, "@ $.channels[0].type", id="null-channel-type"
+        ),
+        pytest.param(segment_with(color=3), Segment, "@ $.color", id="number-for-colour"),
+        pytest.param(
+            contact_with_channel(platform_data=[]),
+            Contact,
+            "@ $.channels[0].platform_data",
+            id="list-for-object",
+        ),
+    ],
+)
+def test_types_are_strict(data: Any, cl: Any, path: str) -> None:
+    with pytest.raises(InvalidData) as info:
+        conv.structure(data, cl)
+
+    assert any(error.endswith(path) for error in info.value.errors), info.value.errors
+
+
+@pytest.mark.parametrize(
+    ("data", "cl", "path"),
+    [
+        pytest.param({**CONTACT_EXAMPLE, "segments": ""}, Contact, "@ $.segments", id="empty-str"),
+        pytest.param({**CONTACT_EXAMPLE, "channels": {}}, Contact, "@ $.channels", id="object"),
+        pytest.param(
+            {**CONTACT_EXAMPLE, "segments": "sg_1"}, Contact, "@ $.segments", id="id-as-str"
+        ),
+        pytest.param(
+            {**CONTACT_MERGE_RESULT_EXAMPLE, "merged_contact_ids": "ct_2"},
+            MergeResult,
+            "@ $.merged_contact_ids",
+            id="str-for-id-list",
+        ),
+        pytest.param({"items": []}, tuple[Contact, ...], "@ $", id="object-for-list-response"),
+    ],
+)
+def test_a_non_array_where_an_array_is_expected_is_an_error_naming_the_array(
+    data: Any, cl: Any, path: str
+) -> None:
+    with pytest.raises(InvalidData) as info:
+        conv.structure(data, cl)
+
+    assert any(error.endswith(path) for error in info.value.errors), info.value.errors
+
+
+def test_invalid_data_is_a_value_error_not_a_cattrs_exception() -> None:
+    with pytest.raises(InvalidData) as info:
+        conv.structure({"id": 1}, Segment)
+
+    assert isinstance(info.value, ValueError)
+    assert info.value.errors
+
+
+# --------------------------------------------------------------------------- request bodies
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        pytest.param(
+            ContactCreate(
+                channel=NewChannel(name="Jane Doe", email="jane@example.com", phone="+15555550123"),
+                segment_ids=("sg_1",),
+            ),
+            {
+                "channel": {
+                    "name": "Jane Doe",
+                    "email": "jane@example.com",
+                    "phone": "+15555550123",
+                },
+                "segment_ids": ["sg_1"],
+            },
+            id="ContactCreateRequest",
+        ),
+        pytest.param(
+            ContactUpdate(name="Jane Doe", blocked=False, unsubscribed=True),
+            {"name": "Jane Doe", "blocked": False, "unsubscribed": True},
+            id="ContactUpdateRequest",
+        ),
+        pytest.param(
+            ContactMerge(source_contact_ids=("ct_2", "ct_3")),
+            {"source_contact_ids": ["ct_2", "ct_3"]},
+            id="ContactMergeRequest",
+        ),
+        pytest.param(ContactMerge(), {}, id="ContactMergeAutomaticRequest"),
+        pytest.param(
+            ChannelUpdate(
+                name="Jane Doe",
+                username="janedoe",
+                email="jane@example.com",
+                phone="+15555550123",
+                avatar="https://example.com/avatars/jane.png",
+            ),
+            {
+                "name": "Jane Doe",
+                "username": "janedoe",
+                "email": "jane@example.com",
+                "phone": "+15555550123",
+                "avatar": "https://example.com/avatars/jane.png",
+            },
+            id="ChannelUpdateRequest",
+        ),
+        pytest.param(
+            SegmentCreate(name="VIP customers", color=SegmentColor.RED),
+            {"name": "VIP customers", "color": "red"},
+            id="SegmentCreateRequest",
+        ),
+        pytest.param(
+            SegmentUpdate(name="VIP customers", color=SegmentColor.RED),
+            {"name": "VIP customers", "color": "red"},
+            id="SegmentUpdateRequest",
+        ),
+    ],
+)
+def test_request_models_encode_to_the_spec_request_examples(
+    json_backend: str, model: Any, expected: dict[str, Any]
+) -> None:
+    assert conv.loads(conv.dumps(conv.unstructure(model))) == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        pytest.param(ContactUpdate(), {}, id="nothing-given"),
+        pytest.param(ContactUpdate(blocked=True), {"blocked": True}, id="one-field"),
+        pytest.param(ContactUpdate(name=None), {"name": None}, id="explicit-None-clears-name"),
+        pytest.param(
+            ChannelUpdate(avatar=None, email="a@example.com"),
+            {"avatar": None, "email": "a@example.com"},
+            id="channel-None-and-value",
+        ),
+        pytest.param(SegmentUpdate(color=SegmentColor.SKY), {"color": "sky"}, id="colour-only"),
+        pytest.param(
+            ContactCreate(channel=NewChannel(phone="+15555550123")),
+            {"channel": {"phone": "+15555550123"}},
+            id="nested-unset",
+        ),
+    ],
+)
+def test_request_models_omit_unset_fields_but_keep_explicit_none(
+    json_backend: str, model: Any, expected: dict[str, Any]
+) -> None:
+    assert conv.loads(conv.dumps(conv.unstructure(model))) == expected
+
+
+# --------------------------------------------------------------------------- JSON backends
+
+
+def test_non_ascii_text_round_trips(json_backend: str) -> None:
+    data = {"name": "Zoë Ångström 日本語 🎉", "list": ["ü", "\u00a0", "\\", '"']}
+
+    encoded = conv.dumps(data)
+
+    assert isinstance(encoded, bytes)
+    assert conv.loads(encoded) == data
+    assert conv.loads(encoded.decode()) == data
+
+
+def test_non_ascii_is_written_as_utf8_not_escapes(json_backend: str) -> None:
+    assert conv.dumps({"name": "Zoë"}) == '{"name":"Zoë"}'.encode()
+
+
+def test_invalid_json_raises_value_error(json_backend: str) -> None:
+    with pytest.raises(ValueError):
+        conv.loads(b"<html>not json</html>")
+
+
+def test_selected_backend_is_reported(json_backend: str) -> None:
+    assert conv.json_backend() == json_backend
+
+
+def test_unknown_json_backend_is_rejected() -> None:
+    before = conv.json_backend()
+
+    with pytest.raises(ValueError, match="nope"):
+        conv.set_json_backend("nope")
+
+    assert conv.json_backend() == before
+
+
+def test_parsed_model_survives_encode_and_decode(json_backend: str) -> None:
+    contact = conv.structure(CONTACT_EXAMPLE, Contact)
+
+    again = conv.structure(conv.loads(conv.dumps(conv.unstructure(contact))), Contact)
+
+    assert again == contact
+
+
+# --------------------------------------------------------------------------- round trips
+
+MODEL_STRATEGIES = [
+    pytest.param(strategies.channels, id="Channel"),
+    pytest.param(strategies.segments(with_boards=False), id="Segment-without-boards"),
+    pytest.param(strategies.segments(with_boards=True), id="Segment-with-boards"),
+    pytest.param(strategies.contacts, id="Contact"),
+    pytest.param(strategies.contact_notes, id="ContactNote"),
+    pytest.param(strategies.contact_fields, id="ContactField"),
+    pytest.param(strategies.merge_results, id="MergeResult"),
+]
+
+
+@pytest.mark.parametrize("strategy", MODEL_STRATEGIES)
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_models_round_trip_through_json(
+    json_backend: str, strategy: st.SearchStrategy[Any], data: st.DataObject
+) -> None:
+    model = data.draw(strategy)
+
+    wire = conv.dumps(conv.unstructure(model))
+    again = conv.structure(conv.loads(wire), type(model))
+
+    assert again == model
