@@ -9,7 +9,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-LOOPBACK_ONLY = ["-p", "socket", "--allow-hosts=127.0.0.1,::1,localhost"]
+LOOPBACK_ONLY = ["--allow-hosts=127.0.0.1,::1,localhost"]  # pytest-socket
 
 
 @nox.session

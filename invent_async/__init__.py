@@ -48,6 +48,8 @@ from ._models import (
     SegmentColor,
 )
 from ._pagination import AsyncPager, Page
+from ._ratelimit import GovernorStats, RateLimit
+from ._sync import InventClient, Pager
 from ._types import UNSET, Unset
 from .resources import AsyncContacts, AsyncSegments
 
@@ -60,7 +62,11 @@ __all__ = [
     "AsyncSegments",
     "AsyncPager",
     "Page",
+    "InventClient",
+    "Pager",
     "NO_LIMIT",
+    "RateLimit",
+    "GovernorStats",
     "UNSET",
     "Unset",
     # bulk

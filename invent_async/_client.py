@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final, Self, TypeVar
 import aiohttp
 import attrs
 
-from ._exceptions import APITimeoutError
+from ._exceptions import APITimeoutError, RateLimitError
 from ._pagination import AsyncPager
 from ._protocol import (
     DEFAULT_BASE_URL,
@@ -25,12 +25,14 @@ from ._protocol import (
     RawResponse,
     Request,
     check_status,
+    error_from_response,
     page_info,
     parse_response,
     path_segment,
     query_params,
     validate_base_url,
 )
+from ._ratelimit import GovernorDeadlineExceeded, GovernorStats, RateGovernor, RateLimit
 from ._retry import RetryPolicy, attempt_counter, call_with_retries
 from ._transport import AiohttpTransport
 from ._types import QueryValue
@@ -39,13 +41,15 @@ if TYPE_CHECKING:
     from .resources.contacts import AsyncContacts
     from .resources.segments import AsyncSegments
 
-__all__ = ["NO_LIMIT", "AsyncInventClient"]
+__all__ = ["DEFAULT_RATE_LIMIT", "NO_LIMIT", "AsyncInventClient"]
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT: Final = 30.0
 DEFAULT_MAX_RETRIES: Final = 2
 DEFAULT_DEADLINE: Final = 120.0
+DEFAULT_RATE_LIMIT: Final = RateLimit()
+"""500 requests per minute with a burst of 5: the Invent API's documented per-IP limit."""
 API_KEY_ENV: Final = "INVENT_API_KEY"
 
 
@@ -89,6 +93,11 @@ class AsyncInventClient:
             When the server asks to wait beyond it, the call fails at once.
         session: An ``aiohttp.ClientSession`` to use instead of creating one. It stays yours:
             the client never closes it.
+        rate_limit: The rate governor shared by every request of this client and its views:
+            pacing (default 500 requests/minute, burst 5), a cool-down after any 429 that holds
+            every queued and new request until ``Retry-After`` has passed, an optional cap on
+            requests in flight (``max_in_flight``) and an optional adaptive mode. See
+            :class:`RateLimit`. ``None`` turns the governor off entirely.
     """
 
     contacts: AsyncContacts
@@ -104,6 +113,7 @@ class AsyncInventClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         deadline: float | None = DEFAULT_DEADLINE,
         session: aiohttp.ClientSession | None = None,
+        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key or not key.strip():
@@ -119,24 +129,38 @@ class AsyncInventClient:
             retry=RetryPolicy(max_retries=max_retries),
             deadline=_check_seconds("deadline", deadline),
         )
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError("rate_limit must be a RateLimit or None")
+        cap = rate_limit.max_in_flight if rate_limit is not None else None
         transport = AiohttpTransport(
-            base_url=url, api_key=key.strip(), session=session, connection_limit=100
+            base_url=url,
+            api_key=key.strip(),
+            session=session,
+            connection_limit=max(100, cap or 0),
         )
-        self._setup(url, transport, options)
+        governor = RateGovernor(rate_limit) if rate_limit is not None else None
+        self._setup(url, transport, governor, options)
 
-    def _setup(self, base_url: str, transport: AiohttpTransport, options: _Options) -> None:
+    def _setup(
+        self,
+        base_url: str,
+        transport: AiohttpTransport,
+        governor: RateGovernor | None,
+        options: _Options,
+    ) -> None:
         from .resources.contacts import AsyncContacts
         from .resources.segments import AsyncSegments
 
         self._base_url = base_url
         self._transport = transport
+        self._governor = governor
         self._options = options
         self.contacts = AsyncContacts(self)
         self.segments = AsyncSegments(self)
 
     def _view(self, options: _Options) -> Self:
         view = object.__new__(type(self))
-        view._setup(self._base_url, self._transport, options)
+        view._setup(self._base_url, self._transport, self._governor, options)
         return view
 
     def __repr__(self) -> str:
@@ -155,6 +179,15 @@ class AsyncInventClient:
     def org_id(self) -> str:
         """The organisation this client (or view) acts on."""
         return self._options.org_id
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate governor's settings (None when the governor is off)."""
+        return self._governor.config if self._governor is not None else None
+
+    def rate_limit_stats(self) -> GovernorStats | None:
+        """A snapshot of the rate governor: waits, 429s seen, current rate, requests in flight."""
+        return self._governor.stats() if self._governor is not None else None
 
     @property
     def closed(self) -> bool:
@@ -210,35 +243,64 @@ class AsyncInventClient:
     # ------------------------------------------------------------------ the request path
 
     async def _send(self, request: Request) -> RawResponse:
-        """Send ``request`` with retries; return a 2xx response or raise."""
-        opts = self._options
-        self._transport.check_usable()
-        deadline_at = None if opts.deadline is None else time.monotonic() + opts.deadline
+        """Send ``request`` through the governor and the retries; return a 2xx response.
 
+        Each attempt waits for the rate governor first; that wait counts against the call's
+        deadline but not against the attempt's HTTP timeout, which starts once it is sent.
+        """
+        opts = self._options
+        transport = self._transport
+        governor = self._governor
+        transport.check_usable()
+        deadline_at = None if opts.deadline is None else time.monotonic() + opts.deadline
         counter = attempt_counter.get()
 
         async def attempt() -> RawResponse:
             if counter is not None:
                 counter.attempts += 1
-            timeout = opts.timeout
-            if deadline_at is not None:
-                left = deadline_at - time.monotonic()
-                if left <= 0:
-                    raise APITimeoutError(
-                        f"{request.method} {request.path}: the call's deadline of "
-                        f"{opts.deadline}s ran out",
-                        method=request.method,
-                        path=request.path,
-                        request_sent=False,
-                    )
-                timeout = left if timeout is None else min(timeout, left)
-            raw = await self._transport.send(request, attempt_timeout=timeout)
-            if raw.status == 429 and counter is not None:
-                counter.rate_limited += 1
+            ticket = None
+            if governor is not None:
+                try:
+                    ticket = await governor.acquire(deadline_at)
+                except GovernorDeadlineExceeded as exc:
+                    raise self._deadline_error(request, exc.wait) from None
+            try:
+                timeout = opts.timeout
+                if deadline_at is not None:
+                    left = deadline_at - time.monotonic()
+                    if left <= 0:
+                        raise self._deadline_error(request, None)
+                    timeout = left if timeout is None else min(timeout, left)
+                raw = await transport.send(request, attempt_timeout=timeout)
+            finally:
+                if ticket is not None:
+                    ticket.release()
+            if raw.status == 429:
+                if counter is not None:
+                    counter.rate_limited += 1
+                error = error_from_response(request, raw)
+                if governor is not None:
+                    assert isinstance(error, RateLimitError)
+                    governor.rate_limited(error.retry_after, ticket)
+                raise error
+            if governor is not None:
+                governor.succeeded(ticket)
             check_status(request, raw)
             return raw
 
-        return await call_with_retries(attempt, request, opts.retry, deadline_at)
+        return await call_with_retries(
+            attempt, request, opts.retry, deadline_at, governed=governor is not None
+        )
+
+    def _deadline_error(self, request: Request, wait: float | None) -> APITimeoutError:
+        why = f" (the rate governor would hold it {wait:.1f}s)" if wait is not None else ""
+        return APITimeoutError(
+            f"{request.method} {request.path}: the call's deadline of "
+            f"{self._options.deadline}s ran out{why}",
+            method=request.method,
+            path=request.path,
+            request_sent=False,
+        )
 
     async def _request(self, request: Request, cl: type[T]) -> T:
         """Send ``request`` and build ``cl`` from the response body."""

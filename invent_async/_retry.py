@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar
 import attrs
 import backoff
 
-from ._exceptions import InventError
+from ._exceptions import InventError, RateLimitError
 from ._protocol import Request, is_retryable, retry_after_of
 
 __all__ = [
@@ -78,11 +78,15 @@ def retry_waits(
     deadline_at: float | None,
     clock: Callable[[], float] = time.monotonic,
     rand: Callable[[float, float], float] = random.uniform,
+    governed: bool = False,
 ) -> Generator[float, BaseException | None, None]:
     """Wait generator for ``backoff``: send it the failed attempt's exception.
 
     Yields ``max(retry_after, uniform(0, min(max_delay, initial_delay * 2**n)))``; returns (so
     that backoff gives up and re-raises) when that wait would end after ``deadline_at``.
+    With ``governed=True`` a 429 is retried without sleeping here: the rate governor's
+    cool-down gate holds the retry (with every other request) until the server's
+    ``Retry-After`` has passed, then releases them spread out.
     """
     exc = yield 0.0  # primed by backoff with send(None)
     attempt = 0
@@ -94,6 +98,8 @@ def retry_waits(
             logger.info("giving up: waiting %.2fs would pass the call's deadline", wait)
             return
         attempt += 1
+        if governed and isinstance(exc, RateLimitError):
+            wait = 0.0
         exc = yield wait
 
 
@@ -115,6 +121,8 @@ async def call_with_retries(
     request: Request,
     policy: RetryPolicy,
     deadline_at: float | None,
+    *,
+    governed: bool = False,
 ) -> T:
     """Run ``attempt`` until it succeeds, fails for good, runs out of retries or of time.
 
@@ -147,6 +155,7 @@ async def call_with_retries(
         logger=None,
         policy=policy,
         deadline_at=deadline_at,
+        governed=governed,
     ):
         with try_:
             if first_failure is not None:  # replay the first attempt's outcome into backoff

@@ -1,0 +1,614 @@
+"""The shared rate governor: pacing, a 429 cool-down gate and a concurrency cap.
+
+One :class:`RateGovernor` serves every request of a client and its views. A request calls
+:meth:`RateGovernor.acquire` right before it is sent and releases the returned :class:`Ticket`
+when its answer (or error) is in. ``acquire`` waits, in this order:
+
+1. for a concurrency slot, when ``max_in_flight`` is set (FIFO queue of futures);
+2. for its pacing slot, which also covers the cool-down gate.
+
+Pacing is GCRA ("next free send time"): every request reserves
+``t = max(now - (burst - 1) * interval, next_time)``, sets ``next_time = t + interval`` and
+sleeps once, until ``t``. That is O(1) per request, FIFO, with no polling, and it allows at most
+``burst + W * rate / 60`` admissions in any window of ``W`` seconds. The time a request would
+wait is known at once, so a wait that would run past the caller's deadline fails immediately.
+
+A 429 (:meth:`RateGovernor.rate_limited`) closes a gate until ``now + Retry-After`` (without
+the header: ``cooldown * 2**(strikes - 1)``, capped at ``max_cooldown``). The schedule is then
+rebuilt: queued requests keep their order and are re-laid from the gate's end at one interval
+apart, and ``next_time`` moves past them. So nobody is sent inside the cool-down, and the
+bucket starts empty after it: requests resume spread out, not as a burst. Sleepers learn about
+the change through an epoch counter when their (older, earlier) reservation wakes them, and
+never go earlier than they were booked. A request cancelled (or refused) while queued leaves a
+one-interval hole until the queue drains; then its reservation is given back.
+Adaptive mode also cuts the rate on a 429 and wins it back slowly on successes (AIMD).
+
+A response is evidence about the moment its request was sent. Responses to requests admitted
+before the latest 429 signal (*stale* tickets) neither cut the rate again, nor escalate the
+pause, nor count as recovery; a stale 429 still extends the gate to its ``Retry-After``.
+
+Everything here runs on asyncio with an injectable ``clock`` and ``sleep``, so the tests drive
+it in virtual time. Nothing is bound to an event loop at construction (it is not thread-safe:
+use it from one event loop at a time). Pacing disabled (``per_minute=None``) still enforces the
+cap and the gate, at the cost of a clock read per call; after a cool-down, waiters are then all
+released at the gate's end, since there is no rate to spread them by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Final
+
+import attrs
+
+__all__ = ["GovernorDeadlineExceeded", "GovernorStats", "RateGovernor", "RateLimit", "Ticket"]
+
+DEFAULT_PER_MINUTE: Final = 500.0
+"""The Invent API's documented limit: 500 requests per minute per IP."""
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_Validator = Callable[[object, "attrs.Attribute[Any]", Any], None]
+
+
+def _check_rate(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None or (_number(value) and value == 0):
+        return
+    if not _number(value) or not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"{attribute.name} must be a positive finite number, or 0 or None to disable "
+            f"pacing, got {value!r}"
+        )
+
+
+def _check_count(minimum: int, *, optional: bool = False) -> _Validator:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if optional and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            extra = " or None" if optional else ""
+            raise ValueError(
+                f"{attribute.name} must be an integer >= {minimum}{extra}, got {value!r}"
+            )
+
+    return check
+
+
+def _check_fraction(*, one_allowed: bool) -> _Validator:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not _number(value) or not (value > 0 and (value <= 1 if one_allowed else value < 1)):
+            interval = "(0, 1]" if one_allowed else "(0, 1)"
+            raise ValueError(f"{attribute.name} must be a number in {interval}, got {value!r}")
+
+    return check
+
+
+def _check_seconds(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not _number(value) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """How a client paces its requests. Shared by the client and all of its views.
+
+    Attributes:
+        per_minute: Requests per minute the governor lets through on average (the Invent API
+            allows 500 per minute per IP). ``None`` or ``0`` disables pacing; the cap and the
+            429 cool-down still apply.
+        burst: Requests that may go out at once after an idle period (the bucket's size).
+            Any window of ``W`` seconds admits at most ``burst + W * per_minute / 60``.
+        max_in_flight: Most requests sent and not yet answered at any time (None: no cap).
+        adaptive: Cut the rate on each 429 and win it back slowly on successes (AIMD), for
+            limits shared with other processes or machines. Needs ``per_minute``.
+        decrease: Factor applied to the rate on a 429 in adaptive mode.
+        min_fraction: Floor of the adaptive rate, as a fraction of ``per_minute``.
+        recovery: Fraction of ``per_minute`` regained per successful response in adaptive
+            mode. The default (0.001) takes about 500 successes to recover from one halving.
+        cooldown: Pause after a 429 that has no ``Retry-After``, doubled for each further
+            429 in a row (a success resets it). A ``Retry-After`` is honoured as given.
+        max_cooldown: Cap of the computed pause.
+    """
+
+    per_minute: float | None = attrs.field(default=DEFAULT_PER_MINUTE, validator=_check_rate)
+    burst: int = attrs.field(default=5, validator=_check_count(1))
+    max_in_flight: int | None = attrs.field(default=None, validator=_check_count(1, optional=True))
+    adaptive: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    decrease: float = attrs.field(default=0.5, validator=_check_fraction(one_allowed=False))
+    min_fraction: float = attrs.field(default=0.1, validator=_check_fraction(one_allowed=True))
+    recovery: float = attrs.field(default=0.001, validator=_check_fraction(one_allowed=True))
+    cooldown: float = attrs.field(default=1.0, validator=_check_seconds)
+    max_cooldown: float = attrs.field(default=60.0, validator=_check_seconds)
+
+    def __attrs_post_init__(self) -> None:
+        if self.adaptive and not self.paced:
+            raise ValueError("adaptive=True needs a per_minute rate to adapt")
+        if self.max_cooldown < self.cooldown:
+            raise ValueError(
+                f"max_cooldown ({self.max_cooldown!r}) must be >= cooldown ({self.cooldown!r})"
+            )
+
+    @property
+    def paced(self) -> bool:
+        """True when requests are paced (``per_minute`` is set and not 0)."""
+        return bool(self.per_minute)
+
+
+class GovernorDeadlineExceeded(Exception):
+    """The wait for the governor would end at or after the caller's deadline.
+
+    Raised at once when the wait is known in advance (pacing, cool-down), or at the deadline
+    while queued for a concurrency slot. Nothing is consumed: no slot is held and no pacing
+    token is spent. Deliberately not an ``InventError`` (so the retry layer does not retry it):
+    the client turns it into an ``APITimeoutError``.
+
+    Attributes:
+        wait: Seconds the request would still have had to wait, or None when unknown (it was
+            queued for a concurrency slot).
+    """
+
+    def __init__(self, wait: float | None) -> None:
+        self.wait = wait
+        if wait is None:
+            message = "the deadline ran out while waiting for a free request slot"
+        else:
+            message = f"the rate governor would delay this request {wait:.3f}s, past its deadline"
+        super().__init__(message)
+
+
+@attrs.frozen(kw_only=True)
+class GovernorStats:
+    """A snapshot of a governor's counters (for progress reports and benchmarks).
+
+    Attributes:
+        acquired: Tickets handed out so far.
+        waited: Seconds spent waiting in ``acquire``, summed over those tickets.
+        rate_limited: 429 responses signalled.
+        deadline_exceeded: Acquisitions refused because of the caller's deadline.
+        rate_per_minute: The pacing rate now (below the configured one after adaptive cuts),
+            or None when pacing is disabled.
+        in_flight: Tickets held now.
+        max_in_flight: Most tickets held at the same time so far.
+        waiting: Calls of ``acquire`` waiting now.
+        cooldown_remaining: Seconds until the 429 cool-down gate opens (0 when open).
+    """
+
+    acquired: int
+    waited: float
+    rate_limited: int
+    deadline_exceeded: int
+    rate_per_minute: float | None
+    in_flight: int
+    max_in_flight: int
+    waiting: int
+    cooldown_remaining: float
+
+    @property
+    def gate_closed(self) -> bool:
+        """True while a 429 cool-down holds requests back."""
+        return self.cooldown_remaining > 0
+
+
+class Ticket:
+    """Permission to send one request. Release it once the answer (or an error) is in.
+
+    Attributes:
+        admitted_at: Governor clock time at which the request was let through.
+        waited: Seconds this request spent in :meth:`RateGovernor.acquire`.
+    """
+
+    __slots__ = ("_generation", "_governor", "_released", "admitted_at", "waited")
+
+    def __init__(
+        self, governor: RateGovernor, generation: int, admitted_at: float, waited: float
+    ) -> None:
+        self._governor = governor
+        self._generation = generation
+        self._released = False
+        self.admitted_at = admitted_at
+        self.waited = waited
+
+    @property
+    def released(self) -> bool:
+        """True once :meth:`release` has run."""
+        return self._released
+
+    def release(self) -> None:
+        """Free the ticket's concurrency slot. Safe to call more than once."""
+        if not self._released:
+            self._released = True
+            self._governor._release()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Ticket admitted_at={self.admitted_at:.3f} waited={self.waited:.3f}"
+            f"{' released' if self._released else ''}>"
+        )
+
+
+class _Reservation:
+    """A request sleeping until its pacing slot (kept in FIFO order in ``_pending``)."""
+
+    __slots__ = ("done", "epoch", "seq", "t")
+
+    def __init__(self, seq: int, t: float, epoch: int) -> None:
+        self.seq = seq
+        self.t = t
+        self.epoch = epoch
+        self.done = False
+
+
+class _Slot:
+    """What :meth:`RateGovernor.slot` returns: acquire on enter, release on exit."""
+
+    __slots__ = ("_deadline_at", "_governor", "_ticket")
+
+    def __init__(self, governor: RateGovernor, deadline_at: float | None) -> None:
+        self._governor = governor
+        self._deadline_at = deadline_at
+        self._ticket: Ticket | None = None
+
+    async def __aenter__(self) -> Ticket:
+        self._ticket = await self._governor.acquire(self._deadline_at)
+        return self._ticket
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._ticket is not None:
+            self._ticket.release()
+
+
+_NEVER: Final = -math.inf
+
+
+class RateGovernor:
+    """Paces, gates and caps the requests of one client (see the module docstring).
+
+    Args:
+        config: The limits; defaults to ``RateLimit()`` (500/minute, burst 5, no cap).
+        clock: Monotonic clock in seconds. ``deadline_at`` values use this clock.
+        sleep: Coroutine function sleeping for a number of seconds of that clock.
+
+    Wiring, per attempt (retries acquire again)::
+
+        ticket = await governor.acquire(deadline_at)  # may raise GovernorDeadlineExceeded
+        try:
+            response = await send(...)                # attempt timeout computed after acquire
+        finally:
+            ticket.release()
+        if response.status == 429:
+            governor.rate_limited(retry_after, ticket)
+        else:
+            governor.succeeded(ticket)
+    """
+
+    def __init__(
+        self,
+        config: RateLimit | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        cfg = RateLimit() if config is None else config
+        if not isinstance(cfg, RateLimit):
+            raise TypeError(f"config must be a RateLimit, got {type(cfg).__name__}")
+        self._config = cfg
+        self._clock = clock
+        self._sleep = sleep
+        self._paced = cfg.paced
+        self._adaptive = cfg.adaptive
+        self._max_rate = float(cfg.per_minute) if cfg.per_minute else math.inf
+        self._floor = self._max_rate * cfg.min_fraction
+        self._step = self._max_rate * cfg.recovery
+        self._burst_extra = cfg.burst - 1
+        self._cap = cfg.max_in_flight
+        # pacing (GCRA) state; see _reserve and _reschedule
+        self._rate = self._max_rate
+        self._interval = 0.0
+        self._tau = 0.0
+        if self._paced:
+            self._set_rate(self._max_rate)
+        self._next = _NEVER  # the next free send time
+        self._last_t = _NEVER  # reserved time of the latest admitted request
+        self._seq = 0  # reservations handed out
+        self._epoch = 0  # bumped when queued reservations must be re-laid
+        self._base_seq = 0  # after a re-lay, request seq goes at base_time + (seq - base_seq)*i
+        self._base_time = _NEVER
+        self._base_interval = self._interval
+        self._pending: deque[_Reservation] = deque()
+        # the 429 cool-down gate
+        self._gate_end = _NEVER
+        self._generation = 0  # fresh 429 signals so far; tickets remember it
+        self._strikes = 0  # fresh 429s since the last fresh success
+        # the concurrency cap
+        self._slots = 0
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        # statistics
+        self._acquired = 0
+        self._waited = 0.0
+        self._n429 = 0
+        self._deadline_misses = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._waiting = 0
+
+    def __repr__(self) -> str:
+        return f"<RateGovernor {self._config!r}>"
+
+    @property
+    def config(self) -> RateLimit:
+        """The limits this governor was built with."""
+        return self._config
+
+    @property
+    def rate_per_minute(self) -> float | None:
+        """The current pacing rate (None when pacing is disabled)."""
+        return self._rate if self._paced else None
+
+    # ------------------------------------------------------------------ acquiring
+
+    def slot(self, deadline_at: float | None = None) -> _Slot:
+        """``async with governor.slot(deadline_at) as ticket:``, releasing on exit."""
+        return _Slot(self, deadline_at)
+
+    async def acquire(self, deadline_at: float | None = None) -> Ticket:
+        """Wait for a concurrency slot, the cool-down gate and a pacing slot, in that order.
+
+        Args:
+            deadline_at: The caller's deadline on this governor's clock (None: none). When the
+                wait is known to end at or after it, :class:`GovernorDeadlineExceeded` is
+                raised at once; while queued for a concurrency slot it is raised at the
+                deadline. Nothing is consumed in either case.
+
+        Returns:
+            A :class:`Ticket`; call :meth:`Ticket.release` once the request is answered (also
+            when it is not sent after all). Cancelling ``acquire`` leaks nothing.
+        """
+        start = self._clock()
+        self._waiting += 1
+        try:
+            if self._cap is not None:
+                now = start
+                if self._slots < self._cap:
+                    self._slots += 1
+                else:
+                    await self._wait_for_slot(start, deadline_at)
+                    now = self._clock()
+                try:
+                    now = await self._admit(now, deadline_at)
+                except BaseException:
+                    self._free_slot()
+                    raise
+            elif self._paced or self._gate_end > start:
+                now = await self._admit(start, deadline_at)
+            else:
+                now = start
+        finally:
+            self._waiting -= 1
+        self._acquired += 1
+        self._in_flight += 1
+        if self._in_flight > self._max_in_flight:
+            self._max_in_flight = self._in_flight
+        waited = now - start
+        self._waited += waited
+        return Ticket(self, self._generation, now, waited)
+
+    async def _admit(self, now: float, deadline_at: float | None) -> float:
+        """Wait for the gate and the pacing slot; return the clock at admission."""
+        if not self._paced:
+            while self._gate_end > now:
+                if deadline_at is not None and self._gate_end >= deadline_at:
+                    raise self._deadline_error(self._gate_end - now)
+                await self._sleep(self._gate_end - now)
+                now = self._clock()
+            return now
+        t = self._reserve(now, deadline_at)
+        if t <= now:
+            self._admitted(t)
+            return now
+        rec = _Reservation(self._seq - 1, t, self._epoch)
+        pending = self._pending
+        pending.append(rec)
+        admitted = False
+        try:
+            while True:
+                await self._sleep(rec.t - now)
+                now = self._clock()
+                if rec.epoch != self._epoch:  # re-laid by a 429 while asleep
+                    rec.t = self._effective(rec)
+                    rec.epoch = self._epoch
+                    if rec.t > now and deadline_at is not None and rec.t >= deadline_at:
+                        raise self._deadline_error(rec.t - now)
+                if rec.t <= now:
+                    admitted = True
+                    self._admitted(rec.t)
+                    return now
+        finally:
+            rec.done = True
+            while pending and pending[0].done:
+                pending.popleft()
+            if not admitted and not pending:
+                # Nobody queued any more: give back the abandoned reservations.
+                self._next = min(self._next, max(self._last_t + self._interval, self._gate_end))
+
+    def _reserve(self, now: float, deadline_at: float | None) -> float:
+        """Reserve the next pacing slot (GCRA) and return its time; raise if past deadline."""
+        t = self._next
+        earliest = now - self._tau
+        if t < earliest:
+            t = earliest
+        if t > now and deadline_at is not None and t >= deadline_at:
+            raise self._deadline_error(t - now)
+        self._next = t + self._interval
+        self._seq += 1
+        return t
+
+    def _admitted(self, t: float) -> None:
+        if t > self._last_t:
+            self._last_t = t
+
+    def _effective(self, rec: _Reservation) -> float:
+        """The time ``rec`` may go under the current schedule (never earlier than before)."""
+        if rec.epoch == self._epoch:
+            return rec.t
+        return max(rec.t, self._base_time + (rec.seq - self._base_seq) * self._base_interval)
+
+    def _reschedule(self, start: float, old_interval: float) -> None:
+        """Re-lay queued reservations from ``start`` at the current interval, in FIFO order."""
+        pending = self._pending
+        while pending and pending[0].done:
+            pending.popleft()
+        interval = self._interval
+        shifted = self._next + max(0.0, interval - old_interval)
+        if pending:
+            first = pending[0]
+            base = max(start, self._effective(first))
+            self._base_seq = first.seq
+            self._base_time = base
+            self._base_interval = interval
+            self._next = max(shifted, base + (self._seq - first.seq) * interval)
+        else:
+            self._next = max(shifted, start)
+        self._epoch += 1
+
+    async def _wait_for_slot(self, now: float, deadline_at: float | None) -> None:
+        if deadline_at is not None and deadline_at <= now:
+            raise self._deadline_error(None)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._slot_waiters.append(fut)
+        timer = None
+        if deadline_at is not None:
+            timer = loop.create_task(self._expire(fut, deadline_at - now))
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self._free_slot()  # a slot was handed over just as we were cancelled
+            else:
+                fut.cancel()
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _expire(self, fut: asyncio.Future[None], delay: float) -> None:
+        await self._sleep(delay)
+        if not fut.done():
+            fut.set_exception(self._deadline_error(None))
+
+    def _free_slot(self) -> None:
+        """Hand the slot to the first live waiter, or give it back."""
+        waiters = self._slot_waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self._slots -= 1
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        if self._cap is not None:
+            self._free_slot()
+
+    def _deadline_error(self, wait: float | None) -> GovernorDeadlineExceeded:
+        self._deadline_misses += 1
+        return GovernorDeadlineExceeded(wait)
+
+    # ------------------------------------------------------------------ feedback
+
+    def rate_limited(self, retry_after: float | None = None, ticket: Ticket | None = None) -> float:
+        """Signal a 429: close the cool-down gate (and cut the rate in adaptive mode).
+
+        Every queued and new request waits until the gate opens, then they go one interval
+        apart (no burst right after the gate).
+
+        Args:
+            retry_after: The response's ``Retry-After`` in seconds, or None. Without it the
+                pause is ``cooldown * 2**(strikes - 1)`` capped at ``max_cooldown``, where
+                strikes counts fresh 429s since the last fresh success.
+            ticket: The ticket the request was sent with. A 429 for a request admitted
+                before the latest 429 signal still extends the gate but does not cut the
+                rate or escalate the pause again. Without a ticket, a 429 is fresh unless
+                the gate is closed.
+
+        Returns:
+            Seconds until the gate opens.
+        """
+        now = self._clock()
+        self._n429 += 1
+        fresh = (
+            ticket._generation == self._generation if ticket is not None else now >= self._gate_end
+        )
+        if fresh:
+            self._generation += 1
+            self._strikes += 1
+        if retry_after is None or not math.isfinite(retry_after):
+            cfg = self._config
+            pause = min(cfg.max_cooldown, cfg.cooldown * 2.0 ** min(max(self._strikes - 1, 0), 60))
+        else:
+            pause = max(0.0, float(retry_after))
+        old_interval = self._interval
+        changed = False
+        if fresh and self._adaptive:
+            rate = max(self._floor, self._rate * self._config.decrease)
+            if rate < self._rate:
+                self._set_rate(rate)
+                changed = True
+        if now + pause > self._gate_end:
+            self._gate_end = now + pause
+            changed = True
+        if changed and self._paced:
+            self._reschedule(max(self._gate_end, now), old_interval)
+        return max(0.0, self._gate_end - now)
+
+    def succeeded(self, ticket: Ticket | None = None) -> None:
+        """Signal a response that was not a 429 (adaptive recovery, reset of the pause).
+
+        Ignored for a stale ticket (admitted before the latest 429 signal).
+        """
+        if ticket is not None and ticket._generation != self._generation:
+            return
+        self._strikes = 0
+        if self._adaptive and self._rate < self._max_rate:
+            self._set_rate(min(self._max_rate, self._rate + self._step))
+
+    def _set_rate(self, per_minute: float) -> None:
+        self._rate = per_minute
+        self._interval = 60.0 / per_minute
+        self._tau = self._burst_extra * self._interval
+
+    # ------------------------------------------------------------------ introspection
+
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now would wait for the gate and pacing (not the cap)."""
+        now = self._clock()
+        t = max(self._next, now - self._tau) if self._paced else self._gate_end
+        return max(0.0, t - now)
+
+    def stats(self) -> GovernorStats:
+        """A snapshot of the counters."""
+        return GovernorStats(
+            acquired=self._acquired,
+            waited=self._waited,
+            rate_limited=self._n429,
+            deadline_exceeded=self._deadline_misses,
+            rate_per_minute=self.rate_per_minute,
+            in_flight=self._in_flight,
+            max_in_flight=self._max_in_flight,
+            waiting=self._waiting,
+            cooldown_remaining=max(0.0, self._gate_end - self._clock()),
+        )

@@ -1,0 +1,19 @@
+"""A fake Invent API for tests and benchmarks: :class:`FakeInvent`.
+
+``FakeInvent`` serves the contacts and segments endpoints of ``invent-openapi.yaml`` from
+memory over loopback HTTP (aiohttp.web on 127.0.0.1), validates requests strictly, records
+them (:class:`RecordedRequest`), and injects faults on demand: failures with any status and
+``Retry-After``, dropped connections, latency and a real rate limiter. Run a standalone one
+with ``python -m invent_async.testing --help``.
+"""
+
+from ._app import RecordedRequest
+from ._fake import FakeInvent
+from ._faults import FakeStats, RequestMatcher
+
+__all__ = [
+    "FakeInvent",
+    "RecordedRequest",
+    "FakeStats",
+    "RequestMatcher",
+]

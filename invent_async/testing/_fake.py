@@ -1,0 +1,495 @@
+"""``FakeInvent``: the public face of the fake (server lifecycle, seeding, faults, inspection).
+
+State lives in ``_state``, HTTP handling in ``_app``, fault and traffic bookkeeping in
+``_faults``; this module wires them to an aiohttp.web server bound to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final
+
+from aiohttp import web
+
+from .. import _models as m
+from . import _state as st
+from ._app import FakeHandler, RecordedRequest
+from ._faults import FakeStats, RequestMatcher
+
+__all__ = ["FakeInvent"]
+
+HOST: Final = "127.0.0.1"
+_SHUTDOWN_TIMEOUT: Final = 0.25  # seconds in-flight (delayed) handlers get at stop()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _retry_after_value(value: float | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"retry_after must be a non-negative number or a string, got {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        return repr(value)
+    return str(int(value))
+
+
+class FakeInvent:
+    """An in-memory Invent API (contacts and segments) served over loopback HTTP.
+
+    Use it as an async context manager (or call :meth:`start` and :meth:`stop`)::
+
+        async with FakeInvent(api_key="test-key") as fake:
+            segment = fake.add_segment("VIP")
+            contact = fake.add_contact(name="Jane", email="jane@example.com")
+            client = AsyncInventClient("test-key", base_url=fake.url)
+            ...
+
+    The fake follows ``invent-openapi.yaml`` strictly: it demands ``Authorization: Bearer
+    <api_key>``, rejects unknown query parameters and body fields, and routes on the raw path
+    so a percent-encoded id (``a%2Fb``) is always one id. Orgs: ``c`` is known from the start;
+    add sub-organisations (each with its own store) with :meth:`add_org`.
+
+    Seeding helpers (``add_*``) and state readers (``contact``, ``segment``, ...) are
+    synchronous, work before and while serving, and may be called from another thread than
+    the server's loop (they share a lock with request handling). Readers return the SDK's
+    frozen ``_models`` objects, never live state.
+
+    Args:
+        api_key: the only bearer token accepted.
+        rate_limit_per_minute: enable the rate limiter (None: unlimited). See
+            :attr:`rate_limit_per_minute`.
+        rate_limit_window: length in seconds of the limiter's sliding window (default 60);
+            the limiter accepts ``rate_limit_per_minute * rate_limit_window / 60`` requests
+            (rounded down, at least 1) in any window of that length. Shorten it in tests.
+        retry_after_precision: decimals in the limiter's ``Retry-After`` (0: whole seconds,
+            rounded up, at least 1; 2: for example ``0.37``).
+        latency: seconds every response is delayed by.
+        clock: returns the current time for ``created_at``/``updated_at`` (default: UTC now).
+        record: keep every request in :attr:`requests` (turn off for benchmarks).
+        port: the TCP port (0: a free one; read it back from :attr:`url`).
+        seed_fields: give every organisation two default contact fields (``contract``, a file
+            field, and ``company``, a string field).
+    """
+
+    def __init__(
+        self,
+        api_key: str = "test-key",
+        *,
+        rate_limit_per_minute: float | None = None,
+        rate_limit_window: float = 60.0,
+        retry_after_precision: int = 0,
+        latency: float = 0.0,
+        clock: Callable[[], datetime] = _utc_now,
+        record: bool = True,
+        port: int = 0,
+        seed_fields: bool = True,
+    ) -> None:
+        self._store = st.Store(clock, seed_fields=seed_fields)
+        self._handler = FakeHandler(
+            self._store,
+            api_key=api_key,
+            latency=latency,
+            record=record,
+            rate_limit_per_minute=rate_limit_per_minute,
+            rate_limit_window=rate_limit_window,
+            retry_after_precision=retry_after_precision,
+        )
+        self._rate_limit_per_minute = rate_limit_per_minute
+        self._rate_limit_window = rate_limit_window
+        self._requested_port = port
+        self._port: int | None = None
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start serving on 127.0.0.1 (raises RuntimeError if already started)."""
+        if self._runner is not None:
+            raise RuntimeError("FakeInvent is already running")
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handler.handle)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, HOST, self._requested_port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop serving and close every connection (a no-op when not running)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+            await asyncio.sleep(0)
+
+    async def __aenter__(self) -> FakeInvent:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is listening."""
+        return self._runner is not None
+
+    @property
+    def port(self) -> int:
+        """The TCP port the fake listens on (RuntimeError before :meth:`start`)."""
+        if self._port is None:
+            raise RuntimeError("FakeInvent is not started: use 'async with' or await start()")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a client, ``http://127.0.0.1:<port>``."""
+        return f"http://{HOST}:{self.port}"
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def api_key(self) -> str:
+        """The accepted bearer token (assign to rotate it; old keys then get 401)."""
+        return self._handler.api_key
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        self._handler.api_key = value
+
+    @property
+    def latency(self) -> float:
+        """Seconds every response is delayed by (``asyncio.sleep`` before handling)."""
+        return self._handler.latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        if value < 0 or not math.isfinite(value):
+            raise ValueError(f"latency must be a finite number >= 0, got {value!r}")
+        self._handler.latency = value
+
+    @property
+    def record(self) -> bool:
+        """Whether requests are appended to :attr:`requests`."""
+        return self._handler.record
+
+    @record.setter
+    def record(self, value: bool) -> None:
+        self._handler.record = value
+
+    @property
+    def rate_limit_per_minute(self) -> float | None:
+        """The limiter's rate (None: unlimited). Assigning resets the limiter's history.
+
+        The limiter is a sliding-window log: at most ``rate * window / 60`` requests (rounded
+        down, at least 1) are accepted in any :attr:`rate_limit_window` seconds, a burst of
+        that size included. Others get 429 with ``Retry-After`` (the time until the oldest
+        accepted request leaves the window, rounded up; see ``retry_after_precision``), change
+        no state, and are not counted against the window.
+        """
+        return self._rate_limit_per_minute
+
+    @rate_limit_per_minute.setter
+    def rate_limit_per_minute(self, value: float | None) -> None:
+        self._handler.configure_limiter(value, self._rate_limit_window)
+        self._rate_limit_per_minute = value
+
+    @property
+    def rate_limit_window(self) -> float:
+        """The sliding window of the limiter and of ``stats.max_in_window``, in seconds."""
+        return self._rate_limit_window
+
+    @rate_limit_window.setter
+    def rate_limit_window(self, value: float) -> None:
+        self._handler.configure_limiter(self._rate_limit_per_minute, value)
+        self._rate_limit_window = value
+
+    @property
+    def retry_after_precision(self) -> int:
+        """Decimals in the limiter's ``Retry-After`` header (0: whole seconds, at least 1)."""
+        return self._handler.retry_after_precision
+
+    @retry_after_precision.setter
+    def retry_after_precision(self, value: int) -> None:
+        self._handler.retry_after_precision = value
+
+    # ------------------------------------------------------------------ inspection
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far (while :attr:`record` is on), oldest first."""
+        return self._handler.requests
+
+    def clear_requests(self) -> None:
+        """Forget the recorded requests."""
+        self._handler.requests.clear()
+
+    @property
+    def rate_limited_count(self) -> int:
+        """How many requests the rate limiter answered with 429."""
+        return self._handler.traffic.rate_limited
+
+    @property
+    def stats(self) -> FakeStats:
+        """A snapshot of the traffic counters (totals, per-status counts, busiest window)."""
+        return self._handler.traffic.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the traffic counters (not the limiter, not the recorded requests)."""
+        self._handler.traffic.reset()
+
+    # ------------------------------------------------------------------ faults
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 503,
+        *,
+        retry_after: float | str | None = None,
+        body: str | Mapping[str, Any] | None = None,
+        content_type: str | None = None,
+        match: RequestMatcher = None,
+    ) -> None:
+        """Answer the next ``n`` matching requests with ``status`` instead of handling them.
+
+        The request never reaches the API (no state changes, no rate-limit slot used).
+
+        Args:
+            n: how many requests to fail.
+            status: the HTTP status to send.
+            retry_after: send a ``Retry-After`` header: a number of seconds (``2``, ``0.5``)
+                or a string sent verbatim (an HTTP-date, or garbage to test a client).
+            body: None for a JSON ``{"message": ...}``; a mapping for that JSON body; a
+                ``str`` for a text body (``text/html`` if it starts with ``<``, else
+                ``text/plain``), e.g. a proxy's HTML error page.
+            content_type: override the content type of a ``str`` body.
+            match: which requests count (see :data:`RequestMatcher`; None: all).
+        """
+        self._handler.faults.add(
+            "fail",
+            n,
+            match,
+            status=status,
+            retry_after=_retry_after_value(retry_after),
+            body=body,
+            content_type=content_type,
+        )
+
+    def drop_next(self, n: int = 1, *, match: RequestMatcher = None) -> None:
+        """Close the connection of the next ``n`` matching requests without answering.
+
+        An aiohttp client sees ``ServerDisconnectedError``; nothing is changed in the store.
+        """
+        self._handler.faults.add("drop", n, match)
+
+    def delay_next(self, n: int, seconds: float, *, match: RequestMatcher = None) -> None:
+        """Delay the next ``n`` matching requests by ``seconds`` more than :attr:`latency`."""
+        if seconds < 0 or not math.isfinite(seconds):
+            raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
+        self._handler.faults.add("delay", n, match, seconds=seconds)
+
+    def clear_faults(self) -> None:
+        """Forget every queued ``fail_next``/``drop_next``/``delay_next``."""
+        self._handler.faults.clear()
+
+    @property
+    def pending_faults(self) -> int:
+        """How many queued fault uses are left."""
+        return len(self._handler.faults)
+
+    # ------------------------------------------------------------------ seeding
+
+    def add_org(self, org_id: str) -> None:
+        """Make ``org_id`` a known (sub-)organisation with its own empty store."""
+        with self._store.lock:
+            self._store.add_org(org_id)
+
+    def add_segment(
+        self,
+        name: str,
+        color: m.SegmentColor | str = m.SegmentColor.NEUTRAL,
+        *,
+        boards: Sequence[m.Board] = (),
+        org: str = st.DEFAULT_ORG,
+    ) -> m.Segment:
+        """Create a segment (``boards``: the board columns that use it, default none)."""
+        with self._store.lock:
+            seg = self._store.create_segment(self._org(org), name, str(color), boards)
+            return st.segment_model(seg, boards=True)
+
+    def add_contact(
+        self,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        user_id: str | None = None,
+        username: str | None = None,
+        channel_type: m.ChannelType | str = m.ChannelType.CUSTOM,
+        segment_ids: Sequence[str] = (),
+        blocked: bool = False,
+        unsubscribed: bool = False,
+        is_admin: bool = False,
+        ai_replies_disabled: bool = False,
+        org: str = st.DEFAULT_ORG,
+    ) -> m.Contact:
+        """Create a contact with one channel of ``channel_type``.
+
+        The channel's ``user_id`` is ``user_id``, else ``phone``, else ``email``, else a
+        generated ``user_N``; its ``name`` is the contact's name. Raises KeyError for an
+        unknown org or segment.
+        """
+        with self._store.lock:
+            org_state = self._org(org)
+            for sid in segment_ids:
+                self._segment_record(org_state, sid)
+            stamp = self._store.now()
+            identity = user_id or phone or email or self._store.next_id("user")
+            channel = self._store.new_channel(
+                type=str(channel_type),
+                user_id=identity,
+                stamp=stamp,
+                name=name,
+                email=email,
+                phone=phone,
+                username=username,
+            )
+            ct = self._store.create_contact(
+                org_state,
+                name=name,
+                channel=channel,
+                segment_ids=list(dict.fromkeys(segment_ids)),
+                blocked=blocked,
+                unsubscribed=unsubscribed,
+                is_admin=is_admin,
+                ai_replies_disabled=ai_replies_disabled,
+                stamp=stamp,
+            )
+            return st.contact_model(org_state, ct)
+
+    def add_contacts(
+        self, n: int, *, segment_ids: Sequence[str] = (), org: str = st.DEFAULT_ORG
+    ) -> list[str]:
+        """Create ``n`` contacts fast and return their ids (creation order).
+
+        Contact ``ct_K`` is named ``Contact K`` and has one custom channel with user id
+        ``user_K`` and email ``contactK@example.com``. All are put into ``segment_ids``.
+        """
+        with self._store.lock:
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValueError(f"n must be a non-negative integer, got {n!r}")
+            org_state = self._org(org)
+            for sid in segment_ids:
+                self._segment_record(org_state, sid)
+            return self._store.bulk_contacts(org_state, n, list(dict.fromkeys(segment_ids)))
+
+    def add_field(
+        self,
+        key: str,
+        *,
+        type: m.ContactFieldType | str = m.ContactFieldType.STRING,
+        schema: Mapping[str, Any] | None = None,
+        readonly: bool = False,
+        kind: str = "custom",
+        org: str = st.DEFAULT_ORG,
+    ) -> m.ContactField:
+        """Define a contact field (``schema`` defaults to ``{"type": type, "name": key}``)."""
+        with self._store.lock:
+            fld = self._store.add_field(
+                self._org(org), key, str(type), schema, readonly=readonly, kind=kind
+            )
+            return st.field_model(fld)
+
+    def add_note(
+        self,
+        contact_id: str,
+        content: str | None,
+        *,
+        attachments: Sequence[m.NoteAttachment] = (),
+        user: m.NoteAuthor | None = None,
+        org: str = st.DEFAULT_ORG,
+    ) -> m.ContactNote:
+        """Add a note to a contact (KeyError for an unknown contact)."""
+        with self._store.lock:
+            ct = self._contact_record(self._org(org), contact_id)
+            return st.note_model(
+                self._store.add_note(ct, content, attachments=attachments, user=user)
+            )
+
+    # ------------------------------------------------------------------ reading state
+
+    def contact(self, contact_id: str, org: str = st.DEFAULT_ORG) -> m.Contact:
+        """The contact as it is now (KeyError if it does not exist)."""
+        with self._store.lock:
+            org_state = self._org(org)
+            return st.contact_model(org_state, self._contact_record(org_state, contact_id))
+
+    def contact_ids(self, org: str = st.DEFAULT_ORG) -> list[str]:
+        """Every contact id of ``org``, in creation order."""
+        with self._store.lock:
+            return list(self._org(org).ordered_ids())
+
+    def segment(self, segment_id: str, org: str = st.DEFAULT_ORG) -> m.Segment:
+        """The segment as it is now, with ``boards`` (KeyError if it does not exist)."""
+        with self._store.lock:
+            return st.segment_model(self._segment_record(self._org(org), segment_id), boards=True)
+
+    def segment_ids(self, org: str = st.DEFAULT_ORG) -> list[str]:
+        """Every segment id of ``org``, in creation order."""
+        with self._store.lock:
+            return list(self._org(org).segments)
+
+    def segment_members(self, segment_id: str, org: str = st.DEFAULT_ORG) -> list[str]:
+        """Ids of the segment's contacts, in the order they joined (KeyError if unknown)."""
+        with self._store.lock:
+            return list(self._segment_record(self._org(org), segment_id).members)
+
+    def notes(self, contact_id: str, org: str = st.DEFAULT_ORG) -> list[m.ContactNote]:
+        """The contact's notes, oldest first (KeyError if the contact does not exist)."""
+        with self._store.lock:
+            ct = self._contact_record(self._org(org), contact_id)
+            return [st.note_model(note) for note in ct.notes]
+
+    # ------------------------------------------------------------------ private
+
+    def _org(self, org: str) -> st.OrgState:
+        state = self._store.orgs.get(org)
+        if state is None:
+            raise KeyError(f"unknown organisation {org!r}; add it with add_org()")
+        return state
+
+    @staticmethod
+    def _contact_record(org: st.OrgState, contact_id: str) -> st.ContactRecord:
+        ct = org.contacts.get(contact_id)
+        if ct is None:
+            raise KeyError(f"no contact {contact_id!r} in organisation {org.org_id!r}")
+        return ct
+
+    @staticmethod
+    def _segment_record(org: st.OrgState, segment_id: str) -> st.SegmentRecord:
+        seg = org.segments.get(segment_id)
+        if seg is None:
+            raise KeyError(f"no segment {segment_id!r} in organisation {org.org_id!r}")
+        return seg
+
+    def __repr__(self) -> str:
+        where = self.url if self._port is not None and self.running else "not running"
+        return f"<FakeInvent {where}>"

@@ -1,0 +1,868 @@
+"""The fake's in-memory store: organisations, contacts, channels, segments, fields and notes.
+
+Everything here is synchronous and HTTP-free. Mutable records hold the state; ``*_json``
+functions turn them into wire dicts (hand-written for speed, checked against the
+``_converter`` output by the tests) and ``*_model`` functions into the public ``_models``
+value objects. Operations raise :class:`ApiError` with the HTTP status they map to.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import attrs
+
+from .. import _models as m
+from .._converter import format_datetime, parse_datetime
+
+__all__ = [
+    "ApiError",
+    "ChannelRecord",
+    "ContactFilters",
+    "ContactRecord",
+    "FieldRecord",
+    "NoteRecord",
+    "OrgState",
+    "SegmentRecord",
+    "Store",
+]
+
+DEFAULT_ORG: Final = "c"
+_LIST_CACHE_SIZE: Final = 32
+
+
+class ApiError(Exception):
+    """An operation failed with an HTTP status (400, 404, ...) and a message for the body."""
+
+    def __init__(self, status: int, message: str, errors: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = list(errors)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@attrs.define(slots=True, eq=False)
+class ChannelRecord:
+    """A contact channel; timestamps are kept as their wire strings."""
+
+    id: str
+    type: str
+    user_id: str
+    created_at: str
+    updated_at: str
+    avatar: str | None = None
+    name: str | None = None
+    username: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    country: str | None = None
+    agent: str | None = None
+    ip: str | None = None
+    language: str | None = None
+    platform_data: dict[str, Any] | None = attrs.Factory(dict)
+    link: str | None = None
+
+
+@attrs.define(slots=True, eq=False)
+class NoteRecord:
+    """A note on a contact."""
+
+    id: str
+    contact_id: str
+    content: str | None
+    created_at: str
+    updated_at: str
+    attachments: list[m.NoteAttachment] = attrs.Factory(list)
+    user: m.NoteAuthor | None = None
+
+
+@attrs.define(slots=True, eq=False)
+class ContactRecord:
+    """A contact. ``segment_ids`` is an ordered set (dict keys) in joining order."""
+
+    id: str
+    seq: int
+    name: str | None
+    channels: list[ChannelRecord]
+    created_at: str
+    updated_at: str
+    blocked: bool = False
+    unsubscribed: bool = False
+    is_admin: bool = False
+    ai_replies_disabled: bool = False
+    segment_ids: dict[str, None] = attrs.Factory(dict)
+    notes: list[NoteRecord] = attrs.Factory(list)
+    blocked_at: str | None = None
+    unsubscribed_at: str | None = None
+    unsubscribe_reason: str | None = None
+    unsubscribe_feedback: str | None = None
+
+
+@attrs.define(slots=True, eq=False)
+class SegmentRecord:
+    """A segment. ``members`` is an ordered set of contact ids in joining order."""
+
+    id: str
+    name: str
+    color: str
+    created_at: str
+    updated_at: str
+    boards: list[m.Board] = attrs.Factory(list)
+    members: dict[str, None] = attrs.Factory(dict)
+
+
+@attrs.define(slots=True, eq=False)
+class FieldRecord:
+    """A contact field definition."""
+
+    id: str
+    table_id: str
+    key: str
+    type: str
+    schema: dict[str, Any]
+    readonly: bool
+    kind: str
+
+
+@attrs.frozen(kw_only=True)
+class ContactFilters:
+    """The validated filters of ``GET /contacts`` (None means "not given")."""
+
+    search: str | None = None
+    unsubscribed: bool | None = None
+    user_id: str | None = None
+    name: str | None = None
+    username: str | None = None
+    email: str | None = None
+    segment_id: str | None = None
+    exclude_admins: bool = False
+    exclude_board_id: str | None = None
+    status: str | None = None
+    is_admin: bool | None = None
+
+    def is_empty(self) -> bool:
+        """True when no filter narrows the list."""
+        return self == _NO_FILTERS
+
+    def matches(self, contact: ContactRecord) -> bool:
+        """Whether ``contact`` passes every filter except ``segment_id``."""
+        if self.search is not None and (
+            contact.name is None or self.search.casefold() not in contact.name.casefold()
+        ):
+            return False
+        if self.unsubscribed is not None and contact.unsubscribed != self.unsubscribed:
+            return False
+        if self.name is not None and contact.name != self.name:
+            return False
+        if self.exclude_admins and contact.is_admin:
+            return False
+        if self.is_admin is not None and contact.is_admin != self.is_admin:
+            return False
+        if self.status is not None and not _status_matches(self.status, contact):
+            return False
+        if self.user_id is not None and not any(
+            ch.user_id == self.user_id for ch in contact.channels
+        ):
+            return False
+        if self.username is not None and not any(
+            ch.username == self.username for ch in contact.channels
+        ):
+            return False
+        if self.email is not None:
+            wanted = self.email.casefold()
+            if not any(
+                ch.email is not None and ch.email.casefold() == wanted for ch in contact.channels
+            ):
+                return False
+        return True
+
+
+_NO_FILTERS: Final = ContactFilters()
+
+
+def _status_matches(status: str, contact: ContactRecord) -> bool:
+    if status == "SUBSCRIBED":
+        return not contact.unsubscribed and not contact.blocked
+    if status == "UNSUBSCRIBED":
+        return contact.unsubscribed
+    if status == "BLOCKED":
+        return contact.blocked
+    if status == "AI_REPLIES_DISABLED":
+        return contact.ai_replies_disabled
+    return True  # ALL
+
+
+class OrgState:
+    """One organisation's contacts, segments, fields and list caches."""
+
+    def __init__(self, org_id: str) -> None:
+        self.org_id = org_id
+        self.contacts: dict[str, ContactRecord] = {}
+        self.segments: dict[str, SegmentRecord] = {}
+        self.fields: dict[str, FieldRecord] = {}
+        self._order: list[str] | None = []
+        self._list_cache: dict[ContactFilters, list[str]] = {}
+
+    def changed(self, *, removed: bool = False) -> None:
+        """Invalidate the list caches after a mutation (``removed``: a contact went away)."""
+        if self._list_cache:
+            self._list_cache.clear()
+        if removed:
+            self._order = None
+
+    def insert(self, contact: ContactRecord) -> None:
+        """Store a new contact at the end of the creation order."""
+        self.contacts[contact.id] = contact
+        if self._order is not None:
+            self._order.append(contact.id)
+        if self._list_cache:
+            self._list_cache.clear()
+
+    def insert_many(self, contacts: Iterable[ContactRecord]) -> None:
+        """Store many new contacts at the end of the creation order."""
+        start = len(self.contacts)
+        self.contacts.update((c.id, c) for c in contacts)
+        if self._order is not None:
+            self._order.extend(itertools.islice(self.contacts, start, None))
+        if self._list_cache:
+            self._list_cache.clear()
+
+    def ordered_ids(self) -> list[str]:
+        """Every contact id in creation order (cached until a contact is removed)."""
+        if self._order is None:
+            self._order = sorted(self.contacts, key=lambda cid: self.contacts[cid].seq)
+        return self._order
+
+    def find_contacts(self, filters: ContactFilters) -> list[str]:
+        """Ids of the contacts that pass ``filters``, in creation order (cached)."""
+        if filters.is_empty():
+            return self.ordered_ids()
+        cached = self._list_cache.get(filters)
+        if cached is not None:
+            return cached
+        if filters.segment_id is not None:
+            segment = self.segments.get(filters.segment_id)
+            members = [] if segment is None else [self.contacts[cid] for cid in segment.members]
+            candidates: Iterable[ContactRecord] = sorted(members, key=lambda c: c.seq)
+        else:
+            candidates = (self.contacts[cid] for cid in self.ordered_ids())
+        found = [c.id for c in candidates if filters.matches(c)]
+        if len(self._list_cache) >= _LIST_CACHE_SIZE:
+            self._list_cache.clear()
+        self._list_cache[filters] = found
+        return found
+
+
+# --------------------------------------------------------------------------- wire form
+
+
+def channel_json(ch: ChannelRecord) -> dict[str, Any]:
+    """The wire form of a channel (the ``Channel`` schema)."""
+    return {
+        "id": ch.id,
+        "type": ch.type,
+        "user_id": ch.user_id,
+        "avatar": ch.avatar,
+        "name": ch.name,
+        "username": ch.username,
+        "email": ch.email,
+        "phone": ch.phone,
+        "country": ch.country,
+        "agent": ch.agent,
+        "ip": ch.ip,
+        "language": ch.language,
+        "platform_data": ch.platform_data,
+        "created_at": ch.created_at,
+        "updated_at": ch.updated_at,
+        "link": ch.link,
+    }
+
+
+def segment_json(seg: SegmentRecord, *, boards: bool) -> dict[str, Any]:
+    """The wire form of a segment: ``SegmentWithBoards`` if ``boards`` else ``Segment``."""
+    out: dict[str, Any] = {
+        "id": seg.id,
+        "name": seg.name,
+        "color": seg.color,
+        "contacts_count": len(seg.members),
+        "created_at": seg.created_at,
+        "updated_at": seg.updated_at,
+    }
+    if boards:
+        out["boards"] = [
+            {"board_id": b.board_id, "board_name": b.board_name, "column_id": b.column_id}
+            for b in seg.boards
+        ]
+    return out
+
+
+def contact_json(org: OrgState, ct: ContactRecord) -> dict[str, Any]:
+    """The wire form of a contact, with its segments as they are now."""
+    segments = org.segments
+    return {
+        "id": ct.id,
+        "name": ct.name,
+        "blocked": ct.blocked,
+        "is_admin": ct.is_admin,
+        "channels": [channel_json(ch) for ch in ct.channels],
+        "segments": [segment_json(segments[sid], boards=False) for sid in ct.segment_ids],
+        "created_at": ct.created_at,
+        "updated_at": ct.updated_at,
+        "unsubscribed": ct.unsubscribed,
+        "blocked_at": ct.blocked_at,
+        "unsubscribed_at": ct.unsubscribed_at,
+        "unsubscribe_reason": ct.unsubscribe_reason,
+        "unsubscribe_feedback": ct.unsubscribe_feedback,
+    }
+
+
+def field_json(fld: FieldRecord) -> dict[str, Any]:
+    """The wire form of a contact field (``type`` both at the top level and in ``schema``)."""
+    return {
+        "id": fld.id,
+        "table_id": fld.table_id,
+        "key": fld.key,
+        "type": fld.type,
+        "schema": fld.schema,
+        "readonly": fld.readonly,
+        "kind": fld.kind,
+    }
+
+
+def note_json(note: NoteRecord) -> dict[str, Any]:
+    """The wire form of a contact note."""
+    return {
+        "id": note.id,
+        "contact_id": note.contact_id,
+        "content": note.content,
+        "attachments": [
+            {
+                "id": a.id,
+                "file_path": a.file_path,
+                "file_filename": a.file_filename,
+                "file_size": a.file_size,
+                "file_mimetype": a.file_mimetype,
+                "file_url": a.file_url,
+                "created_at": None if a.created_at is None else format_datetime(a.created_at),
+            }
+            for a in note.attachments
+        ],
+        "created_at": note.created_at,
+        "updated_at": note.updated_at,
+        "user": None
+        if note.user is None
+        else {"id": note.user.id, "name": note.user.name, "avatar": note.user.avatar},
+    }
+
+
+# --------------------------------------------------------------------------- model form
+
+
+def _dt(value: str) -> datetime:
+    return parse_datetime(value)
+
+
+def _opt_dt(value: str | None) -> datetime | None:
+    return None if value is None else parse_datetime(value)
+
+
+def _channel_type(value: str) -> m.ChannelType | str:
+    try:
+        return m.ChannelType(value)
+    except ValueError:
+        return value
+
+
+def _segment_color(value: str) -> m.SegmentColor | str:
+    try:
+        return m.SegmentColor(value)
+    except ValueError:
+        return value
+
+
+def channel_model(ch: ChannelRecord) -> m.Channel:
+    """The public model of a channel."""
+    return m.Channel(
+        id=ch.id,
+        type=_channel_type(ch.type),
+        user_id=ch.user_id,
+        avatar=ch.avatar,
+        name=ch.name,
+        username=ch.username,
+        email=ch.email,
+        phone=ch.phone,
+        country=ch.country,
+        agent=ch.agent,
+        ip=ch.ip,
+        language=ch.language,
+        platform_data=None if ch.platform_data is None else dict(ch.platform_data),
+        created_at=_dt(ch.created_at),
+        updated_at=_dt(ch.updated_at),
+        link=ch.link,
+    )
+
+
+def segment_model(seg: SegmentRecord, *, boards: bool) -> m.Segment:
+    """The public model of a segment (``boards`` None when ``boards`` is false)."""
+    return m.Segment(
+        id=seg.id,
+        name=seg.name,
+        color=_segment_color(seg.color),
+        contacts_count=len(seg.members),
+        created_at=_dt(seg.created_at),
+        updated_at=_dt(seg.updated_at),
+        boards=tuple(seg.boards) if boards else None,
+    )
+
+
+def contact_model(org: OrgState, ct: ContactRecord) -> m.Contact:
+    """The public model of a contact."""
+    return m.Contact(
+        id=ct.id,
+        name=ct.name,
+        blocked=ct.blocked,
+        is_admin=ct.is_admin,
+        channels=tuple(channel_model(ch) for ch in ct.channels),
+        segments=tuple(segment_model(org.segments[sid], boards=False) for sid in ct.segment_ids),
+        created_at=_dt(ct.created_at),
+        updated_at=_dt(ct.updated_at),
+        unsubscribed=ct.unsubscribed,
+        blocked_at=_opt_dt(ct.blocked_at),
+        unsubscribed_at=_opt_dt(ct.unsubscribed_at),
+        unsubscribe_reason=ct.unsubscribe_reason,
+        unsubscribe_feedback=ct.unsubscribe_feedback,
+    )
+
+
+def field_model(fld: FieldRecord) -> m.ContactField:
+    """The public model of a contact field."""
+    try:
+        ftype: m.ContactFieldType | str = m.ContactFieldType(fld.type)
+    except ValueError:
+        ftype = fld.type
+    return m.ContactField(
+        id=fld.id,
+        table_id=fld.table_id,
+        key=fld.key,
+        type=ftype,
+        schema=dict(fld.schema),
+        readonly=fld.readonly,
+        kind=fld.kind,
+    )
+
+
+def note_model(note: NoteRecord) -> m.ContactNote:
+    """The public model of a contact note."""
+    return m.ContactNote(
+        id=note.id,
+        contact_id=note.contact_id,
+        content=note.content,
+        attachments=tuple(note.attachments),
+        created_at=_dt(note.created_at),
+        updated_at=_dt(note.updated_at),
+        user=note.user,
+    )
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def _default_fields() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (
+            "contract",
+            "file",
+            {
+                "type": "file",
+                "name": "Contract",
+                "description": "Signed contract",
+                "optional": True,
+                "array": False,
+                "hidden": False,
+                "allowed_types": ["application/pdf"],
+                "visibility": "PRIVATE",
+            },
+        ),
+        (
+            "company",
+            "string",
+            {"type": "string", "name": "Company", "optional": True, "array": False},
+        ),
+    ]
+
+
+class Store:
+    """Every organisation's state, the id counters and the clock.
+
+    Ids are deterministic and global across organisations: ``ct_1, ct_2, ...`` for contacts,
+    ``ch_N`` channels, ``sg_N`` segments, ``nt_N`` notes, ``fld_N`` fields.
+    """
+
+    def __init__(self, clock: Callable[[], datetime], *, seed_fields: bool = True) -> None:
+        # Held by every HTTP operation and every FakeInvent helper, so that seeding or reading
+        # state from another thread (a fake served from a background loop) is safe.
+        self.lock = threading.RLock()
+        self._clock = clock
+        self._seed_fields = seed_fields
+        self._counters: dict[str, itertools.count[int]] = {}
+        self.orgs: dict[str, OrgState] = {}
+        self.add_org(DEFAULT_ORG)
+
+    # ------------------------------------------------------------------ basics
+
+    def now(self) -> str:
+        """The clock's current time as a wire timestamp."""
+        return format_datetime(self._clock())
+
+    def next_id(self, prefix: str) -> str:
+        """The next deterministic id with ``prefix`` (``ct``, ``sg``, ...)."""
+        return f"{prefix}_{self._next_number(prefix)}"
+
+    def _next_number(self, prefix: str) -> int:
+        counter = self._counters.get(prefix)
+        if counter is None:
+            counter = self._counters[prefix] = itertools.count(1)
+        return next(counter)
+
+    def add_org(self, org_id: str) -> OrgState:
+        """Create an organisation (a no-op returning the existing one if it is known)."""
+        if not isinstance(org_id, str) or not org_id:
+            raise ValueError(f"org_id must be a non-empty string, got {org_id!r}")
+        org = self.orgs.get(org_id)
+        if org is None:
+            org = self.orgs[org_id] = OrgState(org_id)
+            if self._seed_fields:
+                for key, ftype, schema in _default_fields():
+                    self.add_field(org, key, ftype, schema, readonly=False, kind="system")
+        return org
+
+    def org(self, org_id: str) -> OrgState:
+        """A known organisation, or ApiError 404."""
+        org = self.orgs.get(org_id)
+        if org is None:
+            raise ApiError(404, f"Organization {org_id!r} not found")
+        return org
+
+    @staticmethod
+    def contact(org: OrgState, contact_id: str) -> ContactRecord:
+        """A contact of ``org``, or ApiError 404."""
+        ct = org.contacts.get(contact_id)
+        if ct is None:
+            raise ApiError(404, f"Contact {contact_id!r} not found")
+        return ct
+
+    @staticmethod
+    def segment(org: OrgState, segment_id: str) -> SegmentRecord:
+        """A segment of ``org``, or ApiError 404."""
+        seg = org.segments.get(segment_id)
+        if seg is None:
+            raise ApiError(404, f"Segment {segment_id!r} not found")
+        return seg
+
+    # ------------------------------------------------------------------ contacts
+
+    def new_channel(
+        self,
+        *,
+        type: str,
+        user_id: str,
+        stamp: str,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        username: str | None = None,
+    ) -> ChannelRecord:
+        """A new channel record (not attached to any contact yet)."""
+        return ChannelRecord(
+            id=self.next_id("ch"),
+            type=type,
+            user_id=user_id,
+            created_at=stamp,
+            updated_at=stamp,
+            name=name,
+            email=email,
+            phone=phone,
+            username=username,
+        )
+
+    def create_contact(
+        self,
+        org: OrgState,
+        *,
+        name: str | None,
+        channel: ChannelRecord,
+        segment_ids: Sequence[str] = (),
+        blocked: bool = False,
+        unsubscribed: bool = False,
+        is_admin: bool = False,
+        ai_replies_disabled: bool = False,
+        stamp: str | None = None,
+    ) -> ContactRecord:
+        """Create a contact with one channel and put it into ``segment_ids`` (404 if unknown)."""
+        segments = [self.segment(org, sid) for sid in segment_ids]
+        stamp = stamp or self.now()
+        number = self._next_number("ct")
+        ct = ContactRecord(
+            id=f"ct_{number}",
+            seq=number,
+            name=name,
+            channels=[channel],
+            created_at=stamp,
+            updated_at=stamp,
+            blocked=blocked,
+            unsubscribed=unsubscribed,
+            is_admin=is_admin,
+            ai_replies_disabled=ai_replies_disabled,
+            blocked_at=stamp if blocked else None,
+            unsubscribed_at=stamp if unsubscribed else None,
+        )
+        org.insert(ct)
+        for seg in segments:
+            ct.segment_ids[seg.id] = None
+            seg.members[ct.id] = None
+        return ct
+
+    def bulk_contacts(self, org: OrgState, n: int, segment_ids: Sequence[str]) -> list[str]:
+        """Create ``n`` simple contacts fast (one custom channel each, one shared timestamp)."""
+        segments = [self.segment(org, sid) for sid in segment_ids]
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # the many small records would trigger useless collections (2x slower)
+        try:
+            records = self._make_contacts(n, [seg.id for seg in segments])
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        org.insert_many(records)
+        ids = [c.id for c in records]
+        for seg in segments:
+            seg.members.update(dict.fromkeys(ids))
+        return ids
+
+    def _make_contacts(self, n: int, segment_ids: list[str]) -> list[ContactRecord]:
+        stamp = self.now()
+        records: list[ContactRecord] = []
+        seg_keys = dict.fromkeys(segment_ids)
+        for _ in range(n):
+            number = self._next_number("ct")
+            cid = f"ct_{number}"
+            channel = ChannelRecord(
+                id=self.next_id("ch"),
+                type="custom",
+                user_id=f"user_{number}",
+                created_at=stamp,
+                updated_at=stamp,
+                name=f"Contact {number}",
+                email=f"contact{number}@example.com",
+            )
+            records.append(
+                ContactRecord(
+                    id=cid,
+                    seq=number,
+                    name=f"Contact {number}",
+                    channels=[channel],
+                    created_at=stamp,
+                    updated_at=stamp,
+                    segment_ids=dict(seg_keys),
+                )
+            )
+        return records
+
+    def attach_channel(
+        self, org: OrgState, ct: ContactRecord, channel: ChannelRecord, segment_ids: Sequence[str]
+    ) -> ContactRecord:
+        """Add a channel (and segments) to an existing contact (create with ``contact_id``)."""
+        segments = [self.segment(org, sid) for sid in segment_ids]
+        ct.channels.append(channel)
+        for seg in segments:
+            ct.segment_ids[seg.id] = None
+            seg.members[ct.id] = None
+        ct.updated_at = channel.created_at
+        org.changed()
+        return ct
+
+    def update_contact(self, org: OrgState, ct: ContactRecord, changes: Mapping[str, Any]) -> None:
+        """Apply a validated ContactUpdate body; keeps blocked_at/unsubscribed_at in step."""
+        stamp = self.now()
+        if "name" in changes:
+            ct.name = changes["name"]
+        if "blocked" in changes and changes["blocked"] != ct.blocked:
+            ct.blocked = changes["blocked"]
+            ct.blocked_at = stamp if ct.blocked else None
+        if "unsubscribed" in changes and changes["unsubscribed"] != ct.unsubscribed:
+            ct.unsubscribed = changes["unsubscribed"]
+            ct.unsubscribed_at = stamp if ct.unsubscribed else None
+            if not ct.unsubscribed:
+                ct.unsubscribe_reason = None
+                ct.unsubscribe_feedback = None
+        ct.updated_at = stamp
+        org.changed()
+
+    @staticmethod
+    def delete_contact(org: OrgState, ct: ContactRecord) -> None:
+        """Remove a contact and its memberships."""
+        for sid in ct.segment_ids:
+            org.segments[sid].members.pop(ct.id, None)
+        del org.contacts[ct.id]
+        org.changed(removed=True)
+
+    def add_membership(self, org: OrgState, ct: ContactRecord, seg: SegmentRecord) -> None:
+        """Put a contact into a segment (idempotent)."""
+        if seg.id not in ct.segment_ids:
+            ct.segment_ids[seg.id] = None
+            seg.members[ct.id] = None
+            ct.updated_at = self.now()
+            org.changed()
+
+    def remove_membership(self, org: OrgState, ct: ContactRecord, seg: SegmentRecord) -> None:
+        """Take a contact out of a segment (a no-op if it is not a member)."""
+        if seg.id in ct.segment_ids:
+            del ct.segment_ids[seg.id]
+            seg.members.pop(ct.id, None)
+            ct.updated_at = self.now()
+            org.changed()
+
+    def merge(
+        self, org: OrgState, primary: ContactRecord, source_ids: Sequence[str] | None
+    ) -> list[str]:
+        """Fold sources (or every contact sharing an email/phone) into ``primary``."""
+        if source_ids is None:
+            emails = {ch.email.casefold() for ch in primary.channels if ch.email}
+            phones = {ch.phone for ch in primary.channels if ch.phone}
+            sources = [
+                org.contacts[cid]
+                for cid in org.ordered_ids()
+                if cid != primary.id
+                and any(
+                    (ch.email and ch.email.casefold() in emails)
+                    or (ch.phone and ch.phone in phones)
+                    for ch in org.contacts[cid].channels
+                )
+            ]
+        else:
+            unique = list(dict.fromkeys(source_ids))
+            if primary.id in unique:
+                raise ApiError(400, "A contact cannot be merged into itself")
+            sources = [self.contact(org, cid) for cid in unique]
+        if not sources:
+            return []
+        for src in sources:
+            primary.channels.extend(src.channels)
+            if primary.name is None:
+                primary.name = src.name
+            for note in src.notes:
+                note.contact_id = primary.id
+            primary.notes.extend(src.notes)
+            for sid in src.segment_ids:
+                seg = org.segments[sid]
+                seg.members.pop(src.id, None)
+                seg.members[primary.id] = None
+                primary.segment_ids[sid] = None
+            del org.contacts[src.id]
+        primary.updated_at = self.now()
+        org.changed(removed=True)
+        return [src.id for src in sources]
+
+    def update_channel(
+        self, org: OrgState, ct: ContactRecord, ch: ChannelRecord, changes: Mapping[str, Any]
+    ) -> None:
+        """Apply a validated ChannelUpdate body to a custom channel."""
+        for key, value in changes.items():
+            setattr(ch, key, value)
+        stamp = self.now()
+        ch.updated_at = stamp
+        ct.updated_at = stamp
+        org.changed()
+
+    # ------------------------------------------------------------------ segments
+
+    def create_segment(
+        self, org: OrgState, name: str, color: str, boards: Sequence[m.Board] = ()
+    ) -> SegmentRecord:
+        """Create an empty segment."""
+        stamp = self.now()
+        seg = SegmentRecord(
+            id=self.next_id("sg"),
+            name=name,
+            color=color,
+            created_at=stamp,
+            updated_at=stamp,
+            boards=list(boards),
+        )
+        org.segments[seg.id] = seg
+        org.changed()
+        return seg
+
+    def update_segment(self, org: OrgState, seg: SegmentRecord, changes: Mapping[str, Any]) -> None:
+        """Apply a validated SegmentUpdate body."""
+        if "name" in changes:
+            seg.name = changes["name"]
+        if "color" in changes:
+            seg.color = changes["color"]
+        seg.updated_at = self.now()
+        org.changed()
+
+    @staticmethod
+    def delete_segment(org: OrgState, seg: SegmentRecord) -> None:
+        """Remove a segment from the org and from every member contact."""
+        for cid in seg.members:
+            org.contacts[cid].segment_ids.pop(seg.id, None)
+        seg.members.clear()
+        del org.segments[seg.id]
+        org.changed()
+
+    # ------------------------------------------------------------------ fields and notes
+
+    def add_field(
+        self,
+        org: OrgState,
+        key: str,
+        type: str,
+        schema: Mapping[str, Any] | None,
+        *,
+        readonly: bool,
+        kind: str,
+        table_id: str = "tbl_contacts",
+    ) -> FieldRecord:
+        """Define a contact field."""
+        body = {"type": type, "name": key} if schema is None else dict(schema)
+        fld = FieldRecord(
+            id=self.next_id("fld"),
+            table_id=table_id,
+            key=key,
+            type=type,
+            schema=body,
+            readonly=readonly,
+            kind=kind,
+        )
+        org.fields[fld.id] = fld
+        return fld
+
+    def add_note(
+        self,
+        ct: ContactRecord,
+        content: str | None,
+        *,
+        attachments: Sequence[m.NoteAttachment] = (),
+        user: m.NoteAuthor | None = None,
+    ) -> NoteRecord:
+        """Add a note to a contact."""
+        stamp = self.now()
+        note = NoteRecord(
+            id=self.next_id("nt"),
+            contact_id=ct.id,
+            content=content,
+            created_at=stamp,
+            updated_at=stamp,
+            attachments=list(attachments),
+            user=user,
+        )
+        ct.notes.append(note)
+        return note
