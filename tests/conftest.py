@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from invent_async import AsyncInventClient, _converter
+from invent_async import AsyncInventClient, RateLimit, _converter
 from invent_async.testing import FakeInvent
 
 API_KEY = "test-key-9f8e7d"
+FAST_RATE = RateLimit(per_minute=1_000_000, burst=1_000)
+"""The governor stays on the request path in tests, paced far above what a test sends."""
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +29,10 @@ async def fake() -> AsyncIterator[FakeInvent]:
 
 @pytest.fixture
 async def client(fake: FakeInvent) -> AsyncIterator[AsyncInventClient]:
-    """An AsyncInventClient talking to ``fake``, with fast retries."""
-    async with AsyncInventClient(API_KEY, base_url=fake.url, timeout=5, deadline=20) as c:
+    """An AsyncInventClient talking to ``fake`` (5 s attempts, 20 s deadline, fast governor)."""
+    async with AsyncInventClient(
+        API_KEY, base_url=fake.url, timeout=5, deadline=20, rate_limit=FAST_RATE
+    ) as c:
         yield c
 
 

@@ -35,6 +35,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rpm", type=float, default=None, metavar="R", help="rate limit (requests per minute)"
     )
+    parser.add_argument(
+        "--rpm-window",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="sliding window of the rate limit (default 60; 1 scales the limit 60x in time)",
+    )
+    parser.add_argument(
+        "--retry-after-precision",
+        type=int,
+        default=0,
+        metavar="DIGITS",
+        help="decimals in Retry-After answers of the rate limiter (default 0: whole seconds)",
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to responses")
     parser.add_argument(
         "--record", action="store_true", help="record requests (off by default: saves memory)"
@@ -59,6 +73,8 @@ async def _serve(args: argparse.Namespace) -> None:
     fake = FakeInvent(
         api_key=args.api_key,
         rate_limit_per_minute=args.rpm,
+        rate_limit_window=args.rpm_window,
+        retry_after_precision=args.retry_after_precision,
         latency=args.latency,
         record=args.record,
         port=args.port,
