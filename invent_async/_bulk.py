@@ -183,10 +183,18 @@ def partial_report(exc: BaseException) -> BulkReport | None:
     """The partial :class:`BulkReport` attached to a bulk job's ``CancelledError``.
 
     A cancelled ``bulk_add_segment()`` re-raises ``asyncio.CancelledError`` (so that timeouts
-    and task groups keep working) with its report attached; this reads it back.
+    and task groups keep working) with its report attached; this reads it back, also from the
+    ``TimeoutError`` that ``asyncio.timeout()`` raises in its place.
     """
-    report = getattr(exc, "invent_bulk_report", None)
-    return report if isinstance(report, BulkReport) else None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # also through asyncio.timeout()
+        seen.add(id(current))
+        report = getattr(current, "invent_bulk_report", None)
+        if isinstance(report, BulkReport):
+            return report
+        current = current.__cause__ or current.__context__
+    return None
 
 
 # --------------------------------------------------------------------------- dedup set

@@ -337,6 +337,9 @@ def check_status(request: Request, raw: RawResponse) -> None:
 
 
 def _type_name(cl: object) -> str:
+    args = getattr(cl, "__args__", ())
+    if getattr(cl, "__origin__", None) is tuple and args:
+        return f"list of {_type_name(args[0])}"
     return getattr(cl, "__name__", None) or str(cl)
 
 

@@ -96,6 +96,11 @@ def _check_seconds(_: object, attribute: attrs.Attribute[Any], value: Any) -> No
         raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
 
 
+def _check_headroom(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not _number(value) or not 0 <= value < 0.5:
+        raise ValueError(f"{attribute.name} must be a number from 0 to 0.5, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class RateLimit:
     """How a client paces its requests. Shared by the client and all of its views.
@@ -116,6 +121,9 @@ class RateLimit:
         cooldown: Pause after a 429 that has no ``Retry-After``, doubled for each further
             429 in a row (a success resets it). A ``Retry-After`` is honoured as given.
         max_cooldown: Cap of the computed pause.
+        headroom: Fraction of ``per_minute`` left unused (default 2%): requests are paced at
+            ``per_minute * (1 - headroom)``, so that network jitter bunching a few requests
+            together cannot push a window of the server over its limit.
     """
 
     per_minute: float | None = attrs.field(default=DEFAULT_PER_MINUTE, validator=_check_rate)
@@ -127,6 +135,7 @@ class RateLimit:
     recovery: float = attrs.field(default=0.001, validator=_check_fraction(one_allowed=True))
     cooldown: float = attrs.field(default=1.0, validator=_check_seconds)
     max_cooldown: float = attrs.field(default=60.0, validator=_check_seconds)
+    headroom: float = attrs.field(default=0.02, validator=_check_headroom)
 
     def __attrs_post_init__(self) -> None:
         if self.adaptive and not self.paced:
@@ -309,7 +318,7 @@ class RateGovernor:
         self._sleep = sleep
         self._paced = cfg.paced
         self._adaptive = cfg.adaptive
-        self._max_rate = float(cfg.per_minute) if cfg.per_minute else math.inf
+        self._max_rate = cfg.per_minute * (1 - cfg.headroom) if cfg.per_minute else math.inf
         self._floor = self._max_rate * cfg.min_fraction
         self._step = self._max_rate * cfg.recovery
         self._burst_extra = cfg.burst - 1

@@ -156,9 +156,11 @@ class AiohttpTransport:
         session = self._session()
         url = URL(build_url(self._base_url, request), encoded=True)
         headers = self._body_headers if request.body is not None else self._headers
+        method, path = request.method, request.path
+        error: APIConnectionError
         try:
             async with session.request(
-                request.method,
+                method,
                 url,
                 data=request.body,
                 headers=headers,
@@ -171,27 +173,29 @@ class AiohttpTransport:
                 )
         except TimeoutError as exc:  # before ClientError: ServerTimeoutError is both
             sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
-            raise APITimeoutError(
-                f"{request.method} {request.path} timed out after {attempt_timeout}s",
-                method=request.method,
-                path=request.path,
+            error = APITimeoutError(
+                f"{method} {path} timed out after {attempt_timeout}s",
+                method=method,
+                path=path,
                 request_sent=sent,
-            ) from None
+            )
         except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(
-                f"could not connect for {request.method} {request.path}: {exc}",
-                method=request.method,
-                path=request.path,
+            error = APIConnectionError(
+                f"could not connect for {method} {path}: {exc}",
+                method=method,
+                path=path,
                 request_sent=False,
-            ) from exc
+            )
         except aiohttp.ClientError as exc:
-            raise APIConnectionError(
-                f"connection error during {request.method} {request.path}: "
-                f"{type(exc).__name__}: {exc}",
-                method=request.method,
-                path=request.path,
+            error = APIConnectionError(
+                f"connection error during {method} {path}: {_describe_error(exc)}",
+                method=method,
+                path=path,
                 request_sent=True,
-            ) from exc
+            )
+        # Raised outside the except blocks: aiohttp's exception objects (some carry the request
+        # headers, hence the API key) must not stay reachable as __cause__ or __context__.
+        raise error
 
     async def aclose(self) -> None:
         """Close the owned session (idempotent). An injected session is left open.
@@ -217,6 +221,13 @@ class AiohttpTransport:
         if session is not None and not session.closed:
             await session.close()
             await asyncio.sleep(0)  # let aiohttp's transports finish closing
+
+
+def _describe_error(exc: aiohttp.ClientError) -> str:
+    """A one-line description of an aiohttp error that never includes request headers."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{type(exc).__name__}: {exc.status} {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _describe(loop: asyncio.AbstractEventLoop) -> str:

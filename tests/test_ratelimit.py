@@ -77,6 +77,8 @@ class FakeTime:
 
 
 def make(ft: FakeTime, **config: Any) -> RateGovernor:
+    """A governor in virtual time; no headroom, so that the arithmetic below stays exact."""
+    config.setdefault("headroom", 0)
     return RateGovernor(RateLimit(**config), clock=ft.clock, sleep=ft.sleep)
 
 
@@ -567,7 +569,7 @@ def test_invalid_config_is_refused_with_a_clear_message(
 
 
 def test_the_governor_works_on_the_real_clock_across_event_loops() -> None:
-    gov = RateGovernor(RateLimit(per_minute=6000, burst=1))  # built outside any loop
+    gov = RateGovernor(RateLimit(per_minute=6000, burst=1, headroom=0))  # built outside a loop
 
     async def two() -> list[Ticket]:
         return [await gov.acquire(), await gov.acquire()]
@@ -608,3 +610,14 @@ async def test_pacing_invariants_hold_for_any_arrivals_and_429s(
         assert max_in_window(times(log), window) <= burst + window * per_minute / 60 + 1e-9
     for at, ra in cooldowns:
         assert not [t for t in times(log) if at < t < at + ra - 1e-9]  # nobody in a cool-down
+
+
+async def test_headroom_paces_a_little_under_the_configured_rate() -> None:
+    ft = FakeTime()
+    log = await admissions(make(ft, per_minute=600, burst=1, headroom=0.1), ft, [0.0] * 4)
+    assert times(log) == pytest.approx([0.0, 60 / 540, 120 / 540, 180 / 540])
+
+
+def test_headroom_must_leave_most_of_the_rate() -> None:
+    with pytest.raises(ValueError, match="headroom"):
+        RateLimit(headroom=0.5)
