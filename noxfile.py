@@ -1,10 +1,10 @@
-"""Task runner: ``nox`` runs tests, lint and typecheck; ``nox -s bench`` runs the benchmarks."""
+"""Task runner: ``nox`` runs tests, lint, typecheck and codegen_check; ``nox -s bench`` benchmarks."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck", "codegen_check"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -39,3 +39,18 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against loopback servers, printed as ratios to baselines of the same run."""
     session.install("-e", ".[orjson,cli]", *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def codegen(session: nox.Session) -> None:
+    """Regenerate the sync client from the async one; ``nox -s codegen -- --check`` only checks."""
+    session.install("-e", ".")
+    session.run("python", "-m", "invent_async._codegen", *session.posargs)
+
+
+@nox.session
+def codegen_check(session: nox.Session) -> None:
+    """Fail (with a diff) when the generated sync client is stale: part of the default run."""
+    session.install("-e", ".")
+    session.run("python", "-m", "invent_async._codegen", "--check")
+

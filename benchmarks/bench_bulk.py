@@ -86,9 +86,7 @@ async def naive_throttled(url: str, segment_id: str) -> dict[str, float]:
 
     async with aiohttp.ClientSession() as session:
 
-        @backoff.on_exception(
-            backoff.expo, aiohttp.ClientResponseError, max_tries=8, logger=None
-        )
+        @backoff.on_exception(backoff.expo, aiohttp.ClientResponseError, max_tries=8, logger=None)
         async def tag(contact_id: str) -> None:
             async with sem:
                 path = f"/orgs/c/contacts/{contact_id}/segments/{segment_id}"

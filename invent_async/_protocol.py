@@ -125,12 +125,18 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+_PLAIN_SEGMENT: Final = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
+"""Ids made only of these characters need no encoding (the common case, checked first)."""
+
+
 def path_segment(value: object, what: str) -> str:
     """Percent-encode one path parameter so that it can never change the path.
 
     Raises ``TypeError`` for a non-string and ``ValueError`` for an empty or blank string and
     for ``.``/``..``, which URL normalisation would turn into a different path.
     """
+    if type(value) is str and _PLAIN_SEGMENT(value):
+        return value
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, got {type(value).__name__}")
     if not value.strip():

@@ -1,0 +1,5 @@
+"""``python -m invent_async.cli``: the same as the ``invent`` script."""
+
+from . import main
+
+main()

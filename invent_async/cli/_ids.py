@@ -1,0 +1,287 @@
+"""Contact ids for ``invent contacts tag/untag``: parsing a file or stdin, lazily.
+
+Two layouts: one id per line (blank lines and surrounding whitespace ignored), or a CSV file with
+a header row and ``--column NAME``. :func:`open_ids` checks what can be checked up front (the
+file opens, the CSV column exists) and, for a regular file, counts the ids in a first cheap pass
+so the progress bar has a total. The ids themselves are then read lazily by
+:class:`BackgroundIds`, a daemon thread feeding a bounded queue, so the event loop never blocks
+on a slow pipe or a terminal and memory stays bounded whatever the input size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import queue
+import stat
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Final
+
+import attrs
+
+from ._runtime import InputError
+
+__all__ = [
+    "BackgroundIds",
+    "IdInput",
+    "decode_lines",
+    "iter_csv_ids",
+    "iter_line_ids",
+    "open_ids",
+]
+
+STDIN: Final = "-"
+_QUEUE_SIZE: Final = 4096
+_PUT_POLL: Final = 0.1  # seconds between checks of the stop flag while the queue is full
+
+
+def decode_lines(lines: Iterable[bytes], *, name: str) -> Iterator[str]:
+    """Decode each line as strict UTF-8 (a leading byte order mark is dropped).
+
+    Line by line, so that the ids before a bad line are still used and the error names it.
+
+    Raises:
+        InputError: a line is not valid UTF-8.
+    """
+    for number, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{name}: line {number} is not valid UTF-8 text") from None
+        yield line.removeprefix("\ufeff") if number == 1 else line
+
+
+def iter_line_ids(lines: Iterable[str]) -> Iterator[str]:
+    """Ids from text with one id per line; blank lines and surrounding whitespace are ignored."""
+    for line in lines:
+        value = line.strip()
+        if value:
+            yield value
+
+
+def iter_csv_ids(lines: Iterable[str], column: str, *, name: str) -> Iterator[str]:
+    """Ids from the ``column`` of CSV text with a header row; blank values are ignored.
+
+    The header is read (and the column looked up) as soon as this is called, not on the first
+    ``next()``, so a missing column is reported before any work starts.
+
+    Raises:
+        InputError: no header row, no such column, or bad CSV (``name`` says where).
+    """
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise InputError(f"{name}: cannot read the CSV header: {exc}") from None
+    if not header:
+        raise InputError(f"{name}: no CSV header row (--column needs one)")
+    return _csv_values(reader, _column_index([c.strip() for c in header], column, name), name)
+
+
+def _column_index(header: list[str], column: str, name: str) -> int:
+    if column in header:
+        return header.index(column)
+    folded = [cell.casefold() for cell in header]
+    if folded.count(column.casefold()) == 1:
+        return folded.index(column.casefold())
+    shown = ", ".join(repr(cell) for cell in header)
+    raise InputError(f"{name}: no column {column!r} in the CSV header; columns: {shown}")
+
+
+def _csv_values(reader: Iterator[list[str]], index: int, name: str) -> Iterator[str]:
+    try:
+        for row in reader:
+            if index < len(row):
+                value = row[index].strip()
+                if value:
+                    yield value
+    except csv.Error as exc:
+        line = getattr(reader, "line_num", "?")
+        raise InputError(f"{name}: bad CSV near line {line}: {exc}") from None
+
+
+@attrs.define(kw_only=True)
+class IdInput:
+    """An opened id source: the lazy ids, their count when known, and how to close it.
+
+    Attributes:
+        name: The file name shown in messages (``<stdin>`` for ``-``).
+        ids: The ids, read lazily (iterate once).
+        total: How many ids there are (duplicates included), or None for a pipe or stdin.
+    """
+
+    name: str
+    ids: Iterator[str]
+    total: int | None
+    _close: Callable[[], object] = attrs.field(alias="close")
+
+    def close(self) -> None:
+        """Close the file (stdin stays open). Safe to call more than once."""
+        self._close()
+
+
+def open_ids(path: str, *, column: str | None, stdin: IO[str]) -> IdInput:
+    """Open ``path`` (``-``: ``stdin``) as an id source and check it before any work starts.
+
+    Both are read as UTF-8 bytes, line by line. A regular file gets a first pass that counts its
+    ids (cheap, and it makes the progress bar's total and ETA exact); anything else (stdin, a
+    pipe) is read once, with an unknown total.
+
+    Raises:
+        InputError: the file cannot be opened, or ``column`` is not in its header.
+    """
+    if path == STDIN:
+        name = "<stdin>"
+        # the bytes under sys.stdin, not its own decoding (which may be surrogateescape)
+        buffer = getattr(stdin, "buffer", None)
+        lines = stdin if buffer is None else decode_lines(buffer, name=name)
+        return IdInput(name=name, ids=_parse(lines, column, name), total=None, close=_noop)
+    total = None
+    if _is_regular_file(path):
+        with _open(path) as counting:
+            total = sum(1 for _ in _parse(decode_lines(counting, name=path), column, path))
+    handle = _open(path)
+    try:
+        ids = _parse(decode_lines(handle, name=path), column, path)
+    except BaseException:
+        handle.close()
+        raise
+    return IdInput(name=path, ids=ids, total=total, close=handle.close)
+
+
+def _parse(lines: Iterable[str], column: str | None, name: str) -> Iterator[str]:
+    if column is None:
+        return iter_line_ids(lines)
+    return iter_csv_ids(lines, column, name=name)
+
+
+def _open(path: str) -> IO[bytes]:
+    try:
+        return open(path, "rb")  # closed by IdInput.close
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _is_regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False  # _open reports the problem
+
+
+def _noop() -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- the reader thread
+
+
+class _End:
+    """Put in the queue after the last id."""
+
+
+@attrs.frozen
+class _Failure:
+    """Put in the queue when reading failed; the consumer re-raises it."""
+
+    error: BaseException
+
+
+class BackgroundIds:
+    """An async iterator over ids that a daemon thread reads from a blocking iterator.
+
+    The thread runs ahead of the consumer by at most a bounded queue of ids, so memory stays
+    bounded and the event loop never waits on file or pipe I/O. A daemon thread (not the
+    loop's executor) is used so that a read blocked on an idle terminal never delays exit.
+    An error raised by the iterator is raised again from ``__anext__``. Call :meth:`close`
+    when done (also after an early stop) to let the thread end.
+    """
+
+    def __init__(self, ids: Iterator[str], *, buffer: int = _QUEUE_SIZE) -> None:
+        self._ids = ids
+        self._queue: queue.Queue[str | _End | _Failure] = queue.Queue(maxsize=buffer)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._waiting = False
+        self._exhausted = False
+
+    def __aiter__(self) -> BackgroundIds:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._exhausted:
+            raise StopAsyncIteration
+        if self._thread is None:
+            self._start()
+        item = self._queue.get_nowait() if not self._queue.empty() else await self._wait()
+        if isinstance(item, str):
+            return item
+        self._exhausted = True
+        if isinstance(item, _Failure):
+            raise item.error
+        raise StopAsyncIteration
+
+    async def _wait(self) -> str | _End | _Failure:
+        wakeup = self._wakeup
+        assert wakeup is not None
+        while True:
+            wakeup.clear()
+            self._waiting = True  # announce first, then look again: no put can be missed
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                await wakeup.wait()
+            finally:
+                self._waiting = False
+
+    def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._thread = threading.Thread(target=self._read, name="invent-id-reader", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        """The thread: move ids from the iterator to the queue until the end or close()."""
+        try:
+            for contact_id in self._ids:
+                if not self._put(contact_id):
+                    return
+            self._put(_End())
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(_Failure(exc))
+
+    def _put(self, item: str | _End | _Failure) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_PUT_POLL)
+            except queue.Full:
+                continue
+            if self._waiting:
+                self._wake()
+            return True
+        return False
+
+    def _wake(self) -> None:
+        loop, wakeup = self._loop, self._wakeup
+        assert loop is not None
+        assert wakeup is not None
+        try:
+            loop.call_soon_threadsafe(wakeup.set)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            self._stop.set()
+
+    def close(self) -> None:
+        """Tell the thread to stop and free the queue (it may still finish a blocked read)."""
+        self._stop.set()
+        self._exhausted = True
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread is not None:
+            self._thread.join(timeout=0.5)

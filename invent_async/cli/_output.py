@@ -1,0 +1,291 @@
+"""Output of the ``invent`` commands: rows, the three list formats, and job summaries.
+
+Everything here is a pure function or a small writer over a text stream, so it is tested
+without a server. List output is streamed: JSON lines and CSV are written item by item as pages
+arrive; only the human-facing table collects its rows first. Tables are drawn with rich, whose
+cells are built with :class:`rich.text.Text` so that data never gets read as markup; when the
+output is not a terminal rich writes no colour codes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, Final, Generic, Literal, Protocol, TypeVar
+
+import attrs
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .. import _converter
+from .._bulk import BulkFailure, BulkReport
+from .._exceptions import APIStatusError
+from .._models import Contact, Segment
+
+__all__ = [
+    "CONTACT_VIEW",
+    "FORMATS",
+    "SEGMENT_VIEW",
+    "Sink",
+    "View",
+    "contact_record",
+    "failure_row",
+    "failures_table",
+    "job_summary",
+    "json_line",
+    "make_sink",
+    "segment_record",
+]
+
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+Format = Literal["table", "jsonl", "csv"]
+FORMATS: Final = ("table", "jsonl", "csv")
+FAILURES_SHOWN: Final = 10
+_MESSAGE_WIDTH: Final = 120
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else str(value).lower()
+
+
+def contact_record(contact: Contact) -> dict[str, str]:
+    """A contact as flat text fields (the CSV columns); the first channel gives email/phone."""
+    channel = contact.channels[0] if contact.channels else None
+    return {
+        "id": contact.id,
+        "name": contact.name or "",
+        "email": (channel.email if channel else None) or "",
+        "phone": (channel.phone if channel else None) or "",
+        "channel_type": str(channel.type) if channel else "",
+        "user_id": channel.user_id if channel else "",
+        "segment_ids": ";".join(s.id for s in contact.segments),
+        "segment_names": ";".join(s.name for s in contact.segments),
+        "blocked": _flag(contact.blocked),
+        "unsubscribed": _flag(contact.unsubscribed),
+        "is_admin": _flag(contact.is_admin),
+        "created_at": _converter.format_datetime(contact.created_at),
+        "updated_at": _converter.format_datetime(contact.updated_at),
+    }
+
+
+def _contact_cells(contact: Contact) -> tuple[str, ...]:
+    record = contact_record(contact)
+    flags = [name for name in ("blocked", "unsubscribed") if record[name] == "true"]
+    return (
+        record["id"],
+        record["name"],
+        record["email"] or record["phone"],
+        ", ".join(s.name for s in contact.segments),
+        ", ".join(flags),
+    )
+
+
+def segment_record(segment: Segment) -> dict[str, str]:
+    """A segment as flat text fields (the CSV columns)."""
+    return {
+        "id": segment.id,
+        "name": segment.name,
+        "color": "" if segment.color is None else str(segment.color),
+        "contacts_count": str(segment.contacts_count),
+        "boards": "" if segment.boards is None else str(len(segment.boards)),
+        "created_at": _converter.format_datetime(segment.created_at),
+        "updated_at": _converter.format_datetime(segment.updated_at),
+    }
+
+
+def _segment_cells(segment: Segment) -> tuple[str, ...]:
+    record = segment_record(segment)
+    return (record["id"], record["name"], record["color"], record["contacts_count"])
+
+
+@attrs.frozen(kw_only=True)
+class View(Generic[T]):
+    """How one kind of item is shown: CSV columns and table columns.
+
+    Attributes:
+        noun: Plural name, for the empty-table message (``contacts``).
+        header: The CSV columns, in order: the keys of ``record``.
+        record: Item to CSV fields.
+        columns: Table column titles.
+        cells: Item to table cells, one per column.
+    """
+
+    noun: str
+    header: tuple[str, ...]
+    record: Callable[[T], Mapping[str, str]]
+    columns: tuple[str, ...]
+    cells: Callable[[T], tuple[str, ...]]
+
+
+CONTACT_VIEW: Final = View[Contact](
+    noun="contacts",
+    header=(
+        *("id", "name", "email", "phone", "channel_type", "user_id", "segment_ids"),
+        *("segment_names", "blocked", "unsubscribed", "is_admin", "created_at", "updated_at"),
+    ),
+    record=contact_record,
+    columns=("ID", "Name", "Email / phone", "Segments", "Status"),
+    cells=_contact_cells,
+)
+SEGMENT_VIEW: Final = View[Segment](
+    noun="segments",
+    header=("id", "name", "color", "contacts_count", "boards", "created_at", "updated_at"),
+    record=segment_record,
+    columns=("ID", "Name", "Colour", "Contacts"),
+    cells=_segment_cells,
+)
+
+
+def json_line(item: object) -> str:
+    """One JSON line: the SDK's unstructured form of a model (datetimes in ISO 8601)."""
+    return json.dumps(_converter.unstructure(item), ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- writers
+
+
+class Sink(Protocol[T_contra]):
+    """Receives items one at a time; :meth:`finish` ends the output."""
+
+    def add(self, item: T_contra) -> None:
+        """Write (or keep) one item."""
+
+    def finish(self) -> None:
+        """Write whatever is left (a table is drawn here)."""
+
+
+class _JsonLinesSink(Generic[T]):
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def add(self, item: T) -> None:
+        self._stream.write(json_line(item) + "\n")
+
+    def finish(self) -> None:
+        self._stream.flush()
+
+
+class _CsvSink(Generic[T]):
+    def __init__(self, stream: IO[str], view: View[T]) -> None:
+        self._stream = stream
+        self._record = view.record
+        self._writer = csv.DictWriter(stream, fieldnames=view.header, lineterminator="\n")
+        self._writer.writeheader()
+
+    def add(self, item: T) -> None:
+        self._writer.writerow(self._record(item))
+
+    def finish(self) -> None:
+        self._stream.flush()
+
+
+class _TableSink(Generic[T]):
+    def __init__(self, console: Console, view: View[T]) -> None:
+        self._console = console
+        self._view = view
+        self._rows: list[tuple[str, ...]] = []
+
+    def add(self, item: T) -> None:
+        self._rows.append(self._view.cells(item))
+
+    def finish(self) -> None:
+        if not self._rows:
+            self._console.print(f"no {self._view.noun}")
+            return
+        table = Table(show_edge=False, pad_edge=False, header_style="bold")
+        for index, title in enumerate(self._view.columns):
+            table.add_column(title, no_wrap=index == 0)
+        for row in self._rows:
+            table.add_row(*(Text(cell) for cell in row))
+        self._console.print(table)
+        count = len(self._rows)
+        self._console.print(f"{count:,} {self._view.noun if count != 1 else self._view.noun[:-1]}")
+
+
+def make_sink(fmt: Format, view: View[T], stream: IO[str], console: Console) -> Sink[T]:
+    """The writer for ``--format``: ``table`` (rich), ``jsonl`` or ``csv``."""
+    if fmt == "jsonl":
+        return _JsonLinesSink(stream)
+    if fmt == "csv":
+        return _CsvSink(stream, view)
+    return _TableSink(console, view)
+
+
+# --------------------------------------------------------------------------- bulk summaries
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {plural or noun + 's'}"
+
+
+def job_summary(
+    report: BulkReport,
+    *,
+    action: str,
+    segment_id: str,
+    skipped: Mapping[str, int],
+    stopped: str | None = None,
+) -> list[str]:
+    """The summary lines of a tag/untag job.
+
+    Args:
+        report: The (possibly partial) report.
+        action: ``tag`` or ``untag``.
+        segment_id: The segment.
+        skipped: Skipped items by reason (``journal``, ``duplicate``) as seen in the results;
+            in-flight items stopped by an interruption are counted from the report.
+        stopped: Why the job ended early (``interrupted``, ``aborted``, ...), or None.
+    """
+    head = (
+        f"{action} {segment_id}: {report.succeeded:,} succeeded, {report.failed:,} failed, "
+        f"{report.skipped:,} skipped of {_count(report.total, 'id')}"
+    )
+    if stopped:
+        head += f" ({stopped})"
+    lines = [
+        head,
+        f"time {report.elapsed:.2f}s, {report.rate:,.1f} ids/s, "
+        f"{_count(report.retries, 'retry', 'retries')}, "
+        f"{report.rate_limited:,} rate-limited (429)",
+    ]
+    reasons = {
+        "already done (journal)": skipped.get("journal", 0),
+        "duplicate": skipped.get("duplicate", 0),
+        "cancelled while in flight": len(report.cancelled_ids),
+    }
+    shown = [f"{n:,} {why}" for why, n in reasons.items() if n]
+    if shown:
+        lines.append("skipped: " + ", ".join(shown))
+    return lines
+
+
+def failure_row(failure: BulkFailure) -> tuple[str, str, str, str]:
+    """One failed item as (id, error class, HTTP status or empty, short message)."""
+    error = failure.error
+    status = ""
+    message = str(error)
+    if isinstance(error, APIStatusError):
+        status = str(error.status)
+        body = error.body
+        if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+            message = body["message"]
+    if len(message) > _MESSAGE_WIDTH:
+        message = message[: _MESSAGE_WIDTH - 1] + "…"
+    return failure.contact_id, type(error).__name__, status, message
+
+
+def failures_table(failures: Sequence[BulkFailure], limit: int = FAILURES_SHOWN) -> Table:
+    """A table of the first ``limit`` failures (id, error, status, message)."""
+    title = "failures" if len(failures) <= limit else f"first {limit} of {len(failures):,} failures"
+    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for name in ("ID", "Error", "Status", "Message"):
+        table.add_column(name, no_wrap=name != "Message")
+    for failure in failures[:limit]:
+        table.add_row(*(Text(cell) for cell in failure_row(failure)))
+    return table

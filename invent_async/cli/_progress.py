@@ -1,0 +1,151 @@
+"""Progress display for bulk jobs, fed by the bulk engine's ``on_progress`` callback.
+
+On a terminal: a live rich bar on stderr (done/total, rate, ETA, retries, 429s, failures),
+redrawn on each callback (a few times a second) rather than by a refresh thread. When stderr is
+not a terminal (CI logs, pipes): a plain line every few seconds, no cursor tricks. ``--quiet``:
+nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Final, Protocol, Self
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from .._bulk import BulkProgress
+
+__all__ = ["LineProgress", "LiveProgress", "NoProgress", "Reporter", "make_reporter"]
+
+LINE_INTERVAL: Final = 10.0
+"""Seconds between two plain progress lines when stderr is not a terminal."""
+
+
+class Reporter(Protocol):
+    """Shows a bulk job's progress while it runs (use it as a context manager)."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def update(self, progress: BulkProgress) -> None:
+        """Show a new snapshot (called from the event loop: returns quickly)."""
+
+
+class NoProgress:
+    """Shows nothing (``--quiet``)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pass
+
+    def update(self, progress: BulkProgress) -> None:
+        """Ignore the snapshot."""
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class LiveProgress:
+    """A live rich progress bar on a terminal."""
+
+    def __init__(self, console: Console, description: str, total: int | None) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("eta {task.fields[eta]}"),
+            TextColumn("{task.fields[retries]}"),
+            TextColumn("{task.fields[failed]}"),
+            console=console,
+            auto_refresh=False,
+        )
+        self._task = self._progress.add_task(
+            description, total=total, rate="", eta=_clock(None), retries="", failed=""
+        )
+
+    def __enter__(self) -> Self:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def update(self, progress: BulkProgress) -> None:
+        """Redraw the bar with ``progress``."""
+        failed = f"{progress.failed:,} failed"
+        self._progress.update(
+            self._task,
+            completed=progress.done,
+            total=progress.total,
+            rate=f"{progress.rate:,.0f}/s",
+            eta=_clock(progress.eta),
+            retries=f"{progress.retries:,} retries, {progress.rate_limited:,}x429",
+            failed=f"[red]{failed}[/]" if progress.failed else failed,
+        )
+        self._progress.refresh()
+
+
+class LineProgress:
+    """A plain progress line every :data:`LINE_INTERVAL` seconds (stderr is not a terminal)."""
+
+    def __init__(self, console: Console, description: str, interval: float = LINE_INTERVAL) -> None:
+        self._console = console
+        self._description = description
+        self._interval = interval
+        self._last = time.monotonic()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pass
+
+    def update(self, progress: BulkProgress) -> None:
+        """Print ``progress`` if the last line is old enough (the summary covers the end)."""
+        now = time.monotonic()
+        if not progress.finished and now - self._last >= self._interval:
+            self._last = now
+            line = f"{self._description}: {progress}"
+            self._console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def make_reporter(
+    console: Console, *, quiet: bool, description: str, total: int | None
+) -> Reporter:
+    """The right display for ``console`` (stderr): live bar, plain lines, or nothing."""
+    if quiet:
+        return NoProgress()
+    if console.is_terminal:
+        return LiveProgress(console, description, total)
+    return LineProgress(console, description)

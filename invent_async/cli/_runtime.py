@@ -1,0 +1,217 @@
+"""What every ``invent`` command shares: exit codes, one-line errors, settings, the client.
+
+The API key comes from the ``INVENT_API_KEY`` environment variable only, never from an option,
+so it stays out of shell history and ``ps``; nothing here prints it. ``--sandbox`` swaps the
+real API for a :class:`~invent_async.testing.FakeInvent` started inside the command's own event
+loop, seeded and rate limited like a scaled-down copy of the real service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Final
+
+import attrs
+import click
+
+from .._client import API_KEY_ENV, AsyncInventClient
+from .._exceptions import AuthenticationError, InventError, PermissionDeniedError
+from .._models import Segment, SegmentColor
+from .._ratelimit import RateLimit
+from ..testing import FakeInvent
+
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_FAILURES",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "SANDBOX_API_KEY",
+    "SANDBOX_CONTACTS",
+    "SANDBOX_RATE_PER_MINUTE",
+    "SANDBOX_SEGMENT_NAME",
+    "CliError",
+    "InputError",
+    "Settings",
+    "Terminated",
+    "describe_api_error",
+    "make_client",
+    "open_client",
+    "read_api_key",
+    "sandbox_fake",
+    "seed_sandbox",
+]
+
+EXIT_OK: Final = 0
+"""Every item succeeded (or was skipped)."""
+EXIT_FAILURES: Final = 1
+"""Some items failed, or an API call failed."""
+EXIT_USAGE: Final = 2
+"""Bad usage or input: unknown option, unreadable file, missing CSV column, no API key."""
+EXIT_AUTH: Final = 3
+"""The API refused the key (401) or the permission (403)."""
+EXIT_INTERRUPTED: Final = 130
+"""Stopped by Ctrl-C (128 + SIGINT, the shell convention)."""
+EXIT_TERMINATED: Final = 143
+"""Stopped by SIGTERM (128 + SIGTERM)."""
+
+SANDBOX_API_KEY: Final = "sandbox-key"
+SANDBOX_CONTACTS: Final = 300
+SANDBOX_SEGMENT_NAME: Final = "VIP customers"
+SANDBOX_RATE_PER_MINUTE: Final = 6000.0
+"""The sandbox's rate limit: the real 500/minute scaled up 12x, so commands finish quickly."""
+REAL_LIMIT: Final = 500
+REAL_WINDOW: Final = 60.0
+
+
+class CliError(Exception):
+    """An error reported as one line, ``error: <message>``, with its exit status.
+
+    The root command group catches it (see ``commands.InventGroup``): no usage text, no
+    traceback.
+    """
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURES) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+    def show(self) -> None:
+        """Print ``error: <message>`` to stderr."""
+        click.echo(f"error: {self.message}", err=True)
+
+
+class InputError(CliError):
+    """The ids input cannot be used: unreadable file, missing CSV column, bad encoding."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_USAGE)
+
+
+class Terminated(CliError):
+    """A job was stopped by SIGTERM (``kill``, ``docker stop``): exit status 143."""
+
+    def __init__(self) -> None:
+        super().__init__("terminated (SIGTERM)", EXIT_TERMINATED)
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The global options: where the commands send their requests.
+
+    Attributes:
+        org_id: The organisation to act on (``c``: the API key's own).
+        base_url: The API root, or None for the SDK's default.
+        sandbox: Use an embedded FakeInvent instead of the real API.
+    """
+
+    org_id: str = "c"
+    base_url: str | None = None
+    sandbox: bool = False
+
+
+def read_api_key(environ: Mapping[str, str] | None = None) -> str:
+    """The API key from ``INVENT_API_KEY``.
+
+    Raises:
+        CliError: (exit 2) the variable is not set or blank.
+    """
+    key = (os.environ if environ is None else environ).get(API_KEY_ENV, "").strip()
+    if not key:
+        raise CliError(
+            f"no API key: set the {API_KEY_ENV} environment variable "
+            "(or add --sandbox to try the command without an account)",
+            EXIT_USAGE,
+        )
+    return key
+
+
+def describe_api_error(exc: InventError) -> tuple[str, int]:
+    """The one-line message and exit status for an SDK error that ended a command."""
+    if isinstance(exc, AuthenticationError):
+        return f"authentication failed: {exc} (check {API_KEY_ENV})", EXIT_AUTH
+    if isinstance(exc, PermissionDeniedError):
+        return f"permission denied: {exc} (the API key may not do this)", EXIT_AUTH
+    return str(exc), EXIT_FAILURES
+
+
+def make_client(
+    api_key: str,
+    *,
+    org_id: str,
+    base_url: str | None = None,
+    rate_per_minute: float | None = None,
+) -> AsyncInventClient:
+    """An AsyncInventClient; a bad ``--org`` or ``--base-url`` becomes a usage error (exit 2).
+
+    ``rate_per_minute`` sets the client's rate governor (None: the SDK default, the real
+    API's 500 requests per minute).
+    """
+    options: dict[str, Any] = {"org_id": org_id}
+    if base_url is not None:
+        options["base_url"] = base_url
+    if rate_per_minute is not None:
+        options["rate_limit"] = RateLimit(per_minute=rate_per_minute)
+    try:
+        return AsyncInventClient(api_key, **options)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def fake_window(rate_per_minute: float) -> float:
+    """The fake's rate-limit window: the real API's (500 requests a minute), sped up to ``rate``.
+
+    At ``rate=500`` this is the real 60-second window; at 6,000 a minute, 5 seconds holding
+    the same 500 requests. A client that bursts past the limit sees 429s just as it would
+    against the real API, only sooner.
+    """
+    return REAL_WINDOW * REAL_LIMIT / rate_per_minute
+
+
+def sandbox_fake(rate_per_minute: float) -> FakeInvent:
+    """A FakeInvent limited to ``rate_per_minute``, with fractional ``Retry-After`` values."""
+    return FakeInvent(
+        api_key=SANDBOX_API_KEY,
+        rate_limit_per_minute=rate_per_minute,
+        rate_limit_window=fake_window(rate_per_minute),
+        retry_after_precision=2,
+        record=False,
+    )
+
+
+def seed_sandbox(
+    fake: FakeInvent, org_id: str, *, contacts: int = SANDBOX_CONTACTS
+) -> tuple[Segment, list[str]]:
+    """Seed segment ``sg_1`` (VIP customers) and contacts ``ct_1 .. ct_N`` into ``org_id``.
+
+    Returns:
+        The segment and the contact ids.
+    """
+    if org_id != "c":
+        fake.add_org(org_id)
+    segment = fake.add_segment(SANDBOX_SEGMENT_NAME, SegmentColor.VIOLET, org=org_id)
+    return segment, fake.add_contacts(contacts, org=org_id)
+
+
+@contextlib.asynccontextmanager
+async def open_client(settings: Settings) -> AsyncIterator[AsyncInventClient]:
+    """The client a command uses: the real API (key from the environment) or the sandbox."""
+    if not settings.sandbox:
+        key = read_api_key()
+        async with make_client(key, org_id=settings.org_id, base_url=settings.base_url) as client:
+            yield client
+        return
+    fake = sandbox_fake(SANDBOX_RATE_PER_MINUTE)
+    seed_sandbox(fake, settings.org_id)
+    async with fake:
+        client = make_client(
+            SANDBOX_API_KEY,
+            org_id=settings.org_id,
+            base_url=fake.url,
+            rate_per_minute=SANDBOX_RATE_PER_MINUTE,
+        )
+        async with client:
+            yield client

@@ -1,0 +1,387 @@
+"""The ``invent`` command tree (click). Callbacks stay thin: they parse options and call helpers.
+
+Each command runs the async client in its own ``asyncio.run``. Errors are turned into one line
+on stderr and an exit status by :class:`InventGroup` (see :mod:`._runtime` for the codes); no
+traceback reaches the user for an API, input or authentication error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from .. import __version__
+from .._client import AsyncInventClient
+from .._exceptions import InventError
+from .._models import ContactStatus, Segment, SegmentColor
+from .._pagination import AsyncPager
+from ._ids import open_ids
+from ._jobs import Action, run_bulk_command, run_demo
+from ._output import CONTACT_VIEW, FORMATS, SEGMENT_VIEW, Format, View, make_sink
+from ._runtime import (
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    SANDBOX_CONTACTS,
+    SANDBOX_RATE_PER_MINUTE,
+    CliError,
+    Settings,
+    describe_api_error,
+    open_client,
+)
+
+__all__ = ["InventGroup", "cli"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class InventGroup(click.Group):
+    """The root group: maps errors escaping a command to one line and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Invoke the command; SDK errors, Ctrl-C and a closed pipe end it without a traceback."""
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            exc.show()
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except InventError as exc:
+            message, status = describe_api_error(exc)
+            CliError(message, status).show()
+            raise click.exceptions.Exit(status) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:  # `invent ... | head`: stop quietly
+            _silence_stdout()
+            raise click.exceptions.Exit(EXIT_FAILURES) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing to do
+        pass
+
+
+@click.group(
+    cls=InventGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--org",
+    "org_id",
+    default="c",
+    show_default=True,
+    metavar="ORG_ID",
+    help="Organisation to act on ('c' is the API key's own organisation).",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="API root URL (default: the real Invent API).",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help=(
+        f"Run against an embedded FakeInvent instead of the API: segment sg_1 'VIP customers' "
+        f"and contacts ct_1..ct_{SANDBOX_CONTACTS}, limited to {SANDBOX_RATE_PER_MINUTE:,.0f} "
+        "requests/min. No account, key or network needed; nothing is kept afterwards."
+    ),
+)
+@click.version_option(__version__, "--version", prog_name="invent", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, org_id: str, base_url: str | None, sandbox: bool) -> None:
+    """invent: the Invent API (contacts and segments) from the shell.
+
+    The API key is read from the INVENT_API_KEY environment variable only (never from an
+    option, so it stays out of shell history). Try `invent demo` or `invent --sandbox ...`
+    without one.
+
+    Exit status: 0 success; 1 some items or an API call failed; 2 usage or input error;
+    3 authentication or permission error; 130 interrupted.
+    """
+    if sandbox and base_url is not None:
+        raise click.UsageError("--sandbox and --base-url cannot be used together")
+    ctx.obj = Settings(org_id=org_id, base_url=base_url, sandbox=sandbox)
+
+
+def _exit(status: int) -> None:
+    """End the command with ``status`` (click's way, so that CliRunner sees it too)."""
+    raise click.exceptions.Exit(status)
+
+
+def _format_option(f: F) -> F:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="table (for people), jsonl (one JSON object per line) or csv (with a header row).",
+    )(f)
+
+
+async def _print_items(
+    settings: Settings,
+    fetch: Callable[[AsyncInventClient], AsyncPager[T]],
+    view: View[T],
+    fmt: Format,
+    limit: int | None,
+) -> None:
+    """Stream every item of ``fetch(client)`` to stdout in ``fmt`` (stop after ``limit``)."""
+    sink = make_sink(fmt, view, sys.stdout, Console())
+    count = 0
+    async with open_client(settings) as client:
+        async for item in fetch(client):
+            sink.add(item)
+            count += 1
+            if count == limit:
+                break
+    sink.finish()
+
+
+# --------------------------------------------------------------------------- contacts
+
+
+@cli.group()
+def contacts() -> None:
+    """Contacts: add or remove a segment for many at once, list them."""
+
+
+def _bulk_options(f: F) -> F:
+    options = [
+        click.option(
+            "--ids",
+            "ids_path",
+            required=True,
+            metavar="FILE",
+            help="Contact ids, one per line ('-' reads stdin). Blank lines are ignored.",
+        ),
+        click.option(
+            "--column",
+            metavar="NAME",
+            help="Read the ids from this column of a CSV file with a header row.",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Requests in flight at once (default 32; the rate limit paces them anyway).",
+        ),
+        click.option(
+            "--journal",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="FILE",
+            help="Record completed ids in FILE; a re-run with the same journal skips them.",
+        ),
+        click.option(
+            "--failed-out",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="FILE",
+            help=(
+                "Write the failed ids here, one per line (always written when given). "
+                "Default: failed-<segment>.txt, only when some failed."
+            ),
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="No progress display."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _bulk(
+    settings: Settings,
+    action: Action,
+    segment_id: str,
+    ids_path: str,
+    column: str | None,
+    concurrency: int | None,
+    journal: Path | None,
+    failed_out: Path | None,
+    quiet: bool,
+) -> int:
+    source = open_ids(ids_path, column=column, stdin=sys.stdin)
+    return run_bulk_command(
+        settings,
+        action=action,
+        segment_id=segment_id,
+        source=source,
+        concurrency=concurrency,
+        journal=journal,
+        failed_out=failed_out,
+        quiet=quiet,
+    )
+
+
+@contacts.command()
+@click.argument("segment_id")
+@_bulk_options
+@click.pass_obj
+def tag(settings: Settings, /, segment_id: str, **options: Any) -> None:
+    """Add segment SEGMENT_ID to every contact in --ids.
+
+    Shows a live progress bar (done/total, rate, ETA, retries, failures) on stderr, then a
+    summary. Exit status 0 when every id succeeded or was skipped, 1 when some failed (their
+    ids are written to a file ready for `--ids`), 3 on an authentication error.
+    """
+    _exit(_bulk(settings, "tag", segment_id, **options))
+
+
+@contacts.command()
+@click.argument("segment_id")
+@_bulk_options
+@click.pass_obj
+def untag(settings: Settings, /, segment_id: str, **options: Any) -> None:
+    """Remove segment SEGMENT_ID from every contact in --ids.
+
+    Same input, progress, summary, failed-id file and exit status as `contacts tag`.
+    """
+    _exit(_bulk(settings, "untag", segment_id, **options))
+
+
+@contacts.command("list")
+@click.option("--segment-id", metavar="SEGMENT_ID", help="Only contacts in this segment.")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in ContactStatus], case_sensitive=False),
+    help="Only contacts with this status.",
+)
+@click.option("--search", metavar="TEXT", help="Search contact names.")
+@click.option("--email", metavar="EMAIL", help="Match a channel's email address.")
+@click.option("--name", metavar="NAME", help="Match the contact's name.")
+@click.option(
+    "--unsubscribed/--subscribed",
+    default=None,
+    help="Only unsubscribed (or only subscribed) contacts.",
+)
+@click.option("--exclude-admins", is_flag=True, help="Leave out admin contacts.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Stop after N contacts.")
+@_format_option
+@click.pass_obj
+def list_contacts(
+    settings: Settings,
+    segment_id: str | None,
+    status: str | None,
+    search: str | None,
+    email: str | None,
+    name: str | None,
+    unsubscribed: bool | None,
+    exclude_admins: bool,
+    limit: int | None,
+    fmt: Format,
+) -> None:
+    """List contacts, walking every page; jsonl and csv are written as pages arrive.
+
+    Table columns: id, name, email or phone of the first channel, segments, blocked /
+    unsubscribed. jsonl: the full contact as the SDK sees it (datetimes in ISO 8601).
+    """
+
+    def fetch(client: AsyncInventClient) -> AsyncPager[Any]:
+        return client.contacts.list(
+            segment_id=segment_id,
+            status=None if status is None else status.upper(),
+            search=search,
+            email=email,
+            name=name,
+            unsubscribed=unsubscribed,
+            exclude_admins=exclude_admins or None,
+            take=min(limit or 100, 100),
+        )
+
+    asyncio.run(_print_items(settings, fetch, CONTACT_VIEW, fmt, limit))
+
+
+# --------------------------------------------------------------------------- segments
+
+
+@cli.group()
+def segments() -> None:
+    """Segments: list and create."""
+
+
+@segments.command("list")
+@_format_option
+@click.pass_obj
+def list_segments(settings: Settings, fmt: Format) -> None:
+    """List the organisation's segments (id, name, colour, number of contacts)."""
+
+    def fetch(client: AsyncInventClient) -> AsyncPager[Segment]:
+        return client.segments.list()
+
+    asyncio.run(_print_items(settings, fetch, SEGMENT_VIEW, fmt, None))
+
+
+@segments.command("create")
+@click.argument("name")
+@click.option(
+    "--color",
+    type=click.Choice([c.value for c in SegmentColor], case_sensitive=False),
+    help="The segment's colour (the server picks one when left out).",
+)
+@click.pass_obj
+def create_segment(settings: Settings, name: str, color: str | None) -> None:
+    """Create a segment called NAME; print its id on stdout."""
+    if not 1 <= len(name) <= 128:
+        raise click.BadParameter("must be 1 to 128 characters", param_hint="NAME")
+
+    async def create() -> Segment:
+        async with open_client(settings) as client:
+            if color is None:
+                return await client.segments.create(name)
+            return await client.segments.create(name, color=SegmentColor(color.lower()))
+
+    segment = asyncio.run(create())
+    click.echo(f"created segment {segment.name!r} ({segment.color})", err=True)
+    click.echo(segment.id)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.option(
+    "--contacts",
+    type=click.IntRange(min=1),
+    default=3000,
+    show_default=True,
+    metavar="N",
+    help="Contacts to seed and tag.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=int(SANDBOX_RATE_PER_MINUTE),
+    show_default=True,
+    metavar="R",
+    help="Requests per minute the fake allows (the real API: 500); the client paces to R too.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Requests in flight at once (default 32).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def demo(contacts: int, rate_limit: float, concurrency: int | None, quiet: bool) -> None:
+    """Tag N contacts on an embedded FakeInvent: no account, key or network needed.
+
+    Starts the fake in-process with a rate limit of R requests/minute (the real API's 500,
+    scaled up: the defaults take about 30 seconds), seeds N contacts and a segment, tags them
+    all through
+    the SDK's bulk engine with a live progress bar, and prints the achieved rate against the
+    limit, the 429s seen, the failures (0) and a check of the segment's contact count. The
+    global options (--org, --base-url, --sandbox) do not apply.
+    """
+    _exit(run_demo(contacts=contacts, rate=rate_limit, concurrency=concurrency, quiet=quiet))

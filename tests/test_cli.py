@@ -1,0 +1,650 @@
+"""The ``invent`` command line, through its entry point.
+
+Most tests invoke the click group with ``CliRunner`` against a FakeInvent served from a
+background thread (``--base-url`` plus ``INVENT_API_KEY`` in the runner's environment); a few
+run the installed ``invent`` script in a subprocess (the sandbox, the demo, Ctrl-C). The pure
+helpers (id parsing, rows, summaries) are tested directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sysconfig
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import pytest
+from _harness import API_KEY, ThreadedFake
+from click.testing import CliRunner, Result
+
+from invent_async import BulkFailure, BulkReport, NotFoundError
+from invent_async.cli._ids import (
+    BackgroundIds,
+    decode_lines,
+    iter_csv_ids,
+    iter_line_ids,
+    open_ids,
+)
+from invent_async.cli._jobs import default_failed_path
+from invent_async.cli._output import (
+    CONTACT_VIEW,
+    SEGMENT_VIEW,
+    contact_record,
+    failure_row,
+    job_summary,
+    segment_record,
+)
+from invent_async.cli._runtime import InputError
+from invent_async.cli.commands import cli
+from invent_async.testing import FakeInvent, RecordedRequest
+
+SUBPROCESS_TIMEOUT: Final = 30.0
+INVENT: Final = Path(sysconfig.get_path("scripts")) / "invent"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeInvent]:
+    """A FakeInvent on its own loop in a thread, with segment sg_1 and contacts ct_1..ct_5."""
+    with ThreadedFake(api_key=API_KEY) as server:
+        server.add_segment("VIP customers")
+        server.add_contacts(5)
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test in its own directory: default failed-id files land there."""
+    monkeypatch.chdir(tmp_path)
+
+
+def invent(
+    fake: FakeInvent | None,
+    *args: str,
+    input: str | bytes | None = None,
+    key: str | None = API_KEY,
+) -> Result:
+    """Run ``invent [--base-url fake.url] args...`` with ``INVENT_API_KEY=key`` (None: unset)."""
+    base = ["--base-url", fake.url] if fake is not None else []
+    env = {"INVENT_API_KEY": key, "COLUMNS": "120"}
+    return CliRunner().invoke(cli, [*base, *args], input=input, env=env, catch_exceptions=False)
+
+
+def write_ids(path: Path, *ids: str) -> Path:
+    """Write one id per line; returns ``path``."""
+    path.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    return path
+
+
+def tagged(fake: FakeInvent, requests: list[RecordedRequest] | None = None) -> list[str]:
+    """Contact ids of the tag requests the fake received, in arrival order."""
+    return [
+        r.path_params["contact_id"]
+        for r in (fake.requests if requests is None else requests)
+        if r.operation == "addSegmentToContact"
+    ]
+
+
+def no_traceback(result: Result) -> None:
+    """Neither output stream shows a traceback or the API key."""
+    for text in (result.stdout, result.stderr):
+        assert "Traceback" not in text
+        assert API_KEY not in text
+
+
+# --------------------------------------------------------------------------- tag / untag
+
+
+def test_tag_from_a_file_adds_the_segment_to_every_contact(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1", "  ct_2  ", "", "ct_3")
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", str(ids))
+
+    assert result.exit_code == 0, result.output
+    assert fake.segment_members("sg_1") == ["ct_1", "ct_2", "ct_3"]
+    assert "tag sg_1: 3 succeeded, 0 failed, 0 skipped of 3 ids" in result.stdout
+    assert not list(tmp_path.glob("failed-*.txt"))
+
+
+def test_tag_reads_ids_from_stdin(fake: FakeInvent) -> None:
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", "-", input="ct_4\nct_5\n\n")
+
+    assert result.exit_code == 0, result.output
+    assert sorted(fake.segment_members("sg_1")) == ["ct_4", "ct_5"]
+
+
+def test_tag_reads_a_csv_column(fake: FakeInvent, tmp_path: Path) -> None:
+    table = tmp_path / "contacts.csv"
+    table.write_text(
+        '\ufeffemail,Contact ID\n"a@example.com, b",ct_2\nc@example.com,\nd@example.com, ct_5 \n',
+        encoding="utf-8",
+    )
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", str(table), "--column", "contact id")
+
+    assert result.exit_code == 0, result.output
+    assert sorted(fake.segment_members("sg_1")) == ["ct_2", "ct_5"]
+
+
+def test_a_missing_csv_column_is_a_usage_error_before_any_request(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    table = tmp_path / "contacts.csv"
+    table.write_text("email,name\na@example.com,A\n", encoding="utf-8")
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", str(table), "--column", "id")
+
+    assert result.exit_code == 2
+    assert "no column 'id'" in result.stderr
+    assert "'email', 'name'" in result.stderr
+    assert fake.requests == []
+    no_traceback(result)
+
+
+@pytest.mark.parametrize("name", ["missing.txt", "a-directory"])
+def test_an_unreadable_ids_file_is_a_usage_error(
+    fake: FakeInvent, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "a-directory").mkdir()
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", str(tmp_path / name))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: cannot read {tmp_path / name}: ")
+    assert fake.requests == []
+    no_traceback(result)
+
+
+@pytest.mark.parametrize("from_stdin", [False, True], ids=["file", "stdin"])
+def test_ids_that_are_not_utf8_stop_the_job_with_a_usage_error(
+    fake: FakeInvent, tmp_path: Path, from_stdin: bool
+) -> None:
+    data = b"ct_1\nct_2\n\xff\xfe\n"
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(data)
+    source = ("-", data) if from_stdin else (str(ids), None)
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", source[0], input=source[1])
+
+    assert result.exit_code == 2
+    assert "not valid UTF-8" in result.stderr
+    no_traceback(result)
+
+
+def test_an_unwritable_journal_is_a_usage_error_before_any_request(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1")
+    journal = ids / "journal.txt"  # under a regular file: cannot be created
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", str(ids), "--journal", str(journal))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: cannot write {journal}: ")
+    assert fake.requests == []
+
+
+def test_unknown_ids_fail_with_exit_1_and_a_failed_id_file_ready_for_a_rerun(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1", "ct_6", "ct_2", "ct_7")
+
+    first = invent(fake, "contacts", "tag", "sg_1", "--ids", str(ids))
+
+    assert first.exit_code == 1
+    failed = tmp_path / "failed-sg_1.txt"
+    assert sorted(failed.read_text().split("\n")) == ["", "ct_6", "ct_7"]
+    assert "2 succeeded, 2 failed" in first.stdout
+    assert "NotFoundError" in first.stdout  # the table of first failures
+    assert f"--ids {failed.name}" in first.stdout
+    no_traceback(first)
+
+    fake.add_contacts(2)  # ct_6, ct_7 now exist
+    fake.clear_requests()
+    second = invent(fake, "contacts", "tag", "sg_1", "--ids", failed.name)
+
+    assert second.exit_code == 0, second.output
+    assert sorted(tagged(fake)) == ["ct_6", "ct_7"]
+    assert sorted(fake.segment_members("sg_1")) == ["ct_1", "ct_2", "ct_6", "ct_7"]
+
+
+def test_an_explicit_failed_out_file_is_written_even_when_nothing_failed(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    out = tmp_path / "out" / "failed.txt"
+    out.parent.mkdir()
+    out.write_text("stale\n")
+    ids = write_ids(tmp_path / "ids.txt", "ct_1")
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", str(ids), "--failed-out", str(out))
+
+    assert result.exit_code == 0
+    assert out.read_text() == ""
+
+
+def test_a_journal_lets_a_rerun_skip_the_ids_already_done(fake: FakeInvent, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.txt"
+    first_ids = write_ids(tmp_path / "first.txt", "ct_1", "ct_2", "ct_3")
+    all_ids = write_ids(tmp_path / "all.txt", "ct_1", "ct_2", "ct_3", "ct_4", "ct_5")
+    args = ("contacts", "tag", "sg_1", "--journal", str(journal), "--ids")
+
+    assert invent(fake, *args, str(first_ids)).exit_code == 0
+    fake.clear_requests()
+    result = invent(fake, *args, str(all_ids))
+
+    assert result.exit_code == 0, result.output
+    assert sorted(tagged(fake)) == ["ct_4", "ct_5"]
+    assert "2 succeeded, 0 failed, 3 skipped of 5 ids" in result.stdout
+    assert "3 already done (journal)" in result.stdout
+
+
+def test_untag_removes_the_segment(fake: FakeInvent, tmp_path: Path) -> None:
+    fake.add_contacts(3, segment_ids=["sg_1"])  # ct_6..ct_8
+    ids = write_ids(tmp_path / "ids.txt", "ct_6", "ct_8")
+
+    result = invent(fake, "contacts", "untag", "sg_1", "--ids", str(ids))
+
+    assert result.exit_code == 0, result.output
+    assert fake.segment_members("sg_1") == ["ct_7"]
+    assert "untag sg_1: 2 succeeded" in result.stdout
+
+
+def test_an_unknown_segment_is_one_error_line_and_no_tagging(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1", "ct_2")
+
+    result = invent(fake, "contacts", "tag", "sg_404", "--ids", str(ids))
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: 404 Not Found for GET /orgs/c/segments/sg_404: ")
+    assert result.stderr.count("\n") == 1
+    assert tagged(fake) == []
+    no_traceback(result)
+
+
+# --------------------------------------------------------------------------- keys and auth
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("segments", "list"), ("contacts", "list"), ("contacts", "tag", "sg_1", "--ids", "-")],
+)
+def test_a_wrong_key_exits_3_with_a_clear_message(fake: FakeInvent, args: tuple[str, ...]) -> None:
+    wrong = "wrong-key-123456"
+
+    result = invent(fake, *args, input="ct_1\n", key=wrong)
+
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: authentication failed: 401 Unauthorized")
+    assert "INVENT_API_KEY" in result.stderr
+    assert wrong not in result.output
+    no_traceback(result)
+
+
+def test_a_401_in_the_middle_of_a_job_aborts_it_with_exit_3(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    fake.fail_next(100, status=401, match=r"^POST ")  # the segment check (GET) still works
+    ids = write_ids(tmp_path / "ids.txt", "ct_1", "ct_2", "ct_3")
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", str(ids), "--concurrency", "1")
+
+    assert result.exit_code == 3
+    assert "(stopped early)" in result.stdout
+    assert "error: authentication failed" in result.stderr
+    posts = [r for r in fake.requests if r.method == "POST"]
+    assert len(posts) == 1  # nothing more was sent after the first 401
+    no_traceback(result)
+
+
+def test_a_missing_api_key_is_a_usage_error(fake: FakeInvent) -> None:
+    result = invent(fake, "segments", "list", key=None)
+
+    assert result.exit_code == 2
+    assert "INVENT_API_KEY" in result.stderr
+    assert fake.requests == []
+
+
+def test_sandbox_needs_no_key(tmp_path: Path) -> None:
+    ids = "".join(f"ct_{n}\n" for n in range(1, 11))
+
+    result = invent(None, "--sandbox", "contacts", "tag", "sg_1", "--ids", "-", input=ids, key=None)
+
+    assert result.exit_code == 0, result.output
+    assert "10 succeeded, 0 failed" in result.stdout
+
+
+def test_sandbox_and_base_url_cannot_be_combined(fake: FakeInvent) -> None:
+    result = invent(fake, "--sandbox", "segments", "list")
+
+    assert result.exit_code == 2
+    assert "--sandbox and --base-url" in result.stderr
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def test_contacts_list_jsonl_has_every_contact_in_the_sdk_form(fake: FakeInvent) -> None:
+    fake.add_contacts(120)  # more than one page of 100
+
+    result = invent(fake, "contacts", "list", "--format", "jsonl")
+
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == fake.contact_ids()
+    assert rows[0]["channels"][0]["email"] == "contact1@example.com"
+    assert rows[0]["created_at"].endswith("Z")
+    assert "\x1b" not in result.stdout
+
+
+def test_contacts_list_csv_has_a_header_and_honours_filters_and_limit(fake: FakeInvent) -> None:
+    fake.add_contacts(4, segment_ids=["sg_1"])  # ct_6..ct_9
+
+    result = invent(
+        fake, "contacts", "list", "--segment-id", "sg_1", "--limit", "3", "--format", "csv"
+    )
+
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["id"] for r in rows] == ["ct_6", "ct_7", "ct_8"]
+    assert rows[0]["segment_ids"] == "sg_1"
+    assert rows[0]["email"] == "contact6@example.com"
+    assert rows[0]["blocked"] == "false"
+    (request,) = fake.requests
+    assert request.params["segment_id"] == "sg_1"
+
+
+def test_contacts_list_table_shows_ids_names_and_flags(fake: FakeInvent) -> None:
+    fake.add_contact(name="[bold]Jane[/bold]", email="jane@example.com", blocked=True)
+
+    result = invent(fake, "contacts", "list", "--status", "blocked")
+
+    assert result.exit_code == 0, result.output
+    assert "ct_6" in result.stdout
+    assert "[bold]Jane[/bold]" in result.stdout  # data is never read as markup
+    assert "jane@example.com" in result.stdout
+    assert "blocked" in result.stdout
+    assert "\x1b" not in result.stdout
+    assert fake.requests[0].params["status"] == "BLOCKED"
+
+
+@pytest.mark.parametrize("fmt", ["table", "jsonl", "csv"])
+def test_segments_list_in_each_format(fake: FakeInvent, fmt: str) -> None:
+    fake.add_segment("Churned", "red")
+
+    result = invent(fake, "segments", "list", "--format", fmt)
+
+    assert result.exit_code == 0, result.output
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [(r["id"], r["name"]) for r in rows] == [
+            ("sg_1", "VIP customers"),
+            ("sg_2", "Churned"),
+        ]
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert [(r["id"], r["color"]) for r in rows] == [("sg_1", "neutral"), ("sg_2", "red")]
+    else:
+        assert "VIP customers" in result.stdout
+        assert "Churned" in result.stdout
+
+
+def test_segments_create_prints_the_new_id(fake: FakeInvent) -> None:
+    result = invent(fake, "segments", "create", "Newsletter", "--color", "TEAL")
+
+    assert result.exit_code == 0, result.output
+    new_id = result.stdout.strip()
+    assert fake.segment(new_id).name == "Newsletter"
+    assert fake.segment(new_id).color == "teal"
+
+
+def test_segments_create_with_a_bad_colour_lists_the_valid_ones(fake: FakeInvent) -> None:
+    result = invent(fake, "segments", "create", "Newsletter", "--color", "mauve")
+
+    assert result.exit_code == 2
+    assert "'mauve' is not one of 'red', 'orange'" in result.stderr
+    assert fake.requests == []
+
+
+# --------------------------------------------------------------------------- demo and script
+
+
+def test_demo_tags_every_contact_without_failures() -> None:
+    result = invent(None, "demo", "--contacts", "200", "--rate-limit", "60000", key=None)
+
+    assert result.exit_code == 0, result.output
+    assert "items      200 (200 succeeded, 0 failed, 0 skipped)" in result.stdout
+    assert "failures   0" in result.stdout
+    assert "segment sg_1 has 200 contacts, 200 expected: OK" in result.stdout
+    assert "of the 60,000/min limit" in result.stdout
+
+
+def run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``invent`` console script."""
+    return subprocess.run(
+        [str(INVENT), *args],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        env=env,
+        check=False,
+    )
+
+
+def test_the_installed_script_runs_the_sandbox() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "INVENT_API_KEY"}
+
+    done = run_script("--sandbox", "segments", "list", "--format", "jsonl", env=env)
+
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (row["id"], row["name"]) == ("sg_1", "VIP customers")
+
+
+def test_the_installed_script_reports_its_version() -> None:
+    from invent_async import __version__
+
+    done = run_script("--version")
+
+    assert (done.returncode, done.stdout.strip()) == (0, f"invent {__version__}")
+
+
+def stop_a_tag_job(
+    ids: Path, journal: Path, signum: signal.Signals
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run the script over ``ids`` (slowly) and send ``signum`` once a few ids are done.
+
+    Returns:
+        The finished process and how many tag requests the server had received by then.
+    """
+    with ThreadedFake(api_key=API_KEY, latency=0.05) as server:
+        server.add_segment("VIP customers")
+        server.add_contacts(200)
+        env = {**os.environ, "INVENT_API_KEY": API_KEY}
+        args = [str(INVENT), "--base-url", server.url, "contacts", "tag", "sg_1"]
+        args += ["--ids", str(ids), "--concurrency", "2", "--journal", str(journal)]
+        with subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        ) as proc:
+            deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+            while len(tagged(server)) < 6 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signum)
+            stdout, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+        done = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+        return done, len(tagged(server))
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_job_with_a_partial_summary_and_the_failed_ids(
+    tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_404", *(f"ct_{n}" for n in range(1, 201)))
+    journal = tmp_path / "journal.txt"
+
+    done, sent = stop_a_tag_job(ids, journal, signum)
+
+    assert done.returncode == status, done.stderr
+    label = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert f"({label})" in done.stdout
+    assert sent < 100  # stopped promptly
+    assert (tmp_path / "failed-sg_1.txt").read_text() == "ct_404\n"
+    assert 4 <= len(journal.read_text().split()) < 100
+    assert "Traceback" not in done.stderr
+
+
+def test_an_interrupted_rerun_leaves_its_input_file_alone(tmp_path: Path) -> None:
+    ids = write_ids(tmp_path / "failed-sg_1.txt", "ct_404", *(f"ct_{n}" for n in range(1, 201)))
+    before = ids.read_text()
+
+    done, _ = stop_a_tag_job(ids, tmp_path / "journal.txt", signal.SIGINT)
+
+    assert done.returncode == 130, done.stderr
+    assert ids.read_text() == before
+    assert "is the input of this job: left as it is" in done.stderr
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_a_regular_file_is_counted_first_and_stdin_is_not(tmp_path: Path) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1", "", "ct_2", "ct_1")
+
+    from_file = open_ids(str(ids), column=None, stdin=io.StringIO())
+    from_stdin = open_ids("-", column=None, stdin=io.StringIO("ct_1\nct_2\n"))
+    try:
+        assert (from_file.total, list(from_file.ids)) == (3, ["ct_1", "ct_2", "ct_1"])
+        assert (from_stdin.total, list(from_stdin.ids)) == (None, ["ct_1", "ct_2"])
+    finally:
+        from_file.close()
+        from_stdin.close()
+
+
+def test_decoding_names_the_first_line_that_is_not_utf8() -> None:
+    lines = decode_lines([b"\xef\xbb\xbfct_1\n", b"ct_2\n", b"ct_\xff\n"], name="ids.txt")
+
+    assert [next(lines), next(lines)] == ["ct_1\n", "ct_2\n"]
+    with pytest.raises(InputError, match=r"^ids.txt: line 3 is not valid UTF-8 text$"):
+        next(lines)
+
+
+def test_line_ids_skip_blank_lines_and_whitespace() -> None:
+    assert list(iter_line_ids(["a\n", "  \n", "\tb \r\n", "c"])) == ["a", "b", "c"]
+
+
+def test_csv_ids_find_the_column_case_insensitively_and_skip_blanks() -> None:
+    lines = ["Name,ID\n", "a,ct_1\n", "b,\n", "c\n", 'd," ct_2 "\n']
+
+    assert list(iter_csv_ids(lines, "id", name="x")) == ["ct_1", "ct_2"]
+
+
+def test_csv_ids_without_a_header_are_an_input_error() -> None:
+    with pytest.raises(InputError, match="no CSV header row"):
+        iter_csv_ids([], "id", name="empty.csv")
+
+
+def test_background_ids_read_ahead_only_a_bounded_amount() -> None:
+    pulled = 0
+
+    def endless() -> Iterator[str]:
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield f"ct_{pulled}"
+
+    async def take_three() -> list[str]:
+        reader = BackgroundIds(endless(), buffer=16)
+        try:
+            first = [await anext(reader) for _ in range(3)]
+            await asyncio.sleep(0.1)  # let the thread run ahead as far as it can
+            return first
+        finally:
+            reader.close()
+
+    assert asyncio.run(take_three()) == ["ct_1", "ct_2", "ct_3"]
+    assert pulled <= 3 + 16 + 2
+
+
+def test_background_ids_raise_the_reader_error() -> None:
+    def broken() -> Iterator[str]:
+        yield "ct_1"
+        raise InputError("bad line")
+
+    async def drain() -> list[str]:
+        reader = BackgroundIds(broken())
+        try:
+            return [i async for i in reader]
+        finally:
+            reader.close()
+
+    with pytest.raises(InputError, match="bad line"):
+        asyncio.run(drain())
+
+
+def test_failure_rows_show_the_api_message_and_status() -> None:
+    error = NotFoundError(
+        "404 Not Found for POST /orgs/c/contacts/ct_9/segments/sg_1: nope",
+        status=404,
+        method="POST",
+        path="/orgs/c/contacts/ct_9/segments/sg_1",
+        body={"message": "Contact 'ct_9' not found"},
+        request_id="req_1",
+        headers={},
+    )
+
+    row = failure_row(BulkFailure(contact_id="ct_9", error=error, attempts=1))
+
+    assert row == ("ct_9", "NotFoundError", "404", "Contact 'ct_9' not found")
+    assert failure_row(BulkFailure(contact_id="x", error=ValueError("bad id"), attempts=0)) == (
+        "x",
+        "ValueError",
+        "",
+        "bad id",
+    )
+
+
+def test_job_summary_counts_every_outcome() -> None:
+    report = BulkReport(
+        total=10,
+        succeeded=6,
+        failed=1,
+        skipped=3,
+        failures=(),
+        cancelled_ids=("ct_9",),
+        retries=1,
+        rate_limited=2,
+        elapsed=2.0,
+        cancelled=True,
+    )
+
+    lines = job_summary(
+        report, action="tag", segment_id="sg_1", skipped={"journal": 2}, stopped="interrupted"
+    )
+
+    assert lines == [
+        "tag sg_1: 6 succeeded, 1 failed, 3 skipped of 10 ids (interrupted)",
+        "time 2.00s, 5.0 ids/s, 1 retry, 2 rate-limited (429)",
+        "skipped: 2 already done (journal), 1 cancelled while in flight",
+    ]
+
+
+def test_csv_headers_are_the_record_fields(fake: FakeInvent) -> None:
+    contact = fake.contact("ct_1")
+    segment = fake.segment("sg_1")
+
+    assert CONTACT_VIEW.header == tuple(contact_record(contact))
+    assert SEGMENT_VIEW.header == tuple(segment_record(segment))
+
+
+def test_the_default_failed_file_name_is_safe() -> None:
+    assert default_failed_path("sg/../x y") == Path("failed-sg_.._x_y.txt")

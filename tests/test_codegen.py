@@ -1,0 +1,382 @@
+"""The sync-client generator: drift check, one test per mapping rule, and refusals.
+
+Rule tests feed the generator a small async class written to a temporary module, then run
+the generated sync class for real, through a :class:`Runtime` (its own event-loop thread),
+so they check behaviour, not just text. Refusal tests feed it classes with something it has
+no rule for and expect :class:`CodegenError`, never a silently skipped method.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+import textwrap
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from invent_async import AsyncInventClient, _codegen
+from invent_async._codegen import CodegenError, Target
+from invent_async._sync._runtime import Bridge, Runtime
+
+RULES_MODULE = '''
+"""Async shapes, one method per generator rule."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+CLOSED: list[str] = []
+
+
+class AsyncWidgets:
+    """Widgets of the client (a resource group)."""
+
+    def __init__(self) -> None:
+        self._made = 0
+
+    async def get(self, name: str, *, size: int = 1) -> str:
+        """One widget, described.
+
+        Args:
+            name: Which widget.
+        """
+        await asyncio.sleep(0)
+        return f"{name}:{size}"
+
+    async def delete(self, name: str, /) -> None:
+        """Delete a widget."""
+        CLOSED.append(f"deleted {name}")
+
+    def later(self, value: int) -> Awaitable[int]:
+        """A plain method returning an awaitable."""
+        return asyncio.sleep(0, value)
+
+    async def count(self, n: int) -> AsyncIterator[int]:
+        """An async generator."""
+        try:
+            for i in range(n):
+                yield i
+        finally:
+            CLOSED.append("count")
+
+    def doubled(self, xs: AsyncIterable[int] | list[int], *extra: int) -> AsyncIterator[int]:
+        """A plain method returning an async iterator."""
+        return _doubled(xs, extra)
+
+    @asynccontextmanager
+    async def opened(self, name: str) -> AsyncIterator[str]:
+        """An async context manager made with a decorator."""
+        try:
+            yield f"open {name}"
+        finally:
+            CLOSED.append(f"closed {name}")
+
+    def session(self, **labels: str) -> AbstractAsyncContextManager[AsyncIterator[int]]:
+        """An async context manager whose value is an async iterator."""
+        return _Session(labels)
+
+
+async def _doubled(
+    numbers: AsyncIterable[int] | list[int], extra: tuple[int, ...]
+) -> AsyncIterator[int]:
+    if isinstance(numbers, list):
+        for n in [*numbers, *extra]:
+            yield 2 * n
+    else:
+        async for n in numbers:
+            yield 2 * n
+
+
+class _Session:
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.labels = labels
+
+    async def __aenter__(self) -> AsyncIterator[int]:
+        return _numbers(len(self.labels))
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        CLOSED.append("session")
+
+
+async def _numbers(n: int) -> AsyncIterator[int]:
+    for i in range(n):
+        yield i
+'''
+
+
+@pytest.fixture
+def module_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Writes source to an importable module with a fresh name; returns the module."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names: list[str] = []
+
+    def make(source: str) -> types.ModuleType:
+        name = f"codegen_case_{len(names)}_{id(tmp_path):x}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        names.append(name)
+        return importlib.import_module(name)
+
+    yield make
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def load_generated(text: str) -> types.ModuleType:
+    """Execute generated text as a module of ``invent_async._sync`` (for its relative imports)."""
+    module = types.ModuleType("invent_async._sync._generated_case")
+    module.__package__ = "invent_async._sync"
+    exec(compile(text, "<generated>", "exec"), module.__dict__)  # noqa: S102 - our own output
+    return module
+
+
+class FakeRoot:
+    """Stands in for the async client: the generated class reaches ``.widgets`` on it."""
+
+    def __init__(self, widgets: object) -> None:
+        self.widgets = widgets
+
+    async def aclose(self) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------- the real surface
+
+
+def test_the_committed_sync_module_is_up_to_date() -> None:
+    assert _codegen.check() is None, "run: python -m invent_async._codegen"
+
+
+def test_check_reports_a_stale_file_with_a_diff(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / "_generated.py"
+    stale.write_text(_codegen.OUTPUT.read_text().replace("def add_segment(", "def tag("))
+
+    assert _codegen.main(["--check", "--output", str(stale)]) == 1
+    out = capsys.readouterr().out
+    assert "-    def tag(" in out
+    assert "+    def add_segment(" in out
+    assert _codegen.main(["--output", str(stale)]) == 0
+    assert _codegen.main(["--check", "--output", str(stale)]) == 0
+
+
+def test_the_resource_groups_are_found_on_the_async_client() -> None:
+    targets = _codegen.discover_targets()
+
+    assert [(t.attr, t.async_cls.__name__, t.sync_name) for t in targets] == [
+        ("contacts", "AsyncContacts", "Contacts"),
+        ("segments", "AsyncSegments", "Segments"),
+    ]
+
+
+def test_the_generated_module_starts_with_the_do_not_edit_header() -> None:
+    first = _codegen.OUTPUT.read_text().splitlines()[0]
+
+    assert first == "# generated by invent_async._codegen; do not edit"
+
+
+# ---------------------------------------------------------------------- one test per rule
+
+
+@pytest.fixture
+def rules(module_factory: Any) -> Iterator[tuple[str, types.ModuleType, types.ModuleType, Any]]:
+    """(generated text, async module, generated module, the sync Widgets on a live runtime)."""
+    source = module_factory(RULES_MODULE)
+    text = _codegen.generate([Target("widgets", source.AsyncWidgets, "Widgets")])
+    generated = load_generated(text)
+    root = FakeRoot(source.AsyncWidgets())
+    runtime = Runtime(lambda: cast(AsyncInventClient, root))
+    try:
+        yield text, source, generated, generated.Widgets(Bridge(runtime))
+    finally:
+        runtime.close()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "def get(self, name: str, *, size: int = 1) -> str:",
+        "def delete(self, name: str, /) -> None:",
+        "def later(self, value: int) -> int:",
+        "def count(self, n: int) -> SyncIterator[int]:",
+        "def doubled(self, xs: AsyncIterable[int] | list[int], *extra: int) -> SyncIterator[int]:",
+        "def opened(self, name: str) -> AbstractContextManager[str]:",
+        "def session(self, **labels: str) -> AbstractContextManager[SyncIterator[int]]:",
+    ],
+)
+def test_each_rule_maps_the_signature(rules: tuple[str, Any, Any, Any], line: str) -> None:
+    text = rules[0]
+
+    assert f"    {line}" in text
+
+
+def test_docstrings_are_copied_verbatim(rules: tuple[str, Any, Any, Any]) -> None:
+    _, source, generated, _ = rules
+
+    for name in ("get", "delete", "later", "count", "doubled", "opened", "session"):
+        assert (
+            getattr(generated.Widgets, name).__doc__ == getattr(source.AsyncWidgets, name).__doc__
+        )
+    assert generated.Widgets.__doc__ == source.AsyncWidgets.__doc__
+
+
+def test_a_coroutine_becomes_a_blocking_call(rules: tuple[str, Any, Any, Any]) -> None:
+    _, source, _, widgets = rules
+
+    assert widgets.get("a", size=3) == "a:3"
+    assert widgets.later(7) == 7
+    assert widgets.delete("b") is None
+    assert source.CLOSED == ["deleted b"]
+
+
+def test_an_async_generator_becomes_an_iterator_closed_on_early_exit(
+    rules: tuple[str, Any, Any, Any],
+) -> None:
+    _, source, _, widgets = rules
+
+    assert list(widgets.count(3)) == [0, 1, 2]
+    with widgets.count(10) as numbers:
+        assert next(numbers) == 0
+
+    assert source.CLOSED == ["count", "count"]
+
+
+def test_an_async_iterator_result_is_iterated_and_sync_iterables_pass_through(
+    rules: tuple[str, Any, Any, Any],
+) -> None:
+    widgets = rules[3]
+
+    assert list(widgets.doubled([1, 2], 5)) == [2, 4, 10]
+
+
+def test_an_async_context_manager_becomes_a_context_manager(
+    rules: tuple[str, Any, Any, Any],
+) -> None:
+    _, source, _, widgets = rules
+
+    with widgets.opened("door") as value:
+        assert value == "open door"
+        assert source.CLOSED == []
+    with widgets.session(a="1", b="2") as numbers:
+        assert list(numbers) == [0, 1]
+
+    assert source.CLOSED == ["closed door", "session"]
+
+
+def test_the_generated_text_is_ruff_clean(rules: tuple[str, Any, Any, Any]) -> None:
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed here (the lint session checks the committed file)")
+    name = str(_codegen.OUTPUT)
+    for command in (["format", "--check", "--diff"], ["check", "--no-fix"]):
+        done = subprocess.run(
+            [ruff, *command, "--stdin-filename", name, "-"],
+            input=rules[0],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------------- refusals
+
+REFUSALS = {
+    "a plain method returning a plain value": (
+        '''
+        def size(self) -> int:
+            """How many."""
+            return 1
+        ''',
+        "no rule for a plain 'def' returning 'int'",
+    ),
+    "a coroutine returning an async iterator": (
+        '''
+        async def watch(self) -> AsyncIterator[int]:
+            """Not a generator: awaiting it gives an async iterator."""
+            return _gen()
+        ''',
+        "no rule maps AsyncIterator in this position",
+    ),
+    "an async object inside a result": (
+        '''
+        async def children(self) -> list[AsyncThings]:
+            """Returns async objects."""
+            return [self]
+        ''',
+        "no rule maps codegen_case",
+    ),
+    "a property": (
+        '''
+        @property
+        def label(self) -> str:
+            """A property."""
+            return "x"
+        ''',
+        "no rule for decorators ['property']",
+    ),
+    "a static method": (
+        '''
+        @staticmethod
+        async def make() -> int:
+            """A static method."""
+            return 1
+        ''',
+        "no rule for decorators ['staticmethod']",
+    ),
+    "a class attribute": ("limit: int = 5", "no rule for a public int"),
+    "a public instance attribute": (
+        """
+        def __init__(self) -> None:
+            self.name = "x"
+        """,
+        "no rule for the public attribute 'name'",
+    ),
+    "a method without a docstring": (
+        """
+        async def get(self) -> int:
+            return 1
+        """,
+        "without a docstring",
+    ),
+    "an unannotated parameter": (
+        '''
+        async def get(self, name) -> int:  # type: ignore[no-untyped-def]
+            """Get."""
+            return 1
+        ''',
+        "parameter 'name' is not annotated",
+    ),
+    "an unannotated result": (
+        '''
+        async def get(self):  # type: ignore[no-untyped-def]
+            """Get."""
+            return 1
+        ''',
+        "the return type is not annotated",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_the_generator_fails_on_what_it_has_no_rule_for(module_factory: Any, case: str) -> None:
+    member, message = REFUSALS[case]
+    source = module_factory(
+        "from __future__ import annotations\n"
+        "from collections.abc import AsyncIterator\n\n\n"
+        "async def _gen() -> AsyncIterator[int]:\n"
+        "    yield 1\n\n\n"
+        "class AsyncThings:\n"
+        '    """Things."""\n\n' + textwrap.indent(textwrap.dedent(member).strip(), "    ") + "\n"
+    )
+
+    with pytest.raises(CodegenError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        _codegen.generate([Target("things", source.AsyncThings, "Things")])
