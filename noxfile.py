@@ -1,4 +1,4 @@
-"""Task runner: ``nox`` runs tests, lint, typecheck and codegen_check; ``nox -s bench`` benchmarks."""
+"""Task runner: ``nox`` runs tests, lint, typecheck, codegen_check; ``nox -s bench`` benchmarks."""
 
 from __future__ import annotations
 
@@ -53,4 +53,3 @@ def codegen_check(session: nox.Session) -> None:
     """Fail (with a diff) when the generated sync client is stale: part of the default run."""
     session.install("-e", ".")
     session.run("python", "-m", "invent_async._codegen", "--check")
-

@@ -30,7 +30,7 @@ import backoff
 import orjson
 
 from benchmarks._server import API_KEY as FAST_KEY
-from benchmarks._server import running
+from benchmarks._server import pin_to_cpus, running
 from invent_async import AsyncInventClient, RateLimit
 
 N = 10_000
@@ -174,10 +174,10 @@ async def raw_unthrottled(url: str) -> float:
         return N / (time.perf_counter() - start)
 
 
-def unthrottled(reps: int = 5) -> None:
+def unthrottled(reps: int = 7) -> None:
     sdk: list[float] = []
     raw: list[float] = []
-    with running("benchmarks._server") as url:
+    with running("benchmarks._server", cpus=pin_to_cpus()) as url:
         for rep in range(reps):
             for job, out in ((raw_unthrottled, raw), (sdk_unthrottled, sdk)):
                 gc.collect()

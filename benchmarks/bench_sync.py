@@ -1,8 +1,9 @@
 """Sequential ``contacts.add_segment`` calls: the sync client next to the async one and requests.
 
-One FakeInvent runs in its own process (``python -m invent_async.testing``), so the server
-does not compete for this process's interpreter. Three clients make the same sequential calls
-against it, interleaved over several repetitions (the order rotates each time):
+A minimal loopback responder runs in its own process, pinned to its own CPU (the same one the
+other benchmarks use, ``benchmarks._server``), so that the clients' own costs are what is
+compared. Three clients make the same sequential calls against it, interleaved over several
+repetitions (the order rotates each time):
 
 - ``sync``: :class:`~invent_async.InventClient`, each call a hop to its event-loop thread;
 - ``async``: :class:`~invent_async.AsyncInventClient`, each call awaited in one event loop;
@@ -19,19 +20,17 @@ the client, not the API's 500 requests/minute limit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import importlib
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Final
 
+from benchmarks._server import API_KEY, pin_to_cpus, running
 from invent_async import AsyncInventClient, Contact, InventClient
 
-API_KEY: Final = "bench-key"
 N: Final = 2000
 WARMUP: Final = 200
 REPS: Final = 5
@@ -39,39 +38,6 @@ NOOP_CALLS: Final = 5000
 SERVER_SECONDS: Final = 120
 CONTACT: Final = "ct_1"
 SEGMENT: Final = "sg_1"
-
-
-@contextlib.contextmanager
-def fake_server() -> Iterator[str]:
-    """Run ``python -m invent_async.testing`` with one contact and one segment; yield its URL."""
-    command = [
-        sys.executable,
-        "-m",
-        "invent_async.testing",
-        "--port",
-        "0",
-        "--max-seconds",
-        str(SERVER_SECONDS),
-        "--api-key",
-        API_KEY,
-        "--seed-contacts",
-        "1",
-        "--seed-segments",
-        "1",
-    ]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline().strip()
-            if not line.startswith("URL "):
-                raise RuntimeError(f"the fake did not start: {line!r}")
-            yield line.split(" ", 1)[1]
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _timed(n: int, call: Callable[[], object]) -> float:
@@ -152,7 +118,7 @@ def main() -> None:
         ("requests", requests_run),
     ]
     results: dict[str, list[float]] = {name: [] for name, _ in runners}
-    with fake_server() as url:
+    with running("benchmarks._server", cpus=pin_to_cpus()) as url:
         print(f"sequential add_segment, N={N} per run, {REPS} interleaved reps, {url}")
         for rep in range(REPS):
             order = runners[rep % len(runners) :] + runners[: rep % len(runners)]

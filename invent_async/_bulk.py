@@ -308,7 +308,7 @@ class _Journal:
 # --------------------------------------------------------------------------- the engine
 
 
-Operation = Callable[[str], Awaitable[Contact]]
+Operation = Callable[[str], Awaitable[Contact | None]]
 ProgressCallback = Callable[[BulkProgress], object]
 IdSource = Iterable[str] | AsyncIterable[str]
 
@@ -346,6 +346,7 @@ class BulkStream:
         on_progress: ProgressCallback | None = None,
         journal: str | os.PathLike[str] | None = None,
         total: int | None = None,
+        status_only: Operation | None = None,
     ) -> None:
         conc = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         if isinstance(conc, bool) or not isinstance(conc, int) or conc < 1:
@@ -355,12 +356,14 @@ class BulkStream:
         if not isinstance(source, Iterable | AsyncIterable):
             raise TypeError("contact_ids must be an iterable or an async iterable of ids")
         self._operation = operation
+        self._status_only = status_only
         self._source = source
         self._concurrency = conc
         self._on_progress = on_progress
         self._journal = _Journal(journal) if journal is not None else None
         self._total = total if total is not None else _known_total(source)
         self._results: asyncio.Queue[ItemResult | None] = asyncio.Queue(maxsize=conc * 4)
+        self._streaming = True  # False: only count outcomes (run_bulk), no per-item hand-off
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight: dict[asyncio.Task[None], str] = {}
         self._async_source: AsyncIterator[str] | None = None
@@ -475,7 +478,8 @@ class BulkStream:
                     result = await self._run_one(contact_id)
                     del self._in_flight[task]
                 self._count(result)
-                await self._results.put(result)
+                if self._streaming:
+                    await self._results.put(result)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the input iterable or the progress callback failed
@@ -609,6 +613,9 @@ async def run_bulk(stream: BulkStream) -> BulkReport:
     ``CancelledError`` is re-raised with the partial report attached (see
     :func:`partial_report`).
     """
+    stream._streaming = False  # nobody reads the results one by one: skip the hand-off
+    if stream._status_only is not None:  # and nobody reads the updated contacts either
+        stream._operation = stream._status_only
     try:
         async with stream:
             async for _ in stream:

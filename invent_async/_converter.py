@@ -253,6 +253,80 @@ def _enum_value(value: object) -> object:
 # --------------------------------------------------------------------------- converters
 
 
+_RESPONSE_MODELS: Final = frozenset(
+    {
+        m.Board,
+        m.Segment,
+        m.Channel,
+        m.Contact,
+        m.ContactField,
+        m.NoteAttachment,
+        m.NoteAuthor,
+        m.ContactNote,
+        m.MergeResult,
+    }
+)
+
+# Field types whose check is written inline by _fast_model_hook: (test, allows None).
+_INLINE_CHECKS: Final[dict[Any, tuple[str, bool]]] = {
+    str: ("{v}.__class__ is str", False),
+    str | None: ("{v}.__class__ is str", True),
+    bool: ("{v} is True or {v} is False", False),
+    bool | None: ("{v} is True or {v} is False", True),
+}
+
+
+def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, Any], Any]:
+    """A structure function for a response model, generated like cattrs' own but with the
+    checks of plain string/bool fields written inline instead of one hook call per field.
+
+    It only has to be fast and correct on valid input and to *fail* on invalid input; the
+    detailed converter then explains the failure with field paths. About 2x faster than the
+    per-field hooks, which matters inside a saturated client (measured in benchmarks/).
+    """
+    attrs.resolve_types(cl)  # the models use string annotations
+    lines = ["def structure(o, _):", "  if o.__class__ is not dict: raise TypeError(o)"]
+    names: dict[str, Any] = {"cl": cl, "NOTHING": attrs.NOTHING}
+    args = []
+    for i, a in enumerate(attrs.fields(cl)):
+        v = f"v{i}"
+        key = repr(a.name)
+        has_default = a.default is not attrs.NOTHING
+        if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+            names[f"f{i}"] = a.default.factory
+            lines.append(f"  {v} = o.get({key}, NOTHING)")
+            lines.append(f"  if {v} is NOTHING: {v} = f{i}()")
+            missing_ok = True
+        elif has_default:
+            names[f"d{i}"] = a.default
+            lines.append(f"  {v} = o.get({key}, d{i})")
+            missing_ok = True
+        else:
+            lines.append(f"  {v} = o[{key}]")
+            missing_ok = False
+        check = _INLINE_CHECKS.get(a.type)
+        if check is not None:
+            test, nullable = check
+            cond = test.format(v=v)
+            if nullable:
+                cond = f"{v} is None or {cond}"
+            if missing_ok and not nullable:  # a default such as "" or False may be absent
+                cond = f"{cond} or {v} is d{i}" if f"d{i}" in names else cond
+            lines.append(f"  if not ({cond}): raise TypeError({key})")
+        else:
+            names[f"h{i}"] = conv.get_structure_hook(a.type)
+            names[f"t{i}"] = a.type
+            if missing_ok and f"d{i}" in names:
+                lines.append(f"  if {v} is not d{i}: {v} = h{i}({v}, t{i})")
+            else:
+                lines.append(f"  {v} = h{i}({v}, t{i})")
+        args.append(f"{a.alias}={v}")
+    lines.append(f"  return cl({', '.join(args)})")
+    exec("\n".join(lines), names)  # noqa: S102 - source built above from the model's fields
+    hook: Callable[[Any, Any], Any] = names["structure"]
+    return hook
+
+
 def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
@@ -282,8 +356,17 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
         conv.register_structure_hook_func(lambda t, a=annotation: t == a, hook)  # type: ignore[misc]
         conv.register_unstructure_hook_func(lambda t, a=annotation: t == a, _enum_value)  # type: ignore[misc]
 
+    if fast:
+        conv.register_structure_hook_factory(
+            lambda t: t in _RESPONSE_MODELS, lambda t: _fast_model_hook(conv, t)
+        )
+
     # ContactField.type may only be present inside ``schema``.
-    field_hook = make_dict_structure_fn(m.ContactField, conv)
+    field_hook = (
+        _fast_model_hook(conv, m.ContactField)
+        if fast
+        else make_dict_structure_fn(m.ContactField, conv)
+    )
 
     def structure_contact_field(value: Any, cl: type) -> m.ContactField:
         if isinstance(value, dict) and "type" not in value:

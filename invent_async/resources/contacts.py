@@ -324,6 +324,11 @@ class AsyncContacts:
 
     # ------------------------------------------------------------------ bulk
 
+    async def _change_segment(self, method: str, contact_id: str, segment_id: str) -> None:
+        """add/remove_segment without parsing the contact (bulk jobs only need the status)."""
+        path = self._path(("contact_id", contact_id), "segments", ("segment_id", segment_id))
+        await self._client._send(Request(method=method, path=path))
+
     async def bulk_add_segment(
         self,
         contact_ids: Iterable[str] | AsyncIterable[str],
@@ -455,6 +460,7 @@ class AsyncContacts:
             on_progress=on_progress,
             journal=journal,
             total=total,
+            status_only=lambda contact_id: contacts._change_segment("POST", contact_id, segment_id),
         )
 
     def stream_remove_segment(
@@ -489,4 +495,7 @@ class AsyncContacts:
             on_progress=on_progress,
             journal=journal,
             total=total,
+            status_only=lambda contact_id: contacts._change_segment(
+                "DELETE", contact_id, segment_id
+            ),
         )
