@@ -49,7 +49,7 @@ from ._models import (
 )
 from ._pagination import AsyncPager, Page
 from ._ratelimit import GovernorStats, RateLimit
-from ._sync import InventClient, Pager
+from ._sync import InventClient, Pager, PortalThreadError
 from ._types import UNSET, Unset
 from .resources import AsyncContacts, AsyncSegments
 
@@ -96,6 +96,7 @@ __all__ = [
     "ClientStateError",
     "ClientClosedError",
     "WrongEventLoopError",
+    "PortalThreadError",
     "APIConnectionError",
     "APITimeoutError",
     "APIStatusError",
