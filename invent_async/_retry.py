@@ -106,11 +106,17 @@ def retry_waits(
 def _log_backoff(details: Any) -> None:
     exc = details.get("exception")
     request: Request | None = details.get("request")
+    wait = details["wait"]
+    when = (
+        "after the rate governor's cool-down"
+        if wait == 0 and isinstance(exc, RateLimitError)
+        else f"in {wait:.2f}s"
+    )
     logger.info(
-        "retrying %s %s in %.2fs (attempt %d failed: %s)",
+        "retrying %s %s %s (attempt %d failed: %s)",
         request.method if request else "?",
         request.path if request else "?",
-        details["wait"],
+        when,
         details["tries"],
         f"{type(exc).__name__}: {exc}",
     )

@@ -58,8 +58,8 @@ class AsyncContacts:
         Returns:
             The updated contact, with its segments.
         """
-        path = self._path(("contact_id", contact_id), "segments", ("segment_id", segment_id))
-        return await self._client._request(Request(method="POST", path=path), Contact)
+        request = self._segment_request("POST", contact_id, segment_id)
+        return await self._client._request(request, Contact)
 
     async def remove_segment(self, contact_id: str, segment_id: str) -> Contact:
         """Remove a contact from a segment (``DELETE .../contacts/{id}/segments/{id}``).
@@ -74,8 +74,8 @@ class AsyncContacts:
         Returns:
             The updated contact.
         """
-        path = self._path(("contact_id", contact_id), "segments", ("segment_id", segment_id))
-        return await self._client._request(Request(method="DELETE", path=path), Contact)
+        request = self._segment_request("DELETE", contact_id, segment_id)
+        return await self._client._request(request, Contact)
 
     def list_segments(
         self, contact_id: str, *, take: int = 100, page: int = 1
@@ -324,10 +324,42 @@ class AsyncContacts:
 
     # ------------------------------------------------------------------ bulk
 
-    async def _change_segment(self, method: str, contact_id: str, segment_id: str) -> None:
-        """add/remove_segment without parsing the contact (bulk jobs only need the status)."""
+    def _segment_request(self, method: str, contact_id: str, segment_id: str) -> Request:
         path = self._path(("contact_id", contact_id), "segments", ("segment_id", segment_id))
-        await self._client._send(Request(method=method, path=path))
+        return Request(method=method, path=path)
+
+    def _segment_stream(
+        self,
+        method: str,
+        contact_ids: Iterable[str] | AsyncIterable[str],
+        segment_id: str,
+        *,
+        concurrency: int | None,
+        on_progress: ProgressCallback | None,
+        journal: str | os.PathLike[str] | None,
+        total: int | None,
+        max_retries: int,
+    ) -> BulkStream:
+        """The bulk job behind ``stream_*`` and ``bulk_*``: one segment change per id."""
+        path_segment(segment_id, "segment_id")
+        client = self._client.with_options(max_retries=max_retries)
+
+        async def change(contact_id: str) -> Contact:
+            request = self._segment_request(method, contact_id, segment_id)
+            return await client._request(request, Contact)
+
+        async def change_status_only(contact_id: str) -> None:  # bulk_*: nobody reads contacts
+            await client._send(self._segment_request(method, contact_id, segment_id))
+
+        return BulkStream(
+            change,
+            contact_ids,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            journal=journal,
+            total=total,
+            status_only=change_status_only,
+        )
 
     async def bulk_add_segment(
         self,
@@ -451,16 +483,15 @@ class AsyncContacts:
             total: The number of ids, for progress and ETA when the input has no ``len()``.
             max_retries: Retries per item for transient errors (default 8).
         """
-        path_segment(segment_id, "segment_id")
-        contacts = self._client.with_options(max_retries=max_retries).contacts
-        return BulkStream(
-            lambda contact_id: contacts.add_segment(contact_id, segment_id),
+        return self._segment_stream(
+            "POST",
             contact_ids,
+            segment_id,
             concurrency=concurrency,
             on_progress=on_progress,
             journal=journal,
             total=total,
-            status_only=lambda contact_id: contacts._change_segment("POST", contact_id, segment_id),
+            max_retries=max_retries,
         )
 
     def stream_remove_segment(
@@ -486,16 +517,13 @@ class AsyncContacts:
             total: The number of ids, for progress and ETA when the input has no ``len()``.
             max_retries: Retries per item for transient errors (default 8).
         """
-        path_segment(segment_id, "segment_id")
-        contacts = self._client.with_options(max_retries=max_retries).contacts
-        return BulkStream(
-            lambda contact_id: contacts.remove_segment(contact_id, segment_id),
+        return self._segment_stream(
+            "DELETE",
             contact_ids,
+            segment_id,
             concurrency=concurrency,
             on_progress=on_progress,
             journal=journal,
             total=total,
-            status_only=lambda contact_id: contacts._change_segment(
-                "DELETE", contact_id, segment_id
-            ),
+            max_retries=max_retries,
         )
