@@ -15,6 +15,8 @@ from invent_async import (
     AsyncInventClient,
     BulkAbortedError,
     BulkProgress,
+    BulkReport,
+    GovernorStats,
     ItemResult,
     NotFoundError,
     Outcome,
@@ -91,7 +93,7 @@ async def test_requests_in_flight_never_exceed_the_governor_cap(fake: FakeInvent
         stats = client.rate_limit_stats()
 
     assert report.succeeded == 60
-    assert stats is not None
+    assert isinstance(stats, GovernorStats)
     assert stats.max_in_flight <= 4
     # Server side: each request is held for `latency`, so more than 4 arrivals inside any
     # window shorter than that would mean more than 4 were in flight at once.
@@ -157,7 +159,7 @@ async def test_cancelling_a_job_stops_it_promptly_with_a_partial_report(
             await task
 
     report = partial_report(info.value)
-    assert report is not None
+    assert isinstance(report, BulkReport)
     assert report.cancelled
     assert 0 < report.succeeded < 500
     assert report.total == report.succeeded + report.failed + report.skipped
@@ -178,7 +180,7 @@ async def test_a_timeout_around_a_job_still_exposes_the_partial_report(
                 await client.contacts.bulk_add_segment(ids, segment.id, concurrency=8)
 
     report = partial_report(info.value)
-    assert report is not None
+    assert isinstance(report, BulkReport)
     assert report.cancelled
     assert report.total == report.succeeded + report.failed + report.skipped
 

@@ -383,7 +383,7 @@ def client_kind(request: pytest.FixtureRequest) -> ClientKind:
 
 def client_class(kind: ClientKind) -> type[Any]:
     cls = AsyncInventClient if kind == "async" else sync_client_class()
-    assert cls is not None
+    assert isinstance(cls, type)
     return cls
 
 

@@ -33,6 +33,7 @@ from _harness import API_KEY, ThreadedFake
 import invent_async
 from invent_async import (
     BulkProgress,
+    BulkReport,
     ClientClosedError,
     ClientStateError,
     Contact,
@@ -345,7 +346,7 @@ def test_ctrl_c_during_a_bulk_job_keeps_its_partial_report(
         client.contacts.bulk_add_segment(ids, segment.id, concurrency=1)
 
     report = partial_report(caught.value)  # as for a cancelled async job
-    assert report is not None
+    assert isinstance(report, BulkReport)
     assert (report.cancelled, report.succeeded, report.cancelled_ids) == (True, 4, (ids[4],))
     assert fake.segment_members(segment.id) == ids[:4]
 
