@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
@@ -22,12 +22,10 @@ from . import _converter
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
-    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
     InternalServerError,
-    InventError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -416,15 +414,9 @@ def retry_after_of(exc: BaseException) -> float | None:
     return None
 
 
-def is_sdk_error(exc: BaseException) -> bool:
-    """True for exceptions raised by this SDK on purpose."""
-    return isinstance(exc, InventError)
-
-
 __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_TAKE",
-    "APITimeoutError",
     "PageInfo",
     "RawResponse",
     "Request",
@@ -450,6 +442,3 @@ __all__ = [
     "validate_take",
 ]
 
-
-def _unused(_: Iterable[Any]) -> None:  # pragma: no cover
-    pass
