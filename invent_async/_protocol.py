@@ -441,4 +441,3 @@ __all__ = [
     "validate_page",
     "validate_take",
 ]
-
