@@ -419,8 +419,3 @@ def _explain(data: JSON, cl: type[Any]) -> list[str]:
 def unstructure(obj: Any) -> JSON:
     """Turn a model (request or response) into JSON-ready data."""
     return _FAST.unstructure(obj)
-
-
-def is_model(obj: object) -> bool:
-    """True for attrs model instances (used by the fake to serialise responses)."""
-    return attrs.has(type(obj))

@@ -109,11 +109,6 @@ class AiohttpTransport:
     def closed(self) -> bool:
         return self._closed
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The loop this transport is bound to (None until the first request)."""
-        return self._loop
-
     def check_usable(self) -> None:
         """Raise if the transport is closed or if called on a loop other than its own."""
         if self._closed:
