@@ -6,6 +6,7 @@ Public names are re-exported here; everything in underscore modules is private.
 from ._bulk import (
     BulkAbortedError,
     BulkFailure,
+    BulkOptions,
     BulkProgress,
     BulkReport,
     BulkStream,
@@ -13,7 +14,7 @@ from ._bulk import (
     Outcome,
     partial_report,
 )
-from ._client import NO_LIMIT, AsyncInventClient
+from ._client import AsyncInventClient
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -48,9 +49,11 @@ from ._models import (
     SegmentColor,
 )
 from ._pagination import AsyncPager, Page
+from ._protocol import RawResponse, TransportRequest
 from ._ratelimit import GovernorStats, RateLimit
 from ._sync import InventClient, Pager, PortalThreadError
-from ._types import UNSET, Unset
+from ._transport import AsyncTransport
+from ._types import NO_LIMIT, UNSET, Unset
 from .resources import AsyncContacts, AsyncSegments
 
 __version__ = "0.1.0"
@@ -69,7 +72,12 @@ __all__ = [
     "GovernorStats",
     "UNSET",
     "Unset",
+    # transports (advanced)
+    "AsyncTransport",
+    "TransportRequest",
+    "RawResponse",
     # bulk
+    "BulkOptions",
     "BulkStream",
     "BulkReport",
     "BulkProgress",

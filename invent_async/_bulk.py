@@ -23,29 +23,42 @@ import enum
 import os
 import time
 from array import array
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Final, Self
+from typing import IO, Final, Self, TypedDict
 
 import attrs
 
 from ._exceptions import AuthenticationError, InventError, PermissionDeniedError
 from ._models import Contact
-from ._retry import AttemptCounter, attempt_counter
+from ._pipeline import CallStats
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_RETRIES",
     "BulkAbortedError",
+    "BulkOptions",
     "BulkFailure",
     "BulkProgress",
     "BulkReport",
     "BulkStream",
     "ItemResult",
     "Outcome",
+    "check_options",
     "partial_report",
 ]
 
 DEFAULT_CONCURRENCY: Final = 32
+DEFAULT_MAX_RETRIES: Final = 8
+"""Default retries per item in bulk jobs (transient errors; 429s wait for the governor)."""
 PROGRESS_INTERVAL: Final = 0.2
 """Seconds between two progress callbacks (the final one is always sent)."""
 JOURNAL_FLUSH_INTERVAL: Final = 1.0
@@ -197,6 +210,40 @@ def partial_report(exc: BaseException) -> BulkReport | None:
     return None
 
 
+Operation = Callable[[str, CallStats], Awaitable[Contact | None]]
+"""What a bulk job applies to each id, counting its attempts into the ``CallStats``."""
+ProgressCallback = Callable[[BulkProgress], object]
+IdSource = Iterable[str] | AsyncIterable[str]
+
+
+class BulkOptions(TypedDict, total=False):
+    """The options of the bulk methods (``bulk_*`` and ``stream_*``), all keyword-only.
+
+    Attributes:
+        concurrency: Worker tasks, that is requests in flight (default 32).
+        on_progress: Called with a :class:`BulkProgress` a few times a second and once at
+            the end (from the event loop: keep it quick).
+        journal: A file recording completed ids; ids already in it are skipped, so a re-run
+            after an interruption resumes where the last one stopped.
+        total: The number of ids, for progress and ETA when the input has no ``len()``.
+        max_retries: Retries per item for transient errors (default 8).
+    """
+
+    concurrency: int | None
+    on_progress: ProgressCallback | None
+    journal: str | os.PathLike[str] | None
+    total: int | None
+    max_retries: int
+
+
+def check_options(options: Mapping[str, object]) -> None:
+    """Raise ``TypeError`` for a name that is not one of :class:`BulkOptions`."""
+    unknown = sorted(set(options) - set(BulkOptions.__annotations__))
+    if unknown:
+        known = ", ".join(BulkOptions.__annotations__)
+        raise TypeError(f"unknown bulk option(s) {', '.join(unknown)}; expected: {known}")
+
+
 # --------------------------------------------------------------------------- dedup set
 
 
@@ -308,11 +355,6 @@ class _Journal:
 # --------------------------------------------------------------------------- the engine
 
 
-Operation = Callable[[str], Awaitable[Contact | None]]
-ProgressCallback = Callable[[BulkProgress], object]
-IdSource = Iterable[str] | AsyncIterable[str]
-
-
 def _known_total(source: object) -> int | None:
     try:
         return len(source)  # type: ignore[arg-type]
@@ -331,6 +373,8 @@ class BulkStream:
                 ...
 
     Nothing starts before the first ``__anext__``. :attr:`report` is the report so far.
+    With ``streaming=False`` the results are only counted, never handed out one by one:
+    :meth:`run` drives such a job to its end.
 
     Raises (from iteration):
         BulkAbortedError: a 401/403 made every remaining item pointless; the job stopped.
@@ -342,11 +386,11 @@ class BulkStream:
         operation: Operation,
         source: IdSource,
         *,
+        streaming: bool = True,
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
         journal: str | os.PathLike[str] | None = None,
         total: int | None = None,
-        status_only: Operation | None = None,
     ) -> None:
         conc = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         if isinstance(conc, bool) or not isinstance(conc, int) or conc < 1:
@@ -356,14 +400,13 @@ class BulkStream:
         if not isinstance(source, Iterable | AsyncIterable):
             raise TypeError("contact_ids must be an iterable or an async iterable of ids")
         self._operation = operation
-        self._status_only = status_only
         self._source = source
         self._concurrency = conc
         self._on_progress = on_progress
         self._journal = _Journal(journal) if journal is not None else None
         self._total = total if total is not None else _known_total(source)
         self._results: asyncio.Queue[ItemResult | None] = asyncio.Queue(maxsize=conc * 4)
-        self._streaming = True  # False: only count outcomes (run_bulk), no per-item hand-off
+        self._streaming = streaming  # False: only count outcomes (run()), no per-item hand-off
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight: dict[asyncio.Task[None], str] = {}
         self._async_source: AsyncIterator[str] | None = None
@@ -389,12 +432,7 @@ class BulkStream:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     def __aiter__(self) -> Self:
@@ -449,6 +487,22 @@ class BulkStream:
             elapsed=(end - self._start) if self._started else 0.0,
             cancelled=self._cancelled,
         )
+
+    async def run(self) -> BulkReport:
+        """Drive the job to its end and return its report.
+
+        On cancellation the job is stopped (in-flight items become skipped) and the
+        ``CancelledError`` is re-raised with the partial report attached (see
+        :func:`partial_report`).
+        """
+        try:
+            async with self:
+                async for _ in self:
+                    pass
+        except asyncio.CancelledError as exc:
+            exc.invent_bulk_report = self.report  # type: ignore[attr-defined]
+            raise
+        return self.report
 
     # ------------------------------------------------------------------ workers
 
@@ -520,10 +574,9 @@ class BulkStream:
         return None
 
     async def _run_one(self, contact_id: str) -> ItemResult:
-        counter = AttemptCounter()
-        token = attempt_counter.set(counter)
+        counter = CallStats()
         try:
-            contact = await self._operation(contact_id)
+            contact = await self._operation(contact_id, counter)
         except (InventError, ValueError, TypeError) as exc:
             if isinstance(exc, AuthenticationError | PermissionDeniedError):
                 self._fatal = exc
@@ -534,7 +587,6 @@ class BulkStream:
                 error=exc,
             )
         finally:
-            attempt_counter.reset(token)
             self._retries += max(counter.attempts - 1, 0)
             self._rate_limited += counter.rate_limited
         return ItemResult(
@@ -604,23 +656,3 @@ def _id_of(item: object) -> str:
     if isinstance(contact_id, str):
         return contact_id
     raise TypeError(f"expected a contact id string, got {type(item).__name__}")
-
-
-async def run_bulk(stream: BulkStream) -> BulkReport:
-    """Drive ``stream`` to the end and return its report.
-
-    On cancellation the stream is closed (in-flight items become skipped) and the
-    ``CancelledError`` is re-raised with the partial report attached (see
-    :func:`partial_report`).
-    """
-    stream._streaming = False  # nobody reads the results one by one: skip the hand-off
-    if stream._status_only is not None:  # and nobody reads the updated contacts either
-        stream._operation = stream._status_only
-    try:
-        async with stream:
-            async for _ in stream:
-                pass
-    except asyncio.CancelledError as exc:
-        exc.invent_bulk_report = stream.report  # type: ignore[attr-defined]
-        raise
-    return stream.report

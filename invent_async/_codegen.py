@@ -1,4 +1,4 @@
-"""Generate the sync resource classes from the async ones: ``invent_async/_sync/_generated.py``.
+"""Generate the sync client from the async one: ``invent_async/_sync/_generated.py``.
 
 Run ``python -m invent_async._codegen`` to (re)write the file, ``python -m invent_async._codegen
 --check`` to fail (exit 1, with a diff) when the committed file is stale. Nothing else in the
@@ -10,28 +10,27 @@ surface of each group is every public name its class has (``dir()``, base classe
 The *source* (``ast``) gives the text to copy: parameters, annotations, defaults and
 docstrings, verbatim. Only the result type changes, by exactly one of these rules:
 
-- ``async def f(...) -> T``, or ``def f(...) -> Awaitable[T]`` (``Coroutine``): ``def f(...)
-  -> T``, one blocking call.
+- ``async def f(...) -> T``: ``def f(...) -> T``, one blocking call.
 - ``def f(...) -> AsyncPager[T]``: ``-> Pager[T]`` (iterable over items, ``pages()``,
   ``first_page()``, ``collect()``).
-- an async generator (``async def`` with ``yield``) annotated ``AsyncIterator[T]`` or
-  ``AsyncGenerator[T, ...]``, or ``def f(...) -> AsyncIterator[T]`` (``AsyncIterable``,
-  ``AsyncGenerator``): ``-> SyncIterator[T]``, one hop per item, closed on early exit.
-- ``@asynccontextmanager`` on such a generator, or ``def f(...) ->
-  AbstractAsyncContextManager[T]``: ``-> AbstractContextManager[T]`` (a value
-  ``AsyncIterator[T]`` becomes ``SyncIterator[T]``).
 - ``def f(...) -> C`` for a class in :data:`CLASS_RULES` (``BulkStream``): its hand-written
   sync twin (``SyncBulkStream``).
 
 A parameter that accepts an ``AsyncIterable`` is passed through ``for_loop()``, which hands a
 sync :class:`Pager` over as its async pager (the loop cannot consume a blocking iterator).
 
+The client class itself, ``InventClient``, is generated too: it subclasses the hand-written
+``SyncClient`` (lifecycle, views), takes the arguments of ``AsyncInventClient.__init__`` that
+``Settings.build`` takes (not ``session`` or ``transport``), copied verbatim, and its docstring
+is ``SyncClient``'s followed by the async client's descriptions of those arguments. So the
+configuration surface is written once, in the async client.
+
 Anything else fails, naming the method: a public attribute that is not a method, properties,
-static or class methods, overloads, other decorators, a plain ``def`` returning a non-async
-value, an async type (or a class with async methods) anywhere but the shapes above, missing
-annotations or docstrings, and lines that cannot be laid out within the line length. Nothing
-is skipped silently. The output is written already formatted the way ``ruff format`` leaves
-it (a construct that does not fit on one line is exploded, with a trailing comma).
+static or class methods, overloads, decorators, async generators, a plain ``def`` returning a
+non-async value, an async type (or a class with async methods) anywhere but the shapes above,
+missing annotations or docstrings, and lines that cannot be laid out within the line length.
+Nothing is skipped silently. The output is written already formatted the way ``ruff format``
+leaves it (a construct that does not fit on one line is exploded, with a trailing comma).
 """
 
 from __future__ import annotations
@@ -64,12 +63,13 @@ OUTPUT: Final = Path(__file__).parent / "_sync" / "_generated.py"
 OUTPUT_MODULE: Final = "invent_async._sync._generated"
 LINE_LENGTH: Final = 100
 
-# Names the generated module imports from the sync runtime.
-_RUNTIME: Final = "invent_async._sync._runtime"
+# Where the names the generated module uses come from.
+_BRIDGE: Final = "invent_async._sync._bridge"
 _PAGER: Final = "invent_async._sync._pager"
+_SYNC_CLIENT: Final = ("invent_async._sync._client", "SyncClient")
+_SETTINGS: Final = ("invent_async._settings", "Settings")
 
 _ASYNC_ITERATORS: Final = frozenset({"AsyncIterator", "AsyncIterable", "AsyncGenerator"})
-_ASYNC_GENERATOR_RESULTS: Final = frozenset({"AsyncIterator", "AsyncGenerator"})
 _ASYNC_CMS: Final = frozenset({"AbstractAsyncContextManager", "AsyncContextManager"})
 _AWAITABLES: Final = frozenset({"Awaitable", "Coroutine"})
 _STD_ASYNC: Final = _ASYNC_ITERATORS | _ASYNC_CMS | _AWAITABLES
@@ -77,7 +77,7 @@ _STD_MODULES: Final = frozenset({"collections.abc", "typing", "contextlib"})
 
 
 CLASS_RULES: Final = {
-    ("invent_async._bulk", "BulkStream"): ("invent_async._sync._bulk", "SyncBulkStream"),
+    ("invent_async._bulk", "BulkStream"): ("invent_async._sync._bridge", "SyncBulkStream"),
 }
 """Async result classes with a hand-written sync twin: ``(module, name) -> (module, name)``.
 
@@ -330,7 +330,7 @@ class _Method:
     name: str
     params: list[_Param]
     returns: str
-    body_kind: str  # call | call_none | pager | iterate | enter | enter_iterator | open <Twin>
+    body_kind: str  # call | call_none | pager | open <Twin>
     docstring: str
 
 
@@ -344,18 +344,6 @@ def _decorator_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
         else:
             names.append(ast.unparse(dec))
     return names
-
-
-def _is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    todo: list[ast.AST] = list(node.body)
-    while todo:
-        child = todo.pop()
-        if isinstance(child, ast.Yield | ast.YieldFrom):
-            return True
-        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
-            continue
-        todo.extend(ast.iter_child_nodes(child))
-    return False
 
 
 def _shape(expr: _Expr) -> tuple[tuple[str, str] | None, list[ast.expr]]:
@@ -386,9 +374,7 @@ def _method(
 ) -> _Method:
     where = f"{source.module}.{cls_name}.{node.name}"
     decorators = _decorator_names(node)
-    is_async = isinstance(node, ast.AsyncFunctionDef)
-    is_cm = decorators == ["asynccontextmanager"]
-    if decorators and not is_cm:
+    if decorators:
         raise CodegenError(f"{where}: no rule for decorators {decorators}")
     docstring = _docstring(source, node, where, indent=8)
     if node.returns is None:
@@ -396,60 +382,36 @@ def _method(
     ret = _Expr(source, node.returns, f"{where} (return type)")
     origin, args = _shape(ret)
     ret_text = source.segment(node.returns)
-
-    def inner(index: int = 0) -> str:
-        if len(args) <= index:
-            raise CodegenError(f"{where}: {ret_text} needs a type argument")
-        return _Expr(source, args[index], f"{where} (return type)").render(ctx)
-
-    def use(name: str, module: str) -> str:
-        ctx.imports.add(name, module, name)
-        return name
-
-    generator = _is_generator(node)
     kind: str
-    if is_cm:
-        if not (is_async and generator and _std(origin, _ASYNC_GENERATOR_RESULTS)):
-            raise CodegenError(
-                f"{where}: @asynccontextmanager needs an async generator annotated "
-                "AsyncIterator[T] or AsyncGenerator[T, None]"
-            )
-        kind, returns = "enter", f"{use('AbstractContextManager', 'contextlib')}[{inner()}]"
-    elif is_async and generator:
-        if not _std(origin, _ASYNC_GENERATOR_RESULTS):
-            raise CodegenError(
-                f"{where}: an async generator must be annotated AsyncIterator[T] or "
-                "AsyncGenerator[T, None]"
-            )
-        kind, returns = "iterate", f"{use('SyncIterator', _RUNTIME)}[{inner()}]"
-    elif is_async:
-        returns = ret.render(ctx)  # fails on any async type inside
+    if isinstance(node, ast.AsyncFunctionDef):
+        returns = ret.render(ctx)  # fails on any async type inside (async generators too)
         kind = "call_none" if returns == "None" else "call"
-    elif _std(origin, _AWAITABLES):
-        assert origin is not None
-        kind, returns = "call", inner(len(args) - 1 if origin[1] == "Coroutine" else 0)
     elif origin in CLASS_RULES and not args:
         twin_module, twin = CLASS_RULES[origin]
-        kind, returns = f"open {use(twin, twin_module)}", twin
-    elif origin == ("invent_async._pagination", "AsyncPager"):
-        kind, returns = "pager", f"{use('Pager', _PAGER)}[{inner()}]"
-    elif _std(origin, _ASYNC_ITERATORS):
-        kind, returns = "iterate", f"{use('SyncIterator', _RUNTIME)}[{inner()}]"
-    elif _std(origin, _ASYNC_CMS):
-        value = _Expr(source, args[0], f"{where} (return type)") if args else None
-        value_origin, value_args = _shape(value) if value is not None else (None, [])
-        cm = use("AbstractContextManager", "contextlib")
-        if _std(value_origin, _ASYNC_ITERATORS) and value_args:
-            item = _Expr(source, value_args[0], f"{where} (return type)").render(ctx)
-            kind, returns = "enter_iterator", f"{cm}[{use('SyncIterator', _RUNTIME)}[{item}]]"
-        else:
-            kind, returns = "enter", f"{cm}[{inner()}]"
+        ctx.imports.add(twin, twin_module, twin)
+        kind, returns = f"open {twin}", twin
+    elif _same_object(origin, ("invent_async._pagination", "AsyncPager")) and len(args) == 1:
+        ctx.imports.add("Pager", _PAGER, "Pager")
+        item = _Expr(source, args[0], f"{where} (return type)").render(ctx)
+        kind, returns = "pager", f"Pager[{item}]"
     else:
+        ret.render(ctx)  # an async type here: say which
         raise CodegenError(
             f"{where}: no rule for a plain 'def' returning {ret_text!r} "
             "(the sync twin cannot tell whether it needs the event loop)"
         )
     return _Method(node.name, _params(source, node, where, ctx), returns, kind, docstring)
+
+
+def _same_object(origin: tuple[str, str] | None, known: tuple[str, str]) -> bool:
+    """Whether the name imported from ``origin`` is the object ``known`` names."""
+    if origin is None:
+        return False
+    try:
+        found = getattr(importlib.import_module(origin[0]), origin[1])
+        return found is getattr(importlib.import_module(known[0]), known[1])
+    except (ImportError, AttributeError):
+        return False
 
 
 def _is_async_object(module: str, name: str) -> bool:
@@ -471,8 +433,14 @@ def _is_async_object(module: str, name: str) -> bool:
 
 
 def _params(
-    source: _Source, node: ast.FunctionDef | ast.AsyncFunctionDef, where: str, ctx: _Context
+    source: _Source,
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+    where: str,
+    ctx: _Context,
+    *,
+    keep: Sequence[str] | None = None,
 ) -> list[_Param]:
+    """The parameters of ``node`` as the twin declares and passes them (``keep``: only those)."""
     a = node.args
     positional = [*a.posonlyargs, *a.args]
     if not positional or positional[0].arg != "self":
@@ -499,24 +467,30 @@ def _params(
         return _Param(text, f"{name}={passed}" if kind == "=" else f"{star}{passed}")
 
     def use_for_loop() -> str:
-        ctx.imports.add("for_loop", _RUNTIME, "for_loop")
+        ctx.imports.add("for_loop", _PAGER, "for_loop")
         return "for_loop"
+
+    def kept(arg: ast.arg | None) -> bool:
+        return arg is not None and (keep is None or arg.arg in keep)
 
     params: list[_Param] = []
     for index, (arg, default) in enumerate(zip(positional, defaults, strict=True)):
         if index == 0:
             params.append(_Param("self", None))
-            continue
-        params.append(one(arg, default, ""))
+        elif kept(arg):
+            params.append(one(arg, default, ""))
         if a.posonlyargs and arg is a.posonlyargs[-1]:
             params.append(_Param("/", None))
-    if a.vararg is not None:
+    if kept(a.vararg):
+        assert a.vararg is not None
         params.append(one(a.vararg, None, "*"))
-    elif a.kwonlyargs:
+    elif any(kept(arg) for arg in a.kwonlyargs):
         params.append(_Param("*", None))
     for arg, kw_default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
-        params.append(one(arg, kw_default, "="))
-    if a.kwarg is not None:
+        if kept(arg):
+            params.append(one(arg, kw_default, "="))
+    if kept(a.kwarg):
+        assert a.kwarg is not None
         params.append(one(a.kwarg, None, "**"))
     return params
 
@@ -622,8 +596,7 @@ def _method_lines(m: _Method) -> list[str]:
     elif m.body_kind == "call_none":
         head, lead = "self._bridge.call(", []
     else:
-        method = "call" if m.body_kind == "call" else m.body_kind
-        head, lead = f"return self._bridge.{method}(", []
+        head, lead = "return self._bridge.call(", []
     one_line = f"        {head}{''.join(x + ', ' for x in lead)}lambda: {target}{', '.join(args)}))"
     if len(one_line) <= LINE_LENGTH:
         lines.append(one_line)
@@ -684,34 +657,46 @@ def discover_targets(client_cls: type | None = None) -> list[Target]:
 
 
 MODULE_DOC: Final = '''\
-"""Sync resource classes, generated from the async ones by ``invent_async._codegen``.
+"""The sync client, generated from the async one by ``invent_async._codegen``.
 
-Each class mirrors an async resource group: same method names, parameters, defaults and
-docstrings. A method runs the async method on the client's event loop thread (see
-``_runtime``) and blocks until it is done; list methods return a :class:`Pager`. Regenerate
-with ``python -m invent_async._codegen`` (or ``nox -s codegen``); never edit by hand.
+Each resource class mirrors an async resource group: same method names, parameters, defaults
+and docstrings. A method runs the async method on the client's event loop thread (see
+``_runtime``) and blocks until it is done; list methods return a :class:`Pager`.
+:class:`InventClient` takes the async client's arguments but ``session`` and ``transport``.
+Regenerate with ``python -m invent_async._codegen`` (or ``nox -s codegen``); never edit by hand.
 """'''
 
 
-def generate(targets: Sequence[Target] | None = None) -> str:
-    """The text of the generated module for ``targets`` (default: the async client's)."""
+def generate(targets: Sequence[Target] | None = None, *, client_cls: type | None = None) -> str:
+    """The text of the generated module.
+
+    By default: a twin of every resource group of the async client, and ``InventClient``.
+    Given ``targets`` (the generator's own tests): twins of those resource groups only, and
+    an ``InventClient`` mirroring ``client_cls`` if one is given.
+    """
     if targets is None:
-        targets = discover_targets()
+        if client_cls is None:
+            from ._client import AsyncInventClient
+
+            client_cls = AsyncInventClient
+        targets = discover_targets(client_cls)
     _SOURCES.clear()
     ctx = _Context()
-    ctx.imports.add("Bridge", _RUNTIME, "Bridge")
+    ctx.imports.add("Bridge", _BRIDGE, "Bridge")
     body: list[str] = []
     for target in targets:
         body += ["", "", *_class_lines(target, ctx)]
-    body += ["", "", *_resources_lines(targets)]
-    exported = sorted([*(t.sync_name for t in targets), "SyncResources"])
+    exported = [t.sync_name for t in targets]
+    if client_cls is not None:
+        body += ["", "", *_client_lines(client_cls, targets, ctx)]
+        exported.append("InventClient")
     lines = [
         HEADER,
         *MODULE_DOC.splitlines(),
         "",
         *ctx.imports.render(),
         "",
-        *_wrap("__all__ = [", [f'"{name}"' for name in exported], "]", ""),
+        *_wrap("__all__ = [", [f'"{name}"' for name in sorted(exported)], "]", ""),
         *body,
     ]
     text = "\n".join(lines) + "\n"
@@ -721,16 +706,62 @@ def generate(targets: Sequence[Target] | None = None) -> str:
     return text
 
 
-def _resources_lines(targets: Sequence[Target]) -> list[str]:
-    lines = [
-        "class SyncResources:",
-        '    """The resource groups of :class:`~invent_async.InventClient`, one per async one."""',
-        "",
-    ]
+def _client_lines(client_cls: type, targets: Sequence[Target], ctx: _Context) -> list[str]:
+    """``class InventClient(SyncClient)``: its constructor, docstring and resource groups."""
+    source = _source(client_cls.__module__)
+    cdef = source.class_def(client_cls.__name__)
+    where = f"{client_cls.__module__}.{client_cls.__name__}"
+    init = next(
+        (n for n in cdef.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None
+    )
+    if init is None:
+        raise CodegenError(f"{where}: no __init__ to mirror")
+    settings_module, settings_name = _SETTINGS
+    build = getattr(importlib.import_module(settings_module), settings_name).build
+    shared = list(inspect.signature(build).parameters)
+    given = [a.arg for a in (*init.args.posonlyargs, *init.args.args, *init.args.kwonlyargs)]
+    missing = [name for name in shared if name not in given]
+    if missing:
+        raise CodegenError(f"{where}.__init__ does not take {settings_name}.build's {missing}")
+    params = _params(source, init, f"{where}.__init__", ctx, keep=shared)
+    base_module, base = _SYNC_CLIENT
+    ctx.imports.add(base, base_module, base)
+    ctx.imports.add(settings_name, settings_module, settings_name)
+    base_source = _source(base_module)
+    intro = _docstring(base_source, base_source.class_def(base), f"{base_module}.{base}", indent=4)
+    described = _described_args(source, cdef, where)
+    undocumented = [name for name in shared if name not in described]
+    if undocumented:
+        raise CodegenError(f"{where}: the Args of its docstring do not describe {undocumented}")
+    lines = [f"class InventClient({base}):", "    " + intro[:-3].rstrip(), "", "    Args:"]
+    for name in shared:
+        lines += described[name]
+    lines += ['    """', ""]
     lines += [f"    {t.attr}: {t.sync_name}" for t in targets]
-    lines += ["", "    def _init_resources(self, bridge: Bridge) -> None:"]
+    lines += ["", *_wrap("    def __init__(", [p.text for p in params], ") -> None:", "    ")]
+    calls = [f"{name}={name}" for name in shared]
+    lines += _wrap(f"        settings = {settings_name}.build(", calls, ")", "        ")
+    lines += ["        super().__init__(settings)", ""]
+    lines += ["    def _attach(self, bridge: Bridge) -> None:"]
     lines += [f"        self.{t.attr} = {t.sync_name}(bridge)" for t in targets]
     return lines
+
+
+def _described_args(source: _Source, cdef: ast.ClassDef, where: str) -> dict[str, list[str]]:
+    """The entries of a class docstring's ``Args:`` section, by name, as source lines."""
+    entries: dict[str, list[str]] = {}
+    current: list[str] = []
+    inside = False
+    for line in _docstring(source, cdef, where, indent=4).splitlines():
+        if line.strip() == "Args:":
+            inside = True
+        elif inside and line.startswith(" " * 12) and current:
+            current.append(line)
+        elif inside and line.startswith(" " * 8) and ":" in line:
+            current = entries[line.strip().split(":", 1)[0]] = [line]
+        elif inside:
+            break
+    return entries
 
 
 def check(path: Path = OUTPUT) -> str | None:

@@ -77,6 +77,35 @@ class Request:
     idempotent: bool = True
 
 
+class Headers(dict[str, str]):
+    """Request headers; the repr never shows the value of ``Authorization``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        shown = {k: "<redacted>" if k.lower() == "authorization" else v for k, v in self.items()}
+        return f"Headers({shown!r})"
+
+
+@attrs.frozen(kw_only=True)
+class TransportRequest:
+    """One HTTP request as a transport sends it.
+
+    Attributes:
+        method: HTTP method.
+        url: Absolute URL, already percent-encoded, query string included.
+        path: The URL's path, for error messages (no host, no query, no credentials).
+        headers: Every header to send, ``Authorization`` included (hidden in the repr).
+        body: Encoded JSON body, or None.
+    """
+
+    method: str
+    url: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes | None = None
+
+
 @attrs.frozen(kw_only=True)
 class RawResponse:
     """An HTTP response as bytes. ``headers`` must look names up case-insensitively."""
@@ -417,9 +446,11 @@ def retry_after_of(exc: BaseException) -> float | None:
 __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_TAKE",
+    "Headers",
     "PageInfo",
     "RawResponse",
     "Request",
+    "TransportRequest",
     "build_path",
     "build_url",
     "check_status",

@@ -14,7 +14,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Generator
-from contextvars import ContextVar
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -23,34 +22,11 @@ import backoff
 from ._exceptions import InventError, RateLimitError
 from ._protocol import Request, is_retryable, retry_after_of
 
-__all__ = [
-    "AttemptCounter",
-    "RetryPolicy",
-    "attempt_counter",
-    "call_with_retries",
-    "logger",
-    "retry_waits",
-]
+__all__ = ["RetryPolicy", "logger", "retry_after", "retry_waits"]
 
 T = TypeVar("T")
 
 logger: Final = logging.getLogger("invent_async")
-
-
-class AttemptCounter:
-    """Counts the HTTP attempts of one logical call (the bulk engine sets one per item)."""
-
-    __slots__ = ("attempts", "rate_limited")
-
-    def __init__(self) -> None:
-        self.attempts = 0
-        self.rate_limited = 0
-
-
-attempt_counter: ContextVar[AttemptCounter | None] = ContextVar(
-    "invent_async_attempt_counter", default=None
-)
-"""When set, every attempt of calls made in this context is counted into it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -122,7 +98,8 @@ def _log_backoff(details: Any) -> None:
     )
 
 
-async def call_with_retries(
+async def retry_after(
+    failure: InventError,
     attempt: Callable[[], Awaitable[T]],
     request: Request,
     policy: RetryPolicy,
@@ -130,17 +107,14 @@ async def call_with_retries(
     *,
     governed: bool = False,
 ) -> T:
-    """Run ``attempt`` until it succeeds, fails for good, runs out of retries or of time.
+    """Repeat ``attempt`` after its first ``failure``, until it succeeds or must give up.
 
-    The first attempt runs directly (the common, successful case pays nothing for retries);
-    only after a retryable failure does backoff take over, starting from that failure.
+    The caller made the first attempt itself (the common, successful case pays nothing for
+    retries) and calls this only for a retryable failure; backoff takes over from that
+    failure, so the first wait already knows its ``Retry-After``. Raises the last error when
+    the retries or the deadline run out, or at once for an error that is not retryable.
     """
-    try:
-        return await attempt()
-    except InventError as exc:
-        if policy.max_retries == 0 or not is_retryable(exc, request.idempotent):
-            raise
-        first_failure: InventError | None = exc
+    first_failure: InventError | None = failure
 
     def log(details: Any) -> None:
         _log_backoff({**details, "request": request})
@@ -165,7 +139,7 @@ async def call_with_retries(
     ):
         with try_:
             if first_failure is not None:  # replay the first attempt's outcome into backoff
-                failure, first_failure = first_failure, None
-                raise failure
+                failure_now, first_failure = first_failure, None
+                raise failure_now
             result = await attempt()
     return result

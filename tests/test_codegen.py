@@ -9,6 +9,8 @@ no rule for and expect :class:`CodegenError`, never a silently skipped method.
 from __future__ import annotations
 
 import importlib
+import inspect
+import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +22,11 @@ from typing import Any, cast
 
 import pytest
 
-from invent_async import AsyncInventClient, _codegen
+from invent_async import AsyncInventClient, InventClient, _codegen
 from invent_async._codegen import CodegenError, Target
-from invent_async._sync._runtime import Bridge, Runtime
+from invent_async._sync._bridge import Bridge
+from invent_async._sync._client import SyncClient
+from invent_async._sync._runtime import Runtime
 
 RULES_MODULE = '''
 """Async shapes, one method per generator rule."""
@@ -30,8 +34,10 @@ RULES_MODULE = '''
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterable
+
+from invent_async import AsyncPager
+from invent_async._protocol import PageInfo
 
 CLOSED: list[str] = []
 
@@ -55,60 +61,21 @@ class AsyncWidgets:
         """Delete a widget."""
         CLOSED.append(f"deleted {name}")
 
-    def later(self, value: int) -> Awaitable[int]:
-        """A plain method returning an awaitable."""
-        return asyncio.sleep(0, value)
+    async def total(self, xs: AsyncIterable[int] | list[int], *extra: int) -> int:
+        """Sums numbers that may come from an async iterable."""
+        if isinstance(xs, list):
+            return sum([*xs, *extra])
+        return sum([x async for x in xs]) + sum(extra)
 
-    async def count(self, n: int) -> AsyncIterator[int]:
-        """An async generator."""
-        try:
-            for i in range(n):
-                yield i
-        finally:
-            CLOSED.append("count")
-
-    def doubled(self, xs: AsyncIterable[int] | list[int], *extra: int) -> AsyncIterator[int]:
-        """A plain method returning an async iterator."""
-        return _doubled(xs, extra)
-
-    @asynccontextmanager
-    async def opened(self, name: str) -> AsyncIterator[str]:
-        """An async context manager made with a decorator."""
-        try:
-            yield f"open {name}"
-        finally:
-            CLOSED.append(f"closed {name}")
-
-    def session(self, **labels: str) -> AbstractAsyncContextManager[AsyncIterator[int]]:
-        """An async context manager whose value is an async iterator."""
-        return _Session(labels)
+    def numbers(self, *, take: int = 2) -> AsyncPager[int]:
+        """A list method: 0 to 4, ``take`` per page."""
+        return AsyncPager(_pages, take=take)
 
 
-async def _doubled(
-    numbers: AsyncIterable[int] | list[int], extra: tuple[int, ...]
-) -> AsyncIterator[int]:
-    if isinstance(numbers, list):
-        for n in [*numbers, *extra]:
-            yield 2 * n
-    else:
-        async for n in numbers:
-            yield 2 * n
-
-
-class _Session:
-    def __init__(self, labels: dict[str, str]) -> None:
-        self.labels = labels
-
-    async def __aenter__(self) -> AsyncIterator[int]:
-        return _numbers(len(self.labels))
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        CLOSED.append("session")
-
-
-async def _numbers(n: int) -> AsyncIterator[int]:
-    for i in range(n):
-        yield i
+async def _pages(page: int, take: int) -> tuple[tuple[int, ...], PageInfo]:
+    start = (page - 1) * take
+    items = tuple(range(start, min(start + take, 5)))
+    return items, PageInfo(count=5, page=page, take=take)
 '''
 
 
@@ -205,11 +172,8 @@ def rules(module_factory: Any) -> Iterator[tuple[str, types.ModuleType, types.Mo
     [
         "def get(self, name: str, *, size: int = 1) -> str:",
         "def delete(self, name: str, /) -> None:",
-        "def later(self, value: int) -> int:",
-        "def count(self, n: int) -> SyncIterator[int]:",
-        "def doubled(self, xs: AsyncIterable[int] | list[int], *extra: int) -> SyncIterator[int]:",
-        "def opened(self, name: str) -> AbstractContextManager[str]:",
-        "def session(self, **labels: str) -> AbstractContextManager[SyncIterator[int]]:",
+        "def total(self, xs: AsyncIterable[int] | list[int], *extra: int) -> int:",
+        "def numbers(self, *, take: int = 2) -> Pager[int]:",
     ],
 )
 def test_each_rule_maps_the_signature(rules: tuple[str, Any, Any, Any], line: str) -> None:
@@ -221,7 +185,7 @@ def test_each_rule_maps_the_signature(rules: tuple[str, Any, Any, Any], line: st
 def test_docstrings_are_copied_verbatim(rules: tuple[str, Any, Any, Any]) -> None:
     _, source, generated, _ = rules
 
-    for name in ("get", "delete", "later", "count", "doubled", "opened", "session"):
+    for name in ("get", "delete", "total", "numbers"):
         assert (
             getattr(generated.Widgets, name).__doc__ == getattr(source.AsyncWidgets, name).__doc__
         )
@@ -232,43 +196,57 @@ def test_a_coroutine_becomes_a_blocking_call(rules: tuple[str, Any, Any, Any]) -
     _, source, _, widgets = rules
 
     assert widgets.get("a", size=3) == "a:3"
-    assert widgets.later(7) == 7
     assert widgets.delete("b") is None
     assert source.CLOSED == ["deleted b"]
 
 
-def test_an_async_generator_becomes_an_iterator_closed_on_early_exit(
-    rules: tuple[str, Any, Any, Any],
-) -> None:
-    _, source, _, widgets = rules
-
-    assert list(widgets.count(3)) == [0, 1, 2]
-    with widgets.count(10) as numbers:
-        assert next(numbers) == 0
-
-    assert source.CLOSED == ["count", "count"]
-
-
-def test_an_async_iterator_result_is_iterated_and_sync_iterables_pass_through(
+def test_a_pager_becomes_a_blocking_pager_and_crosses_to_the_loop_as_its_async_pager(
     rules: tuple[str, Any, Any, Any],
 ) -> None:
     widgets = rules[3]
 
-    assert list(widgets.doubled([1, 2], 5)) == [2, 4, 10]
+    assert list(widgets.numbers()) == [0, 1, 2, 3, 4]
+    assert [page.items for page in widgets.numbers(take=3).pages()] == [(0, 1, 2), (3, 4)]
+    assert widgets.total(widgets.numbers()) == 10  # for_loop(): consumed on the loop
+    assert widgets.total([1, 2], 5) == 8  # a plain iterable passes through
 
 
-def test_an_async_context_manager_becomes_a_context_manager(
-    rules: tuple[str, Any, Any, Any],
-) -> None:
-    _, source, _, widgets = rules
+def test_the_client_mirrors_the_async_clients_shared_arguments_and_their_docs() -> None:
+    text = _codegen.OUTPUT.read_text()
+    doc = InventClient.__doc__ or ""
+    taken = list(inspect.signature(InventClient.__init__).parameters)[1:]
 
-    with widgets.opened("door") as value:
-        assert value == "open door"
-        assert source.CLOSED == []
-    with widgets.session(a="1", b="2") as numbers:
-        assert list(numbers) == [0, 1]
+    assert "class InventClient(SyncClient):" in text
+    assert taken == [
+        name
+        for name in inspect.signature(AsyncInventClient.__init__).parameters
+        if name not in ("self", "session", "transport")
+    ]
+    described = re.findall(r"^        (\w+):", doc, flags=re.MULTILINE)
+    assert described == taken
+    assert doc.startswith((SyncClient.__doc__ or "").rstrip())
 
-    assert source.CLOSED == ["closed door", "session"]
+
+def test_a_client_whose_init_lacks_a_setting_is_refused(module_factory: Any) -> None:
+    source = module_factory(
+        '''
+        from __future__ import annotations
+
+
+        class AsyncThin:
+            """A client that takes only a key.
+
+            Args:
+                api_key: The key.
+            """
+
+            def __init__(self, api_key: str | None = None) -> None:
+                self.key = api_key
+        '''
+    )
+
+    with pytest.raises(CodegenError, match=r"does not take Settings.build's \['org_id'"):
+        _codegen.generate([], client_cls=source.AsyncThin)
 
 
 def test_the_generated_text_is_ruff_clean(rules: tuple[str, Any, Any, Any]) -> None:
@@ -297,6 +275,39 @@ REFUSALS = {
             return 1
         ''',
         "no rule for a plain 'def' returning 'int'",
+    ),
+    "an async generator": (
+        '''
+        async def count(self) -> AsyncIterator[int]:
+            """An async generator: no sync rule."""
+            yield 1
+        ''',
+        "no rule maps AsyncIterator in this position",
+    ),
+    "an async context manager": (
+        '''
+        @asynccontextmanager
+        async def opened(self) -> AsyncIterator[str]:
+            """An async context manager: no sync rule."""
+            yield "open"
+        ''',
+        "no rule for decorators ['asynccontextmanager']",
+    ),
+    "a plain method returning an awaitable": (
+        '''
+        def later(self) -> Awaitable[int]:
+            """An awaitable from a plain def: no sync rule."""
+            return asyncio.sleep(0, 1)
+        ''',
+        "no rule maps Awaitable in this position",
+    ),
+    "a plain method returning an async iterator": (
+        '''
+        def watch(self) -> AsyncIterator[int]:
+            """An async iterator from a plain def: no sync rule."""
+            return _gen()
+        ''',
+        "no rule maps AsyncIterator in this position",
     ),
     "a coroutine returning an async iterator": (
         '''
@@ -371,7 +382,9 @@ def test_the_generator_fails_on_what_it_has_no_rule_for(module_factory: Any, cas
     member, message = REFUSALS[case]
     source = module_factory(
         "from __future__ import annotations\n"
-        "from collections.abc import AsyncIterator\n\n\n"
+        "import asyncio\n"
+        "from collections.abc import AsyncIterator, Awaitable\n"
+        "from contextlib import asynccontextmanager\n\n\n"
         "async def _gen() -> AsyncIterator[int]:\n"
         "    yield 1\n\n\n"
         "class AsyncThings:\n"

@@ -1,17 +1,17 @@
 """The synchronous client: :class:`InventClient`, generated from the async one.
 
-- ``_client``: :class:`InventClient` (hand-written: configuration, views, lifecycle).
-- ``_generated``: the resource classes (``client.contacts``, ...), written by
-  ``python -m invent_async._codegen``; never edit it by hand.
-- ``_runtime``: the event-loop thread each client owns, and the call/iterator bridges.
-- ``_pager``: :class:`Pager`, the blocking pager; ``_bulk``: :class:`SyncBulkStream`.
+- ``_generated``: :class:`InventClient` and its resource classes (``client.contacts``, ...),
+  written by ``python -m invent_async._codegen``; never edit it by hand.
+- ``_client``: :class:`SyncClient`, the hand-written base: lifecycle, views, stats.
+- ``_loop``: the event-loop thread each client owns; ``_runtime``: starting it and calling
+  into it; ``_process``: exit and fork; ``_bridge``: sync iterators over async ones;
+  ``_traceback``: trimming bridge frames; ``_pager``: :class:`Pager`, the blocking pager.
 """
 
-from ._bulk import SyncBulkStream
-from ._client import InventClient
-from ._generated import Contacts, Segments
+from ._bridge import SyncBulkStream, SyncIterator
+from ._generated import Contacts, InventClient, Segments
+from ._loop import PortalThreadError
 from ._pager import ItemIterator, Pager
-from ._runtime import PortalThreadError, SyncContextManager, SyncIterator
 
 __all__ = [
     "Contacts",
@@ -21,6 +21,5 @@ __all__ = [
     "PortalThreadError",
     "Segments",
     "SyncBulkStream",
-    "SyncContextManager",
     "SyncIterator",
 ]

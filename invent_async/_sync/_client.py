@@ -1,39 +1,32 @@
-"""InventClient: the blocking twin of :class:`~invent_async.AsyncInventClient`.
+"""The hand-written half of :class:`~invent_async.InventClient`: lifecycle, views and stats.
 
-Hand-written and small: configuration, views and lifecycle. The resource methods
-(``client.contacts``, ``client.segments``) are generated into ``_generated``; the event-loop
-thread and the bridging live in ``_runtime``.
+``InventClient`` itself is generated (``_generated``): its constructor takes the async client's
+arguments (all but ``session`` and ``transport``), its docstring is :class:`SyncClient`'s text
+followed by the async client's descriptions of those arguments, and its resource groups are
+the generated twins of the async ones. Configuration and views are shared with the async
+client (:class:`~invent_async._settings.Configured`); the event-loop thread and the bridging
+live in ``_loop``, ``_runtime`` and ``_bridge``.
 """
 
 from __future__ import annotations
 
-import os
-from types import TracebackType
 from typing import Self
 
-from .._client import (
-    API_KEY_ENV,
-    DEFAULT_DEADLINE,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_TIMEOUT,
-    AsyncInventClient,
-    _NoLimit,
-)
+from .._client import from_settings
 from .._exceptions import ClientClosedError
-from .._protocol import DEFAULT_BASE_URL
-from .._ratelimit import GovernorStats, RateLimit
-from ._generated import SyncResources
-from ._runtime import Bridge, Runtime, ViewStep
+from .._ratelimit import GovernorStats
+from .._settings import Configured, Settings
+from ._bridge import Bridge
+from ._runtime import Runtime
 
-__all__ = ["InventClient"]
-
-
-async def _stats(client: AsyncInventClient) -> GovernorStats | None:
-    return client.rate_limit_stats()
+__all__ = ["SyncClient"]
 
 
-class InventClient(SyncResources):
+async def _stats(bridge: Bridge) -> GovernorStats | None:
+    return bridge.async_client().rate_limit_stats()
+
+
+class SyncClient(Configured):
     """Blocking client for the Invent API, for code that does not run an event loop.
 
     Use it as a context manager (or call :meth:`close`)::
@@ -52,119 +45,34 @@ class InventClient(SyncResources):
     raises :class:`KeyboardInterrupt`; the client stays usable. In async code, use
     :class:`~invent_async.AsyncInventClient` instead: it needs no thread hop per call.
 
-    Args:
-        api_key: The API key. Defaults to the ``INVENT_API_KEY`` environment variable.
-        org_id: Organisation to act on; ``"c"`` is the key's own organisation. Use
-            :meth:`for_org` for sub-organisations.
-        base_url: API root. Must be ``https://``; plain ``http://`` is only accepted for
-            loopback hosts (tests, :class:`~invent_async.testing.FakeInvent`).
-        timeout: Seconds allowed for one HTTP attempt (None: no per-attempt limit).
-        max_retries: Retries after a failed first attempt (see the retry rules in the README).
-        deadline: Seconds allowed for a whole call, retries and waits included (None: none).
-            When the server asks to wait beyond it, the call fails at once.
-        rate_limit: The rate governor shared by every request of this client and its views
-            (see :class:`~invent_async.RateLimit`); ``None`` turns it off.
-
-    Unlike the async client there is no ``session`` argument: an aiohttp session belongs to
-    the event loop that created it, and this client's loop is private to it.
+    Unlike the async client there is no ``session`` or ``transport`` argument: they belong to
+    the event loop that uses them, and this client's loop is private to it.
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        org_id: str = "c",
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        deadline: float | None = DEFAULT_DEADLINE,
-        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
-    ) -> None:
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._bridge = Bridge(Runtime(lambda: from_settings(settings)))
+        self._attach(self._bridge)
 
-        def make() -> AsyncInventClient:
-            return AsyncInventClient(
-                key,
-                org_id=org_id,
-                base_url=base_url,
-                timeout=timeout,
-                max_retries=max_retries,
-                deadline=deadline,
-                rate_limit=rate_limit,
-            )
+    def _attach(self, bridge: Bridge) -> None:
+        raise NotImplementedError  # pragma: no cover - InventClient attaches its resources
 
-        # Built here only to check the arguments (it never connects); the client that does
-        # the work is built on the runtime's loop, again after a fork.
-        template = make()
-        self._setup(template, Bridge(Runtime(make)))
-
-    def _setup(self, template: AsyncInventClient, bridge: Bridge) -> None:
-        self._template = template
-        self._bridge = bridge
-        self._init_resources(bridge)
-
-    def _view(self, step: ViewStep) -> Self:
-        # The step runs on the template now (checking the arguments) and on the real async
-        # client when the view is first used.
+    def _view(self, settings: Settings) -> Self:
         view = object.__new__(type(self))
-        view._setup(step(self._template), self._bridge.derive(step))
+        Configured.__init__(view, settings)
+        view._bridge = self._bridge.derive(settings)
+        view._attach(view._bridge)
         return view
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, org_id={self.org_id!r})"
-
-    # ------------------------------------------------------------------ configuration
-
-    @property
-    def base_url(self) -> str:
-        """The API root this client talks to."""
-        return self._template.base_url
-
-    @property
-    def org_id(self) -> str:
-        """The organisation this client (or view) acts on."""
-        return self._template.org_id
-
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        """The rate governor's settings (None when the governor is off)."""
-        return self._template.rate_limit
 
     def rate_limit_stats(self) -> GovernorStats | None:
         """A snapshot of the rate governor: waits, 429s seen, current rate, requests in flight."""
-        return self._bridge.call(lambda: _stats(self._bridge.async_client()))
+        bridge = self._bridge
+        return bridge.call(lambda: _stats(bridge))
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` has run (on this client or the client a view came from)."""
         return self._bridge.runtime.closed
-
-    def for_org(self, org_id: str) -> Self:
-        """A view of this client that acts on another organisation (a sub-organisation).
-
-        The view shares this client's session, connection pool and lifetime.
-        """
-        return self._view(lambda client: client.for_org(org_id))
-
-    def with_options(
-        self,
-        *,
-        timeout: float | _NoLimit | None = None,
-        max_retries: int | None = None,
-        deadline: float | _NoLimit | None = None,
-    ) -> Self:
-        """A view with other per-call settings, e.g. ``client.with_options(max_retries=0)``.
-
-        Arguments left out keep this client's values; pass :data:`NO_LIMIT` (a module
-        constant) as ``timeout`` or ``deadline`` to remove the limit.
-        """
-        return self._view(
-            lambda client: client.with_options(
-                timeout=timeout, max_retries=max_retries, deadline=deadline
-            )
-        )
-
-    # ------------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> Self:
         if self.closed:
@@ -173,12 +81,7 @@ class InventClient(SyncResources):
             )
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:

@@ -10,12 +10,12 @@ the loop; this module only drives it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, Self, TypeVar
+from typing import Generic, Self, TypeVar, cast
 
 from .._pagination import AsyncPager, Page
-from ._runtime import Bridge, SyncIterator
+from ._bridge import Bridge, SyncIterator
 
-__all__ = ["ItemIterator", "Pager"]
+__all__ = ["ItemIterator", "Pager", "for_loop"]
 
 T = TypeVar("T")
 
@@ -42,11 +42,6 @@ class Pager(Generic[T]):
 
     def __repr__(self) -> str:
         return repr(self._factory()).replace("AsyncPager", "Pager", 1)
-
-    def _for_loop(self) -> AsyncPager[T]:
-        # For code on the client's loop, e.g. a bulk job reading ids from this pager (see
-        # ``_runtime.for_loop``).
-        return self._pager()
 
     def __iter__(self) -> ItemIterator[T]:
         return ItemIterator(self.pages())
@@ -98,3 +93,15 @@ class ItemIterator(Generic[T]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def for_loop(value: T) -> T:
+    """``value`` as code on the client's loop should see it: a sync :class:`Pager` becomes its
+    async pager (a blocking iterator cannot be consumed on the loop); anything else as is.
+
+    The generated methods apply it to arguments that accept an ``AsyncIterable``, so that, for
+    example, ``contacts.bulk_add_segment(contacts.list(...), ...)`` works from sync code.
+    """
+    if isinstance(value, Pager):
+        return cast("T", value._pager())  # a fresh async pager on the current loop's client
+    return value

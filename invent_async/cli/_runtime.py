@@ -16,10 +16,11 @@ from typing import Any, Final
 import attrs
 import click
 
-from .._client import API_KEY_ENV, AsyncInventClient
+from .._client import AsyncInventClient
 from .._exceptions import AuthenticationError, InventError, PermissionDeniedError
 from .._models import Segment, SegmentColor
 from .._ratelimit import RateLimit
+from .._settings import API_KEY_ENV
 from ..testing import FakeInvent
 
 __all__ = [

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterable, Iterable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import Unpack
 
-from .._bulk import BulkReport, BulkStream, ProgressCallback, run_bulk
+from .._bulk import DEFAULT_MAX_RETRIES, BulkOptions, BulkReport, BulkStream, check_options
 from .._models import (
     Channel,
     ChannelUpdate,
@@ -22,31 +21,28 @@ from .._models import (
     Segment,
 )
 from .._pagination import AsyncPager
-from .._protocol import Request, build_path, json_body, path_segment
+from .._pipeline import CallStats, Pipeline
+from .._protocol import Request, json_body, path_segment
 from .._types import UNSET, Unset
 
-if TYPE_CHECKING:
-    from .._client import AsyncInventClient
-
 __all__ = ["AsyncContacts"]
-
-BULK_MAX_RETRIES: Final = 8
-"""Default retries per item in bulk jobs (transient errors; 429s wait for the governor)."""
 
 
 class AsyncContacts:
     """Contacts of the client's organisation: ``client.contacts``."""
 
-    def __init__(self, client: AsyncInventClient) -> None:
-        self._client = client
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
 
     def _path(self, *segments: str | tuple[str, object]) -> str:
-        return build_path(*self._client._org_path(), "contacts", *segments)
+        return self._pipeline.path("contacts", *segments)
 
     # ------------------------------------------------------------------ segments
 
     async def add_segment(self, contact_id: str, segment_id: str) -> Contact:
-        """Add a contact to a segment (``POST /orgs/{org_id}/contacts/{id}/segments/{id}``).
+        """Add a contact to a segment.
+
+        ``POST /orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}``
 
         Adding a segment the contact already has changes nothing, so the call is retried
         like any idempotent one.
@@ -59,10 +55,12 @@ class AsyncContacts:
             The updated contact, with its segments.
         """
         request = self._segment_request("POST", contact_id, segment_id)
-        return await self._client._request(request, Contact)
+        return await self._pipeline.call(request, Contact)
 
     async def remove_segment(self, contact_id: str, segment_id: str) -> Contact:
-        """Remove a contact from a segment (``DELETE .../contacts/{id}/segments/{id}``).
+        """Remove a contact from a segment.
+
+        ``DELETE /orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}``
 
         Inferred endpoint: the published docs do not show it; it mirrors
         :meth:`add_segment` following the API's conventions.
@@ -75,12 +73,14 @@ class AsyncContacts:
             The updated contact.
         """
         request = self._segment_request("DELETE", contact_id, segment_id)
-        return await self._client._request(request, Contact)
+        return await self._pipeline.call(request, Contact)
 
     def list_segments(
         self, contact_id: str, *, take: int = 100, page: int = 1
     ) -> AsyncPager[Segment]:
-        """The segments a contact belongs to (``GET .../contacts/{id}/segments``).
+        """The segments a contact belongs to.
+
+        ``GET /orgs/{org_id}/contacts/{contact_id}/segments``
 
         Args:
             contact_id: The contact.
@@ -91,7 +91,7 @@ class AsyncContacts:
             An async-iterable pager over the segments (no request is made until you iterate).
         """
         path = self._path(("contact_id", contact_id), "segments")
-        return self._client._paginate(path, {}, Segment, take=take, page=page)
+        return self._pipeline.paginate(path, {}, Segment, take=take, page=page)
 
     # ------------------------------------------------------------------ contacts
 
@@ -111,7 +111,9 @@ class AsyncContacts:
         take: int = 100,
         page: int = 1,
     ) -> AsyncPager[Contact]:
-        """List contacts, walking every page (``GET /orgs/{org_id}/contacts``).
+        """List contacts, walking every page.
+
+        ``GET /orgs/{org_id}/contacts``
 
         Filters left at None are not sent.
 
@@ -146,10 +148,12 @@ class AsyncContacts:
             "exclude_board_id": exclude_board_id,
             "status": None if status is None else str(status),
         }
-        return self._client._paginate(self._path(), params, Contact, take=take, page=page)
+        return self._pipeline.paginate(self._path(), params, Contact, take=take, page=page)
 
     async def get(self, contact_id: str) -> Contact:
-        """Fetch one contact (``GET /orgs/{org_id}/contacts/{contact_id}``).
+        """Fetch one contact.
+
+        ``GET /orgs/{org_id}/contacts/{contact_id}``
 
         Inferred endpoint: the published docs do not show it; it follows the API's REST
         conventions.
@@ -158,7 +162,7 @@ class AsyncContacts:
             contact_id: The contact.
         """
         path = self._path(("contact_id", contact_id))
-        return await self._client._request(Request(method="GET", path=path), Contact)
+        return await self._pipeline.call(Request(method="GET", path=path), Contact)
 
     async def create(
         self,
@@ -169,7 +173,9 @@ class AsyncContacts:
         user_id: str | Unset = UNSET,
         segment_ids: Sequence[str] | Unset = UNSET,
     ) -> Contact:
-        """Create a contact with its first channel (``POST /orgs/{org_id}/contacts``).
+        """Create a contact with its first channel.
+
+        ``POST /orgs/{org_id}/contacts``
 
         The API needs an email or a phone (or a channel user id) for the channel. Creating is
         not idempotent, so it is retried only when the request certainly did not reach the
@@ -192,7 +198,7 @@ class AsyncContacts:
             segment_ids=UNSET if segment_ids is UNSET else tuple(segment_ids),
         )
         request = Request(method="POST", path=self._path(), body=json_body(body), idempotent=False)
-        return await self._client._request(request, Contact)
+        return await self._pipeline.call(request, Contact)
 
     async def update(
         self,
@@ -202,7 +208,9 @@ class AsyncContacts:
         blocked: bool | Unset = UNSET,
         unsubscribed: bool | Unset = UNSET,
     ) -> Contact:
-        """Change a contact (``PATCH /orgs/{org_id}/contacts/{contact_id}``).
+        """Change a contact.
+
+        ``PATCH /orgs/{org_id}/contacts/{contact_id}``
 
         Only the arguments you pass are sent. This is the API's way to block/unblock and to
         unsubscribe/resubscribe a contact.
@@ -221,10 +229,12 @@ class AsyncContacts:
             raise ValueError("update() needs at least one of name, blocked, unsubscribed")
         path = self._path(("contact_id", contact_id))
         request = Request(method="PATCH", path=path, body=json_body(body))
-        return await self._client._request(request, Contact)
+        return await self._pipeline.call(request, Contact)
 
     async def delete(self, contact_id: str) -> None:
-        """Delete a contact (``DELETE /orgs/{org_id}/contacts/{contact_id}``).
+        """Delete a contact.
+
+        ``DELETE /orgs/{org_id}/contacts/{contact_id}``
 
         Inferred endpoint: the published docs do not show it; it follows the API's REST
         conventions. The response body is not relied on.
@@ -233,12 +243,14 @@ class AsyncContacts:
             contact_id: The contact.
         """
         path = self._path(("contact_id", contact_id))
-        await self._client._send(Request(method="DELETE", path=path))
+        await self._pipeline.send(Request(method="DELETE", path=path))
 
     async def merge(
         self, contact_id: str, source_contact_ids: Sequence[str] | None = None
     ) -> MergeResult:
-        """Fold other contacts into a primary one (``POST .../contacts/{contact_id}/merge``).
+        """Fold other contacts into a primary one.
+
+        ``POST /orgs/{org_id}/contacts/{contact_id}/merge``
 
         Not idempotent: retried only when the request certainly did not reach the server.
 
@@ -260,24 +272,28 @@ class AsyncContacts:
         path = self._path(("contact_id", contact_id), "merge")
         body = json_body(ContactMerge(source_contact_ids=sources))
         request = Request(method="POST", path=path, body=body, idempotent=False)
-        return await self._client._request(request, MergeResult)
+        return await self._pipeline.call(request, MergeResult)
 
     # ------------------------------------------------------------------ sub-resources
 
     def list_fields(self, *, take: int = 100, page: int = 1) -> AsyncPager[ContactField]:
-        """The organisation's contact field definitions (``GET .../contacts/fields``).
+        """The organisation's contact field definitions.
+
+        ``GET /orgs/{org_id}/contacts/fields``
 
         Args:
             take: Page size, 1 to 100.
             page: First page to fetch (1-based).
         """
         path = self._path("fields")
-        return self._client._paginate(path, {}, ContactField, take=take, page=page)
+        return self._pipeline.paginate(path, {}, ContactField, take=take, page=page)
 
     def list_notes(
         self, contact_id: str, *, take: int = 100, page: int = 1
     ) -> AsyncPager[ContactNote]:
-        """The notes on a contact (``GET .../contacts/{contact_id}/notes``).
+        """The notes on a contact.
+
+        ``GET /orgs/{org_id}/contacts/{contact_id}/notes``
 
         Args:
             contact_id: The contact.
@@ -285,7 +301,7 @@ class AsyncContacts:
             page: First page to fetch (1-based).
         """
         path = self._path(("contact_id", contact_id), "notes")
-        return self._client._paginate(path, {}, ContactNote, take=take, page=page)
+        return self._pipeline.paginate(path, {}, ContactNote, take=take, page=page)
 
     async def update_channel(
         self,
@@ -298,7 +314,9 @@ class AsyncContacts:
         username: str | Unset | None = UNSET,
         email: str | Unset | None = UNSET,
     ) -> Channel:
-        """Change a contact's *custom* channel (``PATCH .../contacts/{id}/channels/{id}``).
+        """Change a contact's *custom* channel.
+
+        ``PATCH /orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}``
 
         Only channels of type ``custom`` can be changed. Only the arguments you pass are sent;
         None clears a field.
@@ -320,7 +338,7 @@ class AsyncContacts:
             raise ValueError("update_channel() needs at least one field to change")
         path = self._path(("contact_id", contact_id), "channels", ("channel_id", channel_id))
         request = Request(method="PATCH", path=path, body=json_body(body))
-        return await self._client._request(request, Channel)
+        return await self._pipeline.call(request, Channel)
 
     # ------------------------------------------------------------------ bulk
 
@@ -328,49 +346,47 @@ class AsyncContacts:
         path = self._path(("contact_id", contact_id), "segments", ("segment_id", segment_id))
         return Request(method=method, path=path)
 
-    def _segment_stream(
+    def _segment_job(
         self,
         method: str,
         contact_ids: Iterable[str] | AsyncIterable[str],
         segment_id: str,
+        options: BulkOptions,
         *,
-        concurrency: int | None,
-        on_progress: ProgressCallback | None,
-        journal: str | os.PathLike[str] | None,
-        total: int | None,
-        max_retries: int,
+        streaming: bool,
     ) -> BulkStream:
-        """The bulk job behind ``stream_*`` and ``bulk_*``: one segment change per id."""
+        """The bulk job behind ``stream_*`` and ``bulk_*``: one segment change per id.
+
+        Streaming jobs hand each updated contact to the caller; the others only need the
+        status (nobody reads the contacts), so they skip building them.
+        """
+        check_options(options)
         path_segment(segment_id, "segment_id")
-        client = self._client.with_options(max_retries=max_retries)
+        retries = options.get("max_retries", DEFAULT_MAX_RETRIES)
+        pipeline = self._pipeline.with_options(self._pipeline.options.evolve(max_retries=retries))
 
-        async def change(contact_id: str) -> Contact:
+        async def change(contact_id: str, stats: CallStats) -> Contact | None:
             request = self._segment_request(method, contact_id, segment_id)
-            return await client._request(request, Contact)
-
-        async def change_status_only(contact_id: str) -> None:  # bulk_*: nobody reads contacts
-            await client._send(self._segment_request(method, contact_id, segment_id))
+            if streaming:
+                return await pipeline.call(request, Contact, stats)
+            await pipeline.send(request, stats)
+            return None
 
         return BulkStream(
             change,
             contact_ids,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            journal=journal,
-            total=total,
-            status_only=change_status_only,
+            streaming=streaming,
+            concurrency=options.get("concurrency"),
+            on_progress=options.get("on_progress"),
+            journal=options.get("journal"),
+            total=options.get("total"),
         )
 
     async def bulk_add_segment(
         self,
         contact_ids: Iterable[str] | AsyncIterable[str],
         segment_id: str,
-        *,
-        concurrency: int | None = None,
-        on_progress: ProgressCallback | None = None,
-        journal: str | os.PathLike[str] | None = None,
-        total: int | None = None,
-        max_retries: int = BULK_MAX_RETRIES,
+        **options: Unpack[BulkOptions],
     ) -> BulkReport:
         """Add many contacts to a segment, concurrently, accounting for every id.
 
@@ -384,13 +400,8 @@ class AsyncContacts:
             contact_ids: The contacts to tag (ids, or contacts with an ``id``). Duplicates
                 are processed once (later copies are reported as skipped).
             segment_id: The segment to add them to.
-            concurrency: Worker tasks (requests in flight); default 32.
-            on_progress: Called with a :class:`BulkProgress` a few times a second and once at
-                the end (from the event loop: keep it quick).
-            journal: A file recording completed ids; ids already in it are skipped, so a
-                re-run after an interruption resumes where the last one stopped.
-            total: The number of ids, for progress and ETA when the input has no ``len()``.
-            max_retries: Retries per item for transient errors (default 8).
+            **options: ``concurrency``, ``on_progress``, ``journal``, ``total`` and
+                ``max_retries``, described in :class:`BulkOptions`.
 
         Returns:
             A :class:`BulkReport`: counts of succeeded, failed and skipped items, every
@@ -402,28 +413,15 @@ class AsyncContacts:
             asyncio.CancelledError: the job was cancelled; in-flight items are reported as
                 skipped in the partial report attached to it (:func:`partial_report`).
         """
-        return await run_bulk(
-            self.stream_add_segment(
-                contact_ids,
-                segment_id,
-                concurrency=concurrency,
-                on_progress=on_progress,
-                journal=journal,
-                total=total,
-                max_retries=max_retries,
-            )
-        )
+        return await self._segment_job(
+            "POST", contact_ids, segment_id, options, streaming=False
+        ).run()
 
     async def bulk_remove_segment(
         self,
         contact_ids: Iterable[str] | AsyncIterable[str],
         segment_id: str,
-        *,
-        concurrency: int | None = None,
-        on_progress: ProgressCallback | None = None,
-        journal: str | os.PathLike[str] | None = None,
-        total: int | None = None,
-        max_retries: int = BULK_MAX_RETRIES,
+        **options: Unpack[BulkOptions],
     ) -> BulkReport:
         """Remove many contacts from a segment, concurrently, accounting for every id.
 
@@ -433,38 +431,20 @@ class AsyncContacts:
         Args:
             contact_ids: The contacts to untag (ids, or contacts with an ``id``).
             segment_id: The segment to remove them from.
-            concurrency: Worker tasks (requests in flight); default 32.
-            on_progress: Called with a :class:`BulkProgress` a few times a second and once at
-                the end.
-            journal: A file recording completed ids, for resuming.
-            total: The number of ids, for progress and ETA when the input has no ``len()``.
-            max_retries: Retries per item for transient errors (default 8).
+            **options: As for :meth:`bulk_add_segment` (:class:`BulkOptions`).
 
         Returns:
             A :class:`BulkReport`.
         """
-        return await run_bulk(
-            self.stream_remove_segment(
-                contact_ids,
-                segment_id,
-                concurrency=concurrency,
-                on_progress=on_progress,
-                journal=journal,
-                total=total,
-                max_retries=max_retries,
-            )
-        )
+        return await self._segment_job(
+            "DELETE", contact_ids, segment_id, options, streaming=False
+        ).run()
 
     def stream_add_segment(
         self,
         contact_ids: Iterable[str] | AsyncIterable[str],
         segment_id: str,
-        *,
-        concurrency: int | None = None,
-        on_progress: ProgressCallback | None = None,
-        journal: str | os.PathLike[str] | None = None,
-        total: int | None = None,
-        max_retries: int = BULK_MAX_RETRIES,
+        **options: Unpack[BulkOptions],
     ) -> BulkStream:
         """Like :meth:`bulk_add_segment`, but yield each item's result as it completes.
 
@@ -476,54 +456,21 @@ class AsyncContacts:
         Args:
             contact_ids: The contacts to tag (ids, or contacts with an ``id``).
             segment_id: The segment to add them to.
-            concurrency: Worker tasks (requests in flight); default 32.
-            on_progress: Called with a :class:`BulkProgress` a few times a second and once at
-                the end.
-            journal: A file recording completed ids, for resuming.
-            total: The number of ids, for progress and ETA when the input has no ``len()``.
-            max_retries: Retries per item for transient errors (default 8).
+            **options: As for :meth:`bulk_add_segment` (:class:`BulkOptions`).
         """
-        return self._segment_stream(
-            "POST",
-            contact_ids,
-            segment_id,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            journal=journal,
-            total=total,
-            max_retries=max_retries,
-        )
+        return self._segment_job("POST", contact_ids, segment_id, options, streaming=True)
 
     def stream_remove_segment(
         self,
         contact_ids: Iterable[str] | AsyncIterable[str],
         segment_id: str,
-        *,
-        concurrency: int | None = None,
-        on_progress: ProgressCallback | None = None,
-        journal: str | os.PathLike[str] | None = None,
-        total: int | None = None,
-        max_retries: int = BULK_MAX_RETRIES,
+        **options: Unpack[BulkOptions],
     ) -> BulkStream:
         """Like :meth:`bulk_remove_segment`, but yield each item's result as it completes.
 
         Args:
             contact_ids: The contacts to untag (ids, or contacts with an ``id``).
             segment_id: The segment to remove them from.
-            concurrency: Worker tasks (requests in flight); default 32.
-            on_progress: Called with a :class:`BulkProgress` a few times a second and once at
-                the end.
-            journal: A file recording completed ids, for resuming.
-            total: The number of ids, for progress and ETA when the input has no ``len()``.
-            max_retries: Retries per item for transient errors (default 8).
+            **options: As for :meth:`bulk_add_segment` (:class:`BulkOptions`).
         """
-        return self._segment_stream(
-            "DELETE",
-            contact_ids,
-            segment_id,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            journal=journal,
-            total=total,
-            max_retries=max_retries,
-        )
+        return self._segment_job("DELETE", contact_ids, segment_id, options, streaming=True)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .._models import Segment, SegmentColor, SegmentCreate, SegmentUpdate
 from .._pagination import AsyncPager
-from .._protocol import Request, build_path, json_body
+from .._pipeline import Pipeline
+from .._protocol import Request, json_body
 from .._types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from .._client import AsyncInventClient
 
 __all__ = ["AsyncSegments"]
 
@@ -24,11 +20,11 @@ def _check_name(name: str) -> str:
 class AsyncSegments:
     """Segments of the client's organisation: ``client.segments``."""
 
-    def __init__(self, client: AsyncInventClient) -> None:
-        self._client = client
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
 
     def _path(self, *segments: str | tuple[str, object]) -> str:
-        return build_path(*self._client._org_path(), "segments", *segments)
+        return self._pipeline.path("segments", *segments)
 
     def list(
         self,
@@ -38,7 +34,9 @@ class AsyncSegments:
         take: int = 100,
         page: int = 1,
     ) -> AsyncPager[Segment]:
-        """List segments with the board columns that use them (``GET /orgs/{org_id}/segments``).
+        """List segments with the board columns that use them.
+
+        ``GET /orgs/{org_id}/segments``
 
         Args:
             search: Search by segment name (the filter's name is inferred; the docs do not
@@ -51,10 +49,12 @@ class AsyncSegments:
             An async-iterable pager over the segments (no request is made until you iterate).
         """
         params = {"search": search, "exclude_board_columns": exclude_board_columns}
-        return self._client._paginate(self._path(), params, Segment, take=take, page=page)
+        return self._pipeline.paginate(self._path(), params, Segment, take=take, page=page)
 
     async def get(self, segment_id: str) -> Segment:
-        """Fetch one segment (``GET /orgs/{org_id}/segments/{segment_id}``).
+        """Fetch one segment.
+
+        ``GET /orgs/{org_id}/segments/{segment_id}``
 
         Inferred endpoint: the published docs do not show it; it follows the API's REST
         conventions.
@@ -63,10 +63,12 @@ class AsyncSegments:
             segment_id: The segment.
         """
         path = self._path(("segment_id", segment_id))
-        return await self._client._request(Request(method="GET", path=path), Segment)
+        return await self._pipeline.call(Request(method="GET", path=path), Segment)
 
     async def create(self, name: str, *, color: SegmentColor | Unset = UNSET) -> Segment:
-        """Create a segment (``POST /orgs/{org_id}/segments``).
+        """Create a segment.
+
+        ``POST /orgs/{org_id}/segments``
 
         Inferred endpoint: the published docs do not show it; the body mirrors the documented
         update. Not idempotent: retried only when the request certainly did not reach the
@@ -82,7 +84,7 @@ class AsyncSegments:
         """
         body = json_body(SegmentCreate(name=_check_name(name), color=_color(color)))
         request = Request(method="POST", path=self._path(), body=body, idempotent=False)
-        return await self._client._request(request, Segment)
+        return await self._pipeline.call(request, Segment)
 
     async def update(
         self,
@@ -91,7 +93,9 @@ class AsyncSegments:
         name: str | Unset = UNSET,
         color: SegmentColor | Unset = UNSET,
     ) -> Segment:
-        """Rename or recolour a segment (``PATCH /orgs/{org_id}/segments/{segment_id}``).
+        """Rename or recolour a segment.
+
+        ``PATCH /orgs/{org_id}/segments/{segment_id}``
 
         Args:
             segment_id: The segment.
@@ -106,10 +110,12 @@ class AsyncSegments:
         body = SegmentUpdate(name=name if name is UNSET else _check_name(name), color=_color(color))
         path = self._path(("segment_id", segment_id))
         request = Request(method="PATCH", path=path, body=json_body(body))
-        return await self._client._request(request, Segment)
+        return await self._pipeline.call(request, Segment)
 
     async def delete(self, segment_id: str) -> None:
-        """Delete a segment (``DELETE /orgs/{org_id}/segments/{segment_id}``).
+        """Delete a segment.
+
+        ``DELETE /orgs/{org_id}/segments/{segment_id}``
 
         Inferred endpoint: the published docs do not show it; it follows the API's REST
         conventions. The response body is not relied on.
@@ -118,7 +124,7 @@ class AsyncSegments:
             segment_id: The segment.
         """
         path = self._path(("segment_id", segment_id))
-        await self._client._send(Request(method="DELETE", path=path))
+        await self._pipeline.send(Request(method="DELETE", path=path))
 
 
 def _color(color: SegmentColor | Unset) -> SegmentColor | Unset:

@@ -1,0 +1,315 @@
+"""The request path, top to bottom: every call of every resource goes through :class:`Pipeline`.
+
+One call is ``Pipeline.send(request)``::
+
+    check the client is open, on its loop
+    for each attempt (the first one directly, the others under backoff, see ``_retry``):
+        governor.acquire(deadline)        pacing, the 429 cool-down gate, the concurrency cap
+        timeout = min(attempt timeout, what is left of the deadline)
+        transport.send(...)               any AsyncTransport; aiohttp by default
+        ticket.release()                  whatever happened
+        429  -> governor.rate_limited()   closes the gate for every request; retried
+        else -> governor.succeeded()
+        non-2xx -> the APIStatusError subclass (``_protocol``); retried when retryable
+
+:class:`Core` is what a client shares with all of its views: the transport, the governor, the
+request headers and the lifecycle (closed, the event loop it is bound to, the warning for a
+client nobody closed). A :class:`Pipeline` is a core plus the :class:`Options` of one view;
+views are new pipelines over the same core. Attempts are counted into an explicit
+:class:`CallStats` when the caller passes one (the bulk engine does, per item).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+import weakref
+from collections.abc import Mapping
+from types import GenericAlias
+from typing import Final, TypeVar
+
+from ._exceptions import (
+    APITimeoutError,
+    ClientClosedError,
+    InventError,
+    RateLimitError,
+    WrongEventLoopError,
+)
+from ._pagination import AsyncPager
+from ._protocol import (
+    Headers,
+    PageInfo,
+    RawResponse,
+    Request,
+    TransportRequest,
+    build_path,
+    build_url,
+    check_status,
+    error_from_response,
+    is_retryable,
+    page_info,
+    parse_response,
+    query_params,
+)
+from ._ratelimit import GovernorDeadlineExceeded, GovernorStats, RateGovernor
+from ._retry import retry_after
+from ._settings import Options, Settings
+from ._transport import USER_AGENT, AsyncTransport
+from ._types import QueryValue
+
+__all__ = ["CallStats", "Core", "Pipeline"]
+
+T = TypeVar("T")
+
+_UNCLOSED: Final = (
+    "AsyncInventClient was not closed: use 'async with AsyncInventClient() as client:' "
+    "or 'await client.aclose()'"
+)
+
+
+class CallStats:
+    """Counts the HTTP attempts of one logical call (the bulk engine keeps one per item)."""
+
+    __slots__ = ("attempts", "rate_limited")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.rate_limited = 0
+
+
+class _Lifecycle:
+    """A core's state that its unclosed-client finalizer reads (it holds no core)."""
+
+    __slots__ = ("closed", "loop", "used")
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.used = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+
+def _warn_unclosed(state: _Lifecycle) -> None:
+    if state.used and not state.closed:
+        warnings.warn(_UNCLOSED, ResourceWarning, stacklevel=1)
+
+
+class Core:
+    """What a client shares with its views: transport, governor, headers, lifecycle.
+
+    Args:
+        settings: The client's settings (base URL, key, rate limit).
+        transport: Where requests go.
+        owns_resources: Whether the client made its own connections (no session or transport
+            was passed in); only then does an unclosed client warn when collected.
+    """
+
+    def __init__(self, settings: Settings, transport: AsyncTransport, *, owns_resources: bool):
+        self.transport = transport
+        self.governor = RateGovernor(settings.rate_limit) if settings.rate_limit else None
+        self.base_url = settings.base_url
+        auth = f"Bearer {settings.api_key.reveal()}"
+        self._headers = Headers(
+            {"Authorization": auth, "Accept": "application/json", "User-Agent": USER_AGENT}
+        )
+        self._body_headers = Headers({**self._headers, "Content-Type": "application/json"})
+        self._state = _Lifecycle()
+        self._finalizer = weakref.finalize(self, _warn_unclosed, self._state)
+        if not owns_resources:
+            self._finalizer.detach()
+
+    def __repr__(self) -> str:
+        return f"<Core base_url={self.base_url!r} closed={self.closed}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` has run."""
+        return self._state.closed
+
+    def check_usable(self) -> None:
+        """Raise if closed, or if called on another event loop than the first one used."""
+        state = self._state
+        if state.closed:
+            raise ClientClosedError(
+                "this AsyncInventClient is closed; create a new client "
+                "(or keep using it inside 'async with')"
+            )
+        loop = asyncio.get_running_loop()
+        if state.loop is None:
+            state.loop = loop
+        elif loop is not state.loop:
+            raise WrongEventLoopError(
+                "this AsyncInventClient was first used on another event loop "
+                f"({_describe(state.loop)}); aiohttp sessions are bound to one loop. Create "
+                "one client per event loop (for example inside the coroutine you pass to "
+                "asyncio.run()), or use the synchronous InventClient from blocking code."
+            )
+
+    def wire(self, request: Request) -> TransportRequest:
+        """``request`` as the transport sends it: absolute URL and every header."""
+        self._state.used = True
+        headers = self._body_headers if request.body is not None else self._headers
+        url = build_url(self.base_url, request)
+        return TransportRequest(
+            method=request.method, url=url, path=request.path, headers=headers, body=request.body
+        )
+
+    def stats(self) -> GovernorStats | None:
+        """The governor's counters (None when it is off)."""
+        return self.governor.stats() if self.governor is not None else None
+
+    async def aclose(self) -> None:
+        """Close the transport (idempotent), on the event loop the client was used on.
+
+        If that loop is already closed, its connections died with it: the client is marked
+        closed and the transport told to drop them.
+        """
+        state = self._state
+        if state.closed:
+            return
+        loop = state.loop
+        elsewhere = loop is not None and asyncio.get_running_loop() is not loop
+        if state.used and elsewhere and loop is not None and not loop.is_closed():
+            raise WrongEventLoopError(
+                f"close this AsyncInventClient on the event loop it was used on ({_describe(loop)})"
+            )
+        state.closed = True
+        await self.transport.aclose()
+
+    def abandon(self) -> None:
+        """Give up on this client without closing it: it will not warn when collected."""
+        self._finalizer.detach()
+
+
+class Pipeline:
+    """The request path of one view: a :class:`Core` and that view's :class:`Options`."""
+
+    __slots__ = ("_core", "_options", "_prefix")
+
+    def __init__(self, core: Core, options: Options) -> None:
+        self._core = core
+        self._options = options
+        self._prefix = build_path("orgs", ("org_id", options.org_id))
+
+    @property
+    def options(self) -> Options:
+        """This view's options."""
+        return self._options
+
+    def with_options(self, options: Options) -> Pipeline:
+        """A pipeline over the same core with other options (a view)."""
+        return Pipeline(self._core, options)
+
+    def path(self, *segments: str | tuple[str, object]) -> str:
+        """The encoded path of ``segments`` under this view's organisation (``/orgs/{org}``).
+
+        A ``(name, value)`` segment is a path parameter: percent-encoded, so that no id can
+        change the path (see :func:`~invent_async._protocol.path_segment`).
+        """
+        return self._prefix + build_path(*segments)
+
+    async def call(self, request: Request, cl: type[T], stats: CallStats | None = None) -> T:
+        """Send ``request`` and build ``cl`` from the response body."""
+        return parse_response(request, await self.send(request, stats), cl)
+
+    async def send(self, request: Request, stats: CallStats | None = None) -> RawResponse:
+        """Send ``request`` through the governor and the retries; return a 2xx response.
+
+        Each attempt waits for the rate governor first; that wait counts against the call's
+        deadline but not against the attempt's HTTP timeout, which starts once it is sent.
+        """
+        core = self._core
+        core.check_usable()
+        options = self._options
+        deadline_at = None if options.deadline is None else time.monotonic() + options.deadline
+        wire = core.wire(request)
+        try:
+            return await self._attempt(request, wire, deadline_at, stats)
+        except InventError as exc:
+            if options.retry.max_retries == 0 or not is_retryable(exc, request.idempotent):
+                raise
+            failure = exc
+        return await retry_after(
+            failure,
+            lambda: self._attempt(request, wire, deadline_at, stats),
+            request,
+            options.retry,
+            deadline_at,
+            governed=core.governor is not None,
+        )
+
+    async def _attempt(
+        self,
+        request: Request,
+        wire: TransportRequest,
+        deadline_at: float | None,
+        stats: CallStats | None,
+    ) -> RawResponse:
+        if stats is not None:
+            stats.attempts += 1
+        governor = self._core.governor
+        ticket = None
+        if governor is not None:
+            try:
+                ticket = await governor.acquire(deadline_at)
+            except GovernorDeadlineExceeded as exc:
+                raise self._deadline_error(request, exc.wait) from None
+        try:
+            timeout = self._options.timeout
+            if deadline_at is not None:
+                left = deadline_at - time.monotonic()
+                if left <= 0:
+                    raise self._deadline_error(request, None)
+                timeout = left if timeout is None else min(timeout, left)
+            raw = await self._core.transport.send(wire, attempt_timeout=timeout)
+        finally:
+            if ticket is not None:
+                ticket.release()
+        if raw.status == 429:
+            if stats is not None:
+                stats.rate_limited += 1
+            error = error_from_response(request, raw)
+            if governor is not None:
+                assert isinstance(error, RateLimitError)
+                governor.rate_limited(error.retry_after, ticket)
+            raise error
+        if governor is not None:
+            governor.succeeded(ticket)
+        check_status(request, raw)
+        return raw
+
+    def _deadline_error(self, request: Request, wait: float | None) -> APITimeoutError:
+        why = f" (the rate governor would hold it {wait:.1f}s)" if wait is not None else ""
+        return APITimeoutError(
+            f"{request.method} {request.path}: the call's deadline of "
+            f"{self._options.deadline}s ran out{why}",
+            method=request.method,
+            path=request.path,
+            request_sent=False,
+        )
+
+    def paginate(
+        self,
+        path: str,
+        params: Mapping[str, QueryValue | None],
+        item_type: type[T],
+        *,
+        take: int,
+        page: int,
+    ) -> AsyncPager[T]:
+        """A pager over a list endpoint; each page is one ``GET`` through :meth:`send`."""
+        base_query = query_params(params)
+        page_type: type[tuple[T, ...]] = GenericAlias(tuple, (item_type, ...))  # type: ignore[assignment]
+
+        async def fetch(number: int, size: int) -> tuple[tuple[T, ...], PageInfo]:
+            query = (*base_query, ("page", str(number)), ("take", str(size)))
+            request = Request(method="GET", path=path, query=query)
+            raw = await self.send(request)
+            return parse_response(request, raw, page_type), page_info(raw.headers)
+
+        return AsyncPager(fetch, page=page, take=take)
+
+
+def _describe(loop: asyncio.AbstractEventLoop) -> str:
+    state = "closed" if loop.is_closed() else "running" if loop.is_running() else "not running"
+    return f"{type(loop).__name__} at {id(loop):#x}, {state}"
