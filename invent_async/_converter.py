@@ -4,12 +4,17 @@
 - Datetimes: parsed with ``datetime.fromisoformat`` (which accepts a trailing ``Z`` from Python
   3.11); date-only and naive values are read as UTC, so every datetime is timezone-aware.
   Written back as RFC 3339 with a ``Z`` suffix.
-- Open enums: a channel type, segment colour or field type this SDK does not know arrives as a
-  plain ``str`` instead of failing.
+- Which rule applies is found from the models themselves, never from a list of them: every
+  attrs class of ``_models`` is a model; one with a field defaulting to ``UNSET`` is a
+  *request* model (written, never read), every other one a *response* model (read on the
+  fast path). A field annotated ``SomeEnum | str`` (``| None``) is an open enum: a value this
+  SDK does not know arrives as a plain ``str`` instead of failing.
 - Reading is lenient about *extra* keys (ignored) and strict about *types*: a missing required
   field, a ``null`` where a string is required or ``"true"`` where a bool is required is an
   error that names the field path (``@ $.channels[0].id``).
-- Request models omit every field left at :data:`~invent_async.UNSET`.
+- Request models omit every field left at :data:`~invent_async.UNSET`. ``UNSET`` itself never
+  reaches the wire: unstructuring it anywhere else (a required field, inside a list, on its
+  own) raises ``TypeError``, and so does structuring into a request model or an ``Unset`` type.
 - ``ContactField.type`` is read from the top level or, when absent, from ``schema.type``.
 
 Structuring runs a fast converter first (``detailed_validation=False``); only when that fails
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import enum
 import json as _stdlib_json
+import types
+import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Final, TypeVar
@@ -30,14 +37,18 @@ from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from . import _models as m
-from ._types import JSON
+from ._types import JSON, UNSET, Unset
 
 __all__ = [
     "InvalidData",
     "dumps",
     "format_datetime",
+    "is_model",
+    "is_request_model",
+    "is_response_model",
     "json_backend",
     "loads",
+    "open_enum",
     "parse_datetime",
     "set_json_backend",
     "structure",
@@ -45,16 +56,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-_REQUEST_MODELS: Final = (
-    m.NewChannel,
-    m.ContactCreate,
-    m.ContactUpdate,
-    m.ContactMerge,
-    m.ChannelUpdate,
-    m.SegmentCreate,
-    m.SegmentUpdate,
-)
 
 
 class InvalidData(ValueError):
@@ -230,10 +231,7 @@ def _json_object(value: object, _: type) -> Mapping[str, Any]:
     raise TypeError(f"expected a JSON object, got {type(value).__name__}")
 
 
-def _open_enum(
-    enum_type: type[m.ChannelType] | type[m.SegmentColor] | type[m.ContactFieldType],
-    nullable: bool,
-) -> Callable[[object, type], Any]:
+def _open_enum(enum_type: type[enum.Enum], nullable: bool) -> Callable[[object, type], Any]:
     known = {member.value: member for member in enum_type}
 
     def structure_open_enum(value: object, _: type) -> Any:
@@ -250,22 +248,69 @@ def _enum_value(value: object) -> object:
     return value.value if isinstance(value, enum.Enum) else value
 
 
+# --------------------------------------------------------------------------- which rule
+
+
+def is_model(t: Any) -> bool:
+    """Whether ``t`` is one of the attrs classes of ``_models``."""
+    return isinstance(t, type) and attrs.has(t) and t.__module__ == m.__name__
+
+
+def is_request_model(t: Any) -> bool:
+    """Whether ``t`` is a request body model: a model with a field defaulting to ``UNSET``."""
+    return is_model(t) and any(a.default is UNSET for a in attrs.fields(t))
+
+
+def is_response_model(t: Any) -> bool:
+    """Whether ``t`` is a model read from responses (every model that is not a request)."""
+    return is_model(t) and not is_request_model(t)
+
+
+def _union_args(t: Any) -> tuple[Any, ...]:
+    if typing.get_origin(t) in (types.UnionType, typing.Union):
+        return typing.get_args(t)
+    return ()
+
+
+def open_enum(t: Any) -> type[enum.Enum] | None:
+    """The enum of an open-enum annotation (``E | str``, ``E | str | None``), else None."""
+    args = _union_args(t)
+    enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+    if len(enums) == 1 and str in args and set(args) <= {enums[0], str, type(None)}:
+        return enums[0]
+    return None
+
+
+def _mentions_unset(t: Any) -> bool:
+    return t == Unset or Unset in _union_args(t)
+
+
+def _never_read(value: object, cl: Any) -> Any:
+    name = getattr(cl, "__name__", None) or repr(cl)
+    raise TypeError(f"{name} is written to the wire, never read from it (UNSET cannot be read)")
+
+
+def _unset_on_the_wire(value: object) -> Any:
+    raise TypeError(
+        "UNSET reached the wire: it may only be the value of an optional field of a request "
+        "model, which is then left out"
+    )
+
+
+def _reject_unset(value: object) -> None:
+    """Raise if UNSET is in unstructured data (a field whose hook passed it through as is)."""
+    if value is UNSET:
+        _unset_on_the_wire(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _reject_unset(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_unset(item)
+
+
 # --------------------------------------------------------------------------- converters
 
-
-_RESPONSE_MODELS: Final = frozenset(
-    {
-        m.Board,
-        m.Segment,
-        m.Channel,
-        m.Contact,
-        m.ContactField,
-        m.NoteAttachment,
-        m.NoteAuthor,
-        m.ContactNote,
-        m.MergeResult,
-    }
-)
 
 # Field types whose check is written inline by _fast_model_hook: (test, allows None).
 _INLINE_CHECKS: Final[dict[Any, tuple[str, bool]]] = {
@@ -347,19 +392,14 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
         lambda t: t == Mapping[str, Any] | None,
         lambda v, t: None if v is None else _json_object(v, t),
     )
-    for enum_type, annotation, nullable in (
-        (m.ChannelType, m.ChannelType | str, False),
-        (m.SegmentColor, m.SegmentColor | str | None, True),
-        (m.ContactFieldType, m.ContactFieldType | str | None, True),
-    ):
-        hook = _open_enum(enum_type, nullable)
-        conv.register_structure_hook_func(lambda t, a=annotation: t == a, hook)  # type: ignore[misc]
-        conv.register_unstructure_hook_func(lambda t, a=annotation: t == a, _enum_value)  # type: ignore[misc]
+    conv.register_structure_hook_factory(
+        lambda t: open_enum(t) is not None,
+        lambda t: _open_enum(open_enum(t), type(None) in _union_args(t)),  # type: ignore[arg-type]
+    )
+    conv.register_unstructure_hook_func(lambda t: open_enum(t) is not None, _enum_value)
 
     if fast:
-        conv.register_structure_hook_factory(
-            lambda t: t in _RESPONSE_MODELS, lambda t: _fast_model_hook(conv, t)
-        )
+        conv.register_structure_hook_factory(is_response_model, lambda t: _fast_model_hook(conv, t))
 
     # ContactField.type may only be present inside ``schema``.
     field_hook = (
@@ -377,11 +417,13 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
 
     conv.register_structure_hook(m.ContactField, structure_contact_field)
 
-    # Request bodies: every field left at its UNSET default is omitted.
-    for cl in _REQUEST_MODELS:
-        conv.register_unstructure_hook(
-            cl, make_dict_unstructure_fn(cl, conv, _cattrs_omit_if_default=True)
-        )
+    # Request bodies: every field left at its UNSET default is omitted; UNSET goes nowhere.
+    conv.register_unstructure_hook_factory(
+        is_request_model, lambda t: make_dict_unstructure_fn(t, conv, _cattrs_omit_if_default=True)
+    )
+    conv.register_unstructure_hook(type(UNSET), _unset_on_the_wire)
+    conv.register_structure_hook_func(is_request_model, _never_read)
+    conv.register_structure_hook_func(_mentions_unset, _never_read)
     # Segments embedded in contacts carry no ``boards`` key: omit it when it is None.
     conv.register_unstructure_hook(
         m.Segment,
@@ -417,5 +459,11 @@ def _explain(data: JSON, cl: type[Any]) -> list[str]:
 
 
 def unstructure(obj: Any) -> JSON:
-    """Turn a model (request or response) into JSON-ready data."""
-    return _FAST.unstructure(obj)
+    """Turn a model (request or response) into JSON-ready data.
+
+    Raises:
+        TypeError: ``UNSET`` is somewhere but in an optional field of a request model.
+    """
+    data = _FAST.unstructure(obj)
+    _reject_unset(data)
+    return data

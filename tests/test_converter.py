@@ -6,16 +6,19 @@ Examples are copied from ``invent-openapi.yaml`` (``components/examples``).
 from __future__ import annotations
 
 import copy
+import enum
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 import strategies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invent_async import (
+    UNSET,
     Channel,
     ChannelType,
     Contact,
@@ -25,8 +28,10 @@ from invent_async import (
     MergeResult,
     Segment,
     SegmentColor,
+    Unset,
 )
 from invent_async import _converter as conv
+from invent_async import _models as m
 from invent_async._converter import InvalidData
 from invent_async._models import (
     ChannelUpdate,
@@ -37,6 +42,7 @@ from invent_async._models import (
     SegmentCreate,
     SegmentUpdate,
 )
+from invent_async._protocol import json_body
 
 # --------------------------------------------------------------------------- spec examples
 
@@ -722,6 +728,121 @@ def test_request_models_omit_unset_fields_but_keep_explicit_none(
     json_backend: str, model: Any, expected: dict[str, Any]
 ) -> None:
     assert conv.loads(conv.dumps(conv.unstructure(model))) == expected
+
+
+# ------------------------------------------------------------------ rules found, not listed
+
+
+def _model_classes() -> list[type]:
+    return [
+        obj for name in m.__all__ if isinstance(obj := getattr(m, name), type) and attrs.has(obj)
+    ]
+
+
+@pytest.mark.parametrize("cl", _model_classes(), ids=lambda cl: cl.__name__)
+def test_every_model_is_either_a_request_or_a_response_model(cl: type) -> None:
+    assert conv.is_request_model(cl) != conv.is_response_model(cl)
+    assert conv.is_request_model(cl) == (cl.__name__ in REQUEST_MODEL_NAMES)
+
+
+REQUEST_MODEL_NAMES = {
+    "NewChannel",
+    "ContactCreate",
+    "ContactUpdate",
+    "ContactMerge",
+    "ChannelUpdate",
+    "SegmentCreate",
+    "SegmentUpdate",
+}
+
+
+def _any(annotation: object) -> Any:
+    """An annotation as a plain value (mypy types ``X | Y`` expressions as UnionType)."""
+    return annotation
+
+
+def _new_model(name: str, fields: dict[str, Any]) -> type:
+    """A model class made now, as if just added to ``_models`` (named in no list)."""
+    cl = attrs.make_class(name, fields, frozen=True, kw_only=True)
+    cl.__module__ = m.__name__
+    return cl
+
+
+def test_a_new_request_model_omits_unset_fields_without_being_listed() -> None:
+    pinned = _new_model(
+        "ContactPin",
+        {
+            "pinned": attrs.field(type=_any(bool | Unset), default=UNSET),
+            "note": attrs.field(type=_any(str | Unset), default=UNSET),
+        },
+    )
+
+    assert conv.unstructure(pinned(note="top")) == {"note": "top"}
+    assert conv.unstructure(pinned(pinned=False)) == {"pinned": False}
+
+
+def test_a_new_response_model_is_read_strictly_without_being_listed() -> None:
+    tag = _new_model(
+        "Tag",
+        {"id": attrs.field(type=str), "color": attrs.field(type=_any(SegmentColor | str | None))},
+    )
+
+    assert conv.structure({"id": "t1", "color": "red", "x": 1}, tag) == tag(
+        id="t1", color=SegmentColor.RED
+    )
+    assert conv.structure({"id": "t2", "color": "mauve"}, tag).color == "mauve"
+    with pytest.raises(InvalidData, match=r"\$\.id"):
+        conv.structure({"id": 5, "color": None}, tag)
+
+
+class _Mood(enum.Enum):
+    CALM = "calm"
+
+
+def test_an_open_enum_is_found_by_its_annotation() -> None:
+    assert conv.open_enum(ChannelType | str) is ChannelType
+    assert conv.open_enum(_Mood | str | None) is _Mood
+    assert conv.open_enum(SegmentColor | Unset) is None  # a request field: closed
+    assert conv.open_enum(str | None) is None
+    assert conv.structure("calm", _any(_Mood | str)) is _Mood.CALM
+    assert conv.structure("giddy", _any(_Mood | str)) == "giddy"
+    assert conv.structure(None, _any(_Mood | str | None)) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(SegmentCreate(name=_any(UNSET)), id="a-required-field"),
+        pytest.param(
+            ContactCreate(channel=NewChannel(email="a@example.com"), segment_ids=_any((UNSET,))),
+            id="inside-a-list",
+        ),
+        pytest.param(UNSET, id="on-its-own"),
+        pytest.param({"pinned": UNSET}, id="in-a-dict"),
+        pytest.param(
+            attrs.evolve(conv.structure(SEGMENT_EXAMPLE, Segment), name=_any(UNSET)),
+            id="in-a-response-model",
+        ),
+    ],
+)
+def test_unset_never_reaches_the_wire(value: Any) -> None:
+    with pytest.raises(TypeError, match="UNSET reached the wire"):
+        conv.unstructure(value)
+    with pytest.raises(TypeError, match="UNSET reached the wire"):
+        json_body(value)
+
+
+@pytest.mark.parametrize(
+    ("data", "cl"),
+    [
+        pytest.param({"name": "VIP"}, SegmentCreate, id="a-request-model"),
+        pytest.param("UNSET", str | Unset, id="an-unset-type"),
+        pytest.param({"channel": {"email": "a@example.com"}}, ContactCreate, id="nested-request"),
+    ],
+)
+def test_unset_is_never_read_from_the_wire(data: Any, cl: Any) -> None:
+    with pytest.raises(InvalidData, match="never read"):
+        conv.structure(data, cl)
 
 
 # --------------------------------------------------------------------------- JSON backends
