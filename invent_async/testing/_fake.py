@@ -1,7 +1,9 @@
 """``FakeInvent``: the public face of the fake (server lifecycle, seeding, faults, inspection).
 
-State lives in ``_state``, HTTP handling in ``_app``, fault and traffic bookkeeping in
-``_faults``; this module wires them to an aiohttp.web server bound to 127.0.0.1.
+State lives in ``_store`` (records and their wire form in ``_records``), the API in
+``_routes``, HTTP handling in ``_app``, fault and traffic bookkeeping in ``_faults``; this
+module wires them to an aiohttp.web server bound to 127.0.0.1. The readers return the SDK's
+models as a client would read them: the record's wire form through JSON and the converter.
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
+from .. import _converter
 from .. import _models as m
-from . import _state as st
+from . import _store as st
 from ._app import FakeHandler, RecordedRequest
 from ._faults import FakeStats, RequestMatcher
+from ._records import ContactRecord, JSONDict, SegmentRecord
 
 __all__ = ["FakeInvent"]
+
+T = TypeVar("T")
 
 HOST: Final = "127.0.0.1"
 _SHUTDOWN_TIMEOUT: Final = 0.25  # seconds in-flight (delayed) handlers get at stop()
@@ -28,6 +34,11 @@ _SHUTDOWN_TIMEOUT: Final = 0.25  # seconds in-flight (delayed) handlers get at s
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _read(data: JSONDict, cl: type[T]) -> T:
+    """The SDK model of a wire dict, read as a client would: through JSON and the converter."""
+    return _converter.structure(_converter.loads(_converter.dumps(data)), cl)
 
 
 def _retry_after_value(value: float | str | None) -> str | None:
@@ -333,7 +344,7 @@ class FakeInvent:
         """Create a segment (``boards``: the board columns that use it, default none)."""
         with self._store.lock:
             seg = self._store.create_segment(self._org(org), name, str(color), boards)
-            return st.segment_model(seg, boards=True)
+            return _read(seg.to_json(boards=True), m.Segment)
 
     def add_contact(
         self,
@@ -383,7 +394,7 @@ class FakeInvent:
                 ai_replies_disabled=ai_replies_disabled,
                 stamp=stamp,
             )
-            return st.contact_model(org_state, ct)
+            return _read(ct.to_json(org_state.segments), m.Contact)
 
     def add_contacts(
         self, n: int, *, segment_ids: Sequence[str] = (), org: str = st.DEFAULT_ORG
@@ -416,7 +427,7 @@ class FakeInvent:
             fld = self._store.add_field(
                 self._org(org), key, str(type), schema, readonly=readonly, kind=kind
             )
-            return st.field_model(fld)
+            return _read(fld, m.ContactField)
 
     def add_note(
         self,
@@ -430,9 +441,8 @@ class FakeInvent:
         """Add a note to a contact (KeyError for an unknown contact)."""
         with self._store.lock:
             ct = self._contact_record(self._org(org), contact_id)
-            return st.note_model(
-                self._store.add_note(ct, content, attachments=attachments, user=user)
-            )
+            note = self._store.add_note(ct, content, attachments=attachments, user=user)
+            return _read(note, m.ContactNote)
 
     # ------------------------------------------------------------------ reading state
 
@@ -440,7 +450,8 @@ class FakeInvent:
         """The contact as it is now (KeyError if it does not exist)."""
         with self._store.lock:
             org_state = self._org(org)
-            return st.contact_model(org_state, self._contact_record(org_state, contact_id))
+            record = self._contact_record(org_state, contact_id)
+            return _read(record.to_json(org_state.segments), m.Contact)
 
     def contact_ids(self, org: str = st.DEFAULT_ORG) -> list[str]:
         """Every contact id of ``org``, in creation order."""
@@ -450,7 +461,8 @@ class FakeInvent:
     def segment(self, segment_id: str, org: str = st.DEFAULT_ORG) -> m.Segment:
         """The segment as it is now, with ``boards`` (KeyError if it does not exist)."""
         with self._store.lock:
-            return st.segment_model(self._segment_record(self._org(org), segment_id), boards=True)
+            record = self._segment_record(self._org(org), segment_id)
+            return _read(record.to_json(boards=True), m.Segment)
 
     def segment_ids(self, org: str = st.DEFAULT_ORG) -> list[str]:
         """Every segment id of ``org``, in creation order."""
@@ -466,7 +478,7 @@ class FakeInvent:
         """The contact's notes, oldest first (KeyError if the contact does not exist)."""
         with self._store.lock:
             ct = self._contact_record(self._org(org), contact_id)
-            return [st.note_model(note) for note in ct.notes]
+            return [_read(note, m.ContactNote) for note in ct.notes]
 
     # ------------------------------------------------------------------ private
 
@@ -477,14 +489,14 @@ class FakeInvent:
         return state
 
     @staticmethod
-    def _contact_record(org: st.OrgState, contact_id: str) -> st.ContactRecord:
+    def _contact_record(org: st.OrgState, contact_id: str) -> ContactRecord:
         ct = org.contacts.get(contact_id)
         if ct is None:
             raise KeyError(f"no contact {contact_id!r} in organisation {org.org_id!r}")
         return ct
 
     @staticmethod
-    def _segment_record(org: st.OrgState, segment_id: str) -> st.SegmentRecord:
+    def _segment_record(org: st.OrgState, segment_id: str) -> SegmentRecord:
         seg = org.segments.get(segment_id)
         if seg is None:
             raise KeyError(f"no segment {segment_id!r} in organisation {org.org_id!r}")

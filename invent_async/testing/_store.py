@@ -1,9 +1,9 @@
-"""The fake's in-memory store: organisations, contacts, channels, segments, fields and notes.
+"""The fake's in-memory store: organisations and what they hold, and the operations on them.
 
-Everything here is synchronous and HTTP-free. Mutable records hold the state; ``*_json``
-functions turn them into wire dicts (hand-written for speed, checked against the
-``_converter`` output by the tests) and ``*_model`` functions into the public ``_models``
-value objects. Operations raise :class:`ApiError` with the HTTP status they map to.
+Everything here is synchronous and HTTP-free: the route handlers (``_routes``) and the seeding
+helpers of :class:`~invent_async.testing.FakeInvent` call these operations under
+:attr:`Store.lock`. Operations raise :class:`ApiError` with the HTTP status they map to. The
+records and their wire form live in ``_records``.
 """
 
 from __future__ import annotations
@@ -18,19 +18,18 @@ from typing import Any, Final
 import attrs
 
 from .. import _models as m
-from .._converter import format_datetime, parse_datetime
+from .._converter import format_datetime
+from ._records import (
+    ContactRecord,
+    JSONDict,
+    SegmentRecord,
+    channel_json,
+    field_json,
+    note_json,
+    value_json,
+)
 
-__all__ = [
-    "ApiError",
-    "ChannelRecord",
-    "ContactFilters",
-    "ContactRecord",
-    "FieldRecord",
-    "NoteRecord",
-    "OrgState",
-    "SegmentRecord",
-    "Store",
-]
+__all__ = ["DEFAULT_ORG", "ApiError", "ContactFilters", "OrgState", "Store"]
 
 DEFAULT_ORG: Final = "c"
 _LIST_CACHE_SIZE: Final = 32
@@ -44,92 +43,6 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.errors = list(errors)
-
-
-# --------------------------------------------------------------------------- records
-
-
-@attrs.define(slots=True, eq=False)
-class ChannelRecord:
-    """A contact channel; timestamps are kept as their wire strings."""
-
-    id: str
-    type: str
-    user_id: str
-    created_at: str
-    updated_at: str
-    avatar: str | None = None
-    name: str | None = None
-    username: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    country: str | None = None
-    agent: str | None = None
-    ip: str | None = None
-    language: str | None = None
-    platform_data: dict[str, Any] | None = attrs.Factory(dict)
-    link: str | None = None
-
-
-@attrs.define(slots=True, eq=False)
-class NoteRecord:
-    """A note on a contact."""
-
-    id: str
-    contact_id: str
-    content: str | None
-    created_at: str
-    updated_at: str
-    attachments: list[m.NoteAttachment] = attrs.Factory(list)
-    user: m.NoteAuthor | None = None
-
-
-@attrs.define(slots=True, eq=False)
-class ContactRecord:
-    """A contact. ``segment_ids`` is an ordered set (dict keys) in joining order."""
-
-    id: str
-    seq: int
-    name: str | None
-    channels: list[ChannelRecord]
-    created_at: str
-    updated_at: str
-    blocked: bool = False
-    unsubscribed: bool = False
-    is_admin: bool = False
-    ai_replies_disabled: bool = False
-    segment_ids: dict[str, None] = attrs.Factory(dict)
-    notes: list[NoteRecord] = attrs.Factory(list)
-    blocked_at: str | None = None
-    unsubscribed_at: str | None = None
-    unsubscribe_reason: str | None = None
-    unsubscribe_feedback: str | None = None
-
-
-@attrs.define(slots=True, eq=False)
-class SegmentRecord:
-    """A segment. ``members`` is an ordered set of contact ids in joining order."""
-
-    id: str
-    name: str
-    color: str
-    created_at: str
-    updated_at: str
-    boards: list[m.Board] = attrs.Factory(list)
-    members: dict[str, None] = attrs.Factory(dict)
-
-
-@attrs.define(slots=True, eq=False)
-class FieldRecord:
-    """A contact field definition."""
-
-    id: str
-    table_id: str
-    key: str
-    type: str
-    schema: dict[str, Any]
-    readonly: bool
-    kind: str
 
 
 @attrs.frozen(kw_only=True)
@@ -169,17 +82,18 @@ class ContactFilters:
         if self.status is not None and not _status_matches(self.status, contact):
             return False
         if self.user_id is not None and not any(
-            ch.user_id == self.user_id for ch in contact.channels
+            ch["user_id"] == self.user_id for ch in contact.channels
         ):
             return False
         if self.username is not None and not any(
-            ch.username == self.username for ch in contact.channels
+            ch["username"] == self.username for ch in contact.channels
         ):
             return False
         if self.email is not None:
             wanted = self.email.casefold()
             if not any(
-                ch.email is not None and ch.email.casefold() == wanted for ch in contact.channels
+                ch["email"] is not None and ch["email"].casefold() == wanted
+                for ch in contact.channels
             ):
                 return False
         return True
@@ -207,7 +121,7 @@ class OrgState:
         self.org_id = org_id
         self.contacts: dict[str, ContactRecord] = {}
         self.segments: dict[str, SegmentRecord] = {}
-        self.fields: dict[str, FieldRecord] = {}
+        self.fields: dict[str, JSONDict] = {}
         self._order: list[str] | None = []
         self._list_cache: dict[ContactFilters, list[str]] = {}
 
@@ -259,220 +173,6 @@ class OrgState:
             self._list_cache.clear()
         self._list_cache[filters] = found
         return found
-
-
-# --------------------------------------------------------------------------- wire form
-
-
-def channel_json(ch: ChannelRecord) -> dict[str, Any]:
-    """The wire form of a channel (the ``Channel`` schema)."""
-    return {
-        "id": ch.id,
-        "type": ch.type,
-        "user_id": ch.user_id,
-        "avatar": ch.avatar,
-        "name": ch.name,
-        "username": ch.username,
-        "email": ch.email,
-        "phone": ch.phone,
-        "country": ch.country,
-        "agent": ch.agent,
-        "ip": ch.ip,
-        "language": ch.language,
-        "platform_data": ch.platform_data,
-        "created_at": ch.created_at,
-        "updated_at": ch.updated_at,
-        "link": ch.link,
-    }
-
-
-def segment_json(seg: SegmentRecord, *, boards: bool) -> dict[str, Any]:
-    """The wire form of a segment: ``SegmentWithBoards`` if ``boards`` else ``Segment``."""
-    out: dict[str, Any] = {
-        "id": seg.id,
-        "name": seg.name,
-        "color": seg.color,
-        "contacts_count": len(seg.members),
-        "created_at": seg.created_at,
-        "updated_at": seg.updated_at,
-    }
-    if boards:
-        out["boards"] = [
-            {"board_id": b.board_id, "board_name": b.board_name, "column_id": b.column_id}
-            for b in seg.boards
-        ]
-    return out
-
-
-def contact_json(org: OrgState, ct: ContactRecord) -> dict[str, Any]:
-    """The wire form of a contact, with its segments as they are now."""
-    segments = org.segments
-    return {
-        "id": ct.id,
-        "name": ct.name,
-        "blocked": ct.blocked,
-        "is_admin": ct.is_admin,
-        "channels": [channel_json(ch) for ch in ct.channels],
-        "segments": [segment_json(segments[sid], boards=False) for sid in ct.segment_ids],
-        "created_at": ct.created_at,
-        "updated_at": ct.updated_at,
-        "unsubscribed": ct.unsubscribed,
-        "blocked_at": ct.blocked_at,
-        "unsubscribed_at": ct.unsubscribed_at,
-        "unsubscribe_reason": ct.unsubscribe_reason,
-        "unsubscribe_feedback": ct.unsubscribe_feedback,
-    }
-
-
-def field_json(fld: FieldRecord) -> dict[str, Any]:
-    """The wire form of a contact field (``type`` both at the top level and in ``schema``)."""
-    return {
-        "id": fld.id,
-        "table_id": fld.table_id,
-        "key": fld.key,
-        "type": fld.type,
-        "schema": fld.schema,
-        "readonly": fld.readonly,
-        "kind": fld.kind,
-    }
-
-
-def note_json(note: NoteRecord) -> dict[str, Any]:
-    """The wire form of a contact note."""
-    return {
-        "id": note.id,
-        "contact_id": note.contact_id,
-        "content": note.content,
-        "attachments": [
-            {
-                "id": a.id,
-                "file_path": a.file_path,
-                "file_filename": a.file_filename,
-                "file_size": a.file_size,
-                "file_mimetype": a.file_mimetype,
-                "file_url": a.file_url,
-                "created_at": None if a.created_at is None else format_datetime(a.created_at),
-            }
-            for a in note.attachments
-        ],
-        "created_at": note.created_at,
-        "updated_at": note.updated_at,
-        "user": None
-        if note.user is None
-        else {"id": note.user.id, "name": note.user.name, "avatar": note.user.avatar},
-    }
-
-
-# --------------------------------------------------------------------------- model form
-
-
-def _dt(value: str) -> datetime:
-    return parse_datetime(value)
-
-
-def _opt_dt(value: str | None) -> datetime | None:
-    return None if value is None else parse_datetime(value)
-
-
-def _channel_type(value: str) -> m.ChannelType | str:
-    try:
-        return m.ChannelType(value)
-    except ValueError:
-        return value
-
-
-def _segment_color(value: str) -> m.SegmentColor | str:
-    try:
-        return m.SegmentColor(value)
-    except ValueError:
-        return value
-
-
-def channel_model(ch: ChannelRecord) -> m.Channel:
-    """The public model of a channel."""
-    return m.Channel(
-        id=ch.id,
-        type=_channel_type(ch.type),
-        user_id=ch.user_id,
-        avatar=ch.avatar,
-        name=ch.name,
-        username=ch.username,
-        email=ch.email,
-        phone=ch.phone,
-        country=ch.country,
-        agent=ch.agent,
-        ip=ch.ip,
-        language=ch.language,
-        platform_data=None if ch.platform_data is None else dict(ch.platform_data),
-        created_at=_dt(ch.created_at),
-        updated_at=_dt(ch.updated_at),
-        link=ch.link,
-    )
-
-
-def segment_model(seg: SegmentRecord, *, boards: bool) -> m.Segment:
-    """The public model of a segment (``boards`` None when ``boards`` is false)."""
-    return m.Segment(
-        id=seg.id,
-        name=seg.name,
-        color=_segment_color(seg.color),
-        contacts_count=len(seg.members),
-        created_at=_dt(seg.created_at),
-        updated_at=_dt(seg.updated_at),
-        boards=tuple(seg.boards) if boards else None,
-    )
-
-
-def contact_model(org: OrgState, ct: ContactRecord) -> m.Contact:
-    """The public model of a contact."""
-    return m.Contact(
-        id=ct.id,
-        name=ct.name,
-        blocked=ct.blocked,
-        is_admin=ct.is_admin,
-        channels=tuple(channel_model(ch) for ch in ct.channels),
-        segments=tuple(segment_model(org.segments[sid], boards=False) for sid in ct.segment_ids),
-        created_at=_dt(ct.created_at),
-        updated_at=_dt(ct.updated_at),
-        unsubscribed=ct.unsubscribed,
-        blocked_at=_opt_dt(ct.blocked_at),
-        unsubscribed_at=_opt_dt(ct.unsubscribed_at),
-        unsubscribe_reason=ct.unsubscribe_reason,
-        unsubscribe_feedback=ct.unsubscribe_feedback,
-    )
-
-
-def field_model(fld: FieldRecord) -> m.ContactField:
-    """The public model of a contact field."""
-    try:
-        ftype: m.ContactFieldType | str = m.ContactFieldType(fld.type)
-    except ValueError:
-        ftype = fld.type
-    return m.ContactField(
-        id=fld.id,
-        table_id=fld.table_id,
-        key=fld.key,
-        type=ftype,
-        schema=dict(fld.schema),
-        readonly=fld.readonly,
-        kind=fld.kind,
-    )
-
-
-def note_model(note: NoteRecord) -> m.ContactNote:
-    """The public model of a contact note."""
-    return m.ContactNote(
-        id=note.id,
-        contact_id=note.contact_id,
-        content=note.content,
-        attachments=tuple(note.attachments),
-        created_at=_dt(note.created_at),
-        updated_at=_dt(note.updated_at),
-        user=note.user,
-    )
-
-
-# --------------------------------------------------------------------------- the store
 
 
 def _default_fields() -> list[tuple[str, str, dict[str, Any]]]:
@@ -579,14 +279,13 @@ class Store:
         email: str | None = None,
         phone: str | None = None,
         username: str | None = None,
-    ) -> ChannelRecord:
-        """A new channel record (not attached to any contact yet)."""
-        return ChannelRecord(
+    ) -> JSONDict:
+        """A new channel (not attached to any contact yet)."""
+        return channel_json(
             id=self.next_id("ch"),
             type=type,
             user_id=user_id,
-            created_at=stamp,
-            updated_at=stamp,
+            stamp=stamp,
             name=name,
             email=email,
             phone=phone,
@@ -598,7 +297,7 @@ class Store:
         org: OrgState,
         *,
         name: str | None,
-        channel: ChannelRecord,
+        channel: JSONDict,
         segment_ids: Sequence[str] = (),
         blocked: bool = False,
         unsubscribed: bool = False,
@@ -652,19 +351,16 @@ class Store:
         seg_keys = dict.fromkeys(segment_ids)
         for _ in range(n):
             number = self._next_number("ct")
-            cid = f"ct_{number}"
-            channel = ChannelRecord(
-                id=self.next_id("ch"),
+            channel = self.new_channel(
                 type="custom",
                 user_id=f"user_{number}",
-                created_at=stamp,
-                updated_at=stamp,
+                stamp=stamp,
                 name=f"Contact {number}",
                 email=f"contact{number}@example.com",
             )
             records.append(
                 ContactRecord(
-                    id=cid,
+                    id=f"ct_{number}",
                     seq=number,
                     name=f"Contact {number}",
                     channels=[channel],
@@ -676,7 +372,7 @@ class Store:
         return records
 
     def attach_channel(
-        self, org: OrgState, ct: ContactRecord, channel: ChannelRecord, segment_ids: Sequence[str]
+        self, org: OrgState, ct: ContactRecord, channel: JSONDict, segment_ids: Sequence[str]
     ) -> ContactRecord:
         """Add a channel (and segments) to an existing contact (create with ``contact_id``)."""
         segments = [self.segment(org, sid) for sid in segment_ids]
@@ -684,7 +380,7 @@ class Store:
         for seg in segments:
             ct.segment_ids[seg.id] = None
             seg.members[ct.id] = None
-        ct.updated_at = channel.created_at
+        ct.updated_at = channel["created_at"]
         org.changed()
         return ct
 
@@ -713,36 +409,35 @@ class Store:
         del org.contacts[ct.id]
         org.changed(removed=True)
 
-    def add_membership(self, org: OrgState, ct: ContactRecord, seg: SegmentRecord) -> None:
-        """Put a contact into a segment (idempotent)."""
-        if seg.id not in ct.segment_ids:
+    def set_membership(
+        self, org: OrgState, ct: ContactRecord, seg: SegmentRecord, *, member: bool
+    ) -> None:
+        """Put a contact into a segment or take it out (a no-op when it already is so)."""
+        if (seg.id in ct.segment_ids) == member:
+            return
+        if member:
             ct.segment_ids[seg.id] = None
             seg.members[ct.id] = None
-            ct.updated_at = self.now()
-            org.changed()
-
-    def remove_membership(self, org: OrgState, ct: ContactRecord, seg: SegmentRecord) -> None:
-        """Take a contact out of a segment (a no-op if it is not a member)."""
-        if seg.id in ct.segment_ids:
+        else:
             del ct.segment_ids[seg.id]
             seg.members.pop(ct.id, None)
-            ct.updated_at = self.now()
-            org.changed()
+        ct.updated_at = self.now()
+        org.changed()
 
     def merge(
         self, org: OrgState, primary: ContactRecord, source_ids: Sequence[str] | None
     ) -> list[str]:
         """Fold sources (or every contact sharing an email/phone) into ``primary``."""
         if source_ids is None:
-            emails = {ch.email.casefold() for ch in primary.channels if ch.email}
-            phones = {ch.phone for ch in primary.channels if ch.phone}
+            emails = {ch["email"].casefold() for ch in primary.channels if ch["email"]}
+            phones = {ch["phone"] for ch in primary.channels if ch["phone"]}
             sources = [
                 org.contacts[cid]
                 for cid in org.ordered_ids()
                 if cid != primary.id
                 and any(
-                    (ch.email and ch.email.casefold() in emails)
-                    or (ch.phone and ch.phone in phones)
+                    (ch["email"] and ch["email"].casefold() in emails)
+                    or (ch["phone"] and ch["phone"] in phones)
                     for ch in org.contacts[cid].channels
                 )
             ]
@@ -758,7 +453,7 @@ class Store:
             if primary.name is None:
                 primary.name = src.name
             for note in src.notes:
-                note.contact_id = primary.id
+                note["contact_id"] = primary.id
             primary.notes.extend(src.notes)
             for sid in src.segment_ids:
                 seg = org.segments[sid]
@@ -771,13 +466,12 @@ class Store:
         return [src.id for src in sources]
 
     def update_channel(
-        self, org: OrgState, ct: ContactRecord, ch: ChannelRecord, changes: Mapping[str, Any]
+        self, org: OrgState, ct: ContactRecord, ch: JSONDict, changes: Mapping[str, Any]
     ) -> None:
         """Apply a validated ChannelUpdate body to a custom channel."""
-        for key, value in changes.items():
-            setattr(ch, key, value)
+        ch.update(changes)
         stamp = self.now()
-        ch.updated_at = stamp
+        ch["updated_at"] = stamp
         ct.updated_at = stamp
         org.changed()
 
@@ -794,7 +488,7 @@ class Store:
             color=color,
             created_at=stamp,
             updated_at=stamp,
-            boards=list(boards),
+            boards=[value_json(board) for board in boards],
         )
         org.segments[seg.id] = seg
         org.changed()
@@ -829,20 +523,13 @@ class Store:
         *,
         readonly: bool,
         kind: str,
-        table_id: str = "tbl_contacts",
-    ) -> FieldRecord:
+    ) -> JSONDict:
         """Define a contact field."""
-        body = {"type": type, "name": key} if schema is None else dict(schema)
-        fld = FieldRecord(
-            id=self.next_id("fld"),
-            table_id=table_id,
-            key=key,
-            type=type,
-            schema=body,
-            readonly=readonly,
-            kind=kind,
+        body = {"type": type, "name": key} if schema is None else schema
+        fld = field_json(
+            id=self.next_id("fld"), key=key, type=type, schema=body, readonly=readonly, kind=kind
         )
-        org.fields[fld.id] = fld
+        org.fields[fld["id"]] = fld
         return fld
 
     def add_note(
@@ -852,17 +539,15 @@ class Store:
         *,
         attachments: Sequence[m.NoteAttachment] = (),
         user: m.NoteAuthor | None = None,
-    ) -> NoteRecord:
+    ) -> JSONDict:
         """Add a note to a contact."""
-        stamp = self.now()
-        note = NoteRecord(
+        note = note_json(
             id=self.next_id("nt"),
             contact_id=ct.id,
             content=content,
-            created_at=stamp,
-            updated_at=stamp,
-            attachments=list(attachments),
-            user=user,
+            stamp=self.now(),
+            attachments=[value_json(a) for a in attachments],
+            user=None if user is None else value_json(user),
         )
         ct.notes.append(note)
         return note

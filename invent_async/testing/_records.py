@@ -1,0 +1,176 @@
+"""The fake's records and their wire form, in one place.
+
+Contacts and segments are mutable records (:class:`ContactRecord`, :class:`SegmentRecord`)
+because they point at each other (memberships) and the wire form of one depends on the other;
+each has a ``to_json`` that builds its response body as it is now. Everything else the fake
+stores (channels, notes, contact fields, board columns) is kept *in* its wire form, a plain
+JSON dict built once by the functions here, so there is no second description of it to keep
+in step. The dicts are written by hand from ``invent-openapi.yaml``, not by the SDK's
+converter, so that a bug in one cannot hide behind the other; the tests check the two agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .._converter import format_datetime
+
+__all__ = [
+    "JSONDict",
+    "ContactRecord",
+    "SegmentRecord",
+    "channel_json",
+    "field_json",
+    "note_json",
+    "value_json",
+]
+
+JSONDict = dict[str, Any]
+
+
+def value_json(model: Any) -> JSONDict:
+    """A small attrs value (a ``Board``, a ``NoteAttachment``) as its JSON object."""
+
+    def wire(_: object, __: object, value: object) -> object:
+        return format_datetime(value) if isinstance(value, datetime) else value
+
+    return attrs.asdict(model, value_serializer=wire)
+
+
+def channel_json(
+    *,
+    id: str,
+    type: str,
+    user_id: str,
+    stamp: str,
+    name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    username: str | None = None,
+) -> JSONDict:
+    """A new channel (the ``Channel`` schema)."""
+    return {
+        "id": id,
+        "type": type,
+        "user_id": user_id,
+        "avatar": None,
+        "name": name,
+        "username": username,
+        "email": email,
+        "phone": phone,
+        "country": None,
+        "agent": None,
+        "ip": None,
+        "language": None,
+        "platform_data": {},
+        "created_at": stamp,
+        "updated_at": stamp,
+        "link": None,
+    }
+
+
+def field_json(
+    *, id: str, key: str, type: str, schema: Mapping[str, Any], readonly: bool, kind: str
+) -> JSONDict:
+    """A contact field definition (``type`` both at the top level and in ``schema``)."""
+    return {
+        "id": id,
+        "table_id": "tbl_contacts",
+        "key": key,
+        "type": type,
+        "schema": dict(schema),
+        "readonly": readonly,
+        "kind": kind,
+    }
+
+
+def note_json(
+    *,
+    id: str,
+    contact_id: str,
+    content: str | None,
+    stamp: str,
+    attachments: list[JSONDict],
+    user: JSONDict | None,
+) -> JSONDict:
+    """A note on a contact (the ``ContactNote`` schema)."""
+    return {
+        "id": id,
+        "contact_id": contact_id,
+        "content": content,
+        "attachments": attachments,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "user": user,
+    }
+
+
+@attrs.define(slots=True, eq=False)
+class SegmentRecord:
+    """A segment. ``members`` is an ordered set of contact ids in joining order."""
+
+    id: str
+    name: str
+    color: str
+    created_at: str
+    updated_at: str
+    boards: list[JSONDict] = attrs.Factory(list)
+    members: dict[str, None] = attrs.Factory(dict)
+
+    def to_json(self, *, boards: bool) -> JSONDict:
+        """The wire form: ``SegmentWithBoards`` if ``boards``, else ``Segment`` (no key)."""
+        out: JSONDict = {
+            "id": self.id,
+            "name": self.name,
+            "color": self.color,
+            "contacts_count": len(self.members),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+        if boards:
+            out["boards"] = [dict(board) for board in self.boards]
+        return out
+
+
+@attrs.define(slots=True, eq=False)
+class ContactRecord:
+    """A contact. ``segment_ids`` is an ordered set (dict keys) in joining order."""
+
+    id: str
+    seq: int
+    name: str | None
+    channels: list[JSONDict]
+    created_at: str
+    updated_at: str
+    blocked: bool = False
+    unsubscribed: bool = False
+    is_admin: bool = False
+    ai_replies_disabled: bool = False
+    segment_ids: dict[str, None] = attrs.Factory(dict)
+    notes: list[JSONDict] = attrs.Factory(list)
+    blocked_at: str | None = None
+    unsubscribed_at: str | None = None
+    unsubscribe_reason: str | None = None
+    unsubscribe_feedback: str | None = None
+
+    def to_json(self, segments: Mapping[str, SegmentRecord]) -> JSONDict:
+        """The wire form, with its segments (looked up in ``segments``) as they are now."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "blocked": self.blocked,
+            "is_admin": self.is_admin,
+            "channels": self.channels,
+            "segments": [segments[sid].to_json(boards=False) for sid in self.segment_ids],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "unsubscribed": self.unsubscribed,
+            "blocked_at": self.blocked_at,
+            "unsubscribed_at": self.unsubscribed_at,
+            "unsubscribe_reason": self.unsubscribe_reason,
+            "unsubscribe_feedback": self.unsubscribe_feedback,
+        }
