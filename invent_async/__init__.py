@@ -54,9 +54,8 @@ from ._ratelimit import GovernorStats, RateLimit
 from ._sync import InventClient, Pager, PortalThreadError
 from ._transport import AsyncTransport
 from ._types import NO_LIMIT, UNSET, Unset
+from ._version import __version__ as __version__
 from .resources import AsyncContacts, AsyncSegments
-
-__version__ = "0.1.0"
 
 __all__ = [
     # clients

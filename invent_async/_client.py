@@ -105,7 +105,7 @@ class AsyncInventClient(Configured):
         session: aiohttp.ClientSession | None,
         transport: AsyncTransport | None,
     ) -> None:
-        owned = session is None and transport is None
+        owned = session is None  # the client closes its own session and any transport
         if transport is None:
             cap = settings.rate_limit.max_in_flight if settings.rate_limit is not None else None
             transport = AiohttpTransport(session=session, connection_limit=max(100, cap or 0))

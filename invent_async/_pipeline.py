@@ -100,8 +100,9 @@ class Core:
     Args:
         settings: The client's settings (base URL, key, rate limit).
         transport: Where requests go.
-        owns_resources: Whether the client made its own connections (no session or transport
-            was passed in); only then does an unclosed client warn when collected.
+        owns_resources: Whether closing the client releases something (it does unless the
+            caller lent it an aiohttp session); only then does an unclosed client warn when
+            it is collected.
     """
 
     def __init__(self, settings: Settings, transport: AsyncTransport, *, owns_resources: bool):

@@ -23,11 +23,12 @@ from yarl import URL
 
 from ._exceptions import APIConnectionError, APITimeoutError
 from ._protocol import RawResponse, TransportRequest
+from ._version import __version__
 
 __all__ = ["USER_AGENT", "AiohttpTransport", "AsyncTransport"]
 
 USER_AGENT: Final = (
-    f"invent-async/0.1.0 aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+    f"invent-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 )
 
 

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from .. import __version__
 from .._client import AsyncInventClient
 from .._exceptions import InventError
 from .._models import ContactStatus, Segment, SegmentColor
 from .._pagination import AsyncPager
+from .._version import __version__
 from ._ids import open_ids
 from ._jobs import Action, run_bulk_command, run_demo
 from ._output import CONTACT_VIEW, FORMATS, SEGMENT_VIEW, Format, View, make_sink

@@ -4,16 +4,20 @@
 memory over loopback HTTP (aiohttp.web on 127.0.0.1), validates requests strictly, records
 them (:class:`RecordedRequest`), and injects faults on demand: failures with any status and
 ``Retry-After``, dropped connections, latency and a real rate limiter. Run a standalone one
-with ``python -m invent_async.testing --help``.
+with ``python -m invent_async.testing --help``. :class:`MockTransport` answers a client's
+requests in memory instead, from a function you write (``AsyncInventClient(transport=...)``).
 """
 
 from ._app import RecordedRequest
 from ._fake import FakeInvent
 from ._faults import FakeStats, RequestMatcher
+from ._mock import MockTransport, mock_response
 
 __all__ = [
     "FakeInvent",
     "RecordedRequest",
     "FakeStats",
     "RequestMatcher",
+    "MockTransport",
+    "mock_response",
 ]
