@@ -41,7 +41,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any, Final
 
 import attrs
@@ -269,12 +268,7 @@ class _Slot:
         self._ticket = await self._governor.acquire(self._deadline_at)
         return self._ticket
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._ticket is not None:
             self._ticket.release()
 

@@ -9,52 +9,40 @@ nothing.
 from __future__ import annotations
 
 import time
-from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import Final, Self
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .._bulk import BulkProgress
 
-__all__ = ["LineProgress", "LiveProgress", "NoProgress", "Reporter", "make_reporter"]
+__all__ = ["LineProgress", "LiveProgress", "Reporter", "make_reporter"]
 
 LINE_INTERVAL: Final = 10.0
 """Seconds between two plain progress lines when stderr is not a terminal."""
 
 
-class Reporter(Protocol):
-    """Shows a bulk job's progress while it runs (use it as a context manager)."""
+class Reporter:
+    """Shows a bulk job's progress while it runs (use it as a context manager).
 
-    def __enter__(self) -> Self: ...
+    This base shows nothing (``--quiet``); the displays below override what they need.
+    """
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Begin showing (before the first :meth:`update`)."""
+
+    def stop(self) -> None:
+        """Stop showing (after the last :meth:`update`)."""
 
     def update(self, progress: BulkProgress) -> None:
         """Show a new snapshot (called from the event loop: returns quickly)."""
-
-
-class NoProgress:
-    """Shows nothing (``--quiet``)."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        pass
-
-    def update(self, progress: BulkProgress) -> None:
-        """Ignore the snapshot."""
 
 
 def _clock(seconds: float | None) -> str:
@@ -65,7 +53,7 @@ def _clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class LiveProgress:
+class LiveProgress(Reporter):
     """A live rich progress bar on a terminal."""
 
     def __init__(self, console: Console, description: str, total: int | None) -> None:
@@ -84,16 +72,12 @@ class LiveProgress:
             description, total=total, rate="", eta=_clock(None), retries="", failed=""
         )
 
-    def __enter__(self) -> Self:
+    def start(self) -> None:
+        """Draw the bar."""
         self._progress.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
+        """Leave the bar as it last was."""
         self._progress.stop()
 
     def update(self, progress: BulkProgress) -> None:
@@ -111,7 +95,7 @@ class LiveProgress:
         self._progress.refresh()
 
 
-class LineProgress:
+class LineProgress(Reporter):
     """A plain progress line every :data:`LINE_INTERVAL` seconds (stderr is not a terminal)."""
 
     def __init__(self, console: Console, description: str, interval: float = LINE_INTERVAL) -> None:
@@ -119,17 +103,6 @@ class LineProgress:
         self._description = description
         self._interval = interval
         self._last = time.monotonic()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        pass
 
     def update(self, progress: BulkProgress) -> None:
         """Print ``progress`` if the last line is old enough (the summary covers the end)."""
@@ -145,7 +118,7 @@ def make_reporter(
 ) -> Reporter:
     """The right display for ``console`` (stderr): live bar, plain lines, or nothing."""
     if quiet:
-        return NoProgress()
+        return Reporter()
     if console.is_terminal:
         return LiveProgress(console, description, total)
     return LineProgress(console, description)

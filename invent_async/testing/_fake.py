@@ -12,8 +12,7 @@ import asyncio
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, Self, TypeVar, cast, overload
 
 from aiohttp import web
 
@@ -22,11 +21,12 @@ from .. import _models as m
 from . import _store as st
 from ._app import FakeHandler, RecordedRequest
 from ._faults import FakeStats, RequestMatcher
-from ._records import ContactRecord, JSONDict, SegmentRecord
+from ._records import ContactRecord, JSONDict, SegmentRecord, channel_json
 
 __all__ = ["FakeInvent"]
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 HOST: Final = "127.0.0.1"
 _SHUTDOWN_TIMEOUT: Final = 0.25  # seconds in-flight (delayed) handlers get at stop()
@@ -49,6 +49,38 @@ def _retry_after_value(value: float | str | None) -> str | None:
     if isinstance(value, float) and not value.is_integer():
         return repr(value)
     return str(int(value))
+
+
+def _check_latency(value: float) -> float:
+    if value < 0 or not math.isfinite(value):
+        raise ValueError(f"latency must be a finite number >= 0, got {value!r}")
+    return value
+
+
+class _HandlerSetting(Generic[S]):
+    """A setting of :class:`FakeInvent` kept on its request handler, read and set through it."""
+
+    def __init__(self, doc: str, *, check: Callable[[S], S] | None = None) -> None:
+        self.__doc__ = doc
+        self._check = check
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, fake: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, fake: FakeInvent, owner: type) -> S: ...
+
+    def __get__(self, fake: FakeInvent | None, owner: type) -> Self | S:
+        if fake is None:
+            return self
+        return cast("S", getattr(fake._handler, self._name))
+
+    def __set__(self, fake: FakeInvent, value: S) -> None:
+        setattr(fake._handler, self._name, value if self._check is None else self._check(value))
 
 
 class FakeInvent:
@@ -150,12 +182,7 @@ class FakeInvent:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     @property
@@ -177,34 +204,14 @@ class FakeInvent:
 
     # ------------------------------------------------------------------ settings
 
-    @property
-    def api_key(self) -> str:
-        """The accepted bearer token (assign to rotate it; old keys then get 401)."""
-        return self._handler.api_key
-
-    @api_key.setter
-    def api_key(self, value: str) -> None:
-        self._handler.api_key = value
-
-    @property
-    def latency(self) -> float:
-        """Seconds every response is delayed by (``asyncio.sleep`` before handling)."""
-        return self._handler.latency
-
-    @latency.setter
-    def latency(self, value: float) -> None:
-        if value < 0 or not math.isfinite(value):
-            raise ValueError(f"latency must be a finite number >= 0, got {value!r}")
-        self._handler.latency = value
-
-    @property
-    def record(self) -> bool:
-        """Whether requests are appended to :attr:`requests`."""
-        return self._handler.record
-
-    @record.setter
-    def record(self, value: bool) -> None:
-        self._handler.record = value
+    api_key = _HandlerSetting[str](
+        "The accepted bearer token (assign to rotate it; old keys then get 401)."
+    )
+    latency = _HandlerSetting[float](
+        "Seconds every response is delayed by (``asyncio.sleep`` before handling).",
+        check=_check_latency,
+    )
+    record = _HandlerSetting[bool]("Whether requests are appended to :attr:`requests`.")
 
     @property
     def rate_limit_per_minute(self) -> float | None:
@@ -233,14 +240,9 @@ class FakeInvent:
         self._handler.configure_limiter(self._rate_limit_per_minute, value)
         self._rate_limit_window = value
 
-    @property
-    def retry_after_precision(self) -> int:
-        """Decimals in the limiter's ``Retry-After`` header (0: whole seconds, at least 1)."""
-        return self._handler.retry_after_precision
-
-    @retry_after_precision.setter
-    def retry_after_precision(self, value: int) -> None:
-        self._handler.retry_after_precision = value
+    retry_after_precision = _HandlerSetting[int](
+        "Decimals in the limiter's ``Retry-After`` header (0: whole seconds, at least 1)."
+    )
 
     # ------------------------------------------------------------------ inspection
 
@@ -374,7 +376,8 @@ class FakeInvent:
                 self._segment_record(org_state, sid)
             stamp = self._store.now()
             identity = user_id or phone or email or self._store.next_id("user")
-            channel = self._store.new_channel(
+            channel = channel_json(
+                id=self._store.next_id("ch"),
                 type=str(channel_type),
                 user_id=identity,
                 stamp=stamp,

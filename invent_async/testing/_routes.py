@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 import attrs
 
+from ._records import channel_json
 from ._store import ApiError, ContactFilters, OrgState, Store
 from ._validation import (
     COLORS,
@@ -141,8 +142,14 @@ def create_contact(call: Call) -> Reply:
     target = None if existing is None else store.contact(org, existing)
     for sid in segment_ids:
         store.segment(org, sid)
-    record = store.new_channel(
-        type=kind, user_id=identity, stamp=stamp, name=channel.get("name"), email=email, phone=phone
+    record = channel_json(
+        id=store.next_id("ch"),
+        type=kind,
+        user_id=identity,
+        stamp=stamp,
+        name=channel.get("name"),
+        email=email,
+        phone=phone,
     )
     if target is not None:
         contact = store.attach_channel(org, target, record, segment_ids)

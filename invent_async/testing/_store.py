@@ -13,7 +13,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -30,6 +30,8 @@ from ._records import (
 )
 
 __all__ = ["DEFAULT_ORG", "ApiError", "ContactFilters", "OrgState", "Store"]
+
+T = TypeVar("T")
 
 DEFAULT_ORG: Final = "c"
 _LIST_CACHE_SIZE: Final = 32
@@ -199,6 +201,13 @@ def _default_fields() -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+def _found(items: Mapping[str, T], key: str, what: str) -> T:
+    found = items.get(key)
+    if found is None:
+        raise ApiError(404, f"{what} {key!r} not found")
+    return found
+
+
 class Store:
     """Every organisation's state, the id counters and the clock.
 
@@ -246,51 +255,19 @@ class Store:
 
     def org(self, org_id: str) -> OrgState:
         """A known organisation, or ApiError 404."""
-        org = self.orgs.get(org_id)
-        if org is None:
-            raise ApiError(404, f"Organization {org_id!r} not found")
-        return org
+        return _found(self.orgs, org_id, "Organization")
 
     @staticmethod
     def contact(org: OrgState, contact_id: str) -> ContactRecord:
         """A contact of ``org``, or ApiError 404."""
-        ct = org.contacts.get(contact_id)
-        if ct is None:
-            raise ApiError(404, f"Contact {contact_id!r} not found")
-        return ct
+        return _found(org.contacts, contact_id, "Contact")
 
     @staticmethod
     def segment(org: OrgState, segment_id: str) -> SegmentRecord:
         """A segment of ``org``, or ApiError 404."""
-        seg = org.segments.get(segment_id)
-        if seg is None:
-            raise ApiError(404, f"Segment {segment_id!r} not found")
-        return seg
+        return _found(org.segments, segment_id, "Segment")
 
     # ------------------------------------------------------------------ contacts
-
-    def new_channel(
-        self,
-        *,
-        type: str,
-        user_id: str,
-        stamp: str,
-        name: str | None = None,
-        email: str | None = None,
-        phone: str | None = None,
-        username: str | None = None,
-    ) -> JSONDict:
-        """A new channel (not attached to any contact yet)."""
-        return channel_json(
-            id=self.next_id("ch"),
-            type=type,
-            user_id=user_id,
-            stamp=stamp,
-            name=name,
-            email=email,
-            phone=phone,
-            username=username,
-        )
 
     def create_contact(
         self,
@@ -351,7 +328,8 @@ class Store:
         seg_keys = dict.fromkeys(segment_ids)
         for _ in range(n):
             number = self._next_number("ct")
-            channel = self.new_channel(
+            channel = channel_json(
+                id=self.next_id("ch"),
                 type="custom",
                 user_id=f"user_{number}",
                 stamp=stamp,

@@ -1,0 +1,91 @@
+"""The documentation matches the code: README's endpoint tables are the resources' own.
+
+Each public method of a resource group documents its HTTP endpoint in its docstring, as a
+literal ````METHOD /orgs/{org_id}/...```` line; methods that send many requests (the bulk
+ones) document none. The README shows one table per group, rendered here from the methods'
+signatures and docstrings, so a method added, renamed or re-routed without its row (or a row
+left behind) fails this test, which prints the table to paste. Every documented endpoint must
+also be a route of FakeInvent, which is written independently from the OpenAPI spec.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from invent_async._codegen import Target, discover_targets
+from invent_async.testing._routes import ROUTES
+
+README = Path(__file__).parent.parent / "README.md"
+HTTP = re.compile(r"^``((?:GET|POST|PUT|PATCH|DELETE) /\S+)``$", re.MULTILINE)
+PAGING = ("take", "page")
+"""List methods' paging parameters, documented once in the README's Pagination section."""
+
+
+def public_methods(cls: type) -> list[tuple[str, Callable[..., Any]]]:
+    return [
+        (name, member)
+        for name, member in vars(cls).items()
+        if not name.startswith("_") and callable(member)
+    ]
+
+
+def http_of(method: Callable[..., Any]) -> str | None:
+    found = HTTP.findall(inspect.getdoc(method) or "")
+    assert len(found) <= 1, f"{method.__qualname__} documents {len(found)} endpoints"
+    return found[0] if found else None
+
+
+def call_shape(name: str, method: Callable[..., Any]) -> str:
+    """``name(positional, with_default=value, keyword=, **options)``, paging left out."""
+    shown = []
+    for param in list(inspect.signature(method).parameters.values())[1:]:
+        if param.name in PAGING:
+            continue
+        if param.kind is param.VAR_KEYWORD:
+            shown.append(f"**{param.name}")
+        elif param.kind is param.KEYWORD_ONLY:
+            shown.append(f"{param.name}=")
+        elif param.default is not param.empty:
+            shown.append(f"{param.name}={param.default!r}")
+        else:
+            shown.append(param.name)
+    return f"{name}({', '.join(shown)})"
+
+
+def table(target: Target) -> str:
+    rows = [f"| `client.{target.attr}` | HTTP |", "|---|---|"]
+    many = []
+    for name, method in public_methods(target.async_cls):
+        http = http_of(method)
+        if http is None:
+            many.append(f"`{call_shape(name, method)}`")
+            continue
+        inferred = " *" if "Inferred endpoint" in (inspect.getdoc(method) or "") else ""
+        rows.append(f"| `{call_shape(name, method)}`{inferred} | `{http}` |")
+    if many:
+        rows.append(f"| {', '.join(many)} | many of the above (see Bulk tagging) |")
+    return "\n".join(rows)
+
+
+@pytest.mark.parametrize("target", discover_targets(), ids=lambda t: t.attr)
+def test_the_readme_endpoint_table_is_the_resources_own(target: Target) -> None:
+    expected = table(target)
+
+    assert expected in README.read_text(encoding="utf-8"), (
+        f"README.md's table for client.{target.attr} is stale; it should read:\n\n{expected}"
+    )
+
+
+@pytest.mark.parametrize("target", discover_targets(), ids=lambda t: t.attr)
+def test_every_documented_endpoint_is_an_endpoint_of_the_api(target: Target) -> None:
+    routes = {f"{route.method} {route.template}" for route in ROUTES}
+
+    documented = [http_of(method) for _, method in public_methods(target.async_cls)]
+
+    assert [http for http in documented if http is not None and http not in routes] == []
