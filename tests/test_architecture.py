@@ -59,7 +59,10 @@ LAYERS: list[list[str]] = [
     ["cli.commands"],
     ["cli"],
     ["cli.__main__"],
+    ["_codegen._source"],
+    ["_codegen._members"],
     ["_codegen"],
+    ["_codegen.__main__"],
     [""],  # the package's __init__
 ]
 """The modules bottom up (``fnmatch`` patterns, relative to the package). A module may

@@ -51,6 +51,14 @@ def _retry_after_value(value: float | str | None) -> str | None:
     return str(int(value))
 
 
+def _seeded(records: Mapping[str, T], key: str, what: str, org: st.OrgState) -> T:
+    """``records[key]``, or a KeyError naming what is missing where (for the test's author)."""
+    found = records.get(key)
+    if found is None:
+        raise KeyError(f"no {what} {key!r} in organisation {org.org_id!r}")
+    return found
+
+
 def _check_latency(value: float) -> float:
     if value < 0 or not math.isfinite(value):
         raise ValueError(f"latency must be a finite number >= 0, got {value!r}")
@@ -493,17 +501,11 @@ class FakeInvent:
 
     @staticmethod
     def _contact_record(org: st.OrgState, contact_id: str) -> ContactRecord:
-        ct = org.contacts.get(contact_id)
-        if ct is None:
-            raise KeyError(f"no contact {contact_id!r} in organisation {org.org_id!r}")
-        return ct
+        return _seeded(org.contacts, contact_id, "contact", org)
 
     @staticmethod
     def _segment_record(org: st.OrgState, segment_id: str) -> SegmentRecord:
-        seg = org.segments.get(segment_id)
-        if seg is None:
-            raise KeyError(f"no segment {segment_id!r} in organisation {org.org_id!r}")
-        return seg
+        return _seeded(org.segments, segment_id, "segment", org)
 
     def __repr__(self) -> str:
         where = self.url if self._port is not None and self.running else "not running"
