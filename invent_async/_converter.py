@@ -168,6 +168,12 @@ def _strict_int(value: object, _: type) -> int:
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 
+def _strict_float(value: object, _: type) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
 def _optional_str(value: object, cl: type) -> str | None:
     if value is None or type(value) is str:
         return value
@@ -376,12 +382,16 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(float, _strict_float)
     conv.register_structure_hook(datetime, lambda v, _: parse_datetime(v))
     # Optional scalars and tuples of models are on the hot path: direct hooks instead of
     # cattrs' generic Optional/tuple dispatch make structuring a contact about 2x faster.
     conv.register_structure_hook_func(lambda t: t == str | None, _optional_str)
     conv.register_structure_hook_func(lambda t: t == bool | None, _optional_bool)
     conv.register_structure_hook_func(lambda t: t == int | None, _optional_int)
+    conv.register_structure_hook_func(
+        lambda t: t == float | None, lambda v, t: None if v is None else _strict_float(v, t)
+    )
     conv.register_structure_hook_func(lambda t: t == datetime | None, _optional_datetime)
     conv.register_structure_hook_factory(
         _is_homogeneous_tuple, lambda t: _tuple_hook(conv, t, detailed=not fast)

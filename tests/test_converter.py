@@ -795,6 +795,19 @@ def test_a_new_response_model_is_read_strictly_without_being_listed() -> None:
         conv.structure({"id": 5, "color": None}, tag)
 
 
+def test_numbers_are_read_strictly_into_float_fields() -> None:
+    scored = _new_model(
+        "Scored",
+        {"score": attrs.field(type=float), "best": attrs.field(type=_any(float | None))},
+    )
+
+    assert conv.structure({"score": 1, "best": 0.5}, scored) == scored(score=1.0, best=0.5)
+    assert conv.structure({"score": 0.25, "best": None}, scored).best is None
+    for bad in ("0.5", True, None):
+        with pytest.raises(InvalidData, match=r"\$\.score"):
+            conv.structure({"score": bad, "best": None}, scored)
+
+
 class _Mood(enum.Enum):
     CALM = "calm"
 
