@@ -1,8 +1,10 @@
 """invent_async: an async-first SDK for the Invent API (contacts and segments).
 
-Public names are re-exported here; everything in underscore modules is private.
+Public names are re-exported here; everything in underscore modules is private. The models
+and enums are those ``_models.__all__`` lists (so a new one is exported where it is written).
 """
 
+from . import _models
 from ._bulk import (
     BulkAbortedError,
     BulkFailure,
@@ -33,21 +35,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     WrongEventLoopError,
 )
-from ._models import (
-    Board,
-    Channel,
-    ChannelType,
-    Contact,
-    ContactField,
-    ContactFieldType,
-    ContactNote,
-    ContactStatus,
-    MergeResult,
-    NoteAttachment,
-    NoteAuthor,
-    Segment,
-    SegmentColor,
-)
+from ._models import *  # noqa: F403 - the public models and enums: _models.__all__
 from ._pagination import AsyncPager, Page
 from ._protocol import RawResponse, TransportRequest
 from ._ratelimit import GovernorStats, RateLimit
@@ -84,20 +72,6 @@ __all__ = [
     "ItemResult",
     "Outcome",
     "partial_report",
-    # models
-    "Board",
-    "Channel",
-    "ChannelType",
-    "Contact",
-    "ContactField",
-    "ContactFieldType",
-    "ContactNote",
-    "ContactStatus",
-    "MergeResult",
-    "NoteAttachment",
-    "NoteAuthor",
-    "Segment",
-    "SegmentColor",
     # errors
     "InventError",
     "ClientStateError",
@@ -118,3 +92,4 @@ __all__ = [
     "ResponseValidationError",
     "BulkAbortedError",
 ]
+__all__ += _models.__all__  # models

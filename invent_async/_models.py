@@ -22,24 +22,19 @@ __all__ = [
     "Board",
     "Channel",
     "ChannelType",
-    "ChannelUpdate",
     "Contact",
-    "ContactCreate",
     "ContactField",
     "ContactFieldType",
-    "ContactMerge",
     "ContactNote",
     "ContactStatus",
-    "ContactUpdate",
     "MergeResult",
-    "NewChannel",
     "NoteAttachment",
     "NoteAuthor",
     "Segment",
     "SegmentColor",
-    "SegmentCreate",
-    "SegmentUpdate",
 ]
+"""The public models and enums, exported by ``invent_async`` as they are listed here. The
+request models below (``ContactCreate``, ...) are internal: the resources build them."""
 
 
 class SegmentColor(enum.StrEnum):

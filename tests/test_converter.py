@@ -735,7 +735,9 @@ def test_request_models_omit_unset_fields_but_keep_explicit_none(
 
 def _model_classes() -> list[type]:
     return [
-        obj for name in m.__all__ if isinstance(obj := getattr(m, name), type) and attrs.has(obj)
+        obj
+        for obj in vars(m).values()
+        if isinstance(obj, type) and attrs.has(obj) and obj.__module__ == m.__name__
     ]
 
 
