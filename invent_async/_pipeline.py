@@ -107,7 +107,8 @@ class Core:
 
     def __init__(self, settings: Settings, transport: AsyncTransport, *, owns_resources: bool):
         self.transport = transport
-        self.governor = RateGovernor(settings.rate_limit) if settings.rate_limit else None
+        limit = settings.rate_limit
+        self.governor = RateGovernor(limit) if limit is not None else None
         self.base_url = settings.base_url
         auth = f"Bearer {settings.api_key.reveal()}"
         self._headers = Headers(
