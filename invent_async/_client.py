@@ -57,7 +57,7 @@ class AsyncInventClient(Configured):
             pacing (default 500 requests/minute, burst 5), a cool-down after any 429 that holds
             every queued and new request until ``Retry-After`` has passed, an optional cap on
             requests in flight (``max_in_flight``) and an optional adaptive mode. See
-            :class:`RateLimit`. ``None`` turns the governor off entirely.
+            :class:`~invent_async.RateLimit`. ``None`` turns the governor off entirely.
         session: An ``aiohttp.ClientSession`` to use instead of creating one. It stays yours:
             the client never closes it.
         transport: Advanced: an :class:`~invent_async.AsyncTransport` to send requests through
@@ -81,8 +81,11 @@ class AsyncInventClient(Configured):
         session: aiohttp.ClientSession | None = None,
         transport: AsyncTransport | None = None,
     ) -> None:
+        key = Settings.key(api_key)
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise TypeError("session must be an aiohttp.ClientSession")
         settings = Settings.build(
-            api_key,
+            key,
             org_id=org_id,
             base_url=base_url,
             timeout=timeout,
@@ -90,8 +93,6 @@ class AsyncInventClient(Configured):
             deadline=deadline,
             rate_limit=rate_limit,
         )
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise TypeError("session must be an aiohttp.ClientSession")
         if transport is not None:
             if session is not None:
                 raise TypeError("pass session= or transport=, not both")
@@ -143,7 +144,12 @@ class AsyncInventClient(Configured):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client's own aiohttp session. Safe to call more than once."""
+        """Close the client's own aiohttp session, or the transport it was given.
+
+        A session passed as ``session=`` stays open. Calls still waiting (for the rate
+        governor, or to retry) raise :class:`ClientClosedError` instead of sending. Safe to
+        call more than once.
+        """
         await self._core.aclose()
 
 

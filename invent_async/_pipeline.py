@@ -5,6 +5,7 @@ One call is ``Pipeline.send(request)``::
     check the client is open, on its loop
     for each attempt (the first one directly, the others under backoff, see ``_retry``):
         governor.acquire(deadline)        pacing, the 429 cool-down gate, the concurrency cap
+        still open?                       a client closed meanwhile sends nothing more
         timeout = min(attempt timeout, what is left of the deadline)
         transport.send(...)               any AsyncTransport; aiohttp by default
         ticket.release()                  whatever happened
@@ -128,14 +129,18 @@ class Core:
         """True once :meth:`aclose` has run."""
         return self._state.closed
 
-    def check_usable(self) -> None:
-        """Raise if closed, or if called on another event loop than the first one used."""
-        state = self._state
-        if state.closed:
+    def check_open(self) -> None:
+        """Raise :class:`ClientClosedError` once :meth:`aclose` has run."""
+        if self._state.closed:
             raise ClientClosedError(
                 "this AsyncInventClient is closed; create a new client "
                 "(or keep using it inside 'async with')"
             )
+
+    def check_usable(self) -> None:
+        """Raise if closed, or if called on another event loop than the first one used."""
+        self.check_open()
+        state = self._state
         loop = asyncio.get_running_loop()
         if state.loop is None:
             state.loop = loop
@@ -249,7 +254,8 @@ class Pipeline:
     ) -> RawResponse:
         if stats is not None:
             stats.attempts += 1
-        governor = self._core.governor
+        core = self._core
+        governor = core.governor
         ticket = None
         if governor is not None:
             try:
@@ -257,13 +263,14 @@ class Pipeline:
             except GovernorDeadlineExceeded as exc:
                 raise self._deadline_error(request, exc.wait) from None
         try:
+            core.check_open()  # closed while this attempt waited (governor, retry backoff)
             timeout = self._options.timeout
             if deadline_at is not None:
                 left = deadline_at - time.monotonic()
                 if left <= 0:
                     raise self._deadline_error(request, None)
                 timeout = left if timeout is None else min(timeout, left)
-            raw = await self._core.transport.send(wire, attempt_timeout=timeout)
+            raw = await core.transport.send(wire, attempt_timeout=timeout)
         finally:
             if ticket is not None:
                 ticket.release()

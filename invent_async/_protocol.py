@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
@@ -77,17 +77,37 @@ class Request:
     idempotent: bool = True
 
 
-class Headers(dict[str, str]):
-    """Request headers; the repr never shows the value of ``Authorization``."""
+class Headers(Mapping[str, str]):
+    """Read-only request headers; the repr never shows the value of ``Authorization``.
 
-    __slots__ = ()
+    One instance is shared by every request of a client, so it cannot be changed: a
+    transport that needs other headers builds its own mapping (``{**request.headers, ...}``).
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def copy(self) -> Headers:
+        """A copy (still redacted in its repr)."""
+        return Headers(self._items)
 
     def __repr__(self) -> str:
         shown = {k: "<redacted>" if k.lower() == "authorization" else v for k, v in self.items()}
         return f"Headers({shown!r})"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.define(kw_only=True)
 class TransportRequest:
     """One HTTP request as a transport sends it.
 
@@ -102,7 +122,7 @@ class TransportRequest:
     method: str
     url: str
     path: str
-    headers: Mapping[str, str]
+    headers: Headers
     body: bytes | None = None
 
 

@@ -64,21 +64,12 @@ def _seconds(name: str, value: float | None) -> float | None:
     return float(value)
 
 
-def _timeout(value: float | None) -> float | None:
-    return _seconds("timeout", value)
-
-
-def _deadline(value: float | None) -> float | None:
-    return _seconds("deadline", value)
-
-
-def _org(_: object, __: object, org_id: str) -> None:
-    path_segment(org_id, "org_id")
-
-
 @attrs.frozen(kw_only=True)
 class Options:
     """What a view of a client may change: which organisation, and the limits of a call.
+
+    Build and change them with :meth:`checked`, :meth:`for_org` and :meth:`evolve`, which
+    check every value (in the order the client's arguments have always been checked).
 
     Attributes:
         org_id: The organisation calls act on (``"c"``: the key's own).
@@ -87,46 +78,61 @@ class Options:
         deadline: Seconds allowed for a whole call, waits and retries included (None: none).
     """
 
-    org_id: str = attrs.field(validator=_org)
-    timeout: float | None = attrs.field(converter=_timeout)
+    org_id: str
+    timeout: float | None
     retry: RetryPolicy
-    deadline: float | None = attrs.field(converter=_deadline)
+    deadline: float | None
+
+    @classmethod
+    def checked(
+        cls, *, org_id: str, timeout: float | None, max_retries: int, deadline: float | None
+    ) -> Options:
+        """Options from a client's arguments, checked: org_id, timeout, retries, deadline."""
+        path_segment(org_id, "org_id")
+        checked_timeout = _seconds("timeout", timeout)
+        retry = RetryPolicy(max_retries=max_retries)
+        return cls(
+            org_id=org_id,
+            timeout=checked_timeout,
+            retry=retry,
+            deadline=_seconds("deadline", deadline),
+        )
+
+    def for_org(self, org_id: str) -> Options:
+        """These options for another organisation (checked like any path parameter)."""
+        path_segment(org_id, "org_id")
+        return attrs.evolve(self, org_id=org_id)
 
     def evolve(
         self,
         *,
-        org_id: str | None = None,
         timeout: float | NoLimit | None = None,
         max_retries: int | None = None,
         deadline: float | NoLimit | None = None,
     ) -> Options:
-        """These options with the given ones changed (None: unchanged; NO_LIMIT: no limit)."""
-        if org_id is None and timeout is None and max_retries is None and deadline is None:
+        """These options with some limits changed (None: unchanged; NO_LIMIT: no limit).
+
+        Checked in this order: timeout, deadline, retries.
+        """
+        if timeout is None and max_retries is None and deadline is None:
             return self
-        return Options(
-            org_id=self.org_id if org_id is None else org_id,
-            timeout=_limit(timeout, self.timeout),
-            retry=self.retry
-            if max_retries is None
-            else attrs.evolve(self.retry, max_retries=max_retries),
-            deadline=_limit(deadline, self.deadline),
-        )
+        new_timeout = _limit("timeout", timeout, self.timeout)
+        new_deadline = _limit("deadline", deadline, self.deadline)
+        retry = self.retry
+        if max_retries is not None:
+            retry = attrs.evolve(retry, max_retries=max_retries)
+        return attrs.evolve(self, timeout=new_timeout, retry=retry, deadline=new_deadline)
 
 
-def _limit(value: float | NoLimit | None, current: float | None) -> float | None:
+def _limit(name: str, value: float | NoLimit | None, current: float | None) -> float | None:
     if value is None:
         return current
-    return None if isinstance(value, NoLimit) else value
-
-
-def _rate_limit(_: object, __: object, value: RateLimit | None) -> None:
-    if value is not None and not isinstance(value, RateLimit):
-        raise TypeError("rate_limit must be a RateLimit or None")
+    return None if isinstance(value, NoLimit) else _seconds(name, value)
 
 
 @attrs.frozen(kw_only=True)
 class Settings:
-    """Everything a client is configured with, checked.
+    """Everything a client is configured with, checked (build them with :meth:`build`).
 
     Attributes:
         base_url: The API root, without a trailing slash (https, or http on loopback).
@@ -135,15 +141,25 @@ class Settings:
         options: The options of this view.
     """
 
-    base_url: str = attrs.field(converter=validate_base_url)
+    base_url: str
     api_key: Secret = attrs.field(eq=False)
-    rate_limit: RateLimit | None = attrs.field(validator=_rate_limit)
+    rate_limit: RateLimit | None
     options: Options
+
+    @staticmethod
+    def key(api_key: str | None) -> Secret:
+        """The API key (None: ``INVENT_API_KEY``), or ValueError when there is none."""
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if not key or not key.strip():
+            raise ValueError(
+                f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
+            )
+        return Secret(key.strip())
 
     @classmethod
     def build(
         cls,
-        api_key: str | None,
+        api_key: str | Secret | None,
         *,
         org_id: str,
         base_url: str,
@@ -152,29 +168,25 @@ class Settings:
         deadline: float | None,
         rate_limit: RateLimit | None,
     ) -> Settings:
-        """Check a client's arguments (``api_key`` None: ``INVENT_API_KEY``) into Settings.
+        """Check a client's arguments into Settings.
+
+        Checked in this order (the first problem is the one reported): the key (see
+        :meth:`key`; a :class:`Secret` is already checked), base_url, org_id, timeout,
+        max_retries, deadline, rate_limit.
 
         Raises:
             ValueError: no key, a base URL that is not https (or loopback http), an org id
                 that is not one path segment, a limit that is not a positive number.
             TypeError: an argument of the wrong type.
         """
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if not key or not key.strip():
-            raise ValueError(
-                f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
-            )
-        return cls(
-            base_url=base_url,
-            api_key=Secret(key.strip()),
-            rate_limit=rate_limit,
-            options=Options(
-                org_id=org_id,
-                timeout=timeout,
-                retry=RetryPolicy(max_retries=max_retries),
-                deadline=deadline,
-            ),
+        secret = api_key if isinstance(api_key, Secret) else cls.key(api_key)
+        url = validate_base_url(base_url)
+        options = Options.checked(
+            org_id=org_id, timeout=timeout, max_retries=max_retries, deadline=deadline
         )
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError("rate_limit must be a RateLimit or None")
+        return cls(base_url=url, api_key=secret, rate_limit=rate_limit, options=options)
 
     def with_options(self, options: Options) -> Settings:
         """These settings for a view with other options."""
@@ -214,7 +226,7 @@ class Configured:
 
         The view shares this client's session, connection pool and lifetime.
         """
-        return self._view(self._settings.with_options(self._settings.options.evolve(org_id=org_id)))
+        return self._view(self._settings.with_options(self._settings.options.for_org(org_id)))
 
     def with_options(
         self,

@@ -21,7 +21,7 @@ from typing import Final, Protocol, runtime_checkable
 import aiohttp
 from yarl import URL
 
-from ._exceptions import APIConnectionError, APITimeoutError
+from ._exceptions import APIConnectionError, APITimeoutError, ClientClosedError
 from ._protocol import RawResponse, TransportRequest
 from ._version import __version__
 
@@ -73,12 +73,15 @@ class AiohttpTransport:
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
     def __repr__(self) -> str:
         return f"<AiohttpTransport injected_session={self._injected is not None}>"
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:  # never open a session (nor use a lent one) once closed
+            raise ClientClosedError("this transport is closed")
         if self._injected is not None:
             return self._injected
         session = self._session
@@ -120,11 +123,12 @@ class AiohttpTransport:
         raise error
 
     async def aclose(self) -> None:
-        """Close the session it created (an injected one stays open).
+        """Close the session it created (an injected one stays open); send nothing more.
 
         If the session's event loop is already closed, its connections died with it: the
         session is dropped and nothing is awaited.
         """
+        self._closed = True
         session, self._session = self._session, None
         loop, self._session_loop = self._session_loop, None
         if session is None or session.closed or (loop is not None and loop.is_closed()):

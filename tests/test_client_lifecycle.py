@@ -123,6 +123,33 @@ async def test_calls_after_close_raise_client_closed_error(
     assert len(fake.requests) == 1
 
 
+@pytest.mark.parametrize("lent_session", [False, True], ids=["own-session", "lent-session"])
+async def test_closing_stops_a_call_waiting_to_retry_and_opens_no_new_session(
+    fake: FakeInvent, lent_session: bool
+) -> None:
+    segment = fake.add_segment("VIP")
+    fake.fail_next(1, status=503, retry_after=0.5)
+    async with contextlib.AsyncExitStack() as stack:
+        session = None
+        if lent_session:
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+        client = AsyncInventClient(API_KEY, base_url=fake.url, deadline=20, session=session)
+        call = asyncio.create_task(client.segments.get(segment.id))
+        for _ in range(200):  # until the 503 is in: the call now waits 0.5 s to retry
+            if fake.requests:
+                break
+            await asyncio.sleep(0.01)
+
+        with garbage_warnings() as leftovers:
+            await client.aclose()
+            with pytest.raises(ClientClosedError):
+                await call
+            del client, call
+
+    assert [r.status for r in fake.requests] == [503]  # nothing sent after close
+    assert leftovers == []  # no session opened after close, none left unclosed
+
+
 async def test_a_pager_made_before_close_raises_client_closed_error(
     fake: FakeInvent, client: AsyncInventClient
 ) -> None:
@@ -359,6 +386,43 @@ async def test_an_unclosed_client_gives_a_resource_warning_and_nothing_worse(
     ours = [text for _, text in leftovers if "AsyncInventClient was not closed" in text]
     assert len(ours) == 1
     assert "async with" in ours[0]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "reported"),
+    [
+        ({"api_key": "", "session": 5}, "no API key"),
+        ({"session": 5, "base_url": "http://example.com"}, "session must be"),
+        ({"base_url": "ftp://example.com", "org_id": ""}, "base_url must"),
+        ({"org_id": "", "timeout": -1}, "org_id must"),
+        ({"timeout": -1, "max_retries": -1}, "timeout must"),
+        ({"max_retries": -1, "deadline": -1}, "max_retries must"),
+        ({"deadline": -1, "rate_limit": 5}, "deadline must"),
+        ({"rate_limit": 5}, "rate_limit must"),
+    ],
+)
+def test_the_first_bad_argument_in_the_documented_order_is_the_one_reported(
+    arguments: dict[str, object], reported: str
+) -> None:
+    settings = {"api_key": API_KEY, **arguments}
+    with pytest.raises((TypeError, ValueError), match=reported):
+        AsyncInventClient(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "reported"),
+    [
+        ({"timeout": -1, "deadline": -1, "max_retries": -1}, "timeout must"),
+        ({"deadline": -1, "max_retries": -1}, "deadline must"),
+        ({"max_retries": -1}, "max_retries must"),
+    ],
+)
+def test_with_options_reports_its_first_bad_argument(
+    options: dict[str, object], reported: str
+) -> None:
+    client = AsyncInventClient(API_KEY)
+    with pytest.raises(ValueError, match=reported):
+        client.with_options(**options)  # type: ignore[arg-type]
 
 
 async def test_an_unused_unclosed_client_warns_nothing(fake: FakeInvent) -> None:

@@ -161,9 +161,16 @@ async def test_blank_ids_in_list_methods_fail_before_any_request(
 
 
 @pytest.mark.parametrize("bad_id", [None, 123, b"ct_1"], ids=repr)
-async def test_a_non_string_id_is_a_type_error_before_any_request(api: Api, bad_id: Any) -> None:
+@pytest.mark.parametrize(
+    "call",
+    [lambda c, i: c.contacts.get(i), lambda c, i: c.for_org(i).segments.get("sg_1")],
+    ids=["contacts.get", "for_org"],
+)
+async def test_a_non_string_id_is_a_type_error_before_any_request(
+    api: Api, call: Callable[[AsyncInventClient, Any], Any], bad_id: Any
+) -> None:
     with pytest.raises(TypeError):
-        await api.call(lambda c: c.contacts.get(bad_id))
+        await api.call(lambda c: call(c, bad_id))
 
     assert api.requests == []
 

@@ -23,6 +23,7 @@ from invent_async import (
     APITimeoutError,
     AsyncInventClient,
     AsyncTransport,
+    ClientClosedError,
     Contact,
     NotFoundError,
     RateLimit,
@@ -159,6 +160,34 @@ async def test_an_attempt_outlasting_its_timeout_is_a_timeout_and_the_deadline_e
 
     assert len(transport.requests) >= 2  # timed out, retried, timed out
     assert took < 5  # bounded by the deadline, not by the handler's 30 s
+
+
+async def test_a_call_waiting_for_the_governor_when_the_client_closes_sends_nothing() -> None:
+    transport = MockTransport(scripted(mock_response(200, CONTACT), mock_response(200, CONTACT)))
+    client = client_for(transport, rate_limit=RateLimit(per_minute=60, burst=1))
+    await client.contacts.get("ct_1")
+    waiting = asyncio.create_task(client.contacts.get("ct_1"))  # paced: a second from now
+    await asyncio.sleep(0.1)
+
+    await client.aclose()
+
+    with pytest.raises(ClientClosedError):
+        await waiting
+    assert len(transport.requests) == 1
+
+
+async def test_the_headers_a_transport_gets_are_read_only_and_hide_the_key() -> None:
+    transport = MockTransport(scripted(mock_response(200, CONTACT)))
+    async with client_for(transport) as client:
+        await client.contacts.get("ct_1")
+    headers = transport.requests[0].headers
+
+    with pytest.raises(TypeError):
+        headers["X-Extra"] = "1"  # type: ignore[index]
+    assert headers["Authorization"] == f"Bearer {API_KEY}"
+    for shown in (repr(headers), repr(headers.copy()), repr(transport.requests[0])):
+        assert API_KEY not in shown
+        assert "<redacted>" in shown
 
 
 async def test_the_client_takes_only_a_transport_and_not_together_with_a_session() -> None:

@@ -620,7 +620,7 @@ class InventClient(SyncClient):
             pacing (default 500 requests/minute, burst 5), a cool-down after any 429 that holds
             every queued and new request until ``Retry-After`` has passed, an optional cap on
             requests in flight (``max_in_flight``) and an optional adaptive mode. See
-            :class:`RateLimit`. ``None`` turns the governor off entirely.
+            :class:`~invent_async.RateLimit`. ``None`` turns the governor off entirely.
     """
 
     contacts: Contacts

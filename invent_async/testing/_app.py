@@ -230,10 +230,11 @@ class FakeHandler:
             exchange.operation = route.operation
             query = parse_query(request.query.items(), route.query)
             body = _body(route.body, request, exchange.body, exchange.parsed)
-            with self.store.lock:
+            with self.store.lock:  # the answer is encoded under the lock: it may share state
                 org = self.store.org(exchange.path_params["org_id"])
                 call = Call(self.store, org, exchange.path_params, query, body)
                 payload, headers = route.handler(call)
+                response = _json_response(200, payload, headers)
         except ApiError as exc:
             error: dict[str, Any] = {"message": exc.message}
             extra = _NO_HEADERS
@@ -247,7 +248,7 @@ class FakeHandler:
         except Exception as exc:  # a bug in the fake: answer 500 so the test sees it
             _log.exception("FakeInvent failed on %s %s", method, raw_path)
             return _json_response(500, {"message": f"FakeInvent internal error: {exc!r}"})
-        return _json_response(200, payload, headers)
+        return response
 
     def _authenticate(self, request: web.Request) -> None:
         header = request.headers.get("Authorization")
