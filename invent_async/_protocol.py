@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _converter
 from ._exceptions import (
@@ -77,30 +78,22 @@ class Request:
     idempotent: bool = True
 
 
-class Headers(Mapping[str, str]):
-    """Read-only request headers; the repr never shows the value of ``Authorization``.
+class Headers(CIMultiDictProxy[str]):
+    """Read-only, case-insensitive request headers; the repr never shows ``Authorization``.
 
     One instance is shared by every request of a client, so it cannot be changed: a
     transport that needs other headers builds its own mapping (``{**request.headers, ...}``).
+    aiohttp takes it as it is, without copying it.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ()
 
     def __init__(self, items: Mapping[str, str]) -> None:
-        self._items = dict(items)
+        super().__init__(CIMultiDict(items))
 
-    def __getitem__(self, name: str) -> str:
-        return self._items[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def copy(self) -> Headers:
-        """A copy (still redacted in its repr)."""
-        return Headers(self._items)
+    def copy(self) -> Headers:  # type: ignore[override]
+        """A copy (still read-only, still redacted in its repr)."""
+        return Headers(self)
 
     def __repr__(self) -> str:
         shown = {k: "<redacted>" if k.lower() == "authorization" else v for k, v in self.items()}
