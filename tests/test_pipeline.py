@@ -25,6 +25,7 @@ from invent_async import (
     AsyncTransport,
     ClientClosedError,
     Contact,
+    GovernorStats,
     NotFoundError,
     RateLimit,
     RawResponse,
@@ -91,7 +92,7 @@ async def test_a_call_retried_through_a_503_and_a_429_reaches_the_transport_as_b
     assert {r.path for r in sent} == {"/orgs/c/contacts/ct_1/segments/sg%201"}
     assert all(r.headers["Authorization"] == f"Bearer {API_KEY}" for r in sent)
     assert all(r.body is None and "Content-Type" not in r.headers for r in sent)
-    assert stats is not None
+    assert isinstance(stats, GovernorStats)
     assert (stats.acquired, stats.rate_limited) == (3, 1)
     assert transport.closed
 
