@@ -25,7 +25,7 @@ from ._exceptions import APIConnectionError, APITimeoutError, ClientClosedError
 from ._protocol import RawResponse, TransportRequest
 from ._version import __version__
 
-__all__ = ["USER_AGENT", "AiohttpTransport", "AsyncTransport"]
+__all__ = ["USER_AGENT", "AiohttpTransport", "AsyncTransport", "timeout_error"]
 
 USER_AGENT: Final = (
     f"invent-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
@@ -137,6 +137,18 @@ class AiohttpTransport:
         await asyncio.sleep(0)  # let aiohttp's transports finish closing
 
 
+def timeout_error(
+    request: TransportRequest, attempt_timeout: float | None, *, request_sent: bool
+) -> APITimeoutError:
+    """The error of an attempt that outlasted its timeout (for any transport)."""
+    return APITimeoutError(
+        f"{request.method} {request.path} timed out after {attempt_timeout}s",
+        method=request.method,
+        path=request.path,
+        request_sent=request_sent,
+    )
+
+
 def _connection_error(
     request: TransportRequest, exc: TimeoutError | aiohttp.ClientError, timeout: float | None
 ) -> APIConnectionError:
@@ -144,12 +156,7 @@ def _connection_error(
     method, path = request.method, request.path
     if isinstance(exc, TimeoutError):  # before ClientError: ServerTimeoutError is both
         sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
-        return APITimeoutError(
-            f"{method} {path} timed out after {timeout}s",
-            method=method,
-            path=path,
-            request_sent=sent,
-        )
+        return timeout_error(request, timeout, request_sent=sent)
     if isinstance(exc, aiohttp.ClientConnectorError):
         message, sent = f"could not connect for {method} {path}: {exc}", False
     elif isinstance(exc, aiohttp.ClientResponseError):

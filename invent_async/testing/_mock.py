@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .. import _converter
-from .._exceptions import APITimeoutError
 from .._protocol import RawResponse, TransportRequest
+from .._transport import timeout_error
 
 __all__ = ["MockTransport", "mock_response"]
 
@@ -66,12 +66,7 @@ class MockTransport:
                 if inspect.isawaitable(result):
                     result = await result
         except TimeoutError:
-            error = APITimeoutError(
-                f"{request.method} {request.path} timed out after {attempt_timeout}s",
-                method=request.method,
-                path=request.path,
-                request_sent=True,
-            )
+            error = timeout_error(request, attempt_timeout, request_sent=True)
         else:
             return result
         raise error
