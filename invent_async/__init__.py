@@ -31,6 +31,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     UnprocessableEntityError,
     WrongEventLoopError,
@@ -41,7 +42,7 @@ from ._protocol import RawResponse, TransportRequest
 from ._ratelimit import GovernorStats, RateLimit
 from ._sync import InventClient, Pager, PortalThreadError
 from ._transport import AsyncTransport
-from ._types import NO_LIMIT, UNSET, Unset
+from ._types import UNSET, Unset
 from ._version import __version__ as __version__
 from .resources import AsyncContacts, AsyncSegments
 
@@ -54,7 +55,6 @@ __all__ = [
     "Page",
     "InventClient",
     "Pager",
-    "NO_LIMIT",
     "RateLimit",
     "GovernorStats",
     "UNSET",
@@ -89,6 +89,7 @@ __all__ = [
     "UnprocessableEntityError",
     "RateLimitError",
     "InternalServerError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "BulkAbortedError",
 ]

@@ -15,16 +15,23 @@
     │   ├── UnprocessableEntityError     422
     │   ├── RateLimitError               429 (carries ``retry_after``)
     │   └── InternalServerError          5xx
-    └── ResponseValidationError          a 2xx body that does not match the model
+    ├── ResponseValidationError          a 2xx body that does not match the model
+    ├── ResponseTooLargeError            a 2xx body larger than ``max_response_bytes``
+    └── BulkAbortedError                 a bulk job stopped early (defined in ``_bulk``)
 
 Messages name the HTTP method and the URL *path*; they never contain the API key, the host's
-credentials or request headers. Building an error from a response lives in ``_protocol``.
+credentials or request headers (a key that a server or proxy echoes back in a response is
+replaced by ``<redacted>`` before the error is built). Building an error from a response lives
+in ``_protocol``.
+
+Every error survives a pickle round trip with its type and attributes (to cross a process
+pool, say); its cause, context and traceback stay behind, as for any pickled exception.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "APIConnectionError",
@@ -40,14 +47,27 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "UnprocessableEntityError",
     "WrongEventLoopError",
 ]
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def _restore(cls: type[E], args: tuple[Any, ...]) -> E:
+    """Unpickle an error without calling its ``__init__`` (most take keyword-only arguments);
+    pickle then puts its attributes back."""
+    return cls.__new__(cls, *args)
+
+
 class InventError(Exception):
     """Base class of every error raised by invent_async."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args), self.__dict__)
 
 
 class ClientStateError(InventError, RuntimeError):
@@ -157,6 +177,39 @@ class InternalServerError(APIStatusError):
     """5xx: the API (or a proxy in front of it) failed."""
 
 
+class ResponseTooLargeError(InventError):
+    """A successful response's body was larger than the client's ``max_response_bytes``.
+
+    Reading stopped at the limit (counted after decompression), so no more than about that
+    much was ever held in memory. Not retried: the same request would get the same answer.
+
+    Attributes:
+        method: HTTP method of the request.
+        path: URL path of the request.
+        status: The response's HTTP status.
+        limit: The ``max_response_bytes`` that was exceeded.
+        request_id: The request id header of the response, if the server sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int,
+        limit: int,
+        request_id: str | None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+        self.status = status
+        self.limit = limit
+        self.request_id = request_id
+
+
 class ResponseValidationError(InventError):
     """A successful response did not have the shape the SDK expects.
 
@@ -165,6 +218,7 @@ class ResponseValidationError(InventError):
             ``"required field missing @ $.channels[0].id"``.
         method: HTTP method of the request.
         path: URL path of the request.
+        type_name: What the body should have been, e.g. ``"Contact"``.
     """
 
     def __init__(self, errors: list[str], *, method: str, path: str, type_name: str) -> None:
@@ -173,3 +227,4 @@ class ResponseValidationError(InventError):
         self.errors = errors
         self.method = method
         self.path = path
+        self.type_name = type_name

@@ -9,6 +9,8 @@ One call is ``Pipeline.send(request)``::
         timeout = min(attempt timeout, what is left of the deadline)
         transport.send(...)               any AsyncTransport; aiohttp by default
         ticket.release()                  whatever happened
+        body within max_response_bytes?   else ResponseTooLargeError (an error body is cut)
+        non-2xx -> the key redacted       a proxy may echo the request's headers
         429  -> governor.rate_limited()   closes the gate for every request; retried
         else -> governor.succeeded()
         non-2xx -> the APIStatusError subclass (``_protocol``); retried when retryable
@@ -35,6 +37,7 @@ from ._exceptions import (
     ClientClosedError,
     InventError,
     RateLimitError,
+    ResponseValidationError,
     WrongEventLoopError,
 )
 from ._pagination import AsyncPager
@@ -44,6 +47,7 @@ from ._protocol import (
     RawResponse,
     Request,
     TransportRequest,
+    bounded_response,
     build_path,
     build_url,
     check_status,
@@ -52,6 +56,8 @@ from ._protocol import (
     page_info,
     parse_response,
     query_params,
+    redact_response,
+    redact_text,
 )
 from ._ratelimit import GovernorDeadlineExceeded, GovernorStats, RateGovernor
 from ._retry import retry_after
@@ -111,9 +117,14 @@ class Core:
         limit = settings.rate_limit
         self.governor = RateGovernor(limit) if limit is not None else None
         self.base_url = settings.base_url
-        auth = f"Bearer {settings.api_key.reveal()}"
+        self._secret = settings.api_key
+        self._max_response_bytes = settings.max_response_bytes
         self._headers = Headers(
-            {"Authorization": auth, "Accept": "application/json", "User-Agent": USER_AGENT}
+            {
+                "Authorization": f"Bearer {settings.api_key.reveal()}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            }
         )
         self._body_headers = Headers({**self._headers, "Content-Type": "application/json"})
         self._state = _Lifecycle()
@@ -158,7 +169,26 @@ class Core:
         headers = self._body_headers if request.body is not None else self._headers
         url = build_url(self.base_url, request)
         return TransportRequest(
-            method=request.method, url=url, path=request.path, headers=headers, body=request.body
+            method=request.method,
+            url=url,
+            path=request.path,
+            headers=headers,
+            body=request.body,
+            max_response_bytes=self._max_response_bytes,
+        )
+
+    def redact(self, raw: RawResponse) -> RawResponse:
+        """``raw`` (an error response) with the API key replaced wherever it was echoed."""
+        return redact_response(raw, self._secret.reveal())
+
+    def redact_validation(self, exc: ResponseValidationError) -> ResponseValidationError:
+        """``exc`` again, with the API key replaced in its messages (a 2xx that echoed it)."""
+        secret = self._secret.reveal()
+        errors = [redact_text(line, secret) for line in exc.errors]
+        if errors == exc.errors:
+            return exc
+        return ResponseValidationError(
+            errors, method=exc.method, path=exc.path, type_name=exc.type_name
         )
 
     def stats(self) -> GovernorStats | None:
@@ -217,7 +247,14 @@ class Pipeline:
 
     async def call(self, request: Request, cl: type[T], stats: CallStats | None = None) -> T:
         """Send ``request`` and build ``cl`` from the response body."""
-        return parse_response(request, await self.send(request, stats), cl)
+        return self._parse(request, await self.send(request, stats), cl)
+
+    def _parse(self, request: Request, raw: RawResponse, cl: type[T]) -> T:
+        try:
+            return parse_response(request, raw, cl)
+        except ResponseValidationError as exc:
+            error = self._core.redact_validation(exc)
+        raise error
 
     async def send(self, request: Request, stats: CallStats | None = None) -> RawResponse:
         """Send ``request`` through the governor and the retries; return a 2xx response.
@@ -274,6 +311,9 @@ class Pipeline:
         finally:
             if ticket is not None:
                 ticket.release()
+        raw = bounded_response(wire, raw)
+        if not 200 <= raw.status < 300:
+            raw = core.redact(raw)
         if raw.status == 429:
             if stats is not None:
                 stats.rate_limited += 1
@@ -314,7 +354,7 @@ class Pipeline:
             query = (*base_query, ("page", str(number)), ("take", str(size)))
             request = Request(method="GET", path=path, query=query)
             raw = await self.send(request)
-            return parse_response(request, raw, page_type), page_info(raw.headers)
+            return self._parse(request, raw, page_type), page_info(raw.headers)
 
         return AsyncPager(fetch, page=page, take=take)
 

@@ -30,6 +30,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     UnprocessableEntityError,
 )
@@ -43,6 +44,9 @@ BODY_LIMIT: Final = 2000
 """Characters of a non-JSON error body kept on the exception."""
 MESSAGE_BODY_LIMIT: Final = 300
 """Characters of the error body shown in the exception message."""
+ERROR_BODY_READ_LIMIT: Final = 64 * 1024
+"""Bytes of a non-2xx body read at most (more is never useful in an error)."""
+REDACTED: Final = "<redacted>"
 RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 REQUEST_ID_HEADERS: Final = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
 
@@ -110,6 +114,9 @@ class TransportRequest:
         path: The URL's path, for error messages (no host, no query, no credentials).
         headers: Every header to send, ``Authorization`` included (hidden in the repr).
         body: Encoded JSON body, or None.
+        max_response_bytes: Read no more than about this many bytes of the response body,
+            counted after decompression (None: no limit); see :func:`read_limit`. The client
+            raises :class:`ResponseTooLargeError` for a 2xx body that is longer.
     """
 
     method: str
@@ -117,6 +124,7 @@ class TransportRequest:
     path: str
     headers: Headers
     body: bytes | None = None
+    max_response_bytes: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -237,6 +245,76 @@ def validate_page(page: int) -> int:
 # --------------------------------------------------------------------------- reading
 
 
+def read_limit(status: int, max_response_bytes: int | None) -> int | None:
+    """How many body bytes a transport reads at most for a response with ``status``.
+
+    A 2xx body may be as long as ``max_response_bytes``; an error body never needs more
+    than :data:`ERROR_BODY_READ_LIMIT` (it is cut there, and the error raised as usual).
+    A transport stops reading once it holds more than this (one chunk more at most).
+    """
+    if 200 <= status < 300:
+        return max_response_bytes
+    if max_response_bytes is None:
+        return ERROR_BODY_READ_LIMIT
+    return min(max_response_bytes, ERROR_BODY_READ_LIMIT)
+
+
+def bounded_response(request: TransportRequest, raw: RawResponse) -> RawResponse:
+    """``raw`` within its :func:`read_limit`: an error body cut there, a longer 2xx an error.
+
+    Raises:
+        ResponseTooLargeError: a 2xx body longer than ``request.max_response_bytes``.
+    """
+    limit = read_limit(raw.status, request.max_response_bytes)
+    if limit is None or len(raw.body) <= limit:
+        return raw
+    if 200 <= raw.status < 300:
+        raise ResponseTooLargeError(
+            f"{request.method} {request.path}: the response body is larger than "
+            f"max_response_bytes={limit}",
+            method=request.method,
+            path=request.path,
+            status=raw.status,
+            limit=limit,
+            request_id=request_id(raw.headers),
+        )
+    return attrs.evolve(raw, body=raw.body[:limit])
+
+
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """The ways ``secret`` can appear in a response that echoes it (as is, JSON-escaped)."""
+    escaped = secret.replace("\\", "\\\\").replace('"', '\\"')
+    slashed = escaped.replace("/", "\\/")
+    return tuple(dict.fromkeys(form for form in (secret, escaped, slashed) if form))
+
+
+def redact_text(text: str, secret: str) -> str:
+    """``text`` with every occurrence of ``secret`` replaced by ``<redacted>``."""
+    for form in secret_forms(secret):
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def redact_response(raw: RawResponse, secret: str) -> RawResponse:
+    """``raw`` with ``secret`` replaced in its body and header values (for error responses,
+    whose body and headers end up on the exception; a proxy may echo the request's headers).
+    """
+    forms = [form.encode() for form in secret_forms(secret)]
+    body = raw.body
+    for form in forms:
+        if form in body:
+            body = body.replace(form, REDACTED.encode())
+    headers: Mapping[str, str] = raw.headers
+    if any(secret in value for value in raw.headers.values()):
+        headers = CIMultiDict(
+            (name, redact_text(value, secret)) for name, value in raw.headers.items()
+        )
+    if body is raw.body and headers is raw.headers:
+        return raw
+    return attrs.evolve(raw, body=body, headers=headers)
+
+
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup that also works on a plain dict."""
     value = headers.get(name)
@@ -338,7 +416,7 @@ def error_from_response(request: Request, raw: RawResponse) -> APIStatusError:
         "path": request.path,
         "body": body,
         "request_id": rid,
-        "headers": raw.headers,
+        "headers": CIMultiDict(raw.headers),  # a copy that pickles (aiohttp's proxy does not)
     }
     if status == 429:
         retry_after = parse_retry_after(header(raw.headers, "retry-after"))
@@ -464,6 +542,7 @@ __all__ = [
     "RawResponse",
     "Request",
     "TransportRequest",
+    "bounded_response",
     "build_path",
     "build_url",
     "check_status",
@@ -479,8 +558,12 @@ __all__ = [
     "parse_retry_after",
     "path_segment",
     "query_params",
+    "read_limit",
+    "redact_response",
+    "redact_text",
     "request_id",
     "retry_after_of",
+    "secret_forms",
     "validate_base_url",
     "validate_page",
     "validate_take",

@@ -18,11 +18,12 @@ import attrs
 from ._protocol import path_segment, validate_base_url
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
-from ._types import NoLimit
+from ._types import UNSET, Unset
 
 __all__ = [
     "API_KEY_ENV",
     "DEFAULT_DEADLINE",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_TIMEOUT",
@@ -35,13 +36,15 @@ __all__ = [
 DEFAULT_TIMEOUT: Final = 30.0
 DEFAULT_MAX_RETRIES: Final = 2
 DEFAULT_DEADLINE: Final = 120.0
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
+"""8 MiB: a page of 100 contacts is a few hundred KiB even with many fields and notes."""
 DEFAULT_RATE_LIMIT: Final = RateLimit()
 """500 requests per minute with a burst of 5: the Invent API's documented per-IP limit."""
 API_KEY_ENV: Final = "INVENT_API_KEY"
 
 
 class Secret:
-    """Holds a secret (the API key); its repr never shows it."""
+    """Holds a secret (the API key); its repr never shows it, and it does not pickle."""
 
     __slots__ = ("_value",)
 
@@ -50,6 +53,9 @@ class Secret:
 
     def __repr__(self) -> str:
         return "<redacted>"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("an API key is not pickled; pass it to the client in each process")
 
     def reveal(self) -> str:
         """The secret itself, for the one place that sends it."""
@@ -75,7 +81,8 @@ class Options:
         org_id: The organisation calls act on (``"c"``: the key's own).
         timeout: Seconds allowed for one HTTP attempt (None: no limit).
         retry: How failed attempts are repeated.
-        deadline: Seconds allowed for a whole call, waits and retries included (None: none).
+        deadline: Seconds allowed for a whole call, waits and retries included (None: no
+            limit).
     """
 
     org_id: str
@@ -106,28 +113,20 @@ class Options:
     def evolve(
         self,
         *,
-        timeout: float | NoLimit | None = None,
-        max_retries: int | None = None,
-        deadline: float | NoLimit | None = None,
+        timeout: float | Unset | None = UNSET,
+        max_retries: int | Unset = UNSET,
+        deadline: float | Unset | None = UNSET,
     ) -> Options:
-        """These options with some limits changed (None: unchanged; NO_LIMIT: no limit).
+        """These options with some limits changed (left out: unchanged; None: no limit).
 
         Checked in this order: timeout, deadline, retries.
         """
-        if timeout is None and max_retries is None and deadline is None:
-            return self
-        new_timeout = _limit("timeout", timeout, self.timeout)
-        new_deadline = _limit("deadline", deadline, self.deadline)
+        new_timeout = self.timeout if timeout is UNSET else _seconds("timeout", timeout)
+        new_deadline = self.deadline if deadline is UNSET else _seconds("deadline", deadline)
         retry = self.retry
-        if max_retries is not None:
+        if max_retries is not UNSET:
             retry = attrs.evolve(retry, max_retries=max_retries)
         return attrs.evolve(self, timeout=new_timeout, retry=retry, deadline=new_deadline)
-
-
-def _limit(name: str, value: float | NoLimit | None, current: float | None) -> float | None:
-    if value is None:
-        return current
-    return None if isinstance(value, NoLimit) else _seconds(name, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -138,23 +137,44 @@ class Settings:
         base_url: The API root, without a trailing slash (https, or http on loopback).
         api_key: The API key, in a :class:`Secret`.
         rate_limit: The rate governor's settings (None: no governor).
+        max_response_bytes: The longest response body read, counted after decompression
+            (None: no limit).
         options: The options of this view.
     """
 
     base_url: str
     api_key: Secret = attrs.field(eq=False)
     rate_limit: RateLimit | None
+    max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES
     options: Options
 
     @staticmethod
     def key(api_key: str | None) -> Secret:
-        """The API key (None: ``INVENT_API_KEY``), or ValueError when there is none."""
+        """The API key (None: ``INVENT_API_KEY``), stripped of surrounding whitespace.
+
+        Raises:
+            ValueError: there is no key, or it holds a character that cannot be sent in an
+                HTTP header (a control character, whitespace inside it, or one that is not
+                ASCII). The message says which and where, never the key itself.
+        """
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key or not key.strip():
             raise ValueError(
                 f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
             )
-        return Secret(key.strip())
+        key = key.strip()
+        for position, char in enumerate(key):
+            if not "!" <= char <= "~":  # visible ASCII: what an HTTP header can carry
+                kind = (
+                    "a control character"
+                    if char < " " or char == "\x7f"
+                    else ("whitespace" if char.isspace() else "a non-ASCII character")
+                )
+                raise ValueError(
+                    f"the API key has {kind} at position {position} (of {len(key)}); "
+                    "check how it was copied or loaded (the key is not shown)"
+                )
+        return Secret(key)
 
     @classmethod
     def build(
@@ -167,12 +187,13 @@ class Settings:
         max_retries: int,
         deadline: float | None,
         rate_limit: RateLimit | None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> Settings:
         """Check a client's arguments into Settings.
 
         Checked in this order (the first problem is the one reported): the key (see
         :meth:`key`; a :class:`Secret` is already checked), base_url, org_id, timeout,
-        max_retries, deadline, rate_limit.
+        max_retries, deadline, rate_limit, max_response_bytes.
 
         Raises:
             ValueError: no key, a base URL that is not https (or loopback http), an org id
@@ -186,7 +207,21 @@ class Settings:
         )
         if rate_limit is not None and not isinstance(rate_limit, RateLimit):
             raise TypeError("rate_limit must be a RateLimit or None")
-        return cls(base_url=url, api_key=secret, rate_limit=rate_limit, options=options)
+        if max_response_bytes is not None and (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ValueError(
+                f"max_response_bytes must be a positive integer or None, got {max_response_bytes!r}"
+            )
+        return cls(
+            base_url=url,
+            api_key=secret,
+            rate_limit=rate_limit,
+            max_response_bytes=max_response_bytes,
+            options=options,
+        )
 
     def with_options(self, options: Options) -> Settings:
         """These settings for a view with other options."""
@@ -231,14 +266,14 @@ class Configured:
     def with_options(
         self,
         *,
-        timeout: float | NoLimit | None = None,
-        max_retries: int | None = None,
-        deadline: float | NoLimit | None = None,
+        timeout: float | Unset | None = UNSET,
+        max_retries: int | Unset = UNSET,
+        deadline: float | Unset | None = UNSET,
     ) -> Self:
         """A view with other per-call settings, e.g. ``client.with_options(max_retries=0)``.
 
-        Arguments left out keep this client's values; pass :data:`NO_LIMIT` (a module
-        constant) as ``timeout`` or ``deadline`` to remove the limit.
+        Arguments left out keep this client's values. As in the client's constructor,
+        ``timeout=None`` or ``deadline=None`` removes that limit.
         """
         options = self._settings.options.evolve(
             timeout=timeout, max_retries=max_retries, deadline=deadline

@@ -22,7 +22,7 @@ import aiohttp
 from yarl import URL
 
 from ._exceptions import APIConnectionError, APITimeoutError, ClientClosedError
-from ._protocol import RawResponse, TransportRequest
+from ._protocol import RawResponse, TransportRequest, read_limit, redact_text
 from ._version import __version__
 
 __all__ = ["USER_AGENT", "AiohttpTransport", "AsyncTransport", "timeout_error"]
@@ -48,7 +48,11 @@ class AsyncTransport(Protocol):
         """Send one request and return its response, whatever the status.
 
         Args:
-            request: The method, absolute URL, headers (``Authorization`` included) and body.
+            request: The method, absolute URL, headers (``Authorization`` included) and body,
+                and how much of the response body to read at most
+                (:func:`~invent_async._protocol.read_limit` of the status and
+                ``request.max_response_bytes``: stop reading once past it; the client
+                raises or cuts the body).
             attempt_timeout: Seconds the attempt may take (None: no limit); the client has
                 already shortened it to what is left of the call's deadline.
 
@@ -64,7 +68,13 @@ class AsyncTransport(Protocol):
 
 
 class AiohttpTransport:
-    """Sends requests over one aiohttp ClientSession bound to the loop it was created on."""
+    """Sends requests over one aiohttp ClientSession bound to the loop it was created on.
+
+    A response body is read chunk by chunk and reading stops once it is past the request's
+    limit, so a hostile or broken server (an endless body, a gzip bomb) costs at most about
+    ``max_response_bytes`` of memory. aiohttp (3.13.3 and later) decompresses incrementally,
+    at most one chunk per step, so a bomb never holds the event loop.
+    """
 
     def __init__(
         self, *, session: aiohttp.ClientSession | None = None, connection_limit: int = 100
@@ -112,9 +122,17 @@ class AiohttpTransport:
                 timeout=self._timeout(attempt_timeout),
                 allow_redirects=False,
             ) as resp:
-                body = await resp.read()
+                status = resp.status
+                limit = read_limit(status, request.max_response_bytes)
+                length = resp.content_length
+                if limit is None or (
+                    length is not None and length <= limit and not resp.headers.get(_ENCODING)
+                ):
+                    body = await resp.read()
+                else:
+                    body = await _read_at_most(resp.content, limit)
                 return RawResponse(
-                    status=resp.status, reason=resp.reason or "", headers=resp.headers, body=body
+                    status=status, reason=resp.reason or "", headers=resp.headers, body=body
                 )
         except (TimeoutError, aiohttp.ClientError) as exc:
             error = _connection_error(request, exc, attempt_timeout)
@@ -137,6 +155,23 @@ class AiohttpTransport:
         await asyncio.sleep(0)  # let aiohttp's transports finish closing
 
 
+_ENCODING: Final = "Content-Encoding"
+
+
+async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """The body, or its first ``limit`` bytes and one chunk more: reading stops there (the
+    connection is then closed rather than reused)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await content.readany()
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def timeout_error(
     request: TransportRequest, attempt_timeout: float | None, *, request_sent: bool
 ) -> APITimeoutError:
@@ -152,7 +187,8 @@ def timeout_error(
 def _connection_error(
     request: TransportRequest, exc: TimeoutError | aiohttp.ClientError, timeout: float | None
 ) -> APIConnectionError:
-    """The SDK error for an aiohttp failure; its message never includes request headers."""
+    """The SDK error for an aiohttp failure; its message never includes request headers, nor
+    the key where aiohttp quotes a response that echoed it."""
     method, path = request.method, request.path
     if isinstance(exc, TimeoutError):  # before ClientError: ServerTimeoutError is both
         sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
@@ -167,4 +203,7 @@ def _connection_error(
             f"connection error during {method} {path}: {type(exc).__name__}: {exc}",
             True,
         )
+    credentials = request.headers.get("Authorization", "").partition(" ")[2]
+    if credentials:
+        message = redact_text(message, credentials)
     return APIConnectionError(message, method=method, path=path, request_sent=sent)

@@ -1,8 +1,8 @@
 """Type aliases and sentinels shared by every layer.
 
 ``UNSET`` marks "the caller did not pass this argument" (distinct from ``None``, which is a
-value the API understands, e.g. clearing a contact's name); ``NO_LIMIT`` asks
-``with_options`` to remove a time limit. Nothing else lives here.
+value the API understands, e.g. clearing a contact's name, or no limit in ``with_options``).
+Nothing else lives here.
 """
 
 from __future__ import annotations
@@ -32,16 +32,3 @@ JSON: TypeAlias = Any
 
 QueryValue: TypeAlias = str | int | bool
 """A value that can be sent as a query parameter."""
-
-
-class NoLimit:
-    """The type of :data:`NO_LIMIT`."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NO_LIMIT"
-
-
-NO_LIMIT: Final = NoLimit()
-"""Pass as ``timeout`` or ``deadline`` to ``with_options()`` to remove that limit."""

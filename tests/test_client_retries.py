@@ -22,7 +22,6 @@ import pytest
 from _harness import API_KEY, Api, api_fixture  # noqa: F401
 
 from invent_async import (
-    NO_LIMIT,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -262,7 +261,7 @@ async def test_the_deadline_bounds_a_slow_call_without_an_attempt_timeout(api: A
     started = time.monotonic()
     with pytest.raises(APITimeoutError):
         await api.call(
-            lambda c: c.with_options(timeout=NO_LIMIT, deadline=0.5).segments.get(segment.id)
+            lambda c: c.with_options(timeout=None, deadline=0.5).segments.get(segment.id)
         )
     elapsed = time.monotonic() - started
     api.fake.latency = 0.0

@@ -28,6 +28,7 @@ from .._protocol import DEFAULT_BASE_URL
 from .._ratelimit import RateLimit
 from .._settings import (
     DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE_LIMIT,
     DEFAULT_TIMEOUT,
@@ -621,6 +622,11 @@ class InventClient(SyncClient):
             every queued and new request until ``Retry-After`` has passed, an optional cap on
             requests in flight (``max_in_flight``) and an optional adaptive mode. See
             :class:`~invent_async.RateLimit`. ``None`` turns the governor off entirely.
+        max_response_bytes: The longest response body the client reads, counted after
+            decompression (default 8 MiB; a page of 100 contacts is far smaller). A longer
+            successful response raises :class:`~invent_async.ResponseTooLargeError` (not
+            retried), having held no more than about this much in memory; an error body is
+            cut at 64 KiB. ``None`` removes the limit.
     """
 
     contacts: Contacts
@@ -636,6 +642,7 @@ class InventClient(SyncClient):
         max_retries: int = DEFAULT_MAX_RETRIES,
         deadline: float | None = DEFAULT_DEADLINE,
         rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         settings = Settings.build(
             api_key=api_key,
@@ -645,6 +652,7 @@ class InventClient(SyncClient):
             max_retries=max_retries,
             deadline=deadline,
             rate_limit=rate_limit,
+            max_response_bytes=max_response_bytes,
         )
         super().__init__(settings)
 
