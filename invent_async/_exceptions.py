@@ -33,6 +33,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from multidict import CIMultiDict
+
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
@@ -113,7 +115,7 @@ class APIStatusError(InventError):
         path: URL path of the request (no host, no query, no credentials).
         body: The response body: decoded JSON when it was JSON, otherwise text (truncated).
         request_id: The request id header of the response, if the server sent one.
-        headers: The response headers.
+        headers: The response headers (a case-insensitive copy, repeated names kept).
     """
 
     def __init__(
@@ -134,7 +136,7 @@ class APIStatusError(InventError):
         self.path = path
         self.body = body
         self.request_id = request_id
-        self.headers = headers
+        self.headers: Mapping[str, str] = CIMultiDict(headers)  # aiohttp's proxy won't pickle
 
 
 class BadRequestError(APIStatusError):

@@ -416,7 +416,7 @@ def error_from_response(request: Request, raw: RawResponse) -> APIStatusError:
         "path": request.path,
         "body": body,
         "request_id": rid,
-        "headers": CIMultiDict(raw.headers),  # a copy that pickles (aiohttp's proxy does not)
+        "headers": raw.headers,
     }
     if status == 429:
         retry_after = parse_retry_after(header(raw.headers, "retry-after"))

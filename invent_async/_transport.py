@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
+from collections.abc import AsyncGenerator
 from typing import Final, Protocol, runtime_checkable
 
 import aiohttp
@@ -85,11 +86,12 @@ class AiohttpTransport:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._watcher: AsyncGenerator[None] | None = None
 
     def __repr__(self) -> str:
         return f"<AiohttpTransport injected_session={self._injected is not None}>"
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    async def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:  # never open a session (nor use a lent one) once closed
             raise ClientClosedError("this transport is closed")
         if self._injected is not None:
@@ -99,6 +101,8 @@ class AiohttpTransport:
             connector = aiohttp.TCPConnector(limit=self._connection_limit)
             session = self._session = aiohttp.ClientSession(connector=connector)
             self._session_loop = asyncio.get_running_loop()
+            self._watcher = _close_at_loop_shutdown(session)
+            await anext(self._watcher)
         return session
 
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
@@ -113,8 +117,11 @@ class AiohttpTransport:
         self, request: TransportRequest, *, attempt_timeout: float | None
     ) -> RawResponse:
         """Send one request; raise APIConnectionError/APITimeoutError when no answer came."""
+        session = self._session
+        if session is None or self._closed:
+            session = await self._get_session()
         try:
-            async with self._get_session().request(
+            async with session.request(
                 request.method,
                 URL(request.url, encoded=True),
                 data=request.body,
@@ -143,16 +150,32 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         """Close the session it created (an injected one stays open); send nothing more.
 
-        If the session's event loop is already closed, its connections died with it: the
-        session is dropped and nothing is awaited.
+        If the session's event loop is already closed, the session was closed when that loop
+        shut down (``asyncio.run`` and ``anyio.run`` close a loop's async generators first):
+        nothing is left to do.
         """
         self._closed = True
-        session, self._session = self._session, None
+        self._session = None
         loop, self._session_loop = self._session_loop, None
-        if session is None or session.closed or (loop is not None and loop.is_closed()):
+        watcher, self._watcher = self._watcher, None
+        if watcher is None or (loop is not None and loop.is_closed()):
             return
-        await session.close()
-        await asyncio.sleep(0)  # let aiohttp's transports finish closing
+        await watcher.aclose()  # closes the session
+
+
+async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None]:
+    """Closes ``session`` when closed: by ``aclose``, or by the loop's shutdown.
+
+    Started once on the session's loop, it registers with the loop's async-generator hooks,
+    so a loop shut down with the client still open (``asyncio.run`` returning without
+    ``aclose``) closes the session's sockets instead of leaking them.
+    """
+    try:
+        yield
+    finally:
+        if not session.closed:
+            await session.close()
+            await asyncio.sleep(0)  # let aiohttp's transports finish closing
 
 
 _ENCODING: Final = "Content-Encoding"

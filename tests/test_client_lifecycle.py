@@ -334,15 +334,32 @@ async def test_a_client_whose_loop_has_ended_raises_wrong_event_loop_error(
     with pytest.raises(WrongEventLoopError) as caught:
         await client.segments.get(segment.id)
     with garbage_warnings() as leftovers:
-        await client.aclose()  # the dead loop's connections died with it: nothing to await
+        await client.aclose()  # on a second loop: the first one's shutdown closed the session
         closed = client.closed
         del client
 
     assert "Event loop is closed" not in str(caught.value)
     assert "one client per event loop" in str(caught.value)
     assert closed
-    assert {category for category, _ in leftovers} <= {ResourceWarning}
+    assert leftovers == []  # no unclosed session, connector, transport or socket
     assert len(threaded_fake.requests) == 1
+
+
+async def test_a_loop_that_ends_with_the_client_open_closes_its_connections(
+    threaded_fake: FakeInvent,
+) -> None:
+    segment = threaded_fake.add_segment("VIP")
+
+    def run_and_forget() -> None:
+        client = AsyncInventClient(API_KEY, base_url=threaded_fake.url, timeout=5)
+        asyncio.run(client.segments.get(segment.id))  # never closed
+
+    with garbage_warnings() as leftovers:
+        await anyio.to_thread.run_sync(run_and_forget)
+
+    texts = [text for _, text in leftovers]
+    assert len(texts) == 1, texts  # ours, not aiohttp's "Unclosed client session" or a socket
+    assert "AsyncInventClient was not closed" in texts[0]
 
 
 # --------------------------------------------------------------------------- leaks

@@ -353,3 +353,20 @@ async def test_retries_are_logged_without_the_api_key(
     assert f"GET /orgs/c/segments/{segment.id}" in message
     assert "503" in message
     assert API_KEY not in caplog.text
+
+
+async def test_none_in_with_options_removes_the_limit_as_in_the_constructor(api: Api) -> None:
+    segment = api.fake.add_segment("VIP")
+    strict, close = await api.open_client(timeout=0.2, deadline=0.3, max_retries=0)
+    api.fake.latency = 0.6
+    try:
+        with pytest.raises(APITimeoutError):  # left out: the client's limits hold
+            await strict.call(lambda c: c.with_options(max_retries=0).segments.get(segment.id))
+        found = await strict.call(
+            lambda c: c.with_options(timeout=None, deadline=None).segments.get(segment.id)
+        )
+    finally:
+        api.fake.latency = 0.0
+        await close()
+
+    assert found.id == segment.id

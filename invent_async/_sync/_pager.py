@@ -28,12 +28,14 @@ class Pager(Generic[T]):
     is requested.
     """
 
-    __slots__ = ("_bridge", "_factory")
+    __slots__ = ("_bridge", "_factory", "_repr")
 
     def __init__(self, bridge: Bridge, factory: Callable[[], AsyncPager[T]]) -> None:
         self._bridge = bridge
         self._factory = factory
-        factory()  # checks the arguments now, like the async list method
+        # Building it checks the arguments now, like the async list method. The repr is kept:
+        # it must not fail later (a closed client), or a traceback with locals would.
+        self._repr = repr(factory()).replace("AsyncPager", "Pager", 1)
 
     def _pager(self) -> AsyncPager[T]:
         # A fresh async pager per use: cheap (no I/O), and bound to the current loop's client
@@ -41,7 +43,7 @@ class Pager(Generic[T]):
         return self._factory()
 
     def __repr__(self) -> str:
-        return repr(self._factory()).replace("AsyncPager", "Pager", 1)
+        return self._repr
 
     def __iter__(self) -> ItemIterator[T]:
         return ItemIterator(self.pages())
