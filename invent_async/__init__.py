@@ -13,6 +13,7 @@ from ._bulk import (
     BulkReport,
     BulkStream,
     ItemResult,
+    JournalError,
     Outcome,
     partial_report,
 )
@@ -91,5 +92,6 @@ __all__ = [
     "InternalServerError",
     "ResponseValidationError",
     "BulkAbortedError",
+    "JournalError",
 ]
 __all__ += _models.__all__  # models
