@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Final
 
 import pytest
-from _harness import API_KEY, ThreadedFake
+from _harness import API_KEY, ThreadedFake, needs_sigint
 from click.testing import CliRunner, Result
 
 from invent_async import BulkFailure, BulkReport, NotFoundError
@@ -485,7 +485,11 @@ def stop_a_tag_job(
         return done, len(tagged(server))
 
 
-@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [pytest.param(signal.SIGINT, 130, marks=needs_sigint), (signal.SIGTERM, 143)],
+    ids=["SIGINT", "SIGTERM"],
+)
 def test_a_signal_stops_the_job_with_a_partial_summary_and_the_failed_ids(
     tmp_path: Path, signum: signal.Signals, status: int
 ) -> None:
@@ -503,6 +507,7 @@ def test_a_signal_stops_the_job_with_a_partial_summary_and_the_failed_ids(
     assert "Traceback" not in done.stderr
 
 
+@needs_sigint
 def test_an_interrupted_rerun_leaves_its_input_file_alone(tmp_path: Path) -> None:
     ids = write_ids(tmp_path / "failed-sg_1.txt", "ct_404", *(f"ct_{n}" for n in range(1, 201)))
     before = ids.read_text()
