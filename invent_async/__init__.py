@@ -13,6 +13,7 @@ from ._bulk import (
     BulkReport,
     BulkStream,
     ItemResult,
+    JournalError,
     Outcome,
     partial_report,
 )
@@ -92,5 +93,6 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseValidationError",
     "BulkAbortedError",
+    "JournalError",
 ]
 __all__ += _models.__all__  # models

@@ -11,9 +11,10 @@ id ends in exactly one outcome, reported as an :class:`ItemResult`:
   resume journal, or cancelled while in flight.
 
 Duplicate detection keeps a 64-bit fingerprint per id in a compact open-addressing table
-(about 16 bytes per id), not the ids themselves. The resume journal is a text file with one
-completed id per line. Requests go through the client's normal path, so the shared rate
-governor paces them and every 429 pauses all workers together.
+(about 16 bytes per id), not the ids themselves. The resume journal is a UTF-8 text file with
+one completed id per newline-terminated line, written through to the OS as each id completes.
+Requests go through the client's normal path, so the shared rate governor paces them and every
+429 pauses all workers together.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from collections.abc import (
     Mapping,
 )
 from pathlib import Path
-from typing import IO, Final, Self, TypedDict
+from typing import Final, Self, TypedDict
 
 import attrs
 
@@ -51,6 +52,7 @@ __all__ = [
     "BulkReport",
     "BulkStream",
     "ItemResult",
+    "JournalError",
     "Outcome",
     "check_options",
     "partial_report",
@@ -61,7 +63,8 @@ DEFAULT_MAX_RETRIES: Final = 8
 """Default retries per item in bulk jobs (transient errors; 429s wait for the governor)."""
 PROGRESS_INTERVAL: Final = 0.2
 """Seconds between two progress callbacks (the final one is always sent)."""
-JOURNAL_FLUSH_INTERVAL: Final = 1.0
+JOURNAL_SYNC_INTERVAL: Final = 1.0
+"""Seconds between two ``fsync`` calls of the resume journal (each id is written at once)."""
 
 
 class Outcome(enum.StrEnum):
@@ -224,7 +227,10 @@ class BulkOptions(TypedDict, total=False):
         on_progress: Called with a :class:`BulkProgress` a few times a second and once at
             the end (from the event loop: keep it quick).
         journal: A file recording completed ids; ids already in it are skipped, so a re-run
-            after an interruption resumes where the last one stopped.
+            after an interruption resumes where the last one stopped. Each id is written to
+            the OS as it completes, so even a killed job re-sends at most the ids that were
+            in flight; a file that is not UTF-8 or cannot be read raises
+            :class:`JournalError`.
         total: The number of ids, for progress and ETA when the input has no ``len()``.
         max_retries: Retries per item for transient errors (default 8).
     """
@@ -314,42 +320,119 @@ class FingerprintSet:
 # --------------------------------------------------------------------------- journal
 
 
+class JournalError(InventError):
+    """The resume journal cannot be used: it is not UTF-8 text, or it cannot be read or written.
+
+    Raised by the bulk job (from iteration, before any request for a bad file) instead of the
+    raw ``UnicodeDecodeError`` or ``OSError``, which is kept as ``__cause__``.
+
+    Attributes:
+        path: The journal file.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class _Journal:
-    """Append-only file of completed ids, flushed about once a second and on close."""
+    """Append-only file of completed ids, one per newline-terminated line.
+
+    Only complete lines count: a torn last line (the process died in the middle of writing
+    it) is ignored when loading and cut off before the first append, so it can neither be
+    taken for a finished id nor glued to the next one. Each id is handed to the OS with one
+    unbuffered ``os.write`` as soon as it completes, so a killed process loses none of them
+    (at most the ids in flight are sent again on resume); ``fsync`` runs at most every
+    :data:`JOURNAL_SYNC_INTERVAL` seconds and on close, for a crash of the whole machine.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._file: IO[str] | None = None
-        self._last_flush = time.monotonic()
+        self._fd: int | None = None
+        self._valid_size: int | None = None  # bytes up to the last newline, when loaded
+        self._last_sync = time.monotonic()
 
     def load_into(self, done: FingerprintSet) -> int:
-        if not self.path.exists():
-            return 0
+        """Add the ids of every complete line to ``done``; return how many were read.
+
+        Raises:
+            JournalError: the file is not UTF-8 text or cannot be read.
+        """
         count = 0
-        with self.path.open(encoding="utf-8") as fh:
-            for line in fh:
-                contact_id = line.rstrip("\n")
-                if contact_id:
-                    done.add(contact_id)
-                    count += 1
+        valid = 0
+        try:
+            with self.path.open("rb") as fh:
+                for number, raw in enumerate(fh, 1):
+                    if not raw.endswith(b"\n"):
+                        break  # a torn tail: never written completely
+                    valid += len(raw)
+                    try:
+                        contact_id = raw.decode("utf-8").rstrip("\r\n")
+                    except UnicodeDecodeError:
+                        raise self._error(f"line {number} is not valid UTF-8 text") from None
+                    if contact_id:
+                        done.add(contact_id)
+                        count += 1
+        except FileNotFoundError:
+            valid = 0
+        except OSError as exc:
+            raise self._error(f"cannot read it: {exc.strerror or exc}") from exc
+        self._valid_size = valid
         return count
 
     def record(self, contact_id: str) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
-        self._file.write(contact_id + "\n")
-        now = time.monotonic()
-        if now - self._last_flush >= JOURNAL_FLUSH_INTERVAL:
-            self._file.flush()
-            self._last_flush = now
+        """Hand one completed id to the OS now (one ``write``, no buffering in Python).
+
+        An id containing a line break is not recorded (it could not be read back as one id):
+        a resumed job sends it again, which is safe.
+
+        Raises:
+            JournalError: the file cannot be opened or written (disk full, permissions).
+        """
+        if "\n" in contact_id or "\r" in contact_id:
+            return
+        try:
+            fd = self._fd if self._fd is not None else self._open()
+            data = (contact_id + "\n").encode("utf-8", "surrogateescape")
+            while data:
+                data = data[os.write(fd, data) :]
+            now = time.monotonic()
+            if now - self._last_sync >= JOURNAL_SYNC_INTERVAL:
+                self._last_sync = now
+                os.fsync(fd)
+        except OSError as exc:
+            raise self._error(f"cannot write it: {exc.strerror or exc}") from exc
+
+    def _open(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            if self._valid_size is not None and os.fstat(fd).st_size > self._valid_size:
+                os.ftruncate(fd, self._valid_size)  # repair a torn tail before appending
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return fd
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        """Sync and close the file (if anything was written).
+
+        Raises:
+            JournalError: the final ``fsync`` failed (the ids may not be on disk).
+        """
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise self._error(f"cannot save it: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+
+    def _error(self, problem: str) -> JournalError:
+        return JournalError(f"journal {self.path}: {problem}", str(self.path))
 
 
 # --------------------------------------------------------------------------- the engine

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
@@ -44,6 +45,7 @@ __all__ = [
     "ClientKind",
     "ThreadedFake",
     "api_fixture",
+    "needs_sigint",
     "open_client",
     "serve",
     "sync_client_class",
@@ -60,6 +62,17 @@ CLIENT_TIMEOUT: Final = 5.0
 CLIENT_DEADLINE: Final = 20.0
 _START_TIMEOUT: Final = 10.0
 _STOP_TIMEOUT: Final = 10.0
+
+needs_sigint = pytest.mark.skipif(
+    not hasattr(signal, "pthread_kill")
+    or signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+    reason="needs POSIX signals and Python's default SIGINT handler",
+)
+"""Skip a Ctrl-C test when SIGINT cannot be delivered as Python does by default.
+
+Python leaves SIGINT ignored when it started ignored, as under ``cmd &`` in a shell script or
+``nohup``; subprocesses inherit that, so neither this process nor a child sees a Ctrl-C.
+"""
 
 ClientKind = Literal["async", "sync"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

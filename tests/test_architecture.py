@@ -54,7 +54,7 @@ LAYERS: list[list[str]] = [
     ["testing"],
     ["testing.__main__"],
     ["cli._runtime"],
-    ["cli._progress", "cli._output", "cli._ids"],
+    ["cli._progress", "cli._output", "cli._ids", "cli._signals"],
     ["cli._jobs"],
     ["cli.commands"],
     ["cli"],

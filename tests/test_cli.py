@@ -15,14 +15,16 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import sysconfig
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 import pytest
-from _harness import API_KEY, ThreadedFake
+from _harness import API_KEY, ThreadedFake, needs_sigint
 from click.testing import CliRunner, Result
 
 from invent_async import BulkFailure, BulkReport, NotFoundError
@@ -33,7 +35,7 @@ from invent_async.cli._ids import (
     iter_line_ids,
     open_ids,
 )
-from invent_async.cli._jobs import default_failed_path
+from invent_async.cli._jobs import default_failed_path, demo_summary
 from invent_async.cli._output import (
     CONTACT_VIEW,
     SEGMENT_VIEW,
@@ -191,6 +193,106 @@ def test_an_unwritable_journal_is_a_usage_error_before_any_request(
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: cannot write {journal}: ")
     assert fake.requests == []
+
+
+def test_a_journal_that_is_not_utf8_is_a_usage_error_before_any_tag_request(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1", "ct_2")
+    journal = tmp_path / "journal.txt"
+    journal.write_bytes(b"ct_1\n\xff\xfe\n")
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", str(ids), "--journal", str(journal))
+
+    assert result.exit_code == 2
+    assert result.stderr == f"error: journal {journal}: line 2 is not valid UTF-8 text\n"
+    assert tagged(fake) == []
+    no_traceback(result)
+
+
+@pytest.mark.parametrize(
+    ("text", "from_stdin"),
+    [
+        ("contact_id,email\nct_1,a@example.com\nct_2,b@example.com\n", False),
+        ("Contact ID\nct_1\nct_2\n", False),
+        ("id;email\nct_1;a@example.com\n", True),
+    ],
+    ids=["comma-header", "one-column-header", "stdin"],
+)
+def test_a_csv_file_without_column_is_refused_before_any_tag_request(
+    fake: FakeInvent, tmp_path: Path, text: str, from_stdin: bool
+) -> None:
+    ids = tmp_path / "export.csv"
+    ids.write_text(text, encoding="utf-8")
+    source = ("-", text) if from_stdin else (str(ids), None)
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", source[0], input=source[1])
+
+    assert result.exit_code == 2
+    header = text.splitlines()[0]
+    assert f"the first line {header!r} looks like a CSV header" in result.stderr
+    assert "--column" in result.stderr
+    assert tagged(fake) == []
+    assert not list(tmp_path.glob("failed-*.txt"))
+    no_traceback(result)
+
+
+def test_the_api_key_is_checked_before_the_ids_file_is_read(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"ct_1\n\xff\n")  # reading it would fail
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", str(ids), key=None)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no API key: set the INVENT_API_KEY")
+    assert "UTF-8" not in result.stderr
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("from_stdin", [False, True], ids=["file", "stdin"])
+def test_an_input_without_ids_says_so_exits_0_and_tags_nothing(
+    fake: FakeInvent, tmp_path: Path, from_stdin: bool
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "", "  ")
+    source = ("-", "\n  \n") if from_stdin else (str(ids), None)
+    name = "<stdin>" if from_stdin else str(ids)
+
+    result = invent(fake, "contacts", "tag", "sg_1", "--ids", source[0], input=source[1])
+
+    assert result.exit_code == 0
+    assert result.stderr == f"no ids in {name}: nothing to do\n"
+    assert result.stdout == ""
+    assert tagged(fake) == []
+    if not from_stdin:
+        assert fake.requests == []  # not even the segment check
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_ids_from_stdin_on_a_terminal_say_that_stdin_is_being_read() -> None:
+    import pty
+
+    with ThreadedFake(api_key=API_KEY) as server:
+        server.add_segment("VIP customers")
+        server.add_contacts(2)
+        controller, terminal = pty.openpty()
+        try:
+            env = {**os.environ, "INVENT_API_KEY": API_KEY}
+            args = [str(INVENT), "--base-url", server.url, "contacts", "tag", "sg_1", "--ids", "-"]
+            with subprocess.Popen(
+                args, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            ) as proc:
+                os.write(controller, b"ct_1\nct_2\n\x04")  # two lines, then Ctrl-D
+                _, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+        finally:
+            os.close(terminal)
+            os.close(controller)
+        members = server.segment_members("sg_1")
+
+    assert proc.returncode == 0, stderr
+    assert b"reading contact ids from stdin, one per line (end with Ctrl-D)" in stderr
+    assert sorted(members) == ["ct_1", "ct_2"]
 
 
 def test_unknown_ids_fail_with_exit_1_and_a_failed_id_file_ready_for_a_rerun(
@@ -459,6 +561,25 @@ def test_the_installed_script_reports_its_version() -> None:
     assert (done.returncode, done.stdout.strip()) == (0, f"invent {__version__}")
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "table"])
+def test_a_closed_pipe_ends_contacts_list_quietly_with_exit_0(fmt: str) -> None:
+    with ThreadedFake(api_key=API_KEY) as server:
+        server.add_contacts(1000)  # far more output than a pipe holds
+        env = {**os.environ, "INVENT_API_KEY": API_KEY, "COLUMNS": "120"}
+        args = [str(INVENT), "--base-url", server.url, "contacts", "list", "--format", fmt]
+        with subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        ) as proc:
+            assert proc.stdout is not None
+            head = [proc.stdout.readline() for _ in range(3)]  # `| head -3`
+            proc.stdout.close()
+            _, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+
+    assert all(head)
+    assert proc.returncode == 0, stderr
+    assert stderr == ""
+
+
 def stop_a_tag_job(
     ids: Path, journal: Path, signum: signal.Signals
 ) -> tuple[subprocess.CompletedProcess[str], int]:
@@ -485,7 +606,11 @@ def stop_a_tag_job(
         return done, len(tagged(server))
 
 
-@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [pytest.param(signal.SIGINT, 130, marks=needs_sigint), (signal.SIGTERM, 143)],
+    ids=["SIGINT", "SIGTERM"],
+)
 def test_a_signal_stops_the_job_with_a_partial_summary_and_the_failed_ids(
     tmp_path: Path, signum: signal.Signals, status: int
 ) -> None:
@@ -497,12 +622,15 @@ def test_a_signal_stops_the_job_with_a_partial_summary_and_the_failed_ids(
     assert done.returncode == status, done.stderr
     label = "interrupted" if signum == signal.SIGINT else "terminated"
     assert f"({label})" in done.stdout
+    label = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
     assert sent < 100  # stopped promptly
     assert (tmp_path / "failed-sg_1.txt").read_text() == "ct_404\n"
     assert 4 <= len(journal.read_text().split()) < 100
+    assert f"{label}: re-run the same command to resume from {journal}" in done.stderr
     assert "Traceback" not in done.stderr
 
 
+@needs_sigint
 def test_an_interrupted_rerun_leaves_its_input_file_alone(tmp_path: Path) -> None:
     ids = write_ids(tmp_path / "failed-sg_1.txt", "ct_404", *(f"ct_{n}" for n in range(1, 201)))
     before = ids.read_text()
@@ -512,6 +640,58 @@ def test_an_interrupted_rerun_leaves_its_input_file_alone(tmp_path: Path) -> Non
     assert done.returncode == 130, done.stderr
     assert ids.read_text() == before
     assert "is the input of this job: left as it is" in done.stderr
+
+
+def full_pipe() -> tuple[int, int]:
+    """A pipe whose buffer is already full: a process writing to it blocks until it is read."""
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    try:
+        while True:
+            os.write(writer, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(writer, True)  # the flag belongs to the pipe, which the child shares
+    return reader, writer
+
+
+@needs_sigint
+def test_a_second_ctrl_c_during_the_summary_cannot_lose_the_failed_ids(tmp_path: Path) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_404", *(f"ct_{n}" for n in range(1, 201)))
+    failed = tmp_path / "failed-sg_1.txt"
+    reader, writer = full_pipe()
+    drained = bytearray()
+
+    def drain() -> None:
+        while chunk := os.read(reader, 65536):
+            drained.extend(chunk)
+
+    with ThreadedFake(api_key=API_KEY, latency=0.05) as server:
+        server.add_segment("VIP customers")
+        server.add_contacts(200)
+        env = {**os.environ, "INVENT_API_KEY": API_KEY}
+        args = [str(INVENT), "--base-url", server.url, "contacts", "tag", "sg_1"]
+        args += ["--ids", str(ids), "--concurrency", "2"]
+        with subprocess.Popen(args, stdout=writer, stderr=subprocess.PIPE, env=env) as proc:
+            os.close(writer)
+            deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+            while len(tagged(server)) < 6 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)  # stop the job; its summary then blocks on stdout
+            deadline = time.monotonic() + 5.0
+            while not failed.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)  # a second Ctrl-C while the summary is printed
+            reading = threading.Thread(target=drain, daemon=True)
+            reading.start()
+            _, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+            reading.join(SUBPROCESS_TIMEOUT)
+    os.close(reader)
+
+    assert proc.returncode == 130, stderr
+    assert failed.read_text() == "ct_404\n"
+    assert not list(tmp_path.glob(".failed-sg_1.txt.*"))  # no temporary file left behind
+    assert b"Traceback" not in stderr
 
 
 # --------------------------------------------------------------------------- helpers
@@ -648,3 +828,24 @@ def test_csv_headers_are_the_record_fields(fake: FakeInvent) -> None:
 
 def test_the_default_failed_file_name_is_safe() -> None:
     assert default_failed_path("sg/../x y") == Path("failed-sg_.._x_y.txt")
+
+
+def test_an_interrupted_demo_is_compared_with_the_ideal_time_of_the_items_done() -> None:
+    report = BulkReport(
+        total=102,
+        succeeded=99,
+        failed=1,
+        skipped=2,
+        failures=(),
+        cancelled_ids=("ct_101", "ct_102"),
+        retries=0,
+        rate_limited=0,
+        elapsed=1.25,
+        cancelled=True,
+    )
+
+    lines = demo_summary(report, None, contacts=3000, rate=6000.0)
+
+    assert lines[1] == (
+        "time       1.25s (at exactly the limit: 1.00s for the 100 of 3,000 items done)"
+    )

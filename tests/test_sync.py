@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Final
 
 import pytest
-from _harness import API_KEY, ThreadedFake
+from _harness import API_KEY, ThreadedFake, needs_sigint
 
 import invent_async
 from invent_async import (
@@ -281,13 +281,6 @@ def test_calling_the_client_from_its_own_loop_thread_raises_a_clear_error(
 
     assert isinstance(caught.value, ClientStateError)
     assert client.contacts.get(ids[0]).id == ids[0]  # nothing is stuck
-
-
-needs_sigint = pytest.mark.skipif(
-    not hasattr(signal, "pthread_kill")
-    or signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
-    reason="needs POSIX signals and Python's default SIGINT handler",
-)
 
 
 @contextlib.contextmanager

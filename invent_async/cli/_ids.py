@@ -1,9 +1,13 @@
 """Contact ids for ``invent contacts tag/untag``: parsing a file or stdin, lazily.
 
 Two layouts: one id per line (blank lines and surrounding whitespace ignored), or a CSV file with
-a header row and ``--column NAME``. :func:`open_ids` checks what can be checked up front (the
-file opens, the CSV column exists) and, for a regular file, counts the ids in a first cheap pass
-so the progress bar has a total. The ids themselves are then read lazily by
+a header row and ``--column NAME``. A first line that looks like a CSV header (a comma, a
+semicolon or a tab; or a bare column name such as ``contact_id``) is refused without
+``--column``: it would be sent as an id, and every row after it too.
+
+:func:`open_ids` checks what can be checked up front (the file opens, the CSV column exists,
+no CSV header without ``--column``) and, for a regular file, counts the ids in a first cheap
+pass so the progress bar has a total. The ids themselves are then read lazily by
 :class:`BackgroundIds`, a daemon thread feeding a bounded queue, so the event loop never blocks
 on a slow pipe or a terminal and memory stays bounded whatever the input size.
 """
@@ -14,6 +18,7 @@ import asyncio
 import csv
 import os
 import queue
+import re
 import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -24,17 +29,23 @@ import attrs
 from ._runtime import InputError
 
 __all__ = [
+    "STDIN",
     "BackgroundIds",
     "IdInput",
     "decode_lines",
     "iter_csv_ids",
     "iter_line_ids",
+    "looks_like_csv_header",
     "open_ids",
+    "refuse_csv_header",
 ]
 
 STDIN: Final = "-"
 _QUEUE_SIZE: Final = 4096
 _PUT_POLL: Final = 0.1  # seconds between checks of the stop flag while the queue is full
+_CSV_DELIMITERS: Final = (",", ";", "\t")
+_ID_COLUMN: Final = re.compile(r"(contacts?[ _-]?)?ids?", re.IGNORECASE)
+_SHOWN: Final = 60  # characters of a refused first line shown in the message
 
 
 def decode_lines(lines: Iterable[bytes], *, name: str) -> Iterator[str]:
@@ -59,6 +70,34 @@ def iter_line_ids(lines: Iterable[str]) -> Iterator[str]:
         value = line.strip()
         if value:
             yield value
+
+
+def looks_like_csv_header(value: str) -> bool:
+    """True for a (stripped) first line that is a CSV header rather than a contact id.
+
+    Ids never contain a comma, a semicolon or a tab; a lone ``id``/``contact_id``/``Contact
+    ID`` is the header of a one-column export.
+    """
+    return any(d in value for d in _CSV_DELIMITERS) or _ID_COLUMN.fullmatch(value) is not None
+
+
+def refuse_csv_header(ids: Iterable[str], *, name: str) -> Iterator[str]:
+    """Pass ``ids`` through, checking the first one with :func:`looks_like_csv_header`.
+
+    Raises:
+        InputError: the first id looks like a CSV header (``--column`` reads such a file).
+    """
+    iterator = iter(ids)
+    for first in iterator:
+        if looks_like_csv_header(first):
+            shown = first if len(first) <= _SHOWN else first[: _SHOWN - 1] + "…"
+            raise InputError(
+                f"{name}: the first line {shown!r} looks like a CSV header, not a contact id; "
+                "give --column NAME to read the ids from one of its columns"
+            )
+        yield first
+        break
+    yield from iterator
 
 
 def iter_csv_ids(lines: Iterable[str], column: str, *, name: str) -> Iterator[str]:
@@ -130,7 +169,9 @@ def open_ids(path: str, *, column: str | None, stdin: IO[str]) -> IdInput:
     pipe) is read once, with an unknown total.
 
     Raises:
-        InputError: the file cannot be opened, or ``column`` is not in its header.
+        InputError: the file cannot be opened, ``column`` is not in its header, or (without
+            ``column``) its first line looks like a CSV header; for stdin, the last two are
+            raised by the first ``next()``.
     """
     if path == STDIN:
         name = "<stdin>"
@@ -153,7 +194,7 @@ def open_ids(path: str, *, column: str | None, stdin: IO[str]) -> IdInput:
 
 def _parse(lines: Iterable[str], column: str | None, name: str) -> Iterator[str]:
     if column is None:
-        return iter_line_ids(lines)
+        return refuse_csv_header(iter_line_ids(lines), name=name)
     return iter_csv_ids(lines, column, name=name)
 
 

@@ -2,38 +2,50 @@
 
 A job runs in one ``asyncio.run`` with the progress display around it. It consumes the bulk
 engine's stream of per-item results, so the partial report is at hand however the job ends:
-normally, on a 401/403 (:class:`~invent_async.BulkAbortedError`), on bad input, or on Ctrl-C.
-Ctrl-C cancels the main task (that is how ``asyncio.run`` handles SIGINT); leaving the stream's
-``async with`` stops the workers and marks in-flight items as skipped, then the summary is
-printed and the failed ids are written before exiting with status 130.
+normally, on a 401/403 (:class:`~invent_async.BulkAbortedError`), on bad input, or on Ctrl-C
+or SIGTERM. Either signal cancels the main task (:class:`~._signals.StopSignals`); leaving the
+stream's ``async with`` stops the workers and marks in-flight items as skipped. Then the
+failed ids are written (atomically, and with further signals deferred until they are), and
+only then is the summary printed; the exit status is 130 for Ctrl-C, 143 for SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import signal
+import stat
+import tempfile
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import attrs
 import click
-from rich.console import Console
 
-from .._bulk import BulkAbortedError, BulkReport, BulkStream, Outcome, ProgressCallback
+from .._bulk import (
+    BulkAbortedError,
+    BulkReport,
+    BulkStream,
+    JournalError,
+    Outcome,
+    ProgressCallback,
+)
 from .._client import AsyncInventClient
 from .._exceptions import APIStatusError, InventError
 from ..testing import FakeStats
 from ._ids import BackgroundIds, IdInput
-from ._output import failures_table, job_summary
+from ._output import OutputConsole, failures_table, job_summary
 from ._progress import Reporter, make_reporter
 from ._runtime import (
     EXIT_AUTH,
     EXIT_FAILURES,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     SANDBOX_API_KEY,
     CliError,
@@ -45,6 +57,7 @@ from ._runtime import (
     sandbox_fake,
     seed_sandbox,
 )
+from ._signals import StopSignals, stop_exception
 
 __all__ = [
     "DemoOutcome",
@@ -84,43 +97,37 @@ class JobRun:
         return stream.report
 
 
-async def _stop_on_sigterm(main: Coroutine[Any, Any, T]) -> T:
-    """Await ``main``; SIGTERM cancels it the way Ctrl-C does (where signals can be handled)."""
-    loop = asyncio.get_running_loop()
+async def _attached(main: Coroutine[Any, Any, T], signals: StopSignals) -> T:
+    """Await ``main`` as the task that the first SIGINT or SIGTERM cancels."""
     task = asyncio.current_task()
     assert task is not None
-    try:
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-        installed = False
-    try:
-        return await main
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGTERM)
+    signals.attach(task)
+    return await main
 
 
 def execute(
-    main: Coroutine[Any, Any, T], run: JobRun, reporter: Reporter
+    main: Coroutine[Any, Any, T], run: JobRun, reporter: Reporter, signals: StopSignals
 ) -> tuple[T | None, BaseException | None]:
     """Run ``main`` with the progress display; return its result and why the job stopped early.
 
-    Ctrl-C, SIGTERM (as :class:`Terminated`), an aborted job or bad input that happens once
-    the job has started is returned, so that the caller prints the partial summary; before
-    the job has started, it propagates (an OSError as a :class:`CliError`).
+    Call it inside ``signals.hold()``. Ctrl-C (as ``KeyboardInterrupt``), SIGTERM (as
+    :class:`Terminated`), an aborted job, bad input or a bad journal that happens once the job
+    has taken ids is returned, so that the caller saves the failed ids and prints the partial
+    summary; before that, it propagates (an OSError or a JournalError as a :class:`CliError`).
     """
     try:
         with reporter:
-            return asyncio.run(_stop_on_sigterm(main)), None
+            return asyncio.run(_attached(main, signals)), None
     except (KeyboardInterrupt, BulkAbortedError, CliError) as exc:
         stopped: BaseException = exc
-    except asyncio.CancelledError:
-        stopped = Terminated()
+    except asyncio.CancelledError:  # by StopSignals
+        stopped = stop_exception(signals.first or signal.SIGINT)
+    except JournalError as exc:
+        stopped = CliError(str(exc), EXIT_USAGE)
     except OSError as exc:  # the journal cannot be read or written
         where = f"{exc.filename}: " if exc.filename else ""
         stopped = CliError(f"{where}{exc.strerror or exc}", EXIT_USAGE)
-    if run.stream is None:
+    if run.stream is None or run.stream.report.total == 0:
         raise stopped
     return None, stopped
 
@@ -162,14 +169,32 @@ def check_writable(path: Path) -> None:
 
 
 def write_ids(path: Path, ids: tuple[str, ...]) -> None:
-    """Write one id per line (the ``--ids`` format).
+    """Write one id per line (the ``--ids`` format), atomically.
+
+    The ids go to a temporary file next to ``path``, which then replaces it (``os.replace``):
+    an interruption leaves the old file or the new one, never a truncated one. A ``path``
+    that is not a regular file (``/dev/stdout``, a named pipe) is written in place.
 
     Raises:
         CliError: (exit 2) the file cannot be written.
     """
+    data = "".join(f"{i}\n" for i in ids).encode("utf-8", "surrogateescape")
+    target = Path(os.path.realpath(path))
     try:
-        text = "".join(f"{i}\n" for i in ids)
-        path.write_text(text, encoding="utf-8", errors="surrogateescape")
+        if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+            target.write_bytes(data)
+            return
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
 
@@ -215,46 +240,68 @@ def run_bulk_command(
     failed_out: Path | None,
     quiet: bool,
 ) -> int:
-    """Run ``contacts tag`` or ``contacts untag``; print the summary; return the exit status."""
-    run = JobRun()
-    reporter = make_reporter(
-        Console(stderr=True), quiet=quiet, description=f"{action} {segment_id}", total=source.total
-    )
-    ids = BackgroundIds(source.ids)
-    try:
+    """Run ``contacts tag`` or ``contacts untag``; print the summary; return the exit status.
+
+    The failed ids are written before anything is printed, with SIGINT and SIGTERM deferred
+    until they are (a second Ctrl-C can cut the summary short, not lose the file).
+    """
+    with StopSignals() as signals, contextlib.closing(source):
         for path in (journal, failed_out):
             if path is not None:
                 check_writable(path)
-        main = _bulk_job(
-            settings,
-            action,
-            segment_id,
-            ids,
-            run,
+        if source.total == 0:  # a regular file without ids: no request at all
+            if failed_out is not None:
+                write_ids(failed_out, ())
+            click.echo(f"no ids in {source.name}: nothing to do", err=True)
+            return EXIT_OK
+        run = JobRun()
+        reporter = make_reporter(
+            OutputConsole(stderr=True),
+            quiet=quiet,
+            description=f"{action} {segment_id}",
             total=source.total,
-            concurrency=concurrency,
-            journal=journal,
-            on_progress=reporter.update,
         )
-        _, stopped = execute(main, run, reporter)
-    finally:
-        ids.close()
-        source.close()
-    assert run.stream is not None
-    report = run.stream.report
-    for line in job_summary(
-        report,
-        action=action,
-        segment_id=segment_id,
-        skipped=run.skipped,
-        stopped=_stop_reason(stopped),
-    ):
-        click.echo(line)
-    if report.failures:
-        Console().print(failures_table(report.failures))
-    if not isinstance(stopped, BulkAbortedError):
-        _write_failed(report, segment_id, failed_out, source=source.name, complete=not stopped)
-    return _exit_status(report, stopped, journal)
+        ids = BackgroundIds(source.ids)
+        with signals.hold():
+            try:
+                main = _bulk_job(
+                    settings,
+                    action,
+                    segment_id,
+                    ids,
+                    run,
+                    total=source.total,
+                    concurrency=concurrency,
+                    journal=journal,
+                    on_progress=reporter.update,
+                )
+                _, stopped = execute(main, run, reporter, signals)
+            finally:
+                ids.close()
+                source.close()
+            assert run.stream is not None
+            report = run.stream.report
+            saved = None
+            if not isinstance(stopped, BulkAbortedError):
+                saved = _write_failed(
+                    report, segment_id, failed_out, source=source.name, complete=not stopped
+                )
+        if report.total == 0 and stopped is None:  # stdin or a pipe without ids
+            click.echo(f"no ids in {source.name}: nothing to do", err=True)
+            return EXIT_OK
+        for line in job_summary(
+            report,
+            action=action,
+            segment_id=segment_id,
+            skipped=run.skipped,
+            stopped=_stop_reason(stopped),
+        ):
+            click.echo(line)
+        if report.failures:
+            OutputConsole().print(failures_table(report.failures))
+        if saved is not None:
+            saved()
+        return _exit_status(report, stopped, journal)
 
 
 def _stop_reason(stopped: BaseException | None) -> str | None:
@@ -267,21 +314,24 @@ def _stop_reason(stopped: BaseException | None) -> str | None:
 
 def _write_failed(
     report: BulkReport, segment_id: str, failed_out: Path | None, *, source: str, complete: bool
-) -> None:
+) -> Callable[[], None] | None:
     """Write the failed ids: always to an explicit ``--failed-out``, else only if any failed.
 
     A job that stopped early never overwrites its own input (``--ids failed-sg.txt``, the
     re-run the summary suggests): the ids it did not reach would be lost.
+
+    Returns:
+        What to print about it after the summary (None: nothing).
     """
     if failed_out is None and not report.failures:
-        return
+        return None
     path = failed_out if failed_out is not None else default_failed_path(segment_id)
     if not complete and _same_file(path, source):
-        click.echo(f"{path} is the input of this job: left as it is", err=True)
-        return
+        return lambda: click.echo(f"{path} is the input of this job: left as it is", err=True)
     write_ids(path, report.failed_ids)
-    if report.failures:
-        click.echo(f"failed ids written to {path} (re-run them with --ids {path})")
+    if not report.failures:
+        return None
+    return lambda: click.echo(f"failed ids written to {path} (re-run them with --ids {path})")
 
 
 def _same_file(path: Path, other: str) -> bool:
@@ -292,10 +342,12 @@ def _same_file(path: Path, other: str) -> bool:
 
 
 def _exit_status(report: BulkReport, stopped: BaseException | None, journal: Path | None) -> int:
-    if isinstance(stopped, KeyboardInterrupt):
-        hint = f"re-run the same command to resume from {journal}" if journal else None
-        click.echo("interrupted" + (f": {hint}" if hint else ""), err=True)
-        return EXIT_INTERRUPTED
+    if isinstance(stopped, KeyboardInterrupt | Terminated):
+        interrupted = isinstance(stopped, KeyboardInterrupt)
+        what = "interrupted" if interrupted else "terminated (SIGTERM)"
+        hint = f": re-run the same command to resume from {journal}" if journal else ""
+        click.echo(what + hint, err=True)
+        return EXIT_INTERRUPTED if interrupted else EXIT_TERMINATED
     if isinstance(stopped, BulkAbortedError):
         cause = stopped.__cause__
         message = describe_api_error(cause)[0] if isinstance(cause, InventError) else str(stopped)
@@ -349,15 +401,25 @@ async def _demo_job(
 def demo_summary(
     report: BulkReport, outcome: DemoOutcome | None, *, contacts: int, rate: float
 ) -> list[str]:
-    """The demo's summary: items, time, achieved rate vs the limit, 429s, failures, check."""
+    """The demo's summary: items, time, achieved rate vs the limit, 429s, failures, check.
+
+    ``outcome`` is None when the job was interrupted: the time is then compared with the ideal
+    time of the items that were done (succeeded or failed), not with the whole job's.
+    """
     elapsed = report.elapsed
     lines = [
         f"items      {report.total:,} ({report.succeeded:,} succeeded, {report.failed:,} "
         f"failed, {report.skipped:,} skipped)",
-        f"time       {elapsed:.2f}s (at exactly the limit: {contacts / rate * 60:.2f}s)",
     ]
-    if outcome is None:  # interrupted: no server-side figures
-        return [*lines, f"failures   {report.failed:,}"]
+    if outcome is None:  # interrupted: the part that was done, no server-side figures
+        done = report.succeeded + report.failed
+        return [
+            *lines,
+            f"time       {elapsed:.2f}s (at exactly the limit: {done / rate * 60:.2f}s for the "
+            f"{done:,} of {contacts:,} items done)",
+            f"failures   {report.failed:,}",
+        ]
+    lines.append(f"time       {elapsed:.2f}s (at exactly the limit: {contacts / rate * 60:.2f}s)")
     requests = outcome.traffic.total
     per_minute = requests / elapsed * 60 if elapsed > 0 else 0.0
     verdict = "OK" if outcome.contacts_count == contacts else "MISMATCH"
@@ -379,15 +441,30 @@ def run_demo(*, contacts: int, rate: float, concurrency: int | None, quiet: bool
         f"{rate:,.0f} requests/min, with the client's rate governor set to the same"
     )
     run = JobRun()
-    reporter = make_reporter(Console(stderr=True), quiet=quiet, description="demo", total=contacts)
+    reporter = make_reporter(
+        OutputConsole(stderr=True), quiet=quiet, description="demo", total=contacts
+    )
     main = _demo_job(contacts, rate, concurrency, run, reporter.update)
-    outcome, stopped = execute(main, run, reporter)
+    with StopSignals() as signals:
+        with signals.hold():
+            outcome, stopped = execute(main, run, reporter, signals)
+        return _demo_end(run, outcome, stopped, contacts=contacts, rate=rate)
+
+
+def _demo_end(
+    run: JobRun,
+    outcome: DemoOutcome | None,
+    stopped: BaseException | None,
+    *,
+    contacts: int,
+    rate: float,
+) -> int:
     assert run.stream is not None
     report = run.stream.report
     for line in demo_summary(report, outcome, contacts=contacts, rate=rate):
         click.echo(line)
     if report.failures:
-        Console().print(failures_table(report.failures))
+        OutputConsole().print(failures_table(report.failures))
     if stopped is not None:
         return _exit_status(report, stopped, None)
     assert outcome is not None

@@ -26,6 +26,7 @@ from .._models import Contact, Segment
 
 __all__ = [
     "CONTACT_VIEW",
+    "OutputConsole",
     "FORMATS",
     "SEGMENT_VIEW",
     "Sink",
@@ -45,6 +46,19 @@ Format = Literal["table", "jsonl", "csv"]
 FORMATS: Final = ("table", "jsonl", "csv")
 FAILURES_SHOWN: Final = 10
 _MESSAGE_WIDTH: Final = 120
+
+
+class OutputConsole(Console):
+    """A rich console that lets a closed pipe surface as ``BrokenPipeError``.
+
+    Rich's own reaction (``SystemExit(1)``) would make ``invent contacts list | head -3``
+    fail; the root command turns the ``BrokenPipeError`` into a quiet exit 0.
+    """
+
+    def on_broken_pipe(self) -> None:
+        """Stop writing and raise ``BrokenPipeError`` for the root command to handle."""
+        self.quiet = True
+        raise BrokenPipeError
 
 
 # --------------------------------------------------------------------------- rows

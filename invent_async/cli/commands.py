@@ -15,25 +15,33 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 
 from .._client import AsyncInventClient
 from .._exceptions import InventError
 from .._models import ContactStatus, Segment, SegmentColor
 from .._pagination import AsyncPager
 from .._version import __version__
-from ._ids import open_ids
+from ._ids import STDIN, open_ids
 from ._jobs import Action, run_bulk_command, run_demo
-from ._output import CONTACT_VIEW, FORMATS, SEGMENT_VIEW, Format, View, make_sink
+from ._output import (
+    CONTACT_VIEW,
+    FORMATS,
+    SEGMENT_VIEW,
+    Format,
+    OutputConsole,
+    View,
+    make_sink,
+)
 from ._runtime import (
-    EXIT_FAILURES,
     EXIT_INTERRUPTED,
+    EXIT_OK,
     SANDBOX_CONTACTS,
     SANDBOX_RATE_PER_MINUTE,
     CliError,
     Settings,
     describe_api_error,
     open_client,
+    read_api_key,
 )
 
 __all__ = ["InventGroup", "cli"]
@@ -59,9 +67,9 @@ class InventGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-        except BrokenPipeError:  # `invent ... | head`: stop quietly
+        except BrokenPipeError:  # `invent ... | head`: the reader has all it wanted
             _silence_stdout()
-            raise click.exceptions.Exit(EXIT_FAILURES) from None
+            raise click.exceptions.Exit(EXIT_OK) from None
 
 
 def _silence_stdout() -> None:
@@ -108,12 +116,21 @@ def cli(ctx: click.Context, org_id: str, base_url: str | None, sandbox: bool) ->
     option, so it stays out of shell history). Try `invent demo` or `invent --sandbox ...`
     without one.
 
-    Exit status: 0 success; 1 some items or an API call failed; 2 usage or input error;
-    3 authentication or permission error; 130 interrupted.
+    Exit status: 0 success (also: no ids in the input, or the reader of a pipe went away);
+    1 some items or an API call failed; 2 usage or input error; 3 authentication or
+    permission error; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
     """
     if sandbox and base_url is not None:
         raise click.UsageError("--sandbox and --base-url cannot be used together")
     ctx.obj = Settings(org_id=org_id, base_url=base_url, sandbox=sandbox)
+
+
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):  # closed
+        return False
 
 
 def _exit(status: int) -> None:
@@ -140,7 +157,7 @@ async def _print_items(
     limit: int | None,
 ) -> None:
     """Stream every item of ``fetch(client)`` to stdout in ``fmt`` (stop after ``limit``)."""
-    sink = make_sink(fmt, view, sys.stdout, Console())
+    sink = make_sink(fmt, view, sys.stdout, OutputConsole())
     count = 0
     async with open_client(settings) as client:
         async for item in fetch(client):
@@ -166,7 +183,10 @@ def _bulk_options(f: F) -> F:
             "ids_path",
             required=True,
             metavar="FILE",
-            help="Contact ids, one per line ('-' reads stdin). Blank lines are ignored.",
+            help=(
+                "Contact ids, one per line ('-' reads stdin). Blank lines are ignored; "
+                "a CSV file needs --column."
+            ),
         ),
         click.option(
             "--column",
@@ -212,6 +232,11 @@ def _bulk(
     failed_out: Path | None,
     quiet: bool,
 ) -> int:
+    if not settings.sandbox:
+        read_api_key()  # before reading (and counting) what may be millions of ids
+    if ids_path == STDIN and _is_terminal(sys.stdin):
+        end = "Ctrl-Z then Enter" if sys.platform == "win32" else "Ctrl-D"
+        click.echo(f"reading contact ids from stdin, one per line (end with {end})", err=True)
     source = open_ids(ids_path, column=column, stdin=sys.stdin)
     return run_bulk_command(
         settings,
@@ -233,8 +258,11 @@ def tag(settings: Settings, /, segment_id: str, **options: Any) -> None:
     """Add segment SEGMENT_ID to every contact in --ids.
 
     Shows a live progress bar (done/total, rate, ETA, retries, failures) on stderr, then a
-    summary. Exit status 0 when every id succeeded or was skipped, 1 when some failed (their
-    ids are written to a file ready for `--ids`), 3 on an authentication error.
+    summary. Exit status 0 when every id succeeded or was skipped (or the input has no ids:
+    nothing is sent), 1 when some failed (their ids are written to a file ready for `--ids`),
+    2 for bad input (a CSV file without --column, a bad journal), 3 on an authentication
+    error, 130 on Ctrl-C and 143 on SIGTERM (the failed ids are written first, then the
+    partial summary).
     """
     _exit(_bulk(settings, "tag", segment_id, **options))
 
