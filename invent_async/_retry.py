@@ -6,6 +6,11 @@ overall deadline is enforced here, not with backoff's ``max_time`` (which would 
 sleep short and retry early): when the next wait would end past the deadline, the wait
 generator stops, and backoff re-raises the last error at once (a :class:`RateLimitError` when
 the server asked for the long wait). Which errors are retryable is decided in ``_protocol``.
+
+Only the API that ``python-backoff`` (our dependency) and the original ``backoff`` 2.x both
+provide is used (``on_exception``, wait generators that are sent each exception): both
+distributions install the import package ``backoff``, and either may own it
+(``nox -s retry_backoff_221`` runs the retry tests with the original installed over the fork).
 """
 
 from __future__ import annotations
@@ -114,32 +119,30 @@ async def retry_after(
     failure, so the first wait already knows its ``Retry-After``. Raises the last error when
     the retries or the deadline run out, or at once for an error that is not retryable.
     """
-    first_failure: InventError | None = failure
+    replay: list[InventError] = [failure]
 
     def log(details: Any) -> None:
         _log_backoff({**details, "request": request})
 
-    result: T
-    async for try_ in backoff.aretry_context(
-        InventError,
+    async def once() -> T:
+        if replay:  # replay the first attempt's outcome into backoff
+            raise replay.pop()
+        return await attempt()
+
+    # on_exception and the send protocol of wait generators are common to python-backoff and
+    # the original backoff 2.x: either may own the import name ``backoff``.
+    retrying = backoff.on_exception(
         retry_waits,
+        InventError,
         max_tries=policy.max_retries + 1,
         max_time=None,
         jitter=None,
         giveup=lambda exc: not is_retryable(exc, request.idempotent),
-        on_try=(),
-        on_success=(),
-        on_backoff=(log,),
-        on_giveup=(),
+        on_backoff=log,
         raise_on_giveup=True,
         logger=None,
         policy=policy,
         deadline_at=deadline_at,
         governed=governed,
-    ):
-        with try_:
-            if first_failure is not None:  # replay the first attempt's outcome into backoff
-                failure_now, first_failure = first_failure, None
-                raise failure_now
-            result = await attempt()
-    return result
+    )(once)
+    return await retrying()
