@@ -568,15 +568,39 @@ def test_invalid_config_is_refused_with_a_clear_message(
         RateLimit(**config)
 
 
-def test_the_governor_works_on_the_real_clock_across_event_loops() -> None:
-    gov = RateGovernor(RateLimit(per_minute=6000, burst=1, headroom=0))  # built outside a loop
+class FakeLoopClock:
+    """A virtual clock that outlives event loops: ``sleep`` moves it on by the delay and then
+    really suspends the caller on the running loop (a future resolved by that loop)."""
 
-    async def two() -> list[Ticket]:
-        return [await gov.acquire(), await gov.acquire()]
+    def __init__(self) -> None:
+        self.now = T0
 
-    for _ in range(2):  # two loops, one after the other
-        first, second = asyncio.run(two())
-        assert second.admitted_at - first.admitted_at >= 60 / 6000 * 0.999
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.now += max(0.0, delay)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(fut.set_result, None)
+        await fut
+
+
+def test_the_governor_keeps_its_schedule_across_event_loops() -> None:
+    ft = FakeLoopClock()
+    limit = RateLimit(per_minute=6000, burst=1, headroom=0, max_in_flight=1)
+    gov = RateGovernor(limit, clock=ft.clock, sleep=ft.sleep)  # built outside any loop
+
+    async def two() -> list[float]:
+        first = await gov.acquire()
+        first.release()
+        second = await gov.acquire()
+        second.release()
+        return [first.admitted_at - T0, second.admitted_at - T0]
+
+    runs = [asyncio.run(two()) for _ in range(2)]  # two loops, one after the other
+
+    assert runs == [pytest.approx([0.0, 0.01]), pytest.approx([0.02, 0.03])]
+    assert gov.stats().in_flight == 0
 
 
 # ---------------------------------------------------------------------- properties
