@@ -213,7 +213,8 @@ def partial_report(exc: BaseException) -> BulkReport | None:
 Operation = Callable[[str, CallStats], Awaitable[Contact | None]]
 """What a bulk job applies to each id, counting its attempts into the ``CallStats``."""
 ProgressCallback = Callable[[BulkProgress], object]
-IdSource = Iterable[str] | AsyncIterable[str]
+IdSource = Iterable[str | Contact] | AsyncIterable[str | Contact]
+"""What a bulk job reads: ids, or contacts (their ``id`` is used), from any (async) iterable."""
 
 
 class BulkOptions(TypedDict, total=False):
@@ -409,8 +410,8 @@ class BulkStream:
         self._streaming = streaming  # False: only count outcomes (run()), no per-item hand-off
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight: dict[asyncio.Task[None], str] = {}
-        self._async_source: AsyncIterator[str] | None = None
-        self._sync_source: Iterator[str] | None = None
+        self._async_source: AsyncIterator[str | Contact] | None = None
+        self._sync_source: Iterator[str | Contact] | None = None
         self._pull_lock = asyncio.Lock()
         self._seen = FingerprintSet(min(self._total or 1024, 1 << 20))
         self._journal_done = FingerprintSet(16)

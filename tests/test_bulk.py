@@ -16,6 +16,7 @@ from invent_async import (
     BulkAbortedError,
     BulkProgress,
     BulkReport,
+    Contact,
     GovernorStats,
     ItemResult,
     NotFoundError,
@@ -247,10 +248,26 @@ async def test_ids_can_come_from_an_async_generator_or_a_pager(fake: FakeInvent)
     async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as client:
         first = await client.contacts.bulk_add_segment(agen(), target.id)
         pager = client.contacts.list(segment_id=source.id, take=50)
-        second = await client.contacts.bulk_add_segment(pager, target.id)  # type: ignore[arg-type]
+        second = await client.contacts.bulk_add_segment(pager, target.id)
 
     assert (first.succeeded, second.succeeded, second.skipped) == (30, 130, 0)
     assert sorted(fake.segment_members(target.id)) == sorted(ids)
+
+
+async def test_a_list_of_contacts_feeds_a_result_stream_and_a_bulk_job(
+    fake: FakeInvent,
+) -> None:
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(5)
+    async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as client:
+        contacts: list[Contact] = [c async for c in client.contacts.list()]  # typed for mypy
+        async with client.contacts.stream_add_segment(contacts, segment.id) as stream:
+            added = sorted(r.contact_id for r in await _collect(stream))
+        report = await client.contacts.bulk_remove_segment(contacts, segment.id)
+
+    assert added == sorted(ids)
+    assert (report.total, report.succeeded) == (5, 5)
+    assert fake.segment_members(segment.id) == []
 
 
 async def test_progress_reports_every_item_and_a_final_snapshot(fake: FakeInvent) -> None:

@@ -360,7 +360,7 @@ class Contacts:
 
     def bulk_add_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
@@ -399,7 +399,7 @@ class Contacts:
 
     def bulk_remove_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
@@ -426,7 +426,7 @@ class Contacts:
 
     def stream_add_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> SyncBulkStream:
@@ -453,7 +453,7 @@ class Contacts:
 
     def stream_remove_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> SyncBulkStream:
@@ -530,7 +530,7 @@ class Segments:
         """
         return self._bridge.call(lambda: self._async().get(segment_id))
 
-    def create(self, name: str, *, color: SegmentColor | Unset = UNSET) -> Segment:
+    def create(self, name: str, *, color: SegmentColor | str | Unset = UNSET) -> Segment:
         """Create a segment.
 
         ``POST /orgs/{org_id}/segments``
@@ -541,8 +541,8 @@ class Segments:
 
         Args:
             name: Segment name, 1 to 128 characters.
-            color: One of the 17 :class:`SegmentColor` values (the server picks one if left
-                out).
+            color: One of the 17 :class:`SegmentColor` values, as a member or its string
+                (``"red"``); the server picks one if left out.
 
         Returns:
             The created segment.
@@ -554,7 +554,7 @@ class Segments:
         segment_id: str,
         *,
         name: str | Unset = UNSET,
-        color: SegmentColor | Unset = UNSET,
+        color: SegmentColor | str | Unset = UNSET,
     ) -> Segment:
         """Rename or recolour a segment.
 
@@ -563,7 +563,7 @@ class Segments:
         Args:
             segment_id: The segment.
             name: New name, 1 to 128 characters.
-            color: New colour (:class:`SegmentColor`).
+            color: New colour: a :class:`SegmentColor` member or its string (``"red"``).
 
         Returns:
             The updated segment, with its boards.

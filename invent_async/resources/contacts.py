@@ -349,7 +349,7 @@ class AsyncContacts:
     def _segment_job(
         self,
         method: str,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         options: BulkOptions,
         *,
@@ -384,7 +384,7 @@ class AsyncContacts:
 
     async def bulk_add_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
@@ -419,7 +419,7 @@ class AsyncContacts:
 
     async def bulk_remove_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
@@ -442,7 +442,7 @@ class AsyncContacts:
 
     def stream_add_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkStream:
@@ -462,7 +462,7 @@ class AsyncContacts:
 
     def stream_remove_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkStream:
