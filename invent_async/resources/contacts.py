@@ -380,6 +380,7 @@ class AsyncContacts:
             on_progress=options.get("on_progress"),
             journal=options.get("journal"),
             total=options.get("total"),
+            max_retry_after=pipeline.max_retry_after,
         )
 
     async def bulk_add_segment(
@@ -408,8 +409,10 @@ class AsyncContacts:
             failure with its exception and attempt count, retries and 429s seen.
 
         Raises:
-            BulkAbortedError: a 401/403 makes every remaining item fail; the job stops early
-                and the exception carries the partial report.
+            BulkAbortedError: a 401/403, or a 429 asking to wait longer than the client's
+                ``RateLimit.max_retry_after``, would make every remaining item fail; the job
+                stops early and the exception carries the partial report (and the server's
+                ``retry_after``). Ids not taken yet are not in it; a journal resumes them.
             asyncio.CancelledError: the job was cancelled; in-flight items are reported as
                 skipped in the partial report attached to it (:func:`partial_report`).
         """
