@@ -38,7 +38,7 @@ from typing import Final, Self, TypedDict
 
 import attrs
 
-from ._exceptions import AuthenticationError, InventError, PermissionDeniedError
+from ._exceptions import AuthenticationError, InventError, PermissionDeniedError, RateLimitError
 from ._models import Contact
 from ._pipeline import CallStats
 
@@ -184,15 +184,22 @@ class BulkReport:
 
 
 class BulkAbortedError(InventError):
-    """A bulk job stopped early because an error affects every item (401/403).
+    """A bulk job stopped early because an error affects every item.
+
+    That is a 401/403, or a 429 whose ``Retry-After`` is longer than the client's
+    ``RateLimit.max_retry_after``. Ids not taken from the input yet are not in the report:
+    they are simply not done (a re-run with the same ``journal`` does them).
 
     Attributes:
-        report: The partial report; items in flight were marked skipped (cancelled).
+        report: The partial report. After a 401/403, the items in flight ended as their
+            answers said; after a long ``Retry-After``, they were marked skipped (cancelled).
+        retry_after: The seconds the server asked to wait (None for a 401/403).
     """
 
-    def __init__(self, message: str, report: BulkReport) -> None:
+    def __init__(self, message: str, report: BulkReport, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.report = report
+        self.retry_after = retry_after
 
 
 def partial_report(exc: BaseException) -> BulkReport | None:
@@ -216,7 +223,8 @@ def partial_report(exc: BaseException) -> BulkReport | None:
 Operation = Callable[[str, CallStats], Awaitable[Contact | None]]
 """What a bulk job applies to each id, counting its attempts into the ``CallStats``."""
 ProgressCallback = Callable[[BulkProgress], object]
-IdSource = Iterable[str] | AsyncIterable[str]
+IdSource = Iterable[str | Contact] | AsyncIterable[str | Contact]
+"""What a bulk job reads: ids, or contacts (their ``id`` is used), from any (async) iterable."""
 
 
 class BulkOptions(TypedDict, total=False):
@@ -460,7 +468,8 @@ class BulkStream:
     :meth:`run` drives such a job to its end.
 
     Raises (from iteration):
-        BulkAbortedError: a 401/403 made every remaining item pointless; the job stopped.
+        BulkAbortedError: a 401/403, or a 429 asking to wait longer than ``max_retry_after``,
+            made every remaining item pointless; the job stopped.
         Exception: whatever the input iterable or the progress callback raised.
     """
 
@@ -474,6 +483,7 @@ class BulkStream:
         on_progress: ProgressCallback | None = None,
         journal: str | os.PathLike[str] | None = None,
         total: int | None = None,
+        max_retry_after: float | None = None,
     ) -> None:
         conc = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         if isinstance(conc, bool) or not isinstance(conc, int) or conc < 1:
@@ -492,12 +502,14 @@ class BulkStream:
         self._streaming = streaming  # False: only count outcomes (run()), no per-item hand-off
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight: dict[asyncio.Task[None], str] = {}
-        self._async_source: AsyncIterator[str] | None = None
-        self._sync_source: Iterator[str] | None = None
+        self._async_source: AsyncIterator[str | Contact] | None = None
+        self._sync_source: Iterator[str | Contact] | None = None
         self._pull_lock = asyncio.Lock()
         self._seen = FingerprintSet(min(self._total or 1024, 1 << 20))
         self._journal_done = FingerprintSet(16)
         self._fatal: InventError | None = None
+        self._max_retry_after = max_retry_after  # a longer Retry-After stops the job
+        self._interrupted: set[asyncio.Task[None]] = set()  # cancelled by the job's stop
         self._crash: BaseException | None = None
         self._running = 0
         self._started = False
@@ -535,9 +547,14 @@ class BulkStream:
             await self.aclose()
             raise self._crash
         if self._fatal is not None:
+            retry_after = (
+                self._fatal.retry_after if isinstance(self._fatal, RateLimitError) else None
+            )
+            why = "this error affects every item"
+            if retry_after is not None:
+                why = f"the server asked to wait {retry_after:.0f}s, more than max_retry_after"
             raise BulkAbortedError(
-                f"bulk job stopped early: {self._fatal} (this error affects every item)",
-                self.report,
+                f"bulk job stopped early: {self._fatal} ({why})", self.report, retry_after
             ) from self._fatal
         raise StopAsyncIteration
 
@@ -612,7 +629,18 @@ class BulkStream:
                 result = self._precheck(contact_id)
                 if result is None:
                     self._in_flight[task] = contact_id
-                    result = await self._run_one(contact_id)
+                    try:
+                        result = await self._run_one(contact_id)
+                    except asyncio.CancelledError:
+                        if task not in self._interrupted:
+                            raise
+                        task.uncancel()  # the job stopped (_stop_in_flight): not the caller
+                        self._cancelled_ids.append(contact_id)
+                        result = ItemResult(
+                            contact_id=contact_id, outcome=Outcome.SKIPPED, reason="cancelled"
+                        )
+                    finally:
+                        self._interrupted.discard(task)
                     del self._in_flight[task]
                 self._count(result)
                 if self._streaming:
@@ -663,6 +691,9 @@ class BulkStream:
         except (InventError, ValueError, TypeError) as exc:
             if isinstance(exc, AuthenticationError | PermissionDeniedError):
                 self._fatal = exc
+            elif isinstance(exc, RateLimitError) and self._waits_too_long(exc):
+                self._fatal = exc
+                self._stop_in_flight()
             return ItemResult(
                 contact_id=contact_id,
                 outcome=Outcome.FAILED,
@@ -678,6 +709,18 @@ class BulkStream:
             attempts=counter.attempts,
             contact=contact,
         )
+
+    def _waits_too_long(self, exc: RateLimitError) -> bool:
+        limit = self._max_retry_after
+        return limit is not None and exc.retry_after is not None and exc.retry_after > limit
+
+    def _stop_in_flight(self) -> None:
+        """Cancel the other items in flight (they would wait for the closed gate)."""
+        current = asyncio.current_task()
+        for task in self._in_flight:
+            if task is not current and task not in self._interrupted:
+                self._interrupted.add(task)
+                task.cancel()
 
     def _count(self, result: ItemResult) -> None:
         if result.outcome is Outcome.SUCCEEDED:

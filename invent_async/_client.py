@@ -139,6 +139,19 @@ class AsyncInventClient(Configured):
         """A snapshot of the rate governor: waits, 429s seen, current rate, requests in flight."""
         return self._core.stats()
 
+    def rate_limit_reset(self) -> float:
+        """Open the rate governor's 429 cool-down gate now, for this client and its views.
+
+        For when the cause of a long ``Retry-After`` is gone (an operator raised the quota,
+        for example) before the gate's ``max_retry_after`` has passed: requests waiting for
+        the gate go at once, spread out by the pacing. Does nothing when the gate is open or
+        the governor is off.
+
+        Returns:
+            Seconds the gate would still have stayed closed (0 when it was open).
+        """
+        return self._core.reopen()
+
     @property
     def closed(self) -> bool:
         """True once :meth:`aclose` has run (on this client or the client a view came from)."""

@@ -11,7 +11,8 @@ One call is ``Pipeline.send(request)``::
         ticket.release()                  whatever happened
         body within max_response_bytes?   else ResponseTooLargeError (an error body is cut)
         non-2xx -> the key redacted       a proxy may echo the request's headers
-        429  -> governor.rate_limited()   closes the gate for every request; retried
+        429  -> governor.rate_limited()   closes the gate for every request; retried, unless
+                                          its Retry-After is above max_retry_after
         else -> governor.succeeded()
         non-2xx -> the APIStatusError subclass (``_protocol``); retried when retryable
 
@@ -59,7 +60,12 @@ from ._protocol import (
     redact_response,
     redact_text,
 )
-from ._ratelimit import GovernorDeadlineExceeded, GovernorStats, RateGovernor
+from ._ratelimit import (
+    DEFAULT_MAX_RETRY_AFTER,
+    GovernorDeadlineExceeded,
+    GovernorStats,
+    RateGovernor,
+)
 from ._retry import retry_after
 from ._settings import Options, Settings
 from ._transport import USER_AGENT, AsyncTransport
@@ -116,6 +122,10 @@ class Core:
         self.transport = transport
         limit = settings.rate_limit
         self.governor = RateGovernor(limit) if limit is not None else None
+        # the longest Retry-After a call waits for (the default one without a governor)
+        self.max_retry_after = (
+            limit.max_retry_after if limit is not None else DEFAULT_MAX_RETRY_AFTER
+        )
         self.base_url = settings.base_url
         self._secret = settings.api_key
         self._max_response_bytes = settings.max_response_bytes
@@ -195,6 +205,10 @@ class Core:
         """The governor's counters (None when it is off)."""
         return self.governor.stats() if self.governor is not None else None
 
+    def reopen(self) -> float:
+        """Open the governor's 429 cool-down gate now; seconds it had left (0: it was open)."""
+        return self.governor.reopen() if self.governor is not None else 0.0
+
     async def aclose(self) -> None:
         """Close the transport (idempotent), on the event loop the client was used on.
 
@@ -232,6 +246,11 @@ class Pipeline:
     def options(self) -> Options:
         """This view's options."""
         return self._options
+
+    @property
+    def max_retry_after(self) -> float:
+        """The longest ``Retry-After`` a call waits for; a longer one fails it at once."""
+        return self._core.max_retry_after
 
     def with_options(self, options: Options) -> Pipeline:
         """A pipeline over the same core with other options (a view)."""
@@ -280,6 +299,7 @@ class Pipeline:
             options.retry,
             deadline_at,
             governed=core.governor is not None,
+            max_retry_after=core.max_retry_after,
         )
 
     async def _attempt(

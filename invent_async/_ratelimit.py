@@ -14,7 +14,9 @@ sleeps once, until ``t``. That is O(1) per request, FIFO, with no polling, and i
 wait is known at once, so a wait that would run past the caller's deadline fails immediately.
 
 A 429 (:meth:`RateGovernor.rate_limited`) closes a gate until ``now + Retry-After`` (without
-the header: ``cooldown * 2**(strikes - 1)``, capped at ``max_cooldown``). The schedule is then
+the header: ``cooldown * 2**(strikes - 1)``, capped at ``max_cooldown``; a ``Retry-After``
+above ``max_retry_after`` closes it for ``max_retry_after`` only, after which the first queued
+request probes the server again). The schedule is then
 rebuilt: queued requests keep their order and are re-laid from the gate's end at one interval
 apart, and ``next_time`` moves past them. So nobody is sent inside the cool-down, and the
 bucket starts empty after it: requests resume spread out, not as a burst. Sleepers learn about
@@ -22,6 +24,8 @@ the change through an epoch counter when their (older, earlier) reservation wake
 never go earlier than they were booked. A request cancelled (or refused) while queued leaves a
 one-interval hole until the queue drains; then its reservation is given back.
 Adaptive mode also cuts the rate on a 429 and wins it back slowly on successes (AIMD).
+:meth:`RateGovernor.reopen` opens the gate at once (an operator fixed the cause): the requests
+sleeping for it are woken and re-laid from now, one interval apart.
 
 A response is evidence about the moment its request was sent. Responses to requests admitted
 before the latest 429 signal (*stale* tickets) neither cut the rate again, nor escalate the
@@ -45,10 +49,19 @@ from typing import Any, Final
 
 import attrs
 
-__all__ = ["GovernorDeadlineExceeded", "GovernorStats", "RateGovernor", "RateLimit", "Ticket"]
+__all__ = [
+    "DEFAULT_MAX_RETRY_AFTER",
+    "GovernorDeadlineExceeded",
+    "GovernorStats",
+    "RateGovernor",
+    "RateLimit",
+    "Ticket",
+]
 
 DEFAULT_PER_MINUTE: Final = 500.0
 """The Invent API's documented limit: 500 requests per minute per IP."""
+DEFAULT_MAX_RETRY_AFTER: Final = 300.0
+"""Longest ``Retry-After`` (seconds) a client waits for; a longer one fails the call at once."""
 
 
 def _number(value: object) -> bool:
@@ -120,6 +133,12 @@ class RateLimit:
         cooldown: Pause after a 429 that has no ``Retry-After``, doubled for each further
             429 in a row (a success resets it). A ``Retry-After`` is honoured as given.
         max_cooldown: Cap of the computed pause.
+        max_retry_after: Longest ``Retry-After`` honoured, in seconds (default 300). A 429 (or
+            503) asking for longer fails its call at once with the server's value in
+            ``RateLimitError.retry_after``, without retrying, and stops a bulk job
+            (``BulkAbortedError``); the shared gate then closes for ``max_retry_after`` only,
+            after which one request probes the server again, the others queued behind it.
+            ``client.rate_limit_reset()`` reopens the gate earlier.
         headroom: Fraction of ``per_minute`` left unused (default 2%): requests are paced at
             ``per_minute * (1 - headroom)``, so that network jitter bunching a few requests
             together cannot push a window of the server over its limit.
@@ -134,6 +153,7 @@ class RateLimit:
     recovery: float = attrs.field(default=0.001, validator=_check_fraction(one_allowed=True))
     cooldown: float = attrs.field(default=1.0, validator=_check_seconds)
     max_cooldown: float = attrs.field(default=60.0, validator=_check_seconds)
+    max_retry_after: float = attrs.field(default=DEFAULT_MAX_RETRY_AFTER, validator=_check_seconds)
     headroom: float = attrs.field(default=0.02, validator=_check_headroom)
 
     def __attrs_post_init__(self) -> None:
@@ -333,6 +353,7 @@ class RateGovernor:
         self._pending: deque[_Reservation] = deque()
         # the 429 cool-down gate
         self._gate_end = _NEVER
+        self._wake: asyncio.Future[None] | None = None  # reopen() wakes the gate's sleepers
         self._generation = 0  # fresh 429 signals so far; tickets remember it
         self._strikes = 0  # fresh 429s since the last fresh success
         # the concurrency cap
@@ -414,7 +435,7 @@ class RateGovernor:
             while self._gate_end > now:
                 if deadline_at is not None and self._gate_end >= deadline_at:
                     raise self._deadline_error(self._gate_end - now)
-                await self._sleep(self._gate_end - now)
+                await self._nap(self._gate_end - now, now)
                 now = self._clock()
             return now
         t = self._reserve(now, deadline_at)
@@ -427,7 +448,7 @@ class RateGovernor:
         admitted = False
         try:
             while True:
-                await self._sleep(rec.t - now)
+                await self._nap(rec.t - now, now)
                 now = self._clock()
                 if rec.epoch != self._epoch:  # re-laid by a 429 while asleep
                     rec.t = self._effective(rec)
@@ -445,6 +466,21 @@ class RateGovernor:
             if not admitted and not pending:
                 # Nobody queued any more: give back the abandoned reservations.
                 self._next = min(self._next, max(self._last_t + self._interval, self._gate_end))
+
+    async def _nap(self, delay: float, now: float) -> None:
+        """Sleep ``delay`` seconds; while the gate is closed, :meth:`reopen` ends it early."""
+        if self._gate_end <= now:
+            await self._sleep(delay)
+            return
+        loop = asyncio.get_running_loop()
+        wake = self._wake
+        if wake is None or wake.done() or wake.get_loop() is not loop:
+            wake = self._wake = loop.create_future()
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await asyncio.wait((sleeper, wake), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
 
     def _reserve(self, now: float, deadline_at: float | None) -> float:
         """Reserve the next pacing slot (GCRA) and return its time; raise if past deadline."""
@@ -542,7 +578,8 @@ class RateGovernor:
         Args:
             retry_after: The response's ``Retry-After`` in seconds, or None. Without it the
                 pause is ``cooldown * 2**(strikes - 1)`` capped at ``max_cooldown``, where
-                strikes counts fresh 429s since the last fresh success.
+                strikes counts fresh 429s since the last fresh success. With it the pause is
+                capped at ``max_retry_after``.
             ticket: The ticket the request was sent with. A 429 for a request admitted
                 before the latest 429 signal still extends the gate but does not cut the
                 rate or escalate the pause again. Without a ticket, a 429 is fresh unless
@@ -559,11 +596,11 @@ class RateGovernor:
         if fresh:
             self._generation += 1
             self._strikes += 1
+        cfg = self._config
         if retry_after is None or not math.isfinite(retry_after):
-            cfg = self._config
             pause = min(cfg.max_cooldown, cfg.cooldown * 2.0 ** min(max(self._strikes - 1, 0), 60))
         else:
-            pause = max(0.0, float(retry_after))
+            pause = min(max(0.0, float(retry_after)), cfg.max_retry_after)
         old_interval = self._interval
         changed = False
         if fresh and self._adaptive:
@@ -577,6 +614,40 @@ class RateGovernor:
         if changed and self._paced:
             self._reschedule(max(self._gate_end, now), old_interval)
         return max(0.0, self._gate_end - now)
+
+    def reopen(self) -> float:
+        """Open the 429 cool-down gate now, for example after an operator fixed the cause.
+
+        Requests waiting for the gate are woken and go from now on, one pacing interval apart
+        in their order (all at once without pacing); the pause escalation starts over. The
+        adaptive rate is left as it is. Nothing happens when the gate is open.
+
+        Returns:
+            Seconds the gate would still have stayed closed (0 when it was open).
+        """
+        now = self._clock()
+        remaining = self._gate_end - now
+        if remaining <= 0:
+            return 0.0
+        self._gate_end = now
+        self._strikes = 0
+        if self._paced:
+            interval = self._interval
+            t = max(now, self._last_t + interval)
+            self._epoch += 1
+            first: _Reservation | None = None
+            for rec in self._pending:
+                if not rec.done:
+                    first = first or rec
+                    rec.t, rec.epoch = t, self._epoch
+                    t += interval
+            if first is not None:
+                self._base_seq, self._base_time, self._base_interval = first.seq, first.t, interval
+            self._next = t
+        wake, self._wake = self._wake, None
+        if wake is not None and not wake.done() and not wake.get_loop().is_closed():
+            wake.set_result(None)
+        return remaining
 
     def succeeded(self, ticket: Ticket | None = None) -> None:
         """Signal a response that was not a 429 (adaptive recovery, reset of the pause).

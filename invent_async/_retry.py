@@ -5,7 +5,14 @@ is a floor that jitter never shortens (``wait = max(retry_after, uniform(0, comp
 overall deadline is enforced here, not with backoff's ``max_time`` (which would cut the last
 sleep short and retry early): when the next wait would end past the deadline, the wait
 generator stops, and backoff re-raises the last error at once (a :class:`RateLimitError` when
-the server asked for the long wait). Which errors are retryable is decided in ``_protocol``.
+the server asked for the long wait). So does a ``Retry-After`` above ``max_retry_after``,
+whatever the deadline: a server asking for an hour or a day is not waited for. Which errors
+are retryable is decided in ``_protocol``.
+
+Only the API that ``python-backoff`` (our dependency) and the original ``backoff`` 2.x both
+provide is used (``on_exception``, wait generators that are sent each exception): both
+distributions install the import package ``backoff``, and either may own it
+(``nox -s retry_backoff_221`` runs the retry tests with the original installed over the fork).
 """
 
 from __future__ import annotations
@@ -55,11 +62,13 @@ def retry_waits(
     clock: Callable[[], float] = time.monotonic,
     rand: Callable[[float, float], float] = random.uniform,
     governed: bool = False,
+    max_retry_after: float | None = None,
 ) -> Generator[float, BaseException | None, None]:
     """Wait generator for ``backoff``: send it the failed attempt's exception.
 
     Yields ``max(retry_after, uniform(0, min(max_delay, initial_delay * 2**n)))``; returns (so
-    that backoff gives up and re-raises) when that wait would end after ``deadline_at``.
+    that backoff gives up and re-raises) when that wait would end after ``deadline_at``, or
+    when the server's ``Retry-After`` is longer than ``max_retry_after`` (None: no cap).
     With ``governed=True`` a 429 is retried without sleeping here: the rate governor's
     cool-down gate holds the retry (with every other request) until the server's
     ``Retry-After`` has passed, then releases them spread out.
@@ -69,6 +78,13 @@ def retry_waits(
     while True:
         computed = rand(0.0, min(policy.max_delay, policy.initial_delay * (2**attempt)))
         hint = retry_after_of(exc) if exc is not None else None
+        if hint is not None and max_retry_after is not None and hint > max_retry_after:
+            logger.warning(
+                "giving up: the server asked to wait %.0fs, more than max_retry_after (%.0fs)",
+                hint,
+                max_retry_after,
+            )
+            return
         wait = computed if hint is None else max(hint, computed)
         if deadline_at is not None and clock() + wait > deadline_at:
             logger.info("giving up: waiting %.2fs would pass the call's deadline", wait)
@@ -106,40 +122,41 @@ async def retry_after(
     deadline_at: float | None,
     *,
     governed: bool = False,
+    max_retry_after: float | None = None,
 ) -> T:
     """Repeat ``attempt`` after its first ``failure``, until it succeeds or must give up.
 
     The caller made the first attempt itself (the common, successful case pays nothing for
     retries) and calls this only for a retryable failure; backoff takes over from that
     failure, so the first wait already knows its ``Retry-After``. Raises the last error when
-    the retries or the deadline run out, or at once for an error that is not retryable.
+    the retries or the deadline run out, at once for an error that is not retryable or that
+    asks to wait longer than ``max_retry_after``.
     """
-    first_failure: InventError | None = failure
+    replay: list[InventError] = [failure]
 
     def log(details: Any) -> None:
         _log_backoff({**details, "request": request})
 
-    result: T
-    async for try_ in backoff.aretry_context(
-        InventError,
+    async def once() -> T:
+        if replay:  # replay the first attempt's outcome into backoff
+            raise replay.pop()
+        return await attempt()
+
+    # on_exception and the send protocol of wait generators are common to python-backoff and
+    # the original backoff 2.x: either may own the import name ``backoff``.
+    retrying = backoff.on_exception(
         retry_waits,
+        InventError,
         max_tries=policy.max_retries + 1,
         max_time=None,
         jitter=None,
         giveup=lambda exc: not is_retryable(exc, request.idempotent),
-        on_try=(),
-        on_success=(),
-        on_backoff=(log,),
-        on_giveup=(),
+        on_backoff=log,
         raise_on_giveup=True,
         logger=None,
         policy=policy,
         deadline_at=deadline_at,
         governed=governed,
-    ):
-        with try_:
-            if first_failure is not None:  # replay the first attempt's outcome into backoff
-                failure_now, first_failure = first_failure, None
-                raise failure_now
-            result = await attempt()
-    return result
+        max_retry_after=max_retry_after,
+    )(once)
+    return await retrying()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 from conftest import API_KEY, FAST_RATE
 
@@ -16,6 +18,7 @@ from invent_async import (
     BulkAbortedError,
     BulkProgress,
     BulkReport,
+    Contact,
     GovernorStats,
     ItemResult,
     NotFoundError,
@@ -247,10 +250,50 @@ async def test_ids_can_come_from_an_async_generator_or_a_pager(fake: FakeInvent)
     async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as client:
         first = await client.contacts.bulk_add_segment(agen(), target.id)
         pager = client.contacts.list(segment_id=source.id, take=50)
-        second = await client.contacts.bulk_add_segment(pager, target.id)  # type: ignore[arg-type]
+        second = await client.contacts.bulk_add_segment(pager, target.id)
 
     assert (first.succeeded, second.succeeded, second.skipped) == (30, 130, 0)
     assert sorted(fake.segment_members(target.id)) == sorted(ids)
+
+
+async def test_a_huge_retry_after_stops_the_job_and_its_journal_resumes_it(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(200)
+    refused = ids[100]
+    fake.fail_next(1, status=429, retry_after=86400, match=f"/contacts/{re.escape(refused)}/")
+    journal = tmp_path / "done.txt"
+    client = AsyncInventClient(API_KEY, base_url=fake.url, deadline=None, rate_limit=FAST_RATE)
+    async with client:
+        with anyio.fail_after(20), pytest.raises(BulkAbortedError) as caught:  # else: a day
+            await client.contacts.bulk_add_segment(ids, segment.id, journal=journal, concurrency=8)
+        client.rate_limit_reset()  # the operator fixed it
+        resumed = await client.contacts.bulk_add_segment(ids, segment.id, journal=journal)
+
+    stopped = caught.value.report
+    assert caught.value.retry_after == 86400
+    assert stopped.failed_ids == (refused,)  # only the id that got the answer
+    assert stopped.skipped == len(stopped.cancelled_ids)  # the others in flight: cancelled
+    assert stopped.succeeded + stopped.failed + stopped.skipped == stopped.total < len(ids)
+    assert (resumed.succeeded, resumed.skipped) == (len(ids) - stopped.succeeded, stopped.succeeded)
+    assert sorted(fake.segment_members(segment.id)) == sorted(ids)
+
+
+async def test_a_list_of_contacts_feeds_a_result_stream_and_a_bulk_job(
+    fake: FakeInvent,
+) -> None:
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(5)
+    async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as client:
+        contacts: list[Contact] = [c async for c in client.contacts.list()]  # typed for mypy
+        async with client.contacts.stream_add_segment(contacts, segment.id) as stream:
+            added = sorted(r.contact_id for r in await _collect(stream))
+        report = await client.contacts.bulk_remove_segment(contacts, segment.id)
+
+    assert added == sorted(ids)
+    assert (report.total, report.succeeded) == (5, 5)
+    assert fake.segment_members(segment.id) == []
 
 
 async def test_progress_reports_every_item_and_a_final_snapshot(fake: FakeInvent) -> None:
@@ -278,6 +321,7 @@ async def test_an_authentication_error_aborts_the_job_with_its_report(fake: Fake
     assert report.total < 200  # it stopped instead of failing 200 times
     assert report.total == report.succeeded + report.failed + report.skipped
     assert "wrong-key" not in str(info.value)
+    assert info.value.retry_after is None
 
 
 async def test_bulk_remove_segment_takes_contacts_out(fake: FakeInvent) -> None:

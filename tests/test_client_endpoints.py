@@ -524,7 +524,7 @@ async def test_get_segment_returns_it_with_count_and_boards(api: Api) -> None:
 
 
 @pytest.mark.parametrize("color", [SegmentColor.FUCHSIA, "teal"])
-async def test_create_segment_with_a_colour(api: Api, color: SegmentColor) -> None:
+async def test_create_segment_with_a_colour(api: Api, color: SegmentColor | str) -> None:
     created = await api.call(lambda c: c.segments.create("VIP", color=color))
 
     assert (created.name, created.color, created.contacts_count) == ("VIP", SegmentColor(color), 0)
@@ -573,10 +573,13 @@ async def test_update_segment_renames_and_recolours_it(api: Api) -> None:
     assert last_request(api).json == {"name": "New", "color": "red"}
 
 
-async def test_update_segment_colour_only_keeps_the_name(api: Api) -> None:
+@pytest.mark.parametrize("color", [SegmentColor.LIME, "lime"])  # an open enum: member or str
+async def test_update_segment_colour_only_keeps_the_name(
+    api: Api, color: SegmentColor | str
+) -> None:
     segment = api.fake.add_segment("Keep")
 
-    updated = await api.call(lambda c: c.segments.update(segment.id, color=SegmentColor.LIME))
+    updated = await api.call(lambda c: c.segments.update(segment.id, color=color))
 
     assert (updated.name, updated.color) == ("Keep", SegmentColor.LIME)
     assert last_request(api).json == {"color": "lime"}

@@ -18,8 +18,10 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import anyio
 import pytest
 from _harness import API_KEY, Api, api_fixture  # noqa: F401
+from conftest import FAST_RATE
 
 from invent_async import (
     APIConnectionError,
@@ -29,6 +31,7 @@ from invent_async import (
     InternalServerError,
     RateLimitError,
 )
+from invent_async.testing import FakeInvent
 
 # Timer slack: asyncio may wake a sleeper up to one clock tick early.
 SLACK = 0.005
@@ -331,6 +334,49 @@ async def test_a_503_asking_to_wait_past_the_deadline_raises_at_once(api: Api) -
 
     assert time.monotonic() - started < 5
     assert statuses(api) == [503]
+
+
+async def test_a_huge_retry_after_fails_at_once_and_closes_the_gate_for_max_retry_after(
+    api: Api,
+) -> None:
+    segment = api.fake.add_segment("VIP")
+    api.fake.fail_next(1, status=429, retry_after=86400)
+
+    with pytest.raises(RateLimitError) as caught:
+        await api.call(lambda c: c.segments.get(segment.id))
+    closed = api.client.rate_limit_stats()  # the sync one blocks this loop briefly: fine here
+
+    assert caught.value.retry_after == 86400  # as the server sent it
+    assert statuses(api) == [429]  # not retried
+    assert 0 < closed.cooldown_remaining <= 300  # RateLimit().max_retry_after, not a day
+    assert api.client.rate_limit_reset() == pytest.approx(closed.cooldown_remaining, abs=30)
+    assert not api.client.rate_limit_stats().gate_closed
+    assert await api.call(lambda c: c.segments.get(segment.id)) == segment  # no wait: reopened
+    assert statuses(api) == [429, 200]
+
+
+async def test_without_a_deadline_a_huge_retry_after_still_fails_the_call_at_once(
+    fake: FakeInvent,
+) -> None:
+    fake.fail_next(1, status=429, retry_after="1e9")
+    client = AsyncInventClient(API_KEY, base_url=fake.url, deadline=None, rate_limit=FAST_RATE)
+    async with client:
+        with anyio.fail_after(10), pytest.raises(RateLimitError) as caught:  # a wedged call hangs
+            await client.segments.get("sg_1")
+
+    assert caught.value.retry_after == 1e9
+    assert [r.status for r in fake.requests] == [429]
+
+
+@pytest.mark.parametrize("retry_after", ["-5", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"])
+async def test_negative_garbage_and_past_retry_afters_are_retried_as_before(
+    api: Api, retry_after: str
+) -> None:
+    segment = api.fake.add_segment("VIP")
+    api.fake.fail_next(1, status=429, retry_after=retry_after)
+
+    assert await api.call(lambda c: c.segments.get(segment.id)) == segment
+    assert statuses(api) == [429, 200]
 
 
 # --------------------------------------------------------------------------- logging

@@ -559,6 +559,9 @@ async def test_stats_report_what_happened() -> None:
         ({"recovery": 1.5}, "recovery"),
         ({"cooldown": 0}, "cooldown must be a positive number of seconds"),
         ({"cooldown": 10, "max_cooldown": 5}, "max_cooldown"),
+        ({"max_retry_after": 0}, "max_retry_after must be a positive number of seconds"),
+        ({"max_retry_after": float("inf")}, "max_retry_after"),
+        ({"max_retry_after": "300"}, "max_retry_after"),
     ],
 )
 def test_invalid_config_is_refused_with_a_clear_message(
@@ -568,15 +571,97 @@ def test_invalid_config_is_refused_with_a_clear_message(
         RateLimit(**config)
 
 
-def test_the_governor_works_on_the_real_clock_across_event_loops() -> None:
-    gov = RateGovernor(RateLimit(per_minute=6000, burst=1, headroom=0))  # built outside a loop
+class FakeLoopClock:
+    """A virtual clock that outlives event loops: ``sleep`` moves it on by the delay and then
+    really suspends the caller on the running loop (a future resolved by that loop)."""
 
-    async def two() -> list[Ticket]:
-        return [await gov.acquire(), await gov.acquire()]
+    def __init__(self) -> None:
+        self.now = T0
 
-    for _ in range(2):  # two loops, one after the other
-        first, second = asyncio.run(two())
-        assert second.admitted_at - first.admitted_at >= 60 / 6000 * 0.999
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.now += max(0.0, delay)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(fut.set_result, None)
+        await fut
+
+
+def test_the_governor_keeps_its_schedule_across_event_loops() -> None:
+    ft = FakeLoopClock()
+    limit = RateLimit(per_minute=6000, burst=1, headroom=0, max_in_flight=1)
+    gov = RateGovernor(limit, clock=ft.clock, sleep=ft.sleep)  # built outside any loop
+
+    async def two() -> list[float]:
+        first = await gov.acquire()
+        first.release()
+        second = await gov.acquire()
+        second.release()
+        return [first.admitted_at - T0, second.admitted_at - T0]
+
+    runs = [asyncio.run(two()) for _ in range(2)]  # two loops, one after the other
+
+    assert runs == [pytest.approx([0.0, 0.01]), pytest.approx([0.02, 0.03])]
+    assert gov.stats().in_flight == 0
+
+
+@pytest.mark.parametrize("retry_after", [86400.0, 1e9])
+async def test_a_retry_after_above_max_retry_after_closes_the_gate_for_max_retry_after_only(
+    retry_after: float,
+) -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=60, burst=1, max_retry_after=30)
+    pauses: list[float] = []
+    events: list[Event] = [(0.0, lambda: pauses.append(gov.rate_limited(retry_after)))]
+
+    log = await admissions(gov, ft, [1.0, 1.0, 1.0], events=events)
+
+    assert pauses == [30.0]
+    assert times(log) == [30.0, 31.0, 32.0]  # one probes at the gate's end, the rest follow
+
+
+@pytest.mark.parametrize(("per_minute", "expected"), [(60, [10.0, 11.0, 12.0]), (None, [10.0] * 3)])
+async def test_reopen_releases_the_requests_waiting_for_the_gate_at_once(
+    per_minute: int | None, expected: list[float]
+) -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=per_minute, burst=1)
+    left: list[float] = []
+    events: list[Event] = [(0.0, signal_429(gov, 100.0)), (10.0, lambda: left.append(gov.reopen()))]
+
+    log = await admissions(gov, ft, [1.0, 1.0, 1.0], events=events)
+
+    assert left == [90.0]
+    assert times(log) == expected  # spread out by the pacing, when there is one
+    assert not gov.stats().gate_closed
+
+
+async def test_reopen_leaves_an_open_gate_and_the_pacing_alone() -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=60, burst=1)
+    left: list[float] = []
+
+    log = await admissions(
+        gov, ft, [0.0, 0.0, 0.0], events=[(0.5, lambda: left.append(gov.reopen()))]
+    )
+
+    assert left == [0.0]
+    assert times(log) == [0.0, 1.0, 2.0]
+
+
+async def test_a_429_after_reopen_closes_the_gate_again() -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=60, burst=1)
+    events: list[Event] = [
+        (0.0, signal_429(gov, 100.0)),
+        (10.0, gov.reopen),
+        (10.5, signal_429(gov, 5.0)),
+    ]
+
+    log = await admissions(gov, ft, [1.0, 1.0, 1.0], events=events)
+
+    assert times(log) == [10.0, 15.5, 16.5]
 
 
 # ---------------------------------------------------------------------- properties

@@ -184,6 +184,28 @@ def test_without_a_deadline_waits_never_stop() -> None:
     assert [waits.send(rate_limited("3600")) for _ in range(50)] == [3600.0] * 50
 
 
+@pytest.mark.parametrize(
+    "response", [rate_limited("86400"), failure(503, **{"Retry-After": "1e9"})]
+)
+def test_a_retry_after_above_max_retry_after_gives_up_at_once(response: Exception) -> None:
+    waits = retry_waits(RetryPolicy(), None, clock=NOW, rand=lowest, max_retry_after=300.0)
+    waits.send(None)
+
+    with pytest.raises(StopIteration):
+        waits.send(response)
+
+
+@pytest.mark.parametrize("retry_after", ["300", "-5", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"])
+def test_retry_afters_up_to_max_retry_after_and_unreadable_ones_are_waited_as_before(
+    retry_after: str,
+) -> None:
+    capped = retry_waits(RetryPolicy(), None, clock=NOW, rand=lowest, max_retry_after=300.0)
+    uncapped = start(rand=lowest)
+    capped.send(None)
+
+    assert capped.send(rate_limited(retry_after)) == uncapped.send(rate_limited(retry_after))
+
+
 # --------------------------------------------------------------------------- policy
 
 

@@ -398,10 +398,26 @@ def test_a_sync_pager_can_feed_a_bulk_job(fake: FakeInvent, client: InventClient
     ids = fake.add_contacts(150)
 
     listing = client.contacts.list(take=100)  # contacts with an id are accepted as ids
-    report = client.contacts.bulk_add_segment(listing, segment.id)  # type: ignore[arg-type]
+    report = client.contacts.bulk_add_segment(listing, segment.id)
 
     assert (report.total, report.succeeded) == (150, 150)
     assert sorted(fake.segment_members(segment.id)) == sorted(ids)
+
+
+def test_a_list_of_contacts_feeds_a_result_stream_and_a_bulk_job(
+    fake: FakeInvent, client: InventClient
+) -> None:
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(5)
+    contacts: list[Contact] = list(client.contacts.list())  # typed: mypy checks the calls
+
+    with client.contacts.stream_add_segment(contacts, segment.id) as results:
+        added = sorted(r.contact_id for r in results)
+    report = client.contacts.bulk_remove_segment(contacts, segment.id)
+
+    assert added == sorted(ids)
+    assert (report.total, report.succeeded) == (5, 5)
+    assert fake.segment_members(segment.id) == []
 
 
 def test_leaving_a_result_stream_early_stops_the_bulk_job(

@@ -26,6 +26,10 @@ async def _stats(bridge: Bridge) -> GovernorStats | None:
     return bridge.async_client().rate_limit_stats()
 
 
+async def _reset(bridge: Bridge) -> float:
+    return bridge.async_client().rate_limit_reset()
+
+
 class SyncClient(Configured):
     """Blocking client for the Invent API, for code that does not run an event loop.
 
@@ -68,6 +72,20 @@ class SyncClient(Configured):
         """A snapshot of the rate governor: waits, 429s seen, current rate, requests in flight."""
         bridge = self._bridge
         return bridge.call(lambda: _stats(bridge))
+
+    def rate_limit_reset(self) -> float:
+        """Open the rate governor's 429 cool-down gate now, for this client and its views.
+
+        For when the cause of a long ``Retry-After`` is gone (an operator raised the quota,
+        for example) before the gate's ``max_retry_after`` has passed: requests waiting for
+        the gate go at once, spread out by the pacing. Does nothing when the gate is open or
+        the governor is off.
+
+        Returns:
+            Seconds the gate would still have stayed closed (0 when it was open).
+        """
+        bridge = self._bridge
+        return bridge.call(lambda: _reset(bridge))
 
     @property
     def closed(self) -> bool:

@@ -361,7 +361,7 @@ class Contacts:
 
     def bulk_add_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
@@ -385,8 +385,10 @@ class Contacts:
             failure with its exception and attempt count, retries and 429s seen.
 
         Raises:
-            BulkAbortedError: a 401/403 makes every remaining item fail; the job stops early
-                and the exception carries the partial report.
+            BulkAbortedError: a 401/403, or a 429 asking to wait longer than the client's
+                ``RateLimit.max_retry_after``, would make every remaining item fail; the job
+                stops early and the exception carries the partial report (and the server's
+                ``retry_after``). Ids not taken yet are not in it; a journal resumes them.
             asyncio.CancelledError: the job was cancelled; in-flight items are reported as
                 skipped in the partial report attached to it (:func:`partial_report`).
         """
@@ -400,7 +402,7 @@ class Contacts:
 
     def bulk_remove_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
@@ -427,7 +429,7 @@ class Contacts:
 
     def stream_add_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> SyncBulkStream:
@@ -454,7 +456,7 @@ class Contacts:
 
     def stream_remove_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> SyncBulkStream:
@@ -531,7 +533,7 @@ class Segments:
         """
         return self._bridge.call(lambda: self._async().get(segment_id))
 
-    def create(self, name: str, *, color: SegmentColor | Unset = UNSET) -> Segment:
+    def create(self, name: str, *, color: SegmentColor | str | Unset = UNSET) -> Segment:
         """Create a segment.
 
         ``POST /orgs/{org_id}/segments``
@@ -542,8 +544,8 @@ class Segments:
 
         Args:
             name: Segment name, 1 to 128 characters.
-            color: One of the 17 :class:`SegmentColor` values (the server picks one if left
-                out).
+            color: One of the 17 :class:`SegmentColor` values, as a member or its string
+                (``"red"``); the server picks one if left out.
 
         Returns:
             The created segment.
@@ -555,7 +557,7 @@ class Segments:
         segment_id: str,
         *,
         name: str | Unset = UNSET,
-        color: SegmentColor | Unset = UNSET,
+        color: SegmentColor | str | Unset = UNSET,
     ) -> Segment:
         """Rename or recolour a segment.
 
@@ -564,7 +566,7 @@ class Segments:
         Args:
             segment_id: The segment.
             name: New name, 1 to 128 characters.
-            color: New colour (:class:`SegmentColor`).
+            color: New colour: a :class:`SegmentColor` member or its string (``"red"``).
 
         Returns:
             The updated segment, with its boards.

@@ -349,7 +349,7 @@ class AsyncContacts:
     def _segment_job(
         self,
         method: str,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         options: BulkOptions,
         *,
@@ -380,11 +380,12 @@ class AsyncContacts:
             on_progress=options.get("on_progress"),
             journal=options.get("journal"),
             total=options.get("total"),
+            max_retry_after=pipeline.max_retry_after,
         )
 
     async def bulk_add_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
@@ -408,8 +409,10 @@ class AsyncContacts:
             failure with its exception and attempt count, retries and 429s seen.
 
         Raises:
-            BulkAbortedError: a 401/403 makes every remaining item fail; the job stops early
-                and the exception carries the partial report.
+            BulkAbortedError: a 401/403, or a 429 asking to wait longer than the client's
+                ``RateLimit.max_retry_after``, would make every remaining item fail; the job
+                stops early and the exception carries the partial report (and the server's
+                ``retry_after``). Ids not taken yet are not in it; a journal resumes them.
             asyncio.CancelledError: the job was cancelled; in-flight items are reported as
                 skipped in the partial report attached to it (:func:`partial_report`).
         """
@@ -419,7 +422,7 @@ class AsyncContacts:
 
     async def bulk_remove_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
@@ -442,7 +445,7 @@ class AsyncContacts:
 
     def stream_add_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkStream:
@@ -462,7 +465,7 @@ class AsyncContacts:
 
     def stream_remove_segment(
         self,
-        contact_ids: Iterable[str] | AsyncIterable[str],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
         segment_id: str,
         **options: Unpack[BulkOptions],
     ) -> BulkStream:

@@ -65,7 +65,7 @@ class AsyncSegments:
         path = self._path(("segment_id", segment_id))
         return await self._pipeline.call(Request(method="GET", path=path), Segment)
 
-    async def create(self, name: str, *, color: SegmentColor | Unset = UNSET) -> Segment:
+    async def create(self, name: str, *, color: SegmentColor | str | Unset = UNSET) -> Segment:
         """Create a segment.
 
         ``POST /orgs/{org_id}/segments``
@@ -76,8 +76,8 @@ class AsyncSegments:
 
         Args:
             name: Segment name, 1 to 128 characters.
-            color: One of the 17 :class:`SegmentColor` values (the server picks one if left
-                out).
+            color: One of the 17 :class:`SegmentColor` values, as a member or its string
+                (``"red"``); the server picks one if left out.
 
         Returns:
             The created segment.
@@ -91,7 +91,7 @@ class AsyncSegments:
         segment_id: str,
         *,
         name: str | Unset = UNSET,
-        color: SegmentColor | Unset = UNSET,
+        color: SegmentColor | str | Unset = UNSET,
     ) -> Segment:
         """Rename or recolour a segment.
 
@@ -100,7 +100,7 @@ class AsyncSegments:
         Args:
             segment_id: The segment.
             name: New name, 1 to 128 characters.
-            color: New colour (:class:`SegmentColor`).
+            color: New colour: a :class:`SegmentColor` member or its string (``"red"``).
 
         Returns:
             The updated segment, with its boards.
@@ -127,7 +127,7 @@ class AsyncSegments:
         await self._pipeline.send(Request(method="DELETE", path=path))
 
 
-def _color(color: SegmentColor | Unset) -> SegmentColor | Unset:
+def _color(color: SegmentColor | str | Unset) -> SegmentColor | Unset:
     if color is UNSET:
         return color
     try:
