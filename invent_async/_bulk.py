@@ -38,7 +38,13 @@ from typing import Final, Self, TypedDict
 
 import attrs
 
-from ._exceptions import AuthenticationError, InventError, PermissionDeniedError, RateLimitError
+from ._exceptions import (
+    AuthenticationError,
+    ClientClosedError,
+    InventError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 from ._models import Contact
 from ._pipeline import CallStats
 
@@ -186,14 +192,16 @@ class BulkReport:
 class BulkAbortedError(InventError):
     """A bulk job stopped early because an error affects every item.
 
-    That is a 401/403, or a 429 whose ``Retry-After`` is longer than the client's
-    ``RateLimit.max_retry_after``. Ids not taken from the input yet are not in the report:
-    they are simply not done (a re-run with the same ``journal`` does them).
+    That is a 401/403, a 429 whose ``Retry-After`` is longer than the client's
+    ``RateLimit.max_retry_after``, or the client closed while the job ran (``__cause__`` is
+    then the :class:`ClientClosedError`). Ids not taken from the input yet are not in the
+    report: they are simply not done (a re-run with the same ``journal`` does them).
 
     Attributes:
         report: The partial report. After a 401/403, the items in flight ended as their
-            answers said; after a long ``Retry-After``, they were marked skipped (cancelled).
-        retry_after: The seconds the server asked to wait (None for a 401/403).
+            answers said; after a long ``Retry-After`` or the client's close, they were marked
+            skipped (cancelled).
+        retry_after: The seconds the server asked to wait (None otherwise).
     """
 
     def __init__(self, message: str, report: BulkReport, retry_after: float | None = None) -> None:
@@ -551,7 +559,9 @@ class BulkStream:
                 self._fatal.retry_after if isinstance(self._fatal, RateLimitError) else None
             )
             why = "this error affects every item"
-            if retry_after is not None:
+            if isinstance(self._fatal, ClientClosedError):
+                why = "the client was closed while the job ran"
+            elif retry_after is not None:
                 why = f"the server asked to wait {retry_after:.0f}s, more than max_retry_after"
             raise BulkAbortedError(
                 f"bulk job stopped early: {self._fatal} ({why})", self.report, retry_after
@@ -688,6 +698,12 @@ class BulkStream:
         counter = CallStats()
         try:
             contact = await self._operation(contact_id, counter)
+        except ClientClosedError as exc:  # nothing more can be sent: stop, as for a 401
+            if self._fatal is None:
+                self._fatal = exc
+            self._stop_in_flight()
+            self._cancelled_ids.append(contact_id)
+            return ItemResult(contact_id=contact_id, outcome=Outcome.SKIPPED, reason="cancelled")
         except (InventError, ValueError, TypeError) as exc:
             if isinstance(exc, AuthenticationError | PermissionDeniedError):
                 self._fatal = exc

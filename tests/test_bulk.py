@@ -18,6 +18,7 @@ from invent_async import (
     BulkAbortedError,
     BulkProgress,
     BulkReport,
+    ClientClosedError,
     Contact,
     GovernorStats,
     ItemResult,
@@ -322,6 +323,35 @@ async def test_an_authentication_error_aborts_the_job_with_its_report(fake: Fake
     assert report.total == report.succeeded + report.failed + report.skipped
     assert "wrong-key" not in str(info.value)
     assert info.value.retry_after is None
+
+
+async def test_closing_the_client_mid_job_stops_it_at_once_with_its_report(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(300)
+    journal = tmp_path / "done.txt"
+    seen = 0
+    client = AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE)
+    with pytest.raises(BulkAbortedError) as caught:
+        async with client.contacts.stream_add_segment(
+            ids, segment.id, concurrency=8, journal=journal
+        ) as stream:
+            async for _ in stream:
+                seen += 1
+                if seen == 25:
+                    await client.aclose()  # e.g. the app shutting down under a job
+    async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as again:
+        resumed = await again.contacts.bulk_add_segment(ids, segment.id, journal=journal)
+
+    report = caught.value.report
+    assert isinstance(caught.value.__cause__, ClientClosedError)
+    assert "closed" in str(caught.value)
+    assert report.failed == 0  # nothing failed: what was not sent is not done
+    assert report.succeeded >= 25
+    assert report.total == report.succeeded + report.skipped < len(ids)
+    assert resumed.succeeded == len(ids) - report.succeeded
+    assert sorted(fake.segment_members(segment.id)) == sorted(ids)
 
 
 async def test_bulk_remove_segment_takes_contacts_out(fake: FakeInvent) -> None:
