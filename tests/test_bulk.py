@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -29,6 +30,8 @@ from invent_async import (
 )
 from invent_async.testing import FakeInvent
 
+T = TypeVar("T")
+
 
 def _tag_requests(fake: FakeInvent, segment_id: str) -> list[tuple[str, int | None]]:
     """(contact id, status) of every add-segment request the fake saw, in arrival order."""
@@ -37,6 +40,14 @@ def _tag_requests(fake: FakeInvent, segment_id: str) -> list[tuple[str, int | No
         if req.operation == "addSegmentToContact" and req.path.endswith(f"/{segment_id}"):
             out.append((req.path_params["contact_id"], req.status))
     return out
+
+
+async def aenumerate(items: AsyncIterator[T], start: int = 1) -> AsyncIterator[tuple[int, T]]:
+    """``enumerate`` for an async iterator."""
+    count = start
+    async for item in items:
+        yield count, item
+        count += 1
 
 
 async def _collect(stream: AsyncIterator[ItemResult]) -> list[ItemResult]:
@@ -331,16 +342,17 @@ async def test_closing_the_client_mid_job_stops_it_at_once_with_its_report(
     segment = fake.add_segment("VIP")
     ids = fake.add_contacts(300)
     journal = tmp_path / "done.txt"
-    seen = 0
     client = AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE)
-    with pytest.raises(BulkAbortedError) as caught:
-        async with client.contacts.stream_add_segment(
-            ids, segment.id, concurrency=8, journal=journal
-        ) as stream:
-            async for _ in stream:
-                seen += 1
+
+    async def close_after_25() -> None:
+        stream = client.contacts.stream_add_segment(ids, segment.id, concurrency=8, journal=journal)
+        async with stream:
+            async for seen, _ in aenumerate(stream):
                 if seen == 25:
                     await client.aclose()  # e.g. the app shutting down under a job
+
+    with pytest.raises(BulkAbortedError) as caught:
+        await close_after_25()
     async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as again:
         resumed = await again.contacts.bulk_add_segment(ids, segment.id, journal=journal)
 
