@@ -681,6 +681,8 @@ class BulkStream:
                     item = await anext(self._async_source)
                 except StopAsyncIteration:
                     return None
+                if self._stopping():  # the job stopped while this worker waited for an id
+                    return None  # not taken: not in the report (a re-run does it)
         self._taken += 1
         return item if isinstance(item, str) else _id_of(item)
 

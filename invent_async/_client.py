@@ -63,7 +63,7 @@ class AsyncInventClient(Configured):
             decompression (default 8 MiB; a page of 100 contacts is far smaller). A longer
             successful response raises :class:`~invent_async.ResponseTooLargeError` (not
             retried), having held no more than about this much in memory; an error body is
-            cut at 64 KiB. ``None`` removes the limit.
+            cut at 64 KiB (or at this limit, if smaller). ``None`` removes the limit.
         session: An ``aiohttp.ClientSession`` to use instead of creating one. It stays yours:
             the client never closes it.
         transport: Advanced: an :class:`~invent_async.AsyncTransport` to send requests through

@@ -103,7 +103,25 @@ class APIConnectionError(InventError):
 
 
 class APITimeoutError(APIConnectionError):
-    """The request timed out, or the call's overall deadline ran out."""
+    """The request timed out, or the call's overall deadline ran out.
+
+    Attributes:
+        deadline_exceeded: True when the call's ``deadline`` ran out, or would have before the
+            rate governor let the request go (then it was not sent); never retried, since no
+            time is left. False for one attempt's ``timeout``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        request_sent: bool,
+        deadline_exceeded: bool = False,
+    ) -> None:
+        super().__init__(message, method=method, path=path, request_sent=request_sent)
+        self.deadline_exceeded = deadline_exceeded
 
 
 class APIStatusError(InventError):

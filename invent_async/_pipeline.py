@@ -58,7 +58,6 @@ from ._protocol import (
     parse_response,
     query_params,
     redact_response,
-    redact_text,
 )
 from ._ratelimit import (
     DEFAULT_MAX_RETRY_AFTER,
@@ -67,6 +66,7 @@ from ._ratelimit import (
     RateGovernor,
 )
 from ._retry import retry_after
+from ._secret import Secret
 from ._settings import Options, Settings
 from ._transport import USER_AGENT, AsyncTransport
 from ._types import QueryValue
@@ -187,14 +187,14 @@ class Core:
             max_response_bytes=self._max_response_bytes,
         )
 
-    def redact(self, raw: RawResponse) -> RawResponse:
-        """``raw`` (an error response) with the API key replaced wherever it was echoed."""
-        return redact_response(raw, self._secret.reveal())
+    @property
+    def secret(self) -> Secret:
+        """The API key, in its redacting wrapper."""
+        return self._secret
 
     def redact_validation(self, exc: ResponseValidationError) -> ResponseValidationError:
         """``exc`` again, with the API key replaced in its messages (a 2xx that echoed it)."""
-        secret = self._secret.reveal()
-        errors = [redact_text(line, secret) for line in exc.errors]
+        errors = [self._secret.redact_text(line) for line in exc.errors]
         if errors == exc.errors:
             return exc
         return ResponseValidationError(
@@ -331,9 +331,9 @@ class Pipeline:
         finally:
             if ticket is not None:
                 ticket.release()
-        raw = bounded_response(wire, raw)
-        if not 200 <= raw.status < 300:
-            raw = core.redact(raw)
+        if not 200 <= raw.status < 300:  # redacted whole, as read, then cut to its limit
+            raw = redact_response(raw, core.secret)
+        raw = bounded_response(wire, raw, core.secret)
         if raw.status == 429:
             if stats is not None:
                 stats.rate_limited += 1
@@ -355,6 +355,7 @@ class Pipeline:
             method=request.method,
             path=request.path,
             request_sent=False,
+            deadline_exceeded=True,
         )
 
     def paginate(

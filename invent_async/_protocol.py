@@ -23,6 +23,7 @@ from . import _converter
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
@@ -34,6 +35,7 @@ from ._exceptions import (
     ResponseValidationError,
     UnprocessableEntityError,
 )
+from ._secret import Secret
 from ._types import JSON, QueryValue
 
 T = TypeVar("T")
@@ -46,7 +48,7 @@ MESSAGE_BODY_LIMIT: Final = 300
 """Characters of the error body shown in the exception message."""
 ERROR_BODY_READ_LIMIT: Final = 64 * 1024
 """Bytes of a non-2xx body read at most (more is never useful in an error)."""
-REDACTED: Final = "<redacted>"
+
 RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 REQUEST_ID_HEADERS: Final = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
 
@@ -127,14 +129,27 @@ class TransportRequest:
     max_response_bytes: int | None = None
 
 
+def _size(body: bytes) -> str:
+    return f"<{len(body)} bytes>"
+
+
+def _names(headers: Mapping[str, str]) -> str:
+    return f"<headers {', '.join(headers)}>"
+
+
 @attrs.frozen(kw_only=True)
 class RawResponse:
-    """An HTTP response as bytes. ``headers`` must look names up case-insensitively."""
+    """An HTTP response as bytes. ``headers`` must look names up case-insensitively.
+
+    The repr shows the body's size and the headers' names, not their contents: a traceback
+    rendered with its locals (or a crash reporter) copies no contact data, no cookie, and
+    nothing a server echoed (such as the API key).
+    """
 
     status: int
     reason: str = ""
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: bytes = b""
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=_names)
+    body: bytes = attrs.field(default=b"", repr=_size)
 
 
 # --------------------------------------------------------------------------- building
@@ -259,8 +274,13 @@ def read_limit(status: int, max_response_bytes: int | None) -> int | None:
     return min(max_response_bytes, ERROR_BODY_READ_LIMIT)
 
 
-def bounded_response(request: TransportRequest, raw: RawResponse) -> RawResponse:
+def bounded_response(
+    request: TransportRequest, raw: RawResponse, secret: Secret | None = None
+) -> RawResponse:
     """``raw`` within its :func:`read_limit`: an error body cut there, a longer 2xx an error.
+
+    Where an error body is cut, a beginning of ``secret`` at the cut goes too (the rest of
+    it was never read, or is cut off).
 
     Raises:
         ResponseTooLargeError: a 2xx body longer than ``request.max_response_bytes``.
@@ -278,39 +298,23 @@ def bounded_response(request: TransportRequest, raw: RawResponse) -> RawResponse
             limit=limit,
             request_id=request_id(raw.headers),
         )
-    return attrs.evolve(raw, body=raw.body[:limit])
+    body = raw.body[:limit]
+    return attrs.evolve(raw, body=secret.strip_cut(body) if secret is not None else body)
 
 
-def secret_forms(secret: str) -> tuple[str, ...]:
-    """The ways ``secret`` can appear in a response that echoes it (as is, JSON-escaped)."""
-    escaped = secret.replace("\\", "\\\\").replace('"', '\\"')
-    slashed = escaped.replace("/", "\\/")
-    return tuple(dict.fromkeys(form for form in (secret, escaped, slashed) if form))
+def redact_response(raw: RawResponse, secret: Secret) -> RawResponse:
+    """``raw`` with ``secret`` replaced in its body and header values, however spelled.
 
-
-def redact_text(text: str, secret: str) -> str:
-    """``text`` with every occurrence of ``secret`` replaced by ``<redacted>``."""
-    for form in secret_forms(secret):
-        if form in text:
-            text = text.replace(form, REDACTED)
-    return text
-
-
-def redact_response(raw: RawResponse, secret: str) -> RawResponse:
-    """``raw`` with ``secret`` replaced in its body and header values (for error responses,
-    whose body and headers end up on the exception; a proxy may echo the request's headers).
+    For error responses, whose body and headers end up on the exception (a proxy may echo
+    the request's headers). The body is redacted as read, before it is cut to its limit.
     """
-    forms = [form.encode() for form in secret_forms(secret)]
-    body = raw.body
-    for form in forms:
-        if form in body:
-            body = body.replace(form, REDACTED.encode())
+    body = secret.redact(raw.body)
     headers: Mapping[str, str] = raw.headers
-    if any(secret in value for value in raw.headers.values()):
-        headers = CIMultiDict(
-            (name, redact_text(value, secret)) for name, value in raw.headers.items()
-        )
-    if body is raw.body and headers is raw.headers:
+    items = list(raw.headers.items())
+    redacted = [(name, secret.redact_text(value)) for name, value in items]
+    if redacted != items:
+        headers = CIMultiDict(redacted)
+    if body == raw.body and headers is raw.headers:
         return raw
     return attrs.evolve(raw, body=body, headers=headers)
 
@@ -512,10 +516,13 @@ def has_next_page(info: PageInfo, page: int, take: int, items_on_page: int) -> b
 def is_retryable(exc: BaseException, idempotent: bool) -> bool:
     """Whether a failed attempt may be repeated.
 
-    Idempotent calls retry connection errors, timeouts, 408, 429 and 500/502/503/504.
+    Idempotent calls retry connection errors, timeouts, 408, 429 and 500/502/503/504; a call
+    whose deadline ran out is never retried.
     Creating calls retry only when the request certainly did not reach the server: a
     connection that could not be opened, or a 429 (the server refused to process it).
     """
+    if isinstance(exc, APITimeoutError) and exc.deadline_exceeded:
+        return False  # the call's own time is up
     if isinstance(exc, APIConnectionError):  # includes APITimeoutError
         return idempotent or not exc.request_sent
     if isinstance(exc, APIStatusError):
@@ -560,10 +567,8 @@ __all__ = [
     "query_params",
     "read_limit",
     "redact_response",
-    "redact_text",
     "request_id",
     "retry_after_of",
-    "secret_forms",
     "validate_base_url",
     "validate_page",
     "validate_take",

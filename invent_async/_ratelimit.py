@@ -15,8 +15,9 @@ wait is known at once, so a wait that would run past the caller's deadline fails
 
 A 429 (:meth:`RateGovernor.rate_limited`) closes a gate until ``now + Retry-After`` (without
 the header: ``cooldown * 2**(strikes - 1)``, capped at ``max_cooldown``; a ``Retry-After``
-above ``max_retry_after`` closes it for ``max_retry_after`` only, after which the first queued
-request probes the server again). The schedule is then
+above ``max_retry_after`` closes it for ``max_retry_after`` only, after which one request probes
+the server: the others wait for its answer, and go on as usual if it is not another 429). The
+schedule is then
 rebuilt: queued requests keep their order and are re-laid from the gate's end at one interval
 apart, and ``next_time`` moves past them. So nobody is sent inside the cool-down, and the
 bucket starts empty after it: requests resume spread out, not as a burst. Sleepers learn about
@@ -137,7 +138,8 @@ class RateLimit:
             503) asking for longer fails its call at once with the server's value in
             ``RateLimitError.retry_after``, without retrying, and stops a bulk job
             (``BulkAbortedError``); the shared gate then closes for ``max_retry_after`` only,
-            after which one request probes the server again, the others queued behind it.
+            after which one request probes the server again while the others wait for its
+            answer (queued calls whose deadline ends first fail at once).
             ``client.rate_limit_reset()`` reopens the gate earlier.
         headroom: Fraction of ``per_minute`` left unused (default 2%): requests are paced at
             ``per_minute * (1 - headroom)``, so that network jitter bunching a few requests
@@ -253,7 +255,7 @@ class Ticket:
         """Free the ticket's concurrency slot. Safe to call more than once."""
         if not self._released:
             self._released = True
-            self._governor._release()
+            self._governor._release(self)
 
     def __repr__(self) -> str:
         return (
@@ -356,6 +358,10 @@ class RateGovernor:
         self._wake: asyncio.Future[None] | None = None  # reopen() wakes the gate's sleepers
         self._generation = 0  # fresh 429 signals so far; tickets remember it
         self._strikes = 0  # fresh 429s since the last fresh success
+        # after a Retry-After above max_retry_after: one request probes, the others wait
+        self._probe_due = False  # the next request let through the gate is the probe
+        self._probe: Ticket | None = None  # the probe, until it is released
+        self._probe_waiters: list[asyncio.Future[None]] = []
         # the concurrency cap
         self._slots = 0
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
@@ -412,13 +418,18 @@ class RateGovernor:
                     now = self._clock()
                 try:
                     now = await self._admit(now, deadline_at)
+                    if self._probe_due or self._probe is not None:
+                        now = await self._probe_turn(now, deadline_at)
                 except BaseException:
                     self._free_slot()
                     raise
-            elif self._paced or self._gate_end > start:
-                now = await self._admit(start, deadline_at)
             else:
-                now = start
+                if self._paced or self._gate_end > start:
+                    now = await self._admit(start, deadline_at)
+                else:
+                    now = start
+                if self._probe_due or self._probe is not None:
+                    now = await self._probe_turn(now, deadline_at)
         finally:
             self._waiting -= 1
         self._acquired += 1
@@ -427,7 +438,43 @@ class RateGovernor:
             self._max_in_flight = self._in_flight
         waited = now - start
         self._waited += waited
-        return Ticket(self, self._generation, now, waited)
+        ticket = Ticket(self, self._generation, now, waited)
+        if self._probe_due and self._probe is None and self._gate_end <= now:
+            self._probe_due = False
+            self._probe = ticket  # the others wait in _probe_turn until it is released
+        return ticket
+
+    async def _probe_turn(self, now: float, deadline_at: float | None) -> float:
+        """Wait while a probe is out, then take a new pacing slot (the old one has passed)
+        and the gate, which the probe's answer may have closed again."""
+        while self._probe is not None:
+            await self._wait_for_probe(now, deadline_at)
+            now = await self._admit(self._clock(), deadline_at)
+        return now
+
+    async def _wait_for_probe(self, now: float, deadline_at: float | None) -> None:
+        if deadline_at is not None and deadline_at <= now:
+            raise self._deadline_error(None)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._probe_waiters.append(fut)
+        timer = None
+        if deadline_at is not None:
+            timer = loop.create_task(self._expire(fut, deadline_at - now))
+        try:
+            await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if not fut.done():
+                fut.cancel()
+
+    def _end_probe(self) -> None:
+        self._probe = None
+        waiters, self._probe_waiters = self._probe_waiters, []
+        for fut in waiters:
+            if not fut.done() and not fut.get_loop().is_closed():
+                fut.set_result(None)
 
     async def _admit(self, now: float, deadline_at: float | None) -> float:
         """Wait for the gate and the pacing slot; return the clock at admission."""
@@ -558,10 +605,14 @@ class RateGovernor:
                 return
         self._slots -= 1
 
-    def _release(self) -> None:
+    def _release(self, ticket: Ticket) -> None:
         self._in_flight -= 1
         if self._cap is not None:
             self._free_slot()
+        if ticket is self._probe:
+            # Its answer is in (the caller signals a 429 or a success right after, before
+            # the waiters run): they go on, or meet the gate a new 429 closed again.
+            self._end_probe()
 
     def _deadline_error(self, wait: float | None) -> GovernorDeadlineExceeded:
         self._deadline_misses += 1
@@ -601,6 +652,8 @@ class RateGovernor:
             pause = min(cfg.max_cooldown, cfg.cooldown * 2.0 ** min(max(self._strikes - 1, 0), 60))
         else:
             pause = min(max(0.0, float(retry_after)), cfg.max_retry_after)
+            if retry_after > cfg.max_retry_after:
+                self._probe_due = True  # after the capped pause, one request tries first
         old_interval = self._interval
         changed = False
         if fresh and self._adaptive:
@@ -631,6 +684,7 @@ class RateGovernor:
             return 0.0
         self._gate_end = now
         self._strikes = 0
+        self._probe_due = False  # the cause is fixed: no need to probe
         if self._paced:
             interval = self._interval
             t = max(now, self._last_t + interval)

@@ -18,6 +18,7 @@ import attrs
 from ._protocol import path_segment, validate_base_url
 from ._ratelimit import RateLimit
 from ._retry import RetryPolicy
+from ._secret import Secret
 from ._types import UNSET, Unset
 
 __all__ = [
@@ -41,25 +42,6 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_RATE_LIMIT: Final = RateLimit()
 """500 requests per minute with a burst of 5: the Invent API's documented per-IP limit."""
 API_KEY_ENV: Final = "INVENT_API_KEY"
-
-
-class Secret:
-    """Holds a secret (the API key); its repr never shows it, and it does not pickle."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    def __reduce__(self) -> str | tuple[object, ...]:
-        raise TypeError("an API key is not pickled; pass it to the client in each process")
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that sends it."""
-        return self._value
 
 
 def _seconds(name: str, value: float | None) -> float | None:

@@ -23,7 +23,8 @@ import aiohttp
 from yarl import URL
 
 from ._exceptions import APIConnectionError, APITimeoutError, ClientClosedError
-from ._protocol import RawResponse, TransportRequest, read_limit, redact_text
+from ._protocol import RawResponse, TransportRequest, read_limit
+from ._secret import redact_text
 from ._version import __version__
 
 __all__ = ["USER_AGENT", "AiohttpTransport", "AsyncTransport", "timeout_error"]

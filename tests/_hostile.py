@@ -45,11 +45,11 @@ def head(status: str, headers: dict[str, str]) -> bytes:
 
 
 async def serve(scenario: str, mib: int) -> asyncio.Server:
-    body = b""
-    if scenario == "bomb":
-        body = gzip_of_zeros(mib)
-    elif scenario in ("big", "big-error"):
-        body = b'{"id": "sg_1", "name": "' + b"x" * (mib << 20) + b'"}'
+    body = gzip_of_zeros(mib) if scenario == "bomb" else b""
+    # The big bodies are written chunk by chunk, never held whole: the baseline of the peak
+    # RSS must not already hold what the client might read.
+    head_of_json, tail_of_json = b'{"id": "sg_1", "name": "', b'"}'
+    big_length = len(head_of_json) + (mib << 20) + len(tail_of_json)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, TimeoutError):
@@ -63,13 +63,20 @@ async def serve(scenario: str, mib: int) -> asyncio.Server:
                         writer.write(chunk)
                         await writer.drain()
                 status = "500 Internal Server Error" if scenario == "big-error" else "200 OK"
-                headers = {**json_type, "Content-Length": str(len(body))}
                 if scenario == "bomb":
-                    headers["Content-Encoding"] = "gzip"
-                writer.write(head(status, headers))
-                for start in range(0, len(body), CHUNK):
-                    writer.write(body[start : start + CHUNK])
-                    await writer.drain()
+                    headers = {**json_type, "Content-Length": str(len(body))}
+                    writer.write(head(status, {**headers, "Content-Encoding": "gzip"}))
+                    for start in range(0, len(body), CHUNK):
+                        writer.write(body[start : start + CHUNK])
+                        await writer.drain()
+                else:
+                    writer.write(head(status, {**json_type, "Content-Length": str(big_length)}))
+                    writer.write(head_of_json)
+                    filler = b"x" * CHUNK
+                    for _ in range((mib << 20) // CHUNK):
+                        writer.write(filler)
+                        await writer.drain()
+                    writer.write(tail_of_json)
         writer.close()
 
     return await asyncio.start_server(handle, "127.0.0.1", 0)

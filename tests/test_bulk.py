@@ -268,8 +268,17 @@ async def test_ids_can_come_from_an_async_generator_or_a_pager(fake: FakeInvent)
     assert sorted(fake.segment_members(target.id)) == sorted(ids)
 
 
+async def slowly(ids: list[str]) -> AsyncIterator[str]:
+    """``ids`` from an async generator that takes a moment per id (as a paged export does),
+    so that workers are waiting inside it when the job stops."""
+    for contact_id in ids:
+        await asyncio.sleep(0.002)
+        yield contact_id
+
+
+@pytest.mark.parametrize("source", ["list", "async generator"])
 async def test_a_huge_retry_after_stops_the_job_and_its_journal_resumes_it(
-    fake: FakeInvent, tmp_path: Path
+    fake: FakeInvent, tmp_path: Path, source: str
 ) -> None:
     segment = fake.add_segment("VIP")
     ids = fake.add_contacts(200)
@@ -278,8 +287,10 @@ async def test_a_huge_retry_after_stops_the_job_and_its_journal_resumes_it(
     journal = tmp_path / "done.txt"
     client = AsyncInventClient(API_KEY, base_url=fake.url, deadline=None, rate_limit=FAST_RATE)
     async with client:
-        with anyio.fail_after(20), pytest.raises(BulkAbortedError) as caught:  # else: a day
-            await client.contacts.bulk_add_segment(ids, segment.id, journal=journal, concurrency=8)
+        with anyio.fail_after(20), pytest.raises(BulkAbortedError) as caught:  # else: 300 s
+            await client.contacts.bulk_add_segment(
+                ids if source == "list" else slowly(ids), segment.id, journal=journal, concurrency=8
+            )
         client.rate_limit_reset()  # the operator fixed it
         resumed = await client.contacts.bulk_add_segment(ids, segment.id, journal=journal)
 

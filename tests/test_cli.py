@@ -28,6 +28,7 @@ from _harness import API_KEY, ThreadedFake, needs_sigint
 from click.testing import CliRunner, Result
 
 from invent_async import BulkFailure, BulkReport, NotFoundError
+from invent_async.cli import _jobs as jobs
 from invent_async.cli._ids import (
     BackgroundIds,
     decode_lines,
@@ -45,6 +46,7 @@ from invent_async.cli._output import (
     segment_record,
 )
 from invent_async.cli._runtime import InputError
+from invent_async.cli._signals import StopSignals
 from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent, RecordedRequest
 
@@ -580,6 +582,31 @@ def test_a_closed_pipe_ends_contacts_list_quietly_with_exit_0(fmt: str) -> None:
     assert stderr == ""
 
 
+def test_a_closed_pipe_after_a_tag_job_keeps_its_exit_status_and_failed_ids(
+    tmp_path: Path,
+) -> None:
+    ids = tmp_path / "ids.txt"
+    failed = tmp_path / "failed.txt"
+    with ThreadedFake(api_key=API_KEY) as server:
+        server.add_segment("VIP customers")
+        known = server.add_contacts(3)
+        ids.write_text("\n".join([*known, "ct_missing"]) + "\n")
+        env = {**os.environ, "INVENT_API_KEY": API_KEY}
+        args = [str(INVENT), "--base-url", server.url, "contacts", "tag", "sg_1", "--quiet"]
+        args += ["--ids", str(ids), "--failed-out", str(failed)]
+        with subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        ) as proc:
+            assert proc.stdout is not None
+            proc.stdout.close()  # `| head -0`: nobody reads the summary
+            _, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+
+    assert proc.returncode == 1, stderr  # one id failed: not a clean 0
+    assert failed.read_text() == "ct_missing\n"
+    assert f"failed ids written to {failed}" in stderr
+    assert "Traceback" not in stderr
+
+
 def stop_a_tag_job(
     ids: Path, journal: Path, signum: signal.Signals
 ) -> tuple[subprocess.CompletedProcess[str], int]:
@@ -849,3 +876,39 @@ def test_an_interrupted_demo_is_compared_with_the_ideal_time_of_the_items_done()
     assert lines[1] == (
         "time       1.25s (at exactly the limit: 1.00s for the 100 of 3,000 items done)"
     )
+
+
+@needs_sigint
+def test_a_ctrl_c_after_the_job_has_ended_is_raised_not_swallowed() -> None:
+    async def attach_a_finished_job(signals: StopSignals) -> None:
+        task = asyncio.create_task(asyncio.sleep(0))
+        await task
+        signals.attach(task)
+
+    def job_then_a_signal(signals: StopSignals) -> None:
+        with signals.hold():
+            asyncio.run(attach_a_finished_job(signals))
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # e.g. while saving
+            time.sleep(0)  # the handler runs here, between two bytecodes
+
+    with StopSignals() as signals:
+        with pytest.raises(KeyboardInterrupt):
+            job_then_a_signal(signals)
+        stopped_the_job = signals.first
+
+    assert stopped_the_job is None  # it did not count as the signal that stopped the job
+
+
+def test_the_failed_ids_file_gets_the_usual_mode_or_keeps_its_own(tmp_path: Path) -> None:
+    fresh, existing = tmp_path / "fresh.txt", tmp_path / "existing.txt"
+    existing.write_text("old\n")
+    existing.chmod(0o640)
+    umask = os.umask(0o022)
+    try:
+        jobs.write_ids(fresh, ("ct_1",))
+        jobs.write_ids(existing, ("ct_2",))
+    finally:
+        os.umask(umask)
+
+    assert (fresh.stat().st_mode & 0o777, fresh.read_text()) == (0o644, "ct_1\n")
+    assert (existing.stat().st_mode & 0o777, existing.read_text()) == (0o640, "ct_2\n")

@@ -29,6 +29,7 @@ from invent_async import (
     APITimeoutError,
     AsyncInventClient,
     InternalServerError,
+    RateLimit,
     RateLimitError,
 )
 from invent_async.testing import FakeInvent
@@ -416,3 +417,22 @@ async def test_none_in_with_options_removes_the_limit_as_in_the_constructor(api:
         await close()
 
     assert found.id == segment.id
+
+
+async def test_a_call_the_governor_would_hold_past_its_deadline_fails_once_unretried(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="invent_async")
+    segment = api.fake.add_segment("VIP")
+    slow, close = await api.open_client(rate_limit=RateLimit(per_minute=1, burst=1), deadline=5)
+    try:
+        await slow.call(lambda c: c.segments.get(segment.id))  # takes the only token
+        with pytest.raises(APITimeoutError) as caught:  # the next one is a minute away
+            await slow.call(lambda c: c.segments.get(segment.id))
+    finally:
+        await close()
+
+    assert caught.value.deadline_exceeded
+    assert caught.value.request_sent is False
+    assert [r for r in caplog.records if "retrying" in r.getMessage()] == []
+    assert len(api.requests) == 1

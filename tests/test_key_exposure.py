@@ -20,6 +20,7 @@ import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from _harness import API_KEY, Api, api_fixture, serve  # noqa: F401
@@ -30,7 +31,7 @@ from rich.traceback import Traceback
 import invent_async
 from invent_async import AsyncInventClient, InventError, RateLimit
 from invent_async._protocol import Headers
-from invent_async._settings import Secret
+from invent_async._secret import Secret
 
 Scenario = Callable[[Api], Awaitable[Any]]
 
@@ -66,9 +67,19 @@ def closed_port() -> str:
 async def echo_headers(request: web.Request) -> web.StreamResponse:
     """A proxy gone wrong: it answers with the request's headers, in the body and headers."""
     echoed = dict(request.headers)
-    status = int(request.query.get("status", "500"))
+    # The options ride in the segment id ("sg_1?status=400&text=1"), which arrives
+    # percent-encoded as one path segment: they are read back from the decoded path.
+    query = {k: v[0] for k, v in parse_qs(request.path.rpartition("?")[2]).items()}
+    status = int(query.get("status", "500"))
     headers = {"X-Echo-Authorization": request.headers.get("Authorization", "")}
-    if request.query.get("text"):
+    if "pad" in query:  # the key straddles where a 1 KiB limit cuts the body
+        text = "y" * int(query["pad"]) + "Authorization: " + headers["X-Echo-Authorization"]
+        return web.Response(status=status, text=text)
+    if query.get("escape"):  # JSON that spells every character as \uXXXX
+        spelled = "".join(f"\\u{ord(char):04x}" for char in request.headers["Authorization"])
+        body = f'{{"message": "echo", "authorization": "{spelled}"}}'
+        return web.Response(status=status, text=body, content_type="application/json")
+    if query.get("text"):
         return web.Response(status=status, text=repr(echoed), headers=headers)
     return web.json_response({"message": "echo", "request": echoed}, status=status, headers=headers)
 
@@ -135,11 +146,15 @@ async def too_large(api: Api) -> Any:
     )
 
 
-def echoed(query: str) -> Scenario:
+def echoed(query: str, **options: Any) -> Scenario:
     async def scenario(api: Api) -> Any:
         async with serve(echo_headers) as url:
             return await on(
-                api, url, lambda o: o.call(lambda c: c.segments.get(f"sg_1?{query}")), max_retries=0
+                api,
+                url,
+                lambda o: o.call(lambda c: c.segments.get(f"sg_1?{query}")),
+                max_retries=0,
+                **options,
             )
 
     return scenario
@@ -203,6 +218,8 @@ SCENARIOS: dict[str, Scenario] = {
     "echoed json 500": echoed("status=500"),
     "echoed text 400": echoed("status=400&text=1"),
     "echoed 200": echoed("status=200&text=1"),
+    "echoed escaped 500": echoed("status=500&escape=1"),
+    "echoed cut 500": echoed("status=500&pad=995", max_response_bytes=1024),
     "closed client": closed,
     "wrong loop or thread": wrong_place,
     "bulk aborted": bulk_aborted,
@@ -228,6 +245,24 @@ async def test_an_echoed_key_is_redacted_from_the_errors_body_and_headers(api: A
     assert error.body["request"]["Authorization"] == "Bearer <redacted>"
     assert error.headers["X-Echo-Authorization"] == "Bearer <redacted>"
     assert API_KEY not in str(error) + json.dumps(error.body) + repr(dict(error.headers))
+
+
+async def test_a_key_spelled_in_json_escapes_is_redacted_too(api: Api) -> None:
+    with pytest.raises(invent_async.InternalServerError) as caught:
+        await echoed("status=500&escape=1")(api)
+
+    assert caught.value.body == {"message": "echo", "authorization": "Bearer <redacted>"}
+
+
+async def test_a_key_cut_by_the_body_limit_leaves_no_beginning_behind(api: Api) -> None:
+    with pytest.raises(invent_async.InternalServerError) as caught:
+        await echoed("status=500&pad=995", max_response_bytes=1024)(api)
+
+    body = caught.value.body
+    assert isinstance(body, str)
+    assert len(body) <= 1024
+    assert "Authorization: Bearer " in body
+    assert not any(body.endswith(API_KEY[:size]) for size in range(1, len(API_KEY) + 1))
 
 
 def walk_for_key(root: object, key: str = API_KEY) -> list[str]:

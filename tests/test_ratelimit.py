@@ -706,3 +706,77 @@ async def test_headroom_paces_a_little_under_the_configured_rate() -> None:
 def test_headroom_must_leave_most_of_the_rate() -> None:
     with pytest.raises(ValueError, match="headroom"):
         RateLimit(headroom=0.5)
+
+
+async def test_after_a_capped_gate_one_request_probes_and_the_others_wait_for_its_answer() -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=60, burst=1, max_retry_after=30)
+    events: list[Event] = [(0.0, signal_429(gov, 86400.0))]
+
+    log = await admissions(gov, ft, [1.0, 1.0, 1.0], hold=5.0, events=events)
+
+    # the probe goes at the gate's end and is answered 5 s later; then the others, paced
+    assert times(log) == [30.0, 35.0, 36.0]
+
+
+async def test_a_probe_answered_by_another_huge_retry_after_keeps_the_others_out() -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=60, burst=1, max_retry_after=30)
+    log: list[float] = []
+
+    async def probe_refused() -> None:
+        await ft.sleep_until(T0 + 1.0)
+        async with gov.slot() as ticket:
+            log.append(ft.now - T0)
+            await ft.sleep(2.0)
+        gov.rate_limited(86400.0, ticket)  # the server still refuses: closed again
+
+    async def request(at: float) -> None:
+        await ft.sleep_until(T0 + at)
+        async with gov.slot():
+            log.append(ft.now - T0)
+
+    gov.rate_limited(86400.0)  # at T0: closed until 30
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(probe_refused())
+        tg.create_task(request(2.0))
+        await ft.run()
+
+    assert log == [30.0, 62.0]  # the probe at 30, refused at 32: the next one waits until 62
+
+
+async def test_without_pacing_the_probe_still_goes_alone() -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=None, max_retry_after=30)
+    events: list[Event] = [(0.0, signal_429(gov, 1e9))]
+
+    log = await admissions(gov, ft, [1.0, 1.0, 1.0], hold=5.0, events=events)
+
+    assert times(log) == [30.0, 35.0, 35.0]  # no rate to spread the others by
+
+
+async def test_a_deadline_ends_the_wait_for_a_probe() -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=None, max_retry_after=30)
+    gov.rate_limited(86400.0)
+    outcome: list[object] = []
+
+    async def probe() -> None:
+        async with gov.slot(T0 + 1000):
+            await ft.sleep(100.0)
+
+    async def impatient() -> None:
+        await ft.sleep_until(T0 + 31.0)
+        try:
+            async with gov.slot(deadline_at=T0 + 40.0):
+                outcome.append("admitted")
+        except GovernorDeadlineExceeded as exc:
+            outcome.append(ft.now - T0)
+            outcome.append(exc.wait)
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(probe())
+        tg.create_task(impatient())
+        await ft.run()
+
+    assert outcome == [40.0, None]

@@ -628,7 +628,7 @@ class InventClient(SyncClient):
             decompression (default 8 MiB; a page of 100 contacts is far smaller). A longer
             successful response raises :class:`~invent_async.ResponseTooLargeError` (not
             retried), having held no more than about this much in memory; an error body is
-            cut at 64 KiB. ``None`` removes the limit.
+            cut at 64 KiB (or at this limit, if smaller). ``None`` removes the limit.
     """
 
     contacts: Contacts

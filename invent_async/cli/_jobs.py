@@ -19,7 +19,7 @@ import signal
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -38,7 +38,7 @@ from .._client import AsyncInventClient
 from .._exceptions import APIStatusError, InventError
 from ..testing import FakeStats
 from ._ids import BackgroundIds, IdInput
-from ._output import OutputConsole, failures_table, job_summary
+from ._output import OutputConsole, failures_table, job_summary, silence_stdout
 from ._progress import Reporter, make_reporter
 from ._runtime import (
     EXIT_AUTH,
@@ -168,6 +168,28 @@ def check_writable(path: Path) -> None:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
 
 
+def _mode_of(target: Path) -> int:
+    """The permission bits for a new version of ``target``: its own, or what the umask
+    gives a new file."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, for every thread, briefly)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 def write_ids(path: Path, ids: tuple[str, ...]) -> None:
     """Write one id per line (the ``--ids`` format), atomically.
 
@@ -186,6 +208,9 @@ def write_ids(path: Path, ids: tuple[str, ...]) -> None:
             return
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
+            # mkstemp makes it 0600: give it the mode a plain open() would, or keep the mode
+            # of the file it replaces
+            os.fchmod(fd, _mode_of(target))
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -289,18 +314,24 @@ def run_bulk_command(
         if report.total == 0 and stopped is None:  # stdin or a pipe without ids
             click.echo(f"no ids in {source.name}: nothing to do", err=True)
             return EXIT_OK
-        for line in job_summary(
-            report,
-            action=action,
-            segment_id=segment_id,
-            skipped=run.skipped,
-            stopped=_stop_reason(stopped),
-        ):
-            click.echo(line)
-        if report.failures:
-            OutputConsole().print(failures_table(report.failures))
+        pipe_closed = False
+        try:
+            for line in job_summary(
+                report,
+                action=action,
+                segment_id=segment_id,
+                skipped=run.skipped,
+                stopped=_stop_reason(stopped),
+            ):
+                click.echo(line)
+            if report.failures:
+                OutputConsole().print(failures_table(report.failures))
+        except BrokenPipeError:  # `invent contacts tag ... | head`: the exit status still counts
+            silence_stdout()
+            pipe_closed = True
         if saved is not None:
-            saved()
+            message, to_stderr = saved
+            click.echo(message, err=to_stderr or pipe_closed)
         return _exit_status(report, stopped, journal)
 
 
@@ -314,24 +345,25 @@ def _stop_reason(stopped: BaseException | None) -> str | None:
 
 def _write_failed(
     report: BulkReport, segment_id: str, failed_out: Path | None, *, source: str, complete: bool
-) -> Callable[[], None] | None:
+) -> tuple[str, bool] | None:
     """Write the failed ids: always to an explicit ``--failed-out``, else only if any failed.
 
     A job that stopped early never overwrites its own input (``--ids failed-sg.txt``, the
     re-run the summary suggests): the ids it did not reach would be lost.
 
     Returns:
-        What to print about it after the summary (None: nothing).
+        What to print about it after the summary, and whether it goes to stderr (None:
+        nothing to print).
     """
     if failed_out is None and not report.failures:
         return None
     path = failed_out if failed_out is not None else default_failed_path(segment_id)
     if not complete and _same_file(path, source):
-        return lambda: click.echo(f"{path} is the input of this job: left as it is", err=True)
+        return f"{path} is the input of this job: left as it is", True
     write_ids(path, report.failed_ids)
     if not report.failures:
         return None
-    return lambda: click.echo(f"failed ids written to {path} (re-run them with --ids {path})")
+    return f"failed ids written to {path} (re-run them with --ids {path})", False
 
 
 def _same_file(path: Path, other: str) -> bool:

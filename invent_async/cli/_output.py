@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Final, Generic, Literal, Protocol, TypeVar
 
@@ -37,6 +39,7 @@ __all__ = [
     "job_summary",
     "json_line",
     "make_sink",
+    "silence_stdout",
     "segment_record",
 ]
 
@@ -303,3 +306,12 @@ def failures_table(failures: Sequence[BulkFailure], limit: int = FAILURES_SHOWN)
     for failure in failures[:limit]:
         table.add_row(*(Text(cell) for cell in failure_row(failure)))
     return table
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing to do
+        pass

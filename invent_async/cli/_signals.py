@@ -8,8 +8,9 @@ the middle of writing the failed ids), and SIGTERM kills the process without a s
 - outside :meth:`StopSignals.hold`, a signal raises at once: ``KeyboardInterrupt`` for SIGINT,
   :class:`~._runtime.Terminated` for SIGTERM (nothing to save yet, or already saved);
 - inside it (the job and the saving of its results), the first signal cancels the job's task
-  (see :meth:`StopSignals.attach`) and later ones are deferred until the block ends, then
-  raised: a second Ctrl-C can cut the summary short, never the failed-ids file.
+  (see :meth:`StopSignals.attach`) and later ones, like any signal after the job has ended,
+  are deferred until the block ends, then raised: a second Ctrl-C can cut the summary short,
+  never the failed-ids file.
 
 A signal that was ignored when the command started (``SIG_IGN``: a shell's background job,
 ``nohup``) stays ignored. Where handlers cannot be installed (not the main thread), nothing
@@ -98,11 +99,12 @@ class StopSignals:
         received = signal.Signals(signum)
         if not self._holding:
             raise stop_exception(received)
-        if self.first is not None:
+        task, loop = self._task, self._loop
+        if self.first is not None or (task is not None and task.done()):
+            # a second signal, or the job has already ended: raised once its results are safe
             self._deferred.append(received)
             return
         self.first = received
-        task, loop = self._task, self._loop
         if task is not None and loop is not None and not task.done():
             # what asyncio.run does on Ctrl-C: cancel, then wake the loop up if it is waiting
             task.cancel()

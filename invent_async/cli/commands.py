@@ -8,7 +8,6 @@ traceback reaches the user for an API, input or authentication error.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,7 @@ from ._output import (
     OutputConsole,
     View,
     make_sink,
+    silence_stdout,
 )
 from ._runtime import (
     EXIT_INTERRUPTED,
@@ -68,17 +68,8 @@ class InventGroup(click.Group):
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:  # `invent ... | head`: the reader has all it wanted
-            _silence_stdout()
+            silence_stdout()
             raise click.exceptions.Exit(EXIT_OK) from None
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing to do
-        pass
 
 
 @click.group(

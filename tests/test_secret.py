@@ -1,0 +1,70 @@
+"""Redacting a secret from what a server sent: every JSON spelling, whole or cut short."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from invent_async._secret import Secret
+
+KEY = 'sk_live_AB<C>&/\\"x9'
+
+
+def spell(text: str, rng: random.Random) -> str:
+    """``text`` as a JSON string body, each character plain or escaped at random."""
+    out = []
+    for char in text:
+        choice = rng.randrange(3)
+        if char in '"\\':
+            out.append("\\" + char if choice else f"\\u{ord(char):04x}")
+        elif choice == 0:
+            out.append(char)
+        elif choice == 1:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\u{ord(char):04X}")
+    return "".join(out)
+
+
+PRINTABLE = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20)
+
+
+@given(seed=st.integers(0, 2**32), before=PRINTABLE, after=PRINTABLE)
+def test_every_json_spelling_of_the_key_is_redacted(seed: int, before: str, after: str) -> None:
+    body = f'{{"echo": "{spell(before + KEY + after, random.Random(seed))}"}}'.encode()
+
+    redacted = Secret(KEY).redact(body)
+
+    assert json.loads(redacted)["echo"] == before + "<redacted>" + after
+
+
+@given(seed=st.integers(0, 2**32), size=st.integers(1, 200))
+def test_a_body_cut_inside_the_key_keeps_nothing_of_it(seed: int, size: int) -> None:
+    spelled = spell(KEY, random.Random(seed)).encode()
+    cut = (b"prefix: " + spelled)[: 8 + min(size, len(spelled) - 1)]
+
+    kept = Secret(KEY).strip_cut(cut)
+
+    assert kept == b"prefix: "
+
+
+def test_text_and_headers_are_redacted_and_the_rest_kept() -> None:
+    secret = Secret(KEY)
+
+    assert secret.redact_text(f"Bearer {KEY}, again {KEY}") == "Bearer <redacted>, again <redacted>"
+    assert secret.redact(b"nothing to see") == b"nothing to see"
+    assert secret.strip_cut(b"a cut body") == b"a cut body"
+
+
+def test_a_secret_neither_shows_nor_pickles() -> None:
+    secret = Secret(KEY)
+    secret.redact(b"compiles its patterns")
+
+    assert KEY not in repr(secret)
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(secret)
