@@ -16,9 +16,11 @@ import io
 import json
 import pickle
 import socket
+import tempfile
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -200,6 +202,34 @@ async def bulk_aborted(api: Api) -> Any:
     return await api.call(lambda c: c.contacts.bulk_add_segment(["ct_1", "ct_2"], segment.id))
 
 
+async def malformed(api: Api) -> Any:
+    """A server that answers garbage instead of HTTP (aiohttp quotes what it got)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 abc OK\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        return await on(api, url, get_segment, max_retries=0)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def bad_journal(api: Api) -> Any:
+    segment = api.fake.add_segment("VIP")
+    with tempfile.TemporaryDirectory() as folder:
+        journal = Path(folder) / "done.txt"
+        journal.write_bytes(b"ct_1\n\xff\xfe\n")
+        return await api.call(
+            lambda c: c.contacts.bulk_add_segment(["ct_1"], segment.id, journal=journal)
+        )
+
+
 async def bad_argument(api: Api) -> Any:
     return await api.call(lambda c: c.contacts.get(""))
 
@@ -223,6 +253,8 @@ SCENARIOS: dict[str, Scenario] = {
     "closed client": closed,
     "wrong loop or thread": wrong_place,
     "bulk aborted": bulk_aborted,
+    "malformed http": malformed,
+    "bad journal": bad_journal,
     "bad argument": bad_argument,
 }
 
