@@ -682,7 +682,12 @@ class BulkStream:
                 except StopAsyncIteration:
                     return None
                 if self._stopping():  # the job stopped while this worker waited for an id
-                    return None  # not taken: not in the report (a re-run does it)
+                    contact_id = item if isinstance(item, str) else getattr(item, "id", None)
+                    if isinstance(contact_id, str):  # taken, but not sent: reported cancelled
+                        self._taken += 1
+                        self._skipped += 1
+                        self._cancelled_ids.append(contact_id)
+                    return None
         self._taken += 1
         return item if isinstance(item, str) else _id_of(item)
 

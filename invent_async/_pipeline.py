@@ -331,9 +331,9 @@ class Pipeline:
         finally:
             if ticket is not None:
                 ticket.release()
-        if not 200 <= raw.status < 300:  # redacted whole, as read, then cut to its limit
+        raw = bounded_response(wire, raw, core.secret)  # cut, without a key split by the cut
+        if not 200 <= raw.status < 300:
             raw = redact_response(raw, core.secret)
-        raw = bounded_response(wire, raw, core.secret)
         if raw.status == 429:
             if stats is not None:
                 stats.rate_limited += 1

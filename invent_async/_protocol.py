@@ -306,7 +306,8 @@ def redact_response(raw: RawResponse, secret: Secret) -> RawResponse:
     """``raw`` with ``secret`` replaced in its body and header values, however spelled.
 
     For error responses, whose body and headers end up on the exception (a proxy may echo
-    the request's headers). The body is redacted as read, before it is cut to its limit.
+    the request's headers). Applied after :func:`bounded_response`, which already removed a
+    key split by the cut.
     """
     body = secret.redact(raw.body)
     headers: Mapping[str, str] = raw.headers

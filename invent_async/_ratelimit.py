@@ -361,6 +361,7 @@ class RateGovernor:
         # after a Retry-After above max_retry_after: one request probes, the others wait
         self._probe_due = False  # the next request let through the gate is the probe
         self._probe: Ticket | None = None  # the probe, until it is released
+        self._last_probe: Ticket | None = None  # released, its success not yet signalled
         self._probe_waiters: list[asyncio.Future[None]] = []
         # the concurrency cap
         self._slots = 0
@@ -418,18 +419,13 @@ class RateGovernor:
                     now = self._clock()
                 try:
                     now = await self._admit(now, deadline_at)
-                    if self._probe_due or self._probe is not None:
-                        now = await self._probe_turn(now, deadline_at)
                 except BaseException:
                     self._free_slot()
                     raise
+            elif self._paced or self._gate_end > start or self._probe is not None:
+                now = await self._admit(start, deadline_at)
             else:
-                if self._paced or self._gate_end > start:
-                    now = await self._admit(start, deadline_at)
-                else:
-                    now = start
-                if self._probe_due or self._probe is not None:
-                    now = await self._probe_turn(now, deadline_at)
+                now = start
         finally:
             self._waiting -= 1
         self._acquired += 1
@@ -441,16 +437,8 @@ class RateGovernor:
         ticket = Ticket(self, self._generation, now, waited)
         if self._probe_due and self._probe is None and self._gate_end <= now:
             self._probe_due = False
-            self._probe = ticket  # the others wait in _probe_turn until it is released
+            self._probe = ticket  # the others keep their places in _admit until it is in
         return ticket
-
-    async def _probe_turn(self, now: float, deadline_at: float | None) -> float:
-        """Wait while a probe is out, then take a new pacing slot (the old one has passed)
-        and the gate, which the probe's answer may have closed again."""
-        while self._probe is not None:
-            await self._wait_for_probe(now, deadline_at)
-            now = await self._admit(self._clock(), deadline_at)
-        return now
 
     async def _wait_for_probe(self, now: float, deadline_at: float | None) -> None:
         if deadline_at is not None and deadline_at <= now:
@@ -469,24 +457,50 @@ class RateGovernor:
             if not fut.done():
                 fut.cancel()
 
-    def _end_probe(self) -> None:
+    def _end_probe(self, ticket: Ticket | None) -> None:
+        """The probe is back (or given up): lay the queue out again from now, in its order,
+        and wake it. Until a success is signalled for ``ticket``, the next request let
+        through probes again (a probe that got no answer proved nothing)."""
         self._probe = None
+        self._probe_due = ticket is not None
+        self._last_probe = ticket
+        if self._paced:
+            self._relay(self._clock())
         waiters, self._probe_waiters = self._probe_waiters, []
         for fut in waiters:
             if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_result(None)
 
+    def _relay(self, now: float) -> None:
+        """Give the queued reservations the slots from ``now`` on, one interval apart."""
+        interval = self._interval
+        t = max(now, self._last_t + interval)
+        self._epoch += 1
+        first: _Reservation | None = None
+        for rec in self._pending:
+            if not rec.done:
+                first = first or rec
+                rec.t, rec.epoch = t, self._epoch
+                t += interval
+        if first is not None:
+            self._base_seq, self._base_time, self._base_interval = first.seq, first.t, interval
+        self._next = t
+
     async def _admit(self, now: float, deadline_at: float | None) -> float:
-        """Wait for the gate and the pacing slot; return the clock at admission."""
+        """Wait for the gate, the pacing slot and a probe's answer; return the clock then."""
         if not self._paced:
-            while self._gate_end > now:
-                if deadline_at is not None and self._gate_end >= deadline_at:
-                    raise self._deadline_error(self._gate_end - now)
-                await self._nap(self._gate_end - now, now)
+            while True:
+                while self._gate_end > now:
+                    if deadline_at is not None and self._gate_end >= deadline_at:
+                        raise self._deadline_error(self._gate_end - now)
+                    await self._nap(self._gate_end - now, now)
+                    now = self._clock()
+                if self._probe is None:
+                    return now
+                await self._wait_for_probe(now, deadline_at)
                 now = self._clock()
-            return now
         t = self._reserve(now, deadline_at)
-        if t <= now:
+        if t <= now and self._probe is None:
             self._admitted(t)
             return now
         rec = _Reservation(self._seq - 1, t, self._epoch)
@@ -495,14 +509,18 @@ class RateGovernor:
         admitted = False
         try:
             while True:
-                await self._nap(rec.t - now, now)
-                now = self._clock()
-                if rec.epoch != self._epoch:  # re-laid by a 429 while asleep
+                if rec.epoch != self._epoch:  # re-laid (a 429, reopen, a probe's answer)
                     rec.t = self._effective(rec)
                     rec.epoch = self._epoch
                     if rec.t > now and deadline_at is not None and rec.t >= deadline_at:
                         raise self._deadline_error(rec.t - now)
-                if rec.t <= now:
+                if rec.t > now:
+                    await self._nap(rec.t - now, now)
+                    now = self._clock()
+                elif self._probe is not None:  # keep this place in the queue until it is in
+                    await self._wait_for_probe(now, deadline_at)
+                    now = self._clock()
+                else:
                     admitted = True
                     self._admitted(rec.t)
                     return now
@@ -612,7 +630,7 @@ class RateGovernor:
         if ticket is self._probe:
             # Its answer is in (the caller signals a 429 or a success right after, before
             # the waiters run): they go on, or meet the gate a new 429 closed again.
-            self._end_probe()
+            self._end_probe(ticket)
 
     def _deadline_error(self, wait: float | None) -> GovernorDeadlineExceeded:
         self._deadline_misses += 1
@@ -671,33 +689,22 @@ class RateGovernor:
     def reopen(self) -> float:
         """Open the 429 cool-down gate now, for example after an operator fixed the cause.
 
-        Requests waiting for the gate are woken and go from now on, one pacing interval apart
-        in their order (all at once without pacing); the pause escalation starts over. The
-        adaptive rate is left as it is. Nothing happens when the gate is open.
+        Requests waiting for the gate (or for a probe's answer) are woken and go from now on,
+        one pacing interval apart in their order (all at once without pacing); the pause
+        escalation starts over and no request has to probe first. The adaptive rate is left
+        as it is. Nothing happens when the gate is open and nobody probes.
 
         Returns:
             Seconds the gate would still have stayed closed (0 when it was open).
         """
         now = self._clock()
-        remaining = self._gate_end - now
-        if remaining <= 0:
+        remaining = max(0.0, self._gate_end - now)
+        probing = self._probe is not None or self._probe_due
+        if remaining <= 0 and not probing:
             return 0.0
-        self._gate_end = now
+        self._gate_end = min(self._gate_end, now)
         self._strikes = 0
-        self._probe_due = False  # the cause is fixed: no need to probe
-        if self._paced:
-            interval = self._interval
-            t = max(now, self._last_t + interval)
-            self._epoch += 1
-            first: _Reservation | None = None
-            for rec in self._pending:
-                if not rec.done:
-                    first = first or rec
-                    rec.t, rec.epoch = t, self._epoch
-                    t += interval
-            if first is not None:
-                self._base_seq, self._base_time, self._base_interval = first.seq, first.t, interval
-            self._next = t
+        self._end_probe(None)
         wake, self._wake = self._wake, None
         if wake is not None and not wake.done() and not wake.get_loop().is_closed():
             wake.set_result(None)
@@ -708,6 +715,9 @@ class RateGovernor:
 
         Ignored for a stale ticket (admitted before the latest 429 signal).
         """
+        if ticket is not None and ticket is self._last_probe:
+            self._probe_due = False  # the server answers again: no more probing
+            self._last_probe = None
         if ticket is not None and ticket._generation != self._generation:
             return
         self._strikes = 0

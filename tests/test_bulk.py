@@ -286,11 +286,12 @@ async def test_a_huge_retry_after_stops_the_job_and_its_journal_resumes_it(
     fake.fail_next(1, status=429, retry_after=86400, match=f"/contacts/{re.escape(refused)}/")
     journal = tmp_path / "done.txt"
     client = AsyncInventClient(API_KEY, base_url=fake.url, deadline=None, rate_limit=FAST_RATE)
+    feed = iter(ids) if source == "list" else slowly(ids)
     async with client:
         with anyio.fail_after(20), pytest.raises(BulkAbortedError) as caught:  # else: 300 s
-            await client.contacts.bulk_add_segment(
-                ids if source == "list" else slowly(ids), segment.id, journal=journal, concurrency=8
-            )
+            await client.contacts.bulk_add_segment(feed, segment.id, journal=journal, concurrency=8)
+        sent = {contact_id for contact_id, _ in _tag_requests(fake, segment.id)}
+        left = list(feed) if isinstance(feed, Iterator) else [i async for i in feed]
         client.rate_limit_reset()  # the operator fixed it
         resumed = await client.contacts.bulk_add_segment(ids, segment.id, journal=journal)
 
@@ -299,6 +300,10 @@ async def test_a_huge_retry_after_stops_the_job_and_its_journal_resumes_it(
     assert stopped.failed_ids == (refused,)  # only the id that got the answer
     assert stopped.skipped == len(stopped.cancelled_ids)  # the others in flight: cancelled
     assert stopped.succeeded + stopped.failed + stopped.skipped == stopped.total < len(ids)
+    # every id the job took is in its report, and the input gives the others: none is lost
+    taken = {*sent, refused, *stopped.cancelled_ids}
+    assert len(taken) == stopped.total
+    assert sorted([*taken, *left]) == sorted(ids)
     assert (resumed.succeeded, resumed.skipped) == (len(ids) - stopped.succeeded, stopped.succeeded)
     assert sorted(fake.segment_members(segment.id)) == sorted(ids)
 

@@ -708,15 +708,90 @@ def test_headroom_must_leave_most_of_the_rate() -> None:
         RateLimit(headroom=0.5)
 
 
-async def test_after_a_capped_gate_one_request_probes_and_the_others_wait_for_its_answer() -> None:
+async def answered(
+    gov: RateGovernor, ft: FakeTime, arrivals: Sequence[float], *, hold: float, ok: bool = True
+) -> list[tuple[int, float]]:
+    """Like :func:`admissions`, but each request signals its answer when it releases its
+    ticket: a success (``ok``), or nothing at all (no answer came)."""
+    log: list[tuple[int, float]] = []
+
+    async def request(i: int, at: float) -> None:
+        await ft.sleep_until(T0 + at)
+        ticket = await gov.acquire()
+        log.append((i, ft.now - T0))
+        await ft.sleep(hold)
+        ticket.release()
+        if ok:
+            gov.succeeded(ticket)
+
+    async with asyncio.TaskGroup() as tg:
+        for i, at in enumerate(arrivals):
+            tg.create_task(request(i, at))
+        await ft.run()
+    return log
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "expected"), [(60, [30.0, 35.0, 36.0, 37.0]), (None, [30.0, 35.0, 35.0, 35.0])]
+)
+async def test_after_a_capped_gate_one_request_probes_and_the_others_wait_for_its_answer(
+    per_minute: int | None, expected: list[float]
+) -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=per_minute, burst=1, max_retry_after=30)
+    gov.rate_limited(86400.0)
+
+    log = await answered(gov, ft, [1.0, 1.0, 1.0, 1.0], hold=5.0)
+
+    # the probe goes at the gate's end and is answered 5 s later; then the others, in their
+    # order, paced when there is a rate
+    assert log == list(enumerate(expected))
+
+
+async def test_a_probe_that_got_no_answer_is_followed_by_another_probe() -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=None, max_retry_after=30)
+    gov.rate_limited(1e9)
+
+    log = await answered(gov, ft, [1.0, 1.0, 1.0], hold=5.0, ok=False)
+
+    assert log == [(0, 30.0), (1, 35.0), (2, 40.0)]  # one at a time, until one is answered
+
+
+async def test_requests_keep_their_order_behind_a_probe() -> None:
     ft = FakeTime()
     gov = make(ft, per_minute=60, burst=1, max_retry_after=30)
-    events: list[Event] = [(0.0, signal_429(gov, 86400.0))]
+    gov.rate_limited(86400.0)
 
-    log = await admissions(gov, ft, [1.0, 1.0, 1.0], hold=5.0, events=events)
+    log = await answered(gov, ft, [1.0] * 10, hold=5.0)
 
-    # the probe goes at the gate's end and is answered 5 s later; then the others, paced
-    assert times(log) == [30.0, 35.0, 36.0]
+    assert [i for i, _ in log] == list(range(10))
+    assert [at for _, at in log] == [30.0, *(35.0 + k for k in range(9))]
+
+
+async def test_reopen_frees_the_requests_waiting_for_a_probe() -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=None, max_retry_after=30)
+    gov.rate_limited(86400.0)
+    log: list[float] = []
+
+    async def request(at: float, hold: float) -> None:
+        await ft.sleep_until(T0 + at)
+        async with gov.slot():
+            log.append(ft.now - T0)
+            await ft.sleep(hold)
+
+    async def operator() -> None:
+        await ft.sleep_until(T0 + 40.0)
+        gov.reopen()
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(request(1.0, 1000.0))  # the probe hangs
+        tg.create_task(request(2.0, 0.0))
+        tg.create_task(operator())
+        await ft.run()
+
+    assert log == [30.0, 40.0]
 
 
 async def test_a_probe_answered_by_another_huge_retry_after_keeps_the_others_out() -> None:
@@ -743,16 +818,6 @@ async def test_a_probe_answered_by_another_huge_retry_after_keeps_the_others_out
         await ft.run()
 
     assert log == [30.0, 62.0]  # the probe at 30, refused at 32: the next one waits until 62
-
-
-async def test_without_pacing_the_probe_still_goes_alone() -> None:
-    ft = FakeTime()
-    gov = make(ft, per_minute=None, max_retry_after=30)
-    events: list[Event] = [(0.0, signal_429(gov, 1e9))]
-
-    log = await admissions(gov, ft, [1.0, 1.0, 1.0], hold=5.0, events=events)
-
-    assert times(log) == [30.0, 35.0, 35.0]  # no rate to spread the others by
 
 
 async def test_a_deadline_ends_the_wait_for_a_probe() -> None:

@@ -68,3 +68,20 @@ def test_a_secret_neither_shows_nor_pickles() -> None:
     assert KEY not in repr(secret)
     with pytest.raises(TypeError, match="not pickled"):
         pickle.dumps(secret)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["k" * 1000, "a1" * 600, "\\" * 40, 'x"/\\' * 30],
+    ids=["k*1000", "a1*600", "\\*40", "mixed"],
+)
+def test_keys_of_any_length_and_content_are_redacted_whole_and_cut(key: str) -> None:
+    secret = Secret(key)
+    spelled = spell(key, random.Random(7))
+    body = f'{{"echo": "{spelled}", "filler": "{"y" * 60000}"}}'.encode()
+
+    redacted = secret.redact(body)
+    cut = secret.strip_cut(b"head " + spelled.encode()[: len(spelled) // 2])
+
+    assert json.loads(redacted)["echo"] == "<redacted>"
+    assert cut == b"head "
