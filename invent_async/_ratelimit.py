@@ -1,6 +1,7 @@
 """The shared rate governor: pacing, a 429 cool-down gate and a concurrency cap.
 
-One :class:`RateGovernor` serves every request of a client and its views. A request calls
+One :class:`RateGovernor` serves every request of a client and its views, and by default of
+every client of the process that shares its budget (see ``_budgets``). A request calls
 :meth:`RateGovernor.acquire` right before it is sent and releases the returned :class:`Ticket`
 when its answer (or error) is in. ``acquire`` waits, in this order:
 
@@ -33,8 +34,11 @@ before the latest 429 signal (*stale* tickets) neither cut the rate again, nor e
 pause, nor count as recovery; a stale 429 still extends the gate to its ``Retry-After``.
 
 Everything here runs on asyncio with an injectable ``clock`` and ``sleep``, so the tests drive
-it in virtual time. Nothing is bound to an event loop at construction (it is not thread-safe:
-use it from one event loop at a time). Pacing disabled (``per_minute=None``) still enforces the
+it in virtual time. Nothing is bound to an event loop, and a governor is thread-safe: requests
+of several event loops in several threads (each sync client runs its own) may share it. Every
+synchronous section of a request changes the state under one ``threading.Lock``, never held
+across an await; a waiter parks on a future of its own loop, and one loop wakes another's
+futures with ``call_soon_threadsafe`` (its own directly). Pacing disabled (``per_minute=None``) still enforces the
 cap and the gate, at the cost of a clock read per call; after a cool-down, waiters are then all
 released at the gate's end, since there is no rate to spread them by.
 """
@@ -42,7 +46,9 @@ released at the gate's end, since there is no rate to spread them by.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -264,6 +270,9 @@ class Ticket:
         )
 
 
+_NEVER: Final = -math.inf
+
+
 class _Reservation:
     """A request sleeping until its pacing slot (kept in FIFO order in ``_pending``)."""
 
@@ -274,6 +283,50 @@ class _Reservation:
         self.t = t
         self.epoch = epoch
         self.done = False
+
+
+_WAITING: Final = 0
+_WOKEN: Final = 1  # handed a concurrency slot, or told that the probe is back
+_EXPIRED: Final = 2  # its deadline ran out first
+_CANCELLED: Final = 3
+
+
+class _Waiter:
+    """A request parked on a future of its own event loop (for a slot, or a probe's answer).
+
+    ``state`` changes under the governor's lock only, so a slot handed over from another
+    thread is never lost; the future is only the wake-up call (see :func:`_wake`).
+    """
+
+    __slots__ = ("fut", "state")
+
+    def __init__(self, fut: asyncio.Future[None]) -> None:
+        self.fut = fut
+        self.state = _WAITING
+
+
+_GATED: Final = _Reservation(-1, _NEVER, -1)
+"""What :meth:`RateGovernor._enter` returns when an unpaced request must wait for the gate."""
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _wake(futures: list[asyncio.Future[None]]) -> None:
+    """Resolve futures of any event loop: directly on the running one, thread-safely else."""
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    for fut in futures:
+        loop = fut.get_loop()
+        if loop is running:
+            _resolve(fut)
+        elif not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nobody waits there
+                loop.call_soon_threadsafe(_resolve, fut)
 
 
 class _Slot:
@@ -295,11 +348,12 @@ class _Slot:
             self._ticket.release()
 
 
-_NEVER: Final = -math.inf
-
-
 class RateGovernor:
-    """Paces, gates and caps the requests of one client (see the module docstring).
+    """Paces, gates and caps the requests of one client, or of every client sharing a budget
+    (see the module docstring).
+
+    Thread-safe and bound to no event loop: requests of several loops in several threads may
+    share one governor.
 
     Args:
         config: The limits; defaults to ``RateLimit()`` (500/minute, burst 5, no cap).
@@ -332,6 +386,9 @@ class RateGovernor:
         self._config = cfg
         self._clock = clock
         self._sleep = sleep
+        # Every change of the state below happens under this lock, which is never held
+        # across an await (each synchronous section of a request takes it once).
+        self._lock = threading.Lock()
         self._paced = cfg.paced
         self._adaptive = cfg.adaptive
         self._max_rate = cfg.per_minute * (1 - cfg.headroom) if cfg.per_minute else math.inf
@@ -355,17 +412,18 @@ class RateGovernor:
         self._pending: deque[_Reservation] = deque()
         # the 429 cool-down gate
         self._gate_end = _NEVER
-        self._wake: asyncio.Future[None] | None = None  # reopen() wakes the gate's sleepers
+        # reopen() wakes the gate's sleepers: one future per event loop they sleep on
+        self._wakes: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         self._generation = 0  # fresh 429 signals so far; tickets remember it
         self._strikes = 0  # fresh 429s since the last fresh success
         # after a Retry-After above max_retry_after: one request probes, the others wait
         self._probe_due = False  # the next request let through the gate is the probe
         self._probe: Ticket | None = None  # the probe, until it is released
         self._last_probe: Ticket | None = None  # released, its success not yet signalled
-        self._probe_waiters: list[asyncio.Future[None]] = []
+        self._probe_waiters: list[_Waiter] = []
         # the concurrency cap
         self._slots = 0
-        self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        self._slot_waiters: deque[_Waiter] = deque()
         # statistics
         self._acquired = 0
         self._waited = 0.0
@@ -408,26 +466,52 @@ class RateGovernor:
             when it is not sent after all). Cancelling ``acquire`` leaks nothing.
         """
         start = self._clock()
-        self._waiting += 1
-        try:
-            if self._cap is not None:
-                now = start
-                if self._slots < self._cap:
-                    self._slots += 1
-                else:
-                    await self._wait_for_slot(start, deadline_at)
-                    now = self._clock()
+        cap = self._cap
+        waiter = None
+        rec: _Reservation | None = None
+        with self._lock:
+            if cap is None or self._slots < cap:
+                if cap is not None:
+                    self._slots += 1  # nobody waits for a slot while one is free
                 try:
-                    now = await self._admit(now, deadline_at)
+                    rec = self._enter(start, deadline_at)
                 except BaseException:
-                    self._free_slot()
+                    if cap is not None:
+                        self._slots -= 1
                     raise
-            elif self._paced or self._gate_end > start or self._probe is not None:
-                now = await self._admit(start, deadline_at)
+                if rec is None:  # the hot path: let through at once
+                    return self._issue(start, start)
             else:
-                now = start
-        finally:
+                waiter = self._slot_waiter(start, deadline_at)
+            self._waiting += 1
+        holding = cap is not None and waiter is None  # a concurrency slot
+        now = start
+        try:
+            if waiter is not None:
+                await self._wait_for_slot(waiter, start, deadline_at)
+                holding = True
+                now = self._clock()
+                with self._lock:
+                    rec = self._enter(now, deadline_at)
+            if rec is _GATED:
+                now = await self._gated(now, deadline_at)
+            elif rec is not None:
+                now = await self._queued(rec, now, deadline_at)
+        except BaseException:
+            wake = None
+            with self._lock:
+                self._waiting -= 1
+                if holding:
+                    wake = self._free_slot()
+            if wake is not None:
+                _wake([wake])
+            raise
+        with self._lock:
             self._waiting -= 1
+            return self._issue(start, now)
+
+    def _issue(self, start: float, now: float) -> Ticket:
+        """The ticket of a request let through at ``now`` (under the lock)."""
         self._acquired += 1
         self._in_flight += 1
         if self._in_flight > self._max_in_flight:
@@ -437,18 +521,120 @@ class RateGovernor:
         ticket = Ticket(self, self._generation, now, waited)
         if self._probe_due and self._probe is None and self._gate_end <= now:
             self._probe_due = False
-            self._probe = ticket  # the others keep their places in _admit until it is in
+            self._probe = ticket  # the others keep their places until it is in
         return ticket
 
-    async def _wait_for_probe(self, now: float, deadline_at: float | None) -> None:
+    def _enter(self, now: float, deadline_at: float | None) -> _Reservation | None:
+        """None when a request arriving ``now`` may go at once; else its place in the queue:
+        its pacing reservation, or ``_GATED`` without pacing (under the lock)."""
+        if not self._paced:
+            if self._gate_end <= now and self._probe is None:
+                return None
+            return _GATED
+        t = self._reserve(now, deadline_at)
+        if t <= now and self._probe is None:
+            self._admitted(t)
+            return None
+        rec = _Reservation(self._seq - 1, t, self._epoch)
+        self._pending.append(rec)
+        return rec
+
+    async def _gated(self, now: float, deadline_at: float | None) -> float:
+        """Without pacing: wait for the gate and a probe's answer; return the clock then."""
+        while True:
+            wake = waiter = None
+            with self._lock:
+                if self._gate_end > now:
+                    if deadline_at is not None and self._gate_end >= deadline_at:
+                        raise self._deadline_error(self._gate_end - now)
+                    delay = self._gate_end - now
+                    wake = self._gate_wake(now)
+                elif self._probe is None:
+                    return now
+                else:
+                    waiter = self._probe_waiter(now, deadline_at)
+            if waiter is not None:
+                await self._wait_for_probe(waiter, now, deadline_at)
+            else:
+                await self._nap(delay, wake)
+            now = self._clock()
+
+    async def _queued(self, rec: _Reservation, now: float, deadline_at: float | None) -> float:
+        """Wait for the reservation's slot (the gate included) and a probe's answer."""
+        try:
+            while True:
+                wake = waiter = None
+                with self._lock:
+                    if rec.epoch != self._epoch:  # re-laid (a 429, reopen, a probe's answer)
+                        rec.t = self._effective(rec)
+                        rec.epoch = self._epoch
+                        if rec.t > now and deadline_at is not None and rec.t >= deadline_at:
+                            raise self._deadline_error(rec.t - now)
+                    if rec.t > now:
+                        delay = rec.t - now
+                        wake = self._gate_wake(now)
+                    elif self._probe is not None:  # keep this place in the queue until it is in
+                        waiter = self._probe_waiter(now, deadline_at)
+                    else:
+                        self._admitted(rec.t)
+                        self._leave(rec, admitted=True)
+                        return now
+                if waiter is not None:
+                    await self._wait_for_probe(waiter, now, deadline_at)
+                else:
+                    await self._nap(delay, wake)
+                now = self._clock()
+        except BaseException:
+            with self._lock:
+                self._leave(rec, admitted=False)
+            raise
+
+    def _leave(self, rec: _Reservation, *, admitted: bool) -> None:
+        """``rec`` leaves the queue (under the lock)."""
+        rec.done = True
+        pending = self._pending
+        while pending and pending[0].done:
+            pending.popleft()
+        if not admitted and not pending:
+            # Nobody queued any more: give back the abandoned reservations.
+            self._next = min(self._next, max(self._last_t + self._interval, self._gate_end))
+
+    def _gate_wake(self, now: float) -> asyncio.Future[None] | None:
+        """While the gate is closed, the future of this loop that :meth:`reopen` resolves."""
+        if self._gate_end <= now:
+            return None
+        loop = asyncio.get_running_loop()
+        wakes = self._wakes
+        wake = wakes.get(loop)
+        if wake is None or wake.done():
+            for gone in [other for other in wakes if other.is_closed()]:
+                del wakes[gone]
+            wake = wakes[loop] = loop.create_future()
+        return wake
+
+    async def _nap(self, delay: float, wake: asyncio.Future[None] | None) -> None:
+        """Sleep ``delay`` seconds, or until ``wake`` is resolved (:meth:`reopen`)."""
+        if wake is None:
+            await self._sleep(delay)
+            return
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await asyncio.wait((sleeper, wake), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+
+    def _probe_waiter(self, now: float, deadline_at: float | None) -> _Waiter:
         if deadline_at is not None and deadline_at <= now:
             raise self._deadline_error(None)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._probe_waiters.append(fut)
+        waiter = _Waiter(asyncio.get_running_loop().create_future())
+        self._probe_waiters.append(waiter)
+        return waiter
+
+    async def _wait_for_probe(self, waiter: _Waiter, now: float, deadline_at: float | None) -> None:
+        fut = waiter.fut
         timer = None
         if deadline_at is not None:
-            timer = loop.create_task(self._expire(fut, deadline_at - now))
+            timer = asyncio.ensure_future(self._expire(waiter, deadline_at - now))
         try:
             await fut
         finally:
@@ -457,19 +643,23 @@ class RateGovernor:
             if not fut.done():
                 fut.cancel()
 
-    def _end_probe(self, ticket: Ticket | None) -> None:
-        """The probe is back (or given up): lay the queue out again from now, in its order,
-        and wake it. Until a success is signalled for ``ticket``, the next request let
-        through probes again (a probe that got no answer proved nothing)."""
+    def _end_probe(self, ticket: Ticket | None) -> list[asyncio.Future[None]]:
+        """The probe is back (or given up): lay the queue out again from now, in its order;
+        return the futures to wake (under the lock). Until a success is signalled for
+        ``ticket``, the next request let through probes again (a probe that got no answer
+        proved nothing)."""
         self._probe = None
         self._probe_due = ticket is not None
         self._last_probe = ticket
         if self._paced:
             self._relay(self._clock())
         waiters, self._probe_waiters = self._probe_waiters, []
-        for fut in waiters:
-            if not fut.done() and not fut.get_loop().is_closed():
-                fut.set_result(None)
+        woken = []
+        for waiter in waiters:
+            if waiter.state == _WAITING:
+                waiter.state = _WOKEN
+                woken.append(waiter.fut)
+        return woken
 
     def _relay(self, now: float) -> None:
         """Give the queued reservations the slots from ``now`` on, one interval apart."""
@@ -485,67 +675,6 @@ class RateGovernor:
         if first is not None:
             self._base_seq, self._base_time, self._base_interval = first.seq, first.t, interval
         self._next = t
-
-    async def _admit(self, now: float, deadline_at: float | None) -> float:
-        """Wait for the gate, the pacing slot and a probe's answer; return the clock then."""
-        if not self._paced:
-            while True:
-                while self._gate_end > now:
-                    if deadline_at is not None and self._gate_end >= deadline_at:
-                        raise self._deadline_error(self._gate_end - now)
-                    await self._nap(self._gate_end - now, now)
-                    now = self._clock()
-                if self._probe is None:
-                    return now
-                await self._wait_for_probe(now, deadline_at)
-                now = self._clock()
-        t = self._reserve(now, deadline_at)
-        if t <= now and self._probe is None:
-            self._admitted(t)
-            return now
-        rec = _Reservation(self._seq - 1, t, self._epoch)
-        pending = self._pending
-        pending.append(rec)
-        admitted = False
-        try:
-            while True:
-                if rec.epoch != self._epoch:  # re-laid (a 429, reopen, a probe's answer)
-                    rec.t = self._effective(rec)
-                    rec.epoch = self._epoch
-                    if rec.t > now and deadline_at is not None and rec.t >= deadline_at:
-                        raise self._deadline_error(rec.t - now)
-                if rec.t > now:
-                    await self._nap(rec.t - now, now)
-                    now = self._clock()
-                elif self._probe is not None:  # keep this place in the queue until it is in
-                    await self._wait_for_probe(now, deadline_at)
-                    now = self._clock()
-                else:
-                    admitted = True
-                    self._admitted(rec.t)
-                    return now
-        finally:
-            rec.done = True
-            while pending and pending[0].done:
-                pending.popleft()
-            if not admitted and not pending:
-                # Nobody queued any more: give back the abandoned reservations.
-                self._next = min(self._next, max(self._last_t + self._interval, self._gate_end))
-
-    async def _nap(self, delay: float, now: float) -> None:
-        """Sleep ``delay`` seconds; while the gate is closed, :meth:`reopen` ends it early."""
-        if self._gate_end <= now:
-            await self._sleep(delay)
-            return
-        loop = asyncio.get_running_loop()
-        wake = self._wake
-        if wake is None or wake.done() or wake.get_loop() is not loop:
-            wake = self._wake = loop.create_future()
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        try:
-            await asyncio.wait((sleeper, wake), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
 
     def _reserve(self, now: float, deadline_at: float | None) -> float:
         """Reserve the next pacing slot (GCRA) and return its time; raise if past deadline."""
@@ -587,53 +716,72 @@ class RateGovernor:
             self._next = max(shifted, start)
         self._epoch += 1
 
-    async def _wait_for_slot(self, now: float, deadline_at: float | None) -> None:
+    def _slot_waiter(self, now: float, deadline_at: float | None) -> _Waiter:
         if deadline_at is not None and deadline_at <= now:
             raise self._deadline_error(None)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._slot_waiters.append(fut)
+        waiter = _Waiter(asyncio.get_running_loop().create_future())
+        self._slot_waiters.append(waiter)
+        return waiter
+
+    async def _wait_for_slot(self, waiter: _Waiter, now: float, deadline_at: float | None) -> None:
         timer = None
         if deadline_at is not None:
-            timer = loop.create_task(self._expire(fut, deadline_at - now))
+            timer = asyncio.ensure_future(self._expire(waiter, deadline_at - now))
         try:
-            await fut
+            await waiter.fut
         except BaseException:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                self._free_slot()  # a slot was handed over just as we were cancelled
-            else:
-                fut.cancel()
+            wake = None
+            with self._lock:
+                if waiter.state == _WOKEN:
+                    wake = self._free_slot()  # a slot was handed over just as we gave up
+                elif waiter.state == _WAITING:
+                    waiter.state = _CANCELLED
+            if wake is not None:
+                _wake([wake])
             raise
         finally:
             if timer is not None:
                 timer.cancel()
 
-    async def _expire(self, fut: asyncio.Future[None], delay: float) -> None:
+    async def _expire(self, waiter: _Waiter, delay: float) -> None:
         await self._sleep(delay)
-        if not fut.done():
-            fut.set_exception(self._deadline_error(None))
+        with self._lock:
+            if waiter.state != _WAITING:
+                return
+            waiter.state = _EXPIRED
+            error = self._deadline_error(None)
+        if not waiter.fut.done():
+            waiter.fut.set_exception(error)
 
-    def _free_slot(self) -> None:
-        """Hand the slot to the first live waiter, or give it back."""
+    def _free_slot(self) -> asyncio.Future[None] | None:
+        """Hand the slot to the first live waiter (return its future to wake), or give it
+        back (under the lock)."""
         waiters = self._slot_waiters
         while waiters:
-            fut = waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
+            waiter = waiters.popleft()
+            if waiter.state == _WAITING and not waiter.fut.done():
+                waiter.state = _WOKEN
+                return waiter.fut
         self._slots -= 1
+        return None
 
     def _release(self, ticket: Ticket) -> None:
-        self._in_flight -= 1
-        if self._cap is not None:
-            self._free_slot()
-        if ticket is self._probe:
-            # Its answer is in (the caller signals a 429 or a success right after, before
-            # the waiters run): they go on, or meet the gate a new 429 closed again.
-            self._end_probe(ticket)
+        woken: list[asyncio.Future[None]] = []
+        with self._lock:
+            self._in_flight -= 1
+            if self._cap is not None:
+                fut = self._free_slot()
+                if fut is not None:
+                    woken.append(fut)
+            if ticket is self._probe:
+                # Its answer is in (the caller signals a 429 or a success right after, before
+                # the waiters of its loop run): they go on, or meet the gate a new 429 closed.
+                woken += self._end_probe(ticket)
+        if woken:
+            _wake(woken)
 
     def _deadline_error(self, wait: float | None) -> GovernorDeadlineExceeded:
-        self._deadline_misses += 1
+        self._deadline_misses += 1  # under the lock, like every caller
         return GovernorDeadlineExceeded(wait)
 
     # ------------------------------------------------------------------ feedback
@@ -657,34 +805,38 @@ class RateGovernor:
         Returns:
             Seconds until the gate opens.
         """
-        now = self._clock()
-        self._n429 += 1
-        fresh = (
-            ticket._generation == self._generation if ticket is not None else now >= self._gate_end
-        )
-        if fresh:
-            self._generation += 1
-            self._strikes += 1
-        cfg = self._config
-        if retry_after is None or not math.isfinite(retry_after):
-            pause = min(cfg.max_cooldown, cfg.cooldown * 2.0 ** min(max(self._strikes - 1, 0), 60))
-        else:
-            pause = min(max(0.0, float(retry_after)), cfg.max_retry_after)
-            if retry_after > cfg.max_retry_after:
-                self._probe_due = True  # after the capped pause, one request tries first
-        old_interval = self._interval
-        changed = False
-        if fresh and self._adaptive:
-            rate = max(self._floor, self._rate * self._config.decrease)
-            if rate < self._rate:
-                self._set_rate(rate)
+        with self._lock:
+            now = self._clock()
+            self._n429 += 1
+            fresh = (
+                ticket._generation == self._generation
+                if ticket is not None
+                else now >= self._gate_end
+            )
+            if fresh:
+                self._generation += 1
+                self._strikes += 1
+            cfg = self._config
+            if retry_after is None or not math.isfinite(retry_after):
+                strikes = min(max(self._strikes - 1, 0), 60)
+                pause = min(cfg.max_cooldown, cfg.cooldown * 2.0**strikes)
+            else:
+                pause = min(max(0.0, float(retry_after)), cfg.max_retry_after)
+                if retry_after > cfg.max_retry_after:
+                    self._probe_due = True  # after the capped pause, one request tries first
+            old_interval = self._interval
+            changed = False
+            if fresh and self._adaptive:
+                rate = max(self._floor, self._rate * self._config.decrease)
+                if rate < self._rate:
+                    self._set_rate(rate)
+                    changed = True
+            if now + pause > self._gate_end:
+                self._gate_end = now + pause
                 changed = True
-        if now + pause > self._gate_end:
-            self._gate_end = now + pause
-            changed = True
-        if changed and self._paced:
-            self._reschedule(max(self._gate_end, now), old_interval)
-        return max(0.0, self._gate_end - now)
+            if changed and self._paced:
+                self._reschedule(max(self._gate_end, now), old_interval)
+            return max(0.0, self._gate_end - now)
 
     def reopen(self) -> float:
         """Open the 429 cool-down gate now, for example after an operator fixed the cause.
@@ -697,17 +849,18 @@ class RateGovernor:
         Returns:
             Seconds the gate would still have stayed closed (0 when it was open).
         """
-        now = self._clock()
-        remaining = max(0.0, self._gate_end - now)
-        probing = self._probe is not None or self._probe_due
-        if remaining <= 0 and not probing:
-            return 0.0
-        self._gate_end = min(self._gate_end, now)
-        self._strikes = 0
-        self._end_probe(None)
-        wake, self._wake = self._wake, None
-        if wake is not None and not wake.done() and not wake.get_loop().is_closed():
-            wake.set_result(None)
+        with self._lock:
+            now = self._clock()
+            remaining = max(0.0, self._gate_end - now)
+            probing = self._probe is not None or self._probe_due
+            if remaining <= 0 and not probing:
+                return 0.0
+            self._gate_end = min(self._gate_end, now)
+            self._strikes = 0
+            woken = self._end_probe(None)
+            woken += self._wakes.values()
+            self._wakes.clear()
+        _wake(woken)
         return remaining
 
     def succeeded(self, ticket: Ticket | None = None) -> None:
@@ -715,14 +868,15 @@ class RateGovernor:
 
         Ignored for a stale ticket (admitted before the latest 429 signal).
         """
-        if ticket is not None and ticket is self._last_probe:
-            self._probe_due = False  # the server answers again: no more probing
-            self._last_probe = None
-        if ticket is not None and ticket._generation != self._generation:
-            return
-        self._strikes = 0
-        if self._adaptive and self._rate < self._max_rate:
-            self._set_rate(min(self._max_rate, self._rate + self._step))
+        with self._lock:
+            if ticket is not None and ticket is self._last_probe:
+                self._probe_due = False  # the server answers again: no more probing
+                self._last_probe = None
+            if ticket is not None and ticket._generation != self._generation:
+                return
+            self._strikes = 0
+            if self._adaptive and self._rate < self._max_rate:
+                self._set_rate(min(self._max_rate, self._rate + self._step))
 
     def _set_rate(self, per_minute: float) -> None:
         self._rate = per_minute
@@ -733,20 +887,22 @@ class RateGovernor:
 
     def expected_wait(self) -> float:
         """Seconds a request arriving now would wait for the gate and pacing (not the cap)."""
-        now = self._clock()
-        t = max(self._next, now - self._tau) if self._paced else self._gate_end
-        return max(0.0, t - now)
+        with self._lock:
+            now = self._clock()
+            t = max(self._next, now - self._tau) if self._paced else self._gate_end
+            return max(0.0, t - now)
 
     def stats(self) -> GovernorStats:
         """A snapshot of the counters."""
-        return GovernorStats(
-            acquired=self._acquired,
-            waited=self._waited,
-            rate_limited=self._n429,
-            deadline_exceeded=self._deadline_misses,
-            rate_per_minute=self.rate_per_minute,
-            in_flight=self._in_flight,
-            max_in_flight=self._max_in_flight,
-            waiting=self._waiting,
-            cooldown_remaining=max(0.0, self._gate_end - self._clock()),
-        )
+        with self._lock:
+            return GovernorStats(
+                acquired=self._acquired,
+                waited=self._waited,
+                rate_limited=self._n429,
+                deadline_exceeded=self._deadline_misses,
+                rate_per_minute=self.rate_per_minute,
+                in_flight=self._in_flight,
+                max_in_flight=self._max_in_flight,
+                waiting=self._waiting,
+                cooldown_remaining=max(0.0, self._gate_end - self._clock()),
+            )
