@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from types import GenericAlias
 from typing import Final, TypeVar
 
+from ._budgets import lease as budget_lease
 from ._exceptions import (
     APITimeoutError,
     ClientClosedError,
@@ -59,12 +60,7 @@ from ._protocol import (
     query_params,
     redact_response,
 )
-from ._ratelimit import (
-    DEFAULT_MAX_RETRY_AFTER,
-    GovernorDeadlineExceeded,
-    GovernorStats,
-    RateGovernor,
-)
+from ._ratelimit import DEFAULT_MAX_RETRY_AFTER, GovernorDeadlineExceeded, GovernorStats
 from ._retry import retry_after
 from ._secret import Secret
 from ._settings import Options, Settings
@@ -110,6 +106,10 @@ def _warn_unclosed(state: _Lifecycle) -> None:
 class Core:
     """What a client shares with its views: transport, governor, headers, lifecycle.
 
+    The governor is leased from ``_budgets`` (by default shared with every client of the
+    process on the same API host and budget) and given back in :meth:`aclose`,
+    :meth:`abandon`, or when the core is collected unclosed.
+
     Args:
         settings: The client's settings (base URL, key, rate limit).
         transport: Where requests go.
@@ -119,9 +119,12 @@ class Core:
     """
 
     def __init__(self, settings: Settings, transport: AsyncTransport, *, owns_resources: bool):
-        self.transport = transport
         limit = settings.rate_limit
-        self.governor = RateGovernor(limit) if limit is not None else None
+        # the governor: the budget's shared one (ValueError on other settings), or our own
+        lease = budget_lease(settings.base_url, limit) if limit is not None else None
+        self.governor = lease.governor if lease is not None else None
+        self._lease = weakref.finalize(self, lease.release) if lease is not None else None
+        self.transport = transport
         # the longest Retry-After a call waits for (the default one without a governor)
         self.max_retry_after = (
             limit.max_retry_after if limit is not None else DEFAULT_MAX_RETRY_AFTER
@@ -225,11 +228,19 @@ class Core:
                 f"close this AsyncInventClient on the event loop it was used on ({_describe(loop)})"
             )
         state.closed = True
+        self._release_budget()
         await self.transport.aclose()
 
     def abandon(self) -> None:
-        """Give up on this client without closing it: it will not warn when collected."""
+        """Give up on this client without closing it: it will not warn when collected, and
+        gives its budget back."""
         self._finalizer.detach()
+        self._release_budget()
+
+    def _release_budget(self) -> None:
+        """Give the lease on the governor back (once; the GC does it for an unclosed client)."""
+        if self._lease is not None:
+            self._lease()
 
 
 class Pipeline:

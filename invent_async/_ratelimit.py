@@ -38,9 +38,9 @@ it in virtual time. Nothing is bound to an event loop, and a governor is thread-
 of several event loops in several threads (each sync client runs its own) may share it. Every
 synchronous section of a request changes the state under one ``threading.Lock``, never held
 across an await; a waiter parks on a future of its own loop, and one loop wakes another's
-futures with ``call_soon_threadsafe`` (its own directly). Pacing disabled (``per_minute=None``) still enforces the
-cap and the gate, at the cost of a clock read per call; after a cool-down, waiters are then all
-released at the gate's end, since there is no rate to spread them by.
+futures with ``call_soon_threadsafe`` (its own directly). Pacing disabled (``per_minute=None``)
+still enforces the cap and the gate, at the cost of a clock read per call; after a cool-down,
+waiters are then all released at the gate's end, since there is no rate to spread them by.
 """
 
 from __future__ import annotations
@@ -115,6 +115,13 @@ def _check_seconds(_: object, attribute: attrs.Attribute[Any], value: Any) -> No
         raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
 
 
+def _check_budget(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value or any(char.isspace() for char in value):
+        raise ValueError(
+            f"{attribute.name} must be a non-empty name without whitespace, got {value!r}"
+        )
+
+
 def _check_headroom(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not _number(value) or not 0 <= value < 0.5:
         raise ValueError(f"{attribute.name} must be a number from 0 to 0.5, got {value!r}")
@@ -122,7 +129,8 @@ def _check_headroom(_: object, attribute: attrs.Attribute[Any], value: Any) -> N
 
 @attrs.frozen(kw_only=True)
 class RateLimit:
-    """How a client paces its requests. Shared by the client and all of its views.
+    """How a client paces its requests. Shared by the client, its views and, by default, every
+    client of the process that talks to the same API host (see ``budget``).
 
     Attributes:
         per_minute: Requests per minute the governor lets through on average (the Invent API
@@ -150,6 +158,14 @@ class RateLimit:
         headroom: Fraction of ``per_minute`` left unused (default 2%): requests are paced at
             ``per_minute * (1 - headroom)``, so that network jitter bunching a few requests
             together cannot push a window of the server over its limit.
+        budget: The name of the budget this limit is (default ``"default"``). Every client of
+            the process with the same API host (host and port of ``base_url``) and the same
+            budget name shares one governor: pacing, the cool-down gate, the cap, the
+            adaptive rate and the stats. They must ask for equal settings: a client asking
+            for others raises ``ValueError`` when it is created. Name another budget to give
+            a group of clients a limit of its own.
+        shared: False gives the client a governor of its own, shared with its views only
+            (then ``budget`` must stay ``"default"``).
     """
 
     per_minute: float | None = attrs.field(default=DEFAULT_PER_MINUTE, validator=_check_rate)
@@ -163,8 +179,15 @@ class RateLimit:
     max_cooldown: float = attrs.field(default=60.0, validator=_check_seconds)
     max_retry_after: float = attrs.field(default=DEFAULT_MAX_RETRY_AFTER, validator=_check_seconds)
     headroom: float = attrs.field(default=0.02, validator=_check_headroom)
+    budget: str = attrs.field(default="default", validator=_check_budget)
+    shared: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
+        if not self.shared and self.budget != "default":
+            raise ValueError(
+                f"budget={self.budget!r} names a shared budget, but shared=False gives the "
+                "client a governor of its own: pass one or the other"
+            )
         if self.adaptive and not self.paced:
             raise ValueError("adaptive=True needs a per_minute rate to adapt")
         if self.max_cooldown < self.cooldown:

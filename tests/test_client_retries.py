@@ -424,7 +424,9 @@ async def test_a_call_the_governor_would_hold_past_its_deadline_fails_once_unret
 ) -> None:
     caplog.set_level(logging.INFO, logger="invent_async")
     segment = api.fake.add_segment("VIP")
-    slow, close = await api.open_client(rate_limit=RateLimit(per_minute=1, burst=1), deadline=5)
+    slow, close = await api.open_client(
+        rate_limit=RateLimit(per_minute=1, burst=1, shared=False), deadline=5
+    )
     try:
         await slow.call(lambda c: c.segments.get(segment.id))  # takes the only token
         with pytest.raises(APITimeoutError) as caught:  # the next one is a minute away

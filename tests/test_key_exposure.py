@@ -123,7 +123,7 @@ async def deadline(api: Api) -> Any:
 
 
 async def governor_deadline(api: Api) -> Any:
-    slow = RateLimit(per_minute=1, burst=1)
+    slow = RateLimit(per_minute=1, burst=1, shared=False)  # beside the fixture's client
     return await on(
         api,
         api.fake.url,

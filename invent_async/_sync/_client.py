@@ -10,8 +10,10 @@ live in ``_loop``, ``_runtime`` and ``_bridge``.
 
 from __future__ import annotations
 
+import weakref
 from typing import Self
 
+from .._budgets import lease as budget_lease
 from .._client import from_settings
 from .._exceptions import ClientClosedError
 from .._ratelimit import GovernorStats
@@ -55,7 +57,14 @@ class SyncClient(Configured):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._bridge = Bridge(Runtime(lambda: from_settings(settings)))
+        limit = settings.rate_limit
+        # Lease the budget's governor now (the async client on the loop thread leases it
+        # again on first use): settings that conflict with another client's fail here.
+        shared = limit is not None and limit.shared
+        lease = budget_lease(settings.base_url, limit) if limit is not None and shared else None
+        runtime = Runtime(lambda: from_settings(settings))
+        self._budget = weakref.finalize(runtime, lease.release) if lease is not None else None
+        self._bridge = Bridge(runtime)
         self._attach(self._bridge)
 
     def _attach(self, bridge: Bridge) -> None:
@@ -65,16 +74,21 @@ class SyncClient(Configured):
         view = object.__new__(type(self))
         Configured.__init__(view, settings)
         view._bridge = self._bridge.derive(settings)
+        view._budget = self._budget
         view._attach(view._bridge)
         return view
 
     def rate_limit_stats(self) -> GovernorStats | None:
-        """A snapshot of the rate governor: waits, 429s seen, current rate, requests in flight."""
+        """A snapshot of the rate governor: waits, 429s seen, current rate, requests in flight.
+
+        With a shared budget (the default), the counters are those of every client sharing it.
+        """
         bridge = self._bridge
         return bridge.call(lambda: _stats(bridge))
 
     def rate_limit_reset(self) -> float:
-        """Open the rate governor's 429 cool-down gate now, for this client and its views.
+        """Open the rate governor's 429 cool-down gate now, for this client and its views
+        (and, with a shared budget, for every client sharing it).
 
         For when the cause of a long ``Retry-After`` is gone (an operator raised the quota,
         for example) before the gate's ``max_retry_after`` has passed: requests waiting for
@@ -108,3 +122,5 @@ class SyncClient(Configured):
         Safe to call more than once (and on a view, which closes the client it came from).
         """
         self._bridge.runtime.close()
+        if self._budget is not None:
+            self._budget()  # give the rate-limit budget back

@@ -619,11 +619,15 @@ class InventClient(SyncClient):
         max_retries: Retries after a failed first attempt (see the retry rules in the README).
         deadline: Seconds allowed for a whole call, retries and waits included (None: none).
             When the server asks to wait beyond it, the call fails at once.
-        rate_limit: The rate governor shared by every request of this client and its views:
-            pacing (default 500 requests/minute, burst 5), a cool-down after any 429 that holds
-            every queued and new request until ``Retry-After`` has passed, an optional cap on
-            requests in flight (``max_in_flight``) and an optional adaptive mode. See
-            :class:`~invent_async.RateLimit`. ``None`` turns the governor off entirely.
+        rate_limit: The rate governor: pacing (default 500 requests/minute, burst 5), a
+            cool-down after any 429 that holds every queued and new request until
+            ``Retry-After`` has passed, an optional cap on requests in flight
+            (``max_in_flight``) and an optional adaptive mode. See
+            :class:`~invent_async.RateLimit`. By default it is shared by every client of
+            this process (async or not, on any thread) with the same API host and
+            ``RateLimit.budget``, which must then ask for equal settings (``ValueError``
+            otherwise); ``RateLimit(shared=False)`` gives this client and its views a
+            governor of their own. ``None`` turns the governor off entirely.
         max_response_bytes: The longest response body the client reads, counted after
             decompression (default 8 MiB; a page of 100 contacts is far smaller). A longer
             successful response raises :class:`~invent_async.ResponseTooLargeError` (not
