@@ -667,15 +667,32 @@ class RateGovernor:
                 fut.cancel()
 
     def _end_probe(self, ticket: Ticket | None) -> list[asyncio.Future[None]]:
-        """The probe is back (or given up): lay the queue out again from now, in its order;
-        return the futures to wake (under the lock). Until a success is signalled for
-        ``ticket``, the next request let through probes again (a probe that got no answer
-        proved nothing)."""
+        """The probe is back (or given up): see :meth:`_probe_back`; return the futures to
+        wake (under the lock)."""
+        self._probe_back(ticket)
         self._probe = None
+        return self._probe_woken()
+
+    def _probe_back(self, ticket: Ticket | None) -> None:
+        """Lay the queue out again from now, in its order (under the lock). Until a success
+        is signalled for ``ticket``, the next request let through probes again (a probe that
+        got no answer proved nothing)."""
         self._probe_due = ticket is not None
         self._last_probe = ticket
         if self._paced:
             self._relay(self._clock())
+
+    def _finish_probe(self, ticket: Ticket) -> None:
+        """After its answer was signalled: the probe is gone, its waiters go on (or meet the
+        gate a new 429 closed)."""
+        with self._lock:
+            if self._probe is not ticket:  # reopen() ended it meanwhile
+                return
+            self._probe = None
+            woken = self._probe_woken()
+        _wake(woken)
+
+    def _probe_woken(self) -> list[asyncio.Future[None]]:
         waiters, self._probe_waiters = self._probe_waiters, []
         woken = []
         for waiter in waiters:
@@ -797,9 +814,19 @@ class RateGovernor:
                 if fut is not None:
                     woken.append(fut)
             if ticket is self._probe:
-                # Its answer is in (the caller signals a 429 or a success right after, before
-                # the waiters of its loop run): they go on, or meet the gate a new 429 closed.
-                woken += self._end_probe(ticket)
+                # Its answer is in, and the caller signals a 429 or a success right after, in
+                # this synchronous section of its loop. Until that section ends the probe
+                # stays in place, so that no request of any loop goes (or probes) before the
+                # answer is known; then its waiters go on, or meet the gate a 429 closed.
+                try:
+                    loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+                except RuntimeError:
+                    loop = None
+                if loop is None:
+                    woken += self._end_probe(ticket)
+                else:
+                    self._probe_back(ticket)
+                    loop.call_soon(self._finish_probe, ticket)
         if woken:
             _wake(woken)
 

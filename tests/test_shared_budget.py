@@ -474,3 +474,33 @@ def test_loops_in_threads_hammering_one_governor_keep_its_counts_exact() -> None
     assert stats.acquired == threads * per_thread
     assert (stats.in_flight, stats.waiting) == (0, 0)
     assert stats.max_in_flight == cap
+
+
+def test_a_probe_answered_429_on_one_loop_holds_back_the_requests_of_another() -> None:
+    from invent_async._ratelimit import RateGovernor
+
+    gov = RateGovernor(RateLimit(per_minute=None, max_retry_after=0.2))
+    gov.rate_limited(retry_after=86400)  # capped: after 0.2 s one request probes
+    probing = threading.Event()
+    gate_ends: list[float] = []
+
+    async def probe() -> None:
+        ticket = await gov.acquire()
+        probing.set()
+        await asyncio.to_thread(wait_until, lambda: gov.stats().waiting == 1)
+        ticket.release()
+        # The answer is signalled in the same synchronous section, however long it takes:
+        time.sleep(0.1)  # noqa: ASYNC251 (the other loop runs meanwhile, this one must not)
+        gate_ends.append(time.monotonic() + gov.rate_limited(86400, ticket))
+
+    async def request() -> float:
+        await asyncio.to_thread(probing.wait, THREAD_TIMEOUT)
+        ticket = await gov.acquire()
+        ticket.release()
+        return ticket.admitted_at
+
+    admitted: list[float] = []
+    run_in_threads(lambda: asyncio.run(probe()), lambda: admitted.append(asyncio.run(request())))
+
+    assert admitted[0] >= gate_ends[0] - 0.001  # it waited for the answer, then for the gate
+    assert gov.stats().rate_limited == 2
