@@ -492,7 +492,9 @@ class RateGovernor:
         cap = self._cap
         waiter = None
         rec: _Reservation | None = None
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not "with": this is the hot path, and that costs twice as much
+        try:
             if cap is None or self._slots < cap:
                 if cap is not None:
                     self._slots += 1  # nobody waits for a slot while one is free
@@ -502,11 +504,13 @@ class RateGovernor:
                     if cap is not None:
                         self._slots -= 1
                     raise
-                if rec is None:  # the hot path: let through at once
+                if rec is None:  # let through at once
                     return self._issue(start, start)
             else:
                 waiter = self._slot_waiter(start, deadline_at)
             self._waiting += 1
+        finally:
+            lock.release()
         holding = cap is not None and waiter is None  # a concurrency slot
         now = start
         try:
@@ -807,7 +811,9 @@ class RateGovernor:
 
     def _release(self, ticket: Ticket) -> None:
         woken: list[asyncio.Future[None]] = []
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             self._in_flight -= 1
             if self._cap is not None:
                 fut = self._free_slot()
@@ -827,6 +833,8 @@ class RateGovernor:
                 else:
                     self._probe_back(ticket)
                     loop.call_soon(self._finish_probe, ticket)
+        finally:
+            lock.release()
         if woken:
             _wake(woken)
 
@@ -918,6 +926,8 @@ class RateGovernor:
 
         Ignored for a stale ticket (admitted before the latest 429 signal).
         """
+        if not self._adaptive and self._strikes == 0 and ticket is not self._last_probe:
+            return  # nothing to change (read without the lock: a race is a reordering)
         with self._lock:
             if ticket is not None and ticket is self._last_probe:
                 self._probe_due = False  # the server answers again: no more probing
