@@ -83,7 +83,7 @@ class AiohttpTransport:
     ) -> None:
         self._injected = session
         self._connection_limit = connection_limit
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = session  # None: made on first use
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}

@@ -223,12 +223,13 @@ async def test_equal_settings_on_the_same_budget_share_it_and_sync_clients_do_to
         sync = await anyio.to_thread.run_sync(lambda: sync_client_for(fake))
         try:
             await a.segments.get(fake.add_segment("VIP").id)
-            sync_stats = await anyio.to_thread.run_sync(sync.rate_limit_stats)
+            sync_stats = await anyio.to_thread.run_sync(lambda: stats_of(sync))
+            async_stats = stats_of(a)
         finally:
             await anyio.to_thread.run_sync(sync.close)
 
-    assert sync_stats is not None
-    assert sync_stats.acquired == 1
+    assert sync_stats.acquired == 1  # the async client's request, seen from the sync one
+    assert sync_stats == async_stats
 
 
 @pytest.mark.parametrize(
