@@ -40,7 +40,8 @@ from ._exceptions import (
 from ._models import *  # noqa: F403 - the public models and enums: _models.__all__
 from ._pagination import AsyncPager, Page
 from ._protocol import RawResponse, TransportRequest
-from ._ratelimit import GovernorStats, RateLimit
+from ._ratelimit import GovernorStats, Lane, RateLimit
+from ._redis_budget import FleetStats, RedisUnavailableError
 from ._sync import InventClient, Pager, PortalThreadError
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
@@ -58,6 +59,8 @@ __all__ = [
     "Pager",
     "RateLimit",
     "GovernorStats",
+    "FleetStats",
+    "Lane",
     "UNSET",
     "Unset",
     # transports (advanced)
@@ -94,5 +97,6 @@ __all__ = [
     "ResponseValidationError",
     "BulkAbortedError",
     "JournalError",
+    "RedisUnavailableError",
 ]
 __all__ += _models.__all__  # models

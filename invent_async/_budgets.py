@@ -8,7 +8,10 @@ governor only while a client uses it, and no settings outlive every client. A fo
 starts with an empty registry: the parent's governors and leases mean nothing there.
 
 The host is the host and port of ``base_url`` (the API's limit is per client IP and per API).
-``RateLimit(shared=False)`` leases a governor of its own, outside the registry. No I/O here.
+``RateLimit(shared=False)`` leases a governor of its own, outside the registry. A
+``RateLimit(redis_url=...)`` leases a :class:`~invent_async._fleet.FleetGovernor`, whose
+budget on the server is named after the same host and budget, so every process naming the
+same server shares it. No I/O here.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._ratelimit import RateGovernor, RateLimit
+from ._fleet import FleetGovernor
+from ._ratelimit import RateGovernor, RateLimit, redact_url
 
-__all__ = ["Lease", "api_host", "lease", "leases"]
+__all__ = ["Governor", "Lease", "api_host", "lease", "leases"]
+
+Governor = RateGovernor | FleetGovernor
+"""What a client sends through: a governor of the process, or of the fleet (on Redis)."""
 
 
 class _Entry:
@@ -29,7 +36,7 @@ class _Entry:
 
     __slots__ = ("governor", "key", "users")
 
-    def __init__(self, key: tuple[str, str], governor: RateGovernor) -> None:
+    def __init__(self, key: tuple[str, str], governor: Governor) -> None:
         self.key = key
         self.governor = governor
         self.users = 0
@@ -56,29 +63,35 @@ class Lease:
     __slots__ = ("_entry", "_registry", "_released", "governor")
 
     def __init__(
-        self, governor: RateGovernor, entry: _Entry | None, registry: _Registry | None
+        self, governor: Governor, entry: _Entry | None, registry: _Registry | None
     ) -> None:
         self.governor = governor
         self._entry = entry
         self._registry = registry
         self._released = False
 
-    def release(self) -> None:
+    def release(self) -> bool:
         """Give the lease back; the last lease on a shared governor drops it from the registry.
 
         Thread-safe. A lease taken before ``os.fork()`` releases nothing in the child.
+
+        Returns:
+            True when this was the last lease on the governor (nobody else uses it).
         """
         registry, entry = self._registry, self._entry
         if registry is None or entry is None or registry is not _registry:
+            last = not self._released
             self._released = True
-            return
+            return last
         with registry.lock:
             if self._released:
-                return
+                return False
             self._released = True
             entry.users -= 1
             if entry.users <= 0 and registry.entries.get(entry.key) is entry:
                 del registry.entries[entry.key]
+                return True
+            return False
 
     def __repr__(self) -> str:
         state = " released" if self._released else ""
@@ -107,7 +120,12 @@ def lease(base_url: str, config: RateLimit) -> Lease:
     with registry.lock:
         entry = registry.entries.get(key)
         if entry is None:
-            entry = registry.entries[key] = _Entry(key, RateGovernor(config))
+            governor: Governor
+            if config.redis_url is not None:
+                governor = FleetGovernor(config, name=f"{config.budget}@{key[0]}")
+            else:
+                governor = RateGovernor(config)
+            entry = registry.entries[key] = _Entry(key, governor)
         elif entry.governor.config != config:
             raise ValueError(
                 f"the rate-limit budget {config.budget!r} of {key[0]} is in use in this process "
@@ -121,9 +139,12 @@ def lease(base_url: str, config: RateLimit) -> Lease:
 
 
 def _differences(used: RateLimit, asked: RateLimit) -> str:
+    def show(limit: RateLimit, name: str) -> str:
+        value = getattr(limit, name)
+        return repr(redact_url(value) if name == "redis_url" else value)
+
     return "; ".join(
-        f"{field.name} {getattr(used, field.name)!r}, this client asks for "
-        f"{getattr(asked, field.name)!r}"
+        f"{field.name} {show(used, field.name)}, this client asks for {show(asked, field.name)}"
         for field in attrs.fields(RateLimit)
         if getattr(used, field.name) != getattr(asked, field.name)
     )

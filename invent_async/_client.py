@@ -16,6 +16,7 @@ import aiohttp
 from ._pipeline import Core, Pipeline
 from ._protocol import DEFAULT_BASE_URL
 from ._ratelimit import GovernorStats, RateLimit
+from ._redis_budget import FleetStats
 from ._settings import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -145,6 +146,17 @@ class AsyncInventClient(Configured):
         With a shared budget (the default), the counters are those of every client sharing it.
         """
         return self._core.stats()
+
+    async def rate_limit_fleet_stats(self) -> FleetStats | None:
+        """The counters of the fleet's budget on its Redis server, the same from every worker
+        sharing it: slots handed out, express slots of interactive calls, 429s signalled,
+        the shared cool-down, the backlog booked ahead. None when the budget is not on Redis
+        (see ``RateLimit.redis_url``).
+
+        Raises:
+            RedisUnavailableError: the server did not answer within ``redis_timeout``.
+        """
+        return await self._core.fleet_stats()
 
     def rate_limit_reset(self) -> float:
         """Open the rate governor's 429 cool-down gate now, for this client and its views

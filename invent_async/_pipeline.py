@@ -42,6 +42,7 @@ from ._exceptions import (
     ResponseValidationError,
     WrongEventLoopError,
 )
+from ._fleet import FleetGovernor
 from ._pagination import AsyncPager
 from ._protocol import (
     Headers,
@@ -61,6 +62,7 @@ from ._protocol import (
     redact_response,
 )
 from ._ratelimit import DEFAULT_MAX_RETRY_AFTER, GovernorDeadlineExceeded, GovernorStats
+from ._redis_budget import FleetStats
 from ._retry import retry_after
 from ._secret import Secret
 from ._settings import Options, Settings
@@ -208,6 +210,13 @@ class Core:
         """The governor's counters (None when it is off)."""
         return self.governor.stats() if self.governor is not None else None
 
+    async def fleet_stats(self) -> FleetStats | None:
+        """The counters of the fleet's budget on Redis (None when the budget is not there)."""
+        governor = self.governor
+        if not isinstance(governor, FleetGovernor):
+            return None
+        return await governor.fleet_stats()
+
     def reopen(self) -> float:
         """Open the governor's 429 cool-down gate now; seconds it had left (0: it was open)."""
         return self.governor.reopen() if self.governor is not None else 0.0
@@ -228,7 +237,9 @@ class Core:
                 f"close this AsyncInventClient on the event loop it was used on ({_describe(loop)})"
             )
         state.closed = True
-        self._release_budget()
+        governor = self.governor
+        if self._release_budget() and isinstance(governor, FleetGovernor):
+            await governor.aclose()  # the last user of its Redis connections on this loop
         await self.transport.aclose()
 
     def abandon(self) -> None:
@@ -237,10 +248,13 @@ class Core:
         self._finalizer.detach()
         self._release_budget()
 
-    def _release_budget(self) -> None:
-        """Give the lease on the governor back (once; the GC does it for an unclosed client)."""
-        if self._lease is not None:
-            self._lease()
+    def _release_budget(self) -> bool:
+        """Give the lease on the governor back (once; the GC does it for an unclosed client).
+
+        Returns:
+            True when nobody else uses the governor any more.
+        """
+        return self._lease is not None and bool(self._lease())
 
 
 class Pipeline:
@@ -327,7 +341,7 @@ class Pipeline:
         ticket = None
         if governor is not None:
             try:
-                ticket = await governor.acquire(deadline_at)
+                ticket = await governor.acquire(deadline_at, self._options.lane)
             except GovernorDeadlineExceeded as exc:
                 raise self._deadline_error(request, exc.wait) from None
         try:

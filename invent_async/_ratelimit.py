@@ -52,14 +52,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from ._protocol import is_loopback_host
+
 __all__ = [
+    "BULK",
     "DEFAULT_MAX_RETRY_AFTER",
+    "INTERACTIVE",
     "GovernorDeadlineExceeded",
     "GovernorStats",
+    "Lane",
     "RateGovernor",
     "RateLimit",
     "Ticket",
@@ -69,6 +75,21 @@ DEFAULT_PER_MINUTE: Final = 500.0
 """The Invent API's documented limit: 500 requests per minute per IP."""
 DEFAULT_MAX_RETRY_AFTER: Final = 300.0
 """Longest ``Retry-After`` (seconds) a client waits for; a longer one fails the call at once."""
+
+Lane = Literal["interactive", "bulk"]
+"""The lane of a request: interactive calls may overtake bulk work (see ``interactive_share``)."""
+INTERACTIVE: Final[Lane] = "interactive"
+BULK: Final[Lane] = "bulk"
+LANES: Final = (INTERACTIVE, BULK)
+
+
+def check_lane(value: object) -> Lane:
+    """``value`` if it names a lane; else ValueError."""
+    if value == INTERACTIVE:
+        return INTERACTIVE
+    if value == BULK:
+        return BULK
+    raise ValueError(f"lane must be 'interactive' or 'bulk', got {value!r}")
 
 
 def _number(value: object) -> bool:
@@ -122,6 +143,58 @@ def _check_budget(_: object, attribute: attrs.Attribute[Any], value: Any) -> Non
         )
 
 
+def _check_share(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not _number(value) or not 0 <= value < 1:
+        raise ValueError(f"{attribute.name} must be a number from 0 to below 1, got {value!r}")
+
+
+def _check_redis_url(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{attribute.name} must be a str or None, got {type(value).__name__}")
+    parts = urlsplit(value)
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        host = ""
+        scheme_ok = False
+    else:
+        scheme_ok = parts.scheme in ("redis", "rediss", "unix")
+    if not scheme_ok or (parts.scheme != "unix" and not host):
+        raise ValueError(
+            f"{attribute.name} must look like redis://host:port/db, rediss://host:port/db "
+            f"(TLS) or unix:///path/to/socket, got {redact_url(value)!r}"
+        )
+    if parts.scheme == "redis" and not is_loopback_host(host):
+        raise ValueError(
+            f"{attribute.name} must use rediss:// (TLS) for a server that is not on this "
+            f"machine: plain redis:// is only allowed for loopback hosts, got {redact_url(value)!r}"
+        )
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with its password (if any) replaced by ``***``."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    try:
+        password = parts.password
+    except ValueError:  # pragma: no cover - urlsplit does not raise for a password
+        password = None
+    if not password and "@" not in parts.netloc:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:***@{host}" if password else f"{user}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _url_repr(url: str | None) -> str:
+    return repr(redact_url(url))
+
+
 def _check_headroom(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not _number(value) or not 0 <= value < 0.5:
         raise ValueError(f"{attribute.name} must be a number from 0 to 0.5, got {value!r}")
@@ -165,7 +238,26 @@ class RateLimit:
             for others raises ``ValueError`` when it is created. Name another budget to give
             a group of clients a limit of its own.
         shared: False gives the client a governor of its own, shared with its views only
-            (then ``budget`` must stay ``"default"``).
+            (then ``budget`` must stay ``"default"``, and ``INVENT_REDIS_URL`` is ignored).
+        interactive_share: Share of the rate reserved for interactive calls while bulk work
+            (``bulk_*``, ``stream_*``, the CLI's tag and untag) keeps the budget busy
+            (default 0.2). Up to this share, an interactive call overtakes the queued bulk
+            requests and goes at once, and the next bulk request gives up its slot for it;
+            beyond it, interactive calls queue like the others. Bulk work uses whatever the
+            interactive lane leaves idle, so a lone bulk job still runs at the full rate.
+            0 puts every call in one queue, in arrival order.
+        redis_url: A Redis or Valkey server holding the budget for every process that names
+            the same server, API host and budget: the pacing, the 429 cool-down and fleet
+            stats are shared by every worker on every host (see ``_fleet``). Plain
+            ``redis://`` only on loopback; ``rediss://`` (TLS) for a server elsewhere;
+            ``unix:///path`` for a socket. None (the default): ``INVENT_REDIS_URL`` if it is
+            set, else the budget is per process. The password never shows in a repr.
+        redis_timeout: Seconds a Redis operation may take (default 0.25) before the server
+            counts as unreachable, and the process paces itself at ``fallback_share`` of the
+            rate until the server answers again. A call never fails because Redis is down.
+        fallback_share: Share of ``per_minute`` a process uses on its own while the Redis
+            server is unreachable (default 0.25: four processes together stay at the
+            limit). Set it to ``1 / processes`` of your fleet.
     """
 
     per_minute: float | None = attrs.field(default=DEFAULT_PER_MINUTE, validator=_check_rate)
@@ -181,8 +273,25 @@ class RateLimit:
     headroom: float = attrs.field(default=0.02, validator=_check_headroom)
     budget: str = attrs.field(default="default", validator=_check_budget)
     shared: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    interactive_share: float = attrs.field(default=0.2, validator=_check_share)
+    redis_url: str | None = attrs.field(default=None, validator=_check_redis_url, repr=_url_repr)
+    redis_timeout: float = attrs.field(default=0.25, validator=_check_seconds)
+    fallback_share: float = attrs.field(default=0.25, validator=_check_fraction(one_allowed=True))
 
     def __attrs_post_init__(self) -> None:
+        if self.redis_url is not None:
+            if not self.shared:
+                raise ValueError(
+                    "redis_url shares the budget with other processes, but shared=False gives "
+                    "the client a governor of its own: pass one or the other"
+                )
+            if self.adaptive:
+                raise ValueError(
+                    "adaptive=True guesses a rate shared with unknown others; with redis_url "
+                    "the budget is shared exactly, so pass one or the other"
+                )
+            if not self.paced:
+                raise ValueError("redis_url shares a pacing rate: it needs per_minute")
         if not self.shared and self.budget != "default":
             raise ValueError(
                 f"budget={self.budget!r} names a shared budget, but shared=False gives the "
@@ -238,6 +347,10 @@ class GovernorStats:
         max_in_flight: Most tickets held at the same time so far.
         waiting: Calls of ``acquire`` waiting now.
         cooldown_remaining: Seconds until the 429 cool-down gate opens (0 when open).
+        fleet: The budget is shared on a Redis server (``RateLimit.redis_url``); the
+            counters are this process's (``rate_limit_fleet_stats()`` reads the fleet's).
+        fallback: The Redis server does not answer: this process paces itself at
+            ``fallback_share`` of the rate until it does.
     """
 
     acquired: int
@@ -249,6 +362,8 @@ class GovernorStats:
     max_in_flight: int
     waiting: int
     cooldown_remaining: float
+    fleet: bool = False
+    fallback: bool = False
 
     @property
     def gate_closed(self) -> bool:
@@ -299,13 +414,14 @@ _NEVER: Final = -math.inf
 class _Reservation:
     """A request sleeping until its pacing slot (kept in FIFO order in ``_pending``)."""
 
-    __slots__ = ("done", "epoch", "seq", "t")
+    __slots__ = ("bulk", "done", "epoch", "seq", "t")
 
-    def __init__(self, seq: int, t: float, epoch: int) -> None:
+    def __init__(self, seq: int, t: float, epoch: int, *, bulk: bool = False) -> None:
         self.seq = seq
         self.t = t
         self.epoch = epoch
         self.done = False
+        self.bulk = bulk
 
 
 _WAITING: Final = 0
@@ -330,6 +446,15 @@ class _Waiter:
 
 _GATED: Final = _Reservation(-1, _NEVER, -1)
 """What :meth:`RateGovernor._enter` returns when an unpaced request must wait for the gate."""
+
+
+class _Express:
+    """An interactive request overtaking the queued ones, sleeping until its slot ``t``."""
+
+    __slots__ = ("t",)
+
+    def __init__(self, t: float) -> None:
+        self.t = t
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -423,6 +548,11 @@ class RateGovernor:
         self._rate = self._max_rate
         self._interval = 0.0
         self._tau = 0.0
+        # the interactive lane: its own GCRA at interactive_share of the rate (see _enter)
+        self._share = cfg.interactive_share if cfg.paced else 0.0
+        self._express_interval = 0.0
+        self._express_next = _NEVER
+        self._queued_bulk = 0  # bulk reservations in _pending, not done: what may be overtaken
         if self._paced:
             self._set_rate(self._max_rate)
         self._next = _NEVER  # the next free send time
@@ -475,7 +605,7 @@ class RateGovernor:
         """``async with governor.slot(deadline_at) as ticket:``, releasing on exit."""
         return _Slot(self, deadline_at)
 
-    async def acquire(self, deadline_at: float | None = None) -> Ticket:
+    async def acquire(self, deadline_at: float | None = None, lane: Lane = INTERACTIVE) -> Ticket:
         """Wait for a concurrency slot, the cool-down gate and a pacing slot, in that order.
 
         Args:
@@ -483,6 +613,8 @@ class RateGovernor:
                 wait is known to end at or after it, :class:`GovernorDeadlineExceeded` is
                 raised at once; while queued for a concurrency slot it is raised at the
                 deadline. Nothing is consumed in either case.
+            lane: ``"interactive"`` requests may overtake queued ``"bulk"`` ones, up to
+                ``interactive_share`` of the rate (see :class:`RateLimit`).
 
         Returns:
             A :class:`Ticket`; call :meth:`Ticket.release` once the request is answered (also
@@ -491,7 +623,7 @@ class RateGovernor:
         start = self._clock()
         cap = self._cap
         waiter = None
-        rec: _Reservation | None = None
+        rec: _Reservation | _Express | None = None
         lock = self._lock
         lock.acquire()  # not "with": this is the hot path, and that costs twice as much
         try:
@@ -499,7 +631,7 @@ class RateGovernor:
                 if cap is not None:
                     self._slots += 1  # nobody waits for a slot while one is free
                 try:
-                    rec = self._enter(start, deadline_at)
+                    rec = self._enter(start, deadline_at, lane)
                 except BaseException:
                     if cap is not None:
                         self._slots -= 1
@@ -519,9 +651,11 @@ class RateGovernor:
                 holding = True
                 now = self._clock()
                 with self._lock:
-                    rec = self._enter(now, deadline_at)
+                    rec = self._enter(now, deadline_at, lane)
             if rec is _GATED:
                 now = await self._gated(now, deadline_at)
+            elif isinstance(rec, _Express):
+                now = await self._express(rec, now, deadline_at)
             elif rec is not None:
                 now = await self._queued(rec, now, deadline_at)
         except BaseException:
@@ -551,18 +685,42 @@ class RateGovernor:
             self._probe = ticket  # the others keep their places until it is in
         return ticket
 
-    def _enter(self, now: float, deadline_at: float | None) -> _Reservation | None:
+    def _enter(
+        self, now: float, deadline_at: float | None, lane: Lane
+    ) -> _Reservation | _Express | None:
         """None when a request arriving ``now`` may go at once; else its place in the queue:
-        its pacing reservation, or ``_GATED`` without pacing (under the lock)."""
+        its pacing reservation, ``_GATED`` without pacing, or an express slot of the
+        interactive lane (under the lock).
+
+        An interactive request overtakes the queue when bulk requests wait in it and its
+        lane's own GCRA (at ``interactive_share`` of the rate, no burst) has a slot before the
+        queue's next one;
+        the next queued request then gives up its slot (:meth:`_steal`), so the total rate
+        stays the budget's. A lone lane is never held back by the other (work-conserving).
+        """
         if not self._paced:
             if self._gate_end <= now and self._probe is None:
                 return None
             return _GATED
+        if self._queued_bulk and lane == INTERACTIVE and self._share and self._probe is None:
+            queue_slot = max(self._next, now - self._tau)
+            if queue_slot > now:
+                t = max(self._express_next, self._gate_end, now)
+                if t < queue_slot:
+                    if t > now and deadline_at is not None and t >= deadline_at:
+                        raise self._deadline_error(t - now)
+                    self._express_next = t + self._express_interval
+                    if t > now:
+                        return _Express(t)
+                    self._steal(now)
+                    return None
         t = self._reserve(now, deadline_at)
         if t <= now and self._probe is None:
             self._admitted(t)
             return None
-        rec = _Reservation(self._seq - 1, t, self._epoch)
+        rec = _Reservation(self._seq - 1, t, self._epoch, bulk=lane == BULK)
+        if rec.bulk:
+            self._queued_bulk += 1
         self._pending.append(rec)
         return rec
 
@@ -585,6 +743,41 @@ class RateGovernor:
             else:
                 await self._nap(delay, wake)
             now = self._clock()
+
+    async def _express(self, rec: _Express, now: float, deadline_at: float | None) -> float:
+        """Wait for an express slot (and a gate closed meanwhile, and a probe's answer)."""
+        while True:
+            wake = waiter = None
+            with self._lock:
+                t = max(rec.t, self._gate_end)
+                if t > now:
+                    if deadline_at is not None and t >= deadline_at:
+                        raise self._deadline_error(t - now)
+                    delay = t - now
+                    wake = self._gate_wake(now)
+                elif self._probe is not None:
+                    waiter = self._probe_waiter(now, deadline_at)
+                else:
+                    self._steal(now)
+                    return now
+            if waiter is not None:
+                await self._wait_for_probe(waiter, now, deadline_at)
+            else:
+                await self._nap(delay, wake)
+            now = self._clock()
+
+    def _steal(self, now: float) -> None:
+        """An interactive request goes ``now`` out of turn: the queue moves back one interval
+        (its next request gives up its slot), or the bucket gives a token (under the lock)."""
+        self._admitted(now)
+        pending = self._pending
+        while pending and pending[0].done:
+            pending.popleft()
+        if pending:
+            first = pending[0]
+            self._reschedule(self._effective(first) + self._interval, self._interval)
+        else:
+            self._next = max(self._next, now - self._tau) + self._interval
 
     async def _queued(self, rec: _Reservation, now: float, deadline_at: float | None) -> float:
         """Wait for the reservation's slot (the gate included) and a probe's answer."""
@@ -618,6 +811,8 @@ class RateGovernor:
 
     def _leave(self, rec: _Reservation, *, admitted: bool) -> None:
         """``rec`` leaves the queue (under the lock)."""
+        if rec.bulk and not rec.done:
+            self._queued_bulk -= 1
         rec.done = True
         pending = self._pending
         while pending and pending[0].done:
@@ -942,6 +1137,8 @@ class RateGovernor:
         self._rate = per_minute
         self._interval = 60.0 / per_minute
         self._tau = self._burst_extra * self._interval
+        if self._share:
+            self._express_interval = self._interval / self._share
 
     # ------------------------------------------------------------------ introspection
 

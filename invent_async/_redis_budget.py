@@ -5,14 +5,17 @@ GCRA ("next free send time"), done atomically by one Lua script that reads the *
 clock (``TIME``), so processes on hosts with skewed clocks still share one budget. The 429
 cool-down is a key of its own: one process's ``Retry-After`` holds back every process.
 
-This module is the primitive only: reserve a slot, close the shared gate, read it. The
-governor decides what to do with a reservation (sleep until it, check the gate again before
-sending) and falls back to a local budget when the server does not answer (that wiring is
-not here yet). Needs the ``redis`` extra (redis-py's asyncio client), imported on first use.
+Interactive calls may overtake booked bulk work up to a share of the rate (the lanes of
+``RateLimit.interactive_share``): see :data:`_RESERVE` and :data:`_CHECK`.
 
-Keys, for a budget ``name``: ``invent:{name}:next`` (the next free send time, in server
-microseconds) and ``invent:{name}:gate`` (the end of the cool-down, same unit). Both expire
-once they are in the past, so an idle budget leaves nothing behind.
+This module is the primitive only: reserve a slot, check it right before sending, close the
+shared gate, read the stats. The fleet governor (``_fleet``) sleeps until a slot, checks it,
+and falls back to a local budget when the server does not answer. Needs the ``redis`` extra
+(redis-py's asyncio client), imported on first use.
+
+Keys, for a budget ``name``: ``invent:{name}:next``, ``:gate``, ``:express``, ``:debt``,
+``:bulk`` and ``:stats`` (see :data:`_PRELUDE`); the braces make them one hash slot on a
+cluster. Each expires once it is in the past, so an idle budget leaves only its stats.
 """
 
 from __future__ import annotations
@@ -27,66 +30,147 @@ from ._exceptions import InventError
 if TYPE_CHECKING:  # pragma: no cover - types only
     import redis.asyncio
 
-__all__ = ["DEFAULT_REDIS_TIMEOUT", "Gate", "RedisBudget", "RedisUnavailableError", "Reservation"]
+__all__ = [
+    "DEFAULT_REDIS_TIMEOUT",
+    "FleetStats",
+    "Gate",
+    "RedisBudget",
+    "RedisUnavailableError",
+    "Reservation",
+]
 
 DEFAULT_REDIS_TIMEOUT: Final = 0.25
 """Seconds a budget operation may take before the server counts as unreachable."""
 
-_RESERVE: Final = """
+_PRELUDE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tau = tonumber(ARGV[2])
-local max_wait = tonumber(ARGV[3])
-local slot = math.max(now - tau, tonumber(redis.call('GET', KEYS[1]) or '0'))
-slot = math.max(slot, tonumber(redis.call('GET', KEYS[2]) or '0'))
-local wait = math.max(0, slot - now)
-if max_wait >= 0 and wait > max_wait then
-  return {0, slot, now}
+local function num(key) return tonumber(redis.call('GET', key) or '0') end
+local function put(key, value, at_least)
+  redis.call('SET', key, string.format('%d', value), 'PX',
+             math.floor(math.max(value - now, at_least or 0) / 1000) + 1000)
 end
-local next = slot + interval
-redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.floor((next - now) / 1000) + 1000)
-return {1, slot, now}
-"""
-"""GCRA: reserve ``slot = max(now - tau, next, gate_end)`` and move ``next`` one interval on.
-
-ARGV: interval, tau (``(burst - 1) * interval``) and the longest acceptable wait (negative:
-any), in microseconds. Returns ``{admitted, slot, now}``; a refused reservation changes
-nothing.
-"""
-
-_COOL_DOWN: Final = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local gate = math.max(now + tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[2]) or '0'))
-local ttl = math.floor((gate - now) / 1000) + 1000
-redis.call('SET', KEYS[2], string.format('%d', gate), 'PX', ttl)
-local next = tonumber(redis.call('GET', KEYS[1]) or '0')
-if next < gate then
-  redis.call('SET', KEYS[1], string.format('%d', gate), 'PX', ttl)
+local function count(field)
+  redis.call('HINCRBY', KEYS[6], field, 1)
+  redis.call('PEXPIRE', KEYS[6], 86400000)
 end
+local function book(interval, tau, max_wait, bulk, gate)
+  local slot = math.max(now - tau, num(KEYS[1]), gate)
+  if max_wait >= 0 and slot - now > max_wait then return nil, slot end
+  put(KEYS[1], slot + interval)
+  if bulk then put(KEYS[5], slot) end
+  return true, slot
+end
+"""
+"""Shared by every script. KEYS: 1 ``next`` (the queue's next free slot), 2 ``gate`` (end of
+the cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (express
+slots not yet given up by a booked bulk request), 5 ``bulk`` (the latest slot booked by bulk
+work), 6 ``stats`` (a hash of counters). Times are server microseconds; every key expires
+once it is in the past (the stats a day after their last change)."""
+
+_RESERVE: Final = (
+    _PRELUDE
+    + """
+local interval, tau, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local bulk, express = ARGV[4] == '1', tonumber(ARGV[5])
+local gate = num(KEYS[2])
+local queue = math.max(now - tau, num(KEYS[1]), gate)
+if not bulk and express > 0 and queue > now and num(KEYS[5]) > now then
+  local slot = math.max(now, num(KEYS[3]), gate)
+  if slot < queue then
+    if max_wait >= 0 and slot - now > max_wait then return {0, slot, now, gate} end
+    put(KEYS[3], slot + express)
+    redis.call('INCR', KEYS[4])
+    redis.call('PEXPIRE', KEYS[4], math.floor((queue - now) / 1000) + 1000)
+    count('acquired')
+    count('express')
+    return {1, slot, now, gate}
+  end
+end
+local ok, slot = book(interval, tau, max_wait, bulk, gate)
+if not ok then return {0, slot, now, gate} end
+count('acquired')
+return {1, slot, now, gate}
+"""
+)
+"""GCRA: book ``slot = max(now - tau, next, gate_end)`` and move ``next`` one interval on.
+
+ARGV: interval, tau (``(burst - 1) * interval``), the longest acceptable wait (negative:
+any), in microseconds; the lane (``1`` bulk, ``0`` interactive) and the interactive lane's
+interval (0: no lanes). While bulk bookings are queued ahead, an interactive request whose
+lane has room takes an express slot before the queue, and counts a debt: the next booked
+bulk request to :data:`_CHECK` gives up its slot and books again at the queue's end, so the
+total stays the budget's. Returns ``{admitted, slot, now, gate_end}``; a refused reservation
+changes nothing.
+"""
+
+_CHECK: Final = (
+    _PRELUDE
+    + """
+local slot, interval, tau = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local max_wait, bulk = tonumber(ARGV[4]), ARGV[5] == '1'
+local gate = num(KEYS[2])
+local again = gate > slot or (slot > now and slot > num(KEYS[1]))
+if not again and bulk and num(KEYS[4]) > 0 then
+  redis.call('DECR', KEYS[4])
+  again = true
+end
+if again then
+  local ok, booked = book(interval, tau, max_wait, bulk, gate)
+  if not ok then return {0, booked, now, gate} end
+  return {3, booked, now, gate}
+end
+if now < slot then return {2, slot, now, gate} end
+return {1, slot, now, gate}
+"""
+)
+"""Right before a request that waited for its slot is sent: may it go?
+
+ARGV: the slot, interval, tau, the longest acceptable wait, the lane (as for
+:data:`_RESERVE`). Returns ``{verdict, slot, now, gate_end}``: 1 go; 2 not yet (the process's
+clock ran ahead of the server's); 3 booked again at ``slot`` (a cool-down closed over the
+slot; the slot lies past the queue's end, which only :data:`_REOPEN` rewinds; or the slot
+went to an interactive request); 0 that new slot is past the wait asked for (nothing booked).
+"""
+
+_COOL_DOWN: Final = (
+    _PRELUDE
+    + """
+local gate = math.max(now + tonumber(ARGV[1]), num(KEYS[2]))
+put(KEYS[2], gate)
+if num(KEYS[1]) < gate then put(KEYS[1], gate) end
+count('rate_limited')
 return {gate, now}
 """
+)
 """Close the gate for ARGV[1] microseconds (never shortening it) and move ``next`` past it,
 so that requests resume one interval apart after the gate, not as a burst."""
 
-_GATE: Final = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-return {tonumber(redis.call('GET', KEYS[2]) or '0'), now}
+_GATE: Final = (
+    _PRELUDE
+    + """
+return {num(KEYS[2]), now}
 """
+)
 
-_REOPEN: Final = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local gate = tonumber(redis.call('GET', KEYS[2]) or '0')
+_REOPEN: Final = (
+    _PRELUDE
+    + """
+local gate = num(KEYS[2])
 redis.call('DEL', KEYS[2])
-local next = tonumber(redis.call('GET', KEYS[1]) or '0')
-if next > now and next == gate then
-  redis.call('SET', KEYS[1], string.format('%d', now), 'PX', 1000)
-end
+if gate > now and num(KEYS[1]) > now then put(KEYS[1], now) end
 return {gate, now}
 """
+)
+
+_STATS: Final = (
+    _PRELUDE
+    + """
+local h = redis.call('HMGET', KEYS[6], 'acquired', 'express', 'rate_limited')
+return {tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0'),
+        num(KEYS[2]), num(KEYS[1]), now}
+"""
+)
 
 _MICRO: Final = 1_000_000
 
@@ -97,18 +181,22 @@ class RedisUnavailableError(InventError):
 
 @attrs.frozen(kw_only=True)
 class Reservation:
-    """The answer to :meth:`RedisBudget.reserve`, in seconds of the server's clock.
+    """The answer to :meth:`RedisBudget.reserve` and :meth:`RedisBudget.check`, in seconds
+    of the server's clock.
 
     Attributes:
         admitted: False when the wait would have been longer than asked for (nothing was
             reserved then).
-        slot: When the request may be sent.
+        slot: When the request may be sent (after :meth:`~RedisBudget.check`: perhaps a new
+            slot, booked again).
         now: The server's time when it answered.
+        gate_end: When the shared cool-down gate opens (in the past, or 0, when open).
     """
 
     admitted: bool
     slot: float
     now: float
+    gate_end: float = 0.0
 
     @property
     def wait(self) -> float:
@@ -134,6 +222,26 @@ class Gate:
         return max(0.0, self.end - self.now)
 
 
+@attrs.frozen(kw_only=True)
+class FleetStats:
+    """A budget's counters on the server, the same from every process that uses it.
+
+    Attributes:
+        acquired: Send slots handed out (the counters live until a day after their last
+            change).
+        express: Of those, slots taken by interactive calls ahead of queued bulk work.
+        rate_limited: 429 answers any process signalled.
+        cooldown_remaining: Seconds until the shared cool-down gate opens (0: open).
+        backlog: Seconds of slots booked ahead of now (0: a request would go at once).
+    """
+
+    acquired: int
+    express: int
+    rate_limited: int
+    cooldown_remaining: float
+    backlog: float
+
+
 class RedisBudget:
     """One named budget on a Redis-protocol server: GCRA pacing and a shared cool-down gate.
 
@@ -143,6 +251,8 @@ class RedisBudget:
         name: The budget's name: every process using the same server and name shares it.
         per_minute: The budget's rate.
         burst: Requests that may go at once after an idle time.
+        interactive_share: Share of the rate interactive calls may take ahead of booked
+            bulk work (0: one queue).
         timeout: Seconds an operation may take before :class:`RedisUnavailableError`.
     """
 
@@ -153,6 +263,7 @@ class RedisBudget:
         name: str,
         per_minute: float,
         burst: int = 1,
+        interactive_share: float = 0.0,
         timeout: float = DEFAULT_REDIS_TIMEOUT,
     ) -> None:
         if not (isinstance(per_minute, int | float) and math.isfinite(per_minute)) or not (
@@ -163,20 +274,30 @@ class RedisBudget:
             raise ValueError(f"burst must be an integer >= 1, got {burst!r}")
         if not name or any(char in name for char in "{}\r\n "):
             raise ValueError(f"name must be non-empty, without braces or spaces, got {name!r}")
+        if not (isinstance(interactive_share, int | float) and 0 <= interactive_share < 1):
+            raise ValueError(
+                f"interactive_share must be a number from 0 to below 1, got {interactive_share!r}"
+            )
         import redis.asyncio  # the optional extra: only a Redis budget needs it
 
         self.name = name
         self._interval = round(60 * _MICRO / per_minute)
         self._tau = (burst - 1) * self._interval
-        self._keys = (f"invent:{name}:next", f"invent:{name}:gate")
+        self._express = round(self._interval / interactive_share) if interactive_share else 0
+        self._keys = tuple(
+            f"invent:{{{name}}}:{key}"
+            for key in ("next", "gate", "express", "debt", "bulk", "stats")
+        )
         self._client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         self._scripts = {
             "reserve": self._client.register_script(_RESERVE),
+            "check": self._client.register_script(_CHECK),
             "cool_down": self._client.register_script(_COOL_DOWN),
             "gate": self._client.register_script(_GATE),
             "reopen": self._client.register_script(_REOPEN),
+            "stats": self._client.register_script(_STATS),
         }
 
     def __repr__(self) -> str:
@@ -195,15 +316,47 @@ class RedisBudget:
             return [int(value) for value in result]
         raise error  # outside the except block: redis-py's error stays unreachable
 
-    async def reserve(self, max_wait: float | None = None) -> Reservation:
+    async def reserve(self, max_wait: float | None = None, *, bulk: bool = False) -> Reservation:
         """Reserve the next send slot of the budget (unless it is more than ``max_wait`` away).
+
+        Args:
+            max_wait: The longest acceptable wait in seconds (None: any).
+            bulk: The request is bulk work (interactive ones may overtake it).
 
         Raises:
             RedisUnavailableError: the server did not answer within the timeout.
         """
-        limit = -1 if max_wait is None else max(0, round(max_wait * _MICRO))
-        admitted, slot, now = await self._run("reserve", self._interval, self._tau, limit)
-        return Reservation(admitted=bool(admitted), slot=slot / _MICRO, now=now / _MICRO)
+        answer = await self._run(
+            "reserve", self._interval, self._tau, _limit(max_wait), int(bulk), self._express
+        )
+        return _reservation(answer)
+
+    async def check(
+        self, reservation: Reservation, max_wait: float | None = None, *, bulk: bool = False
+    ) -> Reservation:
+        """Right before sending at a reserved slot: the slot to go at now.
+
+        The same slot when it may go (``slot <= now``) or the server's clock is not there
+        yet (a process clock running fast); a new one, booked at the queue's end, when a
+        cool-down closed over the slot or (for bulk work) the slot went to an interactive
+        call; not admitted when that new slot is more than ``max_wait`` away.
+        """
+        slot = round(reservation.slot * _MICRO)
+        answer = await self._run(
+            "check", slot, self._interval, self._tau, _limit(max_wait), int(bulk)
+        )
+        return _reservation(answer)
+
+    async def stats(self) -> FleetStats:
+        """The budget's counters as every process sees them."""
+        acquired, express, rate_limited, gate, next_slot, now = await self._run("stats")
+        return FleetStats(
+            acquired=acquired,
+            express=express,
+            rate_limited=rate_limited,
+            cooldown_remaining=max(0.0, (gate - now) / _MICRO),
+            backlog=max(0.0, (next_slot - now) / _MICRO),
+        )
 
     async def cool_down(self, seconds: float) -> Gate:
         """Close the shared gate for ``seconds`` from now (a longer pause already set stays)."""
@@ -223,3 +376,14 @@ class RedisBudget:
     async def aclose(self) -> None:
         """Close the connections to the server."""
         await self._client.aclose()
+
+
+def _limit(max_wait: float | None) -> int:
+    return -1 if max_wait is None else max(0, round(max_wait * _MICRO))
+
+
+def _reservation(answer: list[int]) -> Reservation:
+    verdict, slot, now, gate = answer
+    return Reservation(
+        admitted=bool(verdict), slot=slot / _MICRO, now=now / _MICRO, gate_end=gate / _MICRO
+    )

@@ -11,18 +11,20 @@ and the two kinds of view, ``for_org()`` and ``with_options()``. No I/O lives he
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Final, Self
 
 import attrs
 
 from ._protocol import path_segment, validate_base_url
-from ._ratelimit import RateLimit
+from ._ratelimit import BULK, INTERACTIVE, Lane, RateLimit, check_lane
 from ._retry import RetryPolicy
 from ._secret import Secret
 from ._types import UNSET, Unset
 
 __all__ = [
     "API_KEY_ENV",
+    "REDIS_URL_ENV",
     "DEFAULT_DEADLINE",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
@@ -42,6 +44,7 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_RATE_LIMIT: Final = RateLimit()
 """500 requests per minute with a burst of 5: the Invent API's documented per-IP limit."""
 API_KEY_ENV: Final = "INVENT_API_KEY"
+REDIS_URL_ENV: Final = "INVENT_REDIS_URL"
 
 
 def _seconds(name: str, value: float | None) -> float | None:
@@ -65,12 +68,17 @@ class Options:
         retry: How failed attempts are repeated.
         deadline: Seconds allowed for a whole call, waits and retries included (None: no
             limit).
+        lane: The rate governor's lane of this view's calls: ``"interactive"`` (the default)
+            or ``"bulk"`` (what the bulk methods use unless a view names a lane).
+        lane_chosen: True when the lane was chosen with ``with_options(lane=...)``.
     """
 
     org_id: str
     timeout: float | None
     retry: RetryPolicy
     deadline: float | None
+    lane: Lane = INTERACTIVE
+    lane_chosen: bool = False
 
     @classmethod
     def checked(
@@ -98,17 +106,34 @@ class Options:
         timeout: float | Unset | None = UNSET,
         max_retries: int | Unset = UNSET,
         deadline: float | Unset | None = UNSET,
+        lane: Lane | Unset = UNSET,
     ) -> Options:
         """These options with some limits changed (left out: unchanged; None: no limit).
 
-        Checked in this order: timeout, deadline, retries.
+        Checked in this order: timeout, deadline, retries, lane.
         """
         new_timeout = self.timeout if timeout is UNSET else _seconds("timeout", timeout)
         new_deadline = self.deadline if deadline is UNSET else _seconds("deadline", deadline)
         retry = self.retry
         if max_retries is not UNSET:
             retry = attrs.evolve(retry, max_retries=max_retries)
-        return attrs.evolve(self, timeout=new_timeout, retry=retry, deadline=new_deadline)
+        new_lane, chosen = self.lane, self.lane_chosen
+        if lane is not UNSET:
+            new_lane, chosen = check_lane(lane), True
+        return attrs.evolve(
+            self,
+            timeout=new_timeout,
+            retry=retry,
+            deadline=new_deadline,
+            lane=new_lane,
+            lane_chosen=chosen,
+        )
+
+    def for_bulk(self, max_retries: int) -> Options:
+        """The options of a bulk job's items: its retries, and the bulk lane unless this view
+        chose a lane."""
+        retry = attrs.evolve(self.retry, max_retries=max_retries)
+        return attrs.evolve(self, retry=retry, lane=self.lane if self.lane_chosen else BULK)
 
 
 @attrs.frozen(kw_only=True)
@@ -189,6 +214,7 @@ class Settings:
         )
         if rate_limit is not None and not isinstance(rate_limit, RateLimit):
             raise TypeError("rate_limit must be a RateLimit or None")
+        rate_limit = fleet_from_environment(rate_limit)
         if max_response_bytes is not None and (
             isinstance(max_response_bytes, bool)
             or not isinstance(max_response_bytes, int)
@@ -208,6 +234,27 @@ class Settings:
     def with_options(self, options: Options) -> Settings:
         """These settings for a view with other options."""
         return attrs.evolve(self, options=options)
+
+
+def fleet_from_environment(
+    rate_limit: RateLimit | None, environ: Mapping[str, str] | None = None
+) -> RateLimit | None:
+    """``rate_limit`` on the Redis server ``INVENT_REDIS_URL`` names, if it is set and the
+    limit names no server and is shared (``shared=False`` keeps a budget of its own).
+
+    Raises:
+        ValueError: the variable is not a Redis URL this SDK accepts (the message names the
+            variable and hides any password).
+    """
+    url = (os.environ if environ is None else environ).get(REDIS_URL_ENV, "").strip()
+    if not url or rate_limit is None or rate_limit.redis_url is not None:
+        return rate_limit
+    if not rate_limit.shared or not rate_limit.paced:
+        return rate_limit
+    try:
+        return attrs.evolve(rate_limit, redis_url=url)
+    except ValueError as exc:
+        raise ValueError(f"{REDIS_URL_ENV}: {exc}") from None
 
 
 class Configured:
@@ -251,14 +298,18 @@ class Configured:
         timeout: float | Unset | None = UNSET,
         max_retries: int | Unset = UNSET,
         deadline: float | Unset | None = UNSET,
+        lane: Lane | Unset = UNSET,
     ) -> Self:
         """A view with other per-call settings, e.g. ``client.with_options(max_retries=0)``.
 
         Arguments left out keep this client's values. As in the client's constructor,
-        ``timeout=None`` or ``deadline=None`` removes that limit.
+        ``timeout=None`` or ``deadline=None`` removes that limit. ``lane`` puts the view's
+        calls in the rate governor's ``"interactive"`` lane (the default for single calls)
+        or its ``"bulk"`` lane (the default of ``bulk_*`` and ``stream_*``): interactive
+        calls overtake queued bulk work up to ``RateLimit.interactive_share`` of the rate.
         """
         options = self._settings.options.evolve(
-            timeout=timeout, max_retries=max_retries, deadline=deadline
+            timeout=timeout, max_retries=max_retries, deadline=deadline, lane=lane
         )
         return self._view(self._settings.with_options(options))
 

@@ -32,6 +32,7 @@ LAYERS: list[list[str]] = [
     ["_converter"],
     ["_protocol"],
     ["_pagination", "_ratelimit", "_redis_budget", "_retry"],
+    ["_fleet"],
     ["_transport", "_settings", "_budgets"],
     ["_pipeline"],
     ["_bulk"],

@@ -17,6 +17,7 @@ from .._budgets import lease as budget_lease
 from .._client import from_settings
 from .._exceptions import ClientClosedError
 from .._ratelimit import GovernorStats
+from .._redis_budget import FleetStats
 from .._settings import Configured, Settings
 from ._bridge import Bridge
 from ._runtime import Runtime
@@ -30,6 +31,10 @@ async def _stats(bridge: Bridge) -> GovernorStats | None:
 
 async def _reset(bridge: Bridge) -> float:
     return bridge.async_client().rate_limit_reset()
+
+
+async def _fleet_stats(bridge: Bridge) -> FleetStats | None:
+    return await bridge.async_client().rate_limit_fleet_stats()
 
 
 class SyncClient(Configured):
@@ -85,6 +90,18 @@ class SyncClient(Configured):
         """
         bridge = self._bridge
         return bridge.call(lambda: _stats(bridge))
+
+    def rate_limit_fleet_stats(self) -> FleetStats | None:
+        """The counters of the fleet's budget on its Redis server, the same from every worker
+        sharing it: slots handed out, express slots of interactive calls, 429s signalled,
+        the shared cool-down, the backlog booked ahead. None when the budget is not on Redis
+        (see ``RateLimit.redis_url``).
+
+        Raises:
+            RedisUnavailableError: the server did not answer within ``redis_timeout``.
+        """
+        bridge = self._bridge
+        return bridge.call(lambda: _fleet_stats(bridge))
 
     def rate_limit_reset(self) -> float:
         """Open the rate governor's 429 cool-down gate now, for this client and its views

@@ -20,7 +20,7 @@ from .._client import AsyncInventClient
 from .._exceptions import AuthenticationError, InventError, PermissionDeniedError
 from .._models import Segment, SegmentColor
 from .._ratelimit import RateLimit
-from .._settings import API_KEY_ENV
+from .._settings import API_KEY_ENV, DEFAULT_RATE_LIMIT
 from ..testing import FakeInvent
 
 __all__ = [
@@ -107,11 +107,14 @@ class Settings:
         org_id: The organisation to act on (``c``: the API key's own).
         base_url: The API root, or None for the SDK's default.
         sandbox: Use an embedded FakeInvent instead of the real API.
+        redis_url: The Redis server of a rate budget shared with other processes (None:
+            ``INVENT_REDIS_URL``, else a budget of this process).
     """
 
     org_id: str = "c"
     base_url: str | None = None
     sandbox: bool = False
+    redis_url: str | None = None
 
 
 def read_api_key(environ: Mapping[str, str] | None = None) -> str:
@@ -145,21 +148,25 @@ def make_client(
     org_id: str,
     base_url: str | None = None,
     rate_per_minute: float | None = None,
+    redis_url: str | None = None,
 ) -> AsyncInventClient:
-    """An AsyncInventClient; a bad ``--org`` or ``--base-url`` becomes a usage error (exit 2).
+    """An AsyncInventClient; a bad ``--org``, ``--base-url`` or ``--redis-url`` (or
+    ``INVENT_REDIS_URL``), or a Redis budget without redis-py, is a usage error (exit 2).
 
     ``rate_per_minute`` sets the client's rate governor (None: the SDK default, the real
-    API's 500 requests per minute).
+    API's 500 requests per minute); ``redis_url`` shares it on that server (None: the SDK
+    reads ``INVENT_REDIS_URL``).
     """
     options: dict[str, Any] = {"org_id": org_id}
     if base_url is not None:
         options["base_url"] = base_url
-    if rate_per_minute is not None:
-        options["rate_limit"] = RateLimit(per_minute=rate_per_minute)
     try:
+        if rate_per_minute is not None or redis_url is not None:
+            rate = DEFAULT_RATE_LIMIT.per_minute if rate_per_minute is None else rate_per_minute
+            options["rate_limit"] = RateLimit(per_minute=rate, redis_url=redis_url)
         return AsyncInventClient(api_key, **options)
-    except ValueError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+    except (ValueError, ImportError) as exc:
+        raise CliError(f"{exc}", EXIT_USAGE) from None
 
 
 def fake_window(rate_per_minute: float) -> float:
@@ -202,7 +209,10 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncInventClient]:
     """The client a command uses: the real API (key from the environment) or the sandbox."""
     if not settings.sandbox:
         key = read_api_key()
-        async with make_client(key, org_id=settings.org_id, base_url=settings.base_url) as client:
+        client = make_client(
+            key, org_id=settings.org_id, base_url=settings.base_url, redis_url=settings.redis_url
+        )
+        async with client:
             yield client
         return
     fake = sandbox_fake(SANDBOX_RATE_PER_MINUTE)
@@ -213,6 +223,7 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncInventClient]:
             org_id=settings.org_id,
             base_url=fake.url,
             rate_per_minute=SANDBOX_RATE_PER_MINUTE,
+            redis_url=settings.redis_url,
         )
         async with client:
             yield client

@@ -19,6 +19,7 @@ from .._client import AsyncInventClient
 from .._exceptions import InventError
 from .._models import ContactStatus, Segment, SegmentColor
 from .._pagination import AsyncPager
+from .._settings import REDIS_URL_ENV
 from .._version import __version__
 from ._ids import STDIN, open_ids
 from ._jobs import Action, run_bulk_command, run_demo
@@ -98,9 +99,20 @@ class InventGroup(click.Group):
         "requests/min. No account, key or network needed; nothing is kept afterwards."
     ),
 )
+@click.option(
+    "--redis-url",
+    metavar="URL",
+    help=(
+        "Share the rate budget with every process that names this Redis (or Valkey) server, "
+        "e.g. redis://127.0.0.1:6379/0 (rediss:// for a server on another host). "
+        f"Default: the {REDIS_URL_ENV} environment variable, else a budget of this process."
+    ),
+)
 @click.version_option(__version__, "--version", prog_name="invent", message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, org_id: str, base_url: str | None, sandbox: bool) -> None:
+def cli(
+    ctx: click.Context, org_id: str, base_url: str | None, sandbox: bool, redis_url: str | None
+) -> None:
     """invent: the Invent API (contacts and segments) from the shell.
 
     The API key is read from the INVENT_API_KEY environment variable only (never from an
@@ -113,7 +125,7 @@ def cli(ctx: click.Context, org_id: str, base_url: str | None, sandbox: bool) ->
     """
     if sandbox and base_url is not None:
         raise click.UsageError("--sandbox and --base-url cannot be used together")
-    ctx.obj = Settings(org_id=org_id, base_url=base_url, sandbox=sandbox)
+    ctx.obj = Settings(org_id=org_id, base_url=base_url, sandbox=sandbox, redis_url=redis_url)
 
 
 def _is_terminal(stream: object) -> bool:

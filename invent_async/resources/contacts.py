@@ -363,7 +363,7 @@ class AsyncContacts:
         check_options(options)
         path_segment(segment_id, "segment_id")
         retries = options.get("max_retries", DEFAULT_MAX_RETRIES)
-        pipeline = self._pipeline.with_options(self._pipeline.options.evolve(max_retries=retries))
+        pipeline = self._pipeline.with_options(self._pipeline.options.for_bulk(retries))
 
         async def change(contact_id: str, stats: CallStats) -> Contact | None:
             request = self._segment_request(method, contact_id, segment_id)

@@ -1,0 +1,423 @@
+"""The fleet governor: one rate budget on a Redis server for every process of every host.
+
+A :class:`FleetGovernor` is what a client leases instead of a :class:`RateGovernor` when its
+``RateLimit`` names a ``redis_url`` (or ``INVENT_REDIS_URL`` is set). It keeps in the process
+what only the process can know: the concurrency cap, its own 429 cool-down gate and the probe
+after a long ``Retry-After`` (an unpaced :class:`RateGovernor`). The pacing, the shared
+cool-down and the fleet's stats live on the server (:class:`RedisBudget`). One attempt::
+
+    ticket = local.acquire(deadline, lane)      cap, this process's gate, the probe
+    slot = reserve(lane)                        one script, the server's clock
+    while slot is ahead: sleep, then check      the server says go, wait more (a process clock
+                                                running fast), or a new slot (a cool-down or
+                                                a reset meanwhile, an express call took it)
+
+A sleep lasts at most :data:`RECHECK` seconds, so a reset (``rate_limit_reset()``) or a
+cool-down set by another process reaches every sleeper within that time. Slots are server
+times: the process maps them to its monotonic clock by the difference to the server's
+``now`` in the same answer, so a host whose clock is off (or runs fast) gets no more than
+its share: the check before sending is done on the server's clock.
+
+When the server does not answer within ``redis_timeout`` the process falls back to a local
+governor at ``fallback_share`` of the rate, says so once on the ``invent_async`` logger,
+and asks the server again (one request at a time) every :data:`RETRY_REDIS` seconds; the
+first answer brings it back, said once too. A call never fails because Redis is down.
+
+redis-py's asyncio client is bound to the event loop it connects on: the governor keeps one
+:class:`RedisBudget` per loop (each ``InventClient`` runs its own), closed when that loop
+shuts down or the last client using the governor closes there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import math
+import threading
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from typing import Any, Final
+
+import attrs
+
+from ._ratelimit import (
+    BULK,
+    INTERACTIVE,
+    GovernorDeadlineExceeded,
+    GovernorStats,
+    Lane,
+    RateGovernor,
+    RateLimit,
+    Ticket,
+    redact_url,
+)
+from ._redis_budget import FleetStats, RedisBudget, RedisUnavailableError, Reservation
+
+__all__ = ["RECHECK", "RETRY_REDIS", "FleetGovernor"]
+
+log = logging.getLogger("invent_async")
+
+RECHECK: Final = 2.0
+"""Longest sleep before a request asks the server again (resets reach sleepers this fast)."""
+RETRY_REDIS: Final = 1.0
+"""Seconds between tries of an unreachable server (meanwhile: the local fallback budget)."""
+
+
+class _LoopBudget:
+    """The governor's :class:`RedisBudget` on one event loop, closed with the loop."""
+
+    __slots__ = ("budget", "watcher")
+
+    def __init__(self, budget: RedisBudget, watcher: AsyncGenerator[None]) -> None:
+        self.budget = budget
+        self.watcher = watcher
+
+
+async def _close_at_loop_shutdown(budget: RedisBudget) -> AsyncGenerator[None]:
+    """Closes ``budget``'s connections when closed: by the governor, or the loop's shutdown."""
+    try:
+        yield
+    finally:
+        await budget.aclose()
+
+
+class FleetGovernor:
+    """Paces the requests of every process sharing a budget on a Redis server (see the
+    module docstring). The same interface as :class:`RateGovernor`.
+
+    Args:
+        config: The limits; ``config.redis_url`` is the server.
+        name: The budget's name on the server (the API host and ``RateLimit.budget``).
+        clock: Monotonic clock in seconds; ``deadline_at`` values use it.
+        sleep: Coroutine function sleeping for a number of seconds of that clock.
+    """
+
+    def __init__(
+        self,
+        config: RateLimit,
+        *,
+        name: str,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if config.redis_url is None or config.per_minute is None:
+            raise ValueError("a fleet governor needs RateLimit(redis_url=..., per_minute=...)")
+        if importlib.util.find_spec("redis") is None:
+            raise ImportError(
+                "a rate budget on Redis (RateLimit(redis_url=...) or INVENT_REDIS_URL) needs "
+                "redis-py: pip install 'invent-async[redis]'"
+            )
+        self._config = config
+        self._url = config.redis_url
+        self._name = name
+        self._clock = clock
+        self._sleep = sleep
+        self._rate = config.per_minute * (1 - config.headroom)
+        # in the process: the cap, this process's gate and probe; no pacing
+        self._local = RateGovernor(
+            attrs.evolve(config, per_minute=None, redis_url=None, interactive_share=0),
+            clock=clock,
+            sleep=sleep,
+        )
+        # while the server does not answer: this process's share of the rate
+        self._fallback = RateGovernor(
+            attrs.evolve(
+                config,
+                per_minute=config.per_minute * config.fallback_share,
+                redis_url=None,
+                max_in_flight=None,
+            ),
+            clock=clock,
+            sleep=sleep,
+        )
+        self._lock = threading.Lock()
+        self._budgets: dict[asyncio.AbstractEventLoop, _LoopBudget] = {}
+        self._down = False  # the server did not answer the latest try
+        self._retry_at = -math.inf  # when the next try of a server that is down may go
+        self._trying = False  # a request is trying the server that is down
+        self._gate_end = -math.inf  # the shared gate's end as last seen, on our clock
+        self._tasks: set[asyncio.Future[Any]] = set()
+        # statistics of the shared pacing (the local governor counts the rest)
+        self._waited = 0.0
+        self._deadline_misses = 0
+        self._fallbacks = 0
+
+    def __repr__(self) -> str:
+        return f"<FleetGovernor {self._name!r} on {redact_url(self._url)}>"
+
+    @property
+    def config(self) -> RateLimit:
+        """The limits this governor was built with."""
+        return self._config
+
+    @property
+    def rate_per_minute(self) -> float:
+        """The pacing rate now: the shared one, or this process's share while Redis is down."""
+        if self._down:
+            return self._rate * self._config.fallback_share
+        return self._rate
+
+    @property
+    def fallback(self) -> bool:
+        """True while the server does not answer and the process paces itself."""
+        return self._down
+
+    # ------------------------------------------------------------------ acquiring
+
+    async def acquire(self, deadline_at: float | None = None, lane: Lane = INTERACTIVE) -> Ticket:
+        """Wait for the cap, this process's gate and a slot of the shared budget.
+
+        Raises:
+            GovernorDeadlineExceeded: the wait would end at or after ``deadline_at``.
+        """
+        ticket = await self._local.acquire(deadline_at, lane)
+        start = self._clock()
+        try:
+            await self._pace(deadline_at, lane)
+        except BaseException:
+            ticket.release()
+            raise
+        now = self._clock()
+        waited = now - start
+        with self._lock:
+            self._waited += waited
+        ticket.admitted_at = now
+        ticket.waited += waited
+        return ticket
+
+    async def _pace(self, deadline_at: float | None, lane: Lane) -> None:
+        budget = self._budget_to_try()
+        if budget is not None:
+            try:
+                await self._shared_slot(budget, deadline_at, lane)
+            except RedisUnavailableError:
+                self._went_down()
+            else:
+                self._answered()
+                return
+            finally:
+                with self._lock:
+                    self._trying = False
+        with self._lock:
+            self._fallbacks += 1
+        (await self._fallback.acquire(deadline_at, lane)).release()
+
+    def _budget_to_try(self) -> RedisBudget | None:
+        """This loop's budget, or None while the server is down and not due for a try."""
+        with self._lock:
+            if self._down:
+                if self._trying or self._clock() < self._retry_at:
+                    return None
+                self._trying = True
+        return self._loop_budget()
+
+    async def _shared_slot(
+        self, budget: RedisBudget, deadline_at: float | None, lane: Lane
+    ) -> None:
+        bulk = lane == BULK
+        answer = await budget.reserve(self._max_wait(deadline_at), bulk=bulk)
+        while True:
+            if not answer.admitted:
+                self._deadline_miss()
+                raise GovernorDeadlineExceeded(max(0.0, answer.slot - answer.now))
+            self._seen(answer)
+            wait = answer.slot - answer.now
+            if wait <= 0:
+                return
+            if deadline_at is not None and self._clock() + wait >= deadline_at:
+                self._deadline_miss()  # booked, but a check may not fit before the deadline
+                raise GovernorDeadlineExceeded(wait)
+            await self._sleep(min(wait, RECHECK))
+            answer = await budget.check(answer, self._max_wait(deadline_at), bulk=bulk)
+
+    def _max_wait(self, deadline_at: float | None) -> float | None:
+        if deadline_at is None:
+            return None
+        left = deadline_at - self._clock()
+        if left <= 0:
+            self._deadline_miss()
+            raise GovernorDeadlineExceeded(None)
+        return left
+
+    def _deadline_miss(self) -> None:
+        with self._lock:
+            self._deadline_misses += 1
+
+    def _seen(self, answer: Reservation) -> None:
+        gate_end = self._clock() + (answer.gate_end - answer.now)
+        with self._lock:
+            self._gate_end = gate_end
+
+    def _went_down(self) -> None:
+        with self._lock:
+            first = not self._down
+            self._down = True
+            self._retry_at = self._clock() + RETRY_REDIS
+        if first:
+            log.warning(
+                "the shared rate budget's Redis server (%s) did not answer within %gs: this "
+                "process paces itself at %.0f/min (fallback_share %g) until it answers again",
+                redact_url(self._url),
+                self._config.redis_timeout,
+                self._rate * self._config.fallback_share,
+                self._config.fallback_share,
+            )
+
+    def _answered(self) -> None:
+        if not self._down:
+            return
+        with self._lock:
+            was_down, self._down = self._down, False
+        if was_down:
+            log.warning(
+                "the shared rate budget's Redis server (%s) answers again: back on the shared "
+                "budget of %.0f/min",
+                redact_url(self._url),
+                self._rate,
+            )
+
+    def _loop_budget(self, loop: asyncio.AbstractEventLoop | None = None) -> RedisBudget:
+        """The budget of ``loop`` (the running one by default), made on first use."""
+        loop = loop or asyncio.get_running_loop()
+        with self._lock:
+            entry = self._budgets.get(loop)
+            if entry is not None:
+                return entry.budget
+            for gone in [other for other in self._budgets if other.is_closed()]:
+                del self._budgets[gone]
+        cfg = self._config
+        budget = RedisBudget(
+            self._url,
+            name=self._name,
+            per_minute=self._rate,
+            burst=cfg.burst,
+            interactive_share=cfg.interactive_share,
+            timeout=cfg.redis_timeout,
+        )
+        watcher = _close_at_loop_shutdown(budget)
+        with self._lock:
+            entry = self._budgets.get(loop)
+            if entry is None:
+                self._budgets[loop] = entry = _LoopBudget(budget, watcher)
+                fresh = True
+            else:
+                fresh = False
+        if fresh:
+            # registers with the loop's async-generator hooks: closed at the loop's shutdown
+            loop.create_task(_start(watcher)).add_done_callback(_retrieve)
+        return entry.budget
+
+    async def aclose(self) -> None:
+        """Close the connections of the running loop's budget (made again if used again)."""
+        with self._lock:
+            entry = self._budgets.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry.watcher.aclose()
+            await entry.budget.aclose()  # if the watcher had not started yet
+
+    # ------------------------------------------------------------------ feedback
+
+    def rate_limited(self, retry_after: float | None = None, ticket: Ticket | None = None) -> float:
+        """Signal a 429: close this process's gate, and the shared one for every process.
+
+        Returns:
+            Seconds until the gate opens.
+        """
+        remaining = self._local.rate_limited(retry_after, ticket)
+        if remaining > 0:
+            self._on_server(lambda budget: budget.cool_down(remaining))
+        with self._lock:
+            self._gate_end = max(self._gate_end, self._clock() + remaining)
+        return remaining
+
+    def succeeded(self, ticket: Ticket | None = None) -> None:
+        """Signal a response that was not a 429."""
+        self._local.succeeded(ticket)
+
+    def reopen(self) -> float:
+        """Open the gate now, here and on the server: requests of other processes sleeping
+        for it learn of it within :data:`RECHECK` seconds.
+
+        Returns:
+            Seconds the gate would still have stayed closed (0 when it was open).
+        """
+        now = self._clock()
+        with self._lock:
+            remaining = max(0.0, self._gate_end - now)
+            self._gate_end = min(self._gate_end, now)
+        remaining = max(remaining, self._local.reopen())
+        self._on_server(lambda budget: budget.reopen())
+        return remaining
+
+    def _on_server(self, action: Callable[[RedisBudget], Coroutine[Any, Any, object]]) -> None:
+        """Run ``action`` on a budget's loop, in the background; failures mean "down"."""
+        if self._down:
+            return  # this process's own gate holds it; the server learns nothing more
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            task: asyncio.Future[Any] = loop.create_task(self._quietly(action(self._loop_budget())))
+        else:  # a sync client's thread: run it on the loop of a budget in use
+            with self._lock:
+                entries = [(other, e) for other, e in self._budgets.items() if other.is_running()]
+            if not entries:
+                return
+            other, entry = entries[0]
+            future = asyncio.run_coroutine_threadsafe(self._quietly(action(entry.budget)), other)
+            future.add_done_callback(_retrieve_concurrent)
+            return
+        with self._lock:
+            self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _quietly(self, operation: Awaitable[object]) -> None:
+        try:
+            await operation
+        except RedisUnavailableError:
+            self._went_down()
+
+    # ------------------------------------------------------------------ introspection
+
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now would wait for this process's gate (the shared
+        pacing is known only by asking the server)."""
+        return max(self._local.expected_wait(), self._gate_end - self._clock(), 0.0)
+
+    def stats(self) -> GovernorStats:
+        """This process's counters; :meth:`fleet_stats` reads the fleet's from the server."""
+        local = self._local.stats()
+        with self._lock:
+            return attrs.evolve(
+                local,
+                waited=local.waited + self._waited,
+                deadline_exceeded=local.deadline_exceeded + self._deadline_misses,
+                rate_per_minute=self.rate_per_minute,
+                cooldown_remaining=max(local.cooldown_remaining, self._gate_end - self._clock()),
+                fleet=True,
+                fallback=self._down,
+            )
+
+    async def fleet_stats(self) -> FleetStats:
+        """The budget's counters on the server, the same from every process.
+
+        Raises:
+            RedisUnavailableError: the server did not answer.
+        """
+        return await self._loop_budget().stats()
+
+
+async def _start(watcher: AsyncGenerator[None]) -> None:
+    await anext(watcher)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # a watcher that could not start: nothing to close
+
+
+def _retrieve_concurrent(future: Any) -> None:
+    if not future.cancelled():
+        future.exception()
