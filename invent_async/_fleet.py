@@ -31,6 +31,7 @@ shuts down or the last client using the governor closes there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import math
@@ -116,7 +117,7 @@ class FleetGovernor:
         self._rate = config.per_minute * (1 - config.headroom)
         # in the process: the cap, this process's gate and probe; no pacing
         self._local = RateGovernor(
-            attrs.evolve(config, per_minute=None, redis_url=None, interactive_share=0),
+            attrs.evolve(config, per_minute=None, redis_url=None),
             clock=clock,
             sleep=sleep,
         )
@@ -138,6 +139,8 @@ class FleetGovernor:
         self._trying = False  # a request is trying the server that is down
         self._gate_end = -math.inf  # the shared gate's end as last seen, on our clock
         self._tasks: set[asyncio.Future[Any]] = set()
+        # resolved when the server answers again: requests waiting in the fallback go shared
+        self._recovered: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         # statistics of the shared pacing (the local governor counts the rest)
         self._waited = 0.0
         self._deadline_misses = 0
@@ -187,36 +190,62 @@ class FleetGovernor:
         return ticket
 
     async def _pace(self, deadline_at: float | None, lane: Lane) -> None:
-        budget = self._budget_to_try()
-        if budget is not None:
-            try:
-                await self._shared_slot(budget, deadline_at, lane)
-            except RedisUnavailableError:
-                self._went_down()
-            else:
-                self._answered()
+        while True:
+            budget, trier = self._budget_to_try()
+            if budget is not None:
+                try:
+                    await self._shared_slot(budget, deadline_at, lane)
+                    return
+                except RedisUnavailableError as exc:
+                    self._went_down(exc)
+                finally:
+                    if trier:
+                        with self._lock:
+                            self._trying = False
+            if await self._fallback_slot(deadline_at, lane):
                 return
-            finally:
-                with self._lock:
-                    self._trying = False
-        with self._lock:
-            self._fallbacks += 1
-        (await self._fallback.acquire(deadline_at, lane)).release()
+            # the server answered again while this request waited in the fallback: go shared
 
-    def _budget_to_try(self) -> RedisBudget | None:
-        """This loop's budget, or None while the server is down and not due for a try."""
+    def _budget_to_try(self) -> tuple[RedisBudget | None, bool]:
+        """This loop's budget, or None while the server is down and not due for a try; and
+        whether this request is the one trying a server that is down."""
         with self._lock:
-            if self._down:
+            trier = self._down
+            if trier:
                 if self._trying or self._clock() < self._retry_at:
-                    return None
+                    return None, False
                 self._trying = True
-        return self._loop_budget()
+        return self._loop_budget(), trier
+
+    async def _fallback_slot(self, deadline_at: float | None, lane: Lane) -> bool:
+        """Wait for a slot of this process's fallback budget: True when it came, False when
+        the server answered again first (the request then goes through the shared one)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if not self._down:
+                return False
+            self._fallbacks += 1
+            back = self._recovered.get(loop)
+            if back is None or back.done():
+                back = self._recovered[loop] = loop.create_future()
+        acquiring = asyncio.ensure_future(self._fallback.acquire(deadline_at, lane))
+        try:
+            await asyncio.wait((acquiring, back), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not acquiring.done():
+                acquiring.cancel()  # the governor's acquire leaks nothing when cancelled
+                await asyncio.wait((acquiring,))
+        if acquiring.cancelled():
+            return False
+        acquiring.result().release()  # GovernorDeadlineExceeded propagates from here
+        return True
 
     async def _shared_slot(
         self, budget: RedisBudget, deadline_at: float | None, lane: Lane
     ) -> None:
         bulk = lane == BULK
         answer = await budget.reserve(self._max_wait(deadline_at), bulk=bulk)
+        self._answered()
         while True:
             if not answer.admitted:
                 self._deadline_miss()
@@ -249,17 +278,18 @@ class FleetGovernor:
         with self._lock:
             self._gate_end = gate_end
 
-    def _went_down(self) -> None:
+    def _went_down(self, error: RedisUnavailableError) -> None:
         with self._lock:
             first = not self._down
             self._down = True
             self._retry_at = self._clock() + RETRY_REDIS
         if first:
             log.warning(
-                "the shared rate budget's Redis server (%s) did not answer within %gs: this "
-                "process paces itself at %.0f/min (fallback_share %g) until it answers again",
+                "the shared rate budget's Redis server (%s, timeout %gs) is unavailable (%s): "
+                "this process paces itself at %.0f/min (fallback_share %g) until it answers again",
                 redact_url(self._url),
                 self._config.redis_timeout,
+                error,
                 self._rate * self._config.fallback_share,
                 self._config.fallback_share,
             )
@@ -269,6 +299,9 @@ class FleetGovernor:
             return
         with self._lock:
             was_down, self._down = self._down, False
+            recovered = list(self._recovered.values())
+            self._recovered.clear()
+        _resolve_all(recovered)
         if was_down:
             log.warning(
                 "the shared rate budget's Redis server (%s) answers again: back on the shared "
@@ -309,9 +342,15 @@ class FleetGovernor:
         return entry.budget
 
     async def aclose(self) -> None:
-        """Close the connections of the running loop's budget (made again if used again)."""
+        """Close the connections of the running loop's budget (made again if used again),
+        once the cool-downs and resets sent from this loop are through (or timed out)."""
+        loop = asyncio.get_running_loop()
         with self._lock:
-            entry = self._budgets.pop(asyncio.get_running_loop(), None)
+            sending = [task for task in self._tasks if task.get_loop() is loop]
+        if sending:
+            await asyncio.wait(sending, timeout=2 * self._config.redis_timeout)
+        with self._lock:
+            entry = self._budgets.pop(loop, None)
         if entry is not None:
             await entry.watcher.aclose()
             await entry.budget.aclose()  # if the watcher had not started yet
@@ -376,8 +415,8 @@ class FleetGovernor:
     async def _quietly(self, operation: Awaitable[object]) -> None:
         try:
             await operation
-        except RedisUnavailableError:
-            self._went_down()
+        except RedisUnavailableError as exc:
+            self._went_down(exc)
 
     # ------------------------------------------------------------------ introspection
 
@@ -407,6 +446,26 @@ class FleetGovernor:
             RedisUnavailableError: the server did not answer.
         """
         return await self._loop_budget().stats()
+
+
+def _resolve_all(futures: list[asyncio.Future[None]]) -> None:
+    """Resolve futures of any event loop: directly on the running one, thread-safely else."""
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    for fut in futures:
+        loop = fut.get_loop()
+        if loop is running:
+            _set(fut)
+        elif not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nobody waits there
+                loop.call_soon_threadsafe(_set, fut)
+
+
+def _set(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 async def _start(watcher: AsyncGenerator[None]) -> None:

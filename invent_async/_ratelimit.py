@@ -5,7 +5,8 @@ every client of the process that shares its budget (see ``_budgets``). A request
 :meth:`RateGovernor.acquire` right before it is sent and releases the returned :class:`Ticket`
 when its answer (or error) is in. ``acquire`` waits, in this order:
 
-1. for a concurrency slot, when ``max_in_flight`` is set (FIFO queue of futures);
+1. for a concurrency slot, when ``max_in_flight`` is set (FIFO queues of futures; with lanes,
+   interactive requests are handed a freed slot before bulk ones);
 2. for its pacing slot, which also covers the cool-down gate.
 
 Pacing is GCRA ("next free send time"): every request reserves
@@ -53,7 +54,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import attrs
 
@@ -175,20 +176,32 @@ def _check_redis_url(_: object, attribute: attrs.Attribute[Any], value: Any) -> 
 
 
 def redact_url(url: str | None) -> str | None:
-    """``url`` with its password (if any) replaced by ``***``."""
+    """``url`` with its password replaced by ``***``: in the user info (``user:pw@host``)
+    and in a ``password=`` query parameter (redis-py reads both)."""
     if url is None:
         return None
     parts = urlsplit(url)
-    try:
-        password = parts.password
-    except ValueError:  # pragma: no cover - urlsplit does not raise for a password
-        password = None
-    if not password and "@" not in parts.netloc:
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"{user}@{host}"
+    query = "&".join(
+        f"{name}=***" if unquote_plus(name).strip().lower() == "password" else pair
+        for pair in parts.query.split("&")
+        for name in [pair.partition("=")[0]]
+    )
+    if netloc == parts.netloc and query == parts.query:
         return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"{user}:***@{host}" if password else f"{user}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
+    return (
+        rebuilt + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+    )
+
+
+def has_password(url: str) -> bool:
+    """True when ``url`` carries a password (in the user info or a ``password=`` query)."""
+    return redact_url(url) != url
 
 
 def _url_repr(url: str | None) -> str:
@@ -212,6 +225,8 @@ class RateLimit:
         burst: Requests that may go out at once after an idle period (the bucket's size).
             Any window of ``W`` seconds admits at most ``burst + W * per_minute / 60``.
         max_in_flight: Most requests sent and not yet answered at any time (None: no cap).
+            With lanes (``interactive_share`` above 0), a freed slot goes to a waiting
+            interactive request before the bulk ones.
         adaptive: Cut the rate on each 429 and win it back slowly on successes (AIMD), for
             limits shared with other processes or machines. Needs ``per_minute``.
         decrease: Factor applied to the rate on a 429 in adaptive mode.
@@ -251,7 +266,9 @@ class RateLimit:
             stats are shared by every worker on every host (see ``_fleet``). Plain
             ``redis://`` only on loopback; ``rediss://`` (TLS) for a server elsewhere;
             ``unix:///path`` for a socket. None (the default): ``INVENT_REDIS_URL`` if it is
-            set, else the budget is per process. The password never shows in a repr.
+            set (and the limit is shared, paced and not adaptive), else the budget is per
+            process. The password (in the user info or a ``password=`` query parameter)
+            never shows in a repr, log or error.
         redis_timeout: Seconds a Redis operation may take (default 0.25) before the server
             counts as unreachable, and the process paces itself at ``fallback_share`` of the
             rate until the server answers again. A call never fails because Redis is down.
@@ -449,12 +466,14 @@ _GATED: Final = _Reservation(-1, _NEVER, -1)
 
 
 class _Express:
-    """An interactive request overtaking the queued ones, sleeping until its slot ``t``."""
+    """An interactive request overtaking the queued ones, sleeping until its slot ``t``
+    (booked while the gate was as ``gate_epoch`` says)."""
 
-    __slots__ = ("t",)
+    __slots__ = ("gate_epoch", "t")
 
-    def __init__(self, t: float) -> None:
+    def __init__(self, t: float, gate_epoch: int) -> None:
         self.t = t
+        self.gate_epoch = gate_epoch
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -552,6 +571,7 @@ class RateGovernor:
         self._share = cfg.interactive_share if cfg.paced else 0.0
         self._express_interval = 0.0
         self._express_next = _NEVER
+        self._gate_epoch = 0  # bumped when the gate closes further, reopens, or a probe is back
         self._queued_bulk = 0  # bulk reservations in _pending, not done: what may be overtaken
         if self._paced:
             self._set_rate(self._max_rate)
@@ -576,7 +596,8 @@ class RateGovernor:
         self._probe_waiters: list[_Waiter] = []
         # the concurrency cap
         self._slots = 0
-        self._slot_waiters: deque[_Waiter] = deque()
+        self._slot_waiters: deque[_Waiter] = deque()  # bulk requests waiting for a slot
+        self._slot_waiters_first: deque[_Waiter] = deque()  # interactive ones: served first
         # statistics
         self._acquired = 0
         self._waited = 0.0
@@ -639,7 +660,7 @@ class RateGovernor:
                 if rec is None:  # let through at once
                     return self._issue(start, start)
             else:
-                waiter = self._slot_waiter(start, deadline_at)
+                waiter = self._slot_waiter(start, deadline_at, lane)
             self._waiting += 1
         finally:
             lock.release()
@@ -711,7 +732,7 @@ class RateGovernor:
                         raise self._deadline_error(t - now)
                     self._express_next = t + self._express_interval
                     if t > now:
-                        return _Express(t)
+                        return _Express(t, self._gate_epoch)
                     self._steal(now)
                     return None
         t = self._reserve(now, deadline_at)
@@ -749,7 +770,13 @@ class RateGovernor:
         while True:
             wake = waiter = None
             with self._lock:
-                t = max(rec.t, self._gate_end)
+                if rec.gate_epoch != self._gate_epoch:
+                    # A 429, a reopen or a probe's answer since it was booked: book again
+                    # from the gate's end, one express interval after the others.
+                    rec.t = max(self._express_next, self._gate_end, now)
+                    self._express_next = rec.t + self._express_interval
+                    rec.gate_epoch = self._gate_epoch
+                t = rec.t
                 if t > now:
                     if deadline_at is not None and t >= deadline_at:
                         raise self._deadline_error(t - now)
@@ -878,6 +905,7 @@ class RateGovernor:
         got no answer proved nothing)."""
         self._probe_due = ticket is not None
         self._last_probe = ticket
+        self._gate_epoch += 1
         if self._paced:
             self._relay(self._clock())
 
@@ -955,11 +983,14 @@ class RateGovernor:
             self._next = max(shifted, start)
         self._epoch += 1
 
-    def _slot_waiter(self, now: float, deadline_at: float | None) -> _Waiter:
+    def _slot_waiter(self, now: float, deadline_at: float | None, lane: Lane) -> _Waiter:
         if deadline_at is not None and deadline_at <= now:
             raise self._deadline_error(None)
         waiter = _Waiter(asyncio.get_running_loop().create_future())
-        self._slot_waiters.append(waiter)
+        if lane == INTERACTIVE and self._config.interactive_share:
+            self._slot_waiters_first.append(waiter)
+        else:
+            self._slot_waiters.append(waiter)
         return waiter
 
     async def _wait_for_slot(self, waiter: _Waiter, now: float, deadline_at: float | None) -> None:
@@ -993,14 +1024,14 @@ class RateGovernor:
             waiter.fut.set_exception(error)
 
     def _free_slot(self) -> asyncio.Future[None] | None:
-        """Hand the slot to the first live waiter (return its future to wake), or give it
-        back (under the lock)."""
-        waiters = self._slot_waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if waiter.state == _WAITING and not waiter.fut.done():
-                waiter.state = _WOKEN
-                return waiter.fut
+        """Hand the slot to the first live waiter, interactive ones first (return its future
+        to wake), or give it back (under the lock)."""
+        for waiters in (self._slot_waiters_first, self._slot_waiters):
+            while waiters:
+                waiter = waiters.popleft()
+                if waiter.state == _WAITING and not waiter.fut.done():
+                    waiter.state = _WOKEN
+                    return waiter.fut
         self._slots -= 1
         return None
 
@@ -1086,6 +1117,7 @@ class RateGovernor:
                     changed = True
             if now + pause > self._gate_end:
                 self._gate_end = now + pause
+                self._gate_epoch += 1
                 changed = True
             if changed and self._paced:
                 self._reschedule(max(self._gate_end, now), old_interval)
@@ -1109,6 +1141,7 @@ class RateGovernor:
             if remaining <= 0 and not probing:
                 return 0.0
             self._gate_end = min(self._gate_end, now)
+            self._gate_epoch += 1
             self._strikes = 0
             woken = self._end_probe(None)
             woken += self._wakes.values()

@@ -41,23 +41,26 @@ __all__ = [
 
 DEFAULT_REDIS_TIMEOUT: Final = 0.25
 """Seconds a budget operation may take before the server counts as unreachable."""
+MAX_CONNECTIONS: Final = 32
+"""Connections per budget (per event loop); more requests at once wait for one."""
 
 _PRELUDE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function num(key) return tonumber(redis.call('GET', key) or '0') end
-local function put(key, value, at_least)
+local function put(key, value, extra)
   redis.call('SET', key, string.format('%d', value), 'PX',
-             math.floor(math.max(value - now, at_least or 0) / 1000) + 1000)
+             math.floor(math.max(value - now, 0) / 1000) + math.floor((extra or 0) / 1000) + 1000)
 end
 local function count(field)
   redis.call('HINCRBY', KEYS[6], field, 1)
   redis.call('PEXPIRE', KEYS[6], 86400000)
 end
+local function epoch() return tonumber(redis.call('GET', KEYS[7]) or '0') end
 local function book(interval, tau, max_wait, bulk, gate)
   local slot = math.max(now - tau, num(KEYS[1]), gate)
   if max_wait >= 0 and slot - now > max_wait then return nil, slot end
-  put(KEYS[1], slot + interval)
+  put(KEYS[1], slot + interval, tau)
   if bulk then put(KEYS[5], slot) end
   return true, slot
 end
@@ -65,8 +68,10 @@ end
 """Shared by every script. KEYS: 1 ``next`` (the queue's next free slot), 2 ``gate`` (end of
 the cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (express
 slots not yet given up by a booked bulk request), 5 ``bulk`` (the latest slot booked by bulk
-work), 6 ``stats`` (a hash of counters). Times are server microseconds; every key expires
-once it is in the past (the stats a day after their last change)."""
+work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (bumped by each reopen: slots booked
+before it are booked again). Times are server microseconds. ``next`` lives ``tau`` longer
+than its value (until then it still holds the bucket back); the other keys expire once they
+are in the past, the stats a day after their last change, the epoch never."""
 
 _RESERVE: Final = (
     _PRELUDE
@@ -78,19 +83,19 @@ local queue = math.max(now - tau, num(KEYS[1]), gate)
 if not bulk and express > 0 and queue > now and num(KEYS[5]) > now then
   local slot = math.max(now, num(KEYS[3]), gate)
   if slot < queue then
-    if max_wait >= 0 and slot - now > max_wait then return {0, slot, now, gate} end
+    if max_wait >= 0 and slot - now > max_wait then return {0, slot, now, gate, epoch()} end
     put(KEYS[3], slot + express)
     redis.call('INCR', KEYS[4])
     redis.call('PEXPIRE', KEYS[4], math.floor((queue - now) / 1000) + 1000)
     count('acquired')
     count('express')
-    return {1, slot, now, gate}
+    return {1, slot, now, gate, epoch()}
   end
 end
 local ok, slot = book(interval, tau, max_wait, bulk, gate)
-if not ok then return {0, slot, now, gate} end
+if not ok then return {0, slot, now, gate, epoch()} end
 count('acquired')
-return {1, slot, now, gate}
+return {1, slot, now, gate, epoch()}
 """
 )
 """GCRA: book ``slot = max(now - tau, next, gate_end)`` and move ``next`` one interval on.
@@ -98,39 +103,41 @@ return {1, slot, now, gate}
 ARGV: interval, tau (``(burst - 1) * interval``), the longest acceptable wait (negative:
 any), in microseconds; the lane (``1`` bulk, ``0`` interactive) and the interactive lane's
 interval (0: no lanes). While bulk bookings are queued ahead, an interactive request whose
-lane has room takes an express slot before the queue, and counts a debt: the next booked
-bulk request to :data:`_CHECK` gives up its slot and books again at the queue's end, so the
-total stays the budget's. Returns ``{admitted, slot, now, gate_end}``; a refused reservation
-changes nothing.
+lane has room takes an express slot before the queue, and counts a debt: the next bulk
+request about to go (see :data:`_CHECK`) gives up its slot and books again at the queue's
+end, so the total stays the budget's. Returns ``{admitted, slot, now, gate_end, epoch}``; a
+refused reservation changes nothing.
 """
 
 _CHECK: Final = (
     _PRELUDE
     + """
 local slot, interval, tau = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local max_wait, bulk = tonumber(ARGV[4]), ARGV[5] == '1'
+local max_wait, bulk, booked_in = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 local gate = num(KEYS[2])
-local again = gate > slot or (slot > now and slot > num(KEYS[1]))
-if not again and bulk and num(KEYS[4]) > 0 then
+local again = gate > slot or epoch() ~= booked_in
+if not again and bulk and now >= slot and num(KEYS[4]) > 0 then
   redis.call('DECR', KEYS[4])
   again = true
 end
 if again then
   local ok, booked = book(interval, tau, max_wait, bulk, gate)
-  if not ok then return {0, booked, now, gate} end
-  return {3, booked, now, gate}
+  if not ok then return {0, booked, now, gate, epoch()} end
+  return {3, booked, now, gate, epoch()}
 end
-if now < slot then return {2, slot, now, gate} end
-return {1, slot, now, gate}
+if now < slot then return {2, slot, now, gate, booked_in} end
+return {1, slot, now, gate, booked_in}
 """
 )
-"""Right before a request that waited for its slot is sent: may it go?
+"""Before a request that waited for its slot is sent (and every few seconds while it
+waits): may it go?
 
 ARGV: the slot, interval, tau, the longest acceptable wait, the lane (as for
-:data:`_RESERVE`). Returns ``{verdict, slot, now, gate_end}``: 1 go; 2 not yet (the process's
-clock ran ahead of the server's); 3 booked again at ``slot`` (a cool-down closed over the
-slot; the slot lies past the queue's end, which only :data:`_REOPEN` rewinds; or the slot
-went to an interactive request); 0 that new slot is past the wait asked for (nothing booked).
+:data:`_RESERVE`) and the epoch the slot was booked in. Returns ``{verdict, slot, now,
+gate_end, epoch}``: 1 go; 2 not yet (the process's clock ran ahead of the server's, or it
+checks while it waits); 3 booked again at ``slot``: a cool-down closed over the slot, a reopen
+happened since it was booked, or the slot (of a bulk request about to go) went to an
+interactive request; 0 that new slot is past the wait asked for (nothing booked).
 """
 
 _COOL_DOWN: Final = (
@@ -138,13 +145,13 @@ _COOL_DOWN: Final = (
     + """
 local gate = math.max(now + tonumber(ARGV[1]), num(KEYS[2]))
 put(KEYS[2], gate)
-if num(KEYS[1]) < gate then put(KEYS[1], gate) end
+if num(KEYS[1]) < gate then put(KEYS[1], gate, tonumber(ARGV[2])) end
 count('rate_limited')
 return {gate, now}
 """
 )
-"""Close the gate for ARGV[1] microseconds (never shortening it) and move ``next`` past it,
-so that requests resume one interval apart after the gate, not as a burst."""
+"""Close the gate for ARGV[1] microseconds (never shortening it) and move ``next`` past it
+(ARGV[2]: tau), so that requests resume one interval apart after the gate, not as a burst."""
 
 _GATE: Final = (
     _PRELUDE
@@ -157,11 +164,15 @@ _REOPEN: Final = (
     _PRELUDE
     + """
 local gate = num(KEYS[2])
+if gate <= now then return {gate, now} end
 redis.call('DEL', KEYS[2])
-if gate > now and num(KEYS[1]) > now then put(KEYS[1], now) end
+redis.call('INCR', KEYS[7])
+if num(KEYS[1]) > now then put(KEYS[1], now, tonumber(ARGV[1])) end
 return {gate, now}
 """
 )
+"""Open a closed gate now (ARGV[1]: tau): the queue starts again from now, and every slot
+booked before (for after the gate) is booked again at its next check, in check order."""
 
 _STATS: Final = (
     _PRELUDE
@@ -191,12 +202,15 @@ class Reservation:
             slot, booked again).
         now: The server's time when it answered.
         gate_end: When the shared cool-down gate opens (in the past, or 0, when open).
+        epoch: The budget's reopen count when the slot was booked (a reopen since makes
+            :meth:`~RedisBudget.check` book it again).
     """
 
     admitted: bool
     slot: float
     now: float
     gate_end: float = 0.0
+    epoch: int = 0
 
     @property
     def wait(self) -> float:
@@ -286,11 +300,18 @@ class RedisBudget:
         self._express = round(self._interval / interactive_share) if interactive_share else 0
         self._keys = tuple(
             f"invent:{{{name}}}:{key}"
-            for key in ("next", "gate", "express", "debt", "bulk", "stats")
+            for key in ("next", "gate", "express", "debt", "bulk", "stats", "epoch")
         )
-        self._client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        # A blocking pool: many requests of one loop at once wait (up to the timeout) for a
+        # connection, instead of failing as the default pool does past max_connections.
+        self._pool = redis.asyncio.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
         )
+        self._client: redis.asyncio.Redis = redis.asyncio.Redis(connection_pool=self._pool)
         self._scripts = {
             "reserve": self._client.register_script(_RESERVE),
             "check": self._client.register_script(_CHECK),
@@ -311,6 +332,10 @@ class RedisBudget:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             error = RedisUnavailableError(
                 f"the rate budget's server did not answer: {type(exc).__name__}"
+            )
+        except redis.exceptions.RedisError as exc:  # out of memory, read-only replica, ACL...
+            error = RedisUnavailableError(
+                f"the rate budget's server refused the operation: {type(exc).__name__}"
             )
         else:
             return [int(value) for value in result]
@@ -343,7 +368,13 @@ class RedisBudget:
         """
         slot = round(reservation.slot * _MICRO)
         answer = await self._run(
-            "check", slot, self._interval, self._tau, _limit(max_wait), int(bulk)
+            "check",
+            slot,
+            self._interval,
+            self._tau,
+            _limit(max_wait),
+            int(bulk),
+            reservation.epoch,
         )
         return _reservation(answer)
 
@@ -360,7 +391,7 @@ class RedisBudget:
 
     async def cool_down(self, seconds: float) -> Gate:
         """Close the shared gate for ``seconds`` from now (a longer pause already set stays)."""
-        end, now = await self._run("cool_down", max(0, round(seconds * _MICRO)))
+        end, now = await self._run("cool_down", max(0, round(seconds * _MICRO)), self._tau)
         return Gate(end=end / _MICRO, now=now / _MICRO)
 
     async def gate(self) -> Gate:
@@ -370,12 +401,13 @@ class RedisBudget:
 
     async def reopen(self) -> Gate:
         """Open the shared gate now; return it as it was (``end``: when it would have opened)."""
-        end, now = await self._run("reopen")
+        end, now = await self._run("reopen", self._tau)
         return Gate(end=end / _MICRO, now=now / _MICRO)
 
     async def aclose(self) -> None:
         """Close the connections to the server."""
         await self._client.aclose()
+        await self._pool.disconnect()
 
 
 def _limit(max_wait: float | None) -> int:
@@ -383,7 +415,11 @@ def _limit(max_wait: float | None) -> int:
 
 
 def _reservation(answer: list[int]) -> Reservation:
-    verdict, slot, now, gate = answer
+    verdict, slot, now, gate, epoch = answer
     return Reservation(
-        admitted=bool(verdict), slot=slot / _MICRO, now=now / _MICRO, gate_end=gate / _MICRO
+        admitted=bool(verdict),
+        slot=slot / _MICRO,
+        now=now / _MICRO,
+        gate_end=gate / _MICRO,
+        epoch=epoch,
     )

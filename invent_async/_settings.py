@@ -240,7 +240,8 @@ def fleet_from_environment(
     rate_limit: RateLimit | None, environ: Mapping[str, str] | None = None
 ) -> RateLimit | None:
     """``rate_limit`` on the Redis server ``INVENT_REDIS_URL`` names, if it is set and the
-    limit names no server and is shared (``shared=False`` keeps a budget of its own).
+    limit names no server, is shared and paced, and is not adaptive (``shared=False`` keeps
+    a budget of its own; an adaptive limit guesses a rate shared with unknown others).
 
     Raises:
         ValueError: the variable is not a Redis URL this SDK accepts (the message names the
@@ -249,7 +250,7 @@ def fleet_from_environment(
     url = (os.environ if environ is None else environ).get(REDIS_URL_ENV, "").strip()
     if not url or rate_limit is None or rate_limit.redis_url is not None:
         return rate_limit
-    if not rate_limit.shared or not rate_limit.paced:
+    if not rate_limit.shared or not rate_limit.paced or rate_limit.adaptive:
         return rate_limit
     try:
         return attrs.evolve(rate_limit, redis_url=url)

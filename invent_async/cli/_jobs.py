@@ -419,7 +419,9 @@ async def _demo_job(
     fake = sandbox_fake(rate)
     segment, ids = seed_sandbox(fake, "c", contacts=contacts)
     async with fake:
-        client = make_client(SANDBOX_API_KEY, org_id="c", base_url=fake.url, rate_per_minute=rate)
+        client = make_client(
+            SANDBOX_API_KEY, org_id="c", base_url=fake.url, rate_per_minute=rate, sandbox=True
+        )
         async with client:
             stream = client.contacts.stream_add_segment(
                 ids, segment.id, concurrency=concurrency, on_progress=on_progress

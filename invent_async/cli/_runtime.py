@@ -19,8 +19,8 @@ import click
 from .._client import AsyncInventClient
 from .._exceptions import AuthenticationError, InventError, PermissionDeniedError
 from .._models import Segment, SegmentColor
-from .._ratelimit import RateLimit
-from .._settings import API_KEY_ENV, DEFAULT_RATE_LIMIT
+from .._ratelimit import RateLimit, has_password
+from .._settings import API_KEY_ENV, DEFAULT_RATE_LIMIT, REDIS_URL_ENV
 from ..testing import FakeInvent
 
 __all__ = [
@@ -149,21 +149,32 @@ def make_client(
     base_url: str | None = None,
     rate_per_minute: float | None = None,
     redis_url: str | None = None,
+    sandbox: bool = False,
 ) -> AsyncInventClient:
     """An AsyncInventClient; a bad ``--org``, ``--base-url`` or ``--redis-url`` (or
     ``INVENT_REDIS_URL``), or a Redis budget without redis-py, is a usage error (exit 2).
 
     ``rate_per_minute`` sets the client's rate governor (None: the SDK default, the real
     API's 500 requests per minute); ``redis_url`` shares it on that server (None: the SDK
-    reads ``INVENT_REDIS_URL``).
+    reads ``INVENT_REDIS_URL``, except for the ``sandbox``, which keeps a budget of its own
+    and touches no server unless ``redis_url`` names one).
     """
     options: dict[str, Any] = {"org_id": org_id}
     if base_url is not None:
         options["base_url"] = base_url
+    if redis_url is not None and has_password(redis_url):
+        raise CliError(
+            "--redis-url must not hold a password (it would stay in the shell's history): "
+            f"put the URL in the {REDIS_URL_ENV} environment variable instead",
+            EXIT_USAGE,
+        )
     try:
-        if rate_per_minute is not None or redis_url is not None:
+        if rate_per_minute is not None or redis_url is not None or sandbox:
             rate = DEFAULT_RATE_LIMIT.per_minute if rate_per_minute is None else rate_per_minute
-            options["rate_limit"] = RateLimit(per_minute=rate, redis_url=redis_url)
+            if redis_url is None and sandbox:
+                options["rate_limit"] = RateLimit(per_minute=rate, shared=False)
+            else:
+                options["rate_limit"] = RateLimit(per_minute=rate, redis_url=redis_url)
         return AsyncInventClient(api_key, **options)
     except (ValueError, ImportError) as exc:
         raise CliError(f"{exc}", EXIT_USAGE) from None
@@ -224,6 +235,7 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncInventClient]:
             base_url=fake.url,
             rate_per_minute=SANDBOX_RATE_PER_MINUTE,
             redis_url=settings.redis_url,
+            sandbox=True,
         )
         async with client:
             yield client
