@@ -46,6 +46,7 @@ from ._fleet import FleetGovernor
 from ._observe import Attempt, Operation, Server
 from ._observe import operation as observe
 from ._pagination import AsyncPager
+from ._raw import Recorder
 from ._protocol import (
     Headers,
     PageInfo,
@@ -71,7 +72,7 @@ from ._settings import Options, Settings
 from ._transport import USER_AGENT, AsyncTransport
 from ._types import QueryValue
 
-__all__ = ["CallStats", "Core", "Pipeline"]
+__all__ = ["CallStats", "Core", "Pipeline", "RecordingPipeline"]
 
 T = TypeVar("T")
 
@@ -476,6 +477,32 @@ class Pipeline:
             return await self._run(request, None, lambda raw: parsed(request, raw))
 
         return AsyncPager(fetch, page=page, take=take)
+
+
+class RecordingPipeline(Pipeline):
+    """A pipeline that hands each call's final 2xx response to a :class:`Recorder` (the
+    views ``with_raw_response`` makes); the request path is the one of :class:`Pipeline`."""
+
+    __slots__ = ("_recorder",)
+
+    def __init__(self, core: Core, options: Options, recorder: Recorder) -> None:
+        super().__init__(core, options)
+        self._recorder = recorder
+
+    def with_options(self, options: Options) -> Pipeline:
+        """A recording pipeline over the same core and recorder, with other options."""
+        return RecordingPipeline(self._core, options, self._recorder)
+
+    async def _run(
+        self, request: Request, stats: CallStats | None, result: Callable[[RawResponse], T]
+    ) -> T:
+        record = self._recorder.record
+
+        def recorded(raw: RawResponse) -> T:
+            record(raw)
+            return result(raw)
+
+        return await super()._run(request, stats, recorded)
 
 
 def _as_is(raw: RawResponse) -> RawResponse:
