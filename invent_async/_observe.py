@@ -29,6 +29,7 @@ cut and with the key redacted.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import random
@@ -73,7 +74,22 @@ BODY_LOG_LIMIT: Final = 1000
 """Characters of a request or response body shown in a debug record."""
 SCOPE: Final = "invent_async"
 """The instrumentation scope (tracer and meter name)."""
-DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+DURATION_BUCKETS: Final = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1,
+    2.5,
+    5,
+    7.5,
+    10,
+)
 """The semantic conventions' advice for ``http.client.request.duration``."""
 
 logger: Final = logging.getLogger("invent_async")
@@ -348,8 +364,8 @@ class Operation:
         "_attempts",
         "_context",
         "_instruments",
-        "_last_error",
         "_lane",
+        "_last_error",
         "_metric_attributes",
         "_request",
         "_secret",
@@ -601,7 +617,11 @@ class Attempt:
         )
         if _settings.log_bodies:
             sent = _cut(request.body, op._secret)
-            received = _cut(raw.body, op._secret) if raw is not None else ""
+            if raw is not None:
+                received = _cut(raw.body, op._secret)
+            else:  # an error response: its body, as the exception holds it (redacted)
+                body = getattr(error, "body", None)
+                received = "" if body is None else _cut(json.dumps(body).encode(), op._secret)
             extra["invent_request_body"] = sent
             extra["invent_response_body"] = received
             if sent:

@@ -46,7 +46,6 @@ from ._fleet import FleetGovernor
 from ._observe import Attempt, Operation, Server
 from ._observe import operation as observe
 from ._pagination import AsyncPager
-from ._raw import Recorder
 from ._protocol import (
     Headers,
     PageInfo,
@@ -65,6 +64,7 @@ from ._protocol import (
     redact_response,
 )
 from ._ratelimit import DEFAULT_MAX_RETRY_AFTER, GovernorDeadlineExceeded, GovernorStats
+from ._raw import Recorder
 from ._redis_budget import FleetStats
 from ._retry import retry_after
 from ._secret import Secret

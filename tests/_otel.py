@@ -64,7 +64,8 @@ class Otel:
         total = 0.0
         for attrs, point in self.metrics().get(name, []):
             if all(attrs.get(k) == v for k, v in attributes.items()):
-                total += getattr(point, "value", None) or getattr(point, "count", 0)
+                value = getattr(point, "value", None)
+                total += value if value is not None else getattr(point, "count", 0)
         return total
 
 

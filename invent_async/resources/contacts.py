@@ -95,7 +95,12 @@ class AsyncContacts:
         """
         path = self._path(("contact_id", contact_id), "segments")
         return self._pipeline.paginate(
-            path, {}, Segment, take=take, page=page, operation="contacts.list_segments",
+            path,
+            {},
+            Segment,
+            take=take,
+            page=page,
+            operation="contacts.list_segments",
             template="/orgs/{org_id}/contacts/{contact_id}/segments",
         )
 
@@ -155,7 +160,12 @@ class AsyncContacts:
             "status": None if status is None else str(status),
         }
         return self._pipeline.paginate(
-            self._path(), params, Contact, take=take, page=page, operation="contacts.list",
+            self._path(),
+            params,
+            Contact,
+            take=take,
+            page=page,
+            operation="contacts.list",
             template="/orgs/{org_id}/contacts",
         )
 
@@ -320,7 +330,12 @@ class AsyncContacts:
         """
         path = self._path("fields")
         return self._pipeline.paginate(
-            path, {}, ContactField, take=take, page=page, operation="contacts.list_fields",
+            path,
+            {},
+            ContactField,
+            take=take,
+            page=page,
+            operation="contacts.list_fields",
             template="/orgs/{org_id}/contacts/fields",
         )
 
@@ -338,7 +353,12 @@ class AsyncContacts:
         """
         path = self._path(("contact_id", contact_id), "notes")
         return self._pipeline.paginate(
-            path, {}, ContactNote, take=take, page=page, operation="contacts.list_notes",
+            path,
+            {},
+            ContactNote,
+            take=take,
+            page=page,
+            operation="contacts.list_notes",
             template="/orgs/{org_id}/contacts/{contact_id}/notes",
         )
 

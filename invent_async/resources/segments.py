@@ -52,7 +52,12 @@ class AsyncSegments:
         """
         params = {"search": search, "exclude_board_columns": exclude_board_columns}
         return self._pipeline.paginate(
-            self._path(), params, Segment, take=take, page=page, operation="segments.list",
+            self._path(),
+            params,
+            Segment,
+            take=take,
+            page=page,
+            operation="segments.list",
             template="/orgs/{org_id}/segments",
         )
 
