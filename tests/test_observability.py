@@ -7,8 +7,11 @@ other test of the suite runs as an application without an SDK does.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -25,6 +28,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from invent_async import (
     AsyncInventClient,
+    AsyncPager,
     InternalServerError,
     NotFoundError,
     RateLimit,
@@ -32,9 +36,10 @@ from invent_async import (
     ResponseValidationError,
 )
 from invent_async import _observe as observe
+from invent_async._codegen import discover_targets
 from invent_async._protocol import Request
 from invent_async._secret import Secret
-from invent_async.testing import FakeInvent
+from invent_async.testing import FakeInvent, MockTransport, mock_response
 
 SEGMENT_TEMPLATE = "/orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}"
 ATTEMPT_NAME = f"POST {SEGMENT_TEMPLATE}"
@@ -211,6 +216,49 @@ async def test_the_sync_client_makes_the_same_spans_under_the_callers_span(
     assert operation.context.trace_id == handler.get_span_context().trace_id
     assert operation.parent is not None
     assert operation.parent.span_id == handler.get_span_context().span_id
+
+
+ENDPOINT = re.compile(r"^``(GET|POST|PUT|PATCH|DELETE) (/\S+)``$", re.MULTILINE)
+NEEDS = {"update": {"name": "n"}, "update_channel": {"name": "n"}}
+"""Keyword arguments without which a method refuses to send anything."""
+
+
+def endpoints() -> list[tuple[str, str, str, str]]:
+    """(group, method name, HTTP method, documented template) of every one-request method."""
+    found = []
+    for target in discover_targets():
+        for name in dir(target.async_cls):
+            doc = inspect.getdoc(getattr(target.async_cls, name)) or ""
+            match = ENDPOINT.search(doc)
+            if not name.startswith("_") and match is not None:
+                found.append((target.attr, name, match[1], match[2]))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("group", "name", "method", "template"),
+    endpoints(),
+    ids=[f"{g}.{n}" for g, n, *_ in endpoints()],
+)
+async def test_every_endpoint_is_an_operation_named_after_its_method_with_its_template(
+    otel: Otel, group: str, name: str, method: str, template: str
+) -> None:
+    transport = MockTransport(lambda request: mock_response(200, {}))
+    async with AsyncInventClient(API_KEY, transport=transport, max_retries=0) as client:
+        function = getattr(getattr(client, group), name)
+        positional = [
+            "x1"
+            for p in list(inspect.signature(function).parameters.values())
+            if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty
+        ]
+        result = function(*positional, **NEEDS.get(name, {}))
+        with contextlib.suppress(ResponseValidationError):  # {} is no model: the span is there
+            await (result.first_page() if isinstance(result, AsyncPager) else result)
+
+    (operation,) = [s for s in otel.spans() if s.parent is None]
+    assert operation.name == f"{group}.{name}"
+    assert attributes(operation)["url.template"] == template
+    assert attributes(operation)["http.request.method"] == method
 
 
 # ---------------------------------------------------------------------- propagation
@@ -444,7 +492,7 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 CALL_FAKE = """
     import asyncio
     from invent_async import AsyncInventClient
-    from invent_async.testing import FakeInvent
+    from invent_async.testing import FakeInvent, MockTransport, mock_response
 
     async def main():
         async with FakeInvent(api_key="k-123456") as fake:
@@ -534,3 +582,21 @@ async def test_a_raw_response_needs_exactly_one_call(api: Api) -> None:
 
     with pytest.raises(ValueError, match="exactly one call"):
         await api.call(lambda c: c.with_raw_response(lambda v: v.contacts.list(take=10).collect()))
+
+
+# ---------------------------------------------------------------------- the README
+
+
+def test_the_readme_trace_example_is_the_example_file_and_prints_a_trace() -> None:
+    root = Path(__file__).parent.parent
+    example = (root / "examples" / "trace.py").read_text(encoding="utf-8")
+
+    assert f"```python\n{example}```" in (root / "README.md").read_text(encoding="utf-8")
+    done = run_python(example)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("handle request")
+    assert lines[1].strip().startswith("contacts.add_segment")
+    assert "error.type=503" in lines[2]
+    assert "http.request.resend_count=1" in lines[3]
+    assert "invent.bulk.succeeded=3" in lines[4]
