@@ -10,8 +10,10 @@ Each setup runs in a fresh process (the import decides ``none``), one per repeti
 setups interleaved in a rotating order. Inside each process the SDK client and raw aiohttp +
 orjson alternate against the same loopback responder (a separate process pinned to another
 CPU), and the process reports SDK/raw of the medians: a ratio of the same moment, so that the
-noise of a shared machine cancels out. Printed: that ratio per setup (median and range over
-the repetitions) and the setups' ratios to ``none``.
+noise of a shared machine cancels out; it also reports SDK/raw of the CPU time this process
+spent per request, which a busy neighbour disturbs less than wall-clock throughput. Printed:
+both ratios per setup (median and range over the repetitions) and the setups' ratios to
+``none`` (per repetition, the setups of one repetition being run back to back).
 """
 
 from __future__ import annotations
@@ -25,27 +27,29 @@ import time
 from collections.abc import Awaitable, Callable
 
 MODES = ("none", "api", "sdk")
-REPS = 7
+REPS = 9
 N = 3000
 WARMUP = 400
 ROUNDS = 3
 CONCURRENCY = 64
 
 
-async def _pool(n: int, call: Callable[[int], Awaitable[object]]) -> float:
+async def _pool(n: int, call: Callable[[int], Awaitable[object]]) -> tuple[float, float]:
+    """(requests per second, CPU microseconds of this process per request)."""
     counter = iter(range(n))
 
     async def worker() -> None:
         for i in counter:
             await call(i)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return n / (time.perf_counter() - start)
+    elapsed, used = time.perf_counter() - start, time.process_time() - cpu
+    return n / elapsed, used / n * 1e6
 
 
 def child(mode: str, url: str) -> None:
-    """One process of one setup: print ``RATIO <sdk/raw> <sdk req/s> <spans>``."""
+    """One process of one setup: print ``RATIO <sdk/raw req/s> <sdk req/s> <sdk/raw CPU>``."""
     if mode == "none":
         sys.modules["opentelemetry"] = None  # type: ignore[assignment]  # as if not installed
     exporter = None
@@ -71,7 +75,7 @@ def child(mode: str, url: str) -> None:
     from benchmarks._server import API_KEY
     from invent_async import AsyncInventClient, Contact
 
-    async def sdk_run() -> float:
+    async def sdk_run() -> tuple[float, float]:
         async with AsyncInventClient(API_KEY, base_url=url, rate_limit=None) as client:
 
             async def call(i: int) -> object:
@@ -82,7 +86,7 @@ def child(mode: str, url: str) -> None:
             await _pool(WARMUP, call)
             return await _pool(N, call)
 
-    async def raw_run() -> float:
+    async def raw_run() -> tuple[float, float]:
         headers = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
         connector = aiohttp.TCPConnector(limit=100)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -98,17 +102,18 @@ def child(mode: str, url: str) -> None:
             await _pool(WARMUP, call)
             return await _pool(N, call)
 
-    sdk: list[float] = []
-    raw: list[float] = []
+    sdk: list[tuple[float, float]] = []
+    raw: list[tuple[float, float]] = []
     for _ in range(ROUNDS):
         for fn, out in ((raw_run, raw), (sdk_run, sdk)):
             gc.collect()
             out.append(asyncio.run(fn()))
             if exporter is not None:
                 exporter.clear()
-    ratio = statistics.median(sdk) / statistics.median(raw)
-    spans = "yes" if exporter is not None else "no"
-    print(f"RATIO {ratio:.4f} {statistics.median(sdk):.0f} {spans}", flush=True)
+    sdk_rate = statistics.median(r for r, _ in sdk)
+    ratio = sdk_rate / statistics.median(r for r, _ in raw)
+    cpu = statistics.median(c for _, c in sdk) / statistics.median(c for _, c in raw)
+    print(f"RATIO {ratio:.4f} {sdk_rate:.0f} {cpu:.4f}", flush=True)
 
 
 def _spread(values: list[float]) -> str:
@@ -121,6 +126,7 @@ def main() -> None:
     with running("benchmarks._server", cpus=pin_to_cpus()) as url:
         ratios: dict[str, list[float]] = {mode: [] for mode in MODES}
         rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+        cpus: dict[str, list[float]] = {mode: [] for mode in MODES}
         for rep in range(REPS):
             order = MODES[rep % len(MODES) :] + MODES[: rep % len(MODES)]  # rotate the order
             for mode in order:
@@ -132,9 +138,10 @@ def main() -> None:
                     timeout=600,
                 )
                 line = next(x for x in done.stdout.splitlines() if x.startswith("RATIO "))
-                _, ratio, rate, _ = line.split()
+                _, ratio, rate, cpu = line.split()
                 ratios[mode].append(float(ratio))
                 rates[mode].append(float(rate))
+                cpus[mode].append(float(cpu))
             print(
                 f"rep {rep + 1}: "
                 + "   ".join(
@@ -147,12 +154,13 @@ def main() -> None:
             f"{REPS} processes per setup"
         )
         for mode in MODES:
-            print(f"  {mode:4}: sdk/raw {_spread(ratios[mode])}")
-        base = ratios["none"]
+            print(f"  {mode:4}: throughput sdk/raw {_spread(ratios[mode])}")
+            print(f"        CPU per request sdk/raw {_spread(cpus[mode])}")
         for mode in ("api", "sdk"):
-            paired = [m / b for m, b in zip(ratios[mode], base, strict=True)]
-            of_medians = statistics.median(ratios[mode]) / statistics.median(base)
-            print(f"  {mode} / none, per repetition: {_spread(paired)}")
+            for what, values in (("throughput", ratios), ("CPU per request", cpus)):
+                paired = [m / b for m, b in zip(values[mode], values["none"], strict=True)]
+                print(f"  {mode} / none, {what}, per repetition: {_spread(paired)}")
+            of_medians = statistics.median(ratios[mode]) / statistics.median(ratios["none"])
             print(f"RESULT otel_{mode}_vs_none_ratio {of_medians:.3f}")
     sys.stdout.flush()
 

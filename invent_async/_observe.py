@@ -126,10 +126,18 @@ def _ratio(name: str) -> float:
     return min(max(ratio, 0.0), 1.0) if ratio == ratio else 0.0
 
 
-class _Settings:
+class _Switches:
     """The switches, read once at import (changed only by ``configure_*``)."""
 
-    __slots__ = ("bulk_items", "enabled", "log_bodies", "log_level", "propagate")
+    __slots__ = (
+        "bulk_items",
+        "enabled",
+        "handler",
+        "log_bodies",
+        "log_level",
+        "logger_level",
+        "propagate",
+    )
 
     def __init__(self) -> None:
         self.enabled = _flag(ENABLED_ENV, True)
@@ -137,9 +145,11 @@ class _Settings:
         self.bulk_items = _ratio(BULK_ITEMS_ENV)
         self.log_level = 0  # 0: no per-attempt records; else logging.INFO or logging.DEBUG
         self.log_bodies = False
+        self.logger_level: int | None = None  # the logger's level before we lowered it
+        self.handler: logging.Handler | None = None  # the stderr handler we added
 
 
-_settings: Final = _Settings()
+_switches: Final = _Switches()
 
 
 def configure_tracing(
@@ -152,11 +162,11 @@ def configure_tracing(
     of a bulk job's items that get their spans).
     """
     if enabled is not None:
-        _settings.enabled = enabled
+        _switches.enabled = enabled
     if propagate is not None:
-        _settings.propagate = propagate
+        _switches.propagate = propagate
     if bulk_items is not None:
-        _settings.bulk_items = min(max(float(bulk_items), 0.0), 1.0)
+        _switches.bulk_items = min(max(float(bulk_items), 0.0), 1.0)
 
 
 def configure_logging(level: str | int | None) -> None:
@@ -176,21 +186,29 @@ def configure_logging(level: str | int | None) -> None:
         number = level or 0
     if number:
         number = logging.DEBUG if number <= logging.DEBUG else logging.INFO
-    _settings.log_level = number
-    _settings.log_bodies = number == logging.DEBUG
-    if not number:
+    _switches.log_level = number
+    _switches.log_bodies = number == logging.DEBUG
+    if not number:  # off: undo what turning it on did
+        if _switches.logger_level is not None:
+            logger.setLevel(_switches.logger_level)
+            _switches.logger_level = None
+        if _switches.handler is not None:
+            logger.removeHandler(_switches.handler)
+            _switches.handler = None
         return
     if logger.level == logging.NOTSET or logger.level > number:
+        if _switches.logger_level is None:
+            _switches.logger_level = logger.level
         logger.setLevel(number)
     if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _switches.handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
 
 
 def log_level() -> int:
     """The level of the per-attempt records (0: off)."""
-    return _settings.log_level
+    return _switches.log_level
 
 
 configure_logging(os.environ.get(LOG_ENV))
@@ -285,7 +303,7 @@ _cache: list[_Telemetry | None] = [None]
 
 def _telemetry() -> _Telemetry | None:
     """The tracer and instruments to use now; None when no provider is set (or it is off)."""
-    if not _OTEL or not _settings.enabled:
+    if not _OTEL or not _switches.enabled:
         return None
     tracer_provider, meter_provider = _providers()
     if tracer_provider is None and meter_provider is None:
@@ -344,15 +362,15 @@ def operation(
 ) -> Operation | None:
     """The observation of one call, or None when nothing observes (no provider, no log)."""
     telemetry = _telemetry()
-    if telemetry is None and not _settings.log_level:
+    if telemetry is None and not _switches.log_level:
         return None
     tracer = telemetry.tracer if telemetry is not None else None
     if tracer is not None and bulk_item:
-        share = _settings.bulk_items
+        share = _switches.bulk_items
         if not share or (share < 1.0 and random.random() >= share):
             tracer = None  # a bulk job's item: no spans of its own (by default)
     instruments = telemetry.instruments if telemetry is not None else None
-    if tracer is None and instruments is None and not _settings.log_level:
+    if tracer is None and instruments is None and not _switches.log_level:
         return None
     return Operation(request, server, secret, tracer, instruments, org_id, lane)
 
@@ -398,23 +416,21 @@ class Operation:
         self._last_error: str | None = None
         self._span: Span | None = None
         self._context: Any = None
-        template = request.template or request.path
+        template = request.template  # never the path: it holds ids
         if tracer is not None:
-            span = tracer.start_span(
-                request.operation or f"{request.method} {template}", kind=SpanKind.CLIENT
-            )
+            span = tracer.start_span(request.operation or request.method, kind=SpanKind.CLIENT)
             if span.is_recording():
-                span.set_attributes(
-                    {
-                        "http.request.method": request.method,
-                        "url.template": template,
-                        "server.address": server.address,
-                        "server.port": server.port,
-                        "invent.operation": request.operation,
-                        "invent.org_id": org_id,
-                        "invent.lane": lane,
-                    }
-                )
+                attributes: dict[str, str | int] = {
+                    "http.request.method": request.method,
+                    "server.address": server.address,
+                    "server.port": server.port,
+                    "invent.operation": request.operation,
+                    "invent.org_id": org_id,
+                    "invent.lane": lane,
+                }
+                if template:
+                    attributes["url.template"] = template
+                span.set_attributes(attributes)
                 self._span = span
                 self._context = otel_trace.set_span_in_context(span)
             else:
@@ -424,10 +440,11 @@ class Operation:
         if instruments is not None:
             self._metric_attributes = {
                 "http.request.method": request.method,
-                "url.template": template,
                 "server.address": server.address,
                 "server.port": server.port,
             }
+            if template:
+                self._metric_attributes["url.template"] = template
 
     def attempt(self) -> Attempt:
         """The next HTTP attempt of this call (started now: its span includes the governor)."""
@@ -485,17 +502,17 @@ class Attempt:
         tracer = op._tracer
         if tracer is not None:
             request = op._request
-            template = request.template or request.path
-            span = tracer.start_span(
-                f"{request.method} {template}", context=op._context, kind=SpanKind.CLIENT
-            )
+            template = request.template
+            name = f"{request.method} {template}" if template else request.method
+            span = tracer.start_span(name, context=op._context, kind=SpanKind.CLIENT)
             if span.is_recording():
                 attributes: dict[str, str | int] = {
                     "http.request.method": request.method,
-                    "url.template": template,
                     "server.address": op._server.address,
                     "server.port": op._server.port,
                 }
+                if template:
+                    attributes["url.template"] = template
                 if number > 1:
                     attributes["http.request.resend_count"] = number - 1
                 span.set_attributes(attributes)
@@ -514,7 +531,7 @@ class Attempt:
             span.set_attribute("invent.governor.wait", waited)
             context = otel_trace.set_span_in_context(span)
             self._token = otel_context.attach(context)  # HTTP instrumentation nests below
-            if _settings.propagate:
+            if _switches.propagate:
                 carrier: dict[str, str] = {}
                 _PROPAGATOR.inject(carrier, context=context)
                 if carrier:
@@ -576,7 +593,7 @@ class Attempt:
                 instruments.governor_wait.record(self._waited, {"invent.lane": op._lane})
             if status == 429:
                 instruments.rate_limited.add(1, {"invent.operation": request.operation})
-        if _settings.log_level:
+        if _switches.log_level:
             self._log(raw, error, status, kind, rid, now)
 
     def _log(
@@ -588,13 +605,13 @@ class Attempt:
         rid: str | None,
         now: float,
     ) -> None:
-        level = _settings.log_level
+        level = _switches.log_level
         if not logger.isEnabledFor(level):
             return
         op = self._operation
         request = op._request
         elapsed = now - (self._sent_at if self._sent_at is not None else self._started)
-        template = request.template or request.path
+        template = request.template or None
         extra: dict[str, object] = {
             "invent_operation": request.operation,
             "invent_method": request.method,
@@ -615,7 +632,7 @@ class Attempt:
             + (f", governor wait {self._waited:.3f}s" if self._waited else "")
             + ")"
         )
-        if _settings.log_bodies:
+        if _switches.log_bodies:
             sent = _cut(request.body, op._secret)
             if raw is not None:
                 received = _cut(raw.body, op._secret)
@@ -662,7 +679,7 @@ class Job:
                         "invent.operation": name,
                         "invent.org_id": org_id,
                         "invent.lane": lane,
-                        "invent.bulk.item_spans": _settings.bulk_items,
+                        "invent.bulk.item_spans": _switches.bulk_items,
                     }
                 )
                 self._span = span

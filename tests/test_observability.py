@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _harness import API_KEY, Api, api_fixture  # noqa: F401
+from _harness import API_KEY, Api, ThreadedFake, api_fixture  # noqa: F401
 from _otel import Otel, otel_fixture  # noqa: F401
+from click.testing import CliRunner
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -39,6 +40,7 @@ from invent_async import _observe as observe
 from invent_async._codegen import discover_targets
 from invent_async._protocol import Request
 from invent_async._secret import Secret
+from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent, MockTransport, mock_response
 
 SEGMENT_TEMPLATE = "/orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}"
@@ -474,6 +476,23 @@ async def test_no_record_per_attempt_without_invent_log(
         await client.segments.create("VIP")
 
     assert [r for r in caplog.records if hasattr(r, "invent_method")] == []
+
+
+def test_the_cli_verbose_flag_logs_every_attempt(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="invent_async")
+    with ThreadedFake(api_key=API_KEY) as server:
+        server.add_segment("VIP")
+        done = CliRunner().invoke(
+            cli,
+            ["--base-url", server.url, "-v", "segments", "list"],
+            env={"INVENT_API_KEY": API_KEY},
+        )
+
+    assert done.exit_code == 0, done.output
+    records = [r for r in caplog.records if hasattr(r, "invent_method")]
+    assert [(r.levelno, vars(r)["invent_path"]) for r in records] == [
+        (logging.INFO, "/orgs/c/segments")
+    ]
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
