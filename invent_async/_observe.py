@@ -21,9 +21,10 @@ unless ``INVENT_OTEL_BULK_ITEMS`` asks for a share of them. A recording attempt 
 W3C ``traceparent`` (and ``tracestate``; never baggage) unless ``INVENT_OTEL_PROPAGATE=false``.
 ``OTEL_PYTHON_INSTRUMENTATION_INVENT_ENABLED=false`` turns spans and metrics off.
 
-Never recorded anywhere here: the API key, request or response bodies in spans and metrics,
-ids on metrics. Log records carry the path (ids included) and, at debug only, the bodies,
-cut and with the key redacted.
+Never recorded: the API key anywhere; bodies and the ids of a path in spans or metrics (paths
+appear as their templates); the organisation id on metrics (it is a span attribute). Log
+records carry the path (ids included) and, at debug only, the bodies, cut and with the key
+redacted.
 """
 
 from __future__ import annotations
