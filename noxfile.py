@@ -27,7 +27,9 @@ the request path, the governor's 429 handling, per-item retries of bulk jobs."""
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against FakeInvent over loopback (no other address is reachable)."""
-    session.install("-e", ".[orjson,cli,redis]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(
+        "-e", ".[orjson,cli,redis,otel]", *nox.project.dependency_groups(PYPROJECT, "test")
+    )
     session.run("pytest", *LOOPBACK_ONLY, *session.posargs)
 
 
@@ -38,7 +40,9 @@ def retry_backoff_221(session: nox.Session) -> None:
     ``python-backoff`` (our dependency) and ``backoff`` both install the package ``backoff/``;
     a project depending on ``backoff`` 2.x may well overwrite the fork. Installed after it here.
     """
-    session.install("-e", ".[orjson,cli,redis]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(
+        "-e", ".[orjson,cli,redis,otel]", *nox.project.dependency_groups(PYPROJECT, "test")
+    )
     session.install("backoff==2.2.1")
     session.run(
         "python",
@@ -60,14 +64,14 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, the tests, the benchmarks and this file."""
     typing = nox.project.dependency_groups(PYPROJECT, "typing")
-    session.install("-e", ".[orjson,cli,redis]", *typing)
+    session.install("-e", ".[orjson,cli,redis,otel]", *typing)
     session.run("mypy", "--strict", "invent_async", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against loopback servers, printed as ratios to baselines of the same run."""
-    session.install("-e", ".[orjson,cli]", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.install("-e", ".[orjson,cli,otel]", *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

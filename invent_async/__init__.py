@@ -41,6 +41,7 @@ from ._models import *  # noqa: F403 - the public models and enums: _models.__al
 from ._pagination import AsyncPager, Page
 from ._protocol import RawResponse, TransportRequest
 from ._ratelimit import GovernorStats, Lane, RateLimit
+from ._raw import RawResult
 from ._redis_budget import FleetStats, RedisUnavailableError
 from ._sync import InventClient, Pager, PortalThreadError
 from ._transport import AsyncTransport
@@ -67,6 +68,8 @@ __all__ = [
     "AsyncTransport",
     "TransportRequest",
     "RawResponse",
+    # raw responses
+    "RawResult",
     # bulk
     "BulkOptions",
     "BulkStream",

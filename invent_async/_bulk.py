@@ -46,6 +46,8 @@ from ._exceptions import (
     RateLimitError,
 )
 from ._models import Contact
+from ._observe import Job
+from ._observe import job as observe_job
 from ._pipeline import CallStats
 
 __all__ = [
@@ -492,6 +494,8 @@ class BulkStream:
         journal: str | os.PathLike[str] | None = None,
         total: int | None = None,
         max_retry_after: float | None = None,
+        name: str = "",
+        org_id: str = "",
     ) -> None:
         conc = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         if isinstance(conc, bool) or not isinstance(conc, int) or conc < 1:
@@ -529,6 +533,9 @@ class BulkStream:
         self._cancelled_ids: list[str] = []
         self._start = self._last_progress = 0.0
         self._end: float | None = None
+        self._name = name  # the job's span (see _observe.Job), when traced
+        self._org_id = org_id
+        self._job: Job | None = None
 
     # ------------------------------------------------------------------ public protocol
 
@@ -626,10 +633,19 @@ class BulkStream:
         else:
             self._sync_source = iter(self._source)
         self._running = self._concurrency
-        self._workers = [
-            asyncio.create_task(self._worker(), name=f"invent-bulk-worker-{i}")
-            for i in range(self._concurrency)
-        ]
+        job = self._job = (
+            observe_job(self._name, org_id=self._org_id, lane="bulk") if self._name else None
+        )
+        if job is not None:
+            job.enter()  # the workers (and any item spans) run inside the job's span
+        try:
+            self._workers = [
+                asyncio.create_task(self._worker(), name=f"invent-bulk-worker-{i}")
+                for i in range(self._concurrency)
+            ]
+        finally:
+            if job is not None:
+                job.leave()
 
     async def _worker(self) -> None:
         task = asyncio.current_task()
@@ -746,6 +762,8 @@ class BulkStream:
                 task.cancel()
 
     def _count(self, result: ItemResult) -> None:
+        if self._job is not None:
+            self._job.item(result.outcome.value)
         if result.outcome is Outcome.SUCCEEDED:
             self._succeeded += 1
             if self._journal is not None:
@@ -795,6 +813,20 @@ class BulkStream:
         self._end = time.monotonic()
         if self._journal is not None:
             self._journal.close()
+        if self._job is not None:
+            report = self.report
+            self._job.end(
+                {
+                    "total": report.total,
+                    "succeeded": report.succeeded,
+                    "failed": report.failed,
+                    "skipped": report.skipped,
+                    "retries": report.retries,
+                    "rate_limited": report.rate_limited,
+                    "cancelled": report.cancelled,
+                },
+                self._fatal or self._crash,
+            )
         if self._on_progress is not None and self._started:
             self._on_progress(self._progress(self._end, finished=True))
 

@@ -9,13 +9,15 @@ view.
 
 from __future__ import annotations
 
-from typing import Self
+from collections.abc import Awaitable, Callable
+from typing import Self, TypeVar
 
 import aiohttp
 
-from ._pipeline import Core, Pipeline
+from ._pipeline import Core, Pipeline, RecordingPipeline
 from ._protocol import DEFAULT_BASE_URL
 from ._ratelimit import GovernorStats, RateLimit
+from ._raw import RawResult, Recorder
 from ._redis_budget import FleetStats
 from ._settings import (
     DEFAULT_DEADLINE,
@@ -30,7 +32,9 @@ from ._transport import AiohttpTransport, AsyncTransport
 from .resources.contacts import AsyncContacts
 from .resources.segments import AsyncSegments
 
-__all__ = ["AsyncInventClient", "abandon", "from_settings", "view_of"]
+__all__ = ["AsyncInventClient", "abandon", "from_settings", "recording_view_of", "view_of"]
+
+T = TypeVar("T")
 
 
 class AsyncInventClient(Configured):
@@ -128,6 +132,7 @@ class AsyncInventClient(Configured):
 
     def _setup(self, settings: Settings, core: Core, pipeline: Pipeline) -> None:
         super().__init__(settings)
+        self._view_settings = settings
         self._core = core
         self.contacts = AsyncContacts(pipeline)
         self.segments = AsyncSegments(pipeline)
@@ -137,6 +142,43 @@ class AsyncInventClient(Configured):
         view = object.__new__(type(self))
         view._setup(settings, self._core, self._pipeline.with_options(settings.options))
         return view
+
+    def _recording(self, recorder: Recorder) -> Self:
+        view = object.__new__(type(self))
+        pipeline = RecordingPipeline(self._core, self._pipeline.options, recorder)
+        view._setup(self._view_settings, self._core, pipeline)
+        return view
+
+    async def with_raw_response(self, fn: Callable[[Self], Awaitable[T]]) -> RawResult[T]:
+        """The HTTP response of one call, with its result: status, headers, request id.
+
+        ``fn`` gets a view of this client (same options, organisation, connections and rate
+        governor) and makes exactly one call through it; nothing is sent twice::
+
+            raw = await client.with_raw_response(lambda c: c.contacts.get("ct_123"))
+            raw.status, raw.request_id, raw.headers["content-type"]
+            contact = raw.parse()
+
+            raw = await client.with_raw_response(lambda c: c.contacts.list(take=10).first_page())
+            raw.pagination.count, raw.parse().items
+
+        With the blocking ``InventClient`` it is the same without ``await`` (``fn`` then
+        gets a view of the blocking client). A call that fails raises as usual; its
+        :class:`~invent_async.APIStatusError` has the status, headers and request id.
+
+        Args:
+            fn: Makes one call through the client it is given and returns its result
+                (a listing: one page, ``first_page()``).
+
+        Returns:
+            A :class:`~invent_async.RawResult`: ``status``, ``reason``, ``headers``,
+            ``request_id``, ``pagination``, ``content`` and ``parse()``, the call's result.
+
+        Raises:
+            ValueError: ``fn`` made no call or more than one (a bulk job, a whole listing).
+        """
+        recorder = Recorder()
+        return recorder.result(await fn(self._recording(recorder)))
 
     # ------------------------------------------------------------------ state and lifecycle
 
@@ -204,6 +246,12 @@ def from_settings(settings: Settings) -> AsyncInventClient:
 def abandon(client: AsyncInventClient) -> None:
     """Give up on ``client`` without closing it (its loop is stuck or in another process)."""
     client._core.abandon()
+
+
+def recording_view_of(client: AsyncInventClient, recorder: Recorder) -> AsyncInventClient:
+    """The view of ``client`` whose calls hand their responses to ``recorder`` (the sync
+    client's ``with_raw_response``)."""
+    return client._recording(recorder)
 
 
 def view_of(client: AsyncInventClient, settings: Settings) -> AsyncInventClient:

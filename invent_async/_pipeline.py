@@ -29,7 +29,7 @@ import asyncio
 import time
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import GenericAlias
 from typing import Final, TypeVar
 
@@ -43,6 +43,8 @@ from ._exceptions import (
     WrongEventLoopError,
 )
 from ._fleet import FleetGovernor
+from ._observe import Attempt, Operation, Server
+from ._observe import operation as observe
 from ._pagination import AsyncPager
 from ._protocol import (
     Headers,
@@ -62,6 +64,7 @@ from ._protocol import (
     redact_response,
 )
 from ._ratelimit import DEFAULT_MAX_RETRY_AFTER, GovernorDeadlineExceeded, GovernorStats
+from ._raw import Recorder
 from ._redis_budget import FleetStats
 from ._retry import retry_after
 from ._secret import Secret
@@ -69,7 +72,7 @@ from ._settings import Options, Settings
 from ._transport import USER_AGENT, AsyncTransport
 from ._types import QueryValue
 
-__all__ = ["CallStats", "Core", "Pipeline"]
+__all__ = ["CallStats", "Core", "Pipeline", "RecordingPipeline"]
 
 T = TypeVar("T")
 
@@ -132,6 +135,7 @@ class Core:
             limit.max_retry_after if limit is not None else DEFAULT_MAX_RETRY_AFTER
         )
         self.base_url = settings.base_url
+        self.server = Server(settings.base_url)
         self._secret = settings.api_key
         self._max_response_bytes = settings.max_response_bytes
         self._headers = Headers(
@@ -291,7 +295,7 @@ class Pipeline:
 
     async def call(self, request: Request, cl: type[T], stats: CallStats | None = None) -> T:
         """Send ``request`` and build ``cl`` from the response body."""
-        return self._parse(request, await self.send(request, stats), cl)
+        return await self._run(request, stats, lambda raw: self._parse(request, raw, cl))
 
     def _parse(self, request: Request, raw: RawResponse, cl: type[T]) -> T:
         try:
@@ -306,26 +310,81 @@ class Pipeline:
         Each attempt waits for the rate governor first; that wait counts against the call's
         deadline but not against the attempt's HTTP timeout, which starts once it is sent.
         """
+        return await self._run(request, stats, _as_is)
+
+    async def _run(
+        self, request: Request, stats: CallStats | None, result: Callable[[RawResponse], T]
+    ) -> T:
+        """One call: its attempts (the first one directly, the others under backoff), and
+        ``result(raw)`` of the 2xx response.
+
+        When something observes (``_observe``: an OpenTelemetry provider, ``INVENT_LOG``),
+        the call is an operation span and each attempt a child span and a log record;
+        otherwise the only cost is asking.
+        """
         core = self._core
         core.check_usable()
         options = self._options
+        obs = observe(
+            request,
+            core.server,
+            core.secret,
+            org_id=options.org_id,
+            lane=options.lane,
+            bulk_item=options.bulk_item,
+        )
         deadline_at = None if options.deadline is None else time.monotonic() + options.deadline
         wire = core.wire(request)
         try:
-            return await self._attempt(request, wire, deadline_at, stats)
-        except InventError as exc:
-            if options.retry.max_retries == 0 or not is_retryable(exc, request.idempotent):
-                raise
-            failure = exc
-        return await retry_after(
-            failure,
-            lambda: self._attempt(request, wire, deadline_at, stats),
-            request,
-            options.retry,
-            deadline_at,
-            governed=core.governor is not None,
-            max_retry_after=core.max_retry_after,
-        )
+            failure: InventError | None = None
+            try:
+                raw = await (
+                    self._attempt(request, wire, deadline_at, stats, None)
+                    if obs is None
+                    else self._observed(request, wire, deadline_at, stats, obs)
+                )
+            except InventError as exc:
+                if options.retry.max_retries == 0 or not is_retryable(exc, request.idempotent):
+                    raise
+                failure = exc
+            if failure is not None:
+                raw = await retry_after(
+                    failure,
+                    lambda: self._observed(request, wire, deadline_at, stats, obs),
+                    request,
+                    options.retry,
+                    deadline_at,
+                    governed=core.governor is not None,
+                    max_retry_after=core.max_retry_after,
+                )
+            value = result(raw)
+        except BaseException as exc:
+            if obs is not None:
+                obs.end(exc)
+            raise
+        if obs is not None:
+            obs.end(None)
+        return value
+
+    async def _observed(
+        self,
+        request: Request,
+        wire: TransportRequest,
+        deadline_at: float | None,
+        stats: CallStats | None,
+        obs: Operation | None,
+    ) -> RawResponse:
+        """One attempt, observed as a span, metrics and a log record when ``obs`` is set."""
+        if obs is None:
+            return await self._attempt(request, wire, deadline_at, stats, None)
+        attempt = obs.attempt()
+        try:
+            raw = await self._attempt(request, wire, deadline_at, stats, attempt)
+        except BaseException as exc:
+            attempt.end(None, exc)
+            raise
+        attempt.end(raw, None)
+        return raw
 
     async def _attempt(
         self,
@@ -333,6 +392,7 @@ class Pipeline:
         wire: TransportRequest,
         deadline_at: float | None,
         stats: CallStats | None,
+        attempt: Attempt | None,
     ) -> RawResponse:
         if stats is not None:
             stats.attempts += 1
@@ -352,7 +412,14 @@ class Pipeline:
                 if left <= 0:
                     raise self._deadline_error(request, None)
                 timeout = left if timeout is None else min(timeout, left)
-            raw = await core.transport.send(wire, attempt_timeout=timeout)
+            if attempt is None:
+                raw = await core.transport.send(wire, attempt_timeout=timeout)
+            else:
+                sent = attempt.admitted(ticket.waited if ticket is not None else 0.0, wire)
+                try:
+                    raw = await core.transport.send(sent, attempt_timeout=timeout)
+                finally:
+                    attempt.sent()
         finally:
             if ticket is not None:
                 ticket.release()
@@ -391,18 +458,55 @@ class Pipeline:
         *,
         take: int,
         page: int,
+        operation: str = "",
+        template: str = "",
     ) -> AsyncPager[T]:
-        """A pager over a list endpoint; each page is one ``GET`` through :meth:`send`."""
+        """A pager over a list endpoint; each page is one ``GET`` (one operation, named
+        ``operation``, for tracing) through :meth:`call`."""
         base_query = query_params(params)
         page_type: type[tuple[T, ...]] = GenericAlias(tuple, (item_type, ...))  # type: ignore[assignment]
 
-        async def fetch(number: int, size: int) -> tuple[tuple[T, ...], PageInfo]:
-            query = (*base_query, ("page", str(number)), ("take", str(size)))
-            request = Request(method="GET", path=path, query=query)
-            raw = await self.send(request)
+        def parsed(request: Request, raw: RawResponse) -> tuple[tuple[T, ...], PageInfo]:
             return self._parse(request, raw, page_type), page_info(raw.headers)
 
+        async def fetch(number: int, size: int) -> tuple[tuple[T, ...], PageInfo]:
+            query = (*base_query, ("page", str(number)), ("take", str(size)))
+            request = Request(
+                method="GET", path=path, query=query, operation=operation, template=template
+            )
+            return await self._run(request, None, lambda raw: parsed(request, raw))
+
         return AsyncPager(fetch, page=page, take=take)
+
+
+class RecordingPipeline(Pipeline):
+    """A pipeline that hands each call's final 2xx response to a :class:`Recorder` (the
+    views ``with_raw_response`` makes); the request path is the one of :class:`Pipeline`."""
+
+    __slots__ = ("_recorder",)
+
+    def __init__(self, core: Core, options: Options, recorder: Recorder) -> None:
+        super().__init__(core, options)
+        self._recorder = recorder
+
+    def with_options(self, options: Options) -> Pipeline:
+        """A recording pipeline over the same core and recorder, with other options."""
+        return RecordingPipeline(self._core, options, self._recorder)
+
+    async def _run(
+        self, request: Request, stats: CallStats | None, result: Callable[[RawResponse], T]
+    ) -> T:
+        record = self._recorder.record
+
+        def recorded(raw: RawResponse) -> T:
+            record(raw)
+            return result(raw)
+
+        return await super()._run(request, stats, recorded)
+
+
+def _as_is(raw: RawResponse) -> RawResponse:
+    return raw
 
 
 def _describe(loop: asyncio.AbstractEventLoop) -> str:

@@ -75,6 +75,11 @@ class Request:
         idempotent: True when repeating the request cannot do harm (GET, PATCH, DELETE and
             adding/removing a segment); False for creating calls, which are retried only when
             the request certainly did not reach the server.
+        operation: The SDK operation it belongs to (``"contacts.add_segment"``): the name of
+            its span, and a label of its metrics and log records.
+        template: The path with its parameters unfilled, as documented
+            (``/orgs/{org_id}/contacts/{contact_id}``): ``url.template`` of its spans. Never
+            holds an id, so it may label metrics.
     """
 
     method: str
@@ -82,6 +87,8 @@ class Request:
     query: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
     idempotent: bool = True
+    operation: str = ""
+    template: str = ""
 
 
 class Headers(CIMultiDictProxy[str]):

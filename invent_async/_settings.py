@@ -71,6 +71,8 @@ class Options:
         lane: The rate governor's lane of this view's calls: ``"interactive"`` (the default)
             or ``"bulk"`` (what the bulk methods use unless a view names a lane).
         lane_chosen: True when the lane was chosen with ``with_options(lane=...)``.
+        bulk_item: True for the calls of a bulk job's items, which make no spans of their
+            own unless ``INVENT_OTEL_BULK_ITEMS`` asks for some (see ``_observe``).
     """
 
     org_id: str
@@ -79,6 +81,7 @@ class Options:
     deadline: float | None
     lane: Lane = INTERACTIVE
     lane_chosen: bool = False
+    bulk_item: bool = False
 
     @classmethod
     def checked(
@@ -133,7 +136,8 @@ class Options:
         """The options of a bulk job's items: its retries, and the bulk lane unless this view
         chose a lane."""
         retry = attrs.evolve(self.retry, max_retries=max_retries)
-        return attrs.evolve(self, retry=retry, lane=self.lane if self.lane_chosen else BULK)
+        lane = self.lane if self.lane_chosen else BULK
+        return attrs.evolve(self, retry=retry, lane=lane, bulk_item=True)
 
 
 @attrs.frozen(kw_only=True)

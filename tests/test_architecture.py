@@ -31,7 +31,7 @@ LAYERS: list[list[str]] = [
     ["_models"],
     ["_converter"],
     ["_protocol"],
-    ["_pagination", "_ratelimit", "_redis_budget", "_retry"],
+    ["_pagination", "_ratelimit", "_redis_budget", "_retry", "_observe", "_raw"],
     ["_fleet"],
     ["_transport", "_settings", "_budgets"],
     ["_pipeline"],

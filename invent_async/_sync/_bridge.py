@@ -17,7 +17,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Final, Generic, Protocol, Self, TypeVar, cast
 
 from .._bulk import BulkReport, BulkStream, ItemResult
-from .._client import AsyncInventClient, view_of
+from .._client import AsyncInventClient, recording_view_of, view_of
+from .._raw import Recorder
 from .._settings import Settings
 from ._loop import LoopThread, PortalThreadError
 from ._runtime import Runtime
@@ -34,20 +35,28 @@ class _Call(Protocol):
 class Bridge:
     """A runtime, and the settings of the view whose calls go through it (None: the root)."""
 
-    __slots__ = ("_cache", "_settings", "call", "runtime")
+    __slots__ = ("_cache", "_recorder", "_settings", "call", "runtime")
 
     call: _Call
     """Run a coroutine factory on the loop and block for its result (:meth:`Runtime.call`)."""
 
-    def __init__(self, runtime: Runtime, settings: Settings | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, settings: Settings | None = None, recorder: Recorder | None = None
+    ) -> None:
         self.runtime = runtime
         self.call = runtime.call  # bound once: one frame less in every traceback
         self._settings = settings
+        self._recorder = recorder
         self._cache: tuple[LoopThread, AsyncInventClient] | None = None
 
     def derive(self, settings: Settings) -> Bridge:
-        """A bridge to the view of this runtime's client with ``settings``."""
-        return Bridge(self.runtime, settings)
+        """A bridge to the view of this runtime's client with ``settings`` (recording, if
+        this one records)."""
+        return Bridge(self.runtime, settings, self._recorder)
+
+    def recording(self, recorder: Recorder) -> Bridge:
+        """A bridge to this one's view, recording each call's response (with_raw_response)."""
+        return Bridge(self.runtime, self._settings, recorder)
 
     def async_client(self) -> AsyncInventClient:
         """The async client (or view) calls go to, on the runtime's current loop."""
@@ -56,6 +65,8 @@ class Bridge:
         if cache is not None and cache[0] is lt:
             return cache[1]
         client = lt.aclient if self._settings is None else view_of(lt.aclient, self._settings)
+        if self._recorder is not None:
+            client = recording_view_of(client, self._recorder)
         self._cache = (lt, client)
         return client
 

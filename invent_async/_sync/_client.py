@@ -11,18 +11,22 @@ live in ``_loop``, ``_runtime`` and ``_bridge``.
 from __future__ import annotations
 
 import weakref
-from typing import Self
+from collections.abc import Callable
+from typing import Self, TypeVar
 
 from .._budgets import lease as budget_lease
 from .._client import from_settings
 from .._exceptions import ClientClosedError
 from .._ratelimit import GovernorStats
+from .._raw import RawResult, Recorder
 from .._redis_budget import FleetStats
 from .._settings import Configured, Settings
 from ._bridge import Bridge
 from ._runtime import Runtime
 
 __all__ = ["SyncClient"]
+
+T = TypeVar("T")
 
 
 async def _stats(bridge: Bridge) -> GovernorStats | None:
@@ -62,6 +66,7 @@ class SyncClient(Configured):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
+        self._view_settings = settings
         limit = settings.rate_limit
         # Lease the budget's governor now (the async client on the loop thread leases it
         # again on first use): settings that conflict with another client's fail here.
@@ -75,13 +80,46 @@ class SyncClient(Configured):
     def _attach(self, bridge: Bridge) -> None:
         raise NotImplementedError  # pragma: no cover - InventClient attaches its resources
 
-    def _view(self, settings: Settings) -> Self:
+    def _view(self, settings: Settings, recorder: Recorder | None = None) -> Self:
         view = object.__new__(type(self))
         Configured.__init__(view, settings)
-        view._bridge = self._bridge.derive(settings)
+        view._view_settings = settings
+        bridge = self._bridge.derive(settings)
+        view._bridge = bridge if recorder is None else bridge.recording(recorder)
         view._budget = self._budget
         view._attach(view._bridge)
         return view
+
+    def with_raw_response(self, fn: Callable[[Self], T]) -> RawResult[T]:
+        """The HTTP response of one call, with its result: status, headers, request id.
+
+        ``fn`` gets a view of this client (same options, organisation, connections and rate
+        governor) and makes exactly one call through it; nothing is sent twice::
+
+            raw = await client.with_raw_response(lambda c: c.contacts.get("ct_123"))
+            raw.status, raw.request_id, raw.headers["content-type"]
+            contact = raw.parse()
+
+            raw = await client.with_raw_response(lambda c: c.contacts.list(take=10).first_page())
+            raw.pagination.count, raw.parse().items
+
+        With the blocking ``InventClient`` it is the same without ``await`` (``fn`` then
+        gets a view of the blocking client). A call that fails raises as usual; its
+        :class:`~invent_async.APIStatusError` has the status, headers and request id.
+
+        Args:
+            fn: Makes one call through the client it is given and returns its result
+                (a listing: one page, ``first_page()``).
+
+        Returns:
+            A :class:`~invent_async.RawResult`: ``status``, ``reason``, ``headers``,
+            ``request_id``, ``pagination``, ``content`` and ``parse()``, the call's result.
+
+        Raises:
+            ValueError: ``fn`` made no call or more than one (a bulk job, a whole listing).
+        """
+        recorder = Recorder()
+        return recorder.result(fn(self._view(self._view_settings, recorder)))
 
     def rate_limit_stats(self) -> GovernorStats | None:
         """A snapshot of the rate governor: waits, 429s seen, current rate, requests in flight.

@@ -18,6 +18,7 @@ import click
 from .._client import AsyncInventClient
 from .._exceptions import InventError
 from .._models import ContactStatus, Segment, SegmentColor
+from .._observe import configure_logging
 from .._pagination import AsyncPager
 from .._settings import REDIS_URL_ENV
 from .._version import __version__
@@ -108,10 +109,24 @@ class InventGroup(click.Group):
         f"Default: the {REDIS_URL_ENV} environment variable, else a budget of this process."
     ),
 )
+@click.option(
+    "--verbose",
+    "-v",
+    count=True,
+    help=(
+        "Log every HTTP attempt to stderr (method, path, status, time, request id, rate "
+        "governor wait); -vv adds the bodies (cut, the key redacted). Like INVENT_LOG=info/debug."
+    ),
+)
 @click.version_option(__version__, "--version", prog_name="invent", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(
-    ctx: click.Context, org_id: str, base_url: str | None, sandbox: bool, redis_url: str | None
+    ctx: click.Context,
+    org_id: str,
+    base_url: str | None,
+    sandbox: bool,
+    redis_url: str | None,
+    verbose: int,
 ) -> None:
     """invent: the Invent API (contacts and segments) from the shell.
 
@@ -125,6 +140,8 @@ def cli(
     """
     if sandbox and base_url is not None:
         raise click.UsageError("--sandbox and --base-url cannot be used together")
+    if verbose:
+        configure_logging("debug" if verbose > 1 else "info")
     ctx.obj = Settings(org_id=org_id, base_url=base_url, sandbox=sandbox, redis_url=redis_url)
 
 

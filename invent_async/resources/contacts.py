@@ -27,6 +27,9 @@ from .._types import UNSET, Unset
 
 __all__ = ["AsyncContacts"]
 
+_CONTACT = "/orgs/{org_id}/contacts/{contact_id}"
+_SEGMENT = "/orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}"
+
 
 class AsyncContacts:
     """Contacts of the client's organisation: ``client.contacts``."""
@@ -91,7 +94,15 @@ class AsyncContacts:
             An async-iterable pager over the segments (no request is made until you iterate).
         """
         path = self._path(("contact_id", contact_id), "segments")
-        return self._pipeline.paginate(path, {}, Segment, take=take, page=page)
+        return self._pipeline.paginate(
+            path,
+            {},
+            Segment,
+            take=take,
+            page=page,
+            operation="contacts.list_segments",
+            template="/orgs/{org_id}/contacts/{contact_id}/segments",
+        )
 
     # ------------------------------------------------------------------ contacts
 
@@ -148,7 +159,15 @@ class AsyncContacts:
             "exclude_board_id": exclude_board_id,
             "status": None if status is None else str(status),
         }
-        return self._pipeline.paginate(self._path(), params, Contact, take=take, page=page)
+        return self._pipeline.paginate(
+            self._path(),
+            params,
+            Contact,
+            take=take,
+            page=page,
+            operation="contacts.list",
+            template="/orgs/{org_id}/contacts",
+        )
 
     async def get(self, contact_id: str) -> Contact:
         """Fetch one contact.
@@ -162,7 +181,8 @@ class AsyncContacts:
             contact_id: The contact.
         """
         path = self._path(("contact_id", contact_id))
-        return await self._pipeline.call(Request(method="GET", path=path), Contact)
+        request = Request(method="GET", path=path, operation="contacts.get", template=_CONTACT)
+        return await self._pipeline.call(request, Contact)
 
     async def create(
         self,
@@ -197,7 +217,14 @@ class AsyncContacts:
             channel=NewChannel(user_id=user_id, name=name, email=email, phone=phone),
             segment_ids=UNSET if segment_ids is UNSET else tuple(segment_ids),
         )
-        request = Request(method="POST", path=self._path(), body=json_body(body), idempotent=False)
+        request = Request(
+            method="POST",
+            path=self._path(),
+            body=json_body(body),
+            idempotent=False,
+            operation="contacts.create",
+            template="/orgs/{org_id}/contacts",
+        )
         return await self._pipeline.call(request, Contact)
 
     async def update(
@@ -228,7 +255,13 @@ class AsyncContacts:
         if body == ContactUpdate():
             raise ValueError("update() needs at least one of name, blocked, unsubscribed")
         path = self._path(("contact_id", contact_id))
-        request = Request(method="PATCH", path=path, body=json_body(body))
+        request = Request(
+            method="PATCH",
+            path=path,
+            body=json_body(body),
+            operation="contacts.update",
+            template=_CONTACT,
+        )
         return await self._pipeline.call(request, Contact)
 
     async def delete(self, contact_id: str) -> None:
@@ -243,7 +276,10 @@ class AsyncContacts:
             contact_id: The contact.
         """
         path = self._path(("contact_id", contact_id))
-        await self._pipeline.send(Request(method="DELETE", path=path))
+        request = Request(
+            method="DELETE", path=path, operation="contacts.delete", template=_CONTACT
+        )
+        await self._pipeline.send(request)
 
     async def merge(
         self, contact_id: str, source_contact_ids: Sequence[str] | None = None
@@ -271,7 +307,14 @@ class AsyncContacts:
                 raise ValueError("source_contact_ids must hold 1 to 50 ids")
         path = self._path(("contact_id", contact_id), "merge")
         body = json_body(ContactMerge(source_contact_ids=sources))
-        request = Request(method="POST", path=path, body=body, idempotent=False)
+        request = Request(
+            method="POST",
+            path=path,
+            body=body,
+            idempotent=False,
+            operation="contacts.merge",
+            template="/orgs/{org_id}/contacts/{contact_id}/merge",
+        )
         return await self._pipeline.call(request, MergeResult)
 
     # ------------------------------------------------------------------ sub-resources
@@ -286,7 +329,15 @@ class AsyncContacts:
             page: First page to fetch (1-based).
         """
         path = self._path("fields")
-        return self._pipeline.paginate(path, {}, ContactField, take=take, page=page)
+        return self._pipeline.paginate(
+            path,
+            {},
+            ContactField,
+            take=take,
+            page=page,
+            operation="contacts.list_fields",
+            template="/orgs/{org_id}/contacts/fields",
+        )
 
     def list_notes(
         self, contact_id: str, *, take: int = 100, page: int = 1
@@ -301,7 +352,15 @@ class AsyncContacts:
             page: First page to fetch (1-based).
         """
         path = self._path(("contact_id", contact_id), "notes")
-        return self._pipeline.paginate(path, {}, ContactNote, take=take, page=page)
+        return self._pipeline.paginate(
+            path,
+            {},
+            ContactNote,
+            take=take,
+            page=page,
+            operation="contacts.list_notes",
+            template="/orgs/{org_id}/contacts/{contact_id}/notes",
+        )
 
     async def update_channel(
         self,
@@ -337,14 +396,21 @@ class AsyncContacts:
         if body == ChannelUpdate():
             raise ValueError("update_channel() needs at least one field to change")
         path = self._path(("contact_id", contact_id), "channels", ("channel_id", channel_id))
-        request = Request(method="PATCH", path=path, body=json_body(body))
+        request = Request(
+            method="PATCH",
+            path=path,
+            body=json_body(body),
+            operation="contacts.update_channel",
+            template="/orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}",
+        )
         return await self._pipeline.call(request, Channel)
 
     # ------------------------------------------------------------------ bulk
 
     def _segment_request(self, method: str, contact_id: str, segment_id: str) -> Request:
         path = self._path(("contact_id", contact_id), "segments", ("segment_id", segment_id))
-        return Request(method=method, path=path)
+        operation = "contacts.add_segment" if method == "POST" else "contacts.remove_segment"
+        return Request(method=method, path=path, operation=operation, template=_SEGMENT)
 
     def _segment_job(
         self,
@@ -362,6 +428,7 @@ class AsyncContacts:
         """
         check_options(options)
         path_segment(segment_id, "segment_id")
+        job = "add" if method == "POST" else "remove"
         retries = options.get("max_retries", DEFAULT_MAX_RETRIES)
         pipeline = self._pipeline.with_options(self._pipeline.options.for_bulk(retries))
 
@@ -381,6 +448,8 @@ class AsyncContacts:
             journal=options.get("journal"),
             total=options.get("total"),
             max_retry_after=pipeline.max_retry_after,
+            name=f"contacts.{'stream' if streaming else 'bulk'}_{job}_segment",
+            org_id=pipeline.options.org_id,
         )
 
     async def bulk_add_segment(

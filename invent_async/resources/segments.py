@@ -10,6 +10,8 @@ from .._types import UNSET, Unset
 
 __all__ = ["AsyncSegments"]
 
+_SEGMENT = "/orgs/{org_id}/segments/{segment_id}"
+
 
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 128:
@@ -49,7 +51,15 @@ class AsyncSegments:
             An async-iterable pager over the segments (no request is made until you iterate).
         """
         params = {"search": search, "exclude_board_columns": exclude_board_columns}
-        return self._pipeline.paginate(self._path(), params, Segment, take=take, page=page)
+        return self._pipeline.paginate(
+            self._path(),
+            params,
+            Segment,
+            take=take,
+            page=page,
+            operation="segments.list",
+            template="/orgs/{org_id}/segments",
+        )
 
     async def get(self, segment_id: str) -> Segment:
         """Fetch one segment.
@@ -63,7 +73,8 @@ class AsyncSegments:
             segment_id: The segment.
         """
         path = self._path(("segment_id", segment_id))
-        return await self._pipeline.call(Request(method="GET", path=path), Segment)
+        request = Request(method="GET", path=path, operation="segments.get", template=_SEGMENT)
+        return await self._pipeline.call(request, Segment)
 
     async def create(self, name: str, *, color: SegmentColor | str | Unset = UNSET) -> Segment:
         """Create a segment.
@@ -83,7 +94,14 @@ class AsyncSegments:
             The created segment.
         """
         body = json_body(SegmentCreate(name=_check_name(name), color=_color(color)))
-        request = Request(method="POST", path=self._path(), body=body, idempotent=False)
+        request = Request(
+            method="POST",
+            path=self._path(),
+            body=body,
+            idempotent=False,
+            operation="segments.create",
+            template="/orgs/{org_id}/segments",
+        )
         return await self._pipeline.call(request, Segment)
 
     async def update(
@@ -109,7 +127,13 @@ class AsyncSegments:
             raise ValueError("update() needs name or color")
         body = SegmentUpdate(name=name if name is UNSET else _check_name(name), color=_color(color))
         path = self._path(("segment_id", segment_id))
-        request = Request(method="PATCH", path=path, body=json_body(body))
+        request = Request(
+            method="PATCH",
+            path=path,
+            body=json_body(body),
+            operation="segments.update",
+            template=_SEGMENT,
+        )
         return await self._pipeline.call(request, Segment)
 
     async def delete(self, segment_id: str) -> None:
@@ -124,7 +148,10 @@ class AsyncSegments:
             segment_id: The segment.
         """
         path = self._path(("segment_id", segment_id))
-        await self._pipeline.send(Request(method="DELETE", path=path))
+        request = Request(
+            method="DELETE", path=path, operation="segments.delete", template=_SEGMENT
+        )
+        await self._pipeline.send(request)
 
 
 def _color(color: SegmentColor | str | Unset) -> SegmentColor | Unset:
