@@ -1,15 +1,17 @@
-"""Bulk tagging benchmarks (issue 4), each printing one comparable figure per ``RESULT`` line.
+"""Bulk tagging benchmarks (P3, P4, P5), each figure on a ``RESULT`` line with its target.
 
-1. Throttled: 10,000 tags against FakeInvent limited to R = 30,000 requests/minute over a
-   1-second sliding window (the real 500/minute/60 s limit, scaled 60x in time). The SDK's
-   ``bulk_add_segment`` with its rate governor set to R, next to the approach users write:
-   ``asyncio.gather`` over every id + ``Semaphore(64)`` + ``backoff.on_exception(expo)`` per
-   call. Printed: elapsed time / ideal time N/R, share of 429 answers, ids lost (checked by
-   reading the segment's member count back from the server).
-2. Unthrottled: 10,000 tags with the governor off, as a ratio to a raw aiohttp worker pool
-   making the same calls, interleaved over repetitions, against a fast loopback responder.
-3. Memory: 1,000,000 ids streamed from a generator through ``bulk_add_segment`` against the
-   fast responder; peak RSS over the baseline (run in its own process).
+1. Throttled (P3): 10,000 tags (3,000 with ``--quick``) against FakeInvent limited to
+   R = 30,000 requests/minute over a 1-second sliding window (the real 500/minute/60 s limit,
+   scaled 60x in time). The SDK's ``bulk_add_segment`` with its rate governor set to R, next
+   to the approach users write: ``asyncio.gather`` over every id + ``Semaphore(64)`` +
+   ``backoff.on_exception(expo)`` per call. Printed: elapsed time / ideal time N/R, share of
+   429 answers, ids lost (checked by reading the segment's member count back from the server).
+2. Unthrottled (P4): bulk jobs of 1,000 tags with the governor off next to a raw aiohttp worker
+   pool making the same calls, both open in one event loop, one job each per round over many
+   rounds (``benchmarks._interleave``), against a fast loopback responder.
+3. Memory (P5): 1,000,000 ids (100,000 with ``--quick``) streamed from a generator through
+   ``bulk_add_segment`` against the fast responder; peak RSS over the baseline (run in its own
+   process).
 
 ``python -m benchmarks.bench_bulk [throttled|unthrottled|memory]`` runs one part.
 """
@@ -19,21 +21,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import backoff
 import orjson
 
+from benchmarks._interleave import Call, Opener, Side, compare_calls, quick, rounds
+from benchmarks._interleave import result as print_result
 from benchmarks._server import API_KEY as FAST_KEY
 from benchmarks._server import pin_to_cpus, running
 from invent_async import AsyncInventClient, RateLimit
 
-N = 10_000
+N = 3_000 if quick() else 10_000  # --quick: a shorter throttled run
 RATE = 30_000.0  # per minute
 WINDOW = 1.0  # seconds
 FAKE_KEY = "bench-fake-key"
@@ -131,8 +135,9 @@ def throttled() -> None:
             flush=True,
         )
         print(
-            f"RESULT throttled_{name} time_vs_ideal={result['elapsed'] / ideal:.3f} "
-            f"share_429={share:.4f} lost={lost}",
+            f"RESULT p3_throttled_{name} time_vs_ideal={result['elapsed'] / ideal:.3f} "
+            f"share_429={share:.4f} lost={lost}"
+            + (" (target <= 1.05, share_429 <= 0.01, lost 0)" if name == "sdk" else " (contrast)"),
             flush=True,
         )
 
@@ -140,58 +145,84 @@ def throttled() -> None:
 # --------------------------------------------------------------------------- unthrottled
 
 
-async def sdk_unthrottled(url: str) -> float:
-    async with AsyncInventClient(FAST_KEY, base_url=url, rate_limit=None) as client:
-        await client.contacts.bulk_add_segment(
-            (f"w{i}" for i in range(500)), "sg_1", concurrency=BULK_CONCURRENCY
-        )
-        start = time.perf_counter()
-        report = await client.contacts.bulk_add_segment(
-            (f"ct_{i}" for i in range(N)), "sg_1", concurrency=BULK_CONCURRENCY
-        )
-        elapsed = time.perf_counter() - start
-        assert report.succeeded == N, report
-    return N / elapsed
+BULK_CHUNK = 1000  # ids per bulk job: one job per side per round
 
 
-async def raw_unthrottled(url: str) -> float:
+async def _timed(job: Call, start: int, n: int) -> tuple[float, float]:
+    """One bulk job of a side (its ``BULK_CHUNK`` ids from ``start``): (wall s, CPU s)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    await job(start)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def sdk_bulk(url: str) -> Opener:
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Call]:
+        async with AsyncInventClient(FAST_KEY, base_url=url, rate_limit=None) as client:
+
+            async def job(start: int) -> object:
+                report = await client.contacts.bulk_add_segment(
+                    (f"ct_{i}" for i in range(start, start + BULK_CHUNK)),
+                    "sg_1",
+                    concurrency=BULK_CONCURRENCY,
+                )
+                assert report.succeeded == BULK_CHUNK, report
+                return report
+
+            yield job
+
+    return opened
+
+
+def raw_pool(url: str) -> Opener:
     headers = {"Authorization": f"Bearer {FAST_KEY}", "Accept": "application/json"}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
 
-        async def pool(ids: Iterator[str]) -> None:
-            async def worker() -> None:
-                for contact_id in ids:
-                    path = f"/orgs/c/contacts/{contact_id}/segments/sg_1"
-                    async with session.post(url + path, headers=headers) as resp:
-                        orjson.loads(await resp.read())
-                        assert resp.status == 200
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Call]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector()) as session:
 
-            await asyncio.gather(*(worker() for _ in range(BULK_CONCURRENCY)))
+            async def job(start: int) -> object:
+                ids = (f"ct_{i}" for i in range(start, start + BULK_CHUNK))
 
-        await pool(f"w{i}" for i in range(500))
-        start = time.perf_counter()
-        await pool(f"ct_{i}" for i in range(N))
-        return N / (time.perf_counter() - start)
+                async def worker() -> None:
+                    for contact_id in ids:
+                        path = f"/orgs/c/contacts/{contact_id}/segments/sg_1"
+                        async with session.post(url + path, headers=headers) as resp:
+                            orjson.loads(await resp.read())
+                            assert resp.status == 200
+
+                await asyncio.gather(*(worker() for _ in range(BULK_CONCURRENCY)))
+                return None
+
+            yield job
+
+    return opened
 
 
-def unthrottled(reps: int = 7) -> None:
-    sdk: list[float] = []
-    raw: list[float] = []
+def unthrottled() -> None:
+    """P4: bulk jobs of BULK_CHUNK ids, the SDK's and a raw worker pool's, interleaved."""
     with running("benchmarks._server", cpus=pin_to_cpus()) as url:
-        for rep in range(reps):
-            for job, out in ((raw_unthrottled, raw), (sdk_unthrottled, sdk)):
-                gc.collect()
-                out.append(asyncio.run(job(url)))
-            print(
-                f"unthrottled rep {rep + 1}: raw pool {raw[-1]:7.0f}/s  "
-                f"sdk bulk {sdk[-1]:7.0f}/s  ratio {sdk[-1] / raw[-1]:.3f}",
-                flush=True,
+
+        async def go() -> None:
+            sides = [
+                Side("raw aiohttp worker pool", raw_pool(url)),
+                Side("sdk bulk", sdk_bulk(url)),
+            ]
+
+            _, sdk = await compare_calls(
+                sides,
+                concurrency=BULK_CONCURRENCY,
+                chunk=BULK_CHUNK,
+                n_rounds=rounds(16, 5),
+                warmup=BULK_CHUNK,
+                runner=_timed,
+                label=f"unthrottled bulk, jobs of {BULK_CHUNK} ids, concurrency {BULK_CONCURRENCY}",
             )
-    ratio = statistics.median(sdk) / statistics.median(raw)
-    print(
-        f"RESULT unthrottled_sdk_vs_raw_pool ratio={ratio:.3f} "
-        f"(sdk {statistics.median(sdk):.0f}/s, raw {statistics.median(raw):.0f}/s; target >= 0.85)"
-    )
+            print_result(
+                "p4_unthrottled_sdk_vs_raw_pool", sdk, "raw aiohttp worker pool", ">= 0.90"
+            )
+
+        asyncio.run(go())
 
 
 # --------------------------------------------------------------------------- memory
@@ -230,7 +261,7 @@ def memory_child(n: int) -> None:
         print("MEM " + json.dumps(asyncio.run(_memory_job(url, n))), flush=True)
 
 
-def memory(n: int = 1_000_000) -> None:
+def memory(n: int = 100_000 if quick() else 1_000_000) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_bulk", "memory-child", str(n)],
         capture_output=True,
@@ -245,11 +276,13 @@ def memory(n: int = 1_000_000) -> None:
         f"({result['succeeded']} succeeded); RSS baseline {result['baseline_mib']:.1f} MiB, "
         f"peak {result['peak_mib']:.1f} MiB"
     )
-    print(f"RESULT memory_peak_over_baseline_mib={result['over_mib']:.1f} (limit 50)")
+    print(
+        f"RESULT p5_memory_peak_over_baseline_mib={result['over_mib']:.1f} ({n} ids; target <= 50)"
+    )
 
 
 def main(argv: list[str]) -> None:
-    parts = argv or ["throttled", "unthrottled", "memory"]
+    parts = [a for a in argv if not a.startswith("-")] or ["throttled", "unthrottled", "memory"]
     if parts[0] == "memory-child":
         memory_child(int(parts[1]))
         return

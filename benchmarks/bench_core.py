@@ -1,99 +1,92 @@
-"""``contacts.add_segment`` throughput at concurrency 64: the SDK next to raw aiohttp + orjson.
+"""P1: ``contacts.add_segment`` through the SDK next to its peers, at concurrency 1, 64, 256.
 
-Both clients run in the same process against the same loopback responder (a separate
-process, so the server does not compete for this process's CPU), interleaved over several
-repetitions. Both use the same bounded pool of 64 worker tasks. The raw baseline does the
-least a correct client must do: send the request, read the body, ``orjson.loads`` it. The SDK
-additionally builds a typed ``Contact``, checks the status, and runs through its retry layer
-(with the rate governor off: pacing at 500/minute would measure the API's limit instead).
-Printed: requests/second of each, and the SDK/raw ratio (per repetition and of the medians).
+The method of ``benchmarks._interleave``: every side open at once in one event loop,
+interleaved in chunks of calls over many rounds, against the loopback responder of
+``benchmarks._server`` (its own process, pinned to its own CPU). The sides:
+
+- raw aiohttp + orjson (dicts): the baseline of every ratio printed;
+- raw aiohttp + pydantic v2 ``model_validate_json`` into an equivalent frozen model;
+- the SDK (typed ``Contact``, status check, retry layer; rate governor off);
+- httpx's ``AsyncClient`` + orjson (at concurrency 1 and 64 only, fewer rounds: it is an
+  order of magnitude slower under concurrency, see ``perf-baseline.md``).
+
+Printed for each: calls/s and client CPU µs per call, the ratio to raw dicts and the extra
+client CPU per call, median [min-max] over rounds; ``RESULT`` lines with their targets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import statistics
 import sys
-import time
-from collections.abc import Awaitable, Callable
 
-import aiohttp
-import orjson
+from benchmarks import _peers
+from benchmarks._interleave import Figures, Side, Spread, compare_calls, result, rounds
+from benchmarks._server import pin_to_cpus, running
 
-from benchmarks._server import API_KEY, pin_to_cpus, running
-from invent_async import AsyncInventClient, Contact
-
-CONCURRENCY = 64
-N = 4000
-WARMUP = 500
-REPS = 9
+CHUNK = 400
 
 
-async def _pool(n: int, call: Callable[[int], Awaitable[object]]) -> float:
-    counter = iter(range(n))
-
-    async def worker() -> None:
-        for i in counter:
-            await call(i)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return n / (time.perf_counter() - start)
-
-
-async def sdk_run(url: str, n: int) -> float:
-    # Pacing off: this measures the SDK's per-request cost, not the API's rate limit.
-    async with AsyncInventClient(API_KEY, base_url=url, rate_limit=None) as client:
-
-        async def call(i: int) -> object:
-            contact = await client.contacts.add_segment(f"ct_{i}", "sg_1")
-            assert isinstance(contact, Contact)
-            return contact
-
-        await _pool(WARMUP, call)
-        return await _pool(n, call)
+def _ratio(a: Figures, b: Figures) -> Figures:
+    """``a`` against ``b`` instead of the baseline (per round, same rounds)."""
+    return Figures(
+        name=a.name,
+        rate=a.rate,
+        cpu_us=a.cpu_us,
+        ratio=Spread(tuple(x / y for x, y in zip(a.rate.values, b.rate.values, strict=True))),
+        extra_cpu_us=Spread(
+            tuple(x - y for x, y in zip(a.cpu_us.values, b.cpu_us.values, strict=True))
+        ),
+    )
 
 
-async def raw_run(url: str, n: int) -> float:
-    headers = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
-    connector = aiohttp.TCPConnector(limit=100)
-    async with aiohttp.ClientSession(connector=connector) as session:
+async def core(url: str, concurrency: int, n_rounds: int) -> None:
+    sides = [
+        Side("raw aiohttp+orjson dicts", _peers.raw_dicts(url)),
+        Side("raw aiohttp+pydantic", _peers.raw_pydantic(url)),
+        Side("sdk", _peers.sdk(url)),
+    ]
+    _, pyd, sdk = await compare_calls(
+        sides,
+        concurrency=concurrency,
+        chunk=CHUNK,
+        n_rounds=n_rounds,
+        label=f"add_segment @ concurrency {concurrency}",
+    )
+    result(f"p1_c{concurrency}_sdk_vs_raw_dicts", sdk, "raw aiohttp+orjson dicts",
+           ">= 0.88, extra CPU <= 20 us")  # fmt: skip
+    result(f"p1_c{concurrency}_sdk_vs_raw_pydantic", _ratio(sdk, pyd), "raw aiohttp+pydantic",
+           ">= 1.0")  # fmt: skip
+    result(f"p1_c{concurrency}_pydantic_vs_raw_dicts", pyd, "raw aiohttp+orjson dicts",
+           "none (peer)")  # fmt: skip
 
-        async def call(i: int) -> object:
-            async with session.post(
-                f"{url}/orgs/c/contacts/ct_{i}/segments/sg_1", headers=headers
-            ) as r:
-                data = orjson.loads(await r.read())
-                assert r.status == 200
-                return data
 
-        await _pool(WARMUP, call)
-        return await _pool(n, call)
+async def with_httpx(url: str, concurrency: int, n_rounds: int) -> None:
+    sides = [
+        Side("raw aiohttp+orjson dicts", _peers.raw_dicts(url)),
+        Side("sdk", _peers.sdk(url)),
+        Side("httpx+orjson dicts", _peers.httpx_dicts(url)),
+    ]
+    _, sdk, hx = await compare_calls(
+        sides,
+        concurrency=concurrency,
+        chunk=CHUNK if concurrency == 1 else 200,
+        n_rounds=n_rounds,
+        label=f"add_segment @ concurrency {concurrency}, with httpx",
+    )
+    result(f"p1_c{concurrency}_httpx_vs_raw_dicts", hx, "raw aiohttp+orjson dicts",
+           "none (peer)")  # fmt: skip
+    result(f"p1_c{concurrency}_sdk_vs_httpx", _ratio(sdk, hx), "httpx+orjson dicts",
+           "none (peer)")  # fmt: skip
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     with running("benchmarks._server", cpus=pin_to_cpus()) as url:
-        sdk: list[float] = []
-        raw: list[float] = []
-        for rep in range(REPS):
-            for fn, out in ((raw_run, raw), (sdk_run, sdk)):
-                gc.collect()
-                out.append(asyncio.run(fn(url, N)))
-            print(
-                f"rep {rep + 1}: raw aiohttp+orjson {raw[-1]:8.0f} req/s   "
-                f"sdk {sdk[-1]:8.0f} req/s   ratio {sdk[-1] / raw[-1]:.3f}",
-                flush=True,
-            )
-        ratio = statistics.median(sdk) / statistics.median(raw)
-        print(
-            f"add_segment @ concurrency {CONCURRENCY}, N={N}, {REPS} reps: "
-            f"raw median {statistics.median(raw):.0f} req/s, "
-            f"sdk median {statistics.median(sdk):.0f} req/s"
-        )
-        print(f"RESULT core_sdk_vs_raw_ratio {ratio:.3f} (target >= 0.85)")
+        for concurrency, full in ((64, 24), (1, 12), (256, 12)):
+            asyncio.run(core(url, concurrency, rounds(full, 6 if concurrency == 64 else 3)))
+        for concurrency in (1, 64):
+            asyncio.run(with_httpx(url, concurrency, rounds(4, 2)))
     sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -26,8 +26,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from benchmarks._interleave import rounds
+
 MODES = ("none", "api", "sdk")
-REPS = 9
+REPS = rounds(9, 2)  # --quick: 2
 N = 3000
 WARMUP = 400
 ROUNDS = 3
