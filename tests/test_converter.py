@@ -932,3 +932,110 @@ def test_models_round_trip_through_json(
     again = conv.structure(conv.loads(wire), type(model))
 
     assert again == model
+
+
+# --------------------------------------------------------------------------- fast path
+
+RESPONSE_MODEL_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
+    m.Board: strategies.boards,
+    m.Segment: strategies.segments(),
+    m.Channel: strategies.channels,
+    m.Contact: strategies.contacts,
+    m.ContactField: strategies.contact_fields,
+    m.NoteAttachment: strategies.note_attachments,
+    m.NoteAuthor: strategies.note_authors,
+    m.ContactNote: strategies.contact_notes,
+    m.MergeResult: strategies.merge_results,
+}
+_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def test_every_response_model_has_a_strategy_for_the_fast_path_test() -> None:
+    found = {t for t in vars(m).values() if conv.is_response_model(t)}
+
+    assert found == set(RESPONSE_MODEL_STRATEGIES)
+
+
+def test_every_response_model_is_built_directly_by_the_fast_path() -> None:
+    slow = [t.__name__ for t in RESPONSE_MODEL_STRATEGIES if not conv.builds_directly(t)]
+
+    assert slow == []
+
+
+def _datetime_forms(value: str) -> list[str]:
+    """The same instant written as the API might: Z, +00:00, another offset, naive, date."""
+    parsed = datetime.fromisoformat(value)
+    utc = parsed.astimezone(UTC)
+    plain = utc.replace(tzinfo=None).isoformat()
+    return [
+        value,
+        plain + "Z",
+        plain + "+00:00",
+        plain,  # naive: read as UTC
+        parsed.astimezone(timezone(timedelta(hours=-5, minutes=-30))).isoformat(),
+        utc.date().isoformat(),  # a bare date: midnight UTC
+    ]
+
+
+_WRONG_VALUES: list[Any] = [None, 1, 1.5, True, "x", [], {}, [1], {"a": 1}]
+
+
+def _vary(data: st.DataObject, value: Any) -> Any:
+    """``value`` (wire data) with unknown keys, keys left out or nulled, other datetime
+    forms, and now and then a value of the wrong type."""
+    if data.draw(st.integers(0, 40)) == 0:
+        return data.draw(st.sampled_from(_WRONG_VALUES))
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            action = data.draw(st.integers(0, 12))
+            if action == 0:
+                continue  # absent
+            out[key] = None if action == 1 else _vary(data, item)
+        if data.draw(st.booleans()):
+            out[data.draw(st.text(max_size=8))] = data.draw(strategies.json_values)
+        return out
+    if isinstance(value, list):
+        return [_vary(data, item) for item in value]
+    if isinstance(value, str) and _ISO.match(value):
+        return data.draw(st.sampled_from(_datetime_forms(value)))
+    return value
+
+
+def _shape(value: Any) -> Any:
+    """What equality ignores: the exact type (an enum member or a plain str) and the
+    timezone of a datetime."""
+    if attrs.has(type(value)):
+        return (
+            type(value),
+            tuple(_shape(getattr(value, a.name)) for a in attrs.fields(type(value))),
+        )
+    if isinstance(value, tuple | list):
+        return (type(value), tuple(_shape(v) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple((k, _shape(v)) for k, v in value.items()))
+    if isinstance(value, datetime):
+        return (datetime, value.isoformat())
+    return (type(value), value)
+
+
+def _outcome(structure: Any, data: Any, cl: type) -> Any:
+    try:
+        return _shape(structure(data, cl))
+    except Exception:
+        return "rejected"
+
+
+@pytest.mark.parametrize("cl", list(RESPONSE_MODEL_STRATEGIES), ids=lambda t: t.__name__)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fast_path_builds_what_the_stock_cattrs_converter_builds(
+    cl: type, data: st.DataObject
+) -> None:
+    wire = conv.unstructure(data.draw(RESPONSE_MODEL_STRATEGIES[cl]))
+    varied = _vary(data, wire)
+
+    fast = _outcome(conv.structure, varied, cl)
+    stock = _outcome(conv.structure_detailed, varied, cl)
+
+    assert fast == stock
