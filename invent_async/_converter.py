@@ -332,16 +332,14 @@ _INLINE_CHECKS: Final[dict[Any, tuple[str, bool]]] = {
 
 # Field types converted inline on their common form, the hook doing everything else (other
 # forms, None, the error): (the common form's test, its conversion or "" for none).
+_AWARE: Final = "{v} = _fromiso({v})\nif {v}.tzinfo is None: {v} = {v}.replace(tzinfo=UTC)"
+
 _INLINE_CONVERSIONS: Final[dict[Any, tuple[str, str]]] = {
     int: ("{v}.__class__ is int", ""),
     int | None: ("{v}.__class__ is int", ""),
-    datetime: ("{v}.__class__ is str", "_aware(_fromiso({v}))"),
-    datetime | None: ("{v}.__class__ is str", "_aware(_fromiso({v}))"),
+    datetime: ("{v}.__class__ is str", _AWARE),
+    datetime | None: ("{v}.__class__ is str", _AWARE),
 }
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def builds_directly(cl: type[Any]) -> bool:
@@ -379,7 +377,7 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
         "NOTHING": attrs.NOTHING,
         "_new": object.__new__,
         "_fromiso": datetime.fromisoformat,
-        "_aware": _aware,
+        "UTC": UTC,
     }
     if direct:
         lines.append("  self = _new(cl)")
@@ -417,7 +415,8 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
             if conversion is not None:
                 test, convert = conversion
                 if convert:
-                    body.append(f"if {test.format(v=v)}: {v} = {convert.format(v=v)}")
+                    body.append(f"if {test.format(v=v)}:")
+                    body.extend("  " + line for line in convert.format(v=v).split("\n"))
                     body.append(f"else: {hook_call}")
                 else:
                     body.append(f"if not ({test.format(v=v)}): {hook_call}")
@@ -515,6 +514,8 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
 
 _FAST: Final = _configure(cattrs.Converter(detailed_validation=False), fast=True)
 _DETAILED: Final = _configure(cattrs.Converter(detailed_validation=True), fast=False)
+_FAST_HOOKS: Final[dict[Any, Callable[[Any, Any], Any]]] = {}
+"""The fast converter's hook of each type structured so far (skips cattrs' dispatch)."""
 
 
 def structure(data: JSON, cl: type[T]) -> T:
@@ -523,8 +524,13 @@ def structure(data: JSON, cl: type[T]) -> T:
     Raises:
         InvalidData: the data does not match ``cl``; ``errors`` names each bad field path.
     """
+    hook = _FAST_HOOKS.get(cl)
+    if hook is None:
+        hook = _FAST.get_structure_hook(cl)
+        if len(_FAST_HOOKS) < 256:
+            _FAST_HOOKS[cl] = hook
     try:
-        return _FAST.structure(data, cl)
+        return hook(data, cl)  # type: ignore[no-any-return]
     except Exception:
         errors = _explain(data, cl)
     raise InvalidData(errors)

@@ -339,9 +339,9 @@ class Pipeline:
             failure: InventError | None = None
             try:
                 raw = await (
-                    self._attempt(request, wire, deadline_at, stats, None)
+                    self._attempt(request, wire, deadline_at, stats, None, first=True)
                     if obs is None
-                    else self._observed(request, wire, deadline_at, stats, obs)
+                    else self._observed(request, wire, deadline_at, stats, obs, first=True)
                 )
             except InventError as exc:
                 if options.retry.max_retries == 0 or not is_retryable(exc, request.idempotent):
@@ -373,13 +373,15 @@ class Pipeline:
         deadline_at: float | None,
         stats: CallStats | None,
         obs: Operation | None,
+        *,
+        first: bool = False,
     ) -> RawResponse:
         """One attempt, observed as a span, metrics and a log record when ``obs`` is set."""
         if obs is None:
-            return await self._attempt(request, wire, deadline_at, stats, None)
+            return await self._attempt(request, wire, deadline_at, stats, None, first=first)
         attempt = obs.attempt()
         try:
-            raw = await self._attempt(request, wire, deadline_at, stats, attempt)
+            raw = await self._attempt(request, wire, deadline_at, stats, attempt, first=first)
         except BaseException as exc:
             attempt.end(None, exc)
             raise
@@ -393,7 +395,10 @@ class Pipeline:
         deadline_at: float | None,
         stats: CallStats | None,
         attempt: Attempt | None,
+        *,
+        first: bool = False,
     ) -> RawResponse:
+        """One attempt; ``first``: nothing was awaited since ``_run`` checked the client."""
         if stats is not None:
             stats.attempts += 1
         core = self._core
@@ -405,7 +410,8 @@ class Pipeline:
             except GovernorDeadlineExceeded as exc:
                 raise self._deadline_error(request, exc.wait) from None
         try:
-            core.check_open()  # closed while this attempt waited (governor, retry backoff)
+            if ticket is not None or not first:
+                core.check_open()  # closed while this attempt waited (governor, retry backoff)
             timeout = self._options.timeout
             if deadline_at is not None:
                 left = deadline_at - time.monotonic()

@@ -159,6 +159,25 @@ class RawResponse:
     body: bytes = attrs.field(default=b"", repr=_size)
 
 
+_new = object.__new__
+_set_status = RawResponse.__dict__["status"].__set__
+_set_reason = RawResponse.__dict__["reason"].__set__
+_set_headers = RawResponse.__dict__["headers"].__set__
+_set_body = RawResponse.__dict__["body"].__set__
+
+
+def raw_response(status: int, reason: str, headers: Mapping[str, str], body: bytes) -> RawResponse:
+    """``RawResponse(status=..., reason=..., headers=..., body=...)``, without attrs' frozen
+    ``__init__`` (one ``object.__setattr__`` per field): what a transport calls per response.
+    """
+    raw: RawResponse = _new(RawResponse)
+    _set_status(raw, status)
+    _set_reason(raw, reason)
+    _set_headers(raw, headers)
+    _set_body(raw, body)
+    return raw
+
+
 # --------------------------------------------------------------------------- building
 
 
@@ -218,10 +237,9 @@ def path_segment(value: object, what: str) -> str:
 
 def build_path(*segments: tuple[str, object] | str) -> str:
     """Join literal segments and ``(what, value)`` parameters into an encoded path."""
-    out = []
-    for seg in segments:
-        out.append(seg if isinstance(seg, str) else path_segment(seg[1], seg[0]))
-    return "/" + "/".join(out)
+    return "/" + "/".join(
+        [seg if seg.__class__ is str else path_segment(seg[1], seg[0]) for seg in segments]
+    )
 
 
 def query_params(params: Mapping[str, QueryValue | None]) -> tuple[tuple[str, str], ...]:
@@ -573,6 +591,7 @@ __all__ = [
     "parse_retry_after",
     "path_segment",
     "query_params",
+    "raw_response",
     "read_limit",
     "redact_response",
     "request_id",

@@ -23,7 +23,7 @@ import aiohttp
 from yarl import URL
 
 from ._exceptions import APIConnectionError, APITimeoutError, ClientClosedError
-from ._protocol import RawResponse, TransportRequest, read_limit
+from ._protocol import RawResponse, TransportRequest, raw_response, read_limit
 from ._secret import redact_text
 from ._version import __version__
 
@@ -87,6 +87,7 @@ class AiohttpTransport:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._origins: dict[str, URL | None] = {}
         self._watcher: AsyncGenerator[None] | None = None
 
     def __repr__(self) -> str:
@@ -114,6 +115,24 @@ class AiohttpTransport:
                 self._timeouts[seconds] = timeout
         return timeout
 
+    def _url(self, url: str, path: str) -> URL:
+        """``URL(url, encoded=True)``; for ``origin + path`` (no query), the cached origin's
+        ``with_path(path, encoded=True)``: the same URL, three times cheaper to make."""
+        if "?" in url or "#" in url or not url.endswith(path) or not path.startswith("/"):
+            return URL(url, encoded=True)
+        origin = url[: len(url) - len(path)]
+        try:
+            base = self._origins[origin]
+        except KeyError:
+            base = URL(origin, encoded=True)
+            if base.raw_path not in ("", "/") or base.raw_query_string or base.raw_fragment:
+                base = None  # a base URL with a path of its own: not an origin
+            if len(self._origins) < 16:
+                self._origins[origin] = base
+        if base is None:
+            return URL(url, encoded=True)
+        return base.with_path(path, encoded=True)
+
     async def send(
         self, request: TransportRequest, *, attempt_timeout: float | None
     ) -> RawResponse:
@@ -124,7 +143,7 @@ class AiohttpTransport:
         try:
             async with session.request(
                 request.method,
-                URL(request.url, encoded=True),
+                self._url(request.url, request.path),
                 data=request.body,
                 headers=request.headers,
                 timeout=self._timeout(attempt_timeout),
@@ -139,9 +158,7 @@ class AiohttpTransport:
                     body = await resp.read()
                 else:
                     body = await _read_at_most(resp.content, limit)
-                return RawResponse(
-                    status=status, reason=resp.reason or "", headers=resp.headers, body=body
-                )
+                return raw_response(status, resp.reason or "", resp.headers, body)
         except (TimeoutError, aiohttp.ClientError) as exc:
             error = _connection_error(request, exc, attempt_timeout)
         # Raised outside the except block: aiohttp's exception objects (some carry the request
