@@ -29,7 +29,7 @@ import asyncio
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import GenericAlias
 from typing import Final, TypeVar
 
@@ -293,9 +293,13 @@ class Pipeline:
         """
         return self._prefix + build_path(*segments)
 
-    async def call(self, request: Request, cl: type[T], stats: CallStats | None = None) -> T:
-        """Send ``request`` and build ``cl`` from the response body."""
-        return await self._run(request, stats, lambda raw: self._parse(request, raw, cl))
+    def call(
+        self, request: Request, cl: type[T], stats: CallStats | None = None
+    ) -> Coroutine[None, None, T]:
+        """Send ``request`` and build ``cl`` from the response body (await the result).
+
+        A plain function returning the coroutine of :meth:`_run`: one coroutine per call."""
+        return self._run(request, stats, lambda raw: self._parse(request, raw, cl))
 
     def _parse(self, request: Request, raw: RawResponse, cl: type[T]) -> T:
         try:
@@ -304,13 +308,16 @@ class Pipeline:
             error = self._core.redact_validation(exc)
         raise error
 
-    async def send(self, request: Request, stats: CallStats | None = None) -> RawResponse:
-        """Send ``request`` through the governor and the retries; return a 2xx response.
+    def send(
+        self, request: Request, stats: CallStats | None = None
+    ) -> Coroutine[None, None, RawResponse]:
+        """Send ``request`` through the governor and the retries; return (to await) a 2xx
+        response.
 
         Each attempt waits for the rate governor first; that wait counts against the call's
         deadline but not against the attempt's HTTP timeout, which starts once it is sent.
         """
-        return await self._run(request, stats, _as_is)
+        return self._run(request, stats, _as_is)
 
     async def _run(
         self, request: Request, stats: CallStats | None, result: Callable[[RawResponse], T]
