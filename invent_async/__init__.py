@@ -2,7 +2,11 @@
 
 Public names are re-exported here; everything in underscore modules is private. The models
 and enums are those ``_models.__all__`` lists (so a new one is exported where it is written).
+The synchronous client's names (``InventClient``, ``Pager``, ``PortalThreadError``) load on
+first use: an async-only program never imports the sync stack nor anyio.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from . import _models
 from ._bulk import (
@@ -43,7 +47,6 @@ from ._protocol import RawResponse, TransportRequest
 from ._ratelimit import GovernorStats, Lane, RateLimit
 from ._raw import RawResult
 from ._redis_budget import FleetStats, RedisUnavailableError
-from ._sync import InventClient, Pager, PortalThreadError
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
 from ._version import __version__ as __version__
@@ -103,3 +106,19 @@ __all__ = [
     "RedisUnavailableError",
 ]
 __all__ += _models.__all__  # models
+
+_SYNC_NAMES = frozenset({"InventClient", "Pager", "PortalThreadError"})
+
+if TYPE_CHECKING:
+    from ._sync import InventClient, Pager, PortalThreadError
+
+
+def __getattr__(name: str) -> Any:
+    """The sync client's names, imported on first use (see the module docstring)."""
+    if name in _SYNC_NAMES:
+        from . import _sync
+
+        value = getattr(_sync, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

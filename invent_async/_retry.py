@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final, TypeVar
 
 import attrs
-import backoff
 
 from ._exceptions import InventError, RateLimitError
 from ._protocol import Request, is_retryable, retry_after_of
@@ -143,7 +142,10 @@ async def retry_after(
         return await attempt()
 
     # on_exception and the send protocol of wait generators are common to python-backoff and
-    # the original backoff 2.x: either may own the import name ``backoff``.
+    # the original backoff 2.x: either may own the import name ``backoff``. Imported here, at
+    # the first retry: a client whose calls succeed never loads it.
+    import backoff
+
     retrying = backoff.on_exception(
         retry_waits,
         InventError,
