@@ -10,8 +10,10 @@ a round is a ratio of two measurements taken a second apart. For each side and r
   only: the loopback responder runs in its own process, pinned to its own CPU).
 
 Printed per compared side: the median and [min-max] over rounds of ``side / baseline``
-throughput and of the extra client CPU microseconds per call (``side - baseline``), and one
-``RESULT`` line stating its target.
+throughput, of the extra client CPU microseconds per call (``side - baseline``) and of the
+CPU ratio (``baseline CPU / side CPU`` per call: what the throughput ratio of a client-bound
+run is when a busy neighbour's share of the CPU is left out), and one ``RESULT`` line
+stating its target.
 
 ``--quick`` (``nox -s bench -- --quick``) runs fewer, shorter rounds: a developer's inner
 loop, not a figure to publish.
@@ -81,6 +83,8 @@ class Figures:
     cpu_us: Spread  # client CPU microseconds per call
     ratio: Spread  # rate / baseline rate, per round
     extra_cpu_us: Spread  # cpu_us - baseline cpu_us, per round
+    cpu_ratio: Spread  # baseline cpu_us / cpu_us, per round: the throughput ratio of a
+    # client-bound run as CPU time tells it (a neighbour that takes the CPU does not count)
 
 
 async def pool(concurrency: int, start: int, n: int, call: Call) -> tuple[float, float]:
@@ -144,6 +148,7 @@ async def compare_calls(
                 cpu_us=Spread(tuple(us)),
                 ratio=Spread(tuple(a / b for a, b in zip(rate, base, strict=True))),
                 extra_cpu_us=Spread(tuple(a - b for a, b in zip(us, base_us, strict=True))),
+                cpu_ratio=Spread(tuple(b / a for a, b in zip(us, base_us, strict=True))),
             )
         )
     if label:
@@ -163,6 +168,7 @@ def result(name: str, figures: Figures, baseline: str, target: str) -> None:
     print(
         f"RESULT {name} ratio={figures.ratio.show()} "
         f"extra_cpu_us={figures.extra_cpu_us.show('+.1f')} "
+        f"cpu_ratio={figures.cpu_ratio.show()} "
         f"(vs {baseline}; target {target})",
         flush=True,
     )

@@ -36,6 +36,9 @@ def _ratio(a: Figures, b: Figures) -> Figures:
         extra_cpu_us=Spread(
             tuple(x - y for x, y in zip(a.cpu_us.values, b.cpu_us.values, strict=True))
         ),
+        cpu_ratio=Spread(
+            tuple(y / x for x, y in zip(a.cpu_us.values, b.cpu_us.values, strict=True))
+        ),
     )
 
 
