@@ -138,6 +138,7 @@ class FleetGovernor:
         self._trying = False  # a request is trying the server that is down
         self._gate_end = -math.inf  # the shared gate's end as last seen, on our clock
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._watching = False  # a task watches the server's gate while ours is closed
         # statistics of the shared pacing (the local governor counts the rest)
         self._waited = 0.0
         self._deadline_misses = 0
@@ -326,10 +327,29 @@ class FleetGovernor:
         """
         remaining = self._local.rate_limited(retry_after, ticket)
         if remaining > 0:
-            self._on_server(lambda budget: budget.cool_down(remaining))
+            self._on_server(lambda budget: self._cool_down(budget, remaining))
         with self._lock:
             self._gate_end = max(self._gate_end, self._clock() + remaining)
         return remaining
+
+    async def _cool_down(self, budget: RedisBudget, seconds: float) -> None:
+        """Close the shared gate; then, while this process's gate stays closed, ask the server
+        every :data:`RECHECK` seconds whether another process reopened it
+        (``rate_limit_reset()``), and if so open this one too: the requests waiting here for
+        it would not learn of that otherwise. Only one such watch runs at a time."""
+        await budget.cool_down(seconds)
+        with self._lock:
+            if self._watching:
+                return
+            self._watching = True
+        try:
+            while (left := self._local.expected_wait()) > 0 and not self._down:
+                await self._sleep(min(left, RECHECK))
+                if self._local.expected_wait() > 0 and (await budget.gate()).remaining <= 0:
+                    self._local.reopen()
+        finally:
+            with self._lock:
+                self._watching = False
 
     def succeeded(self, ticket: Ticket | None = None) -> None:
         """Signal a response that was not a 429."""

@@ -63,10 +63,11 @@ local function book(interval, tau, max_wait, bulk, gate)
 end
 """
 """Shared by every script. KEYS: 1 ``next`` (the queue's next free slot), 2 ``gate`` (end of
-the cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (express
-slots not yet given up by a booked bulk request), 5 ``bulk`` (the latest slot booked by bulk
-work), 6 ``stats`` (a hash of counters). Times are server microseconds; every key expires
-once it is in the past (the stats a day after their last change)."""
+the cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (a sorted
+set of the slots express calls took, not yet given up by their bulk request), 5 ``bulk``
+(the latest slot booked by bulk work), 6 ``stats`` (a hash of counters). Times are server
+microseconds; every key expires once it is in the past (the stats a day after their last
+change)."""
 
 _RESERVE: Final = (
     _PRELUDE
@@ -76,11 +77,17 @@ local bulk, express = ARGV[4] == '1', tonumber(ARGV[5])
 local gate = num(KEYS[2])
 local queue = math.max(now - tau, num(KEYS[1]), gate)
 if not bulk and express > 0 and queue > now and num(KEYS[5]) > now then
-  local slot = math.max(now, num(KEYS[3]), gate)
-  if slot < queue then
+  local lane = math.max(now, num(KEYS[3]), gate)
+  local back = math.floor((queue - lane) / interval)
+  local slot = queue - back * interval
+  if slot <= now then
+    back = back - 1
+    slot = slot + interval
+  end
+  if back >= 1 and slot <= num(KEYS[5]) then
     if max_wait >= 0 and slot - now > max_wait then return {0, slot, now, gate} end
-    put(KEYS[3], slot + express)
-    redis.call('INCR', KEYS[4])
+    put(KEYS[3], lane + express)
+    redis.call('ZADD', KEYS[4], slot, slot)
     redis.call('PEXPIRE', KEYS[4], math.floor((queue - now) / 1000) + 1000)
     count('acquired')
     count('express')
@@ -98,10 +105,12 @@ return {1, slot, now, gate}
 ARGV: interval, tau (``(burst - 1) * interval``), the longest acceptable wait (negative:
 any), in microseconds; the lane (``1`` bulk, ``0`` interactive) and the interactive lane's
 interval (0: no lanes). While bulk bookings are queued ahead, an interactive request whose
-lane has room takes an express slot before the queue, and counts a debt: the next booked
-bulk request to :data:`_CHECK` gives up its slot and books again at the queue's end, so the
-total stays the budget's. Returns ``{admitted, slot, now, gate_end}``; a refused reservation
-changes nothing.
+lane has a slot before the queue's end takes an express slot: the first booked slot (they
+run one interval apart up to the queue's end) at or after its lane's slot that is not due
+yet, noted in ``debt``. The bulk request booked there gives it up when it is due
+(:data:`_CHECK`) and books again at the queue's end, so the total stays the budget's and the
+express call goes no earlier than that slot allows. Returns ``{admitted, slot, now,
+gate_end}``; a refused reservation changes nothing.
 """
 
 _CHECK: Final = (
@@ -111,9 +120,12 @@ local slot, interval, tau = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[
 local max_wait, bulk = tonumber(ARGV[4]), ARGV[5] == '1'
 local gate = num(KEYS[2])
 local again = gate > slot or (slot > now and slot > num(KEYS[1]))
-if not again and bulk and num(KEYS[4]) > 0 then
-  redis.call('DECR', KEYS[4])
-  again = true
+if not again and bulk and now >= slot then
+  local taken = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', slot, 'LIMIT', 0, 1)
+  if taken[1] then
+    redis.call('ZREM', KEYS[4], taken[1])
+    again = true
+  end
 end
 if again then
   local ok, booked = book(interval, tau, max_wait, bulk, gate)
@@ -129,8 +141,9 @@ return {1, slot, now, gate}
 ARGV: the slot, interval, tau, the longest acceptable wait, the lane (as for
 :data:`_RESERVE`). Returns ``{verdict, slot, now, gate_end}``: 1 go; 2 not yet (the process's
 clock ran ahead of the server's); 3 booked again at ``slot`` (a cool-down closed over the
-slot; the slot lies past the queue's end, which only :data:`_REOPEN` rewinds; or the slot
-went to an interactive request); 0 that new slot is past the wait asked for (nothing booked).
+slot; the slot lies past the queue's end, which only :data:`_REOPEN` rewinds; or, for bulk
+work that is due, an express call took this slot or one before it); 0 that new slot is past
+the wait asked for (nothing booked).
 """
 
 _COOL_DOWN: Final = (
@@ -279,6 +292,9 @@ class RedisBudget:
                 f"interactive_share must be a number from 0 to below 1, got {interactive_share!r}"
             )
         import redis.asyncio  # the optional extra: only a Redis budget needs it
+        import redis.asyncio.retry
+        import redis.backoff
+        import redis.exceptions
 
         self.name = name
         self._interval = round(60 * _MICRO / per_minute)
@@ -288,8 +304,17 @@ class RedisBudget:
             f"invent:{{{name}}}:{key}"
             for key in ("next", "gate", "express", "debt", "bulk", "stats")
         )
+        # A connection the server dropped (it restarted) fails its next command: that is
+        # tried once more, at once, on a new connection. Nothing else is retried, so an
+        # operation takes at most about ``timeout``.
         self._client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=redis.asyncio.retry.Retry(
+                redis.backoff.NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            ),
+            retry_on_error=[redis.exceptions.ConnectionError],
         )
         self._scripts = {
             "reserve": self._client.register_script(_RESERVE),
@@ -338,8 +363,9 @@ class RedisBudget:
 
         The same slot when it may go (``slot <= now``) or the server's clock is not there
         yet (a process clock running fast); a new one, booked at the queue's end, when a
-        cool-down closed over the slot or (for bulk work) the slot went to an interactive
-        call; not admitted when that new slot is more than ``max_wait`` away.
+        cool-down closed over the slot or (for bulk work that is due) this slot or one before
+        it went to an interactive call; not admitted when that new slot is more than
+        ``max_wait`` away.
         """
         slot = round(reservation.slot * _MICRO)
         answer = await self._run(
