@@ -141,6 +141,7 @@ class FleetGovernor:
         self._watching = False  # a task watches the server's gate while ours is closed
         # statistics of the shared pacing (the local governor counts the rest)
         self._waited = 0.0
+        self._waiting = 0  # calls waiting for the shared slot (the local governor counts its own)
         self._deadline_misses = 0
         self._fallbacks = 0
 
@@ -174,14 +175,19 @@ class FleetGovernor:
         """
         ticket = await self._local.acquire(deadline_at, lane)
         start = self._clock()
+        with self._lock:
+            self._waiting += 1
         try:
             await self._pace(deadline_at, lane)
         except BaseException:
+            with self._lock:
+                self._waiting -= 1
             ticket.release()
             raise
         now = self._clock()
         waited = now - start
         with self._lock:
+            self._waiting -= 1
             self._waited += waited
         ticket.admitted_at = now
         ticket.waited += waited
@@ -413,6 +419,7 @@ class FleetGovernor:
             return attrs.evolve(
                 local,
                 waited=local.waited + self._waited,
+                waiting=local.waiting + self._waiting,
                 deadline_exceeded=local.deadline_exceeded + self._deadline_misses,
                 rate_per_minute=self.rate_per_minute,
                 cooldown_remaining=max(local.cooldown_remaining, self._gate_end - self._clock()),

