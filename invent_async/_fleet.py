@@ -341,8 +341,9 @@ class FleetGovernor:
     async def _cool_down(self, budget: RedisBudget, seconds: float) -> None:
         """Close the shared gate; then, while this process's gate stays closed, ask the server
         every :data:`RECHECK` seconds whether another process reopened it
-        (``rate_limit_reset()``), and if so open this one too: the requests waiting here for
-        it would not learn of that otherwise. Only one such watch runs at a time."""
+        (``rate_limit_reset()``; or lost it, restarted empty), and if so open this one too:
+        the requests waiting here for it would not learn of that otherwise. Only one such
+        watch runs at a time."""
         await budget.cool_down(seconds)
         with self._lock:
             if self._watching:
