@@ -141,8 +141,10 @@ class FleetGovernor:
         self._tasks: set[asyncio.Future[Any]] = set()
         # resolved when the server answers again: requests waiting in the fallback go shared
         self._recovered: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
+        self._watching = False  # a task watches the server's gate while ours is closed
         # statistics of the shared pacing (the local governor counts the rest)
         self._waited = 0.0
+        self._waiting = 0  # calls waiting for the shared slot (the local governor counts its own)
         self._deadline_misses = 0
         self._fallbacks = 0
 
@@ -176,14 +178,19 @@ class FleetGovernor:
         """
         ticket = await self._local.acquire(deadline_at, lane)
         start = self._clock()
+        with self._lock:
+            self._waiting += 1
         try:
             await self._pace(deadline_at, lane)
         except BaseException:
+            with self._lock:
+                self._waiting -= 1
             ticket.release()
             raise
         now = self._clock()
         waited = now - start
         with self._lock:
+            self._waiting -= 1
             self._waited += waited
         ticket.admitted_at = now
         ticket.waited += waited
@@ -365,10 +372,30 @@ class FleetGovernor:
         """
         remaining = self._local.rate_limited(retry_after, ticket)
         if remaining > 0:
-            self._on_server(lambda budget: budget.cool_down(remaining))
+            self._on_server(lambda budget: self._cool_down(budget, remaining))
         with self._lock:
             self._gate_end = max(self._gate_end, self._clock() + remaining)
         return remaining
+
+    async def _cool_down(self, budget: RedisBudget, seconds: float) -> None:
+        """Close the shared gate; then, while this process's gate stays closed, ask the server
+        every :data:`RECHECK` seconds whether another process reopened it
+        (``rate_limit_reset()``; or lost it, restarted empty), and if so open this one too:
+        the requests waiting here for it would not learn of that otherwise. Only one such
+        watch runs at a time."""
+        await budget.cool_down(seconds)
+        with self._lock:
+            if self._watching:
+                return
+            self._watching = True
+        try:
+            while (left := self._local.expected_wait()) > 0 and not self._down:
+                await self._sleep(min(left, RECHECK))
+                if self._local.expected_wait() > 0 and (await budget.gate()).remaining <= 0:
+                    self._local.reopen()
+        finally:
+            with self._lock:
+                self._watching = False
 
     def succeeded(self, ticket: Ticket | None = None) -> None:
         """Signal a response that was not a 429."""
@@ -432,6 +459,7 @@ class FleetGovernor:
             return attrs.evolve(
                 local,
                 waited=local.waited + self._waited,
+                waiting=local.waiting + self._waiting,
                 deadline_exceeded=local.deadline_exceeded + self._deadline_misses,
                 rate_per_minute=self.rate_per_minute,
                 cooldown_remaining=max(local.cooldown_remaining, self._gate_end - self._clock()),
