@@ -279,6 +279,9 @@ class RedisBudget:
                 f"interactive_share must be a number from 0 to below 1, got {interactive_share!r}"
             )
         import redis.asyncio  # the optional extra: only a Redis budget needs it
+        import redis.asyncio.retry
+        import redis.backoff
+        import redis.exceptions
 
         self.name = name
         self._interval = round(60 * _MICRO / per_minute)
@@ -289,7 +292,16 @@ class RedisBudget:
             for key in ("next", "gate", "express", "debt", "bulk", "stats")
         )
         self._client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # A pooled connection the server closed (it restarted since) fails its next
+            # command: that one is sent again at once on a new connection, so a restart is
+            # not taken for an outage. A timeout is not retried (redis_timeout stays the
+            # longest a call waits before the fallback).
+            retry=redis.asyncio.retry.Retry(
+                redis.backoff.NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            ),
         )
         self._scripts = {
             "reserve": self._client.register_script(_RESERVE),
