@@ -7,7 +7,7 @@ read from stdin:
 - ``RESET``: forget the requests and counters seen so far and start the limiter's window
   empty (``OK``);
 - ``DUMP sg_1 sg_2 ...``: ``DUMP <json>`` with the traffic counters, the members of each
-  segment named (in the order they joined) and every request as ``[arrival, status]``
+  segment named (in the order they joined) and every request as ``[arrival, status, path]``
   (arrival on ``time.monotonic()``, which is the same clock in every process of the machine).
 
 It exits when stdin closes (the benchmark ended, or died) or after ``--max-seconds``.
@@ -36,7 +36,7 @@ def _dump(fake: FakeInvent, segments: list[str]) -> dict[str, Any]:
     return {
         "stats": stats,
         "members": {sid: fake.segment_members(sid) for sid in segments},
-        "requests": [[r.time, r.status] for r in fake.requests],
+        "requests": [[r.time, r.status, r.path] for r in fake.requests],
     }
 
 

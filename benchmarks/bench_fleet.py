@@ -13,7 +13,8 @@ Parts (``python -m benchmarks.bench_fleet [part ...]``, ``nox -s bench -- fleet 
 1. ``processes``: 4 worker processes, each tagging N/4 ids, on one Redis budget of R; then the
    same 4 processes with a governor each (at R, no Redis), for contrast. Printed: wall time /
    (N/R), 429 answers as a share of the fake's responses, ids lost (and extra) by the fake's
-   membership of the segment.
+   membership of the segment, the longest time without an accepted request (a fleet paced
+   as one is smooth; uncoordinated governors fill the fake's window, then wait out 429s).
 2. ``inprocess``: 3 clients of one process on the default shared budget (no Redis), and 3
    clients with ``shared=False`` each at R: the same figures.
 3. ``lanes``: a bulk job keeping the budget saturated, and a client making a ``contacts.get``
@@ -416,6 +417,8 @@ def bulk_job_figures(
     ideal = n / PER_SECOND
     failed = sum(job["failed"] for r in results for job in r["jobs"])
     stats = seen["stats"]
+    accepted = sorted(t for t, status, _ in seen["requests"] if 200 <= status < 300)
+    gap = max((b - a for a, b in itertools.pairwise(accepted)), default=0.0)
     print(
         f"{label}: {n} tags in {elapsed:.2f}s ({ideal:.0f}s ideal); fake: {stats['total']} "
         f"requests, {stats['rate_limited']} answered 429, busiest {WINDOW:g}s window "
@@ -424,7 +427,7 @@ def bulk_job_figures(
     )
     print(
         f"RESULT {label} wall_vs_ideal={elapsed / ideal:.3f} share_429={share_429(seen):.4f} "
-        f"lost={lost} extra={extra} failed={failed}",
+        f"lost={lost} extra={extra} failed={failed} longest_silence_s={gap:.2f}",
         flush=True,
     )
 
@@ -505,7 +508,7 @@ def lanes() -> None:
                 waits = [w * 1000 for w in calls["waits"]]
                 done = sum(job["succeeded"] for r in results for job in r["jobs"])
                 elapsed = wall(results, started[0])
-                accepted = sum(1 for _, status in seen["requests"] if 200 <= status < 300)
+                accepted = sum(1 for _, status, _ in seen["requests"] if 200 <= status < 300)
                 p50, p99 = _percentile(waits, 0.5), _percentile(waits, 0.99)
                 print(
                     f"lanes {where} interactive_share={share:g}: {len(waits)} calls, wait "
@@ -669,7 +672,7 @@ def outage() -> None:
     lost, extra = membership(seen, "sg_6", ids(1, N_OUTAGE + 1))
     kill, restart = moments["kill"], moments["restart"]
     end = wall(results, moments["start"]) + moments["start"]
-    requests: list[tuple[float, int]] = [(t, s) for t, s in seen["requests"]]
+    requests: list[tuple[float, int]] = [(t, s) for t, s, _ in seen["requests"]]
     n429 = [t for t, s in requests if s == 429]
     before = sum(1 for t in n429 if t < kill)
     during = sum(1 for t in n429 if kill <= t < restart)
