@@ -42,6 +42,7 @@ import contextlib
 import gc
 import itertools
 import json
+import logging
 import math
 import os
 import queue
@@ -318,7 +319,7 @@ async def _interactive(
     tasks = []
     for k in range(calls):
         await asyncio.sleep(max(0.0, start + k * period - time.monotonic()))
-        tasks.append(asyncio.create_task(one(f"ct_{k + 1}")))
+        tasks.append(asyncio.create_task(one(f"ct_{k + 2}")))  # ct_1: the warm-up
     await asyncio.gather(*tasks)
     waits = [timing.first_send[cid] - t for cid, t in made.items() if cid in timing.first_send]
     return {
@@ -353,15 +354,23 @@ async def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         interactive = AsyncInventClient(
             API_KEY, base_url=url, rate_limit=rate_limit, transport=timing
         )
+    cold = None
+    if interactive is not None:  # the first call pays for the imports and connections
+        made = time.monotonic()
+        await interactive.contacts.get("ct_1")
+        cold = timing.first_send.pop("ct_1") - made
+        timing.statuses.clear()
     print("READY", flush=True)
     go = await asyncio.to_thread(sys.stdin.readline)
     start_at = float(go.split()[1])
+    _Elapsed.start = start_at
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     stop_at = start_at + spec["bulk_for"] if spec.get("bulk_for") else None
     transitions: list[tuple[float, bool]] = []
     watcher = None
-    if spec.get("watch") and clients:
-        watcher = asyncio.create_task(_watch_fallback(clients[0], transitions))
+    watched = [*clients, *([interactive] if interactive else [])]
+    if rate_limit.redis_url is not None:
+        watcher = asyncio.create_task(_watch_fallback(watched[0], transitions))
     try:
         async with asyncio.timeout(WORKER_LIMIT):
             jobs = [
@@ -380,10 +389,26 @@ async def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"jobs": [r for r in results if "waits" not in r]}
     out["interactive"] = next((r for r in results if "waits" in r), None)
     out["transitions"] = transitions
+    out["cold"] = cold
     return out
 
 
+class _Elapsed(logging.Filter):
+    """Gives log records ``elapsed``: seconds since the workers were told to go."""
+
+    start = math.nan
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # records carry wall-clock times; the start is on the monotonic clock
+        record.elapsed = time.monotonic() - self.start - (time.time() - record.created)
+        return True
+
+
 def worker(spec_json: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(_Elapsed())
+    handler.setFormatter(logging.Formatter("  [worker %(process)d +%(elapsed).2fs] %(message)s"))
+    logging.getLogger("invent_async").addHandler(handler)
     result = asyncio.run(_worker(json.loads(spec_json)))
     print("WORKER " + json.dumps(result), flush=True)
 
@@ -398,6 +423,11 @@ def ratio(values: list[float]) -> str:
 def share_429(seen: dict[str, Any]) -> float:
     stats = seen["stats"]
     return float(stats["rate_limited"]) / max(1, int(stats["total"]))
+
+
+def fallbacks(results: list[dict[str, Any]]) -> int:
+    """How many times a worker's governor fell back from the Redis budget to its own."""
+    return sum(1 for r in results for _, down in r["transitions"] if down)
 
 
 def wall(results: list[dict[str, Any]], start_at: float) -> float:
@@ -419,15 +449,20 @@ def bulk_job_figures(
     stats = seen["stats"]
     accepted = sorted(t for t, status, _ in seen["requests"] if 200 <= status < 300)
     gap = max((b - a for a, b in itertools.pairwise(accepted)), default=0.0)
+    lo, hi = accepted[len(accepted) // 10], accepted[len(accepted) * 9 // 10]
+    steady = (len(accepted) * 9 // 10 - len(accepted) // 10) / (hi - lo) / PER_SECOND
     print(
         f"{label}: {n} tags in {elapsed:.2f}s ({ideal:.0f}s ideal); fake: {stats['total']} "
         f"requests, {stats['rate_limited']} answered 429, busiest {WINDOW:g}s window "
-        f"{stats['max_in_window']} (limit {int(PER_SECOND * WINDOW)}); {failed} failed",
+        f"{stats['max_in_window']} (limit {int(PER_SECOND * WINDOW)}); {failed} failed; "
+        f"first accepted at +{accepted[0] - started[0]:.3f}s, accepted rate from 10% to 90% "
+        f"of the job {steady:.3f} x R",
         flush=True,
     )
     print(
         f"RESULT {label} wall_vs_ideal={elapsed / ideal:.3f} share_429={share_429(seen):.4f} "
-        f"lost={lost} extra={extra} failed={failed} longest_silence_s={gap:.2f}",
+        f"lost={lost} extra={extra} failed={failed} longest_silence_s={gap:.2f}"
+        + (f" fallbacks={fallbacks(results)}" if "redis_url" in specs[0]["limit"] else ""),
         flush=True,
     )
 
@@ -505,6 +540,7 @@ def lanes() -> None:
                 results = run_workers(specs, during=started.append)
                 seen = dump(fake)
                 calls = next(r["interactive"] for r in results if r["interactive"])
+                calls_cold = next(r["cold"] for r in results if r["interactive"])
                 waits = [w * 1000 for w in calls["waits"]]
                 done = sum(job["succeeded"] for r in results for job in r["jobs"])
                 elapsed = wall(results, started[0])
@@ -522,7 +558,8 @@ def lanes() -> None:
                     f"RESULT fleet_lanes_{where} interactive_share={share:g} "
                     f"wait_p50_ms={p50:.1f} wait_p99_ms={p99:.1f} calls={len(waits)} "
                     f"total_rate_vs_R={accepted / elapsed / PER_SECOND:.3f} "
-                    f"share_429={share_429(seen):.4f}",
+                    f"share_429={share_429(seen):.4f} cold_first_call_ms={calls_cold * 1000:.1f}"
+                    + (f" fallbacks={fallbacks(results)}" if where == "redis" else ""),
                     flush=True,
                 )
 
@@ -647,13 +684,12 @@ def outage() -> None:
     """Part 5: Redis SIGKILLed for 10 s in the middle of a 4-process job."""
     with fake_server() as (fake, url), valkey_server() as vk:
         fleet = limit(redis_url=vk.url, interactive_share=SHARE, fallback_share=FALLBACK)
-        specs = [
+        specs: list[dict[str, Any]] = [
             {
                 "url": url,
                 "segment": "sg_6",
                 "limit": {**fleet, "budget": "outage"},
                 "bulk": [{"range": r}],
-                "watch": True,
             }
             for r in split(N_OUTAGE, N_PROCESSES)
         ]
