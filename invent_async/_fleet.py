@@ -116,6 +116,11 @@ class FleetGovernor:
                 "a rate budget on Redis (RateLimit(redis_url=...) or INVENT_REDIS_URL) needs "
                 "redis-py: pip install 'invent-async[redis]'"
             )
+        # Loaded now, with the client, not by the first request on the event loop: loading
+        # takes ~0.1 s of CPU, which held up a starting process's first requests past
+        # redis_timeout on a busy machine (and sent it to its fallback at once).
+        import redis.asyncio  # noqa: F401
+
         self._config = config
         self._url = config.redis_url
         self._name = name

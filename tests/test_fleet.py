@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
+import sys
 import time
 
 import pytest
@@ -85,3 +87,18 @@ async def test_a_process_back_from_its_fallback_keeps_its_share_until_the_others
     assert pace > 0.8 * FALLBACK_INTERVAL, back  # still (about) the fallback's pace
     gaps = [b - a for a, b in itertools.pairwise(after)]
     assert max(gaps) < 0.6 * FALLBACK_INTERVAL, gaps  # then the shared budget's alone
+
+
+def test_redis_py_is_loaded_with_the_governor_not_by_its_first_request() -> None:
+    # Loading redis-py takes ~0.1 s of CPU. Done by the first request, on the event loop, it
+    # held up every request of a process starting its work, and on a busy machine the first
+    # Redis calls went past redis_timeout: the whole fleet fell back at its start.
+    code = (
+        "import sys\n"
+        "from invent_async._fleet import FleetGovernor\n"
+        "from invent_async._ratelimit import RateLimit\n"
+        "assert 'redis.asyncio' not in sys.modules\n"
+        "FleetGovernor(RateLimit(redis_url='redis://127.0.0.1:1/0'), name='x')\n"
+        "assert 'redis.asyncio' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
