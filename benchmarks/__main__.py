@@ -1,6 +1,10 @@
 """Run every ``benchmarks/bench_*.py`` (or those named on the command line), one process each.
 
 Each benchmark prints its own figures as ratios against a baseline measured in the same run.
+
+``python -m benchmarks fleet`` runs the benchmarks whose module name contains ``fleet``. A word
+that names no benchmark is passed on to each one selected, which reads it as the part(s) to
+run: ``python -m benchmarks fleet lanes redis_cost`` runs two parts of ``bench_fleet``.
 """
 
 from __future__ import annotations
@@ -13,13 +17,18 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
     names = sorted(p.stem for p in here.glob("bench_*.py"))
-    wanted = [a for a in argv if not a.startswith("-")]
-    if wanted:
-        names = [n for n in names if any(w in n for w in wanted)]
+    words = [a for a in argv if not a.startswith("-")]
+    selectors = [w for w in words if any(w in n for n in names)]
+    extra = [w for w in words if w not in selectors]
+    if selectors:
+        names = [n for n in names if any(w in n for w in selectors)]
+    elif extra:
+        print(f"no benchmark matches {' '.join(extra)!r}; there are: {', '.join(names)}")
+        return 2
     failed = 0
     for name in names:
-        print(f"\n=== {name} ===", flush=True)
-        done = subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], check=False)
+        print(f"\n=== {name} {' '.join(extra)} ===".replace("  ", " "), flush=True)
+        done = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *extra], check=False)
         failed |= done.returncode != 0
     return 1 if failed else 0
 

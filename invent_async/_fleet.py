@@ -22,6 +22,10 @@ When the server does not answer within ``redis_timeout`` the process falls back 
 governor at ``fallback_share`` of the rate, says so once on the ``invent_async`` logger,
 and asks the server again (one request at a time) every :data:`RETRY_REDIS` seconds; the
 first answer brings it back, said once too. A call never fails because Redis is down.
+Back on the server, the process keeps within its fallback share as well for
+:data:`PROBATION` seconds (and until its fallback queue has drained): the budget on a server
+that restarted is empty, and the processes still on their fallback until their next try do
+not show on it, so taking the whole rate at once would send the fleet over the limit.
 
 redis-py's asyncio client is bound to the event loop it connects on: the governor keeps one
 :class:`RedisBudget` per loop (each ``InventClient`` runs its own), closed when that loop
@@ -55,7 +59,7 @@ from ._ratelimit import (
 )
 from ._redis_budget import FleetStats, RedisBudget, RedisUnavailableError, Reservation
 
-__all__ = ["RECHECK", "RETRY_REDIS", "FleetGovernor"]
+__all__ = ["PROBATION", "RECHECK", "RETRY_REDIS", "FleetGovernor"]
 
 log = logging.getLogger("invent_async")
 
@@ -63,6 +67,10 @@ RECHECK: Final = 2.0
 """Longest sleep before a request asks the server again (resets reach sleepers this fast)."""
 RETRY_REDIS: Final = 1.0
 """Seconds between tries of an unreachable server (meanwhile: the local fallback budget)."""
+PROBATION: Final = 3.0
+"""Seconds after the server answers again during which the process still paces itself at its
+fallback share too: by then every other process on its fallback has tried the server again
+(:data:`RETRY_REDIS`) and waited for its first shared slot."""
 
 
 class _LoopBudget:
@@ -109,6 +117,11 @@ class FleetGovernor:
                 "a rate budget on Redis (RateLimit(redis_url=...) or INVENT_REDIS_URL) needs "
                 "redis-py: pip install 'invent-async[redis]'"
             )
+        # Loaded now, with the client, not by the first request on the event loop: loading
+        # takes ~0.1 s of CPU, which held up a starting process's first requests past
+        # redis_timeout on a busy machine (and sent it to its fallback at once).
+        import redis.asyncio  # noqa: F401
+
         self._config = config
         self._url = config.redis_url
         self._name = name
@@ -137,6 +150,7 @@ class FleetGovernor:
         self._down = False  # the server did not answer the latest try
         self._retry_at = -math.inf  # when the next try of a server that is down may go
         self._trying = False  # a request is trying the server that is down
+        self._probation_end = -math.inf  # back on the server: the fallback paces too until then
         self._gate_end = -math.inf  # the shared gate's end as last seen, on our clock
         self._tasks: set[asyncio.Future[Any]] = set()
         # resolved when the server answers again: requests waiting in the fallback go shared
@@ -201,6 +215,8 @@ class FleetGovernor:
             budget, trier = self._budget_to_try()
             if budget is not None:
                 try:
+                    if self._clock() < self._probation_end:  # just back: within our share too
+                        (await self._fallback.acquire(deadline_at, lane)).release()
                     await self._shared_slot(budget, deadline_at, lane)
                     return
                 except RedisUnavailableError as exc:
@@ -304,10 +320,13 @@ class FleetGovernor:
     def _answered(self) -> None:
         if not self._down:
             return
+        backlog = self._fallback.expected_wait()  # requests queued there go on meanwhile
         with self._lock:
             was_down, self._down = self._down, False
             recovered = list(self._recovered.values())
             self._recovered.clear()
+            if was_down:
+                self._probation_end = self._clock() + max(PROBATION, backlog)
         _resolve_all(recovered)
         if was_down:
             log.warning(
