@@ -80,12 +80,19 @@ _UNCLOSED: Final = (
 
 
 class CallStats:
-    """Counts the HTTP attempts of one logical call (the bulk engine keeps one per item)."""
+    """Counts the HTTP attempts of one logical call (the bulk engine keeps one per item).
 
-    __slots__ = ("attempts", "rate_limited")
+    Attributes:
+        attempts: Attempts started (each one waits for the governor first).
+        sent: Attempts handed to the transport: the requests the server may have seen.
+        rate_limited: Attempts answered 429.
+    """
+
+    __slots__ = ("attempts", "rate_limited", "sent")
 
     def __init__(self) -> None:
         self.attempts = 0
+        self.sent = 0
         self.rate_limited = 0
 
 
@@ -281,6 +288,10 @@ class Pipeline:
         """A pipeline over the same core with other options (a view)."""
         return Pipeline(self._core, options)
 
+    def governor_stats(self) -> GovernorStats | None:
+        """The rate governor's counters and current rate (None when it is off)."""
+        return self._core.stats()
+
     def path(self, *segments: str | tuple[str, object]) -> str:
         """The encoded path of ``segments`` under this view's organisation (``/orgs/{org}``).
 
@@ -352,6 +363,8 @@ class Pipeline:
                 if left <= 0:
                     raise self._deadline_error(request, None)
                 timeout = left if timeout is None else min(timeout, left)
+            if stats is not None:
+                stats.sent += 1
             raw = await core.transport.send(wire, attempt_timeout=timeout)
         finally:
             if ticket is not None:
@@ -391,15 +404,19 @@ class Pipeline:
         *,
         take: int,
         page: int,
+        stats: CallStats | None = None,
     ) -> AsyncPager[T]:
-        """A pager over a list endpoint; each page is one ``GET`` through :meth:`send`."""
+        """A pager over a list endpoint; each page is one ``GET`` through :meth:`send`.
+
+        ``stats`` counts the attempts of every page fetched (a segment sync's reads).
+        """
         base_query = query_params(params)
         page_type: type[tuple[T, ...]] = GenericAlias(tuple, (item_type, ...))  # type: ignore[assignment]
 
         async def fetch(number: int, size: int) -> tuple[tuple[T, ...], PageInfo]:
             query = (*base_query, ("page", str(number)), ("take", str(size)))
             request = Request(method="GET", path=path, query=query)
-            raw = await self.send(request)
+            raw = await self.send(request, stats)
             return self._parse(request, raw, page_type), page_info(raw.headers)
 
         return AsyncPager(fetch, page=page, take=take)
