@@ -42,6 +42,15 @@ from ._pagination import AsyncPager, Page
 from ._protocol import RawResponse, TransportRequest
 from ._ratelimit import GovernorStats, Lane, RateLimit
 from ._redis_budget import FleetStats, RedisUnavailableError
+from ._segment_sync import (
+    MembershipChange,
+    MemberTable,
+    SegmentSyncAbortedError,
+    SegmentSyncPlan,
+    SegmentSyncProgress,
+    SegmentSyncReport,
+    partial_sync_report,
+)
 from ._sync import InventClient, Pager, PortalThreadError
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
@@ -76,6 +85,13 @@ __all__ = [
     "ItemResult",
     "Outcome",
     "partial_report",
+    # segment sync
+    "SegmentSyncPlan",
+    "SegmentSyncReport",
+    "SegmentSyncProgress",
+    "MembershipChange",
+    "MemberTable",
+    "partial_sync_report",
     # errors
     "InventError",
     "ClientStateError",
@@ -96,6 +112,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseValidationError",
     "BulkAbortedError",
+    "SegmentSyncAbortedError",
     "JournalError",
     "RedisUnavailableError",
 ]

@@ -36,6 +36,8 @@ LAYERS: list[list[str]] = [
     ["_transport", "_settings", "_budgets"],
     ["_pipeline"],
     ["_bulk"],
+    ["_segment_sync"],
+    ["_segment_job"],
     ["resources.*"],
     ["resources"],
     ["_client"],
