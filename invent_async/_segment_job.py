@@ -6,7 +6,9 @@ membership's pages, add one contact, remove one) and runs it. In order:
 1. Read the first page of the membership: its ``pagination-count`` tells the member count;
    the worth-it rule (:func:`~._segment_sync.choose_strategy`) decides whether to read the
    rest into a :class:`~._segment_sync.MemberTable` (an input without ``len()`` is counted
-   by reading a bounded number of ids ahead).
+   by reading a bounded number of ids ahead). The other pages are fetched ``concurrency`` at
+   a time (a sequential walk would wait a round trip per page and stay below the rate
+   limit), then on while the count grew meanwhile.
 2. Stream the input: a member is unchanged, a repeated member a duplicate, anything else goes
    to a :class:`~._bulk.BulkStream` that adds it (duplicates, journal, retries, progress,
    cancellation and :class:`~._bulk.BulkAbortedError` as in ``bulk_add_segment``).
@@ -38,6 +40,7 @@ from collections.abc import (
 from typing import Final, Literal
 
 from ._bulk import (
+    DEFAULT_CONCURRENCY,
     PROGRESS_INTERVAL,
     BulkAbortedError,
     BulkProgress,
@@ -50,11 +53,12 @@ from ._bulk import (
 )
 from ._exceptions import InventError, NotFoundError
 from ._models import Contact
-from ._pagination import AsyncPageIterator, Page
+from ._pagination import Page
 from ._pipeline import CallStats
 from ._segment_sync import (
     ADD_ONLY,
     DIFF,
+    MEMBER_PAGE_SIZE,
     PEEK_LIMIT,
     CompactIds,
     MembershipChange,
@@ -73,14 +77,15 @@ from ._segment_sync import (
 
 __all__ = [
     "CHANGES_KEPT",
-    "MemberPages",
+    "FetchPage",
     "SegmentSyncJob",
     "SyncOperation",
     "SyncProgressCallback",
 ]
 
-MemberPages = Callable[[CallStats], AsyncPageIterator[Contact]]
-"""Starts a walk over the segment's members, 100 a page, counting attempts into the stats."""
+FetchPage = Callable[[int, CallStats], Awaitable[Page[Contact]]]
+"""Fetches page ``n`` (1-based) of the segment's members, 100 a page, counting its attempts
+into the stats."""
 SyncOperation = Callable[[str, CallStats], Awaitable[object]]
 """Adds (or removes) one contact, counting its attempts into the stats."""
 SyncProgressCallback = Callable[[SegmentSyncProgress], object]
@@ -196,7 +201,7 @@ class SegmentSyncJob:
         journal: The resume journal (adds as plain ids, removals as ``removed\\t<id>``).
         on_progress: Called with a :class:`SegmentSyncProgress` a few times a second.
         plan: A dry run's plan whose membership snapshot this run reuses.
-        pages: Starts a walk over the membership (see :data:`MemberPages`).
+        fetch_page: Fetches one page of the membership (see :data:`FetchPage`).
         add: Adds one contact to the segment.
         remove: Removes one contact from the segment.
         rate_per_minute: The client's pacing rate, for estimates (None: no governor).
@@ -216,7 +221,7 @@ class SegmentSyncJob:
         journal: str | os.PathLike[str] | None,
         on_progress: SyncProgressCallback | None,
         plan: SegmentSyncPlan | None,
-        pages: MemberPages,
+        fetch_page: FetchPage,
         add: SyncOperation,
         remove: SyncOperation,
         rate_per_minute: float | None,
@@ -246,7 +251,7 @@ class SegmentSyncJob:
         self._journal = journal
         self._on_progress = on_progress
         self._plan = plan
-        self._pages = pages
+        self._fetch_page = fetch_page
         self._add = add
         self._remove = remove
         self._rate = rate_per_minute
@@ -337,32 +342,32 @@ class SegmentSyncJob:
             return
         table = self._table = MemberTable()
         self._set_phase("reading")
-        pages = self._pages(self._read_stats)
-        try:
-            first = await anext(pages)
-            self._counts.pages += 1
-            counted = members = first.count
-            if members is None and not first.has_next:
-                members = len(first.items)
-            self._phase_total = None if members is None else read_requests(members)
-            repeats = self._take(table, first)
-            inputs, at_least = await self._count_input(members)
-            choice = choose_strategy(
-                members, inputs, remove_others=self._remove_others, at_least=at_least
-            )
-            self._strategy, self._reason = choice.strategy, choice.reason
-            self._emit()
-            if self._strategy == DIFF:
-                async for page in pages:
-                    self._counts.pages += 1
-                    repeats += self._take(table, page)
-                    if page.count is not None and page.count != counted:
-                        self._note_read_drift(counted, page.count)
-                        counted = page.count
-                    self._emit()
-                table.complete = True
-        finally:
-            await pages.aclose()
+        first = await self._fetch(1)
+        members = first.count
+        if members is None and not first.has_next:
+            members = len(first.items)
+        self._phase_total = None if members is None else read_requests(members)
+        repeats = self._take(table, first)
+        inputs, at_least = await self._count_input(members)
+        choice = choose_strategy(
+            members, inputs, remove_others=self._remove_others, at_least=at_least
+        )
+        self._strategy, self._reason = choice.strategy, choice.reason
+        self._emit()
+        if self._strategy == DIFF:
+            counts: list[int] = []
+
+            def take(page: Page[Contact]) -> None:
+                nonlocal repeats
+                repeats += self._take(table, page)
+                if page.count is not None:
+                    counts.append(page.count)
+
+            await self._walk(first, take)
+            table.complete = True
+            moved = [c for c in counts if c != first.count]
+            if moved:
+                self._note_read_drift(first.count, moved[-1])
         self._members = members if members is not None else len(table)
         if repeats:
             self._note(
@@ -371,6 +376,54 @@ class SegmentSyncJob:
                 f"{repeats:,} ids came up on two pages: the membership changed while it was read",
             )
         self._flags = bytearray(len(table))
+
+    async def _fetch(self, number: int) -> Page[Contact]:
+        page = await self._fetch_page(number, self._read_stats)
+        self._counts.pages += 1
+        if self._phase == "verifying":
+            self._counts.verify_pages += 1
+        return page
+
+    async def _walk(self, first: Page[Contact], take: Callable[[Page[Contact]], None]) -> None:
+        """Read every page after ``first``, ``concurrency`` at a time, handing each to
+        ``take`` (as it arrives, in any order), then on while the count grew meanwhile."""
+        if not first.has_next:
+            return
+        last = 0 if first.count is None else read_requests(first.count)
+        numbers = iter(range(2, last + 1))
+        full = first.count  # the highest count seen: read on while it asks for more pages
+
+        async def worker() -> None:
+            nonlocal full
+            for number in numbers:  # one shared iterator: each page is taken once
+                page = await self._fetch(number)
+                take(page)
+                if page.count is not None and (full is None or page.count > full):
+                    full = page.count
+                self._emit()
+
+        workers = min(self._concurrency or DEFAULT_CONCURRENCY, max(last - 1, 0))
+        tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+        try:
+            if tasks:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
+        number = max(last, 1) + 1  # pages the count did not announce: until a short one
+        while full is None or (number - 1) * MEMBER_PAGE_SIZE < full:
+            page = await self._fetch(number)
+            take(page)
+            self._emit()
+            if len(page.items) < MEMBER_PAGE_SIZE:
+                break
+            if page.count is not None:
+                full = page.count
+            number += 1
 
     @staticmethod
     def _take(table: MemberTable, page: Page[Contact]) -> int:
@@ -547,29 +600,29 @@ class SegmentSyncJob:
         present = bytearray(len(table))
         extra_present = bytearray(len(extra))
         unexpected = self._unexpected
-        pages = self._pages(self._read_stats)
+
+        def check(page: Page[Contact]) -> None:
+            for contact in page.items:
+                index = table.find(contact.id)
+                if index >= 0 and flags[index] & _SEEN:
+                    present[index] = 1
+                    continue
+                other = extra.find(contact.id) if index < 0 else -1
+                if other >= 0:
+                    extra_present[other] = 1
+                elif self._remove_others:
+                    unexpected.append(contact.id)
+
         try:
-            async for page in pages:
-                self._counts.pages += 1
-                self._counts.verify_pages += 1
-                for contact in page.items:
-                    index = table.find(contact.id)
-                    if index >= 0 and flags[index] & _SEEN:
-                        present[index] = 1
-                        continue
-                    other = extra.find(contact.id) if index < 0 else -1
-                    if other >= 0:
-                        extra_present[other] = 1
-                    elif self._remove_others:
-                        unexpected.append(contact.id)
-                if page.count is not None:
-                    self._phase_total = read_requests(page.count)
-                self._emit()
+            first = await self._fetch(1)
+            if first.count is not None:
+                self._phase_total = read_requests(first.count)
+            check(first)
+            self._emit()
+            await self._walk(first, check)
         except InventError as exc:
             self._verify_error = exc
             return
-        finally:
-            await pages.aclose()
         for index in range(len(table)):
             if flags[index] & _SEEN and not present[index]:
                 self._missing.append(table.id_at(index))

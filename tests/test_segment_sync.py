@@ -271,6 +271,24 @@ async def test_a_membership_that_changes_while_it_is_read_is_reported(fake: Fake
     assert (report.unchanged, report.failed, report.missing) == (250, 0, ())
 
 
+async def test_pages_the_first_count_did_not_announce_are_read_too(fake: FakeInvent) -> None:
+    s = scene(fake, inside=200, outside=0, new=0)  # two pages, as the first one says
+    joiners = fake.add_contacts(50)
+
+    def someone_else() -> None:  # after the first page: 250 members, three pages
+        fake.add_to_segment(s.segment_id, joiners)
+
+    async with client_for(fake) as client:
+        plan = await client.contacts.sync_segment(
+            s.segment_id, unsized(s.inputs, someone_else), dry_run=True
+        )
+
+    assert plan.snapshot is not None
+    assert len(plan.snapshot) == 250
+    assert traffic(fake) == {READS: 3}
+    assert plan.members == 200  # the count when the sync started
+
+
 async def test_a_verify_of_a_clean_sync_finds_nothing(fake: FakeInvent) -> None:
     s = scene(fake, inside=120, outside=7, new=9)
 

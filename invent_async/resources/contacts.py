@@ -21,7 +21,7 @@ from .._models import (
     NewChannel,
     Segment,
 )
-from .._pagination import AsyncPageIterator, AsyncPager
+from .._pagination import AsyncPager, Page
 from .._pipeline import CallStats, Pipeline
 from .._protocol import Request, json_body, path_segment
 from .._segment_job import SegmentSyncJob
@@ -549,7 +549,8 @@ class AsyncContacts:
         """Make a segment hold ``contact_ids``, sending only the requests that change it.
 
         Reads the segment's membership (``GET /contacts?segment_id=...``, 100 members a
-        request) into a compact table, then streams the input: an id that is a member already
+        request, ``concurrency`` pages at a time, on the rate governor's bulk lane) into a
+        compact table, then streams the input: an id that is a member already
         is ``unchanged``, any other is added through the bulk engine (as
         :meth:`bulk_add_segment`: concurrency, retries, the rate governor's bulk lane,
         progress, the journal, cancellation, :class:`BulkAbortedError`). With
@@ -610,12 +611,12 @@ class AsyncContacts:
         pipeline = self._pipeline.with_options(self._pipeline.options.for_bulk(DEFAULT_MAX_RETRIES))
         members_path = self._path()
 
-        def pages(stats: CallStats) -> AsyncPageIterator[Contact]:
+        async def fetch_page(number: int, stats: CallStats) -> Page[Contact]:
             query = {"segment_id": segment_id}
             pager = pipeline.paginate(
-                members_path, query, Contact, take=MEMBER_PAGE_SIZE, page=1, stats=stats
+                members_path, query, Contact, take=MEMBER_PAGE_SIZE, page=number, stats=stats
             )
-            return pager.pages()
+            return await pager.first_page()
 
         async def add(contact_id: str, stats: CallStats) -> None:
             await pipeline.send(self._segment_request("POST", contact_id, segment_id), stats)
@@ -634,7 +635,7 @@ class AsyncContacts:
             journal=journal,
             on_progress=on_progress,
             plan=plan,
-            pages=pages,
+            fetch_page=fetch_page,
             add=add,
             remove=remove,
             rate_per_minute=None if governor is None else governor.rate_per_minute,
