@@ -291,7 +291,7 @@ class FingerprintSet:
         size = 1
         while size < capacity * 2:
             size *= 2
-        self._slots = array("Q", bytes(8 * size))
+        self._slots = array("Q", [0]) * size
         self._mask = size - 1
         self._used = 0
 
@@ -331,7 +331,7 @@ class FingerprintSet:
     def _grow(self) -> None:
         old = self._slots
         size = len(old) * 2
-        self._slots = slots = array("Q", bytes(8 * size))
+        self._slots = slots = array("Q", [0]) * size
         self._mask = mask = size - 1
         for fp in old:
             if fp:
