@@ -340,19 +340,21 @@ class SegmentSyncJob:
             self._reason = f"{plan.reason} (the plan's snapshot, not read again)"
             self._flags = bytearray(len(snapshot))
             return
-        table = self._table = MemberTable()
         self._set_phase("reading")
         first = await self._fetch(1)
         members = first.count
         if members is None and not first.has_next:
             members = len(first.items)
         self._phase_total = None if members is None else read_requests(members)
-        repeats = self._take(table, first)
         inputs, at_least = await self._count_input(members)
         choice = choose_strategy(
             members, inputs, remove_others=self._remove_others, at_least=at_least
         )
         self._strategy, self._reason = choice.strategy, choice.reason
+        # sized for the whole membership at once: its index is never grown (nor copied)
+        size = members + members // 64 if members is not None and self._strategy == DIFF else 64
+        table = self._table = MemberTable(size)
+        repeats = self._take(table, first)
         self._emit()
         if self._strategy == DIFF:
             counts: list[int] = []

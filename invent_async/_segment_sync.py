@@ -191,7 +191,7 @@ class MemberTable:
         size = 8
         while size * 3 < capacity * 4:
             size *= 2
-        self._slots = array("Q", bytes(8 * size))
+        self._slots = array("Q", [0]) * size
         self._mask = size - 1
         self._blob = bytearray()
         self._ends = array("I")
@@ -256,7 +256,7 @@ class MemberTable:
     def _grow(self) -> None:
         old = self._slots
         size = len(old) * 2
-        self._slots = slots = array("Q", bytes(8 * size))
+        self._slots = slots = array("Q", [0]) * size
         self._mask = mask = size - 1
         for value in old:
             if value:
