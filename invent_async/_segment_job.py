@@ -6,9 +6,9 @@ membership's pages, add one contact, remove one) and runs it. In order:
 1. Read the first page of the membership: its ``pagination-count`` tells the member count;
    the worth-it rule (:func:`~._segment_sync.choose_strategy`) decides whether to read the
    rest into a :class:`~._segment_sync.MemberTable` (an input without ``len()`` is counted
-   by reading a bounded number of ids ahead). The other pages are fetched ``concurrency`` at
-   a time (a sequential walk would wait a round trip per page and stay below the rate
-   limit), then on while the count grew meanwhile.
+   by reading a bounded number of ids ahead). The other pages are fetched up to
+   :data:`~._segment_sync.READS_IN_FLIGHT` at a time (a sequential walk would wait a round
+   trip per page and stay below the rate limit), then on while the count grew meanwhile.
 2. Stream the input: a member is unchanged, a repeated member a duplicate, anything else goes
    to a :class:`~._bulk.BulkStream` that adds it (duplicates, journal, retries, progress,
    cancellation and :class:`~._bulk.BulkAbortedError` as in ``bulk_add_segment``).
@@ -40,7 +40,6 @@ from collections.abc import (
 from typing import Final, Literal
 
 from ._bulk import (
-    DEFAULT_CONCURRENCY,
     PROGRESS_INTERVAL,
     BulkAbortedError,
     BulkProgress,
@@ -60,6 +59,7 @@ from ._segment_sync import (
     DIFF,
     MEMBER_PAGE_SIZE,
     PEEK_LIMIT,
+    READS_IN_FLIGHT,
     CompactIds,
     MembershipChange,
     MemberTable,
@@ -404,7 +404,7 @@ class SegmentSyncJob:
                     full = page.count
                 self._emit()
 
-        workers = min(self._concurrency or DEFAULT_CONCURRENCY, max(last - 1, 0))
+        workers = min(self._concurrency or READS_IN_FLIGHT, READS_IN_FLIGHT, max(last - 1, 0))
         tasks = [asyncio.create_task(worker()) for _ in range(workers)]
         try:
             if tasks:

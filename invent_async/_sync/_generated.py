@@ -539,7 +539,7 @@ class Contacts:
         """Make a segment hold ``contact_ids``, sending only the requests that change it.
 
         Reads the segment's membership (``GET /contacts?segment_id=...``, 100 members a
-        request, ``concurrency`` pages at a time, on the rate governor's bulk lane) into a
+        request, up to 8 pages at a time, on the rate governor's bulk lane) into a
         compact table, then streams the input: an id that is a member already
         is ``unchanged``, any other is added through the bulk engine (as
         :meth:`bulk_add_segment`: concurrency, retries, the rate governor's bulk lane,
