@@ -430,8 +430,8 @@ class SegmentSyncPlan:
         unchanged: Input ids that are members already.
         duplicates: Input ids that repeat an earlier one.
         journal: Input ids and members the journal records as done by an earlier run.
-        read_requests: Membership reads of a run that reads the membership itself (0 when
-            this plan is passed back as ``plan=``).
+        read_requests: Membership reads of a run that reads the membership itself (a run
+            given this plan as ``plan=`` sends none: it uses the snapshot).
         write_requests: One request per add and per removal.
         verify_requests: Reads of the final membership (with ``verify=True``), estimated.
         requests: ``read_requests + write_requests + verify_requests``.

@@ -36,7 +36,7 @@ import click
 from .._bulk import BulkAbortedError, JournalError
 from .._exceptions import InventError
 from .._segment_sync import SegmentSyncPlan, SegmentSyncReport, partial_sync_report
-from ._ids import STDIN, BackgroundIds, open_ids
+from ._ids import STDIN, BackgroundIds, IdInput, open_ids
 from ._jobs import check_segment, check_writable, default_failed_path, write_ids
 from ._output import OutputConsole, failures_table, plan_lines, silence_stdout, sync_summary
 from ._progress import Reporter, make_reporter
@@ -89,6 +89,29 @@ def _is_regular_file(path: str) -> bool:
         return False
 
 
+class _Counted:
+    """The ids of a file with their count: ``len()`` spares the sync reading ahead to count
+    them, and gives the progress bar its total."""
+
+    def __init__(self, ids: BackgroundIds, total: int | None) -> None:
+        self._ids = ids
+        self._total = total
+
+    def __len__(self) -> int:
+        if self._total is None:
+            raise TypeError("the number of ids is not known")
+        return self._total
+
+    def __aiter__(self) -> BackgroundIds:
+        return self._ids
+
+
+def _ids_of(source: IdInput) -> tuple[BackgroundIds, _Counted | BackgroundIds]:
+    """The reader thread of ``source`` and what to give the sync: sized when counted."""
+    ids = BackgroundIds(source.ids)
+    return ids, (ids if source.total is None else _Counted(ids, source.total))
+
+
 async def _attached(main: Coroutine[Any, Any, T], signals: StopSignals) -> T:
     task = asyncio.current_task()
     assert task is not None
@@ -121,13 +144,13 @@ async def _plan_main(
     reporter: Reporter,
 ) -> SegmentSyncPlan:
     source = open_ids(ids_path, column=column, stdin=sys.stdin)
-    ids = BackgroundIds(source.ids)
+    ids, counted = _ids_of(source)
     try:
         async with open_client(settings) as client:
             await check_segment(client, segment_id)
             return await client.contacts.sync_segment(
                 segment_id,
-                ids,
+                counted,
                 remove_others=exact,
                 dry_run=True,
                 verify=verify,
@@ -196,13 +219,13 @@ async def _run_main(
 ) -> SegmentSyncReport:
     ids_path, column = ids_input
     source = open_ids(ids_path, column=column, stdin=sys.stdin)
-    ids = BackgroundIds(source.ids)
+    ids, counted = _ids_of(source)
     try:
         async with open_client(settings) as client:
             try:
                 report = await client.contacts.sync_segment(
                     segment_id,
-                    ids,
+                    counted,
                     remove_others=plan.remove_others,
                     verify=verify,
                     concurrency=concurrency,
