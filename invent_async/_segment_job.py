@@ -70,6 +70,7 @@ from ._segment_sync import (
     Strategy,
     choose_strategy,
     contact_id_of,
+    encode_id,
     estimate_seconds,
     peek_limit,
     read_requests,
@@ -352,8 +353,7 @@ class SegmentSyncJob:
         )
         self._strategy, self._reason = choice.strategy, choice.reason
         # sized for the whole membership at once: its index is never grown (nor copied)
-        size = members + members // 64 if members is not None and self._strategy == DIFF else 64
-        table = self._table = MemberTable(size)
+        table = self._table = self._new_table(members, first)
         repeats = self._take(table, first)
         self._emit()
         if self._strategy == DIFF:
@@ -378,6 +378,15 @@ class SegmentSyncJob:
                 f"{repeats:,} ids came up on two pages: the membership changed while it was read",
             )
         self._flags = bytearray(len(table))
+
+    def _new_table(self, members: int | None, first: Page[Contact]) -> MemberTable:
+        """A table sized for the whole membership (nothing to grow, nothing copied), from the
+        count and the first page's id lengths, with 1/64 to spare for members who join."""
+        if members is None or self._strategy != DIFF or not first.items:
+            return MemberTable()
+        capacity = members + members // 64 + 1
+        mean = sum(len(encode_id(c.id)) for c in first.items) / len(first.items)
+        return MemberTable(capacity, int(capacity * mean * 1.05) + 64)
 
     async def _fetch(self, number: int) -> Page[Contact]:
         page = await self._fetch_page(number, self._read_stats)

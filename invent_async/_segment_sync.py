@@ -50,6 +50,7 @@ __all__ = [
     "StrategyChoice",
     "choose_strategy",
     "contact_id_of",
+    "encode_id",
     "estimate_seconds",
     "format_duration",
     "partial_sync_report",
@@ -98,7 +99,8 @@ def _fingerprint(contact_id: str) -> int:
     return ((h ^ (h >> 32)) & _INDEX_MASK) or 1
 
 
-def _encode(contact_id: str) -> bytes:
+def encode_id(contact_id: str) -> bytes:
+    """``contact_id`` as the tables store it: UTF-8, lone surrogates kept."""
     return contact_id.encode("utf-8", "surrogatepass")
 
 
@@ -122,7 +124,7 @@ class CompactIds(Sequence[str]):
 
     def append(self, contact_id: str) -> None:
         """Add ``contact_id`` at the end."""
-        self._blob += _encode(contact_id)
+        self._blob += encode_id(contact_id)
         end = len(self._blob)
         if end > _INDEX_MASK and self._ends.typecode == "I":
             self._ends = array("Q", self._ends)  # past 4 GiB of ids: wider offsets
@@ -191,32 +193,43 @@ class MemberTable:
             the first page, for an add-only sync).
     """
 
-    __slots__ = ("_blob", "_ends", "_mask", "_slots", "complete")
+    __slots__ = ("_blob", "_count", "_ends", "_mask", "_slots", "_used", "complete")
 
-    def __init__(self, capacity: int = 64) -> None:
+    def __init__(self, capacity: int = 64, id_bytes: int = 0) -> None:
+        """An empty table with room for ``capacity`` ids of ``id_bytes`` bytes in all.
+
+        Sized right (a sync sizes it from the first page: the member count, the mean id
+        length), nothing is ever grown: a grown blob or array is copied, which for a million
+        ids briefly doubles the table's memory.
+        """
         size = 8
         while size * 3 < capacity * 4:
             size *= 2
         self._slots = array("Q", [0]) * size
         self._mask = size - 1
-        self._blob = bytearray()
-        self._ends = array("I")
+        self._blob = bytearray(max(id_bytes, 64))
+        self._used = 0
+        self._ends = array("I", [0]) * max(capacity, 8)
+        self._count = 0
         self.complete = False
 
     def __len__(self) -> int:
-        return len(self._ends)
+        return self._count
 
     def __contains__(self, contact_id: object) -> bool:
         return isinstance(contact_id, str) and self.find(contact_id) >= 0
 
     def __iter__(self) -> Iterator[str]:
         blob, start = self._blob, 0
-        for end in self._ends:
+        for index in range(self._count):
+            end = self._ends[index]
             yield blob[start:end].decode("utf-8", "surrogatepass")
             start = end
 
     def id_at(self, index: int) -> str:
         """The id of entry ``index`` (0-based, in the order the ids were added)."""
+        if not 0 <= index < self._count:
+            raise IndexError("MemberTable index out of range")
         start = self._ends[index - 1] if index else 0
         return self._blob[start : self._ends[index]].decode("utf-8", "surrogatepass")
 
@@ -238,22 +251,31 @@ class MemberTable:
 
     def find(self, contact_id: str) -> int:
         """The entry number of ``contact_id``, or -1 when it is not in the table."""
-        return self._probe(contact_id, _encode(contact_id))[0]
+        return self._probe(contact_id, encode_id(contact_id))[0]
 
     def add(self, contact_id: str) -> int:
         """Add ``contact_id``; return its entry number, or -1 when it was there already."""
-        data = _encode(contact_id)
+        data = encode_id(contact_id)
         index, slot = self._probe(contact_id, data)
         if index >= 0:
             return -1
-        index = len(self._ends)
+        index = self._count
         if index >= _MAX_ENTRIES:
             raise OverflowError("a MemberTable holds at most 2**32 - 2 ids")
-        self._blob += data
-        end = len(self._blob)
-        if end > _INDEX_MASK and self._ends.typecode == "I":
-            self._ends = array("Q", self._ends)
-        self._ends.append(end)
+        start = self._used
+        end = start + len(data)
+        blob = self._blob
+        if end > len(blob):  # past the room reserved: double it (amortised, copied once)
+            blob.extend(bytes(max(len(blob), len(data))))
+        blob[start:end] = data
+        self._used = end
+        ends = self._ends
+        if end > _INDEX_MASK and ends.typecode == "I":
+            ends = self._ends = array("Q", ends)
+        if index == len(ends):
+            ends.extend(array(ends.typecode, [0]) * len(ends))
+        ends[index] = end
+        self._count = index + 1
         self._slots[slot] = (_fingerprint(contact_id) << _FP_SHIFT) | (index + 1)
         if (index + 1) * 4 > len(self._slots) * 3:
             self._grow()
@@ -272,7 +294,7 @@ class MemberTable:
                 slots[i] = value
 
     def nbytes(self) -> int:
-        """Bytes held by the blob, the offsets and the index (for memory figures)."""
+        """Bytes held by the blob, the offsets and the index, room reserved included."""
         return len(self._blob) + self._ends.itemsize * len(self._ends) + 8 * len(self._slots)
 
 
