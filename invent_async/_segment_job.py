@@ -51,7 +51,7 @@ from ._bulk import (
     read_journal,
 )
 from ._exceptions import InventError, NotFoundError
-from ._models import Contact
+from ._models import Contact, ContactRef
 from ._pagination import Page
 from ._pipeline import CallStats
 from ._segment_sync import (
@@ -84,7 +84,7 @@ __all__ = [
     "SyncProgressCallback",
 ]
 
-FetchPage = Callable[[int, CallStats], Awaitable[Page[Contact]]]
+FetchPage = Callable[[int, CallStats], Awaitable[Page[ContactRef]]]
 """Fetches page ``n`` (1-based) of the segment's members, 100 a page, counting its attempts
 into the stats."""
 SyncOperation = Callable[[str, CallStats], Awaitable[object]]
@@ -359,7 +359,7 @@ class SegmentSyncJob:
         if self._strategy == DIFF:
             counts: list[int] = []
 
-            def take(page: Page[Contact]) -> None:
+            def take(page: Page[ContactRef]) -> None:
                 nonlocal repeats
                 repeats += self._take(table, page)
                 if page.count is not None:
@@ -379,7 +379,7 @@ class SegmentSyncJob:
             )
         self._flags = bytearray(len(table))
 
-    def _new_table(self, members: int | None, first: Page[Contact]) -> MemberTable:
+    def _new_table(self, members: int | None, first: Page[ContactRef]) -> MemberTable:
         """A table sized for the whole membership (nothing to grow, nothing copied), from the
         count and the first page's id lengths, with 1/64 to spare for members who join."""
         if members is None or self._strategy != DIFF or not first.items:
@@ -388,14 +388,16 @@ class SegmentSyncJob:
         mean = sum(len(encode_id(c.id)) for c in first.items) / len(first.items)
         return MemberTable(capacity, int(capacity * mean * 1.05) + 64)
 
-    async def _fetch(self, number: int) -> Page[Contact]:
+    async def _fetch(self, number: int) -> Page[ContactRef]:
         page = await self._fetch_page(number, self._read_stats)
         self._counts.pages += 1
         if self._phase == "verifying":
             self._counts.verify_pages += 1
         return page
 
-    async def _walk(self, first: Page[Contact], take: Callable[[Page[Contact]], None]) -> None:
+    async def _walk(
+        self, first: Page[ContactRef], take: Callable[[Page[ContactRef]], None]
+    ) -> None:
         """Read every page after ``first``, ``concurrency`` at a time, handing each to
         ``take`` (as it arrives, in any order), then on while the count grew meanwhile."""
         if not first.has_next:
@@ -437,7 +439,7 @@ class SegmentSyncJob:
             number += 1
 
     @staticmethod
-    def _take(table: MemberTable, page: Page[Contact]) -> int:
+    def _take(table: MemberTable, page: Page[ContactRef]) -> int:
         repeats = 0
         for contact in page.items:
             if table.add(contact.id) < 0:
@@ -612,7 +614,7 @@ class SegmentSyncJob:
         extra_present = bytearray(len(extra))
         unexpected = self._unexpected
 
-        def check(page: Page[Contact]) -> None:
+        def check(page: Page[ContactRef]) -> None:
             for contact in page.items:
                 index = table.find(contact.id)
                 if index >= 0 and flags[index] & _SEEN:

@@ -15,6 +15,7 @@ from .._models import (
     ContactField,
     ContactMerge,
     ContactNote,
+    ContactRef,
     ContactStatus,
     ContactUpdate,
     MergeResult,
@@ -611,10 +612,10 @@ class AsyncContacts:
         pipeline = self._pipeline.with_options(self._pipeline.options.for_bulk(DEFAULT_MAX_RETRIES))
         members_path = self._path()
 
-        async def fetch_page(number: int, stats: CallStats) -> Page[Contact]:
-            query = {"segment_id": segment_id}
+        async def fetch_page(number: int, stats: CallStats) -> Page[ContactRef]:
+            query = {"segment_id": segment_id}  # only the ids are read (ContactRef)
             pager = pipeline.paginate(
-                members_path, query, Contact, take=MEMBER_PAGE_SIZE, page=number, stats=stats
+                members_path, query, ContactRef, take=MEMBER_PAGE_SIZE, page=number, stats=stats
             )
             return await pager.first_page()
 
