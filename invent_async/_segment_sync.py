@@ -582,7 +582,9 @@ class SegmentSyncReport:
             :class:`MembershipChange`): none of it fails the job.
         cancelled_ids: Adds and removals in flight when the job was stopped.
         requests_sent: Every request the sync sent: membership reads, adds, removals and
-            verify reads, retries included.
+            verify reads, retries included (counted as they are handed to the transport;
+            aiohttp's own silent resend over a keep-alive connection the server had closed
+            is not seen).
         read_requests: The membership reads among them (the verify read included).
         retries: Retried attempts (reads and writes).
         rate_limited: 429 answers seen.
