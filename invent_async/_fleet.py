@@ -23,7 +23,8 @@ governor at ``fallback_share`` of the rate, says so once on the ``invent_async``
 and asks the server again (one request at a time) every :data:`RETRY_REDIS` seconds; the
 first answer brings it back, said once too. A call never fails because Redis is down.
 Back on the server, the process keeps within its fallback share as well for
-:data:`PROBATION` seconds (and until its fallback queue has drained): the budget on a server
+:data:`PROBATION` seconds (a request still waiting in the fallback then goes on with the
+shared budget alone, not at the fallback's pace until its queue drains): the budget on a server
 that restarted is empty, and the processes still on their fallback until their next try do
 not show on it, so taking the whole rate at once would send the fleet over the limit.
 
@@ -215,8 +216,7 @@ class FleetGovernor:
             budget, trier = self._budget_to_try()
             if budget is not None:
                 try:
-                    if self._clock() < self._probation_end:  # just back: within our share too
-                        (await self._fallback.acquire(deadline_at, lane)).release()
+                    await self._on_probation(deadline_at, lane)
                     await self._shared_slot(budget, deadline_at, lane)
                     return
                 except RedisUnavailableError as exc:
@@ -228,6 +228,23 @@ class FleetGovernor:
             if await self._fallback_slot(deadline_at, lane):
                 return
             # the server answered again while this request waited in the fallback: go shared
+
+    async def _on_probation(self, deadline_at: float | None, lane: Lane) -> None:
+        """Just back on the server: wait for a slot of the fallback budget as well, until
+        :data:`PROBATION` is over (a request still waiting there then goes on the shared
+        budget alone: the fallback's queue does not keep its pace once the others are back)."""
+        left = self._probation_end - self._clock()
+        if left <= 0:
+            return
+        acquiring = asyncio.ensure_future(self._fallback.acquire(deadline_at, lane))
+        try:
+            await asyncio.wait((acquiring,), timeout=left)
+        finally:
+            if not acquiring.done():
+                acquiring.cancel()  # the governor's acquire leaks nothing when cancelled
+                await asyncio.wait((acquiring,))
+        if not acquiring.cancelled():
+            acquiring.result().release()  # GovernorDeadlineExceeded propagates from here
 
     def _budget_to_try(self) -> tuple[RedisBudget | None, bool]:
         """This loop's budget, or None while the server is down and not due for a try; and
@@ -320,13 +337,12 @@ class FleetGovernor:
     def _answered(self) -> None:
         if not self._down:
             return
-        backlog = self._fallback.expected_wait()  # requests queued there go on meanwhile
         with self._lock:
             was_down, self._down = self._down, False
             recovered = list(self._recovered.values())
             self._recovered.clear()
             if was_down:
-                self._probation_end = self._clock() + max(PROBATION, backlog)
+                self._probation_end = self._clock() + PROBATION
         _resolve_all(recovered)
         if was_down:
             log.warning(
