@@ -157,6 +157,7 @@ class FleetGovernor:
         # resolved when the server answers again: requests waiting in the fallback go shared
         self._recovered: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         self._watching = False  # a task watches the server's gate while ours is closed
+        self._watchers: set[asyncio.Future[Any]] = set()  # that task (cancelled by aclose)
         # statistics of the shared pacing (the local governor counts the rest)
         self._waited = 0.0
         self._waiting = 0  # calls waiting for the shared slot (the local governor counts its own)
@@ -385,7 +386,8 @@ class FleetGovernor:
 
     async def aclose(self) -> None:
         """Close the connections of the running loop's budget (made again if used again),
-        once the cool-downs and resets sent from this loop are through (or timed out)."""
+        once the cool-downs and resets sent from this loop are through (or timed out); the
+        watch of the server's gate running on this loop (see :meth:`_watch`) stops."""
         loop = asyncio.get_running_loop()
         with self._lock:
             sending = [task for task in self._tasks if task.get_loop() is loop]
@@ -393,6 +395,11 @@ class FleetGovernor:
             await asyncio.wait(sending, timeout=2 * self._config.redis_timeout)
         with self._lock:
             entry = self._budgets.pop(loop, None)
+            watching = [task for task in self._watchers if task.get_loop() is loop]
+        for task in watching:  # it would ask the closed budget, on a connection never closed
+            task.cancel()
+        if watching:
+            await asyncio.wait(watching)
         if entry is not None:
             await entry.watcher.aclose()
             await entry.budget.aclose()  # if the watcher had not started yet
@@ -413,24 +420,35 @@ class FleetGovernor:
         return remaining
 
     async def _cool_down(self, budget: RedisBudget, seconds: float) -> None:
-        """Close the shared gate; then, while this process's gate stays closed, ask the server
-        every :data:`RECHECK` seconds whether another process reopened it
-        (``rate_limit_reset()``; or lost it, restarted empty), and if so open this one too:
-        the requests waiting here for it would not learn of that otherwise. Only one such
-        watch runs at a time."""
+        """Close the shared gate; then start the watch of the server's gate (:meth:`_watch`)
+        unless one runs already. The watch is a task of its own: :meth:`aclose` waits for
+        this send, not for the watch (it cancels that)."""
         await budget.cool_down(seconds)
         with self._lock:
-            if self._watching:
+            closed = all(entry.budget is not budget for entry in self._budgets.values())
+            if self._watching or closed:  # closed: aclose ran meanwhile
                 return
             self._watching = True
-        try:
-            while (left := self._local.expected_wait()) > 0 and not self._down:
-                await self._sleep(min(left, RECHECK))
-                if self._local.expected_wait() > 0 and (await budget.gate()).remaining <= 0:
-                    self._local.reopen()
-        finally:
-            with self._lock:
-                self._watching = False
+        watcher = asyncio.ensure_future(self._quietly(self._watch(budget)))
+        with self._lock:
+            self._watchers.add(watcher)
+        watcher.add_done_callback(self._watch_done)
+
+    async def _watch(self, budget: RedisBudget) -> None:
+        """While this process's gate stays closed, ask the server every :data:`RECHECK`
+        seconds whether another process reopened it (``rate_limit_reset()``; or lost it,
+        restarted empty), and if so open this one too: the requests waiting here for it
+        would not learn of that otherwise."""
+        while (left := self._local.expected_wait()) > 0 and not self._down:
+            await self._sleep(min(left, RECHECK))
+            if self._local.expected_wait() > 0 and (await budget.gate()).remaining <= 0:
+                self._local.reopen()
+
+    def _watch_done(self, task: asyncio.Future[Any]) -> None:
+        with self._lock:
+            self._watching = False
+            self._watchers.discard(task)
+        _retrieve(task)
 
     def succeeded(self, ticket: Ticket | None = None) -> None:
         """Signal a response that was not a 429."""

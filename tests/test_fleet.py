@@ -39,6 +39,7 @@ from invent_async import (
     GovernorStats,
     InventClient,
     RateLimit,
+    RateLimitError,
 )
 from invent_async._budgets import leases
 from invent_async._fleet import RECHECK, FleetGovernor
@@ -971,6 +972,33 @@ async def test_the_requests_waiting_in_the_fallback_go_shared_once_the_server_is
     later = [r.time for r in requests if r.time > seen_back]
     in_flight = 4  # admitted before the server was seen back, received after
     assert len(later) <= in_flight + most_admitted(per_minute, max(later) - seen_back)
+
+
+async def test_a_429_right_before_closing_still_closes_the_shared_gate(
+    redis_url: str, fake: FakeInvent, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="invent_async")
+    admin = redis.Redis.from_url(redis_url, socket_timeout=5)
+    before = len(admin.client_list())
+    segment = fake.add_segment("VIP")
+    fake.fail_next(1, status=429, retry_after=30)
+    limit = RateLimit(per_minute=600, burst=1, redis_url=redis_url)
+    async with AsyncInventClient(
+        API_KEY, base_url=fake.url, rate_limit=limit, max_retries=0
+    ) as client:
+        with pytest.raises(RateLimitError):
+            await client.segments.get(segment.id)
+    # the client is closed at once: its cool-down must still have reached the server
+    async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=limit) as other:
+        seen = await fleet_stats_of(other)
+    await asyncio.sleep(RECHECK + 0.5)  # a watcher left behind would ask the server by now
+    with admin:
+        after = len(admin.client_list())
+
+    assert after == before  # no connection opened behind the closed client's back
+    assert seen.rate_limited == 1
+    assert 20 < seen.cooldown_remaining <= 30
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 @pytest.mark.parametrize(
