@@ -23,7 +23,8 @@ governor at ``fallback_share`` of the rate, says so once on the ``invent_async``
 and asks the server again (one request at a time) every :data:`RETRY_REDIS` seconds; the
 first answer brings it back, said once too. A call never fails because Redis is down.
 Back on the server, the process keeps within its fallback share as well for
-:data:`PROBATION` seconds (and until its fallback queue has drained): the budget on a server
+:data:`PROBATION` seconds (a request still waiting in the fallback then goes on with the
+shared budget alone, not at the fallback's pace until its queue drains): the budget on a server
 that restarted is empty, and the processes still on their fallback until their next try do
 not show on it, so taking the whole rate at once would send the fleet over the limit.
 
@@ -156,6 +157,7 @@ class FleetGovernor:
         # resolved when the server answers again: requests waiting in the fallback go shared
         self._recovered: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
         self._watching = False  # a task watches the server's gate while ours is closed
+        self._watchers: set[asyncio.Future[Any]] = set()  # that task (cancelled by aclose)
         # statistics of the shared pacing (the local governor counts the rest)
         self._waited = 0.0
         self._waiting = 0  # calls waiting for the shared slot (the local governor counts its own)
@@ -215,8 +217,7 @@ class FleetGovernor:
             budget, trier = self._budget_to_try()
             if budget is not None:
                 try:
-                    if self._clock() < self._probation_end:  # just back: within our share too
-                        (await self._fallback.acquire(deadline_at, lane)).release()
+                    await self._on_probation(deadline_at, lane)
                     await self._shared_slot(budget, deadline_at, lane)
                     return
                 except RedisUnavailableError as exc:
@@ -228,6 +229,23 @@ class FleetGovernor:
             if await self._fallback_slot(deadline_at, lane):
                 return
             # the server answered again while this request waited in the fallback: go shared
+
+    async def _on_probation(self, deadline_at: float | None, lane: Lane) -> None:
+        """Just back on the server: wait for a slot of the fallback budget as well, until
+        :data:`PROBATION` is over (a request still waiting there then goes on the shared
+        budget alone: the fallback's queue does not keep its pace once the others are back)."""
+        left = self._probation_end - self._clock()
+        if left <= 0:
+            return
+        acquiring = asyncio.ensure_future(self._fallback.acquire(deadline_at, lane))
+        try:
+            await asyncio.wait((acquiring,), timeout=left)
+        finally:
+            if not acquiring.done():
+                acquiring.cancel()  # the governor's acquire leaks nothing when cancelled
+                await asyncio.wait((acquiring,))
+        if not acquiring.cancelled():
+            acquiring.result().release()  # GovernorDeadlineExceeded propagates from here
 
     def _budget_to_try(self) -> tuple[RedisBudget | None, bool]:
         """This loop's budget, or None while the server is down and not due for a try; and
@@ -320,13 +338,12 @@ class FleetGovernor:
     def _answered(self) -> None:
         if not self._down:
             return
-        backlog = self._fallback.expected_wait()  # requests queued there go on meanwhile
         with self._lock:
             was_down, self._down = self._down, False
             recovered = list(self._recovered.values())
             self._recovered.clear()
             if was_down:
-                self._probation_end = self._clock() + max(PROBATION, backlog)
+                self._probation_end = self._clock() + PROBATION
         _resolve_all(recovered)
         if was_down:
             log.warning(
@@ -369,7 +386,8 @@ class FleetGovernor:
 
     async def aclose(self) -> None:
         """Close the connections of the running loop's budget (made again if used again),
-        once the cool-downs and resets sent from this loop are through (or timed out)."""
+        once the cool-downs and resets sent from this loop are through (or timed out); the
+        watch of the server's gate running on this loop (see :meth:`_watch`) stops."""
         loop = asyncio.get_running_loop()
         with self._lock:
             sending = [task for task in self._tasks if task.get_loop() is loop]
@@ -377,6 +395,11 @@ class FleetGovernor:
             await asyncio.wait(sending, timeout=2 * self._config.redis_timeout)
         with self._lock:
             entry = self._budgets.pop(loop, None)
+            watching = [task for task in self._watchers if task.get_loop() is loop]
+        for task in watching:  # it would ask the closed budget, on a connection never closed
+            task.cancel()
+        if watching:
+            await asyncio.wait(watching)
         if entry is not None:
             await entry.watcher.aclose()
             await entry.budget.aclose()  # if the watcher had not started yet
@@ -397,24 +420,35 @@ class FleetGovernor:
         return remaining
 
     async def _cool_down(self, budget: RedisBudget, seconds: float) -> None:
-        """Close the shared gate; then, while this process's gate stays closed, ask the server
-        every :data:`RECHECK` seconds whether another process reopened it
-        (``rate_limit_reset()``; or lost it, restarted empty), and if so open this one too:
-        the requests waiting here for it would not learn of that otherwise. Only one such
-        watch runs at a time."""
+        """Close the shared gate; then start the watch of the server's gate (:meth:`_watch`)
+        unless one runs already. The watch is a task of its own: :meth:`aclose` waits for
+        this send, not for the watch (it cancels that)."""
         await budget.cool_down(seconds)
         with self._lock:
-            if self._watching:
+            closed = all(entry.budget is not budget for entry in self._budgets.values())
+            if self._watching or closed:  # closed: aclose ran meanwhile
                 return
             self._watching = True
-        try:
-            while (left := self._local.expected_wait()) > 0 and not self._down:
-                await self._sleep(min(left, RECHECK))
-                if self._local.expected_wait() > 0 and (await budget.gate()).remaining <= 0:
-                    self._local.reopen()
-        finally:
-            with self._lock:
-                self._watching = False
+        watcher = asyncio.ensure_future(self._quietly(self._watch(budget)))
+        with self._lock:
+            self._watchers.add(watcher)
+        watcher.add_done_callback(self._watch_done)
+
+    async def _watch(self, budget: RedisBudget) -> None:
+        """While this process's gate stays closed, ask the server every :data:`RECHECK`
+        seconds whether another process reopened it (``rate_limit_reset()``; or lost it,
+        restarted empty), and if so open this one too: the requests waiting here for it
+        would not learn of that otherwise."""
+        while (left := self._local.expected_wait()) > 0 and not self._down:
+            await self._sleep(min(left, RECHECK))
+            if self._local.expected_wait() > 0 and (await budget.gate()).remaining <= 0:
+                self._local.reopen()
+
+    def _watch_done(self, task: asyncio.Future[Any]) -> None:
+        with self._lock:
+            self._watching = False
+            self._watchers.discard(task)
+        _retrieve(task)
 
     def succeeded(self, ticket: Ticket | None = None) -> None:
         """Signal a response that was not a 429."""

@@ -286,3 +286,21 @@ async def test_the_lanes_never_break_the_budget(
     )  # bulk work in arrival order
     for at, retry_after in cooldowns:  # nobody inside a cool-down
         assert not [a for a in log if at < a.admitted < at + retry_after - 1e-9]
+
+
+async def test_a_freed_max_in_flight_slot_goes_to_an_interactive_call_first() -> None:
+    ft = FakeTime()
+    gov = make(ft, per_minute=600_000, burst=100, max_in_flight=1, interactive_share=0.2)
+    held = await gov.acquire(None, BULK)
+    bulk = [await start(gov.acquire(None, BULK)) for _ in range(3)]
+    interactive = await start(gov.acquire(None, INTERACTIVE))
+    held.release()
+    await settle()
+
+    assert interactive.done()  # though it came after the bulk ones
+    assert not any(task.done() for task in bulk)
+    interactive.result().release()
+    for task in bulk:
+        await settle()
+        task.result().release()
+    await settle()
