@@ -70,8 +70,14 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against loopback servers, printed as ratios to baselines of the same run."""
-    session.install("-e", ".[orjson,cli,otel]", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    """Benchmarks against loopback servers, printed as ratios to baselines of the same run.
+
+    ``nox -s bench -- fleet`` runs only the benchmarks whose name contains ``fleet``; further
+    words after a module name are passed to it (``nox -s bench -- fleet lanes redis_cost``).
+    """
+    session.install(
+        "-e", ".[orjson,cli,redis,otel]", *nox.project.dependency_groups(PYPROJECT, "bench")
+    )
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

@@ -3,6 +3,10 @@
 Each benchmark prints its own figures as ratios against a baseline measured in the same run
 (``benchmarks._interleave``). ``--quick`` (``nox -s bench -- --quick``) runs every benchmark
 with fewer, shorter rounds, for a developer's inner loop.
+
+``python -m benchmarks fleet`` runs the benchmarks whose module name contains ``fleet``. A word
+that names no benchmark is passed on to each one selected, which reads it as the part(s) to
+run: ``python -m benchmarks fleet lanes redis_cost`` runs two parts of ``bench_fleet``.
 """
 
 from __future__ import annotations
@@ -18,16 +22,23 @@ from benchmarks._interleave import QUICK_ENV
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
     names = sorted(p.stem for p in here.glob("bench_*.py"))
-    wanted = [a for a in argv if not a.startswith("-")]
-    if wanted:
-        names = [n for n in names if any(w in n for w in wanted)]
+    words = [a for a in argv if not a.startswith("-")]
+    selectors = [w for w in words if any(w in n for n in names)]
+    extra = [w for w in words if w not in selectors]
+    if selectors:
+        names = [n for n in names if any(w in n for w in selectors)]
+    elif extra:
+        print(f"no benchmark matches {' '.join(extra)!r}; there are: {', '.join(names)}")
+        return 2
     env = dict(os.environ)
     if "--quick" in argv:
         env[QUICK_ENV] = "1"
     failed = 0
     for name in names:
-        print(f"\n=== {name} ===", flush=True)
-        done = subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], check=False, env=env)
+        print(f"\n=== {name} {' '.join(extra)} ===".replace("  ", " "), flush=True)
+        done = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}", *extra], check=False, env=env
+        )
         failed |= done.returncode != 0
     return 1 if failed else 0
 

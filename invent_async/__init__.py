@@ -47,6 +47,15 @@ from ._protocol import RawResponse, TransportRequest
 from ._ratelimit import GovernorStats, Lane, RateLimit
 from ._raw import RawResult
 from ._redis_budget import FleetStats, RedisUnavailableError
+from ._segment_sync import (
+    MembershipChange,
+    MemberTable,
+    SegmentSyncAbortedError,
+    SegmentSyncPlan,
+    SegmentSyncProgress,
+    SegmentSyncReport,
+    partial_sync_report,
+)
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
 from ._version import __version__ as __version__
@@ -82,6 +91,13 @@ __all__ = [
     "ItemResult",
     "Outcome",
     "partial_report",
+    # segment sync
+    "SegmentSyncPlan",
+    "SegmentSyncReport",
+    "SegmentSyncProgress",
+    "MembershipChange",
+    "MemberTable",
+    "partial_sync_report",
     # errors
     "InventError",
     "ClientStateError",
@@ -102,6 +118,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseValidationError",
     "BulkAbortedError",
+    "SegmentSyncAbortedError",
     "JournalError",
     "RedisUnavailableError",
 ]

@@ -12,7 +12,9 @@ id ends in exactly one outcome, reported as an :class:`ItemResult`:
 
 Duplicate detection keeps a 64-bit fingerprint per id in a compact open-addressing table
 (about 16 bytes per id), not the ids themselves. The resume journal is a UTF-8 text file with
-one completed id per newline-terminated line, written through to the OS as each id completes.
+one completed id per newline-terminated line, written through to the OS as each id completes;
+a job of another kind (the removals of a segment sync) writes ``<kind>\t<id>`` lines into the
+same file, which the other kinds ignore.
 Requests go through the client's normal path, so the shared rate governor paces them and every
 429 pauses all workers together.
 """
@@ -60,10 +62,12 @@ __all__ = [
     "BulkReport",
     "BulkStream",
     "ItemResult",
+    "JOURNAL_KINDS",
     "JournalError",
     "Outcome",
     "check_options",
     "partial_report",
+    "read_journal",
 ]
 
 DEFAULT_CONCURRENCY: Final = 32
@@ -73,6 +77,10 @@ PROGRESS_INTERVAL: Final = 0.2
 """Seconds between two progress callbacks (the final one is always sent)."""
 JOURNAL_SYNC_INTERVAL: Final = 1.0
 """Seconds between two ``fsync`` calls of the resume journal (each id is written at once)."""
+JOURNAL_KINDS: Final = frozenset({"removed"})
+"""Kinds of journal lines besides plain ids: ``removed\t<id>`` records a segment sync's
+removal (see ``_segment_job``), so that a resumed sync neither removes it again nor takes it
+for an id that was added."""
 
 
 class Outcome(enum.StrEnum):
@@ -285,7 +293,7 @@ class FingerprintSet:
         size = 1
         while size < capacity * 2:
             size *= 2
-        self._slots = array("Q", bytes(8 * size))
+        self._slots = array("Q", [0]) * size
         self._mask = size - 1
         self._used = 0
 
@@ -325,7 +333,7 @@ class FingerprintSet:
     def _grow(self) -> None:
         old = self._slots
         size = len(old) * 2
-        self._slots = slots = array("Q", bytes(8 * size))
+        self._slots = slots = array("Q", [0]) * size
         self._mask = mask = size - 1
         for fp in old:
             if fp:
@@ -362,16 +370,24 @@ class _Journal:
     unbuffered ``os.write`` as soon as it completes, so a killed process loses none of them
     (at most the ids in flight are sent again on resume); ``fsync`` runs at most every
     :data:`JOURNAL_SYNC_INTERVAL` seconds and on close, for a crash of the whole machine.
+
+    ``kind`` (one of :data:`JOURNAL_KINDS`, or None for plain ids) says which lines are this
+    journal's: it writes ``<kind>\t<id>`` and loads only the lines of its own kind, so the
+    adds and the removals of a segment sync share one file without mixing.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+        if kind is not None and kind not in JOURNAL_KINDS:
+            raise ValueError(f"unknown journal kind {kind!r}")
         self.path = Path(path)
+        self._kind = kind
+        self._prefix = "" if kind is None else kind + "\t"
         self._fd: int | None = None
         self._valid_size: int | None = None  # bytes up to the last newline, when loaded
         self._last_sync = time.monotonic()
 
     def load_into(self, done: FingerprintSet) -> int:
-        """Add the ids of every complete line to ``done``; return how many were read.
+        """Add the ids of every complete line of this kind to ``done``; return how many.
 
         Raises:
             JournalError: the file is not UTF-8 text or cannot be read.
@@ -385,10 +401,11 @@ class _Journal:
                         break  # a torn tail: never written completely
                     valid += len(raw)
                     try:
-                        contact_id = raw.decode("utf-8").rstrip("\r\n")
+                        line = raw.decode("utf-8").rstrip("\r\n")
                     except UnicodeDecodeError:
                         raise self._error(f"line {number} is not valid UTF-8 text") from None
-                    if contact_id:
+                    kind, contact_id = _journal_line(line)
+                    if contact_id and kind == self._kind:
                         done.add(contact_id)
                         count += 1
         except FileNotFoundError:
@@ -401,17 +418,20 @@ class _Journal:
     def record(self, contact_id: str) -> None:
         """Hand one completed id to the OS now (one ``write``, no buffering in Python).
 
-        An id containing a line break is not recorded (it could not be read back as one id):
-        a resumed job sends it again, which is safe.
+        An id containing a line break is not recorded (it could not be read back as one id),
+        nor a plain id that would read back as a line of another kind: a resumed job sends
+        it again, which is safe.
 
         Raises:
             JournalError: the file cannot be opened or written (disk full, permissions).
         """
         if "\n" in contact_id or "\r" in contact_id:
             return
+        if self._kind is None and _journal_line(contact_id)[0] is not None:
+            return
         try:
             fd = self._fd if self._fd is not None else self._open()
-            data = (contact_id + "\n").encode("utf-8", "surrogateescape")
+            data = (self._prefix + contact_id + "\n").encode("utf-8", "surrogateescape")
             while data:
                 data = data[os.write(fd, data) :]
             now = time.monotonic()
@@ -453,6 +473,27 @@ class _Journal:
         return JournalError(f"journal {self.path}: {problem}", str(self.path))
 
 
+def _journal_line(line: str) -> tuple[str | None, str]:
+    """(kind, id) of a journal line: ``<kind>\t<id>`` for a known kind, else a plain id."""
+    kind, tab, rest = line.partition("\t")
+    if tab and kind in JOURNAL_KINDS:
+        return kind, rest
+    return None, line
+
+
+def read_journal(path: str | os.PathLike[str], kind: str | None = None) -> FingerprintSet:
+    """The ids a journal records as done (of ``kind``; None: plain ids), without writing it.
+
+    A missing file records nothing. For a plan made before a job runs (a dry run).
+
+    Raises:
+        JournalError: the file is not UTF-8 text or cannot be read.
+    """
+    done = FingerprintSet(16)
+    _Journal(path, kind).load_into(done)
+    return done
+
+
 # --------------------------------------------------------------------------- the engine
 
 
@@ -475,7 +516,8 @@ class BulkStream:
 
     Nothing starts before the first ``__anext__``. :attr:`report` is the report so far.
     With ``streaming=False`` the results are only counted, never handed out one by one:
-    :meth:`run` drives such a job to its end.
+    :meth:`run` drives such a job to its end. ``journal_kind`` (one of :data:`JOURNAL_KINDS`)
+    keeps this job's journal lines apart from plain ids in the same file.
 
     Raises (from iteration):
         BulkAbortedError: a 401/403, or a 429 asking to wait longer than ``max_retry_after``,
@@ -496,6 +538,7 @@ class BulkStream:
         max_retry_after: float | None = None,
         name: str = "",
         org_id: str = "",
+        journal_kind: str | None = None,
     ) -> None:
         conc = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         if isinstance(conc, bool) or not isinstance(conc, int) or conc < 1:
@@ -508,7 +551,7 @@ class BulkStream:
         self._source = source
         self._concurrency = conc
         self._on_progress = on_progress
-        self._journal = _Journal(journal) if journal is not None else None
+        self._journal = _Journal(journal, journal_kind) if journal is not None else None
         self._total = total if total is not None else _known_total(source)
         self._results: asyncio.Queue[ItemResult | None] = asyncio.Queue(maxsize=conc * 4)
         self._streaming = streaming  # False: only count outcomes (run()), no per-item hand-off

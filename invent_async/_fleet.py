@@ -22,6 +22,11 @@ When the server does not answer within ``redis_timeout`` the process falls back 
 governor at ``fallback_share`` of the rate, says so once on the ``invent_async`` logger,
 and asks the server again (one request at a time) every :data:`RETRY_REDIS` seconds; the
 first answer brings it back, said once too. A call never fails because Redis is down.
+Back on the server, the process keeps within its fallback share as well for
+:data:`PROBATION` seconds (a request still waiting in the fallback then goes on with the
+shared budget alone, not at the fallback's pace until its queue drains): the budget on a server
+that restarted is empty, and the processes still on their fallback until their next try do
+not show on it, so taking the whole rate at once would send the fleet over the limit.
 
 redis-py's asyncio client is bound to the event loop it connects on: the governor keeps one
 :class:`RedisBudget` per loop (each ``InventClient`` runs its own), closed when that loop
@@ -55,7 +60,7 @@ from ._ratelimit import (
 )
 from ._redis_budget import FleetStats, RedisBudget, RedisUnavailableError, Reservation
 
-__all__ = ["RECHECK", "RETRY_REDIS", "FleetGovernor"]
+__all__ = ["PROBATION", "RECHECK", "RETRY_REDIS", "FleetGovernor"]
 
 log = logging.getLogger("invent_async")
 
@@ -63,6 +68,10 @@ RECHECK: Final = 2.0
 """Longest sleep before a request asks the server again (resets reach sleepers this fast)."""
 RETRY_REDIS: Final = 1.0
 """Seconds between tries of an unreachable server (meanwhile: the local fallback budget)."""
+PROBATION: Final = 3.0
+"""Seconds after the server answers again during which the process still paces itself at its
+fallback share too: by then every other process on its fallback has tried the server again
+(:data:`RETRY_REDIS`) and waited for its first shared slot."""
 
 
 class _LoopBudget:
@@ -109,6 +118,11 @@ class FleetGovernor:
                 "a rate budget on Redis (RateLimit(redis_url=...) or INVENT_REDIS_URL) needs "
                 "redis-py: pip install 'invent-async[redis]'"
             )
+        # Loaded now, with the client, not by the first request on the event loop: loading
+        # takes ~0.1 s of CPU, which held up a starting process's first requests past
+        # redis_timeout on a busy machine (and sent it to its fallback at once).
+        import redis.asyncio  # noqa: F401
+
         self._config = config
         self._url = config.redis_url
         self._name = name
@@ -137,12 +151,16 @@ class FleetGovernor:
         self._down = False  # the server did not answer the latest try
         self._retry_at = -math.inf  # when the next try of a server that is down may go
         self._trying = False  # a request is trying the server that is down
+        self._probation_end = -math.inf  # back on the server: the fallback paces too until then
         self._gate_end = -math.inf  # the shared gate's end as last seen, on our clock
         self._tasks: set[asyncio.Future[Any]] = set()
         # resolved when the server answers again: requests waiting in the fallback go shared
         self._recovered: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
+        self._watching = False  # a task watches the server's gate while ours is closed
+        self._watchers: set[asyncio.Future[Any]] = set()  # that task (cancelled by aclose)
         # statistics of the shared pacing (the local governor counts the rest)
         self._waited = 0.0
+        self._waiting = 0  # calls waiting for the shared slot (the local governor counts its own)
         self._deadline_misses = 0
         self._fallbacks = 0
 
@@ -176,14 +194,19 @@ class FleetGovernor:
         """
         ticket = await self._local.acquire(deadline_at, lane)
         start = self._clock()
+        with self._lock:
+            self._waiting += 1
         try:
             await self._pace(deadline_at, lane)
         except BaseException:
+            with self._lock:
+                self._waiting -= 1
             ticket.release()
             raise
         now = self._clock()
         waited = now - start
         with self._lock:
+            self._waiting -= 1
             self._waited += waited
         ticket.admitted_at = now
         ticket.waited += waited
@@ -194,6 +217,7 @@ class FleetGovernor:
             budget, trier = self._budget_to_try()
             if budget is not None:
                 try:
+                    await self._on_probation(deadline_at, lane)
                     await self._shared_slot(budget, deadline_at, lane)
                     return
                 except RedisUnavailableError as exc:
@@ -205,6 +229,23 @@ class FleetGovernor:
             if await self._fallback_slot(deadline_at, lane):
                 return
             # the server answered again while this request waited in the fallback: go shared
+
+    async def _on_probation(self, deadline_at: float | None, lane: Lane) -> None:
+        """Just back on the server: wait for a slot of the fallback budget as well, until
+        :data:`PROBATION` is over (a request still waiting there then goes on the shared
+        budget alone: the fallback's queue does not keep its pace once the others are back)."""
+        left = self._probation_end - self._clock()
+        if left <= 0:
+            return
+        acquiring = asyncio.ensure_future(self._fallback.acquire(deadline_at, lane))
+        try:
+            await asyncio.wait((acquiring,), timeout=left)
+        finally:
+            if not acquiring.done():
+                acquiring.cancel()  # the governor's acquire leaks nothing when cancelled
+                await asyncio.wait((acquiring,))
+        if not acquiring.cancelled():
+            acquiring.result().release()  # GovernorDeadlineExceeded propagates from here
 
     def _budget_to_try(self) -> tuple[RedisBudget | None, bool]:
         """This loop's budget, or None while the server is down and not due for a try; and
@@ -301,6 +342,8 @@ class FleetGovernor:
             was_down, self._down = self._down, False
             recovered = list(self._recovered.values())
             self._recovered.clear()
+            if was_down:
+                self._probation_end = self._clock() + PROBATION
         _resolve_all(recovered)
         if was_down:
             log.warning(
@@ -343,7 +386,8 @@ class FleetGovernor:
 
     async def aclose(self) -> None:
         """Close the connections of the running loop's budget (made again if used again),
-        once the cool-downs and resets sent from this loop are through (or timed out)."""
+        once the cool-downs and resets sent from this loop are through (or timed out); the
+        watch of the server's gate running on this loop (see :meth:`_watch`) stops."""
         loop = asyncio.get_running_loop()
         with self._lock:
             sending = [task for task in self._tasks if task.get_loop() is loop]
@@ -351,6 +395,11 @@ class FleetGovernor:
             await asyncio.wait(sending, timeout=2 * self._config.redis_timeout)
         with self._lock:
             entry = self._budgets.pop(loop, None)
+            watching = [task for task in self._watchers if task.get_loop() is loop]
+        for task in watching:  # it would ask the closed budget, on a connection never closed
+            task.cancel()
+        if watching:
+            await asyncio.wait(watching)
         if entry is not None:
             await entry.watcher.aclose()
             await entry.budget.aclose()  # if the watcher had not started yet
@@ -365,10 +414,41 @@ class FleetGovernor:
         """
         remaining = self._local.rate_limited(retry_after, ticket)
         if remaining > 0:
-            self._on_server(lambda budget: budget.cool_down(remaining))
+            self._on_server(lambda budget: self._cool_down(budget, remaining))
         with self._lock:
             self._gate_end = max(self._gate_end, self._clock() + remaining)
         return remaining
+
+    async def _cool_down(self, budget: RedisBudget, seconds: float) -> None:
+        """Close the shared gate; then start the watch of the server's gate (:meth:`_watch`)
+        unless one runs already. The watch is a task of its own: :meth:`aclose` waits for
+        this send, not for the watch (it cancels that)."""
+        await budget.cool_down(seconds)
+        with self._lock:
+            closed = all(entry.budget is not budget for entry in self._budgets.values())
+            if self._watching or closed:  # closed: aclose ran meanwhile
+                return
+            self._watching = True
+        watcher = asyncio.ensure_future(self._quietly(self._watch(budget)))
+        with self._lock:
+            self._watchers.add(watcher)
+        watcher.add_done_callback(self._watch_done)
+
+    async def _watch(self, budget: RedisBudget) -> None:
+        """While this process's gate stays closed, ask the server every :data:`RECHECK`
+        seconds whether another process reopened it (``rate_limit_reset()``; or lost it,
+        restarted empty), and if so open this one too: the requests waiting here for it
+        would not learn of that otherwise."""
+        while (left := self._local.expected_wait()) > 0 and not self._down:
+            await self._sleep(min(left, RECHECK))
+            if self._local.expected_wait() > 0 and (await budget.gate()).remaining <= 0:
+                self._local.reopen()
+
+    def _watch_done(self, task: asyncio.Future[Any]) -> None:
+        with self._lock:
+            self._watching = False
+            self._watchers.discard(task)
+        _retrieve(task)
 
     def succeeded(self, ticket: Ticket | None = None) -> None:
         """Signal a response that was not a 429."""
@@ -432,6 +512,7 @@ class FleetGovernor:
             return attrs.evolve(
                 local,
                 waited=local.waited + self._waited,
+                waiting=local.waiting + self._waiting,
                 deadline_exceeded=local.deadline_exceeded + self._deadline_misses,
                 rate_per_minute=self.rate_per_minute,
                 cooldown_remaining=max(local.cooldown_remaining, self._gate_end - self._clock()),

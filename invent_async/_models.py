@@ -162,6 +162,17 @@ class Channel:
 
 
 @attrs.frozen(kw_only=True)
+class ContactRef:
+    """A listed contact's id alone: what a segment sync keeps of each member it reads.
+
+    Internal (not exported). Reading only the id is about 3x faster than building the whole
+    :class:`Contact`; the other fields are ignored, as unknown fields always are.
+    """
+
+    id: str
+
+
+@attrs.frozen(kw_only=True)
 class Contact:
     """A contact of an organisation.
 

@@ -83,12 +83,21 @@ _UNCLOSED: Final = (
 
 
 class CallStats:
-    """Counts the HTTP attempts of one logical call (the bulk engine keeps one per item)."""
+    """Counts the HTTP attempts of one logical call (the bulk engine keeps one per item).
 
-    __slots__ = ("attempts", "rate_limited")
+    Attributes:
+        attempts: Attempts started (each one waits for the governor first).
+        sent: Attempts handed to the transport: the requests the server may have seen. (The
+            aiohttp transport may itself send an idempotent request once more, unseen here,
+            when a reused keep-alive connection turns out to have been closed by the server.)
+        rate_limited: Attempts answered 429.
+    """
+
+    __slots__ = ("attempts", "rate_limited", "sent")
 
     def __init__(self) -> None:
         self.attempts = 0
+        self.sent = 0
         self.rate_limited = 0
 
 
@@ -285,6 +294,10 @@ class Pipeline:
         """A pipeline over the same core with other options (a view)."""
         return Pipeline(self._core, options)
 
+    def governor_stats(self) -> GovernorStats | None:
+        """The rate governor's counters and current rate (None when it is off)."""
+        return self._core.stats()
+
     def path(self, *segments: str | tuple[str, object]) -> str:
         """The encoded path of ``segments`` under this view's organisation (``/orgs/{org}``).
 
@@ -425,6 +438,8 @@ class Pipeline:
                 if left <= 0:
                     raise self._deadline_error(request, None)
                 timeout = left if timeout is None else min(timeout, left)
+            if stats is not None:
+                stats.sent += 1
             if attempt is None:
                 raw = await core.transport.send(wire, attempt_timeout=timeout)
             else:
@@ -473,9 +488,13 @@ class Pipeline:
         page: int,
         operation: str = "",
         template: str = "",
+        stats: CallStats | None = None,
     ) -> AsyncPager[T]:
         """A pager over a list endpoint; each page is one ``GET`` (one operation, named
-        ``operation``, for tracing) through :meth:`call`."""
+        ``operation``, for tracing) through :meth:`call`.
+
+        ``stats`` counts the attempts of every page fetched (a segment sync's reads).
+        """
         base_query = query_params(params)
         page_type: type[tuple[T, ...]] = GenericAlias(tuple, (item_type, ...))  # type: ignore[assignment]
 
@@ -487,7 +506,7 @@ class Pipeline:
             request = Request(
                 method="GET", path=path, query=query, operation=operation, template=template
             )
-            return await self._run(request, None, lambda raw: parsed(request, raw))
+            return await self._run(request, stats, lambda raw: parsed(request, raw))
 
         return AsyncPager(fetch, page=page, take=take)
 

@@ -27,6 +27,9 @@ the change through an epoch counter when their (older, earlier) reservation wake
 never go earlier than they were booked. A request cancelled (or refused) while queued leaves a
 one-interval hole until the queue drains; then its reservation is given back.
 Adaptive mode also cuts the rate on a 429 and wins it back slowly on successes (AIMD).
+Lanes: while bulk requests are queued, an interactive one whose lane (a GCRA of its own at
+``interactive_share`` of the rate) has a slot takes the place of the first queued request,
+and the queue moves back one interval: the total, and the bound above, stay the budget's.
 :meth:`RateGovernor.reopen` opens the gate at once (an operator fixed the cause): the requests
 sleeping for it are woken and re-laid from now, one interval apart.
 
@@ -309,6 +312,11 @@ class RateLimit:
                 )
             if not self.paced:
                 raise ValueError("redis_url shares a pacing rate: it needs per_minute")
+            if any(char in self.budget for char in "{}"):
+                raise ValueError(
+                    f"budget={self.budget!r}: a budget on Redis names its keys, which cannot "
+                    "hold braces"
+                )
         if not self.shared and self.budget != "default":
             raise ValueError(
                 f"budget={self.budget!r} names a shared budget, but shared=False gives the "
@@ -466,14 +474,20 @@ _GATED: Final = _Reservation(-1, _NEVER, -1)
 
 
 class _Express:
-    """An interactive request overtaking the queued ones, sleeping until its slot ``t``
-    (booked while the gate was as ``gate_epoch`` says)."""
+    """An interactive request overtaking the queued ones.
 
-    __slots__ = ("gate_epoch", "t")
+    It waits until ``lane_slot`` (its lane's slot; the gate), then takes the slot of the
+    first queued request, which moves back one interval with the rest of the queue
+    (:meth:`RateGovernor._claim`), and goes at that slot (``t``, once ``claimed``).
+    """
 
-    def __init__(self, t: float, gate_epoch: int) -> None:
-        self.t = t
-        self.gate_epoch = gate_epoch
+    __slots__ = ("claimed", "lane_prev", "lane_slot", "t")
+
+    def __init__(self, lane_slot: float, lane_prev: float) -> None:
+        self.lane_slot = lane_slot
+        self.lane_prev = lane_prev  # the lane's next slot before this one was booked
+        self.t = lane_slot
+        self.claimed = False
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -571,7 +585,6 @@ class RateGovernor:
         self._share = cfg.interactive_share if cfg.paced else 0.0
         self._express_interval = 0.0
         self._express_next = _NEVER
-        self._gate_epoch = 0  # bumped when the gate closes further, reopens, or a probe is back
         self._queued_bulk = 0  # bulk reservations in _pending, not done: what may be overtaken
         if self._paced:
             self._set_rate(self._max_rate)
@@ -676,7 +689,10 @@ class RateGovernor:
             if rec is _GATED:
                 now = await self._gated(now, deadline_at)
             elif isinstance(rec, _Express):
-                now = await self._express(rec, now, deadline_at)
+                went = await self._express(rec, now, deadline_at)
+                if isinstance(went, _Reservation):
+                    went = await self._queued(went, self._clock(), deadline_at)
+                now = went
             elif rec is not None:
                 now = await self._queued(rec, now, deadline_at)
         except BaseException:
@@ -715,9 +731,10 @@ class RateGovernor:
 
         An interactive request overtakes the queue when bulk requests wait in it and its
         lane's own GCRA (at ``interactive_share`` of the rate, no burst) has a slot before the
-        queue's next one;
-        the next queued request then gives up its slot (:meth:`_steal`), so the total rate
-        stays the budget's. A lone lane is never held back by the other (work-conserving).
+        queue's next one: at that slot it takes the place of the first queued request, which
+        moves back one interval with the rest of the queue (:meth:`_claim`), so the total rate
+        stays the budget's and no window holds more than the GCRA allows. A lone lane is never
+        held back by the other (work-conserving).
         """
         if not self._paced:
             if self._gate_end <= now and self._probe is None:
@@ -730,11 +747,12 @@ class RateGovernor:
                 if t < queue_slot:
                     if t > now and deadline_at is not None and t >= deadline_at:
                         raise self._deadline_error(t - now)
+                    express = _Express(t, self._express_next)
+                    if t <= now and self._claim(express, now, deadline_at):
+                        self._express_next = t + self._express_interval
+                        return None
                     self._express_next = t + self._express_interval
-                    if t > now:
-                        return _Express(t, self._gate_epoch)
-                    self._steal(now)
-                    return None
+                    return express
         t = self._reserve(now, deadline_at)
         if t <= now and self._probe is None:
             self._admitted(t)
@@ -765,46 +783,80 @@ class RateGovernor:
                 await self._nap(delay, wake)
             now = self._clock()
 
-    async def _express(self, rec: _Express, now: float, deadline_at: float | None) -> float:
-        """Wait for an express slot (and a gate closed meanwhile, and a probe's answer)."""
-        while True:
-            wake = waiter = None
-            with self._lock:
-                if rec.gate_epoch != self._gate_epoch:
-                    # A 429, a reopen or a probe's answer since it was booked: book again
-                    # from the gate's end, one express interval after the others.
-                    rec.t = max(self._express_next, self._gate_end, now)
-                    self._express_next = rec.t + self._express_interval
-                    rec.gate_epoch = self._gate_epoch
-                t = rec.t
-                if t > now:
-                    if deadline_at is not None and t >= deadline_at:
-                        raise self._deadline_error(t - now)
-                    delay = t - now
-                    wake = self._gate_wake(now)
-                elif self._probe is not None:
-                    waiter = self._probe_waiter(now, deadline_at)
+    async def _express(
+        self, rec: _Express, now: float, deadline_at: float | None
+    ) -> float | _Reservation:
+        """Wait for the lane's slot (and a gate closed meanwhile, and a probe's answer), take
+        the queue's first slot, wait for it; return the clock then. When no bulk request is
+        queued any more by then, the call queues as any other: return its reservation."""
+        try:
+            while True:
+                wake = waiter = None
+                with self._lock:
+                    if rec.claimed and self._gate_end > rec.t:  # a 429 closed over the slot
+                        rec.claimed = False  # the queue was laid out again: take its new first
+                    t = max(rec.t, self._gate_end)
+                    if t > now:
+                        if deadline_at is not None and t >= deadline_at:
+                            raise self._deadline_error(t - now)
+                        delay = t - now
+                        wake = self._gate_wake(now)
+                    elif self._probe is not None:
+                        waiter = self._probe_waiter(now, deadline_at)
+                    elif rec.claimed:
+                        return now
+                    else:
+                        claimed = self._claim(rec, now, deadline_at)
+                        if claimed:
+                            return now
+                        if claimed is None:  # nothing to overtake any more
+                            self._give_back_lane(rec)
+                            return self._ordinary(now, deadline_at)
+                        continue  # sleep until the slot it took
+                if waiter is not None:
+                    await self._wait_for_probe(waiter, now, deadline_at)
                 else:
-                    self._steal(now)
-                    return now
-            if waiter is not None:
-                await self._wait_for_probe(waiter, now, deadline_at)
-            else:
-                await self._nap(delay, wake)
-            now = self._clock()
+                    await self._nap(delay, wake)
+                now = self._clock()
+        except BaseException:
+            with self._lock:
+                self._give_back_lane(rec)
+            raise
 
-    def _steal(self, now: float) -> None:
-        """An interactive request goes ``now`` out of turn: the queue moves back one interval
-        (its next request gives up its slot), or the bucket gives a token (under the lock)."""
-        self._admitted(now)
+    def _claim(self, rec: _Express, now: float, deadline_at: float | None) -> bool | None:
+        """Give ``rec`` the slot of the first queued request; the queue moves back one interval
+        (under the lock). True when it may go now; False when it must wait until ``rec.t``;
+        None when no bulk request is queued (nothing claimed)."""
         pending = self._pending
         while pending and pending[0].done:
             pending.popleft()
-        if pending:
-            first = pending[0]
-            self._reschedule(self._effective(first) + self._interval, self._interval)
-        else:
-            self._next = max(self._next, now - self._tau) + self._interval
+        if not self._queued_bulk or not pending:
+            return None
+        slot = max(self._effective(pending[0]), now)
+        if slot > now and deadline_at is not None and slot >= deadline_at:
+            raise self._deadline_error(slot - now)
+        self._reschedule(slot + self._interval, self._interval)
+        rec.t, rec.claimed = slot, True
+        self._admitted(slot)  # taken: no reservation given back goes before it
+        return slot <= now
+
+    def _give_back_lane(self, rec: _Express) -> None:
+        """An express request that is not going after all gives its lane's slot back, unless
+        a later one was booked meanwhile (under the lock)."""
+        if self._express_next == rec.lane_slot + self._express_interval:
+            self._express_next = rec.lane_prev
+        rec.lane_slot = _NEVER  # once
+
+    def _ordinary(self, now: float, deadline_at: float | None) -> float | _Reservation:
+        """A pacing slot as any request gets (under the lock): the clock when it may go now,
+        else its reservation in the queue."""
+        t = self._reserve(now, deadline_at)
+        if t <= now:
+            self._admitted(t)
+            return now
+        rec = _Reservation(self._seq - 1, t, self._epoch)
+        self._pending.append(rec)
+        return rec
 
     async def _queued(self, rec: _Reservation, now: float, deadline_at: float | None) -> float:
         """Wait for the reservation's slot (the gate included) and a probe's answer."""
@@ -824,7 +876,7 @@ class RateGovernor:
                         waiter = self._probe_waiter(now, deadline_at)
                     else:
                         self._admitted(rec.t)
-                        self._leave(rec, admitted=True)
+                        self._leave(rec)
                         return now
                 if waiter is not None:
                     await self._wait_for_probe(waiter, now, deadline_at)
@@ -833,10 +885,10 @@ class RateGovernor:
                 now = self._clock()
         except BaseException:
             with self._lock:
-                self._leave(rec, admitted=False)
+                self._leave(rec)
             raise
 
-    def _leave(self, rec: _Reservation, *, admitted: bool) -> None:
+    def _leave(self, rec: _Reservation) -> None:
         """``rec`` leaves the queue (under the lock)."""
         if rec.bulk and not rec.done:
             self._queued_bulk -= 1
@@ -844,7 +896,7 @@ class RateGovernor:
         pending = self._pending
         while pending and pending[0].done:
             pending.popleft()
-        if not admitted and not pending:
+        if not pending:
             # Nobody queued any more: give back the abandoned reservations.
             self._next = min(self._next, max(self._last_t + self._interval, self._gate_end))
 
@@ -905,7 +957,6 @@ class RateGovernor:
         got no answer proved nothing)."""
         self._probe_due = ticket is not None
         self._last_probe = ticket
-        self._gate_epoch += 1
         if self._paced:
             self._relay(self._clock())
 
@@ -1117,7 +1168,6 @@ class RateGovernor:
                     changed = True
             if now + pause > self._gate_end:
                 self._gate_end = now + pause
-                self._gate_epoch += 1
                 changed = True
             if changed and self._paced:
                 self._reschedule(max(self._gate_end, now), old_interval)
@@ -1141,7 +1191,6 @@ class RateGovernor:
             if remaining <= 0 and not probing:
                 return 0.0
             self._gate_end = min(self._gate_end, now)
-            self._gate_epoch += 1
             self._strikes = 0
             woken = self._end_probe(None)
             woken += self._wakes.values()

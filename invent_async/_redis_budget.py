@@ -66,12 +66,13 @@ local function book(interval, tau, max_wait, bulk, gate)
 end
 """
 """Shared by every script. KEYS: 1 ``next`` (the queue's next free slot), 2 ``gate`` (end of
-the cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (express
-slots not yet given up by a booked bulk request), 5 ``bulk`` (the latest slot booked by bulk
-work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (bumped by each reopen: slots booked
-before it are booked again). Times are server microseconds. ``next`` lives ``tau`` longer
-than its value (until then it still holds the bucket back); the other keys expire once they
-are in the past, the stats a day after their last change, the epoch never."""
+the cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (a sorted
+set of the slots express calls took, not yet given up by their bulk request), 5 ``bulk``
+(the latest slot booked by bulk work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (bumped
+by each reopen: slots booked before it are booked again). Times are server microseconds.
+``next`` lives ``tau`` longer than its value (until then it still holds the bucket back); the
+other keys expire once they are in the past, the stats a day after their last change, the
+epoch never."""
 
 _RESERVE: Final = (
     _PRELUDE
@@ -81,11 +82,17 @@ local bulk, express = ARGV[4] == '1', tonumber(ARGV[5])
 local gate = num(KEYS[2])
 local queue = math.max(now - tau, num(KEYS[1]), gate)
 if not bulk and express > 0 and queue > now and num(KEYS[5]) > now then
-  local slot = math.max(now, num(KEYS[3]), gate)
-  if slot < queue then
+  local lane = math.max(now, num(KEYS[3]), gate)
+  local back = math.floor((queue - lane) / interval)
+  local slot = queue - back * interval
+  if slot <= now then
+    back = back - 1
+    slot = slot + interval
+  end
+  if back >= 1 and slot <= num(KEYS[5]) then
     if max_wait >= 0 and slot - now > max_wait then return {0, slot, now, gate, epoch()} end
-    put(KEYS[3], slot + express)
-    redis.call('INCR', KEYS[4])
+    put(KEYS[3], lane + express)
+    redis.call('ZADD', KEYS[4], slot, slot)
     redis.call('PEXPIRE', KEYS[4], math.floor((queue - now) / 1000) + 1000)
     count('acquired')
     count('express')
@@ -103,10 +110,12 @@ return {1, slot, now, gate, epoch()}
 ARGV: interval, tau (``(burst - 1) * interval``), the longest acceptable wait (negative:
 any), in microseconds; the lane (``1`` bulk, ``0`` interactive) and the interactive lane's
 interval (0: no lanes). While bulk bookings are queued ahead, an interactive request whose
-lane has room takes an express slot before the queue, and counts a debt: the next bulk
-request about to go (see :data:`_CHECK`) gives up its slot and books again at the queue's
-end, so the total stays the budget's. Returns ``{admitted, slot, now, gate_end, epoch}``; a
-refused reservation changes nothing.
+lane has a slot before the queue's end takes an express slot: the first booked slot (they
+run one interval apart up to the queue's end) at or after its lane's slot that is not due
+yet, noted in ``debt``. The bulk request booked there gives it up when it is due
+(:data:`_CHECK`) and books again at the queue's end, so the total stays the budget's and the
+express call goes no earlier than that slot allows. Returns ``{admitted, slot, now,
+gate_end, epoch}``; a refused reservation changes nothing.
 """
 
 _CHECK: Final = (
@@ -116,9 +125,12 @@ local slot, interval, tau = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[
 local max_wait, bulk, booked_in = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 local gate = num(KEYS[2])
 local again = gate > slot or epoch() ~= booked_in
-if not again and bulk and now >= slot and num(KEYS[4]) > 0 then
-  redis.call('DECR', KEYS[4])
-  again = true
+if not again and bulk and now >= slot then
+  local taken = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', slot, 'LIMIT', 0, 1)
+  if taken[1] then
+    redis.call('ZREM', KEYS[4], taken[1])
+    again = true
+  end
 end
 if again then
   local ok, booked = book(interval, tau, max_wait, bulk, gate)
@@ -133,11 +145,11 @@ return {1, slot, now, gate, booked_in}
 waits): may it go?
 
 ARGV: the slot, interval, tau, the longest acceptable wait, the lane (as for
-:data:`_RESERVE`) and the epoch the slot was booked in. Returns ``{verdict, slot, now,
-gate_end, epoch}``: 1 go; 2 not yet (the process's clock ran ahead of the server's, or it
-checks while it waits); 3 booked again at ``slot``: a cool-down closed over the slot, a reopen
-happened since it was booked, or the slot (of a bulk request about to go) went to an
-interactive request; 0 that new slot is past the wait asked for (nothing booked).
+:data:`_RESERVE`) and the epoch it was booked in. Returns ``{verdict, slot, now, gate_end,
+epoch}``: 1 go; 2 not yet (the process's clock ran ahead of the server's, or it checks while
+it waits); 3 booked again at ``slot`` (a cool-down closed over the slot; a reopen since it was
+booked; or, for bulk work that is due, an express call took this slot or one before it); 0
+that new slot is past the wait asked for (nothing booked).
 """
 
 _COOL_DOWN: Final = (
@@ -187,7 +199,8 @@ _MICRO: Final = 1_000_000
 
 
 class RedisUnavailableError(InventError):
-    """The budget's server did not answer in time, or not at all (the governor falls back)."""
+    """The budget's server did not answer in time, or not at all, or refused the operation
+    (out of memory, a read-only replica, ...): the governor falls back."""
 
 
 @attrs.frozen(kw_only=True)
@@ -293,6 +306,9 @@ class RedisBudget:
                 f"interactive_share must be a number from 0 to below 1, got {interactive_share!r}"
             )
         import redis.asyncio  # the optional extra: only a Redis budget needs it
+        import redis.asyncio.retry
+        import redis.backoff
+        import redis.exceptions
 
         self.name = name
         self._interval = round(60 * _MICRO / per_minute)
@@ -303,13 +319,20 @@ class RedisBudget:
             for key in ("next", "gate", "express", "debt", "bulk", "stats", "epoch")
         )
         # A blocking pool: many requests of one loop at once wait (up to the timeout) for a
-        # connection, instead of failing as the default pool does past max_connections.
+        # connection, instead of failing as the default pool does past max_connections. A
+        # connection the server dropped (it restarted) fails its next command: that is tried
+        # once more, at once, on a new connection. Nothing else is retried, so an operation
+        # takes at most about ``timeout``.
         self._pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
             max_connections=MAX_CONNECTIONS,
             timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
+            retry=redis.asyncio.retry.Retry(
+                redis.backoff.NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            ),
+            retry_on_error=[redis.exceptions.ConnectionError],
         )
         self._client: redis.asyncio.Redis = redis.asyncio.Redis(connection_pool=self._pool)
         self._scripts = {
@@ -363,8 +386,9 @@ class RedisBudget:
 
         The same slot when it may go (``slot <= now``) or the server's clock is not there
         yet (a process clock running fast); a new one, booked at the queue's end, when a
-        cool-down closed over the slot or (for bulk work) the slot went to an interactive
-        call; not admitted when that new slot is more than ``max_wait`` away.
+        cool-down closed over the slot or (for bulk work that is due) this slot or one before
+        it went to an interactive call; not admitted when that new slot is more than
+        ``max_wait`` away.
         """
         slot = round(reservation.slot * _MICRO)
         answer = await self._run(

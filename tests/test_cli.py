@@ -27,7 +27,7 @@ import pytest
 from _harness import API_KEY, ThreadedFake, needs_sigint
 from click.testing import CliRunner, Result
 
-from invent_async import BulkFailure, BulkReport, NotFoundError
+from invent_async import BulkFailure, BulkReport, NotFoundError, SegmentSyncPlan
 from invent_async.cli import _jobs as jobs
 from invent_async.cli._ids import (
     BackgroundIds,
@@ -43,6 +43,7 @@ from invent_async.cli._output import (
     contact_record,
     failure_row,
     job_summary,
+    plan_lines,
     segment_record,
 )
 from invent_async.cli._runtime import InputError
@@ -374,6 +375,261 @@ def test_an_unknown_segment_is_one_error_line_and_no_tagging(
     assert result.stderr.count("\n") == 1
     assert tagged(fake) == []
     no_traceback(result)
+
+
+# --------------------------------------------------------------------------- segments sync
+
+
+def writes(fake: FakeInvent) -> list[tuple[str, str]]:
+    """(method, contact id) of every add or removal the fake received."""
+    return [
+        (r.method, r.path_params["contact_id"])
+        for r in fake.requests
+        if r.operation in ("addSegmentToContact", "removeSegmentFromContact")
+    ]
+
+
+@pytest.fixture
+def members(fake: FakeInvent) -> list[str]:
+    """sg_1 holds ct_1..ct_3 (of ct_1..ct_5)."""
+    fake.add_to_segment("sg_1", ["ct_1", "ct_2", "ct_3"])
+    fake.clear_requests()
+    return ["ct_1", "ct_2", "ct_3"]
+
+
+def test_sync_dry_run_prints_the_plan_and_writes_nothing(
+    fake: FakeInvent, members: list[str], tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_2", "ct_3", "ct_4", "ct_5", "ct_5")
+
+    result = invent(fake, "segments", "sync", "sg_1", "--ids", str(ids), "--exact", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"segment sg_1: 3 members now; 5 ids in {ids} (1 duplicate)",
+        "  to add     2",
+        "  to remove  1",
+        "  unchanged  2",
+        "  strategy   diff: remove_others needs the whole membership",
+        "  requests   4 (1 membership read, 3 writes): 0.5 s at 490/min",
+        "dry run: nothing was changed (1 request sent)",
+    ]
+    assert writes(fake) == []
+    assert fake.segment_members("sg_1") == members
+    no_traceback(result)
+
+
+def test_sync_exact_makes_the_segment_the_input_with_one_membership_read(
+    fake: FakeInvent, members: list[str], tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_2", "ct_3", "ct_4", "ct_5")
+
+    result = invent(fake, "segments", "sync", "sg_1", "--ids", str(ids), "--exact", "--verify")
+
+    assert result.exit_code == 0, result.output
+    assert sorted(fake.segment_members("sg_1")) == ["ct_2", "ct_3", "ct_4", "ct_5"]
+    assert sorted(writes(fake)) == [("DELETE", "ct_1"), ("POST", "ct_4"), ("POST", "ct_5")]
+    reads = [r for r in fake.requests if r.operation == "listContacts"]
+    assert len(reads) == 2  # the plan's read (reused by the run) and the verify read
+    assert "sync sg_1: 2 added, 1 removed, 2 unchanged, 0 failed, 0 skipped of 4 ids" in (
+        result.stdout
+    )
+    assert "requests 5 (2 reads, 3 writes; 0 retries, 0 x 429) in " in result.stdout
+    assert "x the ideal" in result.stdout
+    assert "verify: OK, the segment holds what was asked" in result.stdout
+    no_traceback(result)
+
+
+def test_removing_more_members_than_the_threshold_needs_yes_without_a_terminal(
+    fake: FakeInvent, members: list[str], tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_4")
+    args = ("segments", "sync", "sg_1", "--ids", str(ids), "--exact", "--confirm-over", "2")
+
+    refused = invent(fake, *args)
+
+    assert refused.exit_code == 2
+    assert "this sync removes 3 of the 3 members of sg_1; confirm with --yes" in refused.stderr
+    assert "stdin is not a terminal" in refused.stderr
+    assert writes(fake) == []  # not even the add went out
+    assert "  to remove  3" in refused.stdout  # the plan was shown first
+
+    confirmed = invent(fake, *args, "--yes")
+
+    assert confirmed.exit_code == 0, confirmed.output
+    assert fake.segment_members("sg_1") == ["ct_4"]
+
+
+def test_ids_on_stdin_cannot_also_confirm_removals(fake: FakeInvent, members: list[str]) -> None:
+    result = invent(
+        fake, "segments", "sync", "sg_1", "--ids", "-", "--exact", "--confirm-over", "0",
+        input="ct_1\nct_2\n",
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "stdin carries the ids" in result.stderr
+    assert writes(fake) == []
+
+
+def run_on_a_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run the script with a pseudo-terminal as stdin, typing ``answer``; (status, stderr)."""
+    leader, follower = os.openpty()
+    try:
+        env = {**os.environ, "INVENT_API_KEY": API_KEY}
+        with subprocess.Popen(
+            args, stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        ) as proc:
+            os.write(leader, answer)
+            _, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    return proc.returncode, stderr.decode()
+
+
+@pytest.mark.parametrize(("answer", "status"), [(b"n\n", 1), (b"y\n", 0)])
+def test_on_a_terminal_removals_wait_for_a_yes(
+    fake: FakeInvent, members: list[str], tmp_path: Path, answer: bytes, status: int
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1")
+    args = [str(INVENT), "--base-url", fake.url, "segments", "sync", "sg_1", "--ids", str(ids)]
+
+    code, stderr = run_on_a_terminal([*args, "--exact", "--confirm-over", "1"], answer)
+
+    assert code == status, stderr
+    assert "this sync removes 2 of the 3 members of sg_1. Go ahead? [y/N]" in stderr
+    if status:
+        assert "not confirmed: nothing was changed" in stderr
+        assert writes(fake) == []
+    else:
+        assert fake.segment_members("sg_1") == ["ct_1"]
+
+
+def test_sync_writes_failed_adds_for_a_rerun_and_exits_1(
+    fake: FakeInvent, members: list[str], tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1", "ct_4", "ct_404")
+
+    result = invent(fake, "segments", "sync", "sg_1", "--ids", str(ids))
+
+    assert result.exit_code == 1
+    assert (tmp_path / "failed-sg_1.txt").read_text() == "ct_404\n"
+    assert "failed adds written to failed-sg_1.txt (re-run the same sync, or: invent " in (
+        result.stdout
+    )
+    assert "NotFoundError" in result.stdout
+    assert not (tmp_path / "failed-removals-sg_1.txt").exists()
+    no_traceback(result)
+
+
+def test_a_sync_with_nothing_to_change_sends_no_write(
+    fake: FakeInvent, members: list[str], tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", *members)
+
+    result = invent(fake, "segments", "sync", "sg_1", "--ids", str(ids), "--exact")
+
+    assert result.exit_code == 0, result.output
+    assert "nothing to do: sg_1 already holds these ids" in result.stdout
+    assert writes(fake) == []
+
+
+def test_sync_of_an_unknown_segment_is_one_error_line(fake: FakeInvent, tmp_path: Path) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1")
+
+    result = invent(fake, "segments", "sync", "sg_404", "--ids", str(ids))
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: 404 Not Found for GET /orgs/c/segments/sg_404")
+    assert writes(fake) == []
+
+
+def test_sync_with_a_wrong_key_exits_3(fake: FakeInvent, tmp_path: Path) -> None:
+    ids = write_ids(tmp_path / "ids.txt", "ct_1")
+
+    result = invent(fake, "segments", "sync", "sg_1", "--ids", str(ids), key="wrong-key-1234")
+
+    assert result.exit_code == 3
+    assert "authentication failed" in result.stderr
+    no_traceback(result)
+
+
+def test_sync_runs_in_the_sandbox(tmp_path: Path) -> None:
+    ids = "".join(f"ct_{n}\n" for n in range(1, 21))
+
+    result = invent(
+        None, "--sandbox", "segments", "sync", "sg_1", "--ids", "-", "--exact", input=ids, key=None
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "sync sg_1: 20 added, 0 removed, 0 unchanged, 0 failed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [pytest.param(signal.SIGINT, 130, marks=needs_sigint), (signal.SIGTERM, 143)],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_stops_a_sync_with_a_partial_summary(
+    tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", *(f"ct_{n}" for n in range(1, 201)))
+    journal = tmp_path / "journal.txt"
+    with ThreadedFake(api_key=API_KEY, latency=0.05) as server:
+        server.add_segment("VIP customers")
+        server.add_contacts(200)
+        env = {**os.environ, "INVENT_API_KEY": API_KEY}
+        args = [str(INVENT), "--base-url", server.url, "segments", "sync", "sg_1"]
+        args += ["--ids", str(ids), "--concurrency", "2", "--journal", str(journal)]
+        with subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        ) as proc:
+            deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+            while len(tagged(server)) < 6 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signum)
+            stdout, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+        sent = len(tagged(server))
+
+    assert proc.returncode == status, stderr
+    label = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert f"({label})" in stdout
+    assert sent < 100  # stopped promptly
+    assert 4 <= len(journal.read_text().split()) < 100
+    assert "re-run the same command to finish the sync" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_the_plan_and_the_summary_read_as_documented() -> None:
+    plan = SegmentSyncPlan(
+        segment_id="sg_vip",
+        org_id="c",
+        strategy="add-only",
+        reason="reading 1,000,000 members would cost 9,999 more requests",
+        remove_others=False,
+        members=1_000_000,
+        inputs=30,
+        to_add=29,
+        to_remove=0,
+        unchanged=1,
+        duplicates=0,
+        journal=0,
+        read_requests=1,
+        write_requests=29,
+        verify_requests=0,
+        requests=30,
+        requests_sent=1,
+        rate_per_minute=490.0,
+        estimated_seconds=30 / 490 * 60,
+    )
+
+    assert plan_lines(plan, source="ids.txt") == [
+        "segment sg_vip: 1,000,000 members now; 30 ids in ids.txt",
+        "  to add     29",
+        "  unchanged  1",
+        f"  strategy   add-only: {plan.reason}",
+        "  requests   30 (1 membership read, 29 writes): 3.7 s at 490/min",
+    ]
 
 
 # --------------------------------------------------------------------------- keys and auth

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable
+from typing import Literal, overload
 
 from invent_async import AsyncPager
 from invent_async._protocol import PageInfo
@@ -70,6 +71,16 @@ class AsyncWidgets:
     def numbers(self, *, take: int = 2) -> AsyncPager[int]:
         """A list method: 0 to 4, ``take`` per page."""
         return AsyncPager(_pages, take=take)
+
+    @overload
+    async def measure(self, name: str, *, exact: Literal[True]) -> float: ...
+
+    @overload
+    async def measure(self, name: str, *, exact: Literal[False] = False) -> int: ...
+
+    async def measure(self, name: str, *, exact: bool = False) -> float | int:
+        """Overloads: a float when exact, else an int."""
+        return len(name) + 0.5 if exact else len(name)
 
 
 async def _pages(page: int, take: int) -> tuple[tuple[int, ...], PageInfo]:
@@ -174,6 +185,9 @@ def rules(module_factory: Any) -> Iterator[tuple[str, types.ModuleType, types.Mo
         "def delete(self, name: str, /) -> None:",
         "def total(self, xs: AsyncIterable[int] | list[int], *extra: int) -> int:",
         "def numbers(self, *, take: int = 2) -> Pager[int]:",
+        "@overload\n    def measure(self, name: str, *, exact: Literal[True]) -> float: ...",
+        "@overload\n    def measure(self, name: str, *, exact: Literal[False] = False) -> int: ...",
+        "def measure(self, name: str, *, exact: bool = False) -> float | int:",
     ],
 )
 def test_each_rule_maps_the_signature(rules: tuple[str, Any, Any, Any], line: str) -> None:
@@ -185,7 +199,7 @@ def test_each_rule_maps_the_signature(rules: tuple[str, Any, Any, Any], line: st
 def test_docstrings_are_copied_verbatim(rules: tuple[str, Any, Any, Any]) -> None:
     _, source, generated, _ = rules
 
-    for name in ("get", "delete", "total", "numbers"):
+    for name in ("get", "delete", "total", "numbers", "measure"):
         assert (
             getattr(generated.Widgets, name).__doc__ == getattr(source.AsyncWidgets, name).__doc__
         )
@@ -198,6 +212,7 @@ def test_a_coroutine_becomes_a_blocking_call(rules: tuple[str, Any, Any, Any]) -
     assert widgets.get("a", size=3) == "a:3"
     assert widgets.delete("b") is None
     assert source.CLOSED == ["deleted b"]
+    assert (widgets.measure("abc"), widgets.measure("abc", exact=True)) == (3, 3.5)
 
 
 def test_a_pager_becomes_a_blocking_pager_and_crosses_to_the_loop_as_its_async_pager(
@@ -343,6 +358,27 @@ REFUSALS = {
         ''',
         "no rule for decorators ['staticmethod']",
     ),
+    "a lone overload": (
+        '''
+        @overload
+        async def get(self, name: str) -> int: ...
+
+        async def get(self, name: str) -> int:
+            """Get."""
+            return 1
+        ''',
+        "one @overload alone",
+    ),
+    "overloads without an implementation": (
+        """
+        @overload
+        async def get(self, name: str) -> int: ...
+
+        @overload
+        async def get(self, name: int) -> int: ...
+        """,
+        "@overload signatures without an implementation",
+    ),
     "a class attribute": ("limit: int = 5", "no rule for a public int"),
     "a public instance attribute": (
         """
@@ -384,7 +420,8 @@ def test_the_generator_fails_on_what_it_has_no_rule_for(module_factory: Any, cas
         "from __future__ import annotations\n"
         "import asyncio\n"
         "from collections.abc import AsyncIterator, Awaitable\n"
-        "from contextlib import asynccontextmanager\n\n\n"
+        "from contextlib import asynccontextmanager\n"
+        "from typing import overload\n\n\n"
         "async def _gen() -> AsyncIterator[int]:\n"
         "    yield 1\n\n\n"
         "class AsyncThings:\n"

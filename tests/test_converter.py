@@ -946,6 +946,7 @@ RESPONSE_MODEL_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     m.NoteAuthor: strategies.note_authors,
     m.ContactNote: strategies.contact_notes,
     m.MergeResult: strategies.merge_results,
+    m.ContactRef: st.builds(m.ContactRef, id=strategies.ids),
 }
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 

@@ -25,10 +25,14 @@ from invent_async import (
     BulkAbortedError,
     BulkReport,
     InventError,
+    MembershipChange,
     NotFoundError,
     RateLimitError,
+    SegmentSyncAbortedError,
+    SegmentSyncReport,
 )
 from invent_async._bulk import BulkFailure
+from invent_async._segment_sync import CompactIds
 from invent_async.testing import FakeInvent
 
 API_KEY = "test-key-9f8e7d"
@@ -68,7 +72,7 @@ def sample(cls: type[InventError]) -> InventError:
         return cls(["required field missing @ $.id"], method="GET", path="/p", type_name="Contact")
     if cls is invent_async.ResponseTooLargeError:
         return cls("too large", method="GET", path="/p", status=200, limit=10, request_id="r")
-    if cls is BulkAbortedError:
+    if issubclass(cls, BulkAbortedError):
         failure = BulkFailure(contact_id="ct_1", error=sample(NotFoundError), attempts=1)
         report = BulkReport(
             total=3,
@@ -82,8 +86,49 @@ def sample(cls: type[InventError]) -> InventError:
             elapsed=0.5,
             cancelled=True,
         )
+        if cls is SegmentSyncAbortedError:
+            return cls("stopped: 401", report, 3.0, sync_report_sample())
         return cls("stopped: 401", report)
     return cls(f"a {cls.__name__}")
+
+
+def sync_report_sample() -> SegmentSyncReport:
+    """A partial segment sync report with removed ids and a change found meanwhile."""
+    change = MembershipChange(kind="gone", contact_id="ct_9", detail="the removal answered 404")
+    return SegmentSyncReport(
+        segment_id="sg_1",
+        strategy="diff",
+        reason="remove_others needs the whole membership",
+        remove_others=True,
+        members_before=120,
+        total=10,
+        added=3,
+        unchanged=6,
+        failed=0,
+        skipped=1,
+        duplicates=1,
+        journal=0,
+        removals=4,
+        removed=2,
+        gone=1,
+        remove_failed=0,
+        remove_skipped=0,
+        removed_ids=CompactIds(["ct_7", "ct_8"]),
+        failures=(),
+        remove_failures=(),
+        changed_meanwhile=(change,),
+        cancelled_ids=("ct_10",),
+        requests_sent=8,
+        read_requests=2,
+        retries=0,
+        rate_limited=0,
+        elapsed=1.5,
+        rate_per_minute=490.0,
+        cancelled=True,
+        verified=False,
+        missing=CompactIds(),
+        unexpected=CompactIds(),
+    )
 
 
 def attributes(exc: BaseException) -> dict[str, Any]:
@@ -115,7 +160,12 @@ def test_every_error_survives_a_pickle_round_trip(cls: type[InventError]) -> Non
 def test_the_samples_cover_the_whole_tree() -> None:
     names = {cls.__name__ for cls in every_error_class()}
 
-    assert {"BulkAbortedError", "PortalThreadError", "ResponseTooLargeError"} <= names
+    assert {
+        "BulkAbortedError",
+        "PortalThreadError",
+        "ResponseTooLargeError",
+        "SegmentSyncAbortedError",
+    } <= names
 
 
 def fetch_in_worker(base_url: str, contact_id: str) -> str:

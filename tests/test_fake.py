@@ -1035,6 +1035,19 @@ async def test_stats_count_responses_by_status(fake: FakeInvent, api: FakeApi) -
     assert dict(stats.by_status) == {200: 1, 401: 1, 404: 1}
 
 
+async def test_stats_count_requests_by_route_faults_and_429s_included(
+    fake: FakeInvent, api: FakeApi
+) -> None:
+    fake.add_contacts(1)
+    fake.fail_next(1, 503)
+    await api.get(f"{ORG}/contacts")
+    await api.get(f"{ORG}/contacts", params={"segment_id": "sg_1"})
+    await api.get(f"{ORG}/contacts/ct_1")
+    await api.get(f"{ORG}/nowhere")
+
+    assert dict(fake.stats.by_operation) == {"listContacts": 2, "getContact": 1, "unknown": 1}
+
+
 # --------------------------------------------------------------------------- faults
 
 
@@ -1267,6 +1280,30 @@ def test_state_helpers_raise_key_error_for_unknown_ids() -> None:
         fake.add_contact(email="a@example.com", org="org_unknown")
 
 
+async def test_membership_helpers_change_the_segment_as_someone_else_would(
+    fake: FakeInvent, api: FakeApi
+) -> None:
+    segment = fake.add_segment("VIP")
+    a, b, c = fake.add_contacts(3, segment_ids=[segment.id])
+    d = fake.add_contacts(1)[0]
+
+    fake.remove_from_segment(segment.id, [a])
+    fake.add_to_segment(segment.id, [d, d])
+    fake.delete_contact(b)
+    reply = await api.get(f"{ORG}/contacts", params={"segment_id": segment.id})
+
+    assert fake.segment_members(segment.id) == [c, d]
+    assert ids(reply.json) == [c, d]
+    assert reply.headers["pagination-count"] == "2"
+    assert fake.stats.total == 1  # no request was made for the changes
+    with pytest.raises(KeyError):
+        fake.delete_contact(b)
+    with pytest.raises(KeyError):
+        fake.add_to_segment(segment.id, ["ct_404"])
+    with pytest.raises(TypeError):
+        fake.add_to_segment(segment.id, c)
+
+
 def test_add_contact_returns_the_sdk_model() -> None:
     fake = FakeInvent()
     segment = fake.add_segment("VIP", m.SegmentColor.RED)
@@ -1342,3 +1379,22 @@ async def test_module_prints_stats_on_exit_when_asked(
     (line,) = stdout.decode().splitlines()
     assert line.startswith("STATS ")
     assert json.loads(line.removeprefix("STATS "))["total"] == 0
+
+
+async def test_module_seeds_members_into_every_seeded_segment(
+    run_module: list[asyncio.subprocess.Process], session: aiohttp.ClientSession
+) -> None:
+    args = ["--max-seconds", "5", "--api-key", KEY, "--seed-contacts", "6", "--seed-segments"]
+    proc, url = await _start_module(run_module, *args, "2", "--seed-members", "2:4")
+    try:
+        api = FakeApi(session, url)
+        everyone = await api.get(f"{ORG}/contacts")
+        members = [
+            await api.get(f"{ORG}/contacts", params={"segment_id": sid}) for sid in ("sg_1", "sg_2")
+        ]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 10)
+
+    assert ids(everyone.json) == [f"ct_{n}" for n in range(1, 7)]
+    assert [ids(reply.json) for reply in members] == [["ct_2", "ct_3", "ct_4"]] * 2

@@ -18,6 +18,7 @@ import pytest
 from conftest import API_KEY, FAST_RATE
 
 from invent_async import AsyncInventClient, InventError, JournalError, Outcome
+from invent_async._bulk import FingerprintSet, _Journal, read_journal
 from invent_async.testing import FakeInvent
 
 SUBPROCESS_TIMEOUT: Final = 30.0
@@ -28,6 +29,11 @@ def _tagged(fake: FakeInvent) -> list[str]:
     return [
         r.path_params["contact_id"] for r in fake.requests if r.operation == "addSegmentToContact"
     ]
+
+
+def _holds(done: FingerprintSet, ids: list[str]) -> bool:
+    """Whether ``done`` holds exactly ``ids``."""
+    return len(done) == len(ids) and all(i in done for i in ids)
 
 
 def _journal_lines(path: Path) -> list[str]:
@@ -199,3 +205,38 @@ async def test_after_sigkill_a_resumed_job_resends_at_most_the_ids_in_flight(
         0,
     )
     assert sorted(_journal_lines(journal)) == sorted(ids)
+
+
+async def test_removal_lines_are_neither_taken_for_added_ids_nor_loaded_as_plain_ones(
+    fake: FakeInvent, tmp_path: Path
+) -> None:
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(4)
+    journal = tmp_path / "done.txt"
+    journal.write_text(f"{ids[0]}\nremoved\t{ids[1]}\n", encoding="utf-8")
+
+    async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as client:
+        report = await client.contacts.bulk_add_segment(ids, segment.id, journal=journal)
+
+    assert (report.succeeded, report.skipped) == (3, 1)  # ids[1] was removed, not added
+    assert sorted(_tagged(fake)) == sorted(ids[1:])
+    assert _holds(read_journal(journal), ids)
+    assert _holds(read_journal(journal, "removed"), [ids[1]])
+
+
+def test_a_plain_id_that_would_read_back_as_another_kind_is_not_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "done.txt"
+    plain, removals = _Journal(path), _Journal(path, "removed")
+    plain.load_into(FingerprintSet())
+    plain.record("ct_1")
+    plain.record("removed\tct_2")  # would read back as a removal of ct_2
+    plain.close()
+    removals.load_into(FingerprintSet())
+    removals.record("ct_3")
+    removals.close()
+
+    assert _journal_lines(path) == ["ct_1", "removed\tct_3"]
+    assert _holds(read_journal(path), ["ct_1"])
+    assert _holds(read_journal(path, "removed"), ["ct_3"])
+    with pytest.raises(ValueError, match="unknown journal kind"):
+        _Journal(path, "deleted")

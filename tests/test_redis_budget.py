@@ -183,6 +183,34 @@ async def test_a_server_that_is_gone_is_a_typed_error_then_works_again_when_back
     assert back.admitted
 
 
+async def test_connections_left_in_the_pool_by_a_server_that_restarted_are_not_an_outage(
+    name: str,
+) -> None:
+    # A server restarted (say after a crash) on the same port: the connections the pool kept
+    # from before are dead. Each is one reconnect away from working, not a sign that the
+    # server is down (which would send the process to its fallback budget for a while).
+    own = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    own.start(timeout=20)
+    port = own.port
+    budget = RedisBudget(f"redis://127.0.0.1:{port}/0", name=name, per_minute=60_000.0)
+    restarted = None
+    try:
+        await asyncio.gather(*(budget.reserve() for _ in range(8)))  # 8 pooled connections
+        own.terminate()  # SIGKILL
+        with pytest.raises(RedisUnavailableError):  # down: one call finds out
+            await budget.reserve()
+        restarted = ValkeyServer(port=port, host="127.0.0.1", save="", appendonly="no")
+        restarted.start(timeout=20)
+        back = await asyncio.gather(*(budget.reserve() for _ in range(8)), return_exceptions=True)
+    finally:
+        own.terminate()
+        if restarted is not None:
+            restarted.terminate()
+        await budget.aclose()
+
+    assert [type(answer).__name__ for answer in back] == ["Reservation"] * 8
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -18,6 +18,9 @@ docstrings, verbatim. Only the result type changes, by exactly one of these rule
 
 A parameter that accepts an ``AsyncIterable`` is passed through ``for_loop()``, which hands a
 sync :class:`Pager` over as its async pager (the loop cannot consume a blocking iterator).
+A method with ``@typing.overload`` signatures (two or more, before the implementation) gets
+the same overloads, each mapped by the rule of its result, then the twin of the
+implementation.
 
 The client class itself, ``InventClient``, is generated too: it subclasses the hand-written
 ``SyncClient`` (lifecycle, views), takes the arguments of ``AsyncInventClient.__init__`` that
@@ -26,7 +29,7 @@ is ``SyncClient``'s followed by the async client's descriptions of those argumen
 configuration surface is written once, in the async client.
 
 Anything else fails, naming the method: a public attribute that is not a method, properties,
-static or class methods, overloads, decorators, async generators, a plain ``def`` returning a
+static or class methods, other decorators, async generators, a plain ``def`` returning a
 non-async value, an async type (or a class with async methods) anywhere but the shapes above,
 missing annotations or docstrings, and lines that cannot be laid out within the line length.
 Nothing is skipped silently. The output is written already formatted the way ``ruff format``

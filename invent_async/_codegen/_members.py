@@ -33,6 +33,8 @@ from ._source import (
 
 __all__ = ["class_lines", "client_lines"]
 
+OVERLOAD = ("typing", "overload")
+
 # ---------------------------------------------------------------------- methods
 
 
@@ -87,13 +89,23 @@ def _std(origin: tuple[str, str] | None, names: frozenset[str]) -> bool:
 
 
 def _method(
-    source: Source, cls_name: str, node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Context
+    source: Source,
+    cls_name: str,
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+    ctx: Context,
+    *,
+    stub: bool = False,
 ) -> _Method:
+    """The twin of one method; ``stub``: an ``@overload`` signature (no docstring, no body)."""
     where = f"{source.module}.{cls_name}.{node.name}"
     decorators = _decorator_names(node)
-    if decorators:
+    if stub:
+        if decorators != ["overload"] or source.origins.get("overload") != OVERLOAD:
+            raise CodegenError(f"{where}: an overload needs exactly typing's @overload")
+        ctx.imports.add("overload", *OVERLOAD)
+    elif decorators:
         raise CodegenError(f"{where}: no rule for decorators {decorators}")
-    docstring = _docstring(source, node, where, indent=8)
+    docstring = "" if stub else _docstring(source, node, where, indent=8)
     if node.returns is None:
         raise CodegenError(f"{where}: the return type is not annotated")
     ret = Expr(source, node.returns, f"{where} (return type)")
@@ -263,11 +275,22 @@ def class_lines(target: Target, ctx: Context) -> list[str]:
         owner_def = owner_source.class_def(owner.__name__)
         nodes = [n for n in owner_def.body if getattr(n, "name", None) == name]
         member_where = f"{owner.__module__}.{owner.__name__}.{name}"
-        if len(nodes) != 1 or not isinstance(nodes[0], ast.FunctionDef | ast.AsyncFunctionDef):
+        if not nodes or not all(
+            isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in nodes
+        ):
             kind = type(vars(owner)[name]).__name__
             raise CodegenError(f"{member_where}: no rule for a public {kind} (only methods)")
+        functions = [n for n in nodes if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        *overloads, implementation = functions
+        if "overload" in _decorator_names(implementation):
+            raise CodegenError(f"{member_where}: @overload signatures without an implementation")
+        if len(overloads) == 1:
+            raise CodegenError(f"{member_where}: one @overload alone (typing wants two or more)")
+        for node in overloads:  # the @overload signatures, then the implementation
+            stub = _method(owner_source, owner.__name__, node, ctx, stub=True)
+            lines += ["", *_stub_lines(stub)]
         lines.append("")
-        lines.extend(_method_lines(_method(owner_source, owner.__name__, nodes[0], ctx)))
+        lines.extend(_method_lines(_method(owner_source, owner.__name__, implementation, ctx)))
     return lines
 
 
@@ -281,6 +304,14 @@ def _check_instance_attributes(cdef: ast.ClassDef, where: str) -> None:
             and not node.attr.startswith("_")
         ):
             raise CodegenError(f"{where}: no rule for the public attribute {node.attr!r}")
+
+
+def _stub_lines(m: _Method) -> list[str]:
+    """An ``@overload`` signature with an ellipsis body, laid out as ruff formats it."""
+    return [
+        "    @overload",
+        *wrap(f"    def {m.name}(", [p.text for p in m.params], f") -> {m.returns}: ...", "    "),
+    ]
 
 
 def _method_lines(m: _Method) -> list[str]:

@@ -10,8 +10,9 @@ Regenerate with ``python -m invent_async._codegen`` (or ``nox -s codegen``); nev
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Sequence
-from typing import Unpack
+import os
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from typing import Literal, Unpack, overload
 
 from .._bulk import BulkOptions, BulkReport
 from .._models import (
@@ -26,6 +27,7 @@ from .._models import (
 )
 from .._protocol import DEFAULT_BASE_URL
 from .._ratelimit import RateLimit
+from .._segment_sync import SegmentSyncPlan, SegmentSyncProgress, SegmentSyncReport
 from .._settings import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -473,6 +475,137 @@ class Contacts:
                 for_loop(contact_ids),
                 segment_id,
                 **options,
+            ),
+        )
+
+    @overload
+    def sync_segment(
+        self,
+        segment_id: str,
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        *,
+        remove_others: bool = False,
+        dry_run: Literal[False] = False,
+        verify: bool = False,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[SegmentSyncProgress], object] | None = None,
+        plan: SegmentSyncPlan | None = None,
+    ) -> SegmentSyncReport: ...
+
+    @overload
+    def sync_segment(
+        self,
+        segment_id: str,
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        *,
+        remove_others: bool = False,
+        dry_run: Literal[True],
+        verify: bool = False,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[SegmentSyncProgress], object] | None = None,
+        plan: SegmentSyncPlan | None = None,
+    ) -> SegmentSyncPlan: ...
+
+    @overload
+    def sync_segment(
+        self,
+        segment_id: str,
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        *,
+        remove_others: bool = False,
+        dry_run: bool,
+        verify: bool = False,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[SegmentSyncProgress], object] | None = None,
+        plan: SegmentSyncPlan | None = None,
+    ) -> SegmentSyncPlan | SegmentSyncReport: ...
+
+    def sync_segment(
+        self,
+        segment_id: str,
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        *,
+        remove_others: bool = False,
+        dry_run: bool = False,
+        verify: bool = False,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[SegmentSyncProgress], object] | None = None,
+        plan: SegmentSyncPlan | None = None,
+    ) -> SegmentSyncPlan | SegmentSyncReport:
+        """Make a segment hold ``contact_ids``, sending only the requests that change it.
+
+        Reads the segment's membership (``GET /contacts?segment_id=...``, 100 members a
+        request, up to 8 pages at a time, on the rate governor's bulk lane) into a
+        compact table, then streams the input: an id that is a member already
+        is ``unchanged``, any other is added through the bulk engine (as
+        :meth:`bulk_add_segment`: concurrency, retries, the rate governor's bulk lane,
+        progress, the journal, cancellation, :class:`BulkAbortedError`). With
+        ``remove_others``, once the input is exhausted, the members that no input id matched
+        are removed. Membership is a snapshot: contacts added or removed by someone else
+        meanwhile do not fail the job (adds and removals are idempotent; a removal answered
+        404 is reported in ``changed_meanwhile``).
+
+        Worth it or not: reading costs ``ceil(members / 100)`` requests and saves one add per
+        input id that is a member already. The first page tells the member count; the rest
+        is read when it costs at most half the number of input ids, else the sync only adds
+        (``strategy="add-only"``, the ids on the first page excepted). An input without
+        ``len()`` is counted by reading ahead as many ids as the rule needs (at most
+        100,000). ``remove_others`` always reads the whole membership. The plan and the
+        report say which way was chosen, and why.
+
+        Args:
+            segment_id: The segment.
+            contact_ids: The contacts it should hold (ids, or contacts with an ``id``), from
+                any iterable or async iterable, read lazily and once; duplicates count once.
+            remove_others: Also remove the members that are not in ``contact_ids``, making
+                the segment exactly the input.
+            dry_run: Send only the membership reads and return a :class:`SegmentSyncPlan`:
+                what would be added and removed, the requests the run would send and the
+                time they take at the client's current rate. Pass it back as ``plan=`` to run
+                it on the same snapshot without reading the membership again.
+            verify: After the job, read the membership again and report the input ids that
+                are not members (``missing``) and, with ``remove_others``, the members that
+                are not in the input (``unexpected``). Costs ``ceil(members / 100)`` more
+                requests.
+            concurrency: Requests in flight for the adds and the removals (default 32).
+            journal: A file recording the adds and the removals done; a re-run with the same
+                journal does not redo them (adds are plain ids, as in
+                :meth:`bulk_add_segment`'s journal; removals are ``removed<TAB><id>`` lines).
+            on_progress: Called with a :class:`SegmentSyncProgress` a few times a second
+                and once at the end (from the event loop: keep it quick).
+            plan: A plan from ``dry_run=True`` for this segment: its membership snapshot is
+                used instead of reading the membership again (it is as old as the plan).
+
+        Returns:
+            A :class:`SegmentSyncPlan` with ``dry_run=True``; else a
+            :class:`SegmentSyncReport`: added, unchanged, removed, failed (each failure with
+            its exception), skipped, the changes found meanwhile, the strategy and every
+            request sent (``requests_sent``: reads, writes and retries).
+
+        Raises:
+            InventError: a membership read failed after its retries (nothing was written).
+            SegmentSyncAbortedError: a 401/403, a 429 asking to wait longer than
+                ``RateLimit.max_retry_after``, or the client's close stopped the writes; it
+                carries the partial report (``sync_report``).
+            JournalError: the journal cannot be read or written.
+            asyncio.CancelledError: the sync was cancelled; :func:`partial_sync_report`
+                reads the partial report from it.
+        """
+        return self._bridge.call(
+            lambda: self._async().sync_segment(
+                segment_id,
+                for_loop(contact_ids),
+                remove_others=remove_others,
+                dry_run=dry_run,
+                verify=verify,
+                concurrency=concurrency,
+                journal=journal,
+                on_progress=on_progress,
+                plan=plan,
             ),
         )
 

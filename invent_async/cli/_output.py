@@ -25,6 +25,12 @@ from .. import _converter
 from .._bulk import BulkFailure, BulkReport
 from .._exceptions import APIStatusError
 from .._models import Contact, Segment
+from .._segment_sync import (
+    SegmentSyncPlan,
+    SegmentSyncReport,
+    estimate_seconds,
+    format_duration,
+)
 
 __all__ = [
     "CONTACT_VIEW",
@@ -39,8 +45,10 @@ __all__ = [
     "job_summary",
     "json_line",
     "make_sink",
+    "plan_lines",
     "silence_stdout",
     "segment_record",
+    "sync_summary",
 ]
 
 T = TypeVar("T")
@@ -279,6 +287,134 @@ def job_summary(
     shown = [f"{n:,} {why}" for why, n in reasons.items() if n]
     if shown:
         lines.append("skipped: " + ", ".join(shown))
+    return lines
+
+
+def _at_rate(seconds: float | None, rate: float | None) -> str:
+    if seconds is None or rate is None:
+        return "no time estimate (no rate limit)"
+    return f"{format_duration(seconds)} at {rate:,.0f}/min"
+
+
+def plan_lines(plan: SegmentSyncPlan, *, source: str) -> list[str]:
+    """What ``segments sync`` will do (or, with ``--dry-run``, would do), before any write.
+
+    Args:
+        plan: The dry run's plan.
+        source: The name of the ids input (a file name, ``<stdin>``).
+    """
+    extra = []
+    if plan.duplicates:
+        extra.append(_count(plan.duplicates, "duplicate"))
+    if plan.journal:
+        extra.append(f"{plan.journal:,} done by an earlier run (journal)")
+    detail = f" ({', '.join(extra)})" if extra else ""
+    lines = [
+        f"segment {plan.segment_id}: {_count(plan.members, 'member')} now; "
+        f"{_count(plan.inputs, 'id')} in {source}{detail}",
+        f"  to add     {plan.to_add:,}",
+    ]
+    if plan.remove_others:
+        lines.append(f"  to remove  {plan.to_remove:,}")
+    lines += [
+        f"  unchanged  {plan.unchanged:,}",
+        f"  strategy   {plan.strategy}: {plan.reason}",
+    ]
+    parts = [
+        _count(plan.read_requests, "membership read"),
+        _count(plan.write_requests, "write"),
+    ]
+    if plan.verify_requests:
+        parts.append(_count(plan.verify_requests, "verify read"))
+    lines.append(
+        f"  requests   {plan.requests:,} ({', '.join(parts)}): "
+        f"{_at_rate(plan.estimated_seconds, plan.rate_per_minute)}"
+    )
+    return lines
+
+
+def sync_summary(
+    report: SegmentSyncReport,
+    *,
+    stopped: str | None = None,
+    plan_requests: int = 0,
+    plan_seconds: float = 0.0,
+) -> list[str]:
+    """The summary lines of a ``segments sync`` run (possibly partial).
+
+    Args:
+        report: The (partial) report.
+        stopped: Why the sync ended early (``interrupted``, ...), or None.
+        plan_requests: Requests the plan sent before the run (its membership reads, which
+            the run reused): counted in the totals and the ideal time.
+        plan_seconds: How long the plan took: counted in the time.
+    """
+    head = (
+        f"sync {report.segment_id}: {report.added:,} added, {report.removed:,} removed, "
+        f"{report.unchanged:,} unchanged, {report.failed + report.remove_failed:,} failed, "
+        f"{report.skipped:,} skipped of {_count(report.total, 'id')}"
+    )
+    if stopped:
+        head += f" ({stopped})"
+    writes = report.requests_sent - report.read_requests
+    reads = report.read_requests + plan_requests
+    requests = report.requests_sent + plan_requests
+    ideal = estimate_seconds(requests, report.rate_per_minute)
+    elapsed = report.elapsed + plan_seconds
+    versus = ""
+    if ideal:
+        versus = (
+            f" = {elapsed / ideal:.2f} x the ideal {format_duration(ideal)} "
+            f"at {report.rate_per_minute:,.0f}/min"
+        )
+    lines = [
+        head,
+        f"requests {requests:,} ({_count(reads, 'read')}, {_count(writes, 'write')}; "
+        f"{_count(report.retries, 'retry', 'retries')}, {report.rate_limited:,} x 429) "
+        f"in {format_duration(elapsed)}{versus}",
+        f"strategy {report.strategy}: {report.reason}",
+    ]
+    skipped = {
+        "duplicate": report.duplicates,
+        "already done (journal)": report.journal,
+        "cancelled while in flight": len(report.cancelled_ids),
+    }
+    shown = [f"{n:,} {why}" for why, n in skipped.items() if n]
+    if shown:
+        lines.append("skipped: " + ", ".join(shown))
+    if report.remove_failed or report.gone or report.remove_skipped:
+        lines.append(
+            f"removals: {report.removed:,} removed, {report.gone:,} already gone, "
+            f"{report.remove_failed:,} failed, {report.remove_skipped:,} skipped "
+            f"of {report.removals:,}"
+        )
+    kinds: dict[str, int] = {}
+    for change in report.changed_meanwhile:
+        if change.contact_id is not None or change.kind == "read":
+            kinds[change.kind] = kinds.get(change.kind, 0) + 1
+    if report.changed_meanwhile:
+        words = {
+            "gone": "already gone when removed (404)",
+            "read": "changes while the membership was read",
+            "left": "no longer members though added earlier (journal)",
+            "back": "members again though removed earlier (journal)",
+        }
+        lines.append(
+            "changed meanwhile: " + ", ".join(f"{n:,} {words[kind]}" for kind, n in kinds.items())
+        )
+        lines.extend(f"  {c.detail}" for c in report.changed_meanwhile if c.kind == "read")
+    if report.verify_error is not None:
+        lines.append(f"verify: not done ({report.verify_error})")
+    elif report.verified:
+        if report.missing or report.unexpected:
+            problems = [f"{len(report.missing):,} input ids are not members"]
+            if report.remove_others:
+                problems.append(f"{len(report.unexpected):,} members are not in the input")
+            lines.append("verify: MISMATCH: " + ", ".join(problems))
+            lines.extend(f"  missing    {i}" for i in report.missing[:FAILURES_SHOWN])
+            lines.extend(f"  unexpected {i}" for i in report.unexpected[:FAILURES_SHOWN])
+        else:
+            lines.append("verify: OK, the segment holds what was asked")
     return lines
 
 

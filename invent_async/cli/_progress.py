@@ -1,5 +1,8 @@
 """Progress display for bulk jobs, fed by the bulk engine's ``on_progress`` callback.
 
+A segment sync's :class:`~invent_async.SegmentSyncProgress` is shown the same way, its phase
+(reading, adding, removing, verifying) after the description.
+
 On a terminal: a live rich bar on stderr (done/total, rate, ETA, retries, 429s, failures),
 redrawn on each callback (a few times a second) rather than by a refresh thread. When stderr is
 not a terminal (CI logs, pipes): a plain line every few seconds, no cursor tricks. ``--quiet``:
@@ -15,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .._bulk import BulkProgress
+from .._segment_sync import SegmentSyncProgress
 
 __all__ = ["LineProgress", "LiveProgress", "Reporter", "make_reporter"]
 
@@ -41,7 +45,7 @@ class Reporter:
     def stop(self) -> None:
         """Stop showing (after the last :meth:`update`)."""
 
-    def update(self, progress: BulkProgress) -> None:
+    def update(self, progress: BulkProgress | SegmentSyncProgress) -> None:
         """Show a new snapshot (called from the event loop: returns quickly)."""
 
 
@@ -68,6 +72,7 @@ class LiveProgress(Reporter):
             console=console,
             auto_refresh=False,
         )
+        self._description = description
         self._task = self._progress.add_task(
             description, total=total, rate="", eta=_clock(None), retries="", failed=""
         )
@@ -80,11 +85,15 @@ class LiveProgress(Reporter):
         """Leave the bar as it last was."""
         self._progress.stop()
 
-    def update(self, progress: BulkProgress) -> None:
+    def update(self, progress: BulkProgress | SegmentSyncProgress) -> None:
         """Redraw the bar with ``progress``."""
         failed = f"{progress.failed:,} failed"
+        description = self._description
+        if isinstance(progress, SegmentSyncProgress):
+            description = f"{description} {progress.phase}"
         self._progress.update(
             self._task,
+            description=description,
             completed=progress.done,
             total=progress.total,
             rate=f"{progress.rate:,.0f}/s",
@@ -104,7 +113,7 @@ class LineProgress(Reporter):
         self._interval = interval
         self._last = time.monotonic()
 
-    def update(self, progress: BulkProgress) -> None:
+    def update(self, progress: BulkProgress | SegmentSyncProgress) -> None:
         """Print ``progress`` if the last line is old enough (the summary covers the end)."""
         now = time.monotonic()
         if not progress.finished and now - self._last >= self._interval:

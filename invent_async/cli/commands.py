@@ -45,6 +45,7 @@ from ._runtime import (
     open_client,
     read_api_key,
 )
+from ._segment_sync import CONFIRM_OVER, run_sync_command
 
 __all__ = ["InventGroup", "cli"]
 
@@ -356,7 +357,7 @@ def list_contacts(
 
 @cli.group()
 def segments() -> None:
-    """Segments: list and create."""
+    """Segments: list, create, and sync with a list of contacts."""
 
 
 @segments.command("list")
@@ -393,6 +394,99 @@ def create_segment(settings: Settings, name: str, color: str | None) -> None:
     segment = asyncio.run(create())
     click.echo(f"created segment {segment.name!r} ({segment.color})", err=True)
     click.echo(segment.id)
+
+
+@segments.command("sync")
+@click.argument("segment_id")
+@click.option(
+    "--ids",
+    "ids_path",
+    required=True,
+    metavar="FILE",
+    help=(
+        "The contact ids the segment should hold, one per line ('-' reads stdin). Blank "
+        "lines are ignored; a CSV file needs --column."
+    ),
+)
+@click.option(
+    "--column",
+    metavar="NAME",
+    help="Read the ids from this column of a CSV file with a header row.",
+)
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Also remove the members that are not in --ids: the segment becomes exactly the input.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help=(
+        "Print the plan (members now, to add, to remove, requests, time at the limit) and "
+        "change nothing."
+    ),
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Read the membership again at the end and report what differs from the input.",
+)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Record the adds and removals done; a re-run with the same journal does not redo them.",
+)
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Remove members without asking, however many (needed when stdin is not a terminal).",
+)
+@click.option(
+    "--confirm-over",
+    type=click.IntRange(min=0),
+    default=CONFIRM_OVER,
+    show_default=True,
+    metavar="N",
+    help="Ask before removing more than N members.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Requests in flight at once (default 32; the rate limit paces them anyway).",
+)
+@click.option(
+    "--failed-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help=(
+        "Write the ids whose add failed here (always written when given). Default: "
+        "failed-<segment>.txt, only when some failed; failed removals go to "
+        "failed-removals-<segment>.txt."
+    ),
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.pass_obj
+def sync_segment(settings: Settings, /, segment_id: str, **options: Any) -> None:
+    """Make segment SEGMENT_ID hold the contacts in --ids, sending only what changes it.
+
+    Reads the segment's members (100 a request; only the first page when the input is too
+    small for the rest to pay off), prints the plan, then adds the ids that are not members
+    and, with --exact, removes the members that are not in --ids, with a live progress bar,
+    and prints a summary (added, removed, unchanged, failed, requests and time against the
+    ideal at the rate limit). Removing more than --confirm-over members asks first; without
+    a terminal to ask on, --yes is needed (exit status 2 otherwise). Exit status as for
+    `contacts tag`: 0, 1 (some failed, or --verify found a difference), 2, 3, 130, 143.
+    """
+    if not settings.sandbox:
+        read_api_key()  # before reading (and counting) what may be millions of ids
+    ids_path = options.pop("ids_path")
+    if ids_path == STDIN and _is_terminal(sys.stdin):
+        end = "Ctrl-Z then Enter" if sys.platform == "win32" else "Ctrl-D"
+        click.echo(f"reading contact ids from stdin, one per line (end with {end})", err=True)
+    _exit(run_sync_command(settings, segment_id=segment_id, ids_path=ids_path, **options))
 
 
 # --------------------------------------------------------------------------- demo

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Sequence
-from typing import Unpack
+import os
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from typing import Literal, Unpack, overload
 
 from .._bulk import DEFAULT_MAX_RETRIES, BulkOptions, BulkReport, BulkStream, check_options
 from .._models import (
@@ -14,15 +15,23 @@ from .._models import (
     ContactField,
     ContactMerge,
     ContactNote,
+    ContactRef,
     ContactStatus,
     ContactUpdate,
     MergeResult,
     NewChannel,
     Segment,
 )
-from .._pagination import AsyncPager
+from .._pagination import AsyncPager, Page
 from .._pipeline import CallStats, Pipeline
 from .._protocol import Request, json_body, path_segment
+from .._segment_job import SegmentSyncJob
+from .._segment_sync import (
+    MEMBER_PAGE_SIZE,
+    SegmentSyncPlan,
+    SegmentSyncProgress,
+    SegmentSyncReport,
+)
 from .._types import UNSET, Unset
 
 __all__ = ["AsyncContacts"]
@@ -546,3 +555,162 @@ class AsyncContacts:
             **options: As for :meth:`bulk_add_segment` (:class:`BulkOptions`).
         """
         return self._segment_job("DELETE", contact_ids, segment_id, options, streaming=True)
+
+    # ------------------------------------------------------------------ segment sync
+
+    @overload
+    async def sync_segment(
+        self,
+        segment_id: str,
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        *,
+        remove_others: bool = False,
+        dry_run: Literal[False] = False,
+        verify: bool = False,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[SegmentSyncProgress], object] | None = None,
+        plan: SegmentSyncPlan | None = None,
+    ) -> SegmentSyncReport: ...
+
+    @overload
+    async def sync_segment(
+        self,
+        segment_id: str,
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        *,
+        remove_others: bool = False,
+        dry_run: Literal[True],
+        verify: bool = False,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[SegmentSyncProgress], object] | None = None,
+        plan: SegmentSyncPlan | None = None,
+    ) -> SegmentSyncPlan: ...
+
+    @overload
+    async def sync_segment(
+        self,
+        segment_id: str,
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        *,
+        remove_others: bool = False,
+        dry_run: bool,
+        verify: bool = False,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[SegmentSyncProgress], object] | None = None,
+        plan: SegmentSyncPlan | None = None,
+    ) -> SegmentSyncPlan | SegmentSyncReport: ...
+
+    async def sync_segment(
+        self,
+        segment_id: str,
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        *,
+        remove_others: bool = False,
+        dry_run: bool = False,
+        verify: bool = False,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[SegmentSyncProgress], object] | None = None,
+        plan: SegmentSyncPlan | None = None,
+    ) -> SegmentSyncPlan | SegmentSyncReport:
+        """Make a segment hold ``contact_ids``, sending only the requests that change it.
+
+        Reads the segment's membership (``GET /contacts?segment_id=...``, 100 members a
+        request, up to 8 pages at a time, on the rate governor's bulk lane) into a
+        compact table, then streams the input: an id that is a member already
+        is ``unchanged``, any other is added through the bulk engine (as
+        :meth:`bulk_add_segment`: concurrency, retries, the rate governor's bulk lane,
+        progress, the journal, cancellation, :class:`BulkAbortedError`). With
+        ``remove_others``, once the input is exhausted, the members that no input id matched
+        are removed. Membership is a snapshot: contacts added or removed by someone else
+        meanwhile do not fail the job (adds and removals are idempotent; a removal answered
+        404 is reported in ``changed_meanwhile``).
+
+        Worth it or not: reading costs ``ceil(members / 100)`` requests and saves one add per
+        input id that is a member already. The first page tells the member count; the rest
+        is read when it costs at most half the number of input ids, else the sync only adds
+        (``strategy="add-only"``, the ids on the first page excepted). An input without
+        ``len()`` is counted by reading ahead as many ids as the rule needs (at most
+        100,000). ``remove_others`` always reads the whole membership. The plan and the
+        report say which way was chosen, and why.
+
+        Args:
+            segment_id: The segment.
+            contact_ids: The contacts it should hold (ids, or contacts with an ``id``), from
+                any iterable or async iterable, read lazily and once; duplicates count once.
+            remove_others: Also remove the members that are not in ``contact_ids``, making
+                the segment exactly the input.
+            dry_run: Send only the membership reads and return a :class:`SegmentSyncPlan`:
+                what would be added and removed, the requests the run would send and the
+                time they take at the client's current rate. Pass it back as ``plan=`` to run
+                it on the same snapshot without reading the membership again.
+            verify: After the job, read the membership again and report the input ids that
+                are not members (``missing``) and, with ``remove_others``, the members that
+                are not in the input (``unexpected``). Costs ``ceil(members / 100)`` more
+                requests.
+            concurrency: Requests in flight for the adds and the removals (default 32).
+            journal: A file recording the adds and the removals done; a re-run with the same
+                journal does not redo them (adds are plain ids, as in
+                :meth:`bulk_add_segment`'s journal; removals are ``removed<TAB><id>`` lines).
+            on_progress: Called with a :class:`SegmentSyncProgress` a few times a second
+                and once at the end (from the event loop: keep it quick).
+            plan: A plan from ``dry_run=True`` for this segment: its membership snapshot is
+                used instead of reading the membership again (it is as old as the plan).
+
+        Returns:
+            A :class:`SegmentSyncPlan` with ``dry_run=True``; else a
+            :class:`SegmentSyncReport`: added, unchanged, removed, failed (each failure with
+            its exception), skipped, the changes found meanwhile, the strategy and every
+            request sent (``requests_sent``: reads, writes and retries).
+
+        Raises:
+            InventError: a membership read failed after its retries (nothing was written).
+            SegmentSyncAbortedError: a 401/403, a 429 asking to wait longer than
+                ``RateLimit.max_retry_after``, or the client's close stopped the writes; it
+                carries the partial report (``sync_report``).
+            JournalError: the journal cannot be read or written.
+            asyncio.CancelledError: the sync was cancelled; :func:`partial_sync_report`
+                reads the partial report from it.
+        """
+        path_segment(segment_id, "segment_id")
+        if not isinstance(dry_run, bool):
+            raise TypeError(f"dry_run must be True or False, got {dry_run!r}")
+        pipeline = self._pipeline.with_options(self._pipeline.options.for_bulk(DEFAULT_MAX_RETRIES))
+        members_path = self._path()
+
+        async def fetch_page(number: int, stats: CallStats) -> Page[ContactRef]:
+            query = {"segment_id": segment_id}  # only the ids are read (ContactRef)
+            pager = pipeline.paginate(
+                members_path, query, ContactRef, take=MEMBER_PAGE_SIZE, page=number, stats=stats
+            )
+            return await pager.first_page()
+
+        async def add(contact_id: str, stats: CallStats) -> None:
+            await pipeline.send(self._segment_request("POST", contact_id, segment_id), stats)
+
+        async def remove(contact_id: str, stats: CallStats) -> None:
+            await pipeline.send(self._segment_request("DELETE", contact_id, segment_id), stats)
+
+        governor = pipeline.governor_stats()
+        job = SegmentSyncJob(
+            segment_id=segment_id,
+            org_id=pipeline.options.org_id,
+            source=contact_ids,
+            remove_others=remove_others,
+            verify=verify,
+            concurrency=concurrency,
+            journal=journal,
+            on_progress=on_progress,
+            plan=plan,
+            fetch_page=fetch_page,
+            add=add,
+            remove=remove,
+            rate_per_minute=None if governor is None else governor.rate_per_minute,
+            max_retry_after=pipeline.max_retry_after,
+        )
+        if dry_run:
+            return await job.make_plan()
+        return await job.run()

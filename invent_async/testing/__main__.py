@@ -2,7 +2,8 @@
 
 Prints ``URL http://127.0.0.1:<port>`` on one line once listening, then serves until SIGTERM,
 SIGINT or ``--max-seconds`` have passed (exit status 0). Seeded contacts are ``ct_1 .. ct_N``,
-seeded segments ``sg_1 .. sg_N``; ``--print-stats`` adds a ``STATS <json>`` line at exit.
+seeded segments ``sg_1 .. sg_N`` (``--seed-members A:B`` puts ``ct_A .. ct_B`` into each);
+``--print-stats`` adds a ``STATS <json>`` line at exit.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--seed-segments", type=int, default=0, metavar="N", help="create sg_1 .. sg_N in org c"
+    )
+    parser.add_argument(
+        "--seed-members",
+        default=None,
+        metavar="FIRST:LAST",
+        help="put contacts ct_FIRST .. ct_LAST into every seeded segment",
     )
     parser.add_argument(
         "--rpm", type=float, default=None, metavar="R", help="rate limit (requests per minute)"
@@ -79,10 +86,14 @@ async def _serve(args: argparse.Namespace) -> None:
         record=args.record,
         port=args.port,
     )
-    for i in range(args.seed_segments):
-        fake.add_segment(f"Segment {i + 1}")
-    if args.seed_contacts:
-        fake.add_contacts(args.seed_contacts)
+    segments = [fake.add_segment(f"Segment {i + 1}").id for i in range(args.seed_segments)]
+    first, last = _member_range(args.seed_members, args.seed_contacts)
+    if first > 1:
+        fake.add_contacts(min(first - 1, args.seed_contacts))
+    if last >= first:
+        fake.add_contacts(last - first + 1, segment_ids=segments)
+    if args.seed_contacts > max(last, first - 1):
+        fake.add_contacts(args.seed_contacts - max(last, first - 1))
     async with fake:
         print(f"URL {fake.url}", flush=True)
         with contextlib.suppress(TimeoutError):
@@ -92,6 +103,20 @@ async def _serve(args: argparse.Namespace) -> None:
         fields = attrs.asdict(stats)
         fields["by_status"] = {str(k): v for k, v in stats.by_status.items()}
         print(f"STATS {json.dumps(fields, sort_keys=True)}", flush=True)
+
+
+def _member_range(spec: str | None, contacts: int) -> tuple[int, int]:
+    """``--seed-members FIRST:LAST`` as (first, last), checked against ``--seed-contacts``;
+    (1, 0) (no members) when it is not given."""
+    if spec is None:
+        return 1, 0
+    head, sep, tail = spec.partition(":")
+    if not (sep and head.isdigit() and tail.isdigit()):
+        raise SystemExit(f"--seed-members: expected FIRST:LAST, got {spec!r}")
+    first, last = int(head), int(tail)
+    if not 1 <= first <= last <= contacts:
+        raise SystemExit(f"--seed-members: {spec} is not within ct_1 .. ct_{contacts}")
+    return first, last
 
 
 def main(argv: list[str] | None = None) -> int:

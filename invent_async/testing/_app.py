@@ -155,6 +155,7 @@ class FakeHandler:
         """Answer one request (the catch-all route of the aiohttp application)."""
         arrived = time.monotonic()
         self.traffic.arrival(arrived)
+        self.traffic.operation(_operation_of(request.method, request.rel_url.raw_path))
         self._request_number += 1
         body = await request.read() if request.body_exists else b""
         exchange = _Exchange(
@@ -260,6 +261,14 @@ class FakeHandler:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _operation_of(method: str, raw_path: str) -> str:
+    """The operationId of the route a request is for (``"unknown"``: none), for the stats."""
+    try:
+        return resolve(method, raw_path)[0].operation
+    except ApiError:
+        return "unknown"
 
 
 def _json_response(

@@ -455,6 +455,40 @@ class FakeInvent:
             note = self._store.add_note(ct, content, attachments=attachments, user=user)
             return _read(note, m.ContactNote)
 
+    def add_to_segment(
+        self, segment_id: str, contact_ids: Sequence[str], *, org: str = st.DEFAULT_ORG
+    ) -> None:
+        """Put existing contacts into a segment, as someone else's change would (no request).
+
+        KeyError for an unknown org, segment or contact; members already are left as they are.
+        """
+        self._set_members(segment_id, contact_ids, org, member=True)
+
+    def remove_from_segment(
+        self, segment_id: str, contact_ids: Sequence[str], *, org: str = st.DEFAULT_ORG
+    ) -> None:
+        """Take contacts out of a segment, as someone else's change would (no request)."""
+        self._set_members(segment_id, contact_ids, org, member=False)
+
+    def delete_contact(self, contact_id: str, *, org: str = st.DEFAULT_ORG) -> None:
+        """Delete a contact and its memberships, as someone else's change would (KeyError if
+        it does not exist)."""
+        with self._store.lock:
+            org_state = self._org(org)
+            self._store.delete_contact(org_state, self._contact_record(org_state, contact_id))
+
+    def _set_members(
+        self, segment_id: str, contact_ids: Sequence[str], org: str, *, member: bool
+    ) -> None:
+        if isinstance(contact_ids, str):
+            raise TypeError("contact_ids must be a sequence of ids, not a single string")
+        with self._store.lock:
+            org_state = self._org(org)
+            segment = self._segment_record(org_state, segment_id)
+            contacts = [self._contact_record(org_state, cid) for cid in contact_ids]
+            for contact in contacts:
+                self._store.set_membership(org_state, contact, segment, member=member)
+
     # ------------------------------------------------------------------ reading state
 
     def contact(self, contact_id: str, org: str = st.DEFAULT_ORG) -> m.Contact:

@@ -169,6 +169,9 @@ class FakeStats:
         rate_limited: 429 responses produced by the rate limiter.
         window_seconds: the length of the rolling window used by ``max_in_window``.
         max_in_window: the most requests that arrived within any rolling ``window_seconds``.
+        by_operation: requests by the operationId of the route their method and path match
+            (``"listContacts"``, ``"addSegmentToContact"``, ...), faults and 429s included;
+            ``"unknown"`` for a path no route matches.
     """
 
     total: int
@@ -178,6 +181,7 @@ class FakeStats:
     rate_limited: int
     window_seconds: float
     max_in_window: int
+    by_operation: Mapping[str, int] = attrs.field(factory=dict, hash=False)
 
 
 class TrafficCounter:
@@ -195,6 +199,7 @@ class TrafficCounter:
         self.injected = 0
         self.rate_limited = 0
         self.max_in_window = 0
+        self.by_operation: dict[str, int] = {}
         self._arrivals: deque[float] = deque()
 
     def arrival(self, now: float) -> None:
@@ -207,6 +212,10 @@ class TrafficCounter:
             arrivals.popleft()
         if len(arrivals) > self.max_in_window:
             self.max_in_window = len(arrivals)
+
+    def operation(self, name: str) -> None:
+        """Count a request for the route ``name`` (its operationId)."""
+        self.by_operation[name] = self.by_operation.get(name, 0) + 1
 
     def response(self, status: int | None) -> None:
         """Count a response (None: the connection was dropped)."""
@@ -225,4 +234,5 @@ class TrafficCounter:
             rate_limited=self.rate_limited,
             window_seconds=self.window,
             max_in_window=self.max_in_window,
+            by_operation=dict(self.by_operation),
         )

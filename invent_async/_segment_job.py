@@ -1,0 +1,827 @@
+"""The segment sync job: the membership read, the adds and removals, the verify read.
+
+``contacts.sync_segment`` builds a :class:`SegmentSyncJob` from three callables (read the
+membership's pages, add one contact, remove one) and runs it. In order:
+
+1. Read the first page of the membership: its ``pagination-count`` tells the member count;
+   the worth-it rule (:func:`~._segment_sync.choose_strategy`) decides whether to read the
+   rest into a :class:`~._segment_sync.MemberTable` (an input without ``len()`` is counted
+   by reading a bounded number of ids ahead). The other pages are fetched up to
+   :data:`~._segment_sync.READS_IN_FLIGHT` at a time (a sequential walk would wait a round
+   trip per page and stay below the rate limit), then on while the count grew meanwhile.
+2. Stream the input: a member is unchanged, a repeated member a duplicate, anything else goes
+   to a :class:`~._bulk.BulkStream` that adds it (duplicates, journal, retries, progress,
+   cancellation and :class:`~._bulk.BulkAbortedError` as in ``bulk_add_segment``).
+3. With ``remove_others``, once the input is exhausted: a second bulk stream removes the
+   members no input id matched (its journal lines are ``removed\\t<id>``). A 404 means the
+   contact left (or was deleted) meanwhile: reported in ``changed_meanwhile``, not failed.
+4. With ``verify``, read the membership again and compare it with the input.
+
+Every request goes through the callables, that is the client's one request path; the job
+counts them with :class:`~._pipeline.CallStats` (``sent``: what reached the transport).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections import Counter
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from typing import Final, Literal
+
+from ._bulk import (
+    PROGRESS_INTERVAL,
+    BulkAbortedError,
+    BulkProgress,
+    BulkReport,
+    BulkStream,
+    FingerprintSet,
+    ItemResult,
+    Outcome,
+    read_journal,
+)
+from ._exceptions import InventError, NotFoundError
+from ._models import Contact, ContactRef
+from ._pagination import Page
+from ._pipeline import CallStats
+from ._segment_sync import (
+    ADD_ONLY,
+    DIFF,
+    MEMBER_PAGE_SIZE,
+    PEEK_LIMIT,
+    READS_IN_FLIGHT,
+    CompactIds,
+    MembershipChange,
+    MemberTable,
+    SegmentSyncAbortedError,
+    SegmentSyncPlan,
+    SegmentSyncProgress,
+    SegmentSyncReport,
+    Strategy,
+    choose_strategy,
+    contact_id_of,
+    encode_id,
+    estimate_seconds,
+    peek_limit,
+    read_requests,
+)
+
+__all__ = [
+    "CHANGES_KEPT",
+    "FetchPage",
+    "SegmentSyncJob",
+    "SyncOperation",
+    "SyncProgressCallback",
+]
+
+FetchPage = Callable[[int, CallStats], Awaitable[Page[ContactRef]]]
+"""Fetches page ``n`` (1-based) of the segment's members, 100 a page, counting its attempts
+into the stats."""
+SyncOperation = Callable[[str, CallStats], Awaitable[object]]
+"""Adds (or removes) one contact, counting its attempts into the stats."""
+SyncProgressCallback = Callable[[SegmentSyncProgress], object]
+Phase = Literal["reading", "adding", "removing", "verifying"]
+
+CHANGES_KEPT: Final = 1000
+"""Changes of one kind kept with their contact id; beyond, one line says how many more."""
+_SEEN: Final = 1  # a member that an input id matched
+_YIELD_EVERY: Final = 1024  # input ids classified between two yields to the event loop
+_REMOVED_KIND: Final = "removed"
+_END: Final = object()  # the input is exhausted
+_NO_REPORT: Final = BulkReport(
+    total=0,
+    succeeded=0,
+    failed=0,
+    skipped=0,
+    failures=(),
+    cancelled_ids=(),
+    retries=0,
+    rate_limited=0,
+    elapsed=0.0,
+    cancelled=False,
+)
+ChangeKind = Literal["gone", "read", "left", "back"]
+
+
+class _Input:
+    """The input ids, read once and lazily; the first ones may be read ahead to count them."""
+
+    def __init__(self, source: Iterable[str | Contact] | AsyncIterable[str | Contact]) -> None:
+        if isinstance(source, str | bytes):
+            raise TypeError("contact_ids must be an iterable of ids, not a single string")
+        if not isinstance(source, Iterable | AsyncIterable):
+            raise TypeError("contact_ids must be an iterable or an async iterable of ids")
+        self._source = source
+        self._sync: Iterator[str | Contact] | None = None
+        self._async: AsyncIterator[str | Contact] | None = None
+        self._ahead: list[object] = []
+        self._ended = False
+        try:
+            self.total: int | None = len(source)  # type: ignore[arg-type]
+        except TypeError:
+            self.total = None
+
+    def _open(self) -> None:
+        if self._sync is None and self._async is None:
+            if isinstance(self._source, AsyncIterable):
+                self._async = aiter(self._source)
+            else:
+                self._sync = iter(self._source)
+
+    async def _next(self) -> object:
+        """The next input item, or :data:`_END`."""
+        self._open()
+        try:
+            if self._sync is not None:
+                return next(self._sync)
+            assert self._async is not None
+            return await anext(self._async)
+        except (StopIteration, StopAsyncIteration):
+            self._ended = True
+            return _END
+
+    async def count_up_to(self, limit: int) -> int | None:
+        """Read ahead until the input ends (return its length) or ``limit`` ids are held
+        (return None: at least that many)."""
+        while len(self._ahead) < limit:
+            item = await self._next()
+            if item is _END:
+                self.total = len(self._ahead)
+                return self.total
+            self._ahead.append(item)
+        return None
+
+    async def items(self) -> AsyncGenerator[object, None]:
+        """Every input item once: those read ahead, then the rest (checked by the caller)."""
+        ahead, self._ahead = self._ahead, []
+        for early in ahead:
+            yield early
+        del ahead
+        while not self._ended:
+            item = await self._next()
+            if item is _END:
+                return
+            yield item
+
+
+class _Counts:
+    """The job's own tallies (the bulk streams keep theirs)."""
+
+    def __init__(self) -> None:
+        self.handled = 0  # input ids classified here (members and their duplicates)
+        self.unchanged = 0
+        self.duplicates = 0  # duplicates found here (the add stream reports its own)
+        self.pages = 0  # membership pages read (both reads)
+        self.verify_pages = 0
+        self.write_sent = 0
+        self.gone = 0
+        self.removals = 0
+        self.add_skips: Counter[str] = Counter()  # skipped adds by reason, as streamed
+
+
+class SegmentSyncJob:
+    """One ``sync_segment`` call: a plan (dry run) or a run, then its report.
+
+    Args:
+        segment_id: The segment.
+        org_id: The organisation (recorded in a plan, checked when a plan is reused).
+        source: The input ids or contacts (any iterable or async iterable, read once).
+        remove_others: Remove the members that are not in the input.
+        verify: Read the membership again after the job and compare.
+        concurrency: Requests in flight for the adds and the removals (default 32).
+        journal: The resume journal (adds as plain ids, removals as ``removed\\t<id>``).
+        on_progress: Called with a :class:`SegmentSyncProgress` a few times a second.
+        plan: A dry run's plan whose membership snapshot this run reuses.
+        fetch_page: Fetches one page of the membership (see :data:`FetchPage`).
+        add: Adds one contact to the segment.
+        remove: Removes one contact from the segment.
+        rate_per_minute: The client's pacing rate, for estimates (None: no governor).
+        max_retry_after: The longest ``Retry-After`` a write waits for (the bulk engine stops
+            the job on a longer one).
+    """
+
+    def __init__(
+        self,
+        *,
+        segment_id: str,
+        org_id: str,
+        source: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        remove_others: bool,
+        verify: bool,
+        concurrency: int | None,
+        journal: str | os.PathLike[str] | None,
+        on_progress: SyncProgressCallback | None,
+        plan: SegmentSyncPlan | None,
+        fetch_page: FetchPage,
+        add: SyncOperation,
+        remove: SyncOperation,
+        rate_per_minute: float | None,
+        max_retry_after: float | None,
+    ) -> None:
+        for name, flag in (("remove_others", remove_others), ("verify", verify)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        if plan is not None:
+            if not isinstance(plan, SegmentSyncPlan):
+                raise TypeError("plan must be a SegmentSyncPlan from a dry run")
+            if (plan.segment_id, plan.org_id) != (segment_id, org_id):
+                raise ValueError(
+                    f"the plan is for segment {plan.segment_id!r} of organisation "
+                    f"{plan.org_id!r}, not {segment_id!r} of {org_id!r}"
+                )
+        self._segment_id = segment_id
+        self._org_id = org_id
+        self._input = _Input(source)
+        self._remove_others = remove_others
+        self._verify = verify
+        self._concurrency = concurrency
+        self._journal = journal
+        self._on_progress = on_progress
+        self._plan = plan
+        self._fetch_page = fetch_page
+        self._add = add
+        self._remove = remove
+        self._rate = rate_per_minute
+        self._max_retry_after = max_retry_after
+        self._table = MemberTable()
+        self._flags = bytearray()
+        self._extra: MemberTable | None = None  # with verify: the input ids not members
+        self._strategy: Strategy = DIFF
+        self._reason = ""
+        self._members = 0
+        self._read_stats = CallStats()
+        self._counts = _Counts()
+        self._changes: dict[str, list[MembershipChange]] = {}
+        self._change_counts: dict[str, int] = {}
+        self._removed_ids = CompactIds()
+        self._missing = CompactIds()
+        self._unexpected = CompactIds()
+        self._verified = False
+        self._verify_error: Exception | None = None
+        self._adds: BulkStream | None = None
+        self._removes: BulkStream | None = None
+        self._stopped = False
+        self._start = time.monotonic()
+        self._end: float | None = None
+        self._phase: Phase = "reading"
+        self._phase_total: int | None = None
+        self._phase_start = self._start
+        self._last_progress = 0.0
+
+    # ------------------------------------------------------------------ entry points
+
+    async def make_plan(self) -> SegmentSyncPlan:
+        """The dry run: read the membership (as a run would) and the input; send no write.
+
+        Raises:
+            InventError: a membership read failed (after its retries).
+            JournalError: the journal cannot be read.
+        """
+        try:
+            await self._read_membership()
+            plan = await self._classify_for_plan()
+        except asyncio.CancelledError:
+            self._stopped = True
+            raise
+        self._end = time.monotonic()
+        return plan
+
+    async def run(self) -> SegmentSyncReport:
+        """Read, add, remove, verify; return the report.
+
+        Raises:
+            InventError: a membership read failed (nothing was written yet).
+            SegmentSyncAbortedError: an error that affects every write stopped the job.
+            asyncio.CancelledError: the job was cancelled; the partial report is attached
+                (``partial_sync_report(exc)``).
+        """
+        try:
+            await self._read_membership()
+            await self._add_phase()
+            if self._remove_others:
+                await self._remove_phase()
+            if self._verify:
+                await self._verify_phase()
+        except asyncio.CancelledError as exc:
+            self._stopped = True
+            exc.invent_sync_report = self.report  # type: ignore[attr-defined]
+            raise
+        self._end = time.monotonic()
+        self._emit(force=True, finished=True)
+        return self.report
+
+    # ------------------------------------------------------------------ 1. the membership
+
+    async def _read_membership(self) -> None:
+        plan = self._plan
+        snapshot = plan.snapshot if plan is not None else None
+        # a plan's snapshot serves unless it is only the first page and removals need it all
+        if (
+            plan is not None
+            and snapshot is not None
+            and (snapshot.complete or not self._remove_others)
+        ):
+            self._table = snapshot
+            self._members = plan.members
+            self._strategy = DIFF if snapshot.complete else ADD_ONLY
+            self._reason = f"{plan.reason} (the plan's snapshot, not read again)"
+            self._flags = bytearray(len(snapshot))
+            return
+        self._set_phase("reading")
+        first = await self._fetch(1)
+        members = first.count
+        if members is None and not first.has_next:
+            members = len(first.items)
+        self._phase_total = None if members is None else read_requests(members)
+        inputs, at_least = await self._count_input(members)
+        choice = choose_strategy(
+            members, inputs, remove_others=self._remove_others, at_least=at_least
+        )
+        self._strategy, self._reason = choice.strategy, choice.reason
+        # sized for the whole membership at once: its index is never grown (nor copied)
+        table = self._table = self._new_table(members, first)
+        repeats = self._take(table, first)
+        self._emit()
+        if self._strategy == DIFF:
+            counts: list[int] = []
+
+            def take(page: Page[ContactRef]) -> None:
+                nonlocal repeats
+                repeats += self._take(table, page)
+                if page.count is not None:
+                    counts.append(page.count)
+
+            await self._walk(first, take)
+            table.complete = True
+            moved = [c for c in counts if c != first.count]
+            if moved:
+                self._note_read_drift(first.count, moved[-1])
+        self._members = members if members is not None else len(table)
+        if repeats:
+            self._note(
+                "read",
+                None,
+                f"{repeats:,} ids came up on two pages: the membership changed while it was read",
+            )
+        self._flags = bytearray(len(table))
+
+    def _new_table(self, members: int | None, first: Page[ContactRef]) -> MemberTable:
+        """A table sized for the whole membership (nothing to grow, nothing copied), from the
+        count and the first page's id lengths, with 1/64 to spare for members who join."""
+        if members is None or self._strategy != DIFF or not first.items:
+            return MemberTable()
+        capacity = members + members // 64 + 1
+        mean = sum(len(encode_id(c.id)) for c in first.items) / len(first.items)
+        return MemberTable(capacity, int(capacity * mean * 1.05) + 64)
+
+    async def _fetch(self, number: int) -> Page[ContactRef]:
+        page = await self._fetch_page(number, self._read_stats)
+        self._counts.pages += 1
+        if self._phase == "verifying":
+            self._counts.verify_pages += 1
+        return page
+
+    async def _walk(
+        self, first: Page[ContactRef], take: Callable[[Page[ContactRef]], None]
+    ) -> None:
+        """Read every page after ``first``, ``concurrency`` at a time, handing each to
+        ``take`` (as it arrives, in any order), then on while the count grew meanwhile."""
+        if not first.has_next:
+            return
+        last = 0 if first.count is None else read_requests(first.count)
+        numbers = iter(range(2, last + 1))
+        full = first.count  # the highest count seen: read on while it asks for more pages
+
+        async def worker() -> None:
+            nonlocal full
+            for number in numbers:  # one shared iterator: each page is taken once
+                page = await self._fetch(number)
+                take(page)
+                if page.count is not None and (full is None or page.count > full):
+                    full = page.count
+                self._emit()
+
+        workers = min(self._concurrency or READS_IN_FLIGHT, READS_IN_FLIGHT, max(last - 1, 0))
+        tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+        try:
+            if tasks:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
+        number = max(last, 1) + 1  # pages the count did not announce: until a short one
+        while full is None or (number - 1) * MEMBER_PAGE_SIZE < full:
+            page = await self._fetch(number)
+            take(page)
+            self._emit()
+            if len(page.items) < MEMBER_PAGE_SIZE:
+                break
+            if page.count is not None:
+                full = page.count
+            number += 1
+
+    @staticmethod
+    def _take(table: MemberTable, page: Page[ContactRef]) -> int:
+        repeats = 0
+        for contact in page.items:
+            if table.add(contact.id) < 0:
+                repeats += 1
+        return repeats
+
+    def _note_read_drift(self, before: int | None, now: int) -> None:
+        was = "unknown" if before is None else f"{before:,}"
+        self._note(
+            "read",
+            None,
+            f"the member count went from {was} to {now:,} while it was read: members may "
+            "have been missed (verify=True checks the outcome)",
+        )
+
+    async def _count_input(self, members: int | None) -> tuple[int | None, bool]:
+        """How many input ids there are, for the worth-it rule, and whether that is only a
+        lower bound: ``len()``, or reading ahead as far as the rule needs (``peek_limit``)."""
+        if self._input.total is not None or self._remove_others:
+            return self._input.total, False
+        limit = peek_limit(members)
+        if limit == 0:
+            return None, False
+        counted = await self._input.count_up_to(limit)
+        if counted is not None:
+            return counted, False
+        if limit < PEEK_LIMIT:  # not capped: at least as many as the rule needs to read
+            return limit, True
+        return None, False
+
+    # ------------------------------------------------------------------ 2. the input
+
+    def _classify(self, item: object) -> str | None:
+        """Handle a member here (unchanged or duplicate); return any other id to add."""
+        contact_id = contact_id_of(item)
+        index = self._table.find(contact_id)
+        counts = self._counts
+        if index >= 0:
+            counts.handled += 1
+            if self._flags[index] & _SEEN:
+                counts.duplicates += 1
+            else:
+                self._flags[index] |= _SEEN
+                counts.unchanged += 1
+            return None
+        extra = self._extra
+        if extra is not None and extra.add(contact_id) < 0:
+            counts.handled += 1
+            counts.duplicates += 1
+            return None
+        return contact_id
+
+    async def _to_add(self) -> AsyncGenerator[str, None]:
+        """The input ids that need an add, classifying the others on the way."""
+        count = 0
+        async with contextlib.aclosing(self._input.items()) as items:
+            async for item in items:
+                contact_id = self._classify(item)
+                if contact_id is not None:
+                    yield contact_id
+                    continue
+                count += 1
+                if count % _YIELD_EVERY == 0:  # a long run of members: let the loop breathe
+                    self._emit()
+                    await asyncio.sleep(0)
+
+    async def _add_phase(self) -> None:
+        if self._verify:
+            self._extra = MemberTable()
+        self._set_phase("adding", self._input.total)
+        source = self._to_add()
+        stream = self._adds = BulkStream(
+            self._counted(self._add),
+            source,
+            concurrency=self._concurrency,
+            on_progress=self._bulk_progress,
+            journal=self._journal,
+            max_retry_after=self._max_retry_after,
+        )
+        try:
+            await self._drive(stream, self._after_add)
+        finally:
+            await source.aclose()
+        self._emit(force=True)
+
+    def _after_add(self, result: ItemResult) -> None:
+        assert result.reason is not None
+        self._counts.add_skips[result.reason] += 1
+        if result.reason == "journal" and self._strategy == DIFF:
+            self._note(
+                "left",
+                result.contact_id,
+                "the journal records it as added by an earlier run, but it is not a member "
+                "now: not added again",
+            )
+
+    # ------------------------------------------------------------------ 3. the removals
+
+    def _others(self) -> Iterator[str]:
+        table, flags = self._table, self._flags
+        for index in range(len(table)):
+            if not flags[index] & _SEEN:
+                yield table.id_at(index)
+
+    async def _remove_phase(self) -> None:
+        removals = self._counts.removals = self._flags.count(0)
+        self._set_phase("removing", removals)
+        stream = self._removes = BulkStream(
+            self._counted(self._remove_one),
+            self._others(),
+            concurrency=self._concurrency,
+            on_progress=self._bulk_progress,
+            journal=self._journal,
+            journal_kind=_REMOVED_KIND,
+            total=removals,
+            max_retry_after=self._max_retry_after,
+        )
+        await self._drive(stream, self._after_remove)
+        self._emit(force=True)
+
+    async def _remove_one(self, contact_id: str, stats: CallStats) -> None:
+        try:
+            await self._remove(contact_id, stats)
+        except NotFoundError as exc:
+            self._counts.gone += 1
+            self._note("gone", contact_id, f"the removal answered 404 ({exc.status}): {exc}")
+            return
+        self._removed_ids.append(contact_id)
+
+    def _after_remove(self, result: ItemResult) -> None:
+        if result.reason == "journal":
+            self._note(
+                "back",
+                result.contact_id,
+                "the journal records it as removed by an earlier run, but it is a member "
+                "again: not removed again",
+            )
+
+    # ------------------------------------------------------------------ the bulk streams
+
+    def _counted(self, operation: SyncOperation) -> Callable[[str, CallStats], Awaitable[None]]:
+        counts = self._counts
+
+        async def counted(contact_id: str, stats: CallStats) -> None:
+            try:
+                await operation(contact_id, stats)
+            finally:
+                counts.write_sent += stats.sent
+
+        return counted
+
+    async def _drive(self, stream: BulkStream, after: Callable[[ItemResult], None]) -> None:
+        try:
+            async with stream:
+                async for result in stream:
+                    if result.outcome is Outcome.SKIPPED and result.reason is not None:
+                        after(result)
+        except BulkAbortedError as exc:
+            self._stopped = True
+            self._end = time.monotonic()
+            raise SegmentSyncAbortedError(
+                f"segment sync stopped early: {exc}", exc.report, exc.retry_after, self.report
+            ) from exc.__cause__
+
+    # ------------------------------------------------------------------ 4. verify
+
+    async def _verify_phase(self) -> None:
+        self._set_phase("verifying")
+        table, flags, extra = self._table, self._flags, self._extra
+        assert extra is not None
+        present = bytearray(len(table))
+        extra_present = bytearray(len(extra))
+        unexpected = self._unexpected
+
+        def check(page: Page[ContactRef]) -> None:
+            for contact in page.items:
+                index = table.find(contact.id)
+                if index >= 0 and flags[index] & _SEEN:
+                    present[index] = 1
+                    continue
+                other = extra.find(contact.id) if index < 0 else -1
+                if other >= 0:
+                    extra_present[other] = 1
+                elif self._remove_others:
+                    unexpected.append(contact.id)
+
+        try:
+            first = await self._fetch(1)
+            if first.count is not None:
+                self._phase_total = read_requests(first.count)
+            check(first)
+            self._emit()
+            await self._walk(first, check)
+        except InventError as exc:
+            self._verify_error = exc
+            return
+        for index in range(len(table)):
+            if flags[index] & _SEEN and not present[index]:
+                self._missing.append(table.id_at(index))
+        for index in range(len(extra)):
+            if not extra_present[index]:
+                self._missing.append(extra.id_at(index))
+        self._verified = True
+
+    # ------------------------------------------------------------------ the plan
+
+    async def _classify_for_plan(self) -> SegmentSyncPlan:
+        added_before = removed_before = None
+        if self._journal is not None:
+            added_before = read_journal(self._journal)
+            removed_before = read_journal(self._journal, _REMOVED_KIND)
+        self._set_phase("adding")
+        others = FingerprintSet()
+        inputs = to_add = journal_adds = 0
+        async with contextlib.aclosing(self._input.items()) as items:
+            async for item in items:
+                inputs += 1
+                contact_id = self._classify(item)
+                if contact_id is None:
+                    pass
+                elif not others.add(contact_id):
+                    self._counts.duplicates += 1
+                elif added_before is not None and contact_id in added_before:
+                    journal_adds += 1
+                else:
+                    to_add += 1
+                if inputs % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+        to_remove = journal_removes = 0
+        if self._remove_others:
+            for contact_id in self._others():
+                if removed_before is not None and contact_id in removed_before:
+                    journal_removes += 1
+                else:
+                    to_remove += 1
+        counts = self._counts
+        reads = read_requests(self._members) if self._strategy == DIFF else 1
+        writes = to_add + to_remove
+        verify_reads = 0
+        if self._verify:
+            if self._remove_others:
+                after = counts.unchanged + to_add + journal_adds + journal_removes
+            else:
+                after = self._members + to_add
+            verify_reads = read_requests(after)
+        requests = reads + writes + verify_reads
+        return SegmentSyncPlan(
+            segment_id=self._segment_id,
+            org_id=self._org_id,
+            strategy=self._strategy,
+            reason=self._reason,
+            remove_others=self._remove_others,
+            members=self._members,
+            inputs=inputs,
+            to_add=to_add,
+            to_remove=to_remove,
+            unchanged=counts.unchanged,
+            duplicates=counts.duplicates,
+            journal=journal_adds + journal_removes,
+            read_requests=reads,
+            write_requests=writes,
+            verify_requests=verify_reads,
+            requests=requests,
+            requests_sent=self._read_stats.sent,
+            rate_per_minute=self._rate,
+            estimated_seconds=estimate_seconds(requests, self._rate),
+            snapshot=self._table,
+        )
+
+    # ------------------------------------------------------------------ changes and report
+
+    def _note(self, kind: ChangeKind, contact_id: str | None, detail: str) -> None:
+        kept = self._changes.setdefault(kind, [])
+        self._change_counts[kind] = self._change_counts.get(kind, 0) + 1
+        if len(kept) < CHANGES_KEPT:
+            kept.append(MembershipChange(kind=kind, contact_id=contact_id, detail=detail))
+
+    def _changed(self) -> tuple[MembershipChange, ...]:
+        out: list[MembershipChange] = []
+        for kind, kept in self._changes.items():
+            out.extend(kept)
+            more = self._change_counts[kind] - len(kept)
+            if more > 0:
+                out.append(
+                    MembershipChange(
+                        kind=kept[0].kind, contact_id=None, detail=f"and {more:,} more like these"
+                    )
+                )
+        return tuple(out)
+
+    @property
+    def report(self) -> SegmentSyncReport:
+        """The report so far (final once :meth:`run` has returned or raised)."""
+        counts = self._counts
+        adds = self._adds.report if self._adds is not None else _NO_REPORT
+        removes = self._removes.report if self._removes is not None else _NO_REPORT
+        end = self._end if self._end is not None else time.monotonic()
+        read = self._read_stats
+        return SegmentSyncReport(
+            segment_id=self._segment_id,
+            strategy=self._strategy,
+            reason=self._reason,
+            remove_others=self._remove_others,
+            members_before=self._members,
+            total=counts.handled + adds.total,
+            added=adds.succeeded,
+            unchanged=counts.unchanged,
+            failed=adds.failed,
+            skipped=counts.duplicates + adds.skipped,
+            duplicates=counts.duplicates + counts.add_skips["duplicate"],
+            journal=counts.add_skips["journal"],
+            removals=counts.removals,
+            removed=len(self._removed_ids),
+            gone=counts.gone,
+            remove_failed=removes.failed,
+            remove_skipped=removes.skipped,
+            removed_ids=self._removed_ids,
+            failures=adds.failures,
+            remove_failures=removes.failures,
+            changed_meanwhile=self._changed(),
+            cancelled_ids=(*adds.cancelled_ids, *removes.cancelled_ids),
+            requests_sent=read.sent + counts.write_sent,
+            read_requests=read.sent,
+            retries=max(read.attempts - counts.pages, 0) + adds.retries + removes.retries,
+            rate_limited=read.rate_limited + adds.rate_limited + removes.rate_limited,
+            elapsed=end - self._start,
+            rate_per_minute=self._rate,
+            cancelled=self._stopped or adds.cancelled or removes.cancelled,
+            verified=self._verified,
+            missing=self._missing,
+            unexpected=self._unexpected,
+            verify_error=self._verify_error,
+        )
+
+    # ------------------------------------------------------------------ progress
+
+    def _set_phase(self, phase: Phase, total: int | None = None) -> None:
+        self._phase = phase
+        self._phase_total = total
+        self._phase_start = time.monotonic()
+
+    def _bulk_progress(self, progress: BulkProgress) -> None:
+        self._emit()
+
+    def _emit(self, *, force: bool = False, finished: bool = False) -> None:
+        """Call ``on_progress`` (at most every ``PROGRESS_INTERVAL`` unless ``force``)."""
+        callback = self._on_progress
+        if callback is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_INTERVAL:
+            return
+        self._last_progress = now
+        report = self.report
+        phase = self._phase
+        done = {
+            "reading": self._counts.pages,
+            "verifying": self._counts.verify_pages,
+            "adding": report.total,
+            "removing": report.removed + report.gone + report.remove_failed + report.remove_skipped,
+        }[phase]
+        total = self._phase_total
+        if phase == "adding" and self._input.total is not None:
+            total = self._input.total  # known once counted by reading ahead
+        rate = done / max(now - self._phase_start, 1e-9)
+        eta = max(total - done, 0) / rate if total is not None and rate > 0 else None
+        callback(
+            SegmentSyncProgress(
+                phase=phase,
+                done=done,
+                total=total,
+                added=report.added,
+                unchanged=report.unchanged,
+                removed=report.removed,
+                failed=report.failed + report.remove_failed,
+                skipped=report.skipped + report.remove_skipped,
+                requests=report.requests_sent,
+                retries=report.retries,
+                rate_limited=report.rate_limited,
+                elapsed=now - self._start,
+                rate=rate,
+                eta=eta,
+                finished=finished,
+            )
+        )
