@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from benchmarks._interleave import quick
 from benchmarks._server import running
 from invent_async import (
     AsyncInventClient,
@@ -40,9 +41,10 @@ from invent_async import (
     TransportRequest,
 )
 
-N = 100_000  # input ids: ct_1 .. ct_100000
-MEMBERS_FROM = 10_001  # the segment holds ct_10001 .. ct_105000
-MEMBERS_TO = 105_000
+_SCALE = 10 if quick() else 1  # --quick: a tenth of the ids and members
+N = 100_000 // _SCALE  # input ids: ct_1 .. ct_100000
+MEMBERS_FROM = 10_000 // _SCALE + 1  # the segment holds ct_10001 .. ct_105000
+MEMBERS_TO = 105_000 // _SCALE
 RATE = 60_000.0  # per minute
 WINDOW = 1.0  # seconds
 KEY = "bench-sync-key"
@@ -254,7 +256,7 @@ def memory_child(members: int) -> None:
     print("MEM " + json.dumps(asyncio.run(_memory_job(members))), flush=True)
 
 
-def memory(members: int = 1_000_000) -> None:
+def memory(members: int = 1_000_000 // _SCALE) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_segment_sync", "memory-child", str(members)],
         capture_output=True,
