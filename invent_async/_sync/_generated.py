@@ -100,7 +100,7 @@ class Contacts:
             page: First page to fetch (1-based).
 
         Returns:
-            An async-iterable pager over the segments (no request is made until you iterate).
+            An iterable pager over the segments (no request is made until you iterate).
         """
         return Pager(
             self._bridge,
@@ -150,7 +150,7 @@ class Contacts:
             page: First page to fetch (1-based).
 
         Returns:
-            An async-iterable pager over the contacts (no request is made until you iterate).
+            An iterable pager over the contacts (no request is made until you iterate).
         """
         return Pager(
             self._bridge,
@@ -435,8 +435,8 @@ class Contacts:
     ) -> SyncBulkStream:
         """Like :meth:`bulk_add_segment`, but yield each item's result as it completes.
 
-        Use it as ``async with client.contacts.stream_add_segment(ids, sg) as results:`` then
-        ``async for result in results:``; leaving the block early stops the job. Each
+        Use it as ``with client.contacts.stream_add_segment(ids, sg) as results:`` then
+        ``for result in results:``; leaving the block early stops the job. Each
         :class:`ItemResult` has the id, its outcome, the attempts and the contact or error;
         ``results.report`` is the report so far.
 
@@ -508,7 +508,7 @@ class Segments:
             page: First page to fetch (1-based).
 
         Returns:
-            An async-iterable pager over the segments (no request is made until you iterate).
+            An iterable pager over the segments (no request is made until you iterate).
         """
         return Pager(
             self._bridge,
