@@ -43,6 +43,7 @@ from ._protocol import RawResponse, TransportRequest
 from ._ratelimit import GovernorStats, Lane, RateLimit
 from ._raw import RawResult
 from ._redis_budget import FleetStats, RedisUnavailableError
+from ._serialize import from_dict, from_json, to_dict, to_json
 from ._sync import InventClient, Pager, PortalThreadError
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
@@ -70,6 +71,11 @@ __all__ = [
     "RawResponse",
     # raw responses
     "RawResult",
+    # serialisation
+    "to_dict",
+    "to_json",
+    "from_dict",
+    "from_json",
     # bulk
     "BulkOptions",
     "BulkStream",
