@@ -53,7 +53,7 @@ LAYERS: list[list[str]] = [
     ["testing._app", "testing._mock"],
     ["testing._fake"],
     ["testing"],
-    ["testing.__main__"],
+    ["testing.__main__", "testing.pytest_plugin"],
     ["cli._runtime"],
     ["cli._progress", "cli._output", "cli._ids", "cli._signals"],
     ["cli._jobs"],
