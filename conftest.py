@@ -10,8 +10,8 @@ holds ``fake`` (the FakeInvent), ``client`` (an ``AsyncInventClient`` bound to i
 that closed its own ``client`` leaves the next one the fixture's). A block may ``await`` at
 top level (it runs on the document's event loop). A block defining ``test_*`` functions has
 them run: those without parameters directly, those taking fixtures (``invent_client``, ...)
-by pytest in a subprocess, with the package's pytest plugin. Nothing else is rewritten: the code is the
-text of the page.
+by pytest in a subprocess, with the package's pytest plugin. Nothing else is rewritten: the
+code is the text of the page.
 """
 
 from __future__ import annotations
