@@ -10,7 +10,9 @@ holds ``fake`` (the FakeInvent), ``client`` (an ``AsyncInventClient`` bound to i
 that closed its own ``client`` leaves the next one the fixture's). A block may ``await`` at
 top level (it runs on the document's event loop). A block defining ``test_*`` functions has
 them run: those without parameters directly, those taking fixtures (``invent_client``, ...)
-by pytest in a subprocess, with the package's pytest plugin. Nothing else is rewritten: the
+by pytest in a subprocess, with the package's pytest plugin. A module-level ``InventClient``
+a page leaves open is closed when another takes its name and at the end of the page, as at
+interpreter exit. Nothing else is rewritten: the
 code is the text of the page.
 """
 
@@ -65,7 +67,9 @@ def teardown(namespace: dict[str, Any]) -> None:
     given = namespace["_given"]
     try:
         loop.run_until_complete(given["client"].aclose())
-        given["sync_client"].close()
+        for value in list(namespace.values()):  # the page's module-level clients too
+            if isinstance(value, InventClient):
+                value.close()
     finally:
         loop.close()
         served.stop()
@@ -102,12 +106,15 @@ def evaluate(example: Example) -> None:
         "\n" * (example.line) + source, example.path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     )
     namespace.update(namespace["_given"])
-    before = set(namespace)
+    before = dict(namespace)
     if code.co_flags & inspect.CO_COROUTINE:
         loop: asyncio.AbstractEventLoop = namespace["_docs"][2]
         loop.run_until_complete(eval(code, namespace))  # noqa: S307 - the page's own code
     else:
         exec(code, namespace)  # noqa: S102 - the page's own code
+    for name, value in before.items():  # a module-level client one page replaced
+        if isinstance(value, InventClient) and namespace.get(name) is not value:
+            value.close()
     tests: list[Callable[..., Any]] = [
         value
         for name, value in namespace.items()

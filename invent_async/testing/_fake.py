@@ -223,7 +223,7 @@ class FakeInvent:
 
     @property
     def rate_limit_per_minute(self) -> float | None:
-        """The limiter's rate (None: unlimited). Assigning resets the limiter's history.
+        """The limiter's rate per minute, or None for no limit; assigning resets its history.
 
         The limiter is a sliding-window log: at most ``rate * window / 60`` requests (rounded
         down, at least 1) are accepted in any :attr:`rate_limit_window` seconds, a burst of
