@@ -149,6 +149,18 @@ def codegen_check(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site: warnings are errors, every cross-reference must resolve.
+
+    The examples on its pages run in ``tests`` (``conftest.py``), not here.
+    """
+    session.install("-e", EXTRAS, *nox.project.dependency_groups(PYPROJECT, "docs"))
+    out = "docs/_build/html"
+    session.run("sphinx-build", "-W", "-n", "--keep-going", "-E", "-b", "html", "docs", out)
+    session.log(f"built {out}/index.html")
+
+
+@nox.session
 def build(session: nox.Session) -> None:
     """Build the sdist and the wheel, check them with twine, list the wheel's files."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "build"))
