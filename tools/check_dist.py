@@ -11,7 +11,14 @@ import zipfile
 
 WHEEL_MUST = ("invent_async/py.typed", "invent_async/__init__.py", "licenses/LICENSE")
 WHEEL_MUST_NOT = ("invent_async/_codegen/",)
-SDIST_MUST = ("LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "docs/conf.py", "conftest.py")
+SDIST_MUST = (
+    "LICENSE",
+    "README.md",
+    "CHANGELOG.md",
+    "pyproject.toml",
+    "docs/conf.py",
+    "conftest.py",
+)
 
 
 def check_wheel(path: str) -> list[str]:
