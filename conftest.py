@@ -29,12 +29,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sybil import Example, Sybil
-from sybil.parsers.markdown import CodeBlockParser as MarkdownCodeBlock
-from sybil.parsers.myst import CodeBlockParser as MystCodeBlock
-
 from invent_async import AsyncInventClient, InventClient, RateLimit
 from invent_async.testing.pytest_plugin import ThreadedFake
+
+EXAMPLES = os.environ.get("INVENT_DOCS_EXAMPLES", "on") != "off"
+"""``INVENT_DOCS_EXAMPLES=off``: nox's tests_lowest, which runs ``tests/`` without sybil."""
+if EXAMPLES:
+    from sybil import Example, Sybil
+    from sybil.parsers.markdown import CodeBlockParser as MarkdownCodeBlock
+    from sybil.parsers.myst import CodeBlockParser as MystCodeBlock
 
 API_KEY = "docs-example-key"
 ENV = ("INVENT_API_KEY", "INVENT_BASE_URL")
@@ -129,21 +132,22 @@ def evaluate(example: Example) -> None:
             asyncio.run(result)
 
 
-docs = Sybil(
-    parsers=[MystCodeBlock("python", evaluate)],
-    patterns=["*.md"],
-    path=str(ROOT / "docs"),
-    excludes=["_build/*"],
-    setup=setup,
-    teardown=teardown,
-    name="docs",
-)
-readme = Sybil(
-    parsers=[MarkdownCodeBlock("python", evaluate)],
-    filenames=["README.md"],
-    path=str(ROOT),
-    setup=setup,
-    teardown=teardown,
-    name="readme",
-)
-pytest_collect_file = (docs + readme).pytest()
+if EXAMPLES:
+    docs = Sybil(
+        parsers=[MystCodeBlock("python", evaluate)],
+        patterns=["*.md"],
+        path=str(ROOT / "docs"),
+        excludes=["_build/*"],
+        setup=setup,
+        teardown=teardown,
+        name="docs",
+    )
+    readme = Sybil(
+        parsers=[MarkdownCodeBlock("python", evaluate)],
+        filenames=["README.md"],
+        path=str(ROOT),
+        setup=setup,
+        teardown=teardown,
+        name="readme",
+    )
+    pytest_collect_file = (docs + readme).pytest()
