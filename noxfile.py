@@ -49,7 +49,7 @@ def _find_interpreters() -> None:
 
 _find_interpreters()
 
-MYPY_PATHS = ["invent_async", "tests", "benchmarks", "tools", "noxfile.py", "conftest.py"]
+MYPY_PATHS = ["invent_async", "tests", "benchmarks", "tools", "noxfile.py"]
 LOOPBACK_ONLY = ["--allow-hosts=127.0.0.1,::1,localhost"]  # pytest-socket
 RETRY_TESTS = [
     "tests/test_client_retries.py",
@@ -121,10 +121,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package, the tests, the benchmarks, tools/ and this file."""
+    """mypy --strict: the package, tests, benchmarks, tools/, conftest.py and this file."""
     typing = nox.project.dependency_groups(PYPROJECT, "typing")
     session.install("-e", ".[orjson,cli,redis,otel]", *typing)
     session.run("mypy", "--strict", *MYPY_PATHS)
+    session.run("mypy", "--strict", "conftest.py")  # apart: tests/ has a conftest module too
 
 
 @nox.session
