@@ -1,17 +1,57 @@
-"""Task runner: ``nox`` runs tests, retry_backoff_221, lint, typecheck and codegen_check.
+"""Task runner: ``nox`` runs tests (every Python the package claims), retry_backoff_221, lint,
+typecheck, codegen_check, docs and build.
+
+``nox -s tests_lowest`` runs the suite with the lowest declared dependency versions; it is not
+in the default run yet, because it fails (CHANGELOG, "Known issues").
 
 ``nox -s bench`` runs the benchmarks.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+from pathlib import Path
+
 import nox
 
-nox.options.sessions = ["tests", "retry_backoff_221", "lint", "typecheck", "codegen_check"]
+nox.options.sessions = [
+    "tests",
+    "retry_backoff_221",
+    "lint",
+    "typecheck",
+    "codegen_check",
+    "docs",
+    "build",
+]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHONS = [
+    c.removeprefix("Programming Language :: Python :: ")
+    for c in PYPROJECT["project"]["classifiers"]
+    if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+]
+"""The interpreters the package claims (its classifiers): ``tests`` runs on each."""
+EXTRAS = ".[orjson,cli,redis,otel]"
+
+
+def _find_interpreters() -> None:
+    """Put pyenv's installed interpreters on PATH for those not on it (nox looks up PATH)."""
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    for version in PYTHONS:
+        found = sorted(versions.glob(f"{version}.*/bin/python{version}"))
+        if found and str(found[-1].parent) not in path:
+            path.append(str(found[-1].parent))
+    os.environ["PATH"] = os.pathsep.join(path)
+
+
+_find_interpreters()
+
+MYPY_PATHS = ["invent_async", "tests", "benchmarks", "tools", "noxfile.py"]
 LOOPBACK_ONLY = ["--allow-hosts=127.0.0.1,::1,localhost"]  # pytest-socket
 RETRY_TESTS = [
     "tests/test_client_retries.py",
@@ -24,13 +64,42 @@ RETRY_TESTS = [
 the request path, the governor's 429 handling, per-item retries of bulk jobs."""
 
 
-@nox.session
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite against FakeInvent over loopback (no other address is reachable)."""
-    session.install(
-        "-e", ".[orjson,cli,redis,otel]", *nox.project.dependency_groups(PYPROJECT, "test")
-    )
+    session.install("-e", EXTRAS, *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *LOOPBACK_ONLY, *session.posargs)
+
+
+def lowest_pins() -> list[str]:
+    """``name==lowest`` for every runtime dependency and extra, from their ``>=`` bounds."""
+    project = PYPROJECT["project"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        requirements += extra
+    pins = []
+    for requirement in requirements:
+        spec, _, marker = requirement.partition(";")
+        name, _, lowest = spec.strip().partition(">=")
+        pins.append(f"{name}=={lowest}" + (f"; {marker.strip()}" if marker else ""))
+    return pins
+
+
+@nox.session(python=PYTHONS[0])
+def tests_lowest(session: nox.Session) -> None:
+    """The test suite with the lowest declared version of every runtime dependency and extra.
+
+    Without the documentation's examples (``tests/`` only): the web frameworks they run need
+    newer versions of anyio than the lowest this package supports.
+    """
+    pins = session.create_tmp() + "/lowest.txt"
+    Path(pins).write_text("\n".join(lowest_pins()) + "\n", encoding="utf-8")
+    test_core = nox.project.dependency_groups(PYPROJECT, "test-core")
+    session.install("-c", pins, "-e", EXTRAS, *test_core)
+    session.run("pip", "freeze", silent=False)
+    session.run(
+        "pytest", *LOOPBACK_ONLY, "tests", *session.posargs, env={"INVENT_DOCS_EXAMPLES": "off"}
+    )
 
 
 @nox.session
@@ -62,10 +131,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package, the tests, the benchmarks and this file."""
+    """mypy --strict: the package, tests, benchmarks, tools/, conftest.py and this file."""
     typing = nox.project.dependency_groups(PYPROJECT, "typing")
     session.install("-e", ".[orjson,cli,redis,otel]", *typing)
-    session.run("mypy", "--strict", "invent_async", "tests", "benchmarks", "noxfile.py")
+    session.run("mypy", "--strict", *MYPY_PATHS)
+    session.run("mypy", "--strict", "conftest.py")  # apart: tests/ has a conftest module too
 
 
 @nox.session
@@ -93,3 +163,27 @@ def codegen_check(session: nox.Session) -> None:
     """Fail (with a diff) when the generated sync client is stale: part of the default run."""
     session.install("-e", ".")
     session.run("python", "-m", "invent_async._codegen", "--check")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site: warnings are errors, every cross-reference must resolve.
+
+    The examples on its pages run in ``tests`` (``conftest.py``), not here.
+    """
+    session.install("-e", EXTRAS, *nox.project.dependency_groups(PYPROJECT, "docs"))
+    out = "docs/_build/html"
+    session.run("sphinx-build", "-W", "-n", "--keep-going", "-E", "-b", "html", "docs", out)
+    session.log(f"built {out}/index.html")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the sdist and the wheel, check them with twine, list the wheel's files."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "build"))
+    out = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(out), ".")
+    dists = sorted(str(p) for p in out.iterdir())
+    session.run("twine", "check", "--strict", *dists)
+    session.run("python", "tools/check_dist.py", *dists)

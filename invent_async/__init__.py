@@ -56,6 +56,7 @@ from ._segment_sync import (
     SegmentSyncReport,
     partial_sync_report,
 )
+from ._serialize import from_dict, from_json, to_dict, to_json
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
 from ._version import __version__ as __version__
@@ -82,6 +83,11 @@ __all__ = [
     "RawResponse",
     # raw responses
     "RawResult",
+    # serialisation
+    "to_dict",
+    "to_json",
+    "from_dict",
+    "from_json",
     # bulk
     "BulkOptions",
     "BulkStream",

@@ -517,9 +517,9 @@ class BulkStream:
     Nothing starts before the first ``__anext__``. :attr:`report` is the report so far.
     With ``streaming=False`` the results are only counted, never handed out one by one:
     :meth:`run` drives such a job to its end. ``journal_kind`` (one of :data:`JOURNAL_KINDS`)
-    keeps this job's journal lines apart from plain ids in the same file.
+    keeps this job's journal lines apart from plain ids in the same file. Iterating raises:
 
-    Raises (from iteration):
+    Raises:
         BulkAbortedError: a 401/403, or a 429 asking to wait longer than ``max_retry_after``,
             made every remaining item pointless; the job stopped.
         Exception: whatever the input iterable or the progress callback raised.

@@ -15,7 +15,6 @@ from typing import Self, TypeVar
 import aiohttp
 
 from ._pipeline import Core, Pipeline, RecordingPipeline
-from ._protocol import DEFAULT_BASE_URL
 from ._ratelimit import GovernorStats, RateLimit
 from ._raw import RawResult, Recorder
 from ._redis_budget import FleetStats
@@ -53,8 +52,9 @@ class AsyncInventClient(Configured):
         api_key: The API key. Defaults to the ``INVENT_API_KEY`` environment variable.
         org_id: Organisation to act on; ``"c"`` is the key's own organisation. Use
             :meth:`for_org` for sub-organisations.
-        base_url: API root. Must be ``https://``; plain ``http://`` is only accepted for
-            loopback hosts (tests, :class:`~invent_async.testing.FakeInvent`).
+        base_url: API root. Defaults to the ``INVENT_BASE_URL`` environment variable, else
+            ``https://api.useinvent.com``. Must be ``https://``; plain ``http://`` is only
+            accepted for loopback hosts (tests, :class:`~invent_async.testing.FakeInvent`).
         timeout: Seconds allowed for one HTTP attempt (None: no per-attempt limit).
         max_retries: Retries after a failed first attempt (see the retry rules in the README).
         deadline: Seconds allowed for a whole call, retries and waits included (None: none).
@@ -88,7 +88,7 @@ class AsyncInventClient(Configured):
         api_key: str | None = None,
         *,
         org_id: str = "c",
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         deadline: float | None = DEFAULT_DEADLINE,

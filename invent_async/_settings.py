@@ -16,7 +16,7 @@ from typing import Final, Self
 
 import attrs
 
-from ._protocol import path_segment, validate_base_url
+from ._protocol import DEFAULT_BASE_URL, path_segment, validate_base_url
 from ._ratelimit import BULK, INTERACTIVE, Lane, RateLimit, check_lane
 from ._retry import RetryPolicy
 from ._secret import Secret
@@ -45,6 +45,7 @@ DEFAULT_RATE_LIMIT: Final = RateLimit()
 """500 requests per minute with a burst of 5: the Invent API's documented per-IP limit."""
 API_KEY_ENV: Final = "INVENT_API_KEY"
 REDIS_URL_ENV: Final = "INVENT_REDIS_URL"
+BASE_URL_ENV: Final = "INVENT_BASE_URL"
 
 
 def _seconds(name: str, value: float | None) -> float | None:
@@ -193,7 +194,7 @@ class Settings:
         api_key: str | Secret | None,
         *,
         org_id: str,
-        base_url: str,
+        base_url: str | None,
         timeout: float | None,
         max_retries: int,
         deadline: float | None,
@@ -212,6 +213,8 @@ class Settings:
             TypeError: an argument of the wrong type.
         """
         secret = api_key if isinstance(api_key, Secret) else cls.key(api_key)
+        if base_url is None:
+            base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         url = validate_base_url(base_url)
         options = Options.checked(
             org_id=org_id, timeout=timeout, max_retries=max_retries, deadline=deadline

@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import anyio
 import pytest
-from conftest import API_KEY, FAST_RATE
 
+from conftest import API_KEY, FAST_RATE
 from invent_async import (
     AsyncInventClient,
     BulkAbortedError,

@@ -21,8 +21,8 @@ from typing import Any
 import anyio
 import pytest
 from _harness import API_KEY, Api, api_fixture  # noqa: F401
-from conftest import FAST_RATE
 
+from conftest import FAST_RATE
 from invent_async import (
     APIConnectionError,
     APIStatusError,

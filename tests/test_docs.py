@@ -89,3 +89,25 @@ def test_every_documented_endpoint_is_an_endpoint_of_the_api(target: Target) -> 
     documented = [http_of(method) for _, method in public_methods(target.async_cls)]
 
     assert [http for http in documented if http is not None and http not in routes] == []
+
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def test_the_api_reference_lists_every_exported_name() -> None:
+    import invent_async
+    import invent_async.testing
+
+    api = (DOCS / "api.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\.\. auto\w+:: ([\w.]+)$", api, re.MULTILINE))
+
+    expected = {f"invent_async.{name}" for name in invent_async.__all__}
+    expected |= {f"invent_async.testing.{name}" for name in invent_async.testing.__all__}
+    assert sorted(expected - listed) == []
+
+
+def test_every_page_is_in_the_table_of_contents() -> None:
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+
+    pages = {p.stem for p in DOCS.glob("*.md")} - {"index"}
+    assert sorted(page for page in pages if f"\n{page}\n" not in index) == []

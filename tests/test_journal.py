@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Final
 
 import pytest
-from conftest import API_KEY, FAST_RATE
 
+from conftest import API_KEY, FAST_RATE
 from invent_async import AsyncInventClient, InventError, JournalError, Outcome
 from invent_async._bulk import FingerprintSet, _Journal, read_journal
 from invent_async.testing import FakeInvent

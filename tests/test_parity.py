@@ -35,6 +35,7 @@ from invent_async import (
     Page,
 )
 from invent_async._codegen import discover_targets
+from invent_async._codegen._members import sync_docstring
 from invent_async._sync import _generated
 
 RESULT_RULES: list[tuple[str, str]] = [
@@ -99,7 +100,7 @@ def test_every_async_resource_method_has_a_sync_twin(
     assert params(sync_fn) == params(async_fn)
     async_result = inspect.signature(async_fn).return_annotation
     assert inspect.signature(sync_fn).return_annotation == sync_result(async_result)
-    assert sync_fn.__doc__ == async_fn.__doc__
+    assert sync_fn.__doc__ == sync_docstring(async_fn.__doc__ or "")
 
 
 def test_every_async_resource_group_has_a_sync_twin_on_the_client() -> None:
@@ -107,7 +108,7 @@ def test_every_async_resource_group_has_a_sync_twin_on_the_client() -> None:
         twin = getattr(_generated, target.sync_name)
         assert InventClient.__annotations__[target.attr] == twin.__name__  # generated
         assert InventClient is _generated.InventClient
-        assert twin.__doc__ == target.async_cls.__doc__
+        assert twin.__doc__ == sync_docstring(target.async_cls.__doc__ or "")
 
 
 def test_the_client_has_the_async_clients_public_surface() -> None:

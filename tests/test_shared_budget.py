@@ -25,8 +25,8 @@ from typing import Final, TypeVar
 import anyio
 import pytest
 from _harness import API_KEY, ThreadedFake
-from conftest import FAST_RATE
 
+from conftest import FAST_RATE
 from invent_async import (
     AsyncInventClient,
     AuthenticationError,

@@ -10,7 +10,9 @@ import ast
 import importlib
 import importlib.util
 import inspect
+import re
 from collections.abc import Sequence
+from typing import Final
 
 import attrs
 
@@ -225,7 +227,26 @@ def _docstring(
             f"{where}: the docstring is indented by {first.col_offset}, expected {indent} "
             "(it is copied verbatim)"
         )
-    return source.segment(first.value)
+    return sync_docstring(source.segment(first.value))
+
+
+SYNC_WORDING: Final = (
+    (re.compile(r"\bawait\s+"), ""),
+    (re.compile(r"\basync (with|for)\b"), r"\1"),
+    (re.compile(r"\basync-iterable\b"), "iterable"),
+    (re.compile(r"\bAsyncPager\b"), "Pager"),
+)
+"""What an async docstring says that is wrong for the sync twin, and what the twin says."""
+ASYNC_WORDING: Final = re.compile(r"\bawait\b|\basync (with|for)\b|\basync-iterable\b|AsyncPager")
+"""Words no generated docstring may contain (``tests/test_codegen.py`` checks)."""
+
+
+def sync_docstring(text: str) -> str:
+    """An async docstring reworded for the sync twin: no ``await``, ``async with``/``for``,
+    "async-iterable" or ``AsyncPager`` (a call blocks, a pager is a plain iterable)."""
+    for pattern, replacement in SYNC_WORDING:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 # ---------------------------------------------------------------------- classes

@@ -25,7 +25,6 @@ from .._models import (
     Segment,
     SegmentColor,
 )
-from .._protocol import DEFAULT_BASE_URL
 from .._ratelimit import RateLimit
 from .._segment_sync import SegmentSyncPlan, SegmentSyncProgress, SegmentSyncReport
 from .._settings import (
@@ -102,7 +101,7 @@ class Contacts:
             page: First page to fetch (1-based).
 
         Returns:
-            An async-iterable pager over the segments (no request is made until you iterate).
+            An iterable pager over the segments (no request is made until you iterate).
         """
         return Pager(
             self._bridge,
@@ -152,7 +151,7 @@ class Contacts:
             page: First page to fetch (1-based).
 
         Returns:
-            An async-iterable pager over the contacts (no request is made until you iterate).
+            An iterable pager over the contacts (no request is made until you iterate).
         """
         return Pager(
             self._bridge,
@@ -437,8 +436,8 @@ class Contacts:
     ) -> SyncBulkStream:
         """Like :meth:`bulk_add_segment`, but yield each item's result as it completes.
 
-        Use it as ``async with client.contacts.stream_add_segment(ids, sg) as results:`` then
-        ``async for result in results:``; leaving the block early stops the job. Each
+        Use it as ``with client.contacts.stream_add_segment(ids, sg) as results:`` then
+        ``for result in results:``; leaving the block early stops the job. Each
         :class:`ItemResult` has the id, its outcome, the attempts and the contact or error;
         ``results.report`` is the report so far.
 
@@ -641,7 +640,7 @@ class Segments:
             page: First page to fetch (1-based).
 
         Returns:
-            An async-iterable pager over the segments (no request is made until you iterate).
+            An iterable pager over the segments (no request is made until you iterate).
         """
         return Pager(
             self._bridge,
@@ -746,8 +745,9 @@ class InventClient(SyncClient):
         api_key: The API key. Defaults to the ``INVENT_API_KEY`` environment variable.
         org_id: Organisation to act on; ``"c"`` is the key's own organisation. Use
             :meth:`for_org` for sub-organisations.
-        base_url: API root. Must be ``https://``; plain ``http://`` is only accepted for
-            loopback hosts (tests, :class:`~invent_async.testing.FakeInvent`).
+        base_url: API root. Defaults to the ``INVENT_BASE_URL`` environment variable, else
+            ``https://api.useinvent.com``. Must be ``https://``; plain ``http://`` is only
+            accepted for loopback hosts (tests, :class:`~invent_async.testing.FakeInvent`).
         timeout: Seconds allowed for one HTTP attempt (None: no per-attempt limit).
         max_retries: Retries after a failed first attempt (see the retry rules in the README).
         deadline: Seconds allowed for a whole call, retries and waits included (None: none).
@@ -776,7 +776,7 @@ class InventClient(SyncClient):
         api_key: str | None = None,
         *,
         org_id: str = "c",
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         deadline: float | None = DEFAULT_DEADLINE,

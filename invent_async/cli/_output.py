@@ -21,7 +21,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .. import _converter
 from .._bulk import BulkFailure, BulkReport
 from .._exceptions import APIStatusError
 from .._models import Contact, Segment
@@ -31,6 +30,7 @@ from .._segment_sync import (
     estimate_seconds,
     format_duration,
 )
+from .._serialize import to_dict
 
 __all__ = [
     "CONTACT_VIEW",
@@ -82,6 +82,7 @@ def _flag(value: bool | None) -> str:
 def contact_record(contact: Contact) -> dict[str, str]:
     """A contact as flat text fields (the CSV columns); the first channel gives email/phone."""
     channel = contact.channels[0] if contact.channels else None
+    wire = to_dict(contact)
     return {
         "id": contact.id,
         "name": contact.name or "",
@@ -94,8 +95,8 @@ def contact_record(contact: Contact) -> dict[str, str]:
         "blocked": _flag(contact.blocked),
         "unsubscribed": _flag(contact.unsubscribed),
         "is_admin": _flag(contact.is_admin),
-        "created_at": _converter.format_datetime(contact.created_at),
-        "updated_at": _converter.format_datetime(contact.updated_at),
+        "created_at": wire["created_at"],
+        "updated_at": wire["updated_at"],
     }
 
 
@@ -113,14 +114,15 @@ def _contact_cells(contact: Contact) -> tuple[str, ...]:
 
 def segment_record(segment: Segment) -> dict[str, str]:
     """A segment as flat text fields (the CSV columns)."""
+    wire = to_dict(segment)
     return {
         "id": segment.id,
         "name": segment.name,
         "color": "" if segment.color is None else str(segment.color),
         "contacts_count": str(segment.contacts_count),
         "boards": "" if segment.boards is None else str(len(segment.boards)),
-        "created_at": _converter.format_datetime(segment.created_at),
-        "updated_at": _converter.format_datetime(segment.updated_at),
+        "created_at": wire["created_at"],
+        "updated_at": wire["updated_at"],
     }
 
 
@@ -169,7 +171,7 @@ SEGMENT_VIEW: Final = View[Segment](
 
 def json_line(item: object) -> str:
     """One JSON line: the SDK's unstructured form of a model (datetimes in ISO 8601)."""
-    return json.dumps(_converter.unstructure(item), ensure_ascii=False)
+    return json.dumps(to_dict(item), ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------- writers

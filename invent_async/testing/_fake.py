@@ -223,7 +223,7 @@ class FakeInvent:
 
     @property
     def rate_limit_per_minute(self) -> float | None:
-        """The limiter's rate (None: unlimited). Assigning resets the limiter's history.
+        """The limiter's rate per minute, or None for no limit; assigning resets its history.
 
         The limiter is a sliding-window log: at most ``rate * window / 60`` requests (rounded
         down, at least 1) are accepted in any :attr:`rate_limit_window` seconds, a burst of
@@ -349,16 +349,24 @@ class FakeInvent:
         color: m.SegmentColor | str = m.SegmentColor.NEUTRAL,
         *,
         boards: Sequence[m.Board] = (),
+        id: str | None = None,
         org: str = st.DEFAULT_ORG,
     ) -> m.Segment:
-        """Create a segment (``boards``: the board columns that use it, default none)."""
+        """Create a segment (``boards``: the board columns that use it, default none).
+
+        ``id`` chooses its id (``add_segment("VIP", id="sg_vip")``), so an example or a test
+        can name it in advance; by default it is the next ``sg_N``. ValueError if it is taken.
+        """
         with self._store.lock:
-            seg = self._store.create_segment(self._org(org), name, str(color), boards)
+            seg = self._store.create_segment(
+                self._org(org), name, str(color), boards, segment_id=id
+            )
             return _read(seg.to_json(boards=True), m.Segment)
 
     def add_contact(
         self,
         *,
+        id: str | None = None,
         name: str | None = None,
         email: str | None = None,
         phone: str | None = None,
@@ -375,8 +383,9 @@ class FakeInvent:
         """Create a contact with one channel of ``channel_type``.
 
         The channel's ``user_id`` is ``user_id``, else ``phone``, else ``email``, else a
-        generated ``user_N``; its ``name`` is the contact's name. Raises KeyError for an
-        unknown org or segment.
+        generated ``user_N``; its ``name`` is the contact's name. ``id`` chooses the
+        contact's id (``add_contact(id="ct_123", name="Ada")``); by default it is the next
+        ``ct_N``. Raises KeyError for an unknown org or segment, ValueError for a taken id.
         """
         with self._store.lock:
             org_state = self._org(org)
@@ -404,6 +413,7 @@ class FakeInvent:
                 is_admin=is_admin,
                 ai_replies_disabled=ai_replies_disabled,
                 stamp=stamp,
+                contact_id=id,
             )
             return _read(ct.to_json(org_state.segments), m.Contact)
 

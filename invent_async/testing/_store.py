@@ -281,13 +281,26 @@ class Store:
         is_admin: bool = False,
         ai_replies_disabled: bool = False,
         stamp: str | None = None,
+        contact_id: str | None = None,
     ) -> ContactRecord:
-        """Create a contact with one channel and put it into ``segment_ids`` (404 if unknown)."""
+        """Create a contact with one channel and put it into ``segment_ids`` (404 if unknown).
+
+        ``contact_id`` chooses the id (a seeding helper's; ValueError if it is taken),
+        otherwise the next free ``ct_N`` is used.
+        """
         segments = [self.segment(org, sid) for sid in segment_ids]
         stamp = stamp or self.now()
         number = self._next_number("ct")
+        if contact_id is None:
+            while f"ct_{number}" in org.contacts:
+                number = self._next_number("ct")
+            contact_id = f"ct_{number}"
+        elif not isinstance(contact_id, str) or not contact_id:
+            raise ValueError(f"a contact id must be a non-empty string, got {contact_id!r}")
+        elif contact_id in org.contacts:
+            raise ValueError(f"contact {contact_id!r} already exists in {org.org_id!r}")
         ct = ContactRecord(
-            id=f"ct_{number}",
+            id=contact_id,
             seq=number,
             name=name,
             channels=[channel],
@@ -312,7 +325,7 @@ class Store:
         gc_was_enabled = gc.isenabled()
         gc.disable()  # the many small records would trigger useless collections (2x slower)
         try:
-            records = self._make_contacts(n, [seg.id for seg in segments])
+            records = self._make_contacts(n, [seg.id for seg in segments], org.contacts)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -322,12 +335,16 @@ class Store:
             seg.members.update(dict.fromkeys(ids))
         return ids
 
-    def _make_contacts(self, n: int, segment_ids: list[str]) -> list[ContactRecord]:
+    def _make_contacts(
+        self, n: int, segment_ids: list[str], org_contacts: Mapping[str, ContactRecord]
+    ) -> list[ContactRecord]:
         stamp = self.now()
         records: list[ContactRecord] = []
         seg_keys = dict.fromkeys(segment_ids)
-        for _ in range(n):
+        while len(records) < n:
             number = self._next_number("ct")
+            if f"ct_{number}" in org_contacts:
+                continue  # a seeded contact chose this id
             channel = channel_json(
                 id=self.next_id("ch"),
                 type="custom",
@@ -456,12 +473,25 @@ class Store:
     # ------------------------------------------------------------------ segments
 
     def create_segment(
-        self, org: OrgState, name: str, color: str, boards: Sequence[m.Board] = ()
+        self,
+        org: OrgState,
+        name: str,
+        color: str,
+        boards: Sequence[m.Board] = (),
+        segment_id: str | None = None,
     ) -> SegmentRecord:
-        """Create an empty segment."""
+        """Create an empty segment (``segment_id``: a chosen id, ValueError if it is taken)."""
         stamp = self.now()
+        if segment_id is None:
+            segment_id = self.next_id("sg")
+            while segment_id in org.segments:
+                segment_id = self.next_id("sg")
+        elif not isinstance(segment_id, str) or not segment_id:
+            raise ValueError(f"a segment id must be a non-empty string, got {segment_id!r}")
+        elif segment_id in org.segments:
+            raise ValueError(f"segment {segment_id!r} already exists in {org.org_id!r}")
         seg = SegmentRecord(
-            id=self.next_id("sg"),
+            id=segment_id,
             name=name,
             color=color,
             created_at=stamp,

@@ -1,0 +1,153 @@
+"""Run every Python code block of ``docs/*.md`` and ``README.md`` (sybil), against FakeInvent.
+
+The documented setup (``docs/testing.md``, "How the documentation's examples run"): each
+document gets a FakeInvent of its own, served from a thread, seeded with the ids the
+examples use (segment ``sg_vip`` "VIP", contact ``ct_123`` "Ada", 20 more contacts whose ids
+are ``ids``), and ``INVENT_API_KEY``/``INVENT_BASE_URL`` pointing at it, so a client built
+with no arguments talks to it. A document's blocks share one namespace, in order, which also
+holds ``fake`` (the FakeInvent), ``client`` (an ``AsyncInventClient`` bound to it),
+``sync_client`` (an ``InventClient``) and ``ids``, given again before each block (a block
+that closed its own ``client`` leaves the next one the fixture's). A block may ``await`` at
+top level (it runs on the document's event loop). A block defining ``test_*`` functions has
+them run: those without parameters directly, those taking fixtures (``invent_client``, ...)
+by pytest in a subprocess, with the package's pytest plugin. A module-level ``InventClient``
+a page leaves open is closed when another takes its name and at the end of the page, as at
+interpreter exit. Nothing else is rewritten: the
+code is the text of the page.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invent_async import AsyncInventClient, InventClient, RateLimit
+from invent_async.testing.pytest_plugin import ThreadedFake
+
+EXAMPLES = os.environ.get("INVENT_DOCS_EXAMPLES", "on") != "off"
+"""``INVENT_DOCS_EXAMPLES=off``: nox's tests_lowest, which runs ``tests/`` without sybil."""
+if EXAMPLES:
+    from sybil import Example, Sybil
+    from sybil.parsers.markdown import CodeBlockParser as MarkdownCodeBlock
+    from sybil.parsers.myst import CodeBlockParser as MystCodeBlock
+
+API_KEY = "docs-example-key"
+ENV = ("INVENT_API_KEY", "INVENT_BASE_URL")
+EXAMPLE_RATE = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
+ROOT = Path(__file__).parent
+
+
+def setup(namespace: dict[str, Any]) -> None:
+    """A seeded FakeInvent, the environment pointing at it, clients bound to it."""
+    served = ThreadedFake(API_KEY)
+    fake = served.start()
+    fake.add_segment("VIP", id="sg_vip")
+    fake.add_contact(id="ct_123", name="Ada", email="ada@example.com")
+    ids = fake.add_contacts(20)
+    saved = {name: os.environ.get(name) for name in ENV}
+    os.environ["INVENT_API_KEY"] = API_KEY
+    os.environ["INVENT_BASE_URL"] = fake.url
+    given = {
+        "fake": fake,
+        "ids": ids,
+        "client": AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=EXAMPLE_RATE),
+        "sync_client": InventClient(API_KEY, base_url=fake.url, rate_limit=EXAMPLE_RATE),
+    }
+    namespace.update(given, __name__="__docs__", _docs=(served, saved, asyncio.new_event_loop()))
+    namespace["_given"] = given
+
+
+def teardown(namespace: dict[str, Any]) -> None:
+    served, saved, loop = namespace["_docs"]
+    given = namespace["_given"]
+    try:
+        loop.run_until_complete(given["client"].aclose())
+        for value in list(namespace.values()):  # the page's module-level clients too
+            if isinstance(value, InventClient):
+                value.close()
+    finally:
+        loop.close()
+        served.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run_tests_in_pytest(source: str, path: str) -> None:
+    """Run a block's fixture-taking tests in a pytest subprocess with the plugin."""
+    anyio = "pytest.mark.anyio" in source
+    plugins = ["-p", "no:asyncio"] if anyio else ["-p", "asyncio", "-o", "asyncio_mode=auto"]
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "test_example.py").write_text(source, encoding="utf-8")
+        done = subprocess.run(  # noqa: S603 - our own python on a page's test file
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, folder],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=folder,
+            timeout=120,
+        )
+    if done.returncode != 0 or " passed" not in done.stdout:
+        raise AssertionError(f"the tests of {path} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def evaluate(example: Example) -> None:
+    source: str = example.parsed
+    namespace: dict[str, Any] = example.namespace
+    path = f"{example.path}:{example.line}"
+    code = compile(
+        "\n" * (example.line) + source, example.path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    )
+    namespace.update(namespace["_given"])
+    before = dict(namespace)
+    if code.co_flags & inspect.CO_COROUTINE:
+        loop: asyncio.AbstractEventLoop = namespace["_docs"][2]
+        loop.run_until_complete(eval(code, namespace))  # noqa: S307 - the page's own code
+    else:
+        exec(code, namespace)  # noqa: S102 - the page's own code
+    for name, value in before.items():  # a module-level client one page replaced
+        if isinstance(value, InventClient) and namespace.get(name) is not value:
+            value.close()
+    tests: list[Callable[..., Any]] = [
+        value
+        for name, value in namespace.items()
+        if name.startswith("test_") and name not in before and callable(value)
+    ]
+    if any(inspect.signature(test).parameters for test in tests):
+        _run_tests_in_pytest(source, path)
+        return
+    for test in tests:
+        result = test()
+        if inspect.iscoroutine(result):
+            asyncio.run(result)
+
+
+if EXAMPLES:
+    docs = Sybil(
+        parsers=[MystCodeBlock("python", evaluate)],
+        patterns=["*.md"],
+        path=str(ROOT / "docs"),
+        excludes=["_build/*"],
+        setup=setup,
+        teardown=teardown,
+        name="docs",
+    )
+    readme = Sybil(
+        parsers=[MarkdownCodeBlock("python", evaluate)],
+        filenames=["README.md"],
+        path=str(ROOT),
+        setup=setup,
+        teardown=teardown,
+        name="readme",
+    )
+    pytest_collect_file = (docs + readme).pytest()

@@ -1,0 +1,138 @@
+"""The pytest plugin for your own tests: a running FakeInvent and clients bound to it.
+
+Installed with the package as the ``invent_async`` pytest plugin (a ``pytest11`` entry
+point), so the fixtures are there in any project that has ``invent-async`` and ``pytest``
+installed. It only *defines* fixtures: no hook changes how tests are collected or run, no
+option is added, and nothing runs until a test asks for one of them, so loading it
+automatically surprises no one. ``-p no:invent_async`` turns it off.
+
+Fixtures (each one per test):
+
+- ``invent_fake``: a :class:`~invent_async.testing.FakeInvent` serving on 127.0.0.1 from a
+  background thread, so it serves sync tests, asyncio tests and anyio tests alike. Seed it
+  (``invent_fake.add_contact(id="ct_123", name="Ada")``), inject faults
+  (``invent_fake.fail_next(...)``) and read what was sent (``invent_fake.requests``).
+- ``invent_api_key``: the key the fake accepts (override the fixture to choose another).
+- ``invent_env``: ``INVENT_API_KEY`` and ``INVENT_BASE_URL`` pointing at ``invent_fake`` for
+  the test, so code that builds its own ``AsyncInventClient()`` or ``InventClient()`` (your
+  application's) talks to the fake unchanged.
+- ``invent_client``: an :class:`~invent_async.AsyncInventClient` bound to the fake, closed
+  after the test. An async fixture: with pytest-asyncio active it is a pytest-asyncio fixture
+  (strict or auto mode), otherwise a plain async fixture, which anyio's plugin runs for
+  ``@pytest.mark.anyio`` tests (``anyio_backend`` must be ``"asyncio"``: the SDK runs on
+  asyncio).
+- ``invent_sync_client``: an :class:`~invent_async.InventClient` bound to the fake.
+
+Both clients pace requests far above the API's 500/minute (``INVENT_TEST_RATE_LIMIT``), so a
+test of many calls is not slowed down; build your own client on ``invent_fake.url`` to test
+against the real limit (``FakeInvent(rate_limit_per_minute=...)`` answers 429 beyond it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Final
+
+import pytest
+
+from .._client import AsyncInventClient
+from .._ratelimit import RateLimit
+from .._sync import InventClient
+from ._fake import FakeInvent
+
+__all__ = ["INVENT_TEST_RATE_LIMIT", "ThreadedFake"]
+
+INVENT_TEST_RATE_LIMIT: Final = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
+"""The fixtures' clients' rate limit: far above what a test sends, not shared with others."""
+_START_TIMEOUT: Final = 10.0
+
+
+class ThreadedFake:
+    """A :class:`FakeInvent` served by an event loop of its own in a daemon thread."""
+
+    def __init__(self, api_key: str) -> None:
+        self.fake = FakeInvent(api_key=api_key)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="invent-fake", daemon=True
+        )
+
+    def start(self) -> FakeInvent:
+        """Start the thread and the server; return the running fake."""
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(_START_TIMEOUT)
+        return self.fake
+
+    def stop(self) -> None:
+        """Stop the server, the loop and the thread."""
+        try:
+            asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(_START_TIMEOUT)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(_START_TIMEOUT)
+            self._loop.close()
+
+
+@pytest.fixture
+def invent_api_key() -> str:
+    """The API key ``invent_fake`` accepts and the fixtures' clients send."""
+    return "invent-test-key"
+
+
+@pytest.fixture
+def invent_fake(invent_api_key: str) -> Iterator[FakeInvent]:
+    """A running FakeInvent (its own loop in a thread: for sync and async tests alike)."""
+    served = ThreadedFake(invent_api_key)
+    fake = served.start()
+    try:
+        yield fake
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+def invent_env(
+    invent_fake: FakeInvent, invent_api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> FakeInvent:
+    """``INVENT_API_KEY`` and ``INVENT_BASE_URL`` set to ``invent_fake`` for the test."""
+    monkeypatch.setenv("INVENT_API_KEY", invent_api_key)
+    monkeypatch.setenv("INVENT_BASE_URL", invent_fake.url)
+    return invent_fake
+
+
+@pytest.fixture
+def invent_sync_client(invent_fake: FakeInvent, invent_api_key: str) -> Iterator[InventClient]:
+    """An InventClient bound to ``invent_fake`` (closed after the test)."""
+    with InventClient(
+        invent_api_key, base_url=invent_fake.url, rate_limit=INVENT_TEST_RATE_LIMIT
+    ) as client:
+        yield client
+
+
+def _async_fixtures(decorate: Callable[[Any], Any]) -> object:
+    """A plugin object with ``invent_client``, decorated for the async plugin in use."""
+
+    class AsyncFixtures:
+        @decorate
+        async def invent_client(
+            self, invent_fake: FakeInvent, invent_api_key: str
+        ) -> AsyncIterator[AsyncInventClient]:
+            """An AsyncInventClient bound to ``invent_fake`` (closed after the test)."""
+            async with AsyncInventClient(
+                invent_api_key, base_url=invent_fake.url, rate_limit=INVENT_TEST_RATE_LIMIT
+            ) as client:
+                yield client
+
+    return AsyncFixtures()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register ``invent_client`` as a pytest-asyncio fixture if that plugin is active."""
+    decorate: Any = pytest.fixture
+    if config.pluginmanager.has_plugin("asyncio"):
+        import pytest_asyncio
+
+        decorate = pytest_asyncio.fixture
+    config.pluginmanager.register(_async_fixtures(decorate), "invent_async.async_fixtures")

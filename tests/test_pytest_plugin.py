@@ -1,0 +1,82 @@
+"""The pytest plugin users get: its fixtures under anyio's plugin, pytest-asyncio (strict and
+auto mode) and plain sync tests, each run in a pytest subprocess of its own."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = """
+import pytest
+
+from invent_async import AsyncInventClient, InventClient
+
+
+{marker}
+async def test_async_client(invent_fake, invent_client) -> None:
+    invent_fake.add_segment("VIP", id="sg_vip")
+    invent_fake.add_contact(id="ct_123", name="Ada")
+    contact = await invent_client.contacts.add_segment("ct_123", "sg_vip")
+    assert [s.id for s in contact.segments] == ["sg_vip"]
+    assert invent_fake.requests[-1].method == "POST"
+
+
+{marker}
+async def test_own_client_from_the_environment(invent_env) -> None:
+    invent_env.add_contact(id="ct_1", name="Bo")
+    async with AsyncInventClient() as client:
+        assert (await client.contacts.get("ct_1")).name == "Bo"
+
+
+def test_sync_client(invent_fake, invent_sync_client) -> None:
+    invent_fake.add_contact(id="ct_9", name="Cy")
+    invent_fake.fail_next(1, status=503)
+    assert invent_sync_client.contacts.get("ct_9").name == "Cy"
+
+
+def test_sync_code_of_the_application(invent_env) -> None:
+    invent_env.add_contacts(3)
+    with InventClient() as client:
+        assert len(client.contacts.list().collect()) == 3
+"""
+
+LOOP_SCOPE = ["-o", "asyncio_default_fixture_loop_scope=function"]
+ANYIO = """
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+"""
+
+
+@pytest.mark.parametrize(
+    ("marker", "args", "extra"),
+    [
+        pytest.param("@pytest.mark.anyio", ["-p", "no:asyncio"], ANYIO, id="anyio"),
+        pytest.param(
+            "@pytest.mark.asyncio", ["-p", "asyncio", *LOOP_SCOPE], "", id="pytest-asyncio-strict"
+        ),
+        pytest.param(
+            "",
+            ["-p", "asyncio", "-o", "asyncio_mode=auto", *LOOP_SCOPE],
+            "",
+            id="pytest-asyncio-auto",
+        ),
+    ],
+)
+def test_the_fixtures_work_under_each_async_plugin(
+    pytester: pytest.Pytester, marker: str, args: list[str], extra: str
+) -> None:
+    pytester.makepyfile(test_user=USER_TESTS.format(marker=marker) + extra)
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error", *args)
+
+    result.assert_outcomes(passed=4)
+
+
+def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user="def test_x(invent_fake): pass")
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:invent_async")
+
+    result.assert_outcomes(errors=1)
