@@ -371,7 +371,7 @@ class _Journal:
     (at most the ids in flight are sent again on resume); ``fsync`` runs at most every
     :data:`JOURNAL_SYNC_INTERVAL` seconds and on close, for a crash of the whole machine.
 
-    ``kind`` (one of :data:`JOURNAL_KINDS`, or None for plain ids) says which lines are this
+    ``kind`` (one of ``JOURNAL_KINDS``, or None for plain ids) says which lines are this
     journal's: it writes ``<kind>\t<id>`` and loads only the lines of its own kind, so the
     adds and the removals of a segment sync share one file without mixing.
     """
@@ -516,7 +516,7 @@ class BulkStream:
 
     Nothing starts before the first ``__anext__``. :attr:`report` is the report so far.
     With ``streaming=False`` the results are only counted, never handed out one by one:
-    :meth:`run` drives such a job to its end. ``journal_kind`` (one of :data:`JOURNAL_KINDS`)
+    :meth:`run` drives such a job to its end. ``journal_kind`` (one of ``JOURNAL_KINDS``)
     keeps this job's journal lines apart from plain ids in the same file. Iterating raises:
 
     Raises:

@@ -12,7 +12,7 @@ is ``_segment_job``.
   fingerprint match is confirmed against the stored bytes, so an input id is never taken for
   a member it merely collides with. :class:`CompactIds` keeps a list of ids (removed,
   missing) the same way.
-- :func:`choose_strategy`: the worth-it rule. Reading costs ``ceil(members / 100)``
+- ``choose_strategy``: the worth-it rule. Reading costs ``ceil(members / 100)``
   requests and saves one add per input id that is already a member, at most one per input
   id; the membership is read when the reads left after the first page cost at most half
   the input (the full rule is in the function's docstring).
@@ -308,7 +308,7 @@ def read_requests(members: int) -> int:
 
 @attrs.frozen(kw_only=True)
 class StrategyChoice:
-    """What :func:`choose_strategy` decided, and why (in words for the plan and report)."""
+    """What ``choose_strategy`` decided, and why (in words for the plan and report)."""
 
     strategy: Strategy
     reason: str
@@ -440,7 +440,7 @@ class SegmentSyncPlan:
     Attributes:
         segment_id: The segment.
         org_id: The organisation of the client that made the plan.
-        strategy: ``"diff"`` or ``"add-only"`` (see :func:`choose_strategy`).
+        strategy: ``"diff"`` or ``"add-only"`` (see ``choose_strategy``).
         reason: Why that strategy, in words.
         remove_others: Whether members not in the input would be removed.
         members: Members of the segment now (the first page's ``pagination-count``, or the
@@ -557,7 +557,7 @@ class SegmentSyncReport:
     Attributes:
         segment_id: The segment.
         strategy: ``"diff"`` (the membership was read) or ``"add-only"``.
-        reason: Why that strategy, in words (see :func:`choose_strategy`).
+        reason: Why that strategy, in words (see ``choose_strategy``).
         remove_others: Whether members not in the input were removed.
         members_before: Members when the sync started (see :attr:`SegmentSyncPlan.members`).
         total: Input ids taken from the input (duplicates included).
