@@ -22,8 +22,8 @@ from typing import Final
 import attrs
 import pytest
 from _harness import Api, api_fixture  # noqa: F401
-from conftest import API_KEY, FAST_RATE
 
+from conftest import API_KEY, FAST_RATE
 from invent_async import (
     AsyncInventClient,
     BadRequestError,
