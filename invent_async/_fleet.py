@@ -36,7 +36,6 @@ shuts down or the last client using the governor closes there.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import logging
 import math
@@ -57,6 +56,7 @@ from ._ratelimit import (
     RateLimit,
     Ticket,
     redact_url,
+    wake_futures,
 )
 from ._redis_budget import FleetStats, RedisBudget, RedisUnavailableError, Reservation
 
@@ -344,7 +344,7 @@ class FleetGovernor:
             self._recovered.clear()
             if was_down:
                 self._probation_end = self._clock() + PROBATION
-        _resolve_all(recovered)
+        wake_futures(recovered)
         if was_down:
             log.warning(
                 "the shared rate budget's Redis server (%s) answers again: back on the shared "
@@ -527,26 +527,6 @@ class FleetGovernor:
             RedisUnavailableError: the server did not answer.
         """
         return await self._loop_budget().stats()
-
-
-def _resolve_all(futures: list[asyncio.Future[None]]) -> None:
-    """Resolve futures of any event loop: directly on the running one, thread-safely else."""
-    try:
-        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    for fut in futures:
-        loop = fut.get_loop()
-        if loop is running:
-            _set(fut)
-        elif not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # closed meanwhile: nobody waits there
-                loop.call_soon_threadsafe(_set, fut)
-
-
-def _set(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 async def _start(watcher: AsyncGenerator[None]) -> None:

@@ -73,6 +73,7 @@ __all__ = [
     "RateGovernor",
     "RateLimit",
     "Ticket",
+    "wake_futures",
 ]
 
 DEFAULT_PER_MINUTE: Final = 500.0
@@ -459,7 +460,7 @@ class _Waiter:
     """A request parked on a future of its own event loop (for a slot, or a probe's answer).
 
     ``state`` changes under the governor's lock only, so a slot handed over from another
-    thread is never lost; the future is only the wake-up call (see :func:`_wake`).
+    thread is never lost; the future is only the wake-up call (see :func:`wake_futures`).
     """
 
     __slots__ = ("fut", "state")
@@ -495,7 +496,7 @@ def _resolve(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-def _wake(futures: list[asyncio.Future[None]]) -> None:
+def wake_futures(futures: list[asyncio.Future[None]]) -> None:
     """Resolve futures of any event loop: directly on the running one, thread-safely else."""
     try:
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -702,7 +703,7 @@ class RateGovernor:
                 if holding:
                     wake = self._free_slot()
             if wake is not None:
-                _wake([wake])
+                wake_futures([wake])
             raise
         with self._lock:
             self._waiting -= 1
@@ -968,7 +969,7 @@ class RateGovernor:
                 return
             self._probe = None
             woken = self._probe_woken()
-        _wake(woken)
+        wake_futures(woken)
 
     def _probe_woken(self) -> list[asyncio.Future[None]]:
         waiters, self._probe_waiters = self._probe_waiters, []
@@ -1058,7 +1059,7 @@ class RateGovernor:
                 elif waiter.state == _WAITING:
                     waiter.state = _CANCELLED
             if wake is not None:
-                _wake([wake])
+                wake_futures([wake])
             raise
         finally:
             if timer is not None:
@@ -1113,7 +1114,7 @@ class RateGovernor:
         finally:
             lock.release()
         if woken:
-            _wake(woken)
+            wake_futures(woken)
 
     def _deadline_error(self, wait: float | None) -> GovernorDeadlineExceeded:
         self._deadline_misses += 1  # under the lock, like every caller
@@ -1195,7 +1196,7 @@ class RateGovernor:
             woken = self._end_probe(None)
             woken += self._wakes.values()
             self._wakes.clear()
-        _wake(woken)
+        wake_futures(woken)
         return remaining
 
     def succeeded(self, ticket: Ticket | None = None) -> None:
