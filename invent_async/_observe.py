@@ -9,7 +9,9 @@ observes when:
   span object is created and no attribute is built. The check reads OpenTelemetry's globals
   directly (its public getters look the environment up on every call while no provider is
   set, which alone would cost about 1% of a loopback request); a provider set later is seen
-  on the next call.
+  on the next call. OpenTelemetry is imported only once the application has imported it
+  (a provider is set through ``opentelemetry.trace`` or ``opentelemetry.metrics``) or names
+  a provider in the environment, so ``import invent_async`` does not pay for it.
 - ``INVENT_LOG=info`` or ``debug`` is set (read once, at import; the CLI's ``-v`` calls
   :func:`configure_logging`): one record per HTTP attempt on the ``invent_async`` logger.
 
@@ -95,16 +97,19 @@ DURATION_BUCKETS: Final = (
 
 logger: Final = logging.getLogger("invent_async")
 
-try:
+if TYPE_CHECKING:  # at run time, bound by _load_otel() once the application uses OpenTelemetry
     from opentelemetry import context as otel_context
     from opentelemetry import metrics as otel_metrics
     from opentelemetry import trace as otel_trace
     from opentelemetry.trace import SpanKind, StatusCode
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-except ImportError:  # the otel extra is not installed: nothing is ever traced or measured
-    _OTEL = False
-else:
-    _OTEL = True
+
+_USED_BY_APP: Final = ("opentelemetry.trace", "opentelemetry.metrics")
+"""Modules an application that set a provider has imported (a provider is set through them)."""
+_FROM_ENV: Final = (
+    "OTEL_PYTHON_TRACER_PROVIDER" in os.environ or "OTEL_PYTHON_METER_PROVIDER" in os.environ
+)
+"""A provider named in the environment: OpenTelemetry loads it without the application."""
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -265,26 +270,50 @@ class _Telemetry:
         self.tracer: Tracer | None = None
         self.instruments: _Instruments | None = None
         if tracer_provider is not None:
-            assert _OTEL
+            assert _otel[0]
             provider: TracerProvider = tracer_provider  # type: ignore[assignment]
             self.tracer = provider.get_tracer(SCOPE, __version__)
         if meter_provider is not None:
             self.instruments = _Instruments(meter_provider)  # type: ignore[arg-type]
 
 
-if _OTEL:
-    _TRACE_GLOBALS: Final[Mapping[str, Any]] = vars(otel_trace)
-    _METRIC_GLOBALS: Final[Mapping[str, Any]] = vars(
-        importlib.import_module("opentelemetry.metrics._internal")
-    )
-    _DIRECT: Final = "_TRACER_PROVIDER" in _TRACE_GLOBALS and "_METER_PROVIDER" in _METRIC_GLOBALS
-    _FROM_ENV: Final = (
-        "OTEL_PYTHON_TRACER_PROVIDER" in os.environ or "OTEL_PYTHON_METER_PROVIDER" in os.environ
-    )
-    if _FROM_ENV:  # a provider named in the environment: let OpenTelemetry load it now
+_otel: list[bool | None] = [None]
+"""Whether OpenTelemetry's API is loaded (True), cannot be (False), or not looked at yet (None)."""
+
+
+def _load_otel() -> bool:
+    """Import OpenTelemetry's API, once: only when the application uses it, so that
+    ``import invent_async`` does not pay for it (about 30 ms) where nothing is traced."""
+    global otel_context, otel_metrics, otel_trace, SpanKind, StatusCode
+    global _TRACE_GLOBALS, _METRIC_GLOBALS, _DIRECT, _PROPAGATOR
+    try:
+        from opentelemetry import context as otel_context
+        from opentelemetry import metrics as otel_metrics
+        from opentelemetry import trace as otel_trace
+        from opentelemetry.trace import SpanKind, StatusCode
+        from opentelemetry.trace.propagation.tracecontext import (
+            TraceContextTextMapPropagator,
+        )
+    except ImportError:  # the otel extra is not installed: nothing is ever traced or measured
+        _otel[0] = False
+        return False
+    _TRACE_GLOBALS = vars(otel_trace)
+    _METRIC_GLOBALS = vars(importlib.import_module("opentelemetry.metrics._internal"))
+    _DIRECT = "_TRACER_PROVIDER" in _TRACE_GLOBALS and "_METER_PROVIDER" in _METRIC_GLOBALS
+    _PROPAGATOR = TraceContextTextMapPropagator()
+    if _FROM_ENV:  # let OpenTelemetry load the provider the environment names, now
         otel_trace.get_tracer_provider()
         otel_metrics.get_meter_provider()
-    _PROPAGATOR: Final = TraceContextTextMapPropagator()
+    _otel[0] = True
+    return True
+
+
+_TRACE_GLOBALS: Mapping[str, Any]
+_METRIC_GLOBALS: Mapping[str, Any]
+_DIRECT: bool
+_PROPAGATOR: TraceContextTextMapPropagator
+if _FROM_ENV:
+    _load_otel()
 
 
 def _providers() -> tuple[object, object]:
@@ -304,8 +333,14 @@ _cache: list[_Telemetry | None] = [None]
 
 def _telemetry() -> _Telemetry | None:
     """The tracer and instruments to use now; None when no provider is set (or it is off)."""
-    if not _OTEL or not _switches.enabled:
+    if not _switches.enabled:
         return None
+    loaded = _otel[0]
+    if not loaded:
+        if loaded is False or not any(name in sys.modules for name in _USED_BY_APP):
+            return None  # OpenTelemetry is not installed, or the application has not used it
+        if not _load_otel():
+            return None
     tracer_provider, meter_provider = _providers()
     if tracer_provider is None and meter_provider is None:
         return None
