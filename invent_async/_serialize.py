@@ -23,7 +23,19 @@ def to_dict(model: Any) -> Any:
     strings, numbers, booleans and None, ready for :func:`json.dumps` or a database column.
 
 
-    ``to_dict(contact)`` is ``{"id": "ct_1", "created_at": "2026-01-02T00:00:00Z", ...}``.
+    ``to_dict(contact)`` is ``{"id": "ct_1", "created_at": "2026-01-02T00:00:00Z", ...}``:
+
+    .. code-block:: python
+
+        import json
+
+        from invent_async import AsyncInventClient, to_dict
+
+        async with AsyncInventClient() as client:
+            contact = await client.contacts.get("ct_123")
+        data = to_dict(contact)
+        assert data["name"] == "Ada" and data["created_at"].endswith("Z")
+        json.dumps(data)  # plain JSON types only
 
     """
     return _converter.unstructure(model)
@@ -39,7 +51,20 @@ def from_dict(cls: type[T], data: JSON) -> T:
     as the client reads a response: unknown keys are ignored, types are checked strictly.
 
     ``cls`` may also be ``tuple[Model, ...]`` for a list. ``from_dict(type(m), to_dict(m)) == m``
-    for every response model ``m``.
+    for every response model ``m``:
+
+    .. code-block:: python
+
+        from invent_async import AsyncInventClient, Contact, from_dict, to_dict
+
+        async with AsyncInventClient() as client:
+            contact = await client.contacts.get("ct_123")
+        assert from_dict(Contact, to_dict(contact)) == contact
+        assert from_dict(tuple[Contact, ...], [to_dict(contact)]) == (contact,)
+        try:
+            from_dict(Contact, {**to_dict(contact), "id": 123})
+        except ValueError as exc:
+            print(exc)  # names the bad field
 
     Raises:
         ValueError: the data does not match ``cls``; its ``errors`` attribute names each bad

@@ -722,12 +722,17 @@ class Segments:
 class InventClient(SyncClient):
     """Blocking client for the Invent API, for code that does not run an event loop.
 
-    Use it as a context manager (or call :meth:`close`)::
+    Use it as a context manager (or call :meth:`close`):
 
-        with InventClient(api_key="...") as client:
+    .. code-block:: python
+
+        from invent_async import InventClient
+
+        with InventClient() as client:  # the key from INVENT_API_KEY
             contact = client.contacts.add_segment("ct_123", "sg_vip")
-            for c in client.contacts.list(segment_id="sg_vip"):
-                ...
+            names = [c.name for c in client.contacts.list(segment_id="sg_vip")]
+        assert "sg_vip" in [segment.id for segment in contact.segments]
+        assert "Ada" in names
 
     Every method runs the :class:`~invent_async.AsyncInventClient` code on one event loop
     that this client owns, in a background thread started on first use; a call blocks only

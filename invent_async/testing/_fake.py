@@ -94,13 +94,19 @@ class _HandlerSetting(Generic[S]):
 class FakeInvent:
     """An in-memory Invent API (contacts and segments) served over loopback HTTP.
 
-    Use it as an async context manager (or call :meth:`start` and :meth:`stop`)::
+    Use it as an async context manager (or call :meth:`start` and :meth:`stop`):
+
+    .. code-block:: python
+
+        from invent_async import AsyncInventClient
+        from invent_async.testing import FakeInvent
 
         async with FakeInvent(api_key="test-key") as fake:
             segment = fake.add_segment("VIP")
             contact = fake.add_contact(name="Jane", email="jane@example.com")
-            client = AsyncInventClient("test-key", base_url=fake.url)
-            ...
+            async with AsyncInventClient("test-key", base_url=fake.url) as client:
+                await client.contacts.add_segment(contact.id, segment.id)
+            assert fake.segment_members(segment.id) == [contact.id]
 
     The fake follows ``invent-openapi.yaml`` strictly: it demands ``Authorization: Bearer
     <api_key>``, rejects unknown query parameters and body fields, and routes on the raw path
