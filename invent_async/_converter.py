@@ -358,13 +358,39 @@ def builds_directly(cl: type[Any]) -> bool:
     )
 
 
+def _builder(cl: type[Any]) -> type[Any] | None:
+    """A mutable class with the slots of ``cl``, laid out alike, or None where there is none.
+
+    The fast structure function of such a class fills a builder's slots with plain
+    assignments, then makes it an instance of ``cl`` by assigning ``__class__``: one step per
+    object instead of one slot-setter call per field (3x faster for a 16-field channel).
+    CPython allows it between heap types of the same layout: no base but ``object``, the same
+    slots, no ``__weakref__`` slot (CPython places it after the others, which it then counts
+    as a different layout: the models are ``weakref_slot=False`` for this). Tried once here
+    on an empty instance; where it fails (another interpreter or a class it refuses), None.
+    """
+    if cl.__bases__ != (object,) or "__slots__" not in cl.__dict__:
+        return None
+    slots = tuple(cl.__dict__["__slots__"])
+    if set(slots) != {a.name for a in attrs.fields(cl)}:
+        return None
+    builder = type(f"_{cl.__name__}Builder", (), {"__slots__": slots, "__module__": __name__})
+    probe: Any = object.__new__(builder)
+    try:
+        probe.__class__ = cl
+    except TypeError:
+        return None
+    return builder
+
+
 def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, Any], Any]:
     """A structure function for a response model, generated from its fields.
 
     Compared with cattrs' own: the checks of plain string/bool/object fields are inline, and
     so are the usual forms of datetimes (an ISO string), open enums (a string, known or not),
     integers and tuples of models (a list), the field's hook handling every other form; a
-    class that :func:`builds_directly` is built with ``object.__new__`` and its slot setters.
+    class that :func:`builds_directly` is built without its ``__init__``: through a
+    :func:`_builder` where there is one, else with ``object.__new__`` and its slot setters.
     It only has to be fast and correct on valid input and to *fail* on invalid input; the
     detailed converter then explains the failure with field paths. ``tests/test_converter``
     checks it builds what the detailed (stock cattrs) converter builds, for every model.
@@ -379,7 +405,11 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
         "_fromiso": datetime.fromisoformat,
         "UTC": UTC,
     }
-    if direct:
+    builder = _builder(cl) if direct else None
+    if builder is not None:
+        names["builder"] = builder
+        lines.append("  self = _new(builder)")
+    elif direct:
         lines.append("  self = _new(cl)")
     args = []
     for i, a in enumerate(attrs.fields(cl)):
@@ -438,10 +468,14 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
         elif default is not None and check is None:
             body = [f"if {v} is not {default}:", *("  " + b for b in body)]
         lines.extend("  " + b for b in body)
-        if direct:
+        if builder is not None:
+            lines.append(f"  self.{a.name} = {v}")
+        elif direct:
             names[f"s{i}"] = cl.__dict__[a.name].__set__
             lines.append(f"  s{i}(self, {v})")
         args.append(f"{a.alias}={v}")
+    if builder is not None:
+        lines.append("  self.__class__ = cl")
     lines.append("  return self" if direct else f"  return cl({', '.join(args)})")
     exec("\n".join(lines), names)  # noqa: S102 - source built above from the model's fields
     hook: Callable[[Any, Any], Any] = names["structure"]

@@ -112,7 +112,7 @@ class ContactFieldType(enum.StrEnum):
 # --------------------------------------------------------------------------- responses
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Board:
     """A board column that uses a segment."""
 
@@ -121,7 +121,7 @@ class Board:
     column_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Segment:
     """A named, coloured group of contacts.
 
@@ -139,7 +139,7 @@ class Segment:
     boards: tuple[Board, ...] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Channel:
     """One identity of a contact on one integration (a phone number, an email address, ...)."""
 
@@ -161,7 +161,7 @@ class Channel:
     link: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ContactRef:
     """A listed contact's id alone: what a segment sync keeps of each member it reads.
 
@@ -172,7 +172,7 @@ class ContactRef:
     id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Contact:
     """A contact of an organisation.
 
@@ -195,7 +195,7 @@ class Contact:
     unsubscribe_feedback: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ContactField:
     """The definition of a custom contact field."""
 
@@ -208,7 +208,7 @@ class ContactField:
     kind: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class NoteAttachment:
     """A file attached to a contact note."""
 
@@ -221,7 +221,7 @@ class NoteAttachment:
     created_at: datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class NoteAuthor:
     """The user who wrote a contact note."""
 
@@ -230,7 +230,7 @@ class NoteAuthor:
     avatar: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ContactNote:
     """A note on a contact."""
 
@@ -243,7 +243,7 @@ class ContactNote:
     user: NoteAuthor | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class MergeResult:
     """The outcome of :meth:`AsyncContacts.merge`: the surviving contact and the folded ids."""
 
@@ -254,7 +254,7 @@ class MergeResult:
 # --------------------------------------------------------------------------- requests
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class NewChannel:
     """The first channel of a contact being created (``channel`` in the create body)."""
 
@@ -265,7 +265,7 @@ class NewChannel:
     contact_id: str | Unset = UNSET
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ContactCreate:
     """Body of ``POST /orgs/{org_id}/contacts``."""
 
@@ -273,7 +273,7 @@ class ContactCreate:
     segment_ids: tuple[str, ...] | Unset = UNSET
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ContactUpdate:
     """Body of ``PATCH /orgs/{org_id}/contacts/{contact_id}`` (fields left UNSET are omitted)."""
 
@@ -282,14 +282,14 @@ class ContactUpdate:
     unsubscribed: bool | Unset = UNSET
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ContactMerge:
     """Body of ``POST /orgs/{org_id}/contacts/{contact_id}/merge``."""
 
     source_contact_ids: tuple[str, ...] | Unset = UNSET
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ChannelUpdate:
     """Body of ``PATCH /orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}``."""
 
@@ -300,7 +300,7 @@ class ChannelUpdate:
     email: str | Unset | None = UNSET
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class SegmentCreate:
     """Body of ``POST /orgs/{org_id}/segments``."""
 
@@ -308,7 +308,7 @@ class SegmentCreate:
     color: SegmentColor | Unset = UNSET
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class SegmentUpdate:
     """Body of ``PATCH /orgs/{org_id}/segments/{segment_id}``."""
 

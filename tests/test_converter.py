@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import pickle
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -959,8 +960,35 @@ def test_every_response_model_has_a_strategy_for_the_fast_path_test() -> None:
 
 def test_every_response_model_is_built_directly_by_the_fast_path() -> None:
     slow = [t.__name__ for t in RESPONSE_MODEL_STRATEGIES if not conv.builds_directly(t)]
+    # ... through a builder of the same layout (a __weakref__ slot would make it differ)
+    no_builder = [t.__name__ for t in RESPONSE_MODEL_STRATEGIES if conv._builder(t) is None]
 
     assert slow == []
+    assert no_builder == []
+
+
+@pytest.mark.parametrize("cl", list(RESPONSE_MODEL_STRATEGIES), ids=lambda t: t.__name__)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fast_path_instances_are_the_frozen_models_themselves(
+    cl: type, data: st.DataObject
+) -> None:
+    """A fast-path instance was a builder before its ``__class__`` was set: it must be an
+    instance of exactly the model, as frozen, hashable, picklable and evolvable as one made
+    by ``__init__``."""
+    made = data.draw(RESPONSE_MODEL_STRATEGIES[cl])
+    parsed: Any = conv.structure(conv.unstructure(made), cl)
+    name = attrs.fields(cl)[0].name
+    evolved = attrs.evolve(parsed)
+
+    assert type(parsed) is cl
+    assert not hasattr(parsed, "__dict__")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(parsed, name, getattr(parsed, name))
+    assert pickle.loads(pickle.dumps(parsed)) == parsed  # noqa: S301 - our own bytes
+    assert copy.deepcopy(parsed) == parsed
+    assert evolved == parsed
+    assert hash(parsed) == hash(evolved)
 
 
 def _datetime_forms(value: str) -> list[str]:
