@@ -314,10 +314,10 @@ def bounded_response(
     Raises:
         ResponseTooLargeError: a 2xx body longer than ``request.max_response_bytes``.
     """
-    limit = read_limit(raw.status, request.max_response_bytes)
-    if limit is None or len(raw.body) <= limit:
-        return raw
-    if 200 <= raw.status < 300:
+    limit = request.max_response_bytes
+    if 200 <= raw.status < 300:  # the common case, without read_limit's call
+        if limit is None or len(raw.body) <= limit:
+            return raw
         raise ResponseTooLargeError(
             f"{request.method} {request.path}: the response body is larger than "
             f"max_response_bytes={limit}",
@@ -327,6 +327,9 @@ def bounded_response(
             limit=limit,
             request_id=request_id(raw.headers),
         )
+    limit = read_limit(raw.status, limit)
+    if limit is None or len(raw.body) <= limit:
+        return raw
     body = raw.body[:limit]
     return attrs.evolve(raw, body=secret.strip_cut(body) if secret is not None else body)
 
