@@ -55,7 +55,6 @@ from ._protocol import (
     bounded_response,
     build_path,
     build_url,
-    check_status,
     error_from_response,
     is_retryable,
     page_info,
@@ -452,8 +451,11 @@ class Pipeline:
             if ticket is not None:
                 ticket.release()
         raw = bounded_response(wire, raw, core.secret)  # cut, without a key split by the cut
-        if not 200 <= raw.status < 300:
-            raw = redact_response(raw, core.secret)
+        if 200 <= raw.status < 300:
+            if governor is not None:
+                governor.succeeded(ticket)
+            return raw
+        raw = redact_response(raw, core.secret)
         if raw.status == 429:
             if stats is not None:
                 stats.rate_limited += 1
@@ -464,8 +466,7 @@ class Pipeline:
             raise error
         if governor is not None:
             governor.succeeded(ticket)
-        check_status(request, raw)
-        return raw
+        raise error_from_response(request, raw)
 
     def _deadline_error(self, request: Request, wait: float | None) -> APITimeoutError:
         why = f" (the rate governor would hold it {wait:.1f}s)" if wait is not None else ""
