@@ -194,7 +194,8 @@ class Core:
         """``request`` as the transport sends it: absolute URL and every header."""
         self._state.used = True
         headers = self._body_headers if request.body is not None else self._headers
-        url = build_url(self.base_url, request)
+        # build_url's work only for a query string (to encode); else it is base + path
+        url = build_url(self.base_url, request) if request.query else self.base_url + request.path
         return TransportRequest(
             method=request.method,
             url=url,
