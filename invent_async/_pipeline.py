@@ -55,7 +55,6 @@ from ._protocol import (
     bounded_response,
     build_path,
     build_url,
-    check_status,
     error_from_response,
     is_retryable,
     page_info,
@@ -195,7 +194,8 @@ class Core:
         """``request`` as the transport sends it: absolute URL and every header."""
         self._state.used = True
         headers = self._body_headers if request.body is not None else self._headers
-        url = build_url(self.base_url, request)
+        # build_url's work only for a query string (to encode); else it is base + path
+        url = build_url(self.base_url, request) if request.query else self.base_url + request.path
         return TransportRequest(
             method=request.method,
             url=url,
@@ -452,8 +452,11 @@ class Pipeline:
             if ticket is not None:
                 ticket.release()
         raw = bounded_response(wire, raw, core.secret)  # cut, without a key split by the cut
-        if not 200 <= raw.status < 300:
-            raw = redact_response(raw, core.secret)
+        if 200 <= raw.status < 300:
+            if governor is not None:
+                governor.succeeded(ticket)
+            return raw
+        raw = redact_response(raw, core.secret)
         if raw.status == 429:
             if stats is not None:
                 stats.rate_limited += 1
@@ -464,8 +467,7 @@ class Pipeline:
             raise error
         if governor is not None:
             governor.succeeded(ticket)
-        check_status(request, raw)
-        return raw
+        raise error_from_response(request, raw)
 
     def _deadline_error(self, request: Request, wait: float | None) -> APITimeoutError:
         why = f" (the rate governor would hold it {wait:.1f}s)" if wait is not None else ""

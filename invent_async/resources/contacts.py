@@ -45,6 +45,7 @@ class AsyncContacts:
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
+        self._contacts = pipeline.path("contacts") + "/"  # "/orgs/{org}/contacts/", encoded
 
     def _path(self, *segments: str | tuple[str, object]) -> str:
         return self._pipeline.path("contacts", *segments)
@@ -417,7 +418,10 @@ class AsyncContacts:
     # ------------------------------------------------------------------ bulk
 
     def _segment_request(self, method: str, contact_id: str, segment_id: str) -> Request:
-        path = self._path(("contact_id", contact_id), "segments", ("segment_id", segment_id))
+        # the path of _path(contact_id, "segments", segment_id), ids escaped the same way
+        contact = path_segment(contact_id, "contact_id")
+        segment = path_segment(segment_id, "segment_id")
+        path = f"{self._contacts}{contact}/segments/{segment}"
         operation = "contacts.add_segment" if method == "POST" else "contacts.remove_segment"
         return Request(method=method, path=path, operation=operation, template=_SEGMENT)
 
