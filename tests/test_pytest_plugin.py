@@ -41,6 +41,18 @@ def test_sync_code_of_the_application(invent_env) -> None:
         assert len(client.contacts.list().collect()) == 3
 """
 
+
+@pytest.fixture(autouse=True)
+def _own_configuration(pytester: pytest.Pytester) -> None:
+    """The user's project has a pytest configuration of its own.
+
+    Without one, pytest looks for it in the directories above the test's: under nox they are
+    inside this repository (nox points TMPDIR into ``.nox/``), whose pyproject.toml would
+    configure the user's run (``anyio_mode = "auto"``, an unknown option before anyio 4.11).
+    """
+    pytester.makeini("[pytest]\n")
+
+
 LOOP_SCOPE = ["-o", "asyncio_default_fixture_loop_scope=function"]
 ANYIO = """
 @pytest.fixture
