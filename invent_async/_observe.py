@@ -337,8 +337,8 @@ def _telemetry() -> _Telemetry | None:
         return None
     loaded = _otel[0]
     if not loaded:
-        modules = sys.modules  # the names of _USED_BY_APP, without a generator per call
-        if loaded is False or (_USED_BY_APP[0] not in modules and _USED_BY_APP[1] not in modules):
+        # isdisjoint: none of _USED_BY_APP imported, without a generator per call
+        if loaded is False or sys.modules.keys().isdisjoint(_USED_BY_APP):
             return None  # OpenTelemetry is not installed, or the application has not used it
         if not _load_otel():
             return None

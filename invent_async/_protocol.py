@@ -491,12 +491,6 @@ def parse_response(request: Request, raw: RawResponse, cl: type[T]) -> T:
         ) from None
 
 
-def check_status(request: Request, raw: RawResponse) -> None:
-    """Raise the matching :class:`APIStatusError` for a non-2xx response; ignore the body."""
-    if not 200 <= raw.status < 300:
-        raise error_from_response(request, raw)
-
-
 def _type_name(cl: object) -> str:
     args = getattr(cl, "__args__", ())
     if getattr(cl, "__origin__", None) is tuple and args:
@@ -585,7 +579,6 @@ __all__ = [
     "bounded_response",
     "build_path",
     "build_url",
-    "check_status",
     "decode_error_body",
     "error_from_response",
     "has_next_page",

@@ -666,13 +666,3 @@ def test_parse_response_raises_the_status_error_for_non_2xx(
 ) -> None:
     with pytest.raises(cls):
         proto.parse_response(GET_CONTACT, json_response(status, {"message": "no"}), Segment)
-
-
-def test_check_status_accepts_2xx_with_any_body() -> None:
-    proto.check_status(GET_CONTACT, RawResponse(status=204))
-    proto.check_status(GET_CONTACT, RawResponse(status=200, body=b"not json"))
-
-
-def test_check_status_raises_for_non_2xx() -> None:
-    with pytest.raises(NotFoundError):
-        proto.check_status(GET_CONTACT, RawResponse(status=404))
