@@ -160,7 +160,7 @@ def __getattr__(name: str) -> Any:
     if name in _SYNC_NAMES:
         from . import _sync
 
-        value = getattr(_sync, name)
-        globals()[name] = value
-        return value
+        # all at once: InventClient's annotations name Contacts and Segments, resolved here
+        globals().update({sync_name: getattr(_sync, sync_name) for sync_name in _SYNC_NAMES})
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

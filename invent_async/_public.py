@@ -30,16 +30,18 @@ def publish(module: str, namespace: Mapping[str, object], names: Iterable[str]) 
     """Make the classes and functions of ``namespace`` named in ``names`` report ``module``.
 
     Other values (sentinels, type aliases, names not loaded yet) are left alone. Idempotent.
-    A class's string annotations are evaluated first, in the module that wrote them: attrs,
-    cattrs and Sphinx evaluate them later in ``__module__``, which does not hold every name
-    they use (``datetime``, ``Unset``, a ``Literal`` alias). A function needs nothing: its
+    An attrs class's string annotations are evaluated first, in the module that wrote them:
+    attrs, cattrs and Sphinx evaluate them later in ``__module__``, which does not hold every
+    name its fields use (``datetime``, ``Unset``, a ``Literal`` alias). Other classes keep
+    theirs (``InventClient.contacts: 'Contacts'``): they name exported types only, which the
+    public module resolves (``tests/test_public_names.py``). A function needs nothing: its
     annotations are evaluated in its ``__globals__``.
     """
     for name in names:
         obj = namespace.get(name)
         if not isinstance(obj, type | types.FunctionType) or obj.__module__ == module:
             continue
-        if isinstance(obj, type):
+        if isinstance(obj, type) and attrs.has(obj):
             _evaluate_annotations(obj)
         _DEFINED_IN.setdefault(obj, obj.__module__)
         obj.__module__ = module
