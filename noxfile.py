@@ -177,6 +177,7 @@ def docs(session: nox.Session) -> None:
     session.install("-e", EXTRAS, *nox.project.dependency_groups(PYPROJECT, "docs"))
     out = "docs/_build/html"
     session.run("sphinx-build", "-W", "-n", "--keep-going", "-E", "-b", "html", "docs", out)
+    session.run("python", "tools/check_docs.py", out)  # public paths and default values only
     session.log(f"built {out}/index.html")
 
 

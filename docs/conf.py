@@ -9,6 +9,7 @@ patterns below name exactly those namespaces, nothing of ``invent_async``.
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import version as _version
 
 project = "invent_async"
@@ -35,7 +36,6 @@ autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
-autodoc_preserve_defaults = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
@@ -76,11 +76,6 @@ import invent_async.testing  # noqa: E402
 
 _PUBLIC = {name: f"invent_async.{name}" for name in invent_async.__all__}
 _PUBLIC |= {name: f"invent_async.testing.{name}" for name in invent_async.testing.__all__}
-_PUBLIC |= {
-    "Contacts": "invent_async._sync._generated.Contacts",
-    "Segments": "invent_async._sync._generated.Segments",
-    "SyncBulkStream": "invent_async._sync._bridge.SyncBulkStream",
-}
 
 
 def _public_reference(app, env, node, contnode):  # type: ignore[no-untyped-def]
@@ -109,8 +104,18 @@ def _public_reference(app, env, node, contnode):  # type: ignore[no-untyped-def]
     return None
 
 
+_TYPE_VARIABLE_PATH = re.compile(r"invent_async(\.\w+)*\.(" + r"T|T_co|T_contra|S|E|R|P|F" + r")\b")
+
+
+def _short_type_variables(app, what, name, obj, options, lines):  # type: ignore[no-untyped-def]
+    """``tuple[T, ...]``, not ``tuple[invent_async._pagination.T, ...]``: napoleon writes an
+    attribute's type with the module of its type variable (the module that defines it)."""
+    lines[:] = [_TYPE_VARIABLE_PATH.sub(r"\2", line) for line in lines]
+
+
 def setup(app):  # type: ignore[no-untyped-def]
     app.connect("missing-reference", _public_reference)
+    app.connect("autodoc-process-docstring", _short_type_variables)
 
 
 # ``type[T]`` in a signature is searched fuzzily and also finds the models' ``type`` fields

@@ -2,8 +2,11 @@
 
 Public names are re-exported here; everything in underscore modules is private. The models
 and enums are those ``_models.__all__`` lists (so a new one is exported where it is written).
-The synchronous client's names (``InventClient``, ``Pager``, ``PortalThreadError``) load on
-first use: an async-only program never imports the sync stack nor anyio.
+The synchronous client's names (``InventClient``, its resources ``Contacts`` and
+``Segments``, ``SyncBulkStream``, ``Pager``, ``PortalThreadError``) load on first use: an
+async-only program never imports the sync stack nor anyio. Every exported class and function
+reports ``invent_async`` as its module (``_public``): tracebacks, reprs, pickles and the API
+reference show ``invent_async.APITimeoutError``, never the private module defining it.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -43,7 +46,8 @@ from ._exceptions import (
 )
 from ._models import *  # noqa: F403 - the public models and enums: _models.__all__
 from ._pagination import AsyncPager, Page
-from ._protocol import RawResponse, TransportRequest
+from ._protocol import Headers, RawResponse, TransportRequest
+from ._public import publish
 from ._ratelimit import GovernorStats, Lane, RateLimit
 from ._raw import RawResult
 from ._redis_budget import FleetStats, RedisUnavailableError
@@ -70,6 +74,8 @@ __all__ = [
     "AsyncPager",
     "Page",
     "InventClient",
+    "Contacts",
+    "Segments",
     "Pager",
     "RateLimit",
     "GovernorStats",
@@ -80,6 +86,7 @@ __all__ = [
     # transports (advanced)
     "AsyncTransport",
     "TransportRequest",
+    "Headers",
     "RawResponse",
     # raw responses
     "RawResult",
@@ -91,6 +98,7 @@ __all__ = [
     # bulk
     "BulkOptions",
     "BulkStream",
+    "SyncBulkStream",
     "BulkReport",
     "BulkProgress",
     "BulkFailure",
@@ -130,10 +138,21 @@ __all__ = [
 ]
 __all__ += _models.__all__  # models
 
-_SYNC_NAMES = frozenset({"InventClient", "Pager", "PortalThreadError"})
+publish(__name__, globals(), __all__)
+
+_SYNC_NAMES = frozenset(
+    {"InventClient", "Contacts", "Segments", "SyncBulkStream", "Pager", "PortalThreadError"}
+)
 
 if TYPE_CHECKING:
-    from ._sync import InventClient, Pager, PortalThreadError
+    from ._sync import (
+        Contacts,
+        InventClient,
+        Pager,
+        PortalThreadError,
+        Segments,
+        SyncBulkStream,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -141,7 +160,7 @@ def __getattr__(name: str) -> Any:
     if name in _SYNC_NAMES:
         from . import _sync
 
-        value = getattr(_sync, name)
-        globals()[name] = value
-        return value
+        # all at once: InventClient's annotations name Contacts and Segments, resolved here
+        globals().update({sync_name: getattr(_sync, sync_name) for sync_name in _SYNC_NAMES})
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,6 +37,7 @@ from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from . import _models as m
+from ._public import defined_in
 from ._types import JSON, UNSET, Unset
 
 __all__ = [
@@ -261,7 +262,7 @@ def _enum_value(value: object) -> object:
 
 def is_model(t: Any) -> bool:
     """Whether ``t`` is one of the attrs classes of ``_models``."""
-    return isinstance(t, type) and attrs.has(t) and t.__module__ == m.__name__
+    return isinstance(t, type) and attrs.has(t) and defined_in(t) == m.__name__
 
 
 def is_request_model(t: Any) -> bool:

@@ -26,7 +26,7 @@ import pytest
 PACKAGE = Path(__file__).parent.parent / "invent_async"
 
 LAYERS: list[list[str]] = [
-    ["_version", "_types", "_secret"],
+    ["_version", "_types", "_secret", "_public"],
     ["_exceptions"],
     ["_models"],
     ["_converter"],

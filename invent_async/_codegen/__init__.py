@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from .._public import defined_in
 from ._members import class_lines, client_lines
 from ._source import (
     BRIDGE,
@@ -82,7 +83,7 @@ def discover_targets(client_cls: type | None = None) -> list[Target]:
         from .._client import AsyncInventClient
 
         client_cls = AsyncInventClient
-    source = read_source(client_cls.__module__)
+    source = read_source(defined_in(client_cls))
     targets = []
     for node in source.class_def(client_cls.__name__).body:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):

@@ -16,6 +16,7 @@ from typing import Final
 
 import attrs
 
+from .._public import defined_in
 from ._source import (
     ASYNC_ITERATORS,
     CLASS_RULES,
@@ -265,7 +266,7 @@ def _public_members(cls: type) -> list[tuple[type, str]]:
 
     def order(item: tuple[type, str]) -> tuple[int, int]:
         owner, name = item
-        body = read_source(owner.__module__).class_def(owner.__name__).body
+        body = read_source(defined_in(owner)).class_def(owner.__name__).body
         lines = [n.lineno for n in body if getattr(n, "name", None) == name]
         return cls.__mro__.index(owner), (lines[0] if lines else 0)
 
@@ -274,11 +275,11 @@ def _public_members(cls: type) -> list[tuple[type, str]]:
 
 def class_lines(target: Target, ctx: Context) -> list[str]:
     cls = target.async_cls
-    source = read_source(cls.__module__)
+    source = read_source(defined_in(cls))
     cdef = source.class_def(cls.__name__)
-    where = f"{cls.__module__}.{cls.__name__}"
+    where = f"{defined_in(cls)}.{cls.__name__}"
     _check_instance_attributes(cdef, where)
-    ctx.imports.add(cls.__name__, cls.__module__, cls.__name__)
+    ctx.imports.add(cls.__name__, defined_in(cls), cls.__name__)
     lines = [
         f"class {target.sync_name}:",
         f"    {_docstring(source, cdef, where, indent=4)}",
@@ -292,10 +293,10 @@ def class_lines(target: Target, ctx: Context) -> list[str]:
         f"        return self._bridge.async_client().{target.attr}",
     ]
     for owner, name in _public_members(cls):
-        owner_source = read_source(owner.__module__)
+        owner_source = read_source(defined_in(owner))
         owner_def = owner_source.class_def(owner.__name__)
         nodes = [n for n in owner_def.body if getattr(n, "name", None) == name]
-        member_where = f"{owner.__module__}.{owner.__name__}.{name}"
+        member_where = f"{defined_in(owner)}.{owner.__name__}.{name}"
         if not nodes or not all(
             isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in nodes
         ):
@@ -366,9 +367,9 @@ def _method_lines(m: _Method) -> list[str]:
 
 def client_lines(client_cls: type, targets: Sequence[Target], ctx: Context) -> list[str]:
     """``class InventClient(SyncClient)``: its constructor, docstring and resource groups."""
-    source = read_source(client_cls.__module__)
+    source = read_source(defined_in(client_cls))
     cdef = source.class_def(client_cls.__name__)
-    where = f"{client_cls.__module__}.{client_cls.__name__}"
+    where = f"{defined_in(client_cls)}.{client_cls.__name__}"
     init = next(
         (n for n in cdef.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None
     )

@@ -6,8 +6,13 @@
 - ``_loop``: the event-loop thread each client owns; ``_runtime``: starting it and calling
   into it; ``_process``: exit and fork; ``_bridge``: sync iterators over async ones;
   ``_traceback``: trimming bridge frames; ``_pager``: :class:`Pager`, the blocking pager.
+
+The names ``invent_async`` exports from here report ``invent_async`` as their module, from the
+moment this package loads (an exception raised by the sync client says
+``invent_async.PortalThreadError`` even if the user never named it).
 """
 
+from .._public import publish
 from ._bridge import SyncBulkStream, SyncIterator
 from ._generated import Contacts, InventClient, Segments
 from ._loop import PortalThreadError
@@ -23,3 +28,7 @@ __all__ = [
     "SyncBulkStream",
     "SyncIterator",
 ]
+
+PUBLIC = ("Contacts", "InventClient", "Pager", "PortalThreadError", "Segments", "SyncBulkStream")
+"""What ``invent_async`` exports from here (loaded on first use there)."""
+publish("invent_async", globals(), PUBLIC)

@@ -8,6 +8,7 @@ with ``python -m invent_async.testing --help``. :class:`MockTransport` answers a
 requests in memory instead, from a function you write (``AsyncInventClient(transport=...)``).
 """
 
+from .._public import publish
 from ._app import RecordedRequest
 from ._fake import FakeInvent
 from ._faults import FakeStats, RequestMatcher
@@ -21,3 +22,5 @@ __all__ = [
     "MockTransport",
     "mock_response",
 ]
+
+publish(__name__, globals(), __all__)
