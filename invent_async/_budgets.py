@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._fleet import FleetGovernor
-from ._ratelimit import RateGovernor, RateLimit, redact_url
+from ._limits import RateLimit
+from ._ratelimit import RateGovernor
+from ._secret import redact_url
 
 __all__ = ["Governor", "Lease", "api_host", "lease", "leases"]
 

@@ -46,19 +46,18 @@ from typing import Any, Final
 
 import attrs
 
-from ._ratelimit import (
+from ._limits import (
     BULK,
     INTERACTIVE,
+    FleetStats,
     GovernorDeadlineExceeded,
     GovernorStats,
     Lane,
-    RateGovernor,
     RateLimit,
-    Ticket,
-    redact_url,
-    wake_futures,
 )
-from ._redis_budget import FleetStats, RedisBudget, RedisUnavailableError, Reservation
+from ._ratelimit import RateGovernor, Ticket, wake_futures
+from ._redis_budget import RedisBudget, RedisUnavailableError, Reservation
+from ._secret import redact_url
 
 __all__ = ["PROBATION", "RECHECK", "RETRY_REDIS", "FleetGovernor"]
 

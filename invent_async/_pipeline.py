@@ -43,6 +43,7 @@ from ._exceptions import (
     WrongEventLoopError,
 )
 from ._fleet import FleetGovernor
+from ._limits import DEFAULT_MAX_RETRY_AFTER, FleetStats, GovernorDeadlineExceeded, GovernorStats
 from ._observe import Attempt, Operation, Server
 from ._observe import operation as observe
 from ._pagination import AsyncPager
@@ -62,9 +63,7 @@ from ._protocol import (
     query_params,
     redact_response,
 )
-from ._ratelimit import DEFAULT_MAX_RETRY_AFTER, GovernorDeadlineExceeded, GovernorStats
 from ._raw import Recorder
-from ._redis_budget import FleetStats
 from ._retry import retry_after
 from ._secret import Secret
 from ._settings import Options, Settings

@@ -26,21 +26,18 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from ._exceptions import InventError
+from ._limits import DEFAULT_REDIS_TIMEOUT, FleetStats
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     import redis.asyncio
 
 __all__ = [
-    "DEFAULT_REDIS_TIMEOUT",
-    "FleetStats",
     "Gate",
     "RedisBudget",
     "RedisUnavailableError",
     "Reservation",
 ]
 
-DEFAULT_REDIS_TIMEOUT: Final = 0.25
-"""Seconds a budget operation may take before the server counts as unreachable."""
 MAX_CONNECTIONS: Final = 32
 """Connections per budget (per event loop); more requests at once wait for one."""
 
@@ -247,26 +244,6 @@ class Gate:
     def remaining(self) -> float:
         """Seconds until it opens (0 when it is open)."""
         return max(0.0, self.end - self.now)
-
-
-@attrs.frozen(kw_only=True)
-class FleetStats:
-    """A budget's counters on the server, the same from every process that uses it.
-
-    Attributes:
-        acquired: Send slots handed out (the counters live until a day after their last
-            change).
-        express: Of those, slots taken by interactive calls ahead of queued bulk work.
-        rate_limited: 429 answers any process signalled.
-        cooldown_remaining: Seconds until the shared cool-down gate opens (0: open).
-        backlog: Seconds of slots booked ahead of now (0: a request would go at once).
-    """
-
-    acquired: int
-    express: int
-    rate_limited: int
-    cooldown_remaining: float
-    backlog: float
 
 
 class RedisBudget:

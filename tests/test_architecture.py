@@ -30,7 +30,7 @@ LAYERS: list[list[str]] = [
     ["_exceptions"],
     ["_models"],
     ["_converter"],
-    ["_protocol", "_serialize"],
+    ["_protocol", "_serialize", "_limits"],
     ["_pagination", "_ratelimit", "_redis_budget", "_retry", "_observe", "_raw"],
     ["_fleet"],
     ["_transport", "_settings", "_budgets"],

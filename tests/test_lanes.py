@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_ratelimit import T0, FakeTime, make, settle, start
 
-from invent_async._ratelimit import BULK, INTERACTIVE, GovernorDeadlineExceeded, Lane, RateGovernor
+from invent_async._limits import BULK, INTERACTIVE, GovernorDeadlineExceeded, Lane
+from invent_async._ratelimit import RateGovernor
 
 Arrival = tuple[float, Lane]
 """When a request arrives (seconds after T0) and its lane."""
