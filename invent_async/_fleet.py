@@ -46,6 +46,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._governor import Ticket, wake_futures
 from ._limits import (
     BULK,
     INTERACTIVE,
@@ -55,7 +56,7 @@ from ._limits import (
     Lane,
     RateLimit,
 )
-from ._ratelimit import RateGovernor, Ticket, wake_futures
+from ._ratelimit import RateGovernor
 from ._redis_budget import RedisBudget, RedisUnavailableError, Reservation
 from ._secret import redact_url
 

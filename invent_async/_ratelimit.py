@@ -50,7 +50,6 @@ waiters are then all released at the gate's end, since there is no rate to sprea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import threading
 import time
@@ -58,53 +57,18 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from ._governor import CANCELLED, WAITING, WOKEN, Ticket, Waiter, expire, nap, wake_futures
 from ._limits import (
     BULK,
     INTERACTIVE,
+    FleetStats,
     GovernorDeadlineExceeded,
     GovernorStats,
     Lane,
     RateLimit,
 )
 
-__all__ = ["RateGovernor", "Ticket", "wake_futures"]
-
-
-class Ticket:
-    """Permission to send one request. Release it once the answer (or an error) is in.
-
-    Attributes:
-        admitted_at: Governor clock time at which the request was let through.
-        waited: Seconds this request spent in :meth:`RateGovernor.acquire`.
-    """
-
-    __slots__ = ("_generation", "_governor", "_released", "admitted_at", "waited")
-
-    def __init__(
-        self, governor: RateGovernor, generation: int, admitted_at: float, waited: float
-    ) -> None:
-        self._governor = governor
-        self._generation = generation
-        self._released = False
-        self.admitted_at = admitted_at
-        self.waited = waited
-
-    @property
-    def released(self) -> bool:
-        """True once :meth:`release` has run."""
-        return self._released
-
-    def release(self) -> None:
-        """Free the ticket's concurrency slot. Safe to call more than once."""
-        if not self._released:
-            self._released = True
-            self._governor._release(self)
-
-    def __repr__(self) -> str:
-        return (
-            f"<Ticket admitted_at={self.admitted_at:.3f} waited={self.waited:.3f}"
-            f"{' released' if self._released else ''}>"
-        )
+__all__ = ["RateGovernor"]
 
 
 _NEVER: Final = -math.inf
@@ -121,26 +85,6 @@ class _Reservation:
         self.epoch = epoch
         self.done = False
         self.bulk = bulk
-
-
-_WAITING: Final = 0
-_WOKEN: Final = 1  # handed a concurrency slot, or told that the probe is back
-_EXPIRED: Final = 2  # its deadline ran out first
-_CANCELLED: Final = 3
-
-
-class _Waiter:
-    """A request parked on a future of its own event loop (for a slot, or a probe's answer).
-
-    ``state`` changes under the governor's lock only, so a slot handed over from another
-    thread is never lost; the future is only the wake-up call (see :func:`wake_futures`).
-    """
-
-    __slots__ = ("fut", "state")
-
-    def __init__(self, fut: asyncio.Future[None]) -> None:
-        self.fut = fut
-        self.state = _WAITING
 
 
 _GATED: Final = _Reservation(-1, _NEVER, -1)
@@ -162,26 +106,6 @@ class _Express:
         self.lane_prev = lane_prev  # the lane's next slot before this one was booked
         self.t = lane_slot
         self.claimed = False
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-def wake_futures(futures: list[asyncio.Future[None]]) -> None:
-    """Resolve futures of any event loop: directly on the running one, thread-safely else."""
-    try:
-        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    for fut in futures:
-        loop = fut.get_loop()
-        if loop is running:
-            _resolve(fut)
-        elif not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # closed meanwhile: nobody waits there
-                loop.call_soon_threadsafe(_resolve, fut)
 
 
 class _Slot:
@@ -280,11 +204,11 @@ class RateGovernor:
         self._probe_due = False  # the next request let through the gate is the probe
         self._probe: Ticket | None = None  # the probe, until it is released
         self._last_probe: Ticket | None = None  # released, its success not yet signalled
-        self._probe_waiters: list[_Waiter] = []
+        self._probe_waiters: list[Waiter] = []
         # the concurrency cap
         self._slots = 0
-        self._slot_waiters: deque[_Waiter] = deque()  # bulk requests waiting for a slot
-        self._slot_waiters_first: deque[_Waiter] = deque()  # interactive ones: served first
+        self._slot_waiters: deque[Waiter] = deque()  # bulk requests waiting for a slot
+        self._slot_waiters_first: deque[Waiter] = deque()  # interactive ones: served first
         # statistics
         self._acquired = 0
         self._waited = 0.0
@@ -293,6 +217,7 @@ class RateGovernor:
         self._in_flight = 0
         self._max_in_flight = 0
         self._waiting = 0
+        self._release_ticket = self._release  # what each ticket calls (bound once)
 
     def __repr__(self) -> str:
         return f"<RateGovernor {self._config!r}>"
@@ -390,7 +315,7 @@ class RateGovernor:
             self._max_in_flight = self._in_flight
         waited = now - start
         self._waited += waited
-        ticket = Ticket(self, self._generation, now, waited)
+        ticket = Ticket(self._release_ticket, self._generation, now, waited)
         if self._probe_due and self._probe is None and self._gate_end <= now:
             self._probe_due = False
             self._probe = ticket  # the others keep their places until it is in
@@ -454,7 +379,7 @@ class RateGovernor:
             if waiter is not None:
                 await self._wait_for_probe(waiter, now, deadline_at)
             else:
-                await self._nap(delay, wake)
+                await nap(self._sleep, delay, wake)
             now = self._clock()
 
     async def _express(
@@ -490,7 +415,7 @@ class RateGovernor:
                 if waiter is not None:
                     await self._wait_for_probe(waiter, now, deadline_at)
                 else:
-                    await self._nap(delay, wake)
+                    await nap(self._sleep, delay, wake)
                 now = self._clock()
         except BaseException:
             with self._lock:
@@ -555,7 +480,7 @@ class RateGovernor:
                 if waiter is not None:
                     await self._wait_for_probe(waiter, now, deadline_at)
                 else:
-                    await self._nap(delay, wake)
+                    await nap(self._sleep, delay, wake)
                 now = self._clock()
         except BaseException:
             with self._lock:
@@ -587,29 +512,20 @@ class RateGovernor:
             wake = wakes[loop] = loop.create_future()
         return wake
 
-    async def _nap(self, delay: float, wake: asyncio.Future[None] | None) -> None:
-        """Sleep ``delay`` seconds, or until ``wake`` is resolved (:meth:`reopen`)."""
-        if wake is None:
-            await self._sleep(delay)
-            return
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        try:
-            await asyncio.wait((sleeper, wake), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-
-    def _probe_waiter(self, now: float, deadline_at: float | None) -> _Waiter:
+    def _probe_waiter(self, now: float, deadline_at: float | None) -> Waiter:
         if deadline_at is not None and deadline_at <= now:
             raise self._deadline_error(None)
-        waiter = _Waiter(asyncio.get_running_loop().create_future())
+        waiter = Waiter()
         self._probe_waiters.append(waiter)
         return waiter
 
-    async def _wait_for_probe(self, waiter: _Waiter, now: float, deadline_at: float | None) -> None:
+    async def _wait_for_probe(self, waiter: Waiter, now: float, deadline_at: float | None) -> None:
         fut = waiter.fut
         timer = None
         if deadline_at is not None:
-            timer = asyncio.ensure_future(self._expire(waiter, deadline_at - now))
+            timer = asyncio.ensure_future(
+                expire(waiter, deadline_at - now, self._sleep, self._lock, self._deadline_error)
+            )
         try:
             await fut
         finally:
@@ -648,8 +564,8 @@ class RateGovernor:
         waiters, self._probe_waiters = self._probe_waiters, []
         woken = []
         for waiter in waiters:
-            if waiter.state == _WAITING:
-                waiter.state = _WOKEN
+            if waiter.state == WAITING:
+                waiter.state = WOKEN
                 woken.append(waiter.fut)
         return woken
 
@@ -708,29 +624,31 @@ class RateGovernor:
             self._next = max(shifted, start)
         self._epoch += 1
 
-    def _slot_waiter(self, now: float, deadline_at: float | None, lane: Lane) -> _Waiter:
+    def _slot_waiter(self, now: float, deadline_at: float | None, lane: Lane) -> Waiter:
         if deadline_at is not None and deadline_at <= now:
             raise self._deadline_error(None)
-        waiter = _Waiter(asyncio.get_running_loop().create_future())
+        waiter = Waiter()
         if lane == INTERACTIVE and self._config.interactive_share:
             self._slot_waiters_first.append(waiter)
         else:
             self._slot_waiters.append(waiter)
         return waiter
 
-    async def _wait_for_slot(self, waiter: _Waiter, now: float, deadline_at: float | None) -> None:
+    async def _wait_for_slot(self, waiter: Waiter, now: float, deadline_at: float | None) -> None:
         timer = None
         if deadline_at is not None:
-            timer = asyncio.ensure_future(self._expire(waiter, deadline_at - now))
+            timer = asyncio.ensure_future(
+                expire(waiter, deadline_at - now, self._sleep, self._lock, self._deadline_error)
+            )
         try:
             await waiter.fut
         except BaseException:
             wake = None
             with self._lock:
-                if waiter.state == _WOKEN:
+                if waiter.state == WOKEN:
                     wake = self._free_slot()  # a slot was handed over just as we gave up
-                elif waiter.state == _WAITING:
-                    waiter.state = _CANCELLED
+                elif waiter.state == WAITING:
+                    waiter.state = CANCELLED
             if wake is not None:
                 wake_futures([wake])
             raise
@@ -738,24 +656,14 @@ class RateGovernor:
             if timer is not None:
                 timer.cancel()
 
-    async def _expire(self, waiter: _Waiter, delay: float) -> None:
-        await self._sleep(delay)
-        with self._lock:
-            if waiter.state != _WAITING:
-                return
-            waiter.state = _EXPIRED
-            error = self._deadline_error(None)
-        if not waiter.fut.done():
-            waiter.fut.set_exception(error)
-
     def _free_slot(self) -> asyncio.Future[None] | None:
         """Hand the slot to the first live waiter, interactive ones first (return its future
         to wake), or give it back (under the lock)."""
         for waiters in (self._slot_waiters_first, self._slot_waiters):
             while waiters:
                 waiter = waiters.popleft()
-                if waiter.state == _WAITING and not waiter.fut.done():
-                    waiter.state = _WOKEN
+                if waiter.state == WAITING and not waiter.fut.done():
+                    waiter.state = WOKEN
                     return waiter.fut
         self._slots -= 1
         return None
@@ -818,7 +726,7 @@ class RateGovernor:
             now = self._clock()
             self._n429 += 1
             fresh = (
-                ticket._generation == self._generation
+                ticket.generation == self._generation
                 if ticket is not None
                 else now >= self._gate_end
             )
@@ -883,7 +791,7 @@ class RateGovernor:
             if ticket is not None and ticket is self._last_probe:
                 self._probe_due = False  # the server answers again: no more probing
                 self._last_probe = None
-            if ticket is not None and ticket._generation != self._generation:
+            if ticket is not None and ticket.generation != self._generation:
                 return
             self._strikes = 0
             if self._adaptive and self._rate < self._max_rate:
@@ -904,6 +812,13 @@ class RateGovernor:
             now = self._clock()
             t = max(self._next, now - self._tau) if self._paced else self._gate_end
             return max(0.0, t - now)
+
+    async def fleet_stats(self) -> FleetStats | None:
+        """None: the budget is this process's alone."""
+        return None
+
+    async def aclose(self) -> None:
+        """Nothing to close: the governor holds nothing bound to an event loop."""
 
     def stats(self) -> GovernorStats:
         """A snapshot of the counters."""

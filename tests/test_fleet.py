@@ -40,10 +40,10 @@ from invent_async import (
     RateLimit,
     RateLimitError,
 )
-from invent_async._budgets import leases
 from invent_async._fleet import RECHECK, FleetGovernor
+from invent_async._governor import Ticket
+from invent_async._governor_registry import leases
 from invent_async._limits import BULK
-from invent_async._ratelimit import Ticket
 from invent_async._redis_budget import MAX_CONNECTIONS, RedisBudget, Reservation
 from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent, RecordedRequest

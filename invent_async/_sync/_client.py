@@ -14,9 +14,9 @@ import weakref
 from collections.abc import Callable
 from typing import Self, TypeVar
 
-from .._budgets import lease as budget_lease
 from .._client import from_settings
 from .._exceptions import ClientClosedError
+from .._governor_registry import lease as budget_lease
 from .._limits import FleetStats, GovernorStats
 from .._raw import RawResult, Recorder
 from .._settings import Configured, Settings
