@@ -57,7 +57,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from ._governor import CANCELLED, WAITING, WOKEN, Ticket, Waiter, expire, nap, wake_futures
+from ._cap import ConcurrencyCap
+from ._cooldown import CooldownGate, CooldownRule
+from ._governor import Ticket, nap, wake_futures
 from ._limits import (
     BULK,
     INTERACTIVE,
@@ -67,6 +69,7 @@ from ._limits import (
     Lane,
     RateLimit,
 )
+from ._probe import Probe
 
 __all__ = ["RateGovernor"]
 
@@ -174,7 +177,6 @@ class RateGovernor:
         self._floor = self._max_rate * cfg.min_fraction
         self._step = self._max_rate * cfg.recovery
         self._burst_extra = cfg.burst - 1
-        self._cap = cfg.max_in_flight
         # pacing (GCRA) state; see _reserve and _reschedule
         self._rate = self._max_rate
         self._interval = 0.0
@@ -194,21 +196,20 @@ class RateGovernor:
         self._base_time = _NEVER
         self._base_interval = self._interval
         self._pending: deque[_Reservation] = deque()
-        # the 429 cool-down gate
-        self._gate_end = _NEVER
-        # reopen() wakes the gate's sleepers: one future per event loop they sleep on
-        self._wakes: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
-        self._generation = 0  # fresh 429 signals so far; tickets remember it
-        self._strikes = 0  # fresh 429s since the last fresh success
-        # after a Retry-After above max_retry_after: one request probes, the others wait
-        self._probe_due = False  # the next request let through the gate is the probe
-        self._probe: Ticket | None = None  # the probe, until it is released
-        self._last_probe: Ticket | None = None  # released, its success not yet signalled
-        self._probe_waiters: list[Waiter] = []
-        # the concurrency cap
-        self._slots = 0
-        self._slot_waiters: deque[Waiter] = deque()  # bulk requests waiting for a slot
-        self._slot_waiters_first: deque[Waiter] = deque()  # interactive ones: served first
+        # the parts: the 429 cool-down gate, the probe after it, the concurrency cap
+        self._gate = CooldownGate(CooldownRule.of(cfg))
+        self._probe = Probe(self._lock, sleep, self._deadline_error)
+        self._cap = (
+            None
+            if cfg.max_in_flight is None
+            else ConcurrencyCap(
+                cfg.max_in_flight,
+                interactive_first=bool(cfg.interactive_share),
+                lock=self._lock,
+                sleep=sleep,
+                refuse=self._deadline_error,
+            )
+        )
         # statistics
         self._acquired = 0
         self._waited = 0.0
@@ -260,19 +261,17 @@ class RateGovernor:
         lock = self._lock
         lock.acquire()  # not "with": this is the hot path, and that costs twice as much
         try:
-            if cap is None or self._slots < cap:
-                if cap is not None:
-                    self._slots += 1  # nobody waits for a slot while one is free
+            if cap is None or cap.take():
                 try:
                     rec = self._enter(start, deadline_at, lane)
                 except BaseException:
                     if cap is not None:
-                        self._slots -= 1
+                        cap.free()  # nobody waits for it: a slot was free
                     raise
                 if rec is None:  # let through at once
                     return self._issue(start, start)
             else:
-                waiter = self._slot_waiter(start, deadline_at, lane)
+                waiter = cap.waiter(start, deadline_at, lane)
             self._waiting += 1
         finally:
             lock.release()
@@ -280,7 +279,8 @@ class RateGovernor:
         now = start
         try:
             if waiter is not None:
-                await self._wait_for_slot(waiter, start, deadline_at)
+                assert cap is not None
+                await cap.wait(waiter, start, deadline_at)
                 holding = True
                 now = self._clock()
                 with self._lock:
@@ -299,7 +299,8 @@ class RateGovernor:
             with self._lock:
                 self._waiting -= 1
                 if holding:
-                    wake = self._free_slot()
+                    assert cap is not None
+                    wake = cap.free()
             if wake is not None:
                 wake_futures([wake])
             raise
@@ -315,10 +316,10 @@ class RateGovernor:
             self._max_in_flight = self._in_flight
         waited = now - start
         self._waited += waited
-        ticket = Ticket(self._release_ticket, self._generation, now, waited)
-        if self._probe_due and self._probe is None and self._gate_end <= now:
-            self._probe_due = False
-            self._probe = ticket  # the others keep their places until it is in
+        ticket = Ticket(self._release_ticket, self._gate.generation, now, waited)
+        probe = self._probe
+        if probe.due:
+            probe.designate(ticket, now, self._gate.end)  # the others keep their places
         return ticket
 
     def _enter(
@@ -336,13 +337,13 @@ class RateGovernor:
         held back by the other (work-conserving).
         """
         if not self._paced:
-            if self._gate_end <= now and self._probe is None:
+            if self._gate.end <= now and self._probe.ticket is None:
                 return None
             return _GATED
-        if self._queued_bulk and lane == INTERACTIVE and self._share and self._probe is None:
+        if self._queued_bulk and lane == INTERACTIVE and self._share and self._probe.ticket is None:
             queue_slot = max(self._next, now - self._tau)
             if queue_slot > now:
-                t = max(self._express_next, self._gate_end, now)
+                t = max(self._express_next, self._gate.end, now)
                 if t < queue_slot:
                     if t > now and deadline_at is not None and t >= deadline_at:
                         raise self._deadline_error(t - now)
@@ -353,7 +354,7 @@ class RateGovernor:
                     self._express_next = t + self._express_interval
                     return express
         t = self._reserve(now, deadline_at)
-        if t <= now and self._probe is None:
+        if t <= now and self._probe.ticket is None:
             self._admitted(t)
             return None
         rec = _Reservation(self._seq - 1, t, self._epoch, bulk=lane == BULK)
@@ -367,17 +368,17 @@ class RateGovernor:
         while True:
             wake = waiter = None
             with self._lock:
-                if self._gate_end > now:
-                    if deadline_at is not None and self._gate_end >= deadline_at:
-                        raise self._deadline_error(self._gate_end - now)
-                    delay = self._gate_end - now
-                    wake = self._gate_wake(now)
-                elif self._probe is None:
+                if self._gate.end > now:
+                    if deadline_at is not None and self._gate.end >= deadline_at:
+                        raise self._deadline_error(self._gate.end - now)
+                    delay = self._gate.end - now
+                    wake = self._gate.wake(now)
+                elif self._probe.ticket is None:
                     return now
                 else:
-                    waiter = self._probe_waiter(now, deadline_at)
+                    waiter = self._probe.waiter(now, deadline_at)
             if waiter is not None:
-                await self._wait_for_probe(waiter, now, deadline_at)
+                await self._probe.wait(waiter, now, deadline_at)
             else:
                 await nap(self._sleep, delay, wake)
             now = self._clock()
@@ -392,16 +393,16 @@ class RateGovernor:
             while True:
                 wake = waiter = None
                 with self._lock:
-                    if rec.claimed and self._gate_end > rec.t:  # a 429 closed over the slot
+                    if rec.claimed and self._gate.end > rec.t:  # a 429 closed over the slot
                         rec.claimed = False  # the queue was laid out again: take its new first
-                    t = max(rec.t, self._gate_end)
+                    t = max(rec.t, self._gate.end)
                     if t > now:
                         if deadline_at is not None and t >= deadline_at:
                             raise self._deadline_error(t - now)
                         delay = t - now
-                        wake = self._gate_wake(now)
-                    elif self._probe is not None:
-                        waiter = self._probe_waiter(now, deadline_at)
+                        wake = self._gate.wake(now)
+                    elif self._probe.ticket is not None:
+                        waiter = self._probe.waiter(now, deadline_at)
                     elif rec.claimed:
                         return now
                     else:
@@ -413,7 +414,7 @@ class RateGovernor:
                             return self._ordinary(now, deadline_at)
                         continue  # sleep until the slot it took
                 if waiter is not None:
-                    await self._wait_for_probe(waiter, now, deadline_at)
+                    await self._probe.wait(waiter, now, deadline_at)
                 else:
                     await nap(self._sleep, delay, wake)
                 now = self._clock()
@@ -470,15 +471,17 @@ class RateGovernor:
                             raise self._deadline_error(rec.t - now)
                     if rec.t > now:
                         delay = rec.t - now
-                        wake = self._gate_wake(now)
-                    elif self._probe is not None:  # keep this place in the queue until it is in
-                        waiter = self._probe_waiter(now, deadline_at)
+                        wake = self._gate.wake(now)
+                    elif (
+                        self._probe.ticket is not None
+                    ):  # keep this place in the queue until it is in
+                        waiter = self._probe.waiter(now, deadline_at)
                     else:
                         self._admitted(rec.t)
                         self._leave(rec)
                         return now
                 if waiter is not None:
-                    await self._wait_for_probe(waiter, now, deadline_at)
+                    await self._probe.wait(waiter, now, deadline_at)
                 else:
                     await nap(self._sleep, delay, wake)
                 now = self._clock()
@@ -497,56 +500,18 @@ class RateGovernor:
             pending.popleft()
         if not pending:
             # Nobody queued any more: give back the abandoned reservations.
-            self._next = min(self._next, max(self._last_t + self._interval, self._gate_end))
-
-    def _gate_wake(self, now: float) -> asyncio.Future[None] | None:
-        """While the gate is closed, the future of this loop that :meth:`reopen` resolves."""
-        if self._gate_end <= now:
-            return None
-        loop = asyncio.get_running_loop()
-        wakes = self._wakes
-        wake = wakes.get(loop)
-        if wake is None or wake.done():
-            for gone in [other for other in wakes if other.is_closed()]:
-                del wakes[gone]
-            wake = wakes[loop] = loop.create_future()
-        return wake
-
-    def _probe_waiter(self, now: float, deadline_at: float | None) -> Waiter:
-        if deadline_at is not None and deadline_at <= now:
-            raise self._deadline_error(None)
-        waiter = Waiter()
-        self._probe_waiters.append(waiter)
-        return waiter
-
-    async def _wait_for_probe(self, waiter: Waiter, now: float, deadline_at: float | None) -> None:
-        fut = waiter.fut
-        timer = None
-        if deadline_at is not None:
-            timer = asyncio.ensure_future(
-                expire(waiter, deadline_at - now, self._sleep, self._lock, self._deadline_error)
-            )
-        try:
-            await fut
-        finally:
-            if timer is not None:
-                timer.cancel()
-            if not fut.done():
-                fut.cancel()
+            self._next = min(self._next, max(self._last_t + self._interval, self._gate.end))
 
     def _end_probe(self, ticket: Ticket | None) -> list[asyncio.Future[None]]:
         """The probe is back (or given up): see :meth:`_probe_back`; return the futures to
         wake (under the lock)."""
         self._probe_back(ticket)
-        self._probe = None
-        return self._probe_woken()
+        return self._probe.end()
 
     def _probe_back(self, ticket: Ticket | None) -> None:
-        """Lay the queue out again from now, in its order (under the lock). Until a success
-        is signalled for ``ticket``, the next request let through probes again (a probe that
-        got no answer proved nothing)."""
-        self._probe_due = ticket is not None
-        self._last_probe = ticket
+        """Lay the queue out again from now, in its order (under the lock); see
+        :meth:`Probe.back`."""
+        self._probe.back(ticket)
         if self._paced:
             self._relay(self._clock())
 
@@ -554,20 +519,10 @@ class RateGovernor:
         """After its answer was signalled: the probe is gone, its waiters go on (or meet the
         gate a new 429 closed)."""
         with self._lock:
-            if self._probe is not ticket:  # reopen() ended it meanwhile
+            if self._probe.ticket is not ticket:  # reopen() ended it meanwhile
                 return
-            self._probe = None
-            woken = self._probe_woken()
+            woken = self._probe.end()
         wake_futures(woken)
-
-    def _probe_woken(self) -> list[asyncio.Future[None]]:
-        waiters, self._probe_waiters = self._probe_waiters, []
-        woken = []
-        for waiter in waiters:
-            if waiter.state == WAITING:
-                waiter.state = WOKEN
-                woken.append(waiter.fut)
-        return woken
 
     def _relay(self, now: float) -> None:
         """Give the queued reservations the slots from ``now`` on, one interval apart."""
@@ -624,50 +579,6 @@ class RateGovernor:
             self._next = max(shifted, start)
         self._epoch += 1
 
-    def _slot_waiter(self, now: float, deadline_at: float | None, lane: Lane) -> Waiter:
-        if deadline_at is not None and deadline_at <= now:
-            raise self._deadline_error(None)
-        waiter = Waiter()
-        if lane == INTERACTIVE and self._config.interactive_share:
-            self._slot_waiters_first.append(waiter)
-        else:
-            self._slot_waiters.append(waiter)
-        return waiter
-
-    async def _wait_for_slot(self, waiter: Waiter, now: float, deadline_at: float | None) -> None:
-        timer = None
-        if deadline_at is not None:
-            timer = asyncio.ensure_future(
-                expire(waiter, deadline_at - now, self._sleep, self._lock, self._deadline_error)
-            )
-        try:
-            await waiter.fut
-        except BaseException:
-            wake = None
-            with self._lock:
-                if waiter.state == WOKEN:
-                    wake = self._free_slot()  # a slot was handed over just as we gave up
-                elif waiter.state == WAITING:
-                    waiter.state = CANCELLED
-            if wake is not None:
-                wake_futures([wake])
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-    def _free_slot(self) -> asyncio.Future[None] | None:
-        """Hand the slot to the first live waiter, interactive ones first (return its future
-        to wake), or give it back (under the lock)."""
-        for waiters in (self._slot_waiters_first, self._slot_waiters):
-            while waiters:
-                waiter = waiters.popleft()
-                if waiter.state == WAITING and not waiter.fut.done():
-                    waiter.state = WOKEN
-                    return waiter.fut
-        self._slots -= 1
-        return None
-
     def _release(self, ticket: Ticket) -> None:
         woken: list[asyncio.Future[None]] = []
         lock = self._lock
@@ -675,10 +586,10 @@ class RateGovernor:
         try:
             self._in_flight -= 1
             if self._cap is not None:
-                fut = self._free_slot()
+                fut = self._cap.free()
                 if fut is not None:
                     woken.append(fut)
-            if ticket is self._probe:
+            if ticket is self._probe.ticket:
                 # Its answer is in, and the caller signals a 429 or a success right after, in
                 # this synchronous section of its loop. Until that section ends the probe
                 # stays in place, so that no request of any loop goes (or probes) before the
@@ -725,22 +636,10 @@ class RateGovernor:
         with self._lock:
             now = self._clock()
             self._n429 += 1
-            fresh = (
-                ticket.generation == self._generation
-                if ticket is not None
-                else now >= self._gate_end
-            )
-            if fresh:
-                self._generation += 1
-                self._strikes += 1
-            cfg = self._config
-            if retry_after is None or not math.isfinite(retry_after):
-                strikes = min(max(self._strikes - 1, 0), 60)
-                pause = min(cfg.max_cooldown, cfg.cooldown * 2.0**strikes)
-            else:
-                pause = min(max(0.0, float(retry_after)), cfg.max_retry_after)
-                if retry_after > cfg.max_retry_after:
-                    self._probe_due = True  # after the capped pause, one request tries first
+            gate = self._gate
+            fresh, pause, beyond = gate.close(now, retry_after, ticket)
+            if beyond:
+                self._probe.due = True  # after the capped pause, one request tries first
             old_interval = self._interval
             changed = False
             if fresh and self._adaptive:
@@ -748,12 +647,11 @@ class RateGovernor:
                 if rate < self._rate:
                     self._set_rate(rate)
                     changed = True
-            if now + pause > self._gate_end:
-                self._gate_end = now + pause
+            if gate.extend(now + pause):
                 changed = True
             if changed and self._paced:
-                self._reschedule(max(self._gate_end, now), old_interval)
-            return max(0.0, self._gate_end - now)
+                self._reschedule(max(self._gate.end, now), old_interval)
+            return max(0.0, self._gate.end - now)
 
     def reopen(self) -> float:
         """Open the 429 cool-down gate now, for example after an operator fixed the cause.
@@ -768,15 +666,13 @@ class RateGovernor:
         """
         with self._lock:
             now = self._clock()
-            remaining = max(0.0, self._gate_end - now)
-            probing = self._probe is not None or self._probe_due
+            remaining = max(0.0, self._gate.end - now)
+            probing = self._probe.ticket is not None or self._probe.due
             if remaining <= 0 and not probing:
                 return 0.0
-            self._gate_end = min(self._gate_end, now)
-            self._strikes = 0
+            gate_wakes = self._gate.reopen(now)
             woken = self._end_probe(None)
-            woken += self._wakes.values()
-            self._wakes.clear()
+            woken += gate_wakes
         wake_futures(woken)
         return remaining
 
@@ -785,15 +681,13 @@ class RateGovernor:
 
         Ignored for a stale ticket (admitted before the latest 429 signal).
         """
-        if not self._adaptive and self._strikes == 0 and ticket is not self._last_probe:
+        if not self._adaptive and self._gate.strikes == 0 and ticket is not self._probe.last:
             return  # nothing to change (read without the lock: a race is a reordering)
         with self._lock:
-            if ticket is not None and ticket is self._last_probe:
-                self._probe_due = False  # the server answers again: no more probing
-                self._last_probe = None
-            if ticket is not None and ticket.generation != self._generation:
+            self._probe.answered(ticket)  # the server answers again: no more probing
+            if ticket is not None and ticket.generation != self._gate.generation:
                 return
-            self._strikes = 0
+            self._gate.strikes = 0
             if self._adaptive and self._rate < self._max_rate:
                 self._set_rate(min(self._max_rate, self._rate + self._step))
 
@@ -810,7 +704,7 @@ class RateGovernor:
         """Seconds a request arriving now would wait for the gate and pacing (not the cap)."""
         with self._lock:
             now = self._clock()
-            t = max(self._next, now - self._tau) if self._paced else self._gate_end
+            t = max(self._next, now - self._tau) if self._paced else self._gate.end
             return max(0.0, t - now)
 
     async def fleet_stats(self) -> FleetStats | None:
@@ -832,5 +726,5 @@ class RateGovernor:
                 in_flight=self._in_flight,
                 max_in_flight=self._max_in_flight,
                 waiting=self._waiting,
-                cooldown_remaining=max(0.0, self._gate_end - self._clock()),
+                cooldown_remaining=max(0.0, self._gate.end - self._clock()),
             )

@@ -32,6 +32,7 @@ LAYERS: list[list[str]] = [
     ["_converter"],
     ["_protocol", "_serialize", "_limits"],
     ["_pagination", "_governor", "_redis_budget", "_retry", "_observe", "_raw"],
+    ["_cap", "_cooldown", "_probe"],
     ["_ratelimit"],
     ["_fleet"],
     ["_transport", "_settings", "_governor_registry"],
