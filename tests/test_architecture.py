@@ -33,6 +33,8 @@ LAYERS: list[list[str]] = [
     ["_protocol", "_serialize", "_limits"],
     ["_pagination", "_governor", "_redis_budget", "_retry", "_observe", "_raw"],
     ["_cap", "_cooldown", "_probe"],
+    ["_pacing"],
+    ["_admission"],
     ["_ratelimit"],
     ["_fleet"],
     ["_transport", "_settings", "_governor_registry"],
