@@ -1,10 +1,11 @@
 """The fleet governor: one rate budget on a Redis server for every process of every host.
 
-A :class:`FleetGovernor` is what a client leases instead of a :class:`RateGovernor` when its
-``RateLimit`` names a ``redis_url`` (or ``INVENT_REDIS_URL`` is set). It keeps in the process
-what only the process can know: the concurrency cap, its own 429 cool-down gate and the probe
-after a long ``Retry-After`` (an unpaced :class:`RateGovernor`). The pacing, the shared
-cool-down and the fleet's stats live on the server (:class:`RedisBudget`). One attempt::
+A :class:`FleetGovernor` is the :class:`~invent_async._governor.Governor` a client leases
+when its ``RateLimit`` names a ``redis_url`` (or ``INVENT_REDIS_URL`` is set). It keeps in the
+process what only the process can know: the concurrency cap, its own 429 cool-down gate and
+the probe after a long ``Retry-After`` (an :class:`~invent_async._admission.Admission` without
+pacing, built from those parts' settings alone). The pacing, the shared cool-down and the
+fleet's stats live on the server (:class:`RedisBudget`). One attempt::
 
     ticket = local.acquire(deadline, lane)      cap, this process's gate, the probe
     slot = reserve(lane)                        one script, the server's clock
@@ -18,15 +19,17 @@ times: the process maps them to its monotonic clock by the difference to the ser
 ``now`` in the same answer, so a host whose clock is off (or runs fast) gets no more than
 its share: the check before sending is done on the server's clock.
 
-When the server does not answer within ``redis_timeout`` the process falls back to a local
-governor at ``fallback_share`` of the rate, says so once on the ``invent_async`` logger,
-and asks the server again (one request at a time) every :data:`RETRY_REDIS` seconds; the
-first answer brings it back, said once too. A call never fails because Redis is down.
-Back on the server, the process keeps within its fallback share as well for
-:data:`PROBATION` seconds (a request still waiting in the fallback then goes on with the
-shared budget alone, not at the fallback's pace until its queue drains): the budget on a server
-that restarted is empty, and the processes still on their fallback until their next try do
-not show on it, so taking the whole rate at once would send the fleet over the limit.
+When the server does not answer within ``redis_timeout`` the process falls back to pacing
+itself at ``fallback_share`` of the rate (an admission built from an explicit
+:class:`~invent_async._pacing.Pacing`: that rate, the burst and the lanes, nothing else),
+says so once on the ``invent_async`` logger, and asks the server again (one request at a
+time) every :data:`RETRY_REDIS` seconds; the first answer brings it back, said once too.
+A call never fails because Redis is down. Back on the server, the process keeps within its
+fallback share as well for :data:`PROBATION` seconds (a request still waiting in the fallback
+then goes on with the shared budget alone, not at the fallback's pace until its queue
+drains): the budget on a server that restarted is empty, and the processes still on their
+fallback until their next try do not show on it, so taking the whole rate at once would send
+the fleet over the limit.
 
 redis-py's asyncio client is bound to the event loop it connects on: the governor keeps one
 :class:`RedisBudget` per loop (each ``InventClient`` runs its own), closed when that loop
@@ -46,6 +49,8 @@ from typing import Any, Final
 
 import attrs
 
+from ._admission import Admission
+from ._cooldown import CooldownRule
 from ._governor import Ticket, wake_futures
 from ._limits import (
     BULK,
@@ -56,7 +61,7 @@ from ._limits import (
     Lane,
     RateLimit,
 )
-from ._ratelimit import RateGovernor
+from ._pacing import Pacing
 from ._redis_budget import RedisBudget, RedisUnavailableError, Reservation
 from ._secret import redact_url
 
@@ -94,7 +99,7 @@ async def _close_at_loop_shutdown(budget: RedisBudget) -> AsyncGenerator[None]:
 
 class FleetGovernor:
     """Paces the requests of every process sharing a budget on a Redis server (see the
-    module docstring). The same interface as :class:`RateGovernor`.
+    module docstring). A :class:`~invent_async._governor.Governor`.
 
     Args:
         config: The limits; ``config.redis_url`` is the server.
@@ -130,19 +135,24 @@ class FleetGovernor:
         self._sleep = sleep
         self._rate = config.per_minute * (1 - config.headroom)
         # in the process: the cap, this process's gate and probe; no pacing
-        self._local = RateGovernor(
-            attrs.evolve(config, per_minute=None, redis_url=None),
+        self._local = Admission(
+            pacing=None,
+            max_in_flight=config.max_in_flight,
+            interactive_first=bool(config.interactive_share),
+            cooldown=CooldownRule.of(config),
             clock=clock,
             sleep=sleep,
         )
-        # while the server does not answer: this process's share of the rate
-        self._fallback = RateGovernor(
-            attrs.evolve(
-                config,
-                per_minute=config.per_minute * config.fallback_share,
-                redis_url=None,
-                max_in_flight=None,
+        # while the server does not answer: this process's share of the rate, nothing else
+        self._fallback = Admission(
+            pacing=Pacing(
+                per_minute=config.per_minute * config.fallback_share * (1 - config.headroom),
+                burst=config.burst,
+                interactive_share=config.interactive_share,
             ),
+            max_in_flight=None,
+            interactive_first=False,
+            cooldown=CooldownRule(),  # never closed: the 429s go to the gate above
             clock=clock,
             sleep=sleep,
         )
