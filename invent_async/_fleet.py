@@ -45,7 +45,7 @@ import math
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 import attrs
 
@@ -62,7 +62,7 @@ from ._limits import (
     RateLimit,
 )
 from ._pacing import Pacing
-from ._redis_budget import RedisBudget, RedisUnavailableError, Reservation
+from ._redis_budget import RedisBudget, RedisUnavailableError, Reservation, Verdict
 from ._secret import redact_url
 
 __all__ = ["PROBATION", "RECHECK", "RETRY_REDIS", "FleetGovernor"]
@@ -173,6 +173,7 @@ class FleetGovernor:
         self._waiting = 0  # calls waiting for the shared slot (the local governor counts its own)
         self._deadline_misses = 0
         self._fallbacks = 0
+        self._rebooked = 0  # slots the server booked again (Verdict.REBOOKED)
 
     def __repr__(self) -> str:
         return f"<FleetGovernor {self._name!r} on {redact_url(self._url)}>"
@@ -188,6 +189,12 @@ class FleetGovernor:
         if self._down:
             return self._rate * self._config.fallback_share
         return self._rate
+
+    @property
+    def rebooked(self) -> int:
+        """Slots of this process the server booked again (a cool-down or a reopen since they
+        were booked, or an express call took them); also logged at DEBUG."""
+        return self._rebooked
 
     @property
     def fallback(self) -> bool:
@@ -294,17 +301,29 @@ class FleetGovernor:
     async def _shared_slot(
         self, budget: RedisBudget, deadline_at: float | None, lane: Lane
     ) -> None:
+        """Book a slot of the shared budget and wait until the server says go: every verdict
+        of its scripts (:class:`Verdict`) is handled here."""
         bulk = lane == BULK
         answer = await budget.reserve(self._max_wait(deadline_at), bulk=bulk)
         self._answered()
         while True:
-            if not answer.admitted:
-                self._deadline_miss()
-                raise GovernorDeadlineExceeded(max(0.0, answer.slot - answer.now))
-            self._seen(answer)
-            wait = answer.slot - answer.now
-            if wait <= 0:
-                return
+            match answer.verdict:
+                case Verdict.REFUSED:  # the slot is past the deadline: nothing was booked
+                    self._deadline_miss()
+                    raise GovernorDeadlineExceeded(answer.wait)
+                case Verdict.GO:
+                    self._seen(answer)
+                    return
+                case Verdict.REBOOKED:  # a cool-down, a reopen, an express call took it
+                    self._seen(answer)
+                    self._count_rebooked(answer)
+                    if answer.wait <= 0:  # the new slot is due already
+                        return
+                case Verdict.NOT_YET:
+                    self._seen(answer)
+                case _:  # pragma: no cover - every verdict is above
+                    assert_never(answer.verdict)
+            wait = answer.slot - answer.now  # ahead: sleep, then check it
             if deadline_at is not None and self._clock() + wait >= deadline_at:
                 self._deadline_miss()  # booked, but a check may not fit before the deadline
                 raise GovernorDeadlineExceeded(wait)
@@ -319,6 +338,15 @@ class FleetGovernor:
             self._deadline_miss()
             raise GovernorDeadlineExceeded(None)
         return left
+
+    def _count_rebooked(self, answer: Reservation) -> None:
+        with self._lock:
+            self._rebooked += 1
+        log.debug(
+            "a slot of the shared rate budget %r was booked again, %.3fs ahead",
+            self._name,
+            answer.wait,
+        )
 
     def _deadline_miss(self) -> None:
         with self._lock:
