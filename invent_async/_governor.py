@@ -101,8 +101,9 @@ class Governor(Protocol):
         else:
             governor.succeeded(ticket)
 
-    What every implementation guarantees (the tests of ``_ratelimit`` and ``_fleet`` check
-    them; a new implementation gets the same tests):
+    What every implementation guarantees (``tests/test_ratelimit.py``, ``test_lanes.py``
+    and ``test_fleet.py`` check them of the two there are; ``test_lane_conformance.py`` runs
+    the same lane scenarios through each: add a new one to its ``lanes`` fixture):
 
     - **Thread-safe, bound to no event loop.** One governor serves the requests of several
       event loops in several threads (each sync client runs its own loop). State changes

@@ -132,7 +132,7 @@ class _Express:
             return None
         if claimed is None:  # nothing to overtake any more: queue as any other
             schedule._give_back_lane(self)
-            return schedule._queue(now, deadline_at, bulk=False)
+            return schedule._queue(now, deadline_at, INTERACTIVE)
         return self  # wait for the slot it took
 
     def abandon(self) -> None:
@@ -211,7 +211,7 @@ class Schedule:
                     return None
                 self._express_next = lane_slot + self._express_interval
                 return express
-        return self._queue(now, deadline_at, bulk=lane == BULK)
+        return self._queue(now, deadline_at, lane)
 
     def overtakes(self, lane: Lane, now: float, lane_slot: float | None) -> bool:
         """The express-lane rule: whether an interactive request goes ahead of the queue.
@@ -233,12 +233,22 @@ class Schedule:
             return False
         return lane_slot is None or lane_slot < max(self._next, now - self._tau)
 
-    def _queue(self, now: float, deadline_at: float | None, *, bulk: bool) -> _Queued | None:
-        """Book the next pacing slot: None when the request may go now, else its place."""
-        t = self._reserve(now, deadline_at)
+    def _queue(self, now: float, deadline_at: float | None, lane: Lane) -> _Queued | None:
+        """Book the next pacing slot (GCRA): None when the request may go now, else its
+        place in the queue. Raises when the slot is at or after ``deadline_at``."""
+        t = self._next
+        earliest = now - self._tau
+        if t < earliest:
+            t = earliest
+        if t > now and deadline_at is not None and t >= deadline_at:
+            raise self._refuse(t - now)
+        self._next = t + self.interval
+        self._seq += 1
         if t <= now and self._probe.ticket is None:
-            self._admitted(t)
+            if t > self._last_t:  # _admitted(t), inline: this is the hot path
+                self._last_t = t
             return None
+        bulk = lane == BULK
         rec = _Queued(self, t, bulk=bulk)
         if bulk:
             self._queued_bulk += 1
@@ -268,18 +278,6 @@ class Schedule:
         if self._express_next == rec.lane_slot + self._express_interval:
             self._express_next = rec.lane_prev
         rec.lane_slot = NEVER  # once
-
-    def _reserve(self, now: float, deadline_at: float | None) -> float:
-        """Reserve the next pacing slot (GCRA) and return its time; raise if past deadline."""
-        t = self._next
-        earliest = now - self._tau
-        if t < earliest:
-            t = earliest
-        if t > now and deadline_at is not None and t >= deadline_at:
-            raise self._refuse(t - now)
-        self._next = t + self.interval
-        self._seq += 1
-        return t
 
     def _admitted(self, t: float) -> None:
         if t > self._last_t:
