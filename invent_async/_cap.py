@@ -16,8 +16,8 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from ._governor import CANCELLED, WAITING, WOKEN, Waiter, expire, wake_futures
-from ._limits import INTERACTIVE, GovernorDeadlineExceeded, Lane
+from ._governor import CANCELLED, WAITING, WOKEN, Refuse, Waiter, expire, wake_futures
+from ._limits import INTERACTIVE, Lane
 
 __all__ = ["ConcurrencyCap"]
 
@@ -56,7 +56,7 @@ class ConcurrencyCap:
         interactive_first: bool,
         lock: threading.Lock,
         sleep: Callable[[float], Awaitable[object]],
-        refuse: Callable[[float | None], GovernorDeadlineExceeded],
+        refuse: Refuse,
     ) -> None:
         self.limit = limit
         self.taken = 0

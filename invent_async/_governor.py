@@ -18,16 +18,12 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-from ._limits import (
-    INTERACTIVE,
-    FleetStats,
-    GovernorDeadlineExceeded,
-    GovernorStats,
-    Lane,
-    RateLimit,
-)
+from ._limits import INTERACTIVE, GovernorDeadlineExceeded
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from ._limits import FleetStats, GovernorStats, Lane, RateLimit
 
 __all__ = [
     "CANCELLED",
@@ -36,6 +32,7 @@ __all__ = [
     "WOKEN",
     "Governor",
     "Place",
+    "Refuse",
     "Ticket",
     "Waiter",
     "expire",
@@ -57,16 +54,12 @@ class Ticket:
     __slots__ = ("_on_release", "_released", "admitted_at", "generation", "waited")
 
     def __init__(
-        self,
-        on_release: Callable[[Ticket], None],
-        generation: int,
-        admitted_at: float,
-        waited: float,
+        self, on_release: Callable[[Ticket], None], generation: int, at: float, waited: float
     ) -> None:
-        self._on_release = on_release
+        self._on_release = on_release  # the governor's: it frees the slot, ends a probe
         self._released = False
         self.generation = generation
-        self.admitted_at = admitted_at
+        self.admitted_at = at
         self.waited = waited
 
     @property
@@ -195,6 +188,10 @@ class Place(Protocol):
         ...
 
 
+Refuse = Callable[[float | None], GovernorDeadlineExceeded]
+"""A governor's ``GovernorDeadlineExceeded`` factory, which its parts call under its lock with
+the wait (None: unknown) when a request's deadline would be missed: it counts the miss."""
+
 WAITING: Final = 0
 WOKEN: Final = 1  # handed a concurrency slot, or told that the probe is back
 EXPIRED: Final = 2  # its deadline ran out first
@@ -240,7 +237,7 @@ async def expire(
     delay: float,
     sleep: Callable[[float], Awaitable[object]],
     lock: threading.Lock,
-    refuse: Callable[[float | None], GovernorDeadlineExceeded],
+    refuse: Refuse,
 ) -> None:
     """After ``delay`` seconds, fail a waiter still waiting with ``refuse(None)`` (its
     deadline ran out); ``refuse`` runs under ``lock``, like every change of ``state``."""

@@ -30,13 +30,12 @@ rule), not from the user's ``RateLimit``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 
 import attrs
 
 from ._cooldown import NEVER, CooldownGate
-from ._governor import Place
-from ._limits import BULK, INTERACTIVE, GovernorDeadlineExceeded, Lane
+from ._governor import Place, Refuse
+from ._limits import BULK, INTERACTIVE, Lane
 from ._probe import Probe
 
 __all__ = ["Adaptive", "Pacing", "Schedule"]
@@ -156,14 +155,7 @@ class Schedule:
         epoch: Bumped whenever the queued reservations are laid out again.
     """
 
-    def __init__(
-        self,
-        pacing: Pacing,
-        *,
-        gate: CooldownGate,
-        probe: Probe,
-        refuse: Callable[[float | None], GovernorDeadlineExceeded],
-    ) -> None:
+    def __init__(self, pacing: Pacing, *, gate: CooldownGate, probe: Probe, refuse: Refuse) -> None:
         self._gate = gate
         self._probe = probe
         self._refuse = refuse

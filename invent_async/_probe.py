@@ -19,8 +19,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 
-from ._governor import WAITING, WOKEN, Ticket, Waiter, expire
-from ._limits import GovernorDeadlineExceeded
+from ._governor import WAITING, WOKEN, Refuse, Ticket, Waiter, expire
 
 __all__ = ["Probe"]
 
@@ -45,7 +44,7 @@ class Probe:
         self,
         lock: threading.Lock,
         sleep: Callable[[float], Awaitable[object]],
-        refuse: Callable[[float | None], GovernorDeadlineExceeded],
+        refuse: Refuse,
     ) -> None:
         self.due = False
         self.ticket: Ticket | None = None

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Final, Protocol
 
 import pytest
 from test_fleet import redis_url, valkey  # noqa: F401 - the fixtures: a valkey-server
-from test_ratelimit import T0, FakeTime, make
+from test_lanes import Admitted, Arrival, play, run
+from test_ratelimit import FakeTime, make
 
 from invent_async._fleet import FleetGovernor
-from invent_async._governor import Governor
 from invent_async._limits import BULK, INTERACTIVE, Lane, RateLimit
 
 INTERVAL: Final = 0.2
@@ -40,54 +40,6 @@ SHARE: Final = 0.25
 """The interactive lane's share: one call every four intervals."""
 LEAD: Final = 0.1
 """Real time: seconds between starting the requests' tasks and the scenario's start."""
-
-Arrival = tuple[float, Lane]
-"""When a request arrives (seconds after the start) and its lane."""
-
-
-class Admitted:
-    """One request: its index, lane, arrival and admission (seconds after the start)."""
-
-    __slots__ = ("admitted", "arrival", "index", "lane")
-
-    def __init__(self, index: int, lane: Lane, arrival: float, admitted: float) -> None:
-        self.index, self.lane, self.arrival, self.admitted = index, lane, arrival, admitted
-
-    @property
-    def wait(self) -> float:
-        return self.admitted - self.arrival
-
-
-async def play(
-    gov: Governor,
-    now: Callable[[], float],
-    sleep_until: Callable[[float], Awaitable[None]],
-    arrivals: Sequence[Arrival],
-    cooldowns: Sequence[tuple[float, float]],
-    timers: Callable[[], Awaitable[None]],
-) -> list[Admitted]:
-    """Request ``i`` arrives at ``arrivals[i]`` in its lane and releases its ticket at once;
-    ``(at, retry_after)`` in ``cooldowns`` signals a 429 then. ``timers`` runs the clock.
-    The admissions, in the order of their times."""
-    log: list[Admitted] = []
-
-    async def request(i: int, at: float, lane: Lane) -> None:
-        await sleep_until(at)
-        ticket = await gov.acquire(None, lane)
-        log.append(Admitted(i, lane, at, now()))
-        ticket.release()
-
-    async def cool_down(at: float, retry_after: float) -> None:
-        await sleep_until(at)
-        gov.rate_limited(retry_after)
-
-    async with asyncio.TaskGroup() as tg:
-        for at, retry_after in cooldowns:
-            tg.create_task(cool_down(at, retry_after))
-        for i, (at, lane) in enumerate(arrivals):
-            tg.create_task(request(i, at, lane))
-        await timers()
-    return sorted(log, key=lambda a: a.admitted)
 
 
 class Lanes(Protocol):
@@ -106,14 +58,7 @@ class InProcess:
     ) -> list[Admitted]:
         ft = FakeTime()
         gov = make(ft, per_minute=60 / INTERVAL, burst=1, interactive_share=SHARE)
-        return await play(
-            gov,
-            lambda: ft.now - T0,
-            lambda at: ft.sleep_until(T0 + at),
-            arrivals,
-            cooldowns,
-            ft.run,
-        )
+        return await run(gov, ft, arrivals, cooldowns)
 
 
 class OnRedis:
@@ -135,7 +80,7 @@ class OnRedis:
         )
         gov = FleetGovernor(limit, name=self._name)
         try:
-            await gov.fleet_stats()  # connected, the scripts loaded: no slot booked
+            await gov.fleet_stats()  # connected before the start (no slot booked)
             start = time.monotonic() + LEAD
 
             async def sleep_until(at: float) -> None:
@@ -144,9 +89,10 @@ class OnRedis:
             async def no_timers() -> None:
                 pass
 
-            return await play(
+            log = await play(
                 gov, lambda: time.monotonic() - start, sleep_until, arrivals, cooldowns, no_timers
             )
+            return sorted(log, key=lambda a: a.admitted)  # in the order of their times
         finally:
             await gov.aclose()
 
