@@ -44,13 +44,13 @@ from ._exceptions import (
     UnprocessableEntityError,
     WrongEventLoopError,
 )
+from ._limits import FleetStats, GovernorStats, Lane, RateLimit
 from ._models import *  # noqa: F403 - the public models and enums: _models.__all__
 from ._pagination import AsyncPager, Page
 from ._protocol import Headers, RawResponse, TransportRequest
 from ._public import publish
-from ._ratelimit import GovernorStats, Lane, RateLimit
 from ._raw import RawResult
-from ._redis_budget import FleetStats, RedisUnavailableError
+from ._redis_budget import RedisUnavailableError
 from ._segment_sync import (
     MembershipChange,
     MemberTable,

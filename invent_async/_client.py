@@ -14,10 +14,9 @@ from typing import Self, TypeVar
 
 import aiohttp
 
+from ._limits import FleetStats, GovernorStats, RateLimit
 from ._pipeline import Core, Pipeline, RecordingPipeline
-from ._ratelimit import GovernorStats, RateLimit
 from ._raw import RawResult, Recorder
-from ._redis_budget import FleetStats
 from ._settings import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,

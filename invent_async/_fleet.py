@@ -1,10 +1,11 @@
 """The fleet governor: one rate budget on a Redis server for every process of every host.
 
-A :class:`FleetGovernor` is what a client leases instead of a :class:`RateGovernor` when its
-``RateLimit`` names a ``redis_url`` (or ``INVENT_REDIS_URL`` is set). It keeps in the process
-what only the process can know: the concurrency cap, its own 429 cool-down gate and the probe
-after a long ``Retry-After`` (an unpaced :class:`RateGovernor`). The pacing, the shared
-cool-down and the fleet's stats live on the server (:class:`RedisBudget`). One attempt::
+A :class:`FleetGovernor` is the :class:`~invent_async._governor.Governor` a client leases
+when its ``RateLimit`` names a ``redis_url`` (or ``INVENT_REDIS_URL`` is set). It keeps in the
+process what only the process can know: the concurrency cap, its own 429 cool-down gate and
+the probe after a long ``Retry-After`` (an :class:`~invent_async._admission.Admission` without
+pacing, built from those parts' settings alone). The pacing, the shared cool-down and the
+fleet's stats live on the server (:class:`RedisBudget`). One attempt::
 
     ticket = local.acquire(deadline, lane)      cap, this process's gate, the probe
     slot = reserve(lane)                        one script, the server's clock
@@ -18,15 +19,17 @@ times: the process maps them to its monotonic clock by the difference to the ser
 ``now`` in the same answer, so a host whose clock is off (or runs fast) gets no more than
 its share: the check before sending is done on the server's clock.
 
-When the server does not answer within ``redis_timeout`` the process falls back to a local
-governor at ``fallback_share`` of the rate, says so once on the ``invent_async`` logger,
-and asks the server again (one request at a time) every :data:`RETRY_REDIS` seconds; the
-first answer brings it back, said once too. A call never fails because Redis is down.
-Back on the server, the process keeps within its fallback share as well for
-:data:`PROBATION` seconds (a request still waiting in the fallback then goes on with the
-shared budget alone, not at the fallback's pace until its queue drains): the budget on a server
-that restarted is empty, and the processes still on their fallback until their next try do
-not show on it, so taking the whole rate at once would send the fleet over the limit.
+When the server does not answer within ``redis_timeout`` the process falls back to pacing
+itself at ``fallback_share`` of the rate (an admission built from an explicit
+:class:`~invent_async._pacing.Pacing`: that rate, the burst and the lanes, nothing else),
+says so once on the ``invent_async`` logger, and asks the server again (one request at a
+time) every :data:`RETRY_REDIS` seconds; the first answer brings it back, said once too.
+A call never fails because Redis is down. Back on the server, the process keeps within its
+fallback share as well for :data:`PROBATION` seconds (a request still waiting in the fallback
+then goes on with the shared budget alone, not at the fallback's pace until its queue
+drains): the budget on a server that restarted is empty, and the processes still on their
+fallback until their next try do not show on it, so taking the whole rate at once would send
+the fleet over the limit.
 
 redis-py's asyncio client is bound to the event loop it connects on: the governor keeps one
 :class:`RedisBudget` per loop (each ``InventClient`` runs its own), closed when that loop
@@ -42,23 +45,25 @@ import math
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 import attrs
 
-from ._ratelimit import (
+from ._admission import Admission
+from ._cooldown import CooldownRule
+from ._governor import Ticket, wake_futures
+from ._limits import (
     BULK,
     INTERACTIVE,
+    FleetStats,
     GovernorDeadlineExceeded,
     GovernorStats,
     Lane,
-    RateGovernor,
     RateLimit,
-    Ticket,
-    redact_url,
-    wake_futures,
 )
-from ._redis_budget import FleetStats, RedisBudget, RedisUnavailableError, Reservation
+from ._pacing import Pacing
+from ._redis_budget import RedisBudget, RedisUnavailableError, Reservation, Verdict
+from ._secret import redact_url
 
 __all__ = ["PROBATION", "RECHECK", "RETRY_REDIS", "FleetGovernor"]
 
@@ -94,7 +99,7 @@ async def _close_at_loop_shutdown(budget: RedisBudget) -> AsyncGenerator[None]:
 
 class FleetGovernor:
     """Paces the requests of every process sharing a budget on a Redis server (see the
-    module docstring). The same interface as :class:`RateGovernor`.
+    module docstring). A :class:`~invent_async._governor.Governor`.
 
     Args:
         config: The limits; ``config.redis_url`` is the server.
@@ -130,19 +135,24 @@ class FleetGovernor:
         self._sleep = sleep
         self._rate = config.per_minute * (1 - config.headroom)
         # in the process: the cap, this process's gate and probe; no pacing
-        self._local = RateGovernor(
-            attrs.evolve(config, per_minute=None, redis_url=None),
+        self._local = Admission(
+            pacing=None,
+            max_in_flight=config.max_in_flight,
+            interactive_first=bool(config.interactive_share),
+            cooldown=CooldownRule.of(config),
             clock=clock,
             sleep=sleep,
         )
-        # while the server does not answer: this process's share of the rate
-        self._fallback = RateGovernor(
-            attrs.evolve(
-                config,
-                per_minute=config.per_minute * config.fallback_share,
-                redis_url=None,
-                max_in_flight=None,
+        # while the server does not answer: this process's share of the rate, nothing else
+        self._fallback = Admission(
+            pacing=Pacing(
+                per_minute=config.per_minute * config.fallback_share * (1 - config.headroom),
+                burst=config.burst,
+                interactive_share=config.interactive_share,
             ),
+            max_in_flight=None,
+            interactive_first=False,
+            cooldown=CooldownRule(),  # never closed: the 429s go to the gate above
             clock=clock,
             sleep=sleep,
         )
@@ -163,6 +173,7 @@ class FleetGovernor:
         self._waiting = 0  # calls waiting for the shared slot (the local governor counts its own)
         self._deadline_misses = 0
         self._fallbacks = 0
+        self._rebooked = 0  # slots the server booked again (Verdict.REBOOKED)
 
     def __repr__(self) -> str:
         return f"<FleetGovernor {self._name!r} on {redact_url(self._url)}>"
@@ -178,6 +189,12 @@ class FleetGovernor:
         if self._down:
             return self._rate * self._config.fallback_share
         return self._rate
+
+    @property
+    def rebooked(self) -> int:
+        """Slots of this process the server booked again (a cool-down or a reopen since they
+        were booked, or an express call took them); also logged at DEBUG."""
+        return self._rebooked
 
     @property
     def fallback(self) -> bool:
@@ -284,17 +301,29 @@ class FleetGovernor:
     async def _shared_slot(
         self, budget: RedisBudget, deadline_at: float | None, lane: Lane
     ) -> None:
+        """Book a slot of the shared budget and wait until the server says go: every verdict
+        of its scripts (:class:`Verdict`) is handled here."""
         bulk = lane == BULK
         answer = await budget.reserve(self._max_wait(deadline_at), bulk=bulk)
         self._answered()
         while True:
-            if not answer.admitted:
-                self._deadline_miss()
-                raise GovernorDeadlineExceeded(max(0.0, answer.slot - answer.now))
-            self._seen(answer)
-            wait = answer.slot - answer.now
-            if wait <= 0:
-                return
+            match answer.verdict:
+                case Verdict.REFUSED:  # the slot is past the deadline: nothing was booked
+                    self._deadline_miss()
+                    raise GovernorDeadlineExceeded(answer.wait)
+                case Verdict.GO:
+                    self._seen(answer)
+                    return
+                case Verdict.REBOOKED:  # a cool-down, a reopen, an express call took it
+                    self._seen(answer)
+                    self._count_rebooked(answer)
+                    if answer.wait <= 0:  # the new slot is due already
+                        return
+                case Verdict.NOT_YET:
+                    self._seen(answer)
+                case _:  # pragma: no cover - every verdict is above
+                    assert_never(answer.verdict)
+            wait = answer.slot - answer.now  # ahead: sleep, then check it
             if deadline_at is not None and self._clock() + wait >= deadline_at:
                 self._deadline_miss()  # booked, but a check may not fit before the deadline
                 raise GovernorDeadlineExceeded(wait)
@@ -309,6 +338,15 @@ class FleetGovernor:
             self._deadline_miss()
             raise GovernorDeadlineExceeded(None)
         return left
+
+    def _count_rebooked(self, answer: Reservation) -> None:
+        with self._lock:
+            self._rebooked += 1
+        log.debug(
+            "a slot of the shared rate budget %r was booked again, %.3fs ahead",
+            self._name,
+            answer.wait,
+        )
 
     def _deadline_miss(self) -> None:
         with self._lock:

@@ -33,7 +33,6 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import GenericAlias
 from typing import Final, TypeVar
 
-from ._budgets import lease as budget_lease
 from ._exceptions import (
     APITimeoutError,
     ClientClosedError,
@@ -42,7 +41,9 @@ from ._exceptions import (
     ResponseValidationError,
     WrongEventLoopError,
 )
-from ._fleet import FleetGovernor
+from ._governor import Governor
+from ._governor_registry import lease as budget_lease
+from ._limits import DEFAULT_MAX_RETRY_AFTER, FleetStats, GovernorDeadlineExceeded, GovernorStats
 from ._observe import Attempt, Operation, Server
 from ._observe import operation as observe
 from ._pagination import AsyncPager
@@ -62,9 +63,7 @@ from ._protocol import (
     query_params,
     redact_response,
 )
-from ._ratelimit import DEFAULT_MAX_RETRY_AFTER, GovernorDeadlineExceeded, GovernorStats
 from ._raw import Recorder
-from ._redis_budget import FleetStats
 from ._retry import retry_after
 from ._secret import Secret
 from ._settings import Options, Settings
@@ -119,7 +118,7 @@ def _warn_unclosed(state: _Lifecycle) -> None:
 class Core:
     """What a client shares with its views: transport, governor, headers, lifecycle.
 
-    The governor is leased from ``_budgets`` (by default shared with every client of the
+    The governor is leased from ``_governor_registry`` (by default shared with every client of the
     process on the same API host and budget) and given back in :meth:`aclose`,
     :meth:`abandon`, or when the core is collected unclosed.
 
@@ -135,7 +134,7 @@ class Core:
         limit = settings.rate_limit
         # the governor: the budget's shared one (ValueError on other settings), or our own
         lease = budget_lease(settings.base_url, limit) if limit is not None else None
-        self.governor = lease.governor if lease is not None else None
+        self.governor: Governor | None = lease.governor if lease is not None else None
         self._lease = weakref.finalize(self, lease.release) if lease is not None else None
         self.transport = transport
         # the longest Retry-After a call waits for (the default one without a governor)
@@ -226,9 +225,7 @@ class Core:
     async def fleet_stats(self) -> FleetStats | None:
         """The counters of the fleet's budget on Redis (None when the budget is not there)."""
         governor = self.governor
-        if not isinstance(governor, FleetGovernor):
-            return None
-        return await governor.fleet_stats()
+        return await governor.fleet_stats() if governor is not None else None
 
     def reopen(self) -> float:
         """Open the governor's 429 cool-down gate now; seconds it had left (0: it was open)."""
@@ -251,8 +248,8 @@ class Core:
             )
         state.closed = True
         governor = self.governor
-        if self._release_budget() and isinstance(governor, FleetGovernor):
-            await governor.aclose()  # the last user of its Redis connections on this loop
+        if self._release_budget() and governor is not None:
+            await governor.aclose()  # the last user of what it holds on this loop
         await self.transport.aclose()
 
     def abandon(self) -> None:

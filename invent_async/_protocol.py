@@ -8,7 +8,6 @@ loop: this module is tested with plain function calls.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from ._exceptions import (
     ResponseValidationError,
     UnprocessableEntityError,
 )
-from ._secret import Secret
+from ._secret import Secret, is_loopback_host
 from ._types import JSON, QueryValue
 
 T = TypeVar("T")
@@ -206,16 +205,6 @@ def validate_base_url(base_url: str) -> str:
             f"got {shown}"
         )
     return base_url.rstrip("/")
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 _PLAIN_SEGMENT: Final = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
@@ -583,7 +572,6 @@ __all__ = [
     "error_from_response",
     "has_next_page",
     "header",
-    "is_loopback_host",
     "is_retryable",
     "json_body",
     "page_info",

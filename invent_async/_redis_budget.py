@@ -21,30 +21,30 @@ cluster. Each expires once it is in the past, so an idle budget leaves only its 
 from __future__ import annotations
 
 import math
+from enum import IntEnum
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from ._exceptions import InventError
+from ._limits import DEFAULT_REDIS_TIMEOUT, FleetStats
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     import redis.asyncio
 
 __all__ = [
-    "DEFAULT_REDIS_TIMEOUT",
-    "FleetStats",
     "Gate",
     "RedisBudget",
     "RedisUnavailableError",
     "Reservation",
+    "Verdict",
 ]
 
-DEFAULT_REDIS_TIMEOUT: Final = 0.25
-"""Seconds a budget operation may take before the server counts as unreachable."""
 MAX_CONNECTIONS: Final = 32
 """Connections per budget (per event loop); more requests at once wait for one."""
 
 _PRELUDE: Final = """
+local REFUSED, GO, NOT_YET, REBOOKED = 0, 1, 2, 3
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function num(key) return tonumber(redis.call('GET', key) or '0') end
@@ -57,6 +57,7 @@ local function count(field)
   redis.call('PEXPIRE', KEYS[6], 86400000)
 end
 local function epoch() return tonumber(redis.call('GET', KEYS[7]) or '0') end
+local function due(slot) if slot > now then return NOT_YET end return GO end
 local function book(interval, tau, max_wait, bulk, gate)
   local slot = math.max(now - tau, num(KEYS[1]), gate)
   if max_wait >= 0 and slot - now > max_wait then return nil, slot end
@@ -65,11 +66,12 @@ local function book(interval, tau, max_wait, bulk, gate)
   return true, slot
 end
 """
-"""Shared by every script. KEYS: 1 ``next`` (the queue's next free slot), 2 ``gate`` (end of
-the cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (a sorted
-set of the slots express calls took, not yet given up by their bulk request), 5 ``bulk``
-(the latest slot booked by bulk work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (bumped
-by each reopen: slots booked before it are booked again). Times are server microseconds.
+"""Shared by every script: the verdicts (named as in :class:`Verdict`, with the same numbers)
+and the keys. KEYS: 1 ``next`` (the queue's next free slot), 2 ``gate`` (end of the
+cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (a sorted set
+of the slots express calls took, not yet given up by their bulk request), 5 ``bulk`` (the
+latest slot booked by bulk work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (bumped by
+each reopen: slots booked before it are booked again). Times are server microseconds.
 ``next`` lives ``tau`` longer than its value (until then it still holds the bucket back); the
 other keys expire once they are in the past, the stats a day after their last change, the
 epoch never."""
@@ -90,19 +92,19 @@ if not bulk and express > 0 and queue > now and num(KEYS[5]) > now then
     slot = slot + interval
   end
   if back >= 1 and slot <= num(KEYS[5]) then
-    if max_wait >= 0 and slot - now > max_wait then return {0, slot, now, gate, epoch()} end
+    if max_wait >= 0 and slot - now > max_wait then return {REFUSED, slot, now, gate, epoch()} end
     put(KEYS[3], lane + express)
     redis.call('ZADD', KEYS[4], slot, slot)
     redis.call('PEXPIRE', KEYS[4], math.floor((queue - now) / 1000) + 1000)
     count('acquired')
     count('express')
-    return {1, slot, now, gate, epoch()}
+    return {due(slot), slot, now, gate, epoch()}
   end
 end
 local ok, slot = book(interval, tau, max_wait, bulk, gate)
-if not ok then return {0, slot, now, gate, epoch()} end
+if not ok then return {REFUSED, slot, now, gate, epoch()} end
 count('acquired')
-return {1, slot, now, gate, epoch()}
+return {due(slot), slot, now, gate, epoch()}
 """
 )
 """GCRA: book ``slot = max(now - tau, next, gate_end)`` and move ``next`` one interval on.
@@ -114,8 +116,20 @@ lane has a slot before the queue's end takes an express slot: the first booked s
 run one interval apart up to the queue's end) at or after its lane's slot that is not due
 yet, noted in ``debt``. The bulk request booked there gives it up when it is due
 (:data:`_CHECK`) and books again at the queue's end, so the total stays the budget's and the
-express call goes no earlier than that slot allows. Returns ``{admitted, slot, now,
-gate_end, epoch}``; a refused reservation changes nothing.
+express call goes no earlier than that slot allows. Returns ``{verdict, slot, now,
+gate_end, epoch}``: GO (the slot is due), NOT_YET (it is ahead: sleep, then :data:`_CHECK`),
+or REFUSED (it is past the wait asked for; nothing booked, nothing changed).
+
+This is the express-lane rule of :meth:`invent_async._pacing.Schedule.overtakes` on the
+server's store, with these differences (``tests/test_lane_conformance.py`` runs the scenarios
+where both agree): the express slot is a slot on the queue's grid at least one interval
+before the queue's end and no later than the latest bulk booking; it does not move the
+queue's end (the bulk request whose slot it is, or a later one, books again at the end when
+it is due, so bulk work does not keep its order and calls queued behind it go earlier than
+in the process); and it may be a slot an interactive request booked, which that request does
+not give up (only bulk requests read ``debt``): then two requests go at that slot, and until
+the bulk request that gives up one is due, that window holds one request more than the
+GCRA's ``burst + W * rate``.
 """
 
 _CHECK: Final = (
@@ -134,11 +148,11 @@ if not again and bulk and now >= slot then
 end
 if again then
   local ok, booked = book(interval, tau, max_wait, bulk, gate)
-  if not ok then return {0, booked, now, gate, epoch()} end
-  return {3, booked, now, gate, epoch()}
+  if not ok then return {REFUSED, booked, now, gate, epoch()} end
+  return {REBOOKED, booked, now, gate, epoch()}
 end
-if now < slot then return {2, slot, now, gate, booked_in} end
-return {1, slot, now, gate, booked_in}
+if now < slot then return {NOT_YET, slot, now, gate, booked_in} end
+return {GO, slot, now, gate, booked_in}
 """
 )
 """Before a request that waited for its slot is sent (and every few seconds while it
@@ -146,10 +160,10 @@ waits): may it go?
 
 ARGV: the slot, interval, tau, the longest acceptable wait, the lane (as for
 :data:`_RESERVE`) and the epoch it was booked in. Returns ``{verdict, slot, now, gate_end,
-epoch}``: 1 go; 2 not yet (the process's clock ran ahead of the server's, or it checks while
-it waits); 3 booked again at ``slot`` (a cool-down closed over the slot; a reopen since it was
-booked; or, for bulk work that is due, an express call took this slot or one before it); 0
-that new slot is past the wait asked for (nothing booked).
+epoch}``: GO; NOT_YET (the process's clock ran ahead of the server's, or it checks while
+it waits); REBOOKED at ``slot`` (a cool-down closed over the slot; a reopen since it was
+booked; or, for bulk work that is due, an express call took this slot or one before it);
+REFUSED: that new slot is past the wait asked for (nothing booked).
 """
 
 _COOL_DOWN: Final = (
@@ -203,14 +217,28 @@ class RedisUnavailableError(InventError):
     (out of memory, a read-only replica, ...): the governor falls back."""
 
 
+class Verdict(IntEnum):
+    """What a script says of a slot (the numbers the Lua scripts return, named alike in
+    :data:`_PRELUDE`)."""
+
+    REFUSED = 0
+    """The slot is further away than the wait asked for: nothing was booked."""
+    GO = 1
+    """The slot is due: send now."""
+    NOT_YET = 2
+    """The slot is ahead: sleep until it (at most ``RECHECK``), then check it."""
+    REBOOKED = 3
+    """The slot was given up and a new one booked (a cool-down closed over it, a reopen, or
+    an express call took it): go when the new one is due."""
+
+
 @attrs.frozen(kw_only=True)
 class Reservation:
     """The answer to :meth:`RedisBudget.reserve` and :meth:`RedisBudget.check`, in seconds
     of the server's clock.
 
     Attributes:
-        admitted: False when the wait would have been longer than asked for (nothing was
-            reserved then).
+        verdict: What the script says of the slot (see :class:`Verdict`).
         slot: When the request may be sent (after :meth:`~RedisBudget.check`: perhaps a new
             slot, booked again).
         now: The server's time when it answered.
@@ -219,11 +247,17 @@ class Reservation:
             :meth:`~RedisBudget.check` book it again).
     """
 
-    admitted: bool
+    verdict: Verdict
     slot: float
     now: float
     gate_end: float = 0.0
     epoch: int = 0
+
+    @property
+    def admitted(self) -> bool:
+        """False when the wait would have been longer than asked for (nothing was reserved
+        then)."""
+        return self.verdict is not Verdict.REFUSED
 
     @property
     def wait(self) -> float:
@@ -247,26 +281,6 @@ class Gate:
     def remaining(self) -> float:
         """Seconds until it opens (0 when it is open)."""
         return max(0.0, self.end - self.now)
-
-
-@attrs.frozen(kw_only=True)
-class FleetStats:
-    """A budget's counters on the server, the same from every process that uses it.
-
-    Attributes:
-        acquired: Send slots handed out (the counters live until a day after their last
-            change).
-        express: Of those, slots taken by interactive calls ahead of queued bulk work.
-        rate_limited: 429 answers any process signalled.
-        cooldown_remaining: Seconds until the shared cool-down gate opens (0: open).
-        backlog: Seconds of slots booked ahead of now (0: a request would go at once).
-    """
-
-    acquired: int
-    express: int
-    rate_limited: int
-    cooldown_remaining: float
-    backlog: float
 
 
 class RedisBudget:
@@ -441,7 +455,7 @@ def _limit(max_wait: float | None) -> int:
 def _reservation(answer: list[int]) -> Reservation:
     verdict, slot, now, gate, epoch = answer
     return Reservation(
-        admitted=bool(verdict),
+        verdict=Verdict(verdict),
         slot=slot / _MICRO,
         now=now / _MICRO,
         gate_end=gate / _MICRO,

@@ -1,19 +1,36 @@
-"""The API key's wrapper, :class:`Secret`, and redaction of a secret from what a server sent.
+"""Secrets: the API key's wrapper :class:`Secret`, redaction of a secret from what a server
+sent, and what may carry a secret in a URL.
 
 A server or proxy that echoes the request's headers puts the key into a response; JSON may
 spell any of its characters as ``\\uXXXX`` (Go's encoder does so for ``<``, ``>``, ``&``), or
 escape ``/``, ``\\`` and ``"``. :meth:`Secret.redact` matches every such spelling, in bytes or
 text, JSON or not; :meth:`Secret.strip_cut` removes a beginning of the key left at the end of
-a body cut short. Both take time linear in the data, for a key of any length. Nothing else
-lives here.
+a body cut short. Both take time linear in the data, for a key of any length.
+
+URLs: :func:`redact_url` hides a Redis URL's password (in the user info and in a
+``password=`` query parameter, which redis-py both reads), :func:`check_redis_url` accepts a
+Redis URL only when nothing secret would cross the network in clear text, and
+:func:`is_loopback_host` says which hosts may be reached without TLS (``http://`` for the API,
+``redis://`` for a budget's server). Nothing else lives here.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Final
+from urllib.parse import unquote_plus, urlsplit
 
-__all__ = ["REDACTED", "Secret", "redact_text"]
+__all__ = [
+    "REDACTED",
+    "Secret",
+    "check_redis_url",
+    "has_password",
+    "is_loopback_host",
+    "redact_text",
+    "redact_url",
+    "redacted_url_repr",
+]
 
 REDACTED: Final = "<redacted>"
 _PARTIAL_ESCAPE: Final = re.compile(rb"\\(?:u[0-9a-fA-F]{0,3})?\Z")
@@ -125,3 +142,78 @@ class Secret:
 def redact_text(text: str, secret: str) -> str:
     """``text`` without ``secret`` (for a secret that is not kept in a :class:`Secret`)."""
     return Secret(secret).redact_text(text)
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with its password replaced by ``***``: in the user info (``user:pw@host``)
+    and in a ``password=`` query parameter (redis-py reads both)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"{user}@{host}"
+    query = "&".join(
+        f"{name}=***" if unquote_plus(name).strip().lower() == "password" else pair
+        for pair in parts.query.split("&")
+        for name in [pair.partition("=")[0]]
+    )
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
+    return (
+        rebuilt + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+    )
+
+
+def has_password(url: str) -> bool:
+    """True when ``url`` carries a password (in the user info or a ``password=`` query)."""
+    return redact_url(url) != url
+
+
+def redacted_url_repr(url: str | None) -> str:
+    """The repr of ``url`` without its password (for an attrs field's ``repr``)."""
+    return repr(redact_url(url))
+
+
+def check_redis_url(name: str, value: object) -> None:
+    """Accept None or a Redis URL (``redis://`` on loopback only, ``rediss://``, ``unix://``);
+    else raise TypeError or ValueError naming ``name``, never showing the password."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
+    parts = urlsplit(value)
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        host = ""
+        scheme_ok = False
+    else:
+        scheme_ok = parts.scheme in ("redis", "rediss", "unix")
+    if not scheme_ok or (parts.scheme != "unix" and not host):
+        raise ValueError(
+            f"{name} must look like redis://host:port/db, rediss://host:port/db "
+            f"(TLS) or unix:///path/to/socket, got {redact_url(value)!r}"
+        )
+    if parts.scheme == "redis" and not is_loopback_host(host):
+        raise ValueError(
+            f"{name} must use rediss:// (TLS) for a server that is not on this "
+            f"machine: plain redis:// is only allowed for loopback hosts, got {redact_url(value)!r}"
+        )

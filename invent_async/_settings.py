@@ -16,8 +16,8 @@ from typing import Final, Self
 
 import attrs
 
+from ._limits import BULK, INTERACTIVE, Lane, RateLimit, check_lane
 from ._protocol import DEFAULT_BASE_URL, path_segment, validate_base_url
-from ._ratelimit import BULK, INTERACTIVE, Lane, RateLimit, check_lane
 from ._retry import RetryPolicy
 from ._secret import Secret
 from ._types import UNSET, Unset

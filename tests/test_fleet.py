@@ -40,9 +40,10 @@ from invent_async import (
     RateLimit,
     RateLimitError,
 )
-from invent_async._budgets import leases
 from invent_async._fleet import RECHECK, FleetGovernor
-from invent_async._ratelimit import BULK, Ticket
+from invent_async._governor import Ticket
+from invent_async._governor_registry import leases
+from invent_async._limits import BULK
 from invent_async._redis_budget import MAX_CONNECTIONS, RedisBudget, Reservation
 from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent, RecordedRequest
@@ -465,6 +466,29 @@ async def test_the_bulk_slot_given_up_for_an_express_call_is_the_one_it_took(
     assert (far.admitted, far.slot) == (True, bulk[-1].slot)  # not yet: keeps its slot
     assert due.admitted
     assert due.slot > bulk[-1].slot  # gave its slot to the express call, booked again
+
+
+async def test_a_bulk_slot_an_express_call_took_is_booked_again_and_counted(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="invent_async")
+    limit = RateLimit(
+        per_minute=300.0, burst=1, headroom=0, interactive_share=0.25, redis_url=redis_url
+    )
+    governor = FleetGovernor(limit, name="rebooked")
+    try:
+        bulk = [asyncio.create_task(governor.acquire(lane=BULK)) for _ in range(5)]
+        await asyncio.sleep(0.1)  # booked at 0, 0.2, ..., 0.8 s
+        (await governor.acquire()).release()  # express: the slot at 0.2 s
+        for ticket in await asyncio.gather(*bulk):
+            ticket.release()
+    finally:
+        await governor.aclose()
+
+    assert governor.rebooked == 1  # the bulk request booked at 0.2 s, again at the end
+    assert [r.levelno for r in caplog.records if "booked again" in r.getMessage()] == [
+        logging.DEBUG
+    ]
 
 
 async def test_without_an_interactive_share_interactive_calls_queue_on_redis(

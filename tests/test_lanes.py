@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_ratelimit import T0, FakeTime, make, settle, start
 
-from invent_async._ratelimit import BULK, INTERACTIVE, GovernorDeadlineExceeded, Lane, RateGovernor
+from invent_async._governor import Governor
+from invent_async._limits import BULK, INTERACTIVE, GovernorDeadlineExceeded, Lane
+from invent_async._ratelimit import RateGovernor
 
 Arrival = tuple[float, Lane]
 """When a request arrives (seconds after T0) and its lane."""
@@ -36,25 +38,28 @@ class Admitted:
         return self.admitted - self.arrival
 
 
-async def run(
-    gov: RateGovernor,
-    ft: FakeTime,
+async def play(
+    gov: Governor,
+    now: Callable[[], float],
+    sleep_until: Callable[[float], Awaitable[None]],
     arrivals: Sequence[Arrival],
-    cooldowns: Sequence[tuple[float, float]] = (),
+    cooldowns: Sequence[tuple[float, float]],
+    timers: Callable[[], Awaitable[None]],
 ) -> list[Admitted]:
     """Request ``i`` arrives at ``arrivals[i]`` in its lane and releases its ticket at once;
-    ``(at, retry_after)`` in ``cooldowns`` signals a 429 then. The admissions in the order
+    ``(at, retry_after)`` in ``cooldowns`` signals a 429 then; times are seconds after the
+    start, on ``now``'s clock, and ``timers`` runs that clock. The admissions in the order
     the governor let them through."""
     log: list[Admitted] = []
 
     async def request(i: int, at: float, lane: Lane) -> None:
-        await ft.sleep_until(T0 + at)
+        await sleep_until(at)
         ticket = await gov.acquire(None, lane)
-        log.append(Admitted(i, lane, at, ft.now - T0))
+        log.append(Admitted(i, lane, at, now()))
         ticket.release()
 
     async def cool_down(at: float, retry_after: float) -> None:
-        await ft.sleep_until(T0 + at)
+        await sleep_until(at)
         gov.rate_limited(retry_after)
 
     async with asyncio.TaskGroup() as tg:
@@ -62,8 +67,20 @@ async def run(
             tg.create_task(cool_down(at, retry_after))
         for i, (at, lane) in enumerate(arrivals):
             tg.create_task(request(i, at, lane))
-        await ft.run()
+        await timers()
     return log
+
+
+async def run(
+    gov: RateGovernor,
+    ft: FakeTime,
+    arrivals: Sequence[Arrival],
+    cooldowns: Sequence[tuple[float, float]] = (),
+) -> list[Admitted]:
+    """:func:`play` in ``ft``'s virtual time, from ``T0``."""
+    return await play(
+        gov, lambda: ft.now - T0, lambda at: ft.sleep_until(T0 + at), arrivals, cooldowns, ft.run
+    )
 
 
 def worst_excess(admitted: Sequence[float], per_minute: float, burst: int) -> float:

@@ -17,13 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invent_async._ratelimit import (
-    GovernorDeadlineExceeded,
-    GovernorStats,
-    RateGovernor,
-    RateLimit,
-    Ticket,
-)
+from invent_async._governor import Ticket
+from invent_async._limits import GovernorDeadlineExceeded, GovernorStats, RateLimit
+from invent_async._ratelimit import RateGovernor
 
 T = TypeVar("T")
 

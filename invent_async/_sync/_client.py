@@ -14,12 +14,11 @@ import weakref
 from collections.abc import Callable
 from typing import Self, TypeVar
 
-from .._budgets import lease as budget_lease
 from .._client import from_settings
 from .._exceptions import ClientClosedError
-from .._ratelimit import GovernorStats
+from .._governor_registry import lease as budget_lease
+from .._limits import FleetStats, GovernorStats
 from .._raw import RawResult, Recorder
-from .._redis_budget import FleetStats
 from .._settings import Configured, Settings
 from ._bridge import Bridge
 from ._runtime import Runtime

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from typing import Literal, Unpack, overload
 
 from .._bulk import BulkOptions, BulkReport
+from .._limits import RateLimit
 from .._models import (
     Channel,
     Contact,
@@ -25,7 +26,6 @@ from .._models import (
     Segment,
     SegmentColor,
 )
-from .._ratelimit import RateLimit
 from .._segment_sync import SegmentSyncPlan, SegmentSyncProgress, SegmentSyncReport
 from .._settings import (
     DEFAULT_DEADLINE,

@@ -18,8 +18,9 @@ import click
 
 from .._client import AsyncInventClient
 from .._exceptions import AuthenticationError, InventError, PermissionDeniedError
+from .._limits import RateLimit
 from .._models import Segment, SegmentColor
-from .._ratelimit import RateLimit, has_password
+from .._secret import has_password
 from .._settings import API_KEY_ENV, DEFAULT_RATE_LIMIT, REDIS_URL_ENV
 from ..testing import FakeInvent
 

@@ -38,7 +38,7 @@ from typing import Any, Final
 import pytest
 
 from .._client import AsyncInventClient
-from .._ratelimit import RateLimit
+from .._limits import RateLimit
 from .._sync import InventClient
 from ._fake import FakeInvent
 

@@ -1,17 +1,22 @@
 """The process-wide registry of shared rate governors: one per API host and budget name.
 
 A client's :class:`~invent_async._pipeline.Core` (and an ``InventClient``, from its creation)
-takes a :class:`Lease` on the governor of its ``(host, budget)``: the first lease creates it,
+takes a :class:`Lease` on the governor of its ``(host, budget)``: the first lease creates it
+(with :func:`new_governor`),
 later ones must ask for equal settings (else ``ValueError``), and the last one given back
 (the client closed, abandoned or garbage-collected) drops it. So the registry holds a
 governor only while a client uses it, and no settings outlive every client. A forked child
 starts with an empty registry: the parent's governors and leases mean nothing there.
 
 The host is the host and port of ``base_url`` (the API's limit is per client IP and per API).
-``RateLimit(shared=False)`` leases a governor of its own, outside the registry. A
-``RateLimit(redis_url=...)`` leases a :class:`~invent_async._fleet.FleetGovernor`, whose
-budget on the server is named after the same host and budget, so every process naming the
-same server shares it. No I/O here.
+``RateLimit(shared=False)`` leases a governor of its own, outside the registry.
+
+:func:`new_governor` is the one place that picks a :class:`~invent_async._governor.Governor`
+implementation for a ``RateLimit``: a :class:`~invent_async._fleet.FleetGovernor` when it
+names a ``redis_url`` (its budget on the server is named after the same host and budget, so
+every process naming the same server shares it), else a
+:class:`~invent_async._ratelimit.RateGovernor`. Nothing else in the package names an
+implementation. No I/O here.
 """
 
 from __future__ import annotations
@@ -23,12 +28,25 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._fleet import FleetGovernor
-from ._ratelimit import RateGovernor, RateLimit, redact_url
+from ._governor import Governor
+from ._limits import RateLimit
+from ._ratelimit import RateGovernor
+from ._secret import redact_url
 
-__all__ = ["Governor", "Lease", "api_host", "lease", "leases"]
+__all__ = ["Lease", "api_host", "lease", "leases", "new_governor"]
 
-Governor = RateGovernor | FleetGovernor
-"""What a client sends through: a governor of the process, or of the fleet (on Redis)."""
+
+def new_governor(config: RateLimit, *, name: str) -> Governor:
+    """The governor ``config`` asks for: the one place that picks an implementation.
+
+    Args:
+        config: The limits.
+        name: The budget's name beyond this process (``budget@host:port``), for a
+            governor whose budget is shared with other processes.
+    """
+    if config.redis_url is not None:
+        return FleetGovernor(config, name=name)
+    return RateGovernor(config)
 
 
 class _Entry:
@@ -113,18 +131,14 @@ def lease(base_url: str, config: RateLimit) -> Lease:
         ValueError: another client of this process uses the same host and budget with other
             settings.
     """
-    if not config.shared:
-        return Lease(RateGovernor(config), None, None)
     key = (api_host(base_url), config.budget)
+    if not config.shared:
+        return Lease(new_governor(config, name=f"{config.budget}@{key[0]}"), None, None)
     registry = _registry
     with registry.lock:
         entry = registry.entries.get(key)
         if entry is None:
-            governor: Governor
-            if config.redis_url is not None:
-                governor = FleetGovernor(config, name=f"{config.budget}@{key[0]}")
-            else:
-                governor = RateGovernor(config)
+            governor = new_governor(config, name=f"{config.budget}@{key[0]}")
             entry = registry.entries[key] = _Entry(key, governor)
         elif entry.governor.config != config:
             raise ValueError(
