@@ -26,16 +26,11 @@ from typing import Any, Literal, TypeVar
 import attrs
 import click
 
-from .._bulk import (
-    BulkAbortedError,
-    BulkReport,
-    BulkStream,
-    JournalError,
-    Outcome,
-    ProgressCallback,
-)
 from .._client import AsyncInventClient
 from .._exceptions import APIStatusError, InventError
+from .._jobs.engine import BulkStream, ProgressCallback
+from .._jobs.journal import JournalError
+from .._jobs.results import BulkAbortedError, BulkReport, Outcome
 from ..testing import FakeStats
 from ._ids import BackgroundIds, IdInput
 from ._output import OutputConsole, failures_table, job_summary, silence_stdout

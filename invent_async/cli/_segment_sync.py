@@ -33,9 +33,14 @@ from typing import IO, Any, Final, TypeVar
 import attrs
 import click
 
-from .._bulk import BulkAbortedError, JournalError
 from .._exceptions import InventError
-from .._segment_sync import SegmentSyncPlan, SegmentSyncReport, partial_sync_report
+from .._jobs.journal import JournalError
+from .._jobs.results import (
+    BulkAbortedError,
+    SegmentSyncPlan,
+    SegmentSyncReport,
+    partial_sync_report,
+)
 from ._ids import STDIN, BackgroundIds, IdInput, open_ids
 from ._jobs import check_segment, check_writable, default_failed_path, write_ids
 from ._output import OutputConsole, failures_table, plan_lines, silence_stdout, sync_summary
