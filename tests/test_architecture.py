@@ -62,7 +62,7 @@ LAYERS: list[list[str]] = [
     ["cli._runtime"],
     ["cli._progress", "cli._output", "cli._ids", "cli._signals"],
     ["cli._jobs"],
-    ["cli._segment_sync"],
+    ["cli._tag_jobs", "cli._segment_sync"],
     ["cli.commands"],
     ["cli"],
     ["cli.__main__"],

@@ -1,12 +1,16 @@
-"""Bulk jobs from the shell: ``contacts tag/untag`` and ``demo``.
+"""What every job command shares: ``contacts tag/untag``, ``demo`` and ``segments sync``.
 
-A job runs in one ``asyncio.run`` with the progress display around it. It consumes the bulk
-engine's stream of per-item results, so the partial report is at hand however the job ends:
-normally, on a 401/403 (:class:`~invent_async.BulkAbortedError`), on bad input, or on Ctrl-C
-or SIGTERM. Either signal cancels the main task (:class:`~._signals.StopSignals`); leaving the
-stream's ``async with`` stops the workers and marks in-flight items as skipped. Then the
-failed ids are written (atomically, and with further signals deferred until they are), and
-only then is the summary printed; the exit status is 130 for Ctrl-C, 143 for SIGTERM.
+A job runs in one ``asyncio.run`` (:func:`execute`) with the progress display around it, as
+the task that the first SIGINT or SIGTERM cancels (:class:`~._signals.StopSignals`). However
+it ends (normally, aborted by the API, on bad input, or on Ctrl-C or SIGTERM), the command
+then writes the failed ids (:func:`save_failed`: atomically, never over its own input when
+the job stopped early, with further signals deferred until they are written), prints its
+summary (:func:`stop_reason` says why it stopped), and returns :func:`exit_status` of its
+:class:`JobOutcome`: the one place that maps how a job ended to the documented exit status
+(``_runtime.EXIT_*``) and says how to resume.
+
+Also here: the checks every job makes before any work (:func:`before_reading_ids`,
+:func:`check_segment`, :func:`check_writable`) and the ``failed-<segment>.txt`` names.
 """
 
 from __future__ import annotations
@@ -17,114 +21,77 @@ import os
 import re
 import signal
 import stat
+import sys
 import tempfile
-from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import click
 
 from .._client import AsyncInventClient
 from .._exceptions import APIStatusError, InventError
-from .._jobs.engine import BulkStream, ProgressCallback
 from .._jobs.journal import JournalError
-from .._jobs.results import BulkAbortedError, BulkReport, Outcome
-from ..testing import FakeStats
-from ._ids import BackgroundIds, IdInput
-from ._output import OutputConsole, failures_table, job_summary, silence_stdout
-from ._progress import Reporter, make_reporter
+from .._jobs.results import BulkAbortedError
+from ._ids import STDIN
+from ._progress import Reporter
 from ._runtime import (
-    EXIT_AUTH,
     EXIT_FAILURES,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
     EXIT_USAGE,
-    SANDBOX_API_KEY,
     CliError,
     Settings,
     Terminated,
     describe_api_error,
-    make_client,
-    open_client,
-    sandbox_fake,
-    seed_sandbox,
+    read_api_key,
 )
 from ._signals import StopSignals, stop_exception
 
 __all__ = [
-    "DemoOutcome",
-    "JobRun",
+    "FailedIds",
+    "JobOutcome",
+    "before_reading_ids",
     "check_segment",
     "check_writable",
     "default_failed_path",
-    "demo_summary",
-    "run_bulk_command",
-    "run_demo",
+    "execute",
+    "exit_status",
+    "is_terminal",
+    "save_failed",
+    "stop_reason",
     "write_ids",
 ]
 
 T = TypeVar("T")
-Action = Literal["tag", "untag"]
 
 
-@attrs.define
-class JobRun:
-    """A running job's stream, kept outside the event loop so it outlives ``asyncio.run``.
-
-    Attributes:
-        stream: The bulk stream, once the job has started (None before: nothing to report).
-        skipped: Skipped items by reason, as seen in the results.
-    """
-
-    stream: BulkStream | None = None
-    skipped: Counter[str] = attrs.field(factory=Counter)
-
-    async def drive(self, stream: BulkStream) -> BulkReport:
-        """Consume ``stream`` to the end (or until cancelled) and return its report."""
-        self.stream = stream
-        async with stream:
-            async for result in stream:
-                if result.outcome is Outcome.SKIPPED and result.reason:
-                    self.skipped[result.reason] += 1
-        return stream.report
+# --------------------------------------------------------------------------- before the job
 
 
-async def _attached(main: Coroutine[Any, Any, T], signals: StopSignals) -> T:
-    """Await ``main`` as the task that the first SIGINT or SIGTERM cancels."""
-    task = asyncio.current_task()
-    assert task is not None
-    signals.attach(task)
-    return await main
-
-
-def execute(
-    main: Coroutine[Any, Any, T], run: JobRun, reporter: Reporter, signals: StopSignals
-) -> tuple[T | None, BaseException | None]:
-    """Run ``main`` with the progress display; return its result and why the job stopped early.
-
-    Call it inside ``signals.hold()``. Ctrl-C (as ``KeyboardInterrupt``), SIGTERM (as
-    :class:`Terminated`), an aborted job, bad input or a bad journal that happens once the job
-    has taken ids is returned, so that the caller saves the failed ids and prints the partial
-    summary; before that, it propagates (an OSError or a JournalError as a :class:`CliError`).
-    """
+def is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is an open terminal."""
+    isatty = getattr(stream, "isatty", None)
     try:
-        with reporter:
-            return asyncio.run(_attached(main, signals)), None
-    except (KeyboardInterrupt, BulkAbortedError, CliError) as exc:
-        stopped: BaseException = exc
-    except asyncio.CancelledError:  # by StopSignals
-        stopped = stop_exception(signals.first or signal.SIGINT)
-    except JournalError as exc:
-        stopped = CliError(str(exc), EXIT_USAGE)
-    except OSError as exc:  # the journal cannot be read or written
-        where = f"{exc.filename}: " if exc.filename else ""
-        stopped = CliError(f"{where}{exc.strerror or exc}", EXIT_USAGE)
-    if run.stream is None or run.stream.report.total == 0:
-        raise stopped
-    return None, stopped
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):  # closed
+        return False
+
+
+def before_reading_ids(settings: Settings, ids_path: str) -> None:
+    """Check the API key before reading (and counting) what may be millions of ids, and say
+    that stdin is being read when it is a terminal.
+
+    Raises:
+        CliError: (exit 2) no API key.
+    """
+    if not settings.sandbox:
+        read_api_key()
+    if ids_path == STDIN and is_terminal(sys.stdin):
+        end = "Ctrl-Z then Enter" if sys.platform == "win32" else "Ctrl-D"
+        click.echo(f"reading contact ids from stdin, one per line (end with {end})", err=True)
 
 
 async def check_segment(client: AsyncInventClient, segment_id: str) -> None:
@@ -144,9 +111,10 @@ async def check_segment(client: AsyncInventClient, segment_id: str) -> None:
         raise
 
 
-def default_failed_path(segment_id: str) -> Path:
-    """``failed-<segment>.txt`` in the current directory (unsafe characters replaced)."""
-    return Path(f"failed-{re.sub(r'[^A-Za-z0-9_.-]', '_', segment_id)}.txt")
+def default_failed_path(segment_id: str, prefix: str = "failed") -> Path:
+    """``failed-<segment>.txt`` (or ``<prefix>-<segment>.txt``) in the current directory,
+    unsafe characters replaced."""
+    return Path(f"{prefix}-{re.sub(r'[^A-Za-z0-9_.-]', '_', segment_id)}.txt")
 
 
 def check_writable(path: Path) -> None:
@@ -161,6 +129,61 @@ def check_writable(path: Path) -> None:
             pass
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
+
+
+# --------------------------------------------------------------------------- the job
+
+
+async def _attached(main: Coroutine[Any, Any, T], signals: StopSignals) -> T:
+    """Await ``main`` as the task that the first SIGINT or SIGTERM cancels."""
+    task = asyncio.current_task()
+    assert task is not None
+    signals.attach(task)
+    return await main
+
+
+def execute(
+    main: Coroutine[Any, Any, T],
+    reporter: Reporter,
+    signals: StopSignals,
+    *,
+    started: Callable[[], bool],
+) -> tuple[T | None, BaseException | None]:
+    """Run ``main`` with the progress display; return its result and why the job stopped early.
+
+    Call it inside ``signals.hold()``. Ctrl-C (as ``KeyboardInterrupt``), SIGTERM (as
+    :class:`Terminated`), an aborted job, bad input or a bad journal is returned once
+    ``started()`` says there is something to report (so that the caller saves the failed ids
+    and prints the partial summary); before that, it propagates (an OSError or a
+    JournalError as a :class:`CliError`, exit 2).
+    """
+    try:
+        with reporter:
+            return asyncio.run(_attached(main, signals)), None
+    except (KeyboardInterrupt, BulkAbortedError, CliError) as exc:
+        stopped: BaseException = exc
+    except asyncio.CancelledError:  # by StopSignals
+        stopped = stop_exception(signals.first or signal.SIGINT)
+    except JournalError as exc:
+        stopped = CliError(str(exc), EXIT_USAGE)
+    except OSError as exc:  # the journal cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        stopped = CliError(f"{where}{exc.strerror or exc}", EXIT_USAGE)
+    if not started():
+        raise stopped
+    return None, stopped
+
+
+def stop_reason(stopped: BaseException | None) -> str | None:
+    """Why the job stopped early, for its summary (None: it ran to its end)."""
+    if isinstance(stopped, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(stopped, Terminated):
+        return "terminated"
+    return None if stopped is None else "stopped early"
+
+
+# --------------------------------------------------------------------------- failed ids
 
 
 def _mode_of(target: Path) -> int:
@@ -185,7 +208,7 @@ def _umask() -> int:
     return umask
 
 
-def write_ids(path: Path, ids: tuple[str, ...]) -> None:
+def write_ids(path: Path, ids: Sequence[str]) -> None:
     """Write one id per line (the ``--ids`` format), atomically.
 
     The ids go to a temporary file next to ``path``, which then replaces it (``os.replace``):
@@ -219,148 +242,6 @@ def write_ids(path: Path, ids: tuple[str, ...]) -> None:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
 
 
-# --------------------------------------------------------------------------- tag / untag
-
-
-async def _bulk_job(
-    settings: Settings,
-    action: Action,
-    segment_id: str,
-    ids: BackgroundIds,
-    run: JobRun,
-    *,
-    total: int | None,
-    concurrency: int | None,
-    journal: Path | None,
-    on_progress: ProgressCallback,
-) -> BulkReport:
-    async with open_client(settings) as client:
-        await check_segment(client, segment_id)
-        contacts = client.contacts
-        start = contacts.stream_add_segment if action == "tag" else contacts.stream_remove_segment
-        stream = start(
-            ids,
-            segment_id,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            journal=journal,
-            total=total,
-        )
-        return await run.drive(stream)
-
-
-def run_bulk_command(
-    settings: Settings,
-    *,
-    action: Action,
-    segment_id: str,
-    source: IdInput,
-    concurrency: int | None,
-    journal: Path | None,
-    failed_out: Path | None,
-    quiet: bool,
-) -> int:
-    """Run ``contacts tag`` or ``contacts untag``; print the summary; return the exit status.
-
-    The failed ids are written before anything is printed, with SIGINT and SIGTERM deferred
-    until they are (a second Ctrl-C can cut the summary short, not lose the file).
-    """
-    with StopSignals() as signals, contextlib.closing(source):
-        for path in (journal, failed_out):
-            if path is not None:
-                check_writable(path)
-        if source.total == 0:  # a regular file without ids: no request at all
-            if failed_out is not None:
-                write_ids(failed_out, ())
-            click.echo(f"no ids in {source.name}: nothing to do", err=True)
-            return EXIT_OK
-        run = JobRun()
-        reporter = make_reporter(
-            OutputConsole(stderr=True),
-            quiet=quiet,
-            description=f"{action} {segment_id}",
-            total=source.total,
-        )
-        ids = BackgroundIds(source.ids)
-        with signals.hold():
-            try:
-                main = _bulk_job(
-                    settings,
-                    action,
-                    segment_id,
-                    ids,
-                    run,
-                    total=source.total,
-                    concurrency=concurrency,
-                    journal=journal,
-                    on_progress=reporter.update,
-                )
-                _, stopped = execute(main, run, reporter, signals)
-            finally:
-                ids.close()
-                source.close()
-            assert run.stream is not None
-            report = run.stream.report
-            saved = None
-            if not isinstance(stopped, BulkAbortedError):
-                saved = _write_failed(
-                    report, segment_id, failed_out, source=source.name, complete=not stopped
-                )
-        if report.total == 0 and stopped is None:  # stdin or a pipe without ids
-            click.echo(f"no ids in {source.name}: nothing to do", err=True)
-            return EXIT_OK
-        pipe_closed = False
-        try:
-            for line in job_summary(
-                report,
-                action=action,
-                segment_id=segment_id,
-                skipped=run.skipped,
-                stopped=_stop_reason(stopped),
-            ):
-                click.echo(line)
-            if report.failures:
-                OutputConsole().print(failures_table(report.failures))
-        except BrokenPipeError:  # `invent contacts tag ... | head`: the exit status still counts
-            silence_stdout()
-            pipe_closed = True
-        if saved is not None:
-            message, to_stderr = saved
-            click.echo(message, err=to_stderr or pipe_closed)
-        return _exit_status(report, stopped, journal)
-
-
-def _stop_reason(stopped: BaseException | None) -> str | None:
-    if isinstance(stopped, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(stopped, Terminated):
-        return "terminated"
-    return None if stopped is None else "stopped early"
-
-
-def _write_failed(
-    report: BulkReport, segment_id: str, failed_out: Path | None, *, source: str, complete: bool
-) -> tuple[str, bool] | None:
-    """Write the failed ids: always to an explicit ``--failed-out``, else only if any failed.
-
-    A job that stopped early never overwrites its own input (``--ids failed-sg.txt``, the
-    re-run the summary suggests): the ids it did not reach would be lost.
-
-    Returns:
-        What to print about it after the summary, and whether it goes to stderr (None:
-        nothing to print).
-    """
-    if failed_out is None and not report.failures:
-        return None
-    path = failed_out if failed_out is not None else default_failed_path(segment_id)
-    if not complete and _same_file(path, source):
-        return f"{path} is the input of this job: left as it is", True
-    write_ids(path, report.failed_ids)
-    if not report.failures:
-        return None
-    return f"failed ids written to {path} (re-run them with --ids {path})", False
-
-
 def _same_file(path: Path, other: str) -> bool:
     try:
         return path.samefile(other)
@@ -368,134 +249,87 @@ def _same_file(path: Path, other: str) -> bool:
         return False
 
 
-def _exit_status(report: BulkReport, stopped: BaseException | None, journal: Path | None) -> int:
-    if isinstance(stopped, KeyboardInterrupt | Terminated):
-        interrupted = isinstance(stopped, KeyboardInterrupt)
-        what = "interrupted" if interrupted else "terminated (SIGTERM)"
-        hint = f": re-run the same command to resume from {journal}" if journal else ""
-        click.echo(what + hint, err=True)
-        return EXIT_INTERRUPTED if interrupted else EXIT_TERMINATED
-    if isinstance(stopped, BulkAbortedError):
-        cause = stopped.__cause__
-        message = describe_api_error(cause)[0] if isinstance(cause, InventError) else str(stopped)
-        CliError(message, EXIT_AUTH).show()
-        return EXIT_AUTH
-    if isinstance(stopped, CliError):
-        stopped.show()
-        return stopped.exit_code
-    return EXIT_FAILURES if report.failed else EXIT_OK
+@attrs.frozen(kw_only=True)
+class FailedIds:
+    """One file of failed ids a job writes.
+
+    Attributes:
+        path: Where.
+        ids: The failed ids (written even when empty if ``explicit``).
+        explicit: Named by ``--failed-out``: always written. Else only when some failed.
+        what: What they are, for the message (``"failed ids"``, ``"failed adds"``, ...).
+        rerun: How to retry them, for the message.
+    """
+
+    path: Path
+    ids: Sequence[str]
+    explicit: bool
+    what: str
+    rerun: str
 
 
-# --------------------------------------------------------------------------- demo
+def save_failed(
+    files: Sequence[FailedIds], *, source: str, job: str, complete: bool
+) -> list[tuple[str, bool]]:
+    """Write the failed-id files; return what to say about them (message, to stderr).
+
+    A job that stopped early (not ``complete``) never overwrites its own input (``--ids
+    failed-sg.txt``, the re-run the summary suggests): the ids it did not reach would be lost.
+    """
+    said: list[tuple[str, bool]] = []
+    for failed in files:
+        if not failed.explicit and not failed.ids:
+            continue
+        if not complete and _same_file(failed.path, source):
+            said.append((f"{failed.path} is the input of this {job}: left as it is", True))
+            continue
+        write_ids(failed.path, failed.ids)
+        if failed.ids:
+            said.append((f"{failed.what} written to {failed.path} ({failed.rerun})", False))
+    return said
+
+
+# --------------------------------------------------------------------------- the exit status
 
 
 @attrs.frozen(kw_only=True)
-class DemoOutcome:
-    """What the demo measured besides the bulk report.
+class JobOutcome:
+    """How a job command ended, for :func:`exit_status`.
 
     Attributes:
-        segment_id: The segment that was tagged.
-        traffic: The fake's traffic counters right after the job (requests, 429s).
-        contacts_count: The segment's ``contacts_count`` read back through the API.
+        stopped: Why it stopped early (an :func:`execute` result), or None.
+        ok: Whether everything that ran went well (nothing failed; for a sync, also a verify
+            that found nothing; for the demo, the segment's count checked).
+        resume: Said after ``interrupted`` or ``terminated (SIGTERM)``: how to resume.
     """
 
-    segment_id: str
-    traffic: FakeStats
-    contacts_count: int
+    stopped: BaseException | None = None
+    ok: bool = True
+    resume: str = ""
 
 
-async def _demo_job(
-    contacts: int,
-    rate: float,
-    concurrency: int | None,
-    run: JobRun,
-    on_progress: ProgressCallback,
-) -> DemoOutcome:
-    fake = sandbox_fake(rate)
-    segment, ids = seed_sandbox(fake, "c", contacts=contacts)
-    async with fake:
-        client = make_client(
-            SANDBOX_API_KEY, org_id="c", base_url=fake.url, rate_per_minute=rate, sandbox=True
+def exit_status(outcome: JobOutcome) -> int:
+    """The exit status of a job command (``_runtime.EXIT_*``); says on stderr why it stopped.
+
+    Ctrl-C 130 and SIGTERM 143 (with how to resume); a job the API stopped: 3 for a 401 or
+    403, 4 for a 429 asking to wait longer than the client waits (``describe_api_error``);
+    a usage or input error its own status (2); else 0, or 1 when not ``ok``.
+    """
+    stopped = outcome.stopped
+    if isinstance(stopped, KeyboardInterrupt | Terminated):
+        interrupted = isinstance(stopped, KeyboardInterrupt)
+        what = "interrupted" if interrupted else "terminated (SIGTERM)"
+        click.echo(what + outcome.resume, err=True)
+        return EXIT_INTERRUPTED if interrupted else EXIT_TERMINATED
+    if isinstance(stopped, BulkAbortedError):
+        cause = stopped.__cause__
+        message, status = (
+            describe_api_error(cause)
+            if isinstance(cause, InventError)
+            else (str(stopped), EXIT_FAILURES)
         )
-        async with client:
-            stream = client.contacts.stream_add_segment(
-                ids, segment.id, concurrency=concurrency, on_progress=on_progress
-            )
-            await run.drive(stream)
-            traffic = fake.stats
-            tagged = await client.segments.get(segment.id)
-    return DemoOutcome(segment_id=segment.id, traffic=traffic, contacts_count=tagged.contacts_count)
-
-
-def demo_summary(
-    report: BulkReport, outcome: DemoOutcome | None, *, contacts: int, rate: float
-) -> list[str]:
-    """The demo's summary: items, time, achieved rate vs the limit, 429s, failures, check.
-
-    ``outcome`` is None when the job was interrupted: the time is then compared with the ideal
-    time of the items that were done (succeeded or failed), not with the whole job's.
-    """
-    elapsed = report.elapsed
-    lines = [
-        f"items      {report.total:,} ({report.succeeded:,} succeeded, {report.failed:,} "
-        f"failed, {report.skipped:,} skipped)",
-    ]
-    if outcome is None:  # interrupted: the part that was done, no server-side figures
-        done = report.succeeded + report.failed
-        return [
-            *lines,
-            f"time       {elapsed:.2f}s (at exactly the limit: {done / rate * 60:.2f}s for the "
-            f"{done:,} of {contacts:,} items done)",
-            f"failures   {report.failed:,}",
-        ]
-    lines.append(f"time       {elapsed:.2f}s (at exactly the limit: {contacts / rate * 60:.2f}s)")
-    requests = outcome.traffic.total
-    per_minute = requests / elapsed * 60 if elapsed > 0 else 0.0
-    verdict = "OK" if outcome.contacts_count == contacts else "MISMATCH"
-    return [
-        *lines,
-        f"rate       {per_minute:,.0f} requests/min = {per_minute / rate:.1%} of the "
-        f"{rate:,.0f}/min limit ({requests:,} requests)",
-        f"429s seen  {outcome.traffic.rate_limited:,}",
-        f"failures   {report.failed:,}",
-        f"check      segment {outcome.segment_id} has {outcome.contacts_count:,} contacts, "
-        f"{contacts:,} expected: {verdict}",
-    ]
-
-
-def run_demo(*, contacts: int, rate: float, concurrency: int | None, quiet: bool) -> int:
-    """Run ``invent demo``; print the summary; return the exit status."""
-    click.echo(
-        f"demo: tagging {contacts:,} contacts on an embedded FakeInvent limited to "
-        f"{rate:,.0f} requests/min, with the client's rate governor set to the same"
-    )
-    run = JobRun()
-    reporter = make_reporter(
-        OutputConsole(stderr=True), quiet=quiet, description="demo", total=contacts
-    )
-    main = _demo_job(contacts, rate, concurrency, run, reporter.update)
-    with StopSignals() as signals:
-        with signals.hold():
-            outcome, stopped = execute(main, run, reporter, signals)
-        return _demo_end(run, outcome, stopped, contacts=contacts, rate=rate)
-
-
-def _demo_end(
-    run: JobRun,
-    outcome: DemoOutcome | None,
-    stopped: BaseException | None,
-    *,
-    contacts: int,
-    rate: float,
-) -> int:
-    assert run.stream is not None
-    report = run.stream.report
-    for line in demo_summary(report, outcome, contacts=contacts, rate=rate):
-        click.echo(line)
-    if report.failures:
-        OutputConsole().print(failures_table(report.failures))
-    if stopped is not None:
-        return _exit_status(report, stopped, None)
-    assert outcome is not None
-    ok = report.failed == 0 and outcome.contacts_count == contacts
-    return EXIT_OK if ok else EXIT_FAILURES
+        stopped = CliError(message, status)
+    if isinstance(stopped, CliError):
+        stopped.show()
+        return stopped.exit_code
+    return EXIT_OK if outcome.ok else EXIT_FAILURES
