@@ -61,7 +61,7 @@ LAYERS: list[list[str]] = [
     ["testing.__main__", "testing.pytest_plugin"],
     ["cli._runtime"],
     ["cli._progress", "cli._output", "cli._ids", "cli._signals"],
-    ["cli._jobs"],
+    ["cli._job_run"],
     ["cli._tag_jobs", "cli._segment_sync"],
     ["cli.commands"],
     ["cli"],

@@ -28,7 +28,7 @@ from _harness import API_KEY, ThreadedFake, cli_runner, needs_sigint
 from click.testing import Result
 
 from invent_async import BulkFailure, BulkReport, NotFoundError, SegmentSyncPlan
-from invent_async.cli import _jobs as jobs
+from invent_async.cli import _job_run as jobs
 from invent_async.cli import _runtime as runtime
 from invent_async.cli._ids import (
     BackgroundIds,
@@ -37,7 +37,7 @@ from invent_async.cli._ids import (
     iter_line_ids,
     open_ids,
 )
-from invent_async.cli._jobs import default_failed_path
+from invent_async.cli._job_run import default_failed_path
 from invent_async.cli._output import (
     CONTACT_VIEW,
     SEGMENT_VIEW,

@@ -37,15 +37,15 @@ from .._jobs.results import (
     partial_sync_report,
 )
 from ._ids import STDIN, BackgroundIds, IdInput, open_ids
-from ._jobs import (
+from ._job_run import (
     FailedIds,
     JobOutcome,
-    check_segment,
     check_writable,
     default_failed_path,
     execute,
     exit_status,
     is_terminal,
+    open_job_client,
     save_failed,
     stop_reason,
 )
@@ -140,8 +140,7 @@ async def _plan_main(
     source = open_ids(ids_path, column=column, stdin=sys.stdin)
     ids, counted = _ids_of(source)
     try:
-        async with open_client(settings) as client:
-            await check_segment(client, segment_id)
+        async with open_job_client(settings, segment_id) as client:
             return await client.contacts.sync_segment(
                 segment_id,
                 counted,
@@ -281,9 +280,7 @@ def run_sync_command(
     """Run ``segments sync``: print the plan, confirm, run, summarise; return the exit status."""
     stdin = sys.stdin
     with StopSignals() as signals, tempfile.TemporaryDirectory(prefix="invent-sync-") as scratch:
-        for written in (journal, failed_out):
-            if written is not None:
-                check_writable(written)
+        check_writable(journal, failed_out)
         name = "<stdin>" if ids_path == STDIN else ids_path
         path, plan_column = ids_path, column
         if not _is_regular_file(ids_path):  # stdin or a pipe: read once, so copy it first

@@ -5,7 +5,7 @@ report is at hand however it ends: normally, on a 401/403 or a long 429
 (:class:`~invent_async.BulkAbortedError`), on bad input, or on Ctrl-C or SIGTERM. Leaving the
 stream's ``async with`` stops the workers and marks in-flight items as skipped. What every job
 command shares (running it under the signals, the failed-id files, the exit status) is in
-:mod:`._jobs`.
+:mod:`._job_run`.
 """
 
 from __future__ import annotations
@@ -21,19 +21,8 @@ import click
 from .._jobs.engine import BulkStream, ProgressCallback
 from .._jobs.results import BulkAbortedError, BulkReport, Outcome
 from ..testing import FakeStats
+from . import _job_run as job
 from ._ids import BackgroundIds, IdInput
-from ._jobs import (
-    FailedIds,
-    JobOutcome,
-    check_segment,
-    check_writable,
-    default_failed_path,
-    execute,
-    exit_status,
-    save_failed,
-    stop_reason,
-    write_ids,
-)
 from ._output import OutputConsole, failures_table, job_summary, silence_stdout
 from ._progress import make_reporter
 from ._runtime import (
@@ -41,7 +30,6 @@ from ._runtime import (
     SANDBOX_API_KEY,
     Settings,
     make_client,
-    open_client,
     sandbox_fake,
     seed_sandbox,
 )
@@ -100,8 +88,7 @@ async def _bulk_job(
     journal: Path | None,
     on_progress: ProgressCallback,
 ) -> BulkReport:
-    async with open_client(settings) as client:
-        await check_segment(client, segment_id)
+    async with job.open_job_client(settings, segment_id) as client:
         contacts = client.contacts
         start = contacts.stream_add_segment if action == "tag" else contacts.stream_remove_segment
         stream = start(
@@ -132,12 +119,10 @@ def run_bulk_command(
     until they are (a second Ctrl-C can cut the summary short, not lose the file).
     """
     with StopSignals() as signals, contextlib.closing(source):
-        for path in (journal, failed_out):
-            if path is not None:
-                check_writable(path)
+        job.check_writable(journal, failed_out)
         if source.total == 0:  # a regular file without ids: no request at all
             if failed_out is not None:
-                write_ids(failed_out, ())
+                job.write_ids(failed_out, ())
             click.echo(f"no ids in {source.name}: nothing to do", err=True)
             return EXIT_OK
         run = JobRun()
@@ -161,7 +146,7 @@ def run_bulk_command(
                     journal=journal,
                     on_progress=reporter.update,
                 )
-                _, stopped = execute(main, reporter, signals, started=run.started)
+                _, stopped = job.execute(main, reporter, signals, started=run.started)
             finally:
                 ids.close()
                 source.close()
@@ -169,15 +154,17 @@ def run_bulk_command(
             report = run.stream.report
             saved: list[tuple[str, bool]] = []
             if not isinstance(stopped, BulkAbortedError):
-                path = failed_out or default_failed_path(segment_id)
-                failed = FailedIds(
+                path = failed_out or job.default_failed_path(segment_id)
+                failed = job.FailedIds(
                     path=path,
                     ids=report.failed_ids,
                     explicit=failed_out is not None,
                     what="failed ids",
                     rerun=f"re-run them with --ids {path}",
                 )
-                saved = save_failed([failed], source=source.name, job="job", complete=not stopped)
+                saved = job.save_failed(
+                    [failed], source=source.name, job="job", complete=not stopped
+                )
         if report.total == 0 and stopped is None:  # stdin or a pipe without ids
             click.echo(f"no ids in {source.name}: nothing to do", err=True)
             return EXIT_OK
@@ -188,7 +175,7 @@ def run_bulk_command(
                 action=action,
                 segment_id=segment_id,
                 skipped=run.skipped,
-                stopped=stop_reason(stopped),
+                stopped=job.stop_reason(stopped),
             ):
                 click.echo(line)
             if report.failures:
@@ -199,7 +186,7 @@ def run_bulk_command(
         for message, to_stderr in saved:
             click.echo(message, err=to_stderr or pipe_closed)
         resume = f": re-run the same command to resume from {journal}" if journal else ""
-        return exit_status(JobOutcome(stopped=stopped, ok=not report.failed, resume=resume))
+        return job.exit_status(job.JobOutcome(stopped=stopped, ok=not report.failed, resume=resume))
 
 
 # --------------------------------------------------------------------------- demo
@@ -292,7 +279,7 @@ def run_demo(*, contacts: int, rate: float, concurrency: int | None, quiet: bool
     main = _demo_job(contacts, rate, concurrency, run, reporter.update)
     with StopSignals() as signals:
         with signals.hold():
-            outcome, stopped = execute(main, reporter, signals, started=run.started)
+            outcome, stopped = job.execute(main, reporter, signals, started=run.started)
         return _demo_end(run, outcome, stopped, contacts=contacts, rate=rate)
 
 
@@ -311,4 +298,4 @@ def _demo_end(
     if report.failures:
         OutputConsole().print(failures_table(report.failures))
     counted = outcome is not None and outcome.contacts_count == contacts
-    return exit_status(JobOutcome(stopped=stopped, ok=report.failed == 0 and counted))
+    return job.exit_status(job.JobOutcome(stopped=stopped, ok=report.failed == 0 and counted))

@@ -23,7 +23,7 @@ from .._pagination import AsyncPager
 from .._settings import REDIS_URL_ENV
 from .._version import __version__
 from ._ids import open_ids
-from ._jobs import before_reading_ids
+from ._job_run import before_reading_ids
 from ._output import (
     CONTACT_VIEW,
     FORMATS,

@@ -10,7 +10,7 @@ summary (:func:`stop_reason` says why it stopped), and returns :func:`exit_statu
 (``_runtime.EXIT_*``) and says how to resume.
 
 Also here: the checks every job makes before any work (:func:`before_reading_ids`,
-:func:`check_segment`, :func:`check_writable`) and the ``failed-<segment>.txt`` names.
+:func:`check_writable`, :func:`open_job_client`) and the ``failed-<segment>.txt`` names.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import signal
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +46,7 @@ from ._runtime import (
     Settings,
     Terminated,
     describe_api_error,
+    open_client,
     read_api_key,
 )
 from ._signals import StopSignals, stop_exception
@@ -60,6 +61,7 @@ __all__ = [
     "execute",
     "exit_status",
     "is_terminal",
+    "open_job_client",
     "save_failed",
     "stop_reason",
     "write_ids",
@@ -94,6 +96,15 @@ def before_reading_ids(settings: Settings, ids_path: str) -> None:
         click.echo(f"reading contact ids from stdin, one per line (end with {end})", err=True)
 
 
+@contextlib.asynccontextmanager
+async def open_job_client(settings: Settings, segment_id: str) -> AsyncIterator[AsyncInventClient]:
+    """The client of a job on ``segment_id`` (see ``open_client``), once the segment is found
+    to exist (:func:`check_segment`)."""
+    async with open_client(settings) as client:
+        await check_segment(client, segment_id)
+        yield client
+
+
 async def check_segment(client: AsyncInventClient, segment_id: str) -> None:
     """Fail fast (one request) when the segment does not exist, instead of once per id.
 
@@ -117,18 +128,22 @@ def default_failed_path(segment_id: str, prefix: str = "failed") -> Path:
     return Path(f"{prefix}-{re.sub(r'[^A-Za-z0-9_.-]', '_', segment_id)}.txt")
 
 
-def check_writable(path: Path) -> None:
-    """Fail before any work when ``path`` cannot be appended to (creating it if needed).
+def check_writable(*paths: Path | None) -> None:
+    """Fail before any work when a file a job writes (``--journal``, ``--failed-out``; None:
+    not given) cannot be appended to, creating it if needed.
 
     Raises:
         CliError: (exit 2) the file or its directory cannot be created or written.
     """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
 
 
 # --------------------------------------------------------------------------- the job
