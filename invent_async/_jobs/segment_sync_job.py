@@ -81,16 +81,16 @@ from .segment_sync_plan import (
 __all__ = [
     "FetchPage",
     "SegmentSyncJob",
-    "SyncOperation",
-    "SyncProgressCallback",
+    "MemberOperation",
+    "SegmentSyncProgressCallback",
 ]
 
 FetchPage = Callable[[int, CallStats], Awaitable[Page[ContactRef]]]
 """Fetches page ``n`` (1-based) of the segment's members, 100 a page, counting its attempts
 into the stats."""
-SyncOperation = Callable[[str, CallStats], Awaitable[object]]
+MemberOperation = Callable[[str, CallStats], Awaitable[object]]
 """Adds (or removes) one contact, counting its attempts into the stats."""
-SyncProgressCallback = Callable[[SegmentSyncProgress], object]
+SegmentSyncProgressCallback = Callable[[SegmentSyncProgress], object]
 Phase = Literal["reading", "adding", "removing", "verifying"]
 
 _YIELD_EVERY: Final = 1024  # input ids classified between two yields to the event loop
@@ -142,11 +142,11 @@ class SegmentSyncJob:
         verify: bool,
         concurrency: int | None,
         journal: str | os.PathLike[str] | None,
-        on_progress: SyncProgressCallback | None,
+        on_progress: SegmentSyncProgressCallback | None,
         plan: SegmentSyncPlan | None,
         fetch_page: FetchPage,
-        add: SyncOperation,
-        remove: SyncOperation,
+        add: MemberOperation,
+        remove: MemberOperation,
         rate_per_minute: float | None,
         max_retry_after: float | None,
     ) -> None:
@@ -470,7 +470,7 @@ class SegmentSyncJob:
 
     # ------------------------------------------------------------------ the bulk streams
 
-    def _counted(self, operation: SyncOperation) -> Callable[[str, CallStats], Awaitable[None]]:
+    def _counted(self, operation: MemberOperation) -> Callable[[str, CallStats], Awaitable[None]]:
         counts = self._counts
 
         async def counted(contact_id: str, stats: CallStats) -> None:

@@ -61,7 +61,7 @@ from ._runtime import (
 )
 from ._signals import StopSignals
 
-__all__ = ["CONFIRM_OVER", "SyncRun", "failed_removals_path", "run_sync_command"]
+__all__ = ["CONFIRM_OVER", "SegmentSyncRun", "failed_removals_path", "run_segment_sync_command"]
 
 CONFIRM_OVER: Final = 100
 """Removals a sync makes without asking (``--confirm-over``): more need a yes."""
@@ -73,7 +73,7 @@ def failed_removals_path(segment_id: str) -> Path:
 
 
 @attrs.define
-class SyncRun:
+class SegmentSyncRun:
     """What the run leaves behind when ``asyncio.run`` ends early: its report so far."""
 
     report: SegmentSyncReport | None = None
@@ -198,7 +198,7 @@ async def _run_main(
     settings: Settings,
     segment_id: str,
     ids_input: tuple[str, str | None],
-    run: SyncRun,
+    run: SegmentSyncRun,
     *,
     plan: SegmentSyncPlan,
     verify: bool,
@@ -261,7 +261,7 @@ def _save_failed(
 # --------------------------------------------------------------------------- the command
 
 
-def run_sync_command(
+def run_segment_sync_command(
     settings: Settings,
     *,
     segment_id: str,
@@ -345,7 +345,7 @@ def _run_and_report(
     failed_out: Path | None,
     quiet: bool,
 ) -> int:
-    run = SyncRun()
+    run = SegmentSyncRun()
     total = plan.inputs
     reporter = make_reporter(
         OutputConsole(stderr=True), quiet=quiet, description=f"sync {segment_id}", total=total

@@ -44,7 +44,7 @@ from ._runtime import (
     describe_api_error,
     open_client,
 )
-from ._segment_sync import CONFIRM_OVER, run_sync_command
+from ._segment_sync import CONFIRM_OVER, run_segment_sync_command
 from ._tag_jobs import Action, run_bulk_command, run_demo
 
 __all__ = ["InventGroup", "cli"]
@@ -473,7 +473,7 @@ def sync_segment(settings: Settings, /, segment_id: str, **options: Any) -> None
     """
     ids_path = options.pop("ids_path")
     before_reading_ids(settings, ids_path)
-    _exit(run_sync_command(settings, segment_id=segment_id, ids_path=ids_path, **options))
+    _exit(run_segment_sync_command(settings, segment_id=segment_id, ids_path=ids_path, **options))
 
 
 # --------------------------------------------------------------------------- demo
