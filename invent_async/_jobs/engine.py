@@ -370,7 +370,7 @@ class BulkStream:
             return None
         source = self._input
         if not source.is_async:
-            item = await source.next()
+            item = source.next_now()
         else:
             async with self._pull_lock:  # an async generator cannot be advanced concurrently
                 if self._stopping():
@@ -385,7 +385,7 @@ class BulkStream:
         if item is END:
             return None
         self._taken += 1
-        return contact_id_of(item)
+        return item if isinstance(item, str) else contact_id_of(item)
 
     def _stopping(self) -> bool:
         return self._fatal is not None or self._crash is not None

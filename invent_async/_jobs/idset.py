@@ -89,10 +89,17 @@ class SlotTable:
         """(the value stored under ``key``, or 0; its slot, or the empty slot it would take).
 
         A value is ``key``'s when its bits from ``shift`` up are ``key`` and ``same(value,
-        data)`` (when given) confirms it: an exact table compares the stored id there.
+        data)`` (when given) confirms it: an exact table compares the stored id there. With
+        ``shift`` 0 the value is the key itself (a fingerprint): nothing else is asked.
         """
         slots, mask, shift = self._slots, self._mask, self._shift
         i = key & mask
+        if not shift:  # no shift of a 64-bit value per probe: it would make a new int
+            while found := slots[i]:
+                if found == key:
+                    return found, i
+                i = (i + 1) & mask
+            return 0, i
         while found := slots[i]:
             if found >> shift == key and (same is None or same(found, data)):
                 return found, i
@@ -114,7 +121,7 @@ class SlotTable:
         shift = self._shift
         for value in old:
             if value:
-                i = (value >> shift) & mask
+                i = (value >> shift if shift else value) & mask
                 while slots[i]:
                     i = (i + 1) & mask
                 slots[i] = value

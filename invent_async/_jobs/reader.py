@@ -46,11 +46,15 @@ class IdReader:
         total: The number of items when the caller knows it (default: the input's ``len()``,
             or None when it has none).
 
+    Attributes:
+        total: The number of items, when known (also once :meth:`count_up_to` reached the end).
+        is_async: Whether items come from an async iterable (then one consumer at a time).
+
     Raises:
         TypeError: ``source`` is a string, or not iterable.
     """
 
-    __slots__ = ("_ahead", "_async", "_ended", "_source", "_sync", "total")
+    __slots__ = ("_ahead", "_async", "_ended", "_source", "_sync", "is_async", "total")
 
     def __init__(self, source: IdSource, total: int | None = None) -> None:
         if isinstance(source, str | bytes):
@@ -58,6 +62,7 @@ class IdReader:
         if not isinstance(source, Iterable | AsyncIterable):
             raise TypeError("contact_ids must be an iterable or an async iterable of ids")
         self._source = source
+        self.is_async = isinstance(source, AsyncIterable)
         self._sync: Iterator[object] | None = None
         self._async: AsyncIterator[object] | None = None
         self._ahead: deque[object] = deque()
@@ -69,15 +74,10 @@ class IdReader:
                 total = None
         self.total: int | None = total
 
-    @property
-    def is_async(self) -> bool:
-        """Whether items come from an async iterable (one consumer at a time, then)."""
-        return isinstance(self._source, AsyncIterable)
-
     def open(self) -> None:
         """Start the iteration (``iter()`` or ``aiter()`` of the source), if not yet done."""
         if self._sync is None and self._async is None:
-            if isinstance(self._source, AsyncIterable):
+            if isinstance(self._source, AsyncIterable):  # (narrows the type: is_async)
                 self._async = aiter(self._source)
             else:
                 self._sync = iter(self._source)
@@ -87,6 +87,17 @@ class IdReader:
         if self._ahead:
             return self._ahead.popleft()
         return await self._pull()
+
+    def next_now(self) -> object:
+        """:meth:`next` of an input that is not async, without a coroutine (the bulk engine's
+        workers call it for every item)."""
+        if self._ahead or self._sync is None or self._ended:
+            return self._ahead.popleft() if self._ahead else self._pull_now()
+        try:
+            return next(self._sync)
+        except StopIteration:
+            self._ended = True
+            return END
 
     async def count_up_to(self, limit: int) -> int | None:
         """Read ahead until the input ends (return its length, now :attr:`total`) or
@@ -105,11 +116,23 @@ class IdReader:
         if self._ended:
             return END
         self.open()
+        if self._async is None:
+            return self._pull_now()
         try:
-            if self._sync is not None:
-                return next(self._sync)
-            assert self._async is not None
             return await anext(self._async)
-        except (StopIteration, StopAsyncIteration):
+        except StopAsyncIteration:
+            self._ended = True
+            return END
+
+    def _pull_now(self) -> object:
+        """:meth:`_pull` of an input that is not async."""
+        if self._ended:
+            return END
+        if self._sync is None:
+            self.open()
+            assert self._sync is not None
+        try:
+            return next(self._sync)
+        except StopIteration:
             self._ended = True
             return END
