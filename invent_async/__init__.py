@@ -12,18 +12,6 @@ reference show ``invent_async.APITimeoutError``, never the private module defini
 from typing import TYPE_CHECKING, Any
 
 from . import _models
-from ._bulk import (
-    BulkAbortedError,
-    BulkFailure,
-    BulkOptions,
-    BulkProgress,
-    BulkReport,
-    BulkStream,
-    ItemResult,
-    JournalError,
-    Outcome,
-    partial_report,
-)
 from ._client import AsyncInventClient
 from ._exceptions import (
     APIConnectionError,
@@ -44,6 +32,24 @@ from ._exceptions import (
     UnprocessableEntityError,
     WrongEventLoopError,
 )
+from ._jobs.engine import BulkOptions, BulkStream
+from ._jobs.journal import JournalError
+from ._jobs.results import (
+    BulkAbortedError,
+    BulkFailure,
+    BulkProgress,
+    BulkReport,
+    ItemResult,
+    MembershipChange,
+    Outcome,
+    SegmentSyncAbortedError,
+    SegmentSyncPlan,
+    SegmentSyncProgress,
+    SegmentSyncReport,
+    partial_report,
+    partial_sync_report,
+)
+from ._jobs.segment_sync_plan import MemberTable
 from ._limits import FleetStats, GovernorStats, Lane, RateLimit
 from ._models import *  # noqa: F403 - the public models and enums: _models.__all__
 from ._pagination import AsyncPager, Page
@@ -51,15 +57,6 @@ from ._protocol import Headers, RawResponse, TransportRequest
 from ._public import publish
 from ._raw import RawResult
 from ._redis_budget import RedisUnavailableError
-from ._segment_sync import (
-    MembershipChange,
-    MemberTable,
-    SegmentSyncAbortedError,
-    SegmentSyncPlan,
-    SegmentSyncProgress,
-    SegmentSyncReport,
-    partial_sync_report,
-)
 from ._serialize import from_dict, from_json, to_dict, to_json
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset

@@ -17,8 +17,8 @@
     │   └── InternalServerError          5xx
     ├── ResponseValidationError          a 2xx body that does not match the model
     ├── ResponseTooLargeError            a 2xx body larger than ``max_response_bytes``
-    ├── BulkAbortedError                 a bulk job stopped early (defined in ``_bulk``)
-    └── JournalError                     a bulk job's journal cannot be read or written (``_bulk``)
+    ├── BulkAbortedError                 a bulk job stopped early (defined in ``_jobs.results``)
+    └── JournalError                     a bulk job's journal cannot be used (``_jobs.journal``)
 
 Messages name the HTTP method and the URL *path*; they never contain the API key, the host's
 credentials or request headers (a key that a server or proxy echoes back in a response is

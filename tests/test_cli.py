@@ -19,7 +19,7 @@ import sys
 import sysconfig
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -28,7 +28,8 @@ from _harness import API_KEY, ThreadedFake, cli_runner, needs_sigint
 from click.testing import Result
 
 from invent_async import BulkFailure, BulkReport, NotFoundError, SegmentSyncPlan
-from invent_async.cli import _jobs as jobs
+from invent_async.cli import _job_run as jobs
+from invent_async.cli import _runtime as runtime
 from invent_async.cli._ids import (
     BackgroundIds,
     decode_lines,
@@ -36,7 +37,7 @@ from invent_async.cli._ids import (
     iter_line_ids,
     open_ids,
 )
-from invent_async.cli._jobs import default_failed_path, demo_summary
+from invent_async.cli._job_run import default_failed_path
 from invent_async.cli._output import (
     CONTACT_VIEW,
     SEGMENT_VIEW,
@@ -48,6 +49,7 @@ from invent_async.cli._output import (
 )
 from invent_async.cli._runtime import InputError
 from invent_async.cli._signals import StopSignals
+from invent_async.cli._tag_jobs import demo_summary
 from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent, RecordedRequest
 
@@ -774,6 +776,147 @@ def test_segments_create_with_a_bad_colour_lists_the_valid_ones(fake: FakeInvent
     assert result.exit_code == 2
     assert "'mauve' is not one of 'red', 'orange'" in result.stderr
     assert fake.requests == []
+
+
+# --------------------------------------------------------------------------- exit status
+
+JOBS: Final = {
+    "contacts tag": ("contacts", "tag", "sg_1"),
+    "contacts untag": ("contacts", "untag", "sg_1"),
+    "segments sync": ("segments", "sync", "sg_1"),
+}
+WRITES: Final = r"^(POST|DELETE) /orgs/c/contacts/"
+Arrange = Callable[[FakeInvent, Path], tuple[str, ...]]
+"""Sets a scene up for a job over ``ids``; returns more arguments for the command."""
+
+
+def no_column(fake: FakeInvent, ids: Path) -> tuple[str, ...]:
+    """A CSV file without ``--column``: a usage error before any request."""
+    ids.write_text("email,id\na@example.com,ct_1\n", encoding="utf-8")
+    return ()
+
+
+def refused_writes(status: int, retry_after: str | None = None) -> Arrange:
+    """The API answers every add and removal with ``status``: the job is aborted."""
+
+    def arrange(fake: FakeInvent, ids: Path) -> tuple[str, ...]:
+        fake.fail_next(100, status=status, retry_after=retry_after, match=WRITES)
+        return ("--concurrency", "1")
+
+    return arrange
+
+
+def refused_reads(fake: FakeInvent, ids: Path) -> tuple[str, ...]:
+    """The API's first answer (the segment check) is a 429 asking to wait an hour."""
+    fake.fail_next(100, status=429, retry_after="3600", match=r"^GET ")
+    return ()
+
+
+def one_unknown_id(fake: FakeInvent, ids: Path) -> tuple[str, ...]:
+    """One id of the input is no contact: its write fails (404), the others succeed."""
+    write_ids(ids, "ct_1", "ct_404")
+    return ()
+
+
+def as_is(fake: FakeInvent, ids: Path) -> tuple[str, ...]:
+    """Contacts that exist, nothing refused."""
+    return ()
+
+
+EXIT_CASES: Final[dict[str, tuple[int, Arrange]]] = {
+    "ok": (0, as_is),
+    "some failed": (1, one_unknown_id),
+    "usage": (2, no_column),
+    "401": (3, refused_writes(401)),
+    "403": (3, refused_writes(403)),
+    "rate limited, a write": (4, refused_writes(429, "3600")),
+    "rate limited, a read": (4, refused_reads),
+}
+"""Every documented exit status (``docs/cli.md``) of ``contacts tag/untag`` and ``segments
+sync``, and how to provoke it. 130 and 143 need a real process and a signal: the two signal
+tests above (tag, sync) and the one below (untag, the demo). The demo ends with 0 (see
+``test_demo_tags_every_contact_without_failures``), 2 and the signals' statuses; nothing
+outside it can make it fail, nor refuse its key or limit its rate (its own fake)."""
+
+
+@pytest.mark.parametrize("case", EXIT_CASES)
+@pytest.mark.parametrize("command", JOBS)
+def test_every_job_command_ends_with_the_documented_exit_status(
+    fake: FakeInvent, tmp_path: Path, command: str, case: str
+) -> None:
+    status, arrange = EXIT_CASES[case]
+    ids = write_ids(tmp_path / "ids.txt", "ct_1", "ct_2")
+    extra = arrange(fake, ids)
+
+    result = invent(fake, *JOBS[command], "--ids", str(ids), *extra)
+
+    assert result.exit_code == status, result.output
+    no_traceback(result)
+    if status == 4:
+        assert "error: rate limited: 429 Too Many Requests" in result.stderr
+        assert "the API asked to wait 3,600 s, longer than the 300 s" in result.stderr
+
+
+def test_the_demo_ends_with_the_documented_exit_status_for_bad_usage() -> None:
+    result = invent(None, "demo", "--contacts", "0", key=None)
+
+    assert result.exit_code == 2, result.output
+
+
+def stop_a_job(args: list[str], signum: signal.Signals) -> subprocess.CompletedProcess[str]:
+    """Run ``invent <args>`` (slowly) and send ``signum`` once the job is under way."""
+    demo = args[0] == "demo"
+    with ThreadedFake(api_key=API_KEY, latency=0.05) as server:
+        server.add_segment("VIP customers")
+        write_ids(Path("ids.txt"), *server.add_contacts(200, segment_ids=["sg_1"]))
+        env = {**os.environ, "INVENT_API_KEY": API_KEY}
+        base = [] if demo else ["--base-url", server.url]
+        with subprocess.Popen(
+            [str(INVENT), *base, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        ) as proc:
+            assert proc.stdout is not None
+            deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+            if demo:  # its fake runs inside it: wait for its first line, then a little
+                proc.stdout.readline()
+                time.sleep(1.0)
+            while len(server.requests) < 6 and not demo and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signum)
+            stdout, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+        return subprocess.CompletedProcess(args, proc.returncode, stdout.decode(), stderr.decode())
+
+
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [pytest.param(signal.SIGINT, 130, marks=needs_sigint), (signal.SIGTERM, 143)],
+    ids=["SIGINT", "SIGTERM"],
+)
+@pytest.mark.parametrize(
+    "args",
+    [["contacts", "untag", "sg_1", "--ids", "ids.txt", "--concurrency", "2"], ["demo"]],
+    ids=["contacts untag", "demo"],
+)
+def test_a_signal_ends_untag_and_the_demo_with_the_documented_exit_status(
+    args: list[str], signum: signal.Signals, status: int
+) -> None:
+    done = stop_a_job(args, signum)  # contacts tag and segments sync: the tests above
+
+    assert done.returncode == status, done.stderr
+    said = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+    assert said in done.stderr.splitlines()
+    summary = "items      " if args == ["demo"] else f"({said.split()[0]})"
+    assert summary in done.stdout  # the job had started: its partial summary is shown
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("page", ["docs/cli.md", "README.md"])
+def test_the_exit_status_table_lists_exactly_the_exit_constants(page: str) -> None:
+    text = (Path(__file__).parent.parent / page).read_text(encoding="utf-8")
+    table = text.split("| Status | Meaning |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+    documented = [int(row.split("|")[1]) for row in table.splitlines()]
+    constants = {v for k, v in vars(runtime).items() if k.startswith("EXIT_")}
+
+    assert sorted(documented) == sorted(constants)
 
 
 # --------------------------------------------------------------------------- demo and script

@@ -31,8 +31,8 @@ from invent_async import (
     SegmentSyncAbortedError,
     SegmentSyncReport,
 )
-from invent_async._bulk import BulkFailure
-from invent_async._segment_sync import CompactIds
+from invent_async._jobs.idset import CompactIds
+from invent_async._jobs.results import BulkFailure
 from invent_async.testing import FakeInvent
 
 API_KEY = "test-key-9f8e7d"

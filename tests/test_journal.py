@@ -18,7 +18,9 @@ import pytest
 
 from conftest import API_KEY, FAST_RATE
 from invent_async import AsyncInventClient, InventError, JournalError, Outcome
-from invent_async._bulk import FingerprintSet, _Journal, read_journal
+from invent_async._jobs.idset import FingerprintSet
+from invent_async._jobs.journal import Journal as _Journal
+from invent_async._jobs.journal import read_journal
 from invent_async.testing import FakeInvent
 
 SUBPROCESS_TIMEOUT: Final = 30.0

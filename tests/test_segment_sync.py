@@ -37,8 +37,15 @@ from invent_async import (
     SegmentSyncReport,
     partial_sync_report,
 )
-from invent_async import _segment_sync as pure
-from invent_async._segment_sync import CompactIds, choose_strategy, format_duration
+from invent_async._jobs import segment_sync_plan as pure
+from invent_async._jobs.engine import Precheck
+from invent_async._jobs.idset import CompactIds
+from invent_async._jobs.segment_sync_plan import (
+    InputClassifier,
+    Verdict,
+    choose_strategy,
+    format_duration,
+)
 from invent_async.testing import FakeInvent
 
 READS: Final = "listContacts"
@@ -524,6 +531,85 @@ async def test_a_dry_run_counts_what_the_journal_has_done(fake: FakeInvent, tmp_
     assert (plan.to_add, plan.to_remove, plan.journal) == (3, 2, 2)
 
 
+def record_verdicts(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Record, per id, every verdict of the sync's classification and every skip reason of
+    the bulk engine's precheck, in the order they are given."""
+    verdicts: dict[str, list[str]] = {}
+    classify, reason = InputClassifier.classify, Precheck.reason
+
+    def recorded_classify(self: InputClassifier, contact_id: str) -> Verdict:
+        verdict = classify(self, contact_id)
+        verdicts.setdefault(contact_id, []).append(verdict.value)
+        return verdict
+
+    def recorded_reason(self: Precheck, contact_id: str) -> str | None:
+        why = reason(self, contact_id)
+        verdicts.setdefault(contact_id, []).append(f"engine: {why or 'send'}")
+        return why
+
+    monkeypatch.setattr(InputClassifier, "classify", recorded_classify)
+    monkeypatch.setattr(Precheck, "reason", recorded_reason)
+    return verdicts
+
+
+@pytest.mark.parametrize("strategy", ["add-only", "diff"])
+async def test_a_plan_and_its_run_classify_every_id_alike(
+    fake: FakeInvent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    exact = strategy == "diff"
+    s = scene(fake, inside=4, outside=1046 if not exact else 6, new=5)  # 1,050: 11 pages
+    deep = fake.add_contacts(2, segment_ids=[s.segment_id])  # past the first page
+    first_page = s.inside[:2]
+    inputs = [
+        *first_page,
+        first_page[0],  # a repeated member of the first page
+        *deep,
+        deep[0],  # a repeated member that add-only does not know of
+        *s.new,
+        s.new[1],  # a repeated non-member
+        s.new[1],
+    ]
+    journal = tmp_path / "sync.journal"
+    journal.write_text(f"{s.new[0]}\nremoved\t{s.outside[0]}\n", encoding="utf-8")
+    verdicts = record_verdicts(monkeypatch)
+
+    async with client_for(fake) as client:
+        plan = await client.contacts.sync_segment(
+            s.segment_id,
+            inputs,
+            remove_others=exact,
+            verify=exact,
+            journal=journal,
+            dry_run=True,
+        )
+        planned = dict(verdicts)
+        verdicts.clear()
+        fake.clear_requests()
+        report = await client.contacts.sync_segment(
+            s.segment_id, inputs, remove_others=exact, verify=exact, journal=journal, plan=plan
+        )
+
+    assert plan.strategy == report.strategy == strategy
+    assert verdicts == planned
+    assert planned[first_page[0]] == ["member", "duplicate"]
+    assert planned[s.new[0]] == ["to-add", "engine: journal"]
+    if exact:
+        assert planned[deep[0]] == ["member", "duplicate"]
+        assert planned[s.new[1]] == ["to-add", "engine: send", "duplicate", "duplicate"]
+    else:  # only the first page is known: a deeper member is added again
+        assert planned[deep[0]] == ["to-add", "engine: send", "to-add", "engine: duplicate"]
+    sent = {i for i, said in planned.items() if "engine: send" in said}
+    writes = [(r.method, r.path_params["contact_id"]) for r in fake.requests if r.method != "GET"]
+    assert sorted(writes) == sorted(("POST" if i in inputs else "DELETE", i) for i in sent)
+    assert (plan.to_add, plan.unchanged, plan.duplicates, plan.to_remove) == (
+        report.added,
+        report.unchanged,
+        report.duplicates,
+        report.removed,
+    )
+    assert plan.journal == report.journal + report.remove_skipped
+
+
 async def test_progress_goes_through_every_phase_and_ends_finished(fake: FakeInvent) -> None:
     s = scene(fake, inside=120, outside=4, new=3)
     seen: list[SegmentSyncProgress] = []
@@ -667,8 +753,8 @@ def test_the_real_limit_arithmetic_reads_as_the_readme_says() -> None:
 
 MEMORY_SCRIPT: Final = textwrap.dedent(
     """
-    from invent_async._bulk import FingerprintSet
-    from invent_async._segment_sync import MemberTable
+    from invent_async._jobs.idset import FingerprintSet
+    from invent_async._jobs.segment_sync_plan import MemberTable
 
 
     def rss_kib(field):

@@ -55,7 +55,7 @@ STD_MODULES: Final = frozenset({"collections.abc", "typing", "contextlib"})
 
 
 CLASS_RULES: Final = {
-    ("invent_async._bulk", "BulkStream"): ("invent_async._sync._bridge", "SyncBulkStream"),
+    ("invent_async._jobs.engine", "BulkStream"): ("invent_async._sync._bridge", "SyncBulkStream"),
 }
 """Async result classes with a hand-written sync twin: ``(module, name) -> (module, name)``.
 

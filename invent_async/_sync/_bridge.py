@@ -16,8 +16,9 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaita
 from contextlib import AbstractAsyncContextManager
 from typing import Final, Generic, Protocol, Self, TypeVar, cast
 
-from .._bulk import BulkReport, BulkStream, ItemResult
 from .._client import AsyncInventClient, recording_view_of, view_of
+from .._jobs.engine import BulkStream
+from .._jobs.results import BulkReport, ItemResult
 from .._raw import Recorder
 from .._settings import Settings
 from ._loop import LoopThread, PortalThreadError

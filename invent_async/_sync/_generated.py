@@ -14,7 +14,8 @@ import os
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from typing import Literal, Unpack, overload
 
-from .._bulk import BulkOptions, BulkReport
+from .._jobs.engine import BulkOptions
+from .._jobs.results import BulkReport, SegmentSyncPlan, SegmentSyncProgress, SegmentSyncReport
 from .._limits import RateLimit
 from .._models import (
     Channel,
@@ -26,7 +27,6 @@ from .._models import (
     Segment,
     SegmentColor,
 )
-from .._segment_sync import SegmentSyncPlan, SegmentSyncProgress, SegmentSyncReport
 from .._settings import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,

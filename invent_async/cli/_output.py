@@ -21,15 +21,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .._bulk import BulkFailure, BulkReport
 from .._exceptions import APIStatusError
+from .._jobs.results import BulkFailure, BulkReport, SegmentSyncPlan, SegmentSyncReport
+from .._jobs.segment_sync_plan import estimate_seconds, format_duration
 from .._models import Contact, Segment
-from .._segment_sync import (
-    SegmentSyncPlan,
-    SegmentSyncReport,
-    estimate_seconds,
-    format_duration,
-)
 from .._serialize import to_dict
 
 __all__ = [

@@ -17,8 +17,7 @@ from typing import Final, Self
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from .._bulk import BulkProgress
-from .._segment_sync import SegmentSyncProgress
+from .._jobs.results import BulkProgress, SegmentSyncProgress
 
 __all__ = ["LineProgress", "LiveProgress", "Reporter", "make_reporter"]
 

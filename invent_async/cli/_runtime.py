@@ -1,5 +1,8 @@
 """What every ``invent`` command shares: exit codes, one-line errors, settings, the client.
 
+The exit statuses are the ``EXIT_*`` constants, each documented where it is defined; the
+table in ``docs/cli.md`` lists exactly these (``tests/test_cli.py`` checks it).
+
 The API key comes from the ``INVENT_API_KEY`` environment variable only, never from an option,
 so it stays out of shell history and ``ps``; nothing here prints it. ``--sandbox`` swaps the
 real API for a :class:`~invent_async.testing.FakeInvent` started inside the command's own event
@@ -17,7 +20,12 @@ import attrs
 import click
 
 from .._client import AsyncInventClient
-from .._exceptions import AuthenticationError, InventError, PermissionDeniedError
+from .._exceptions import (
+    AuthenticationError,
+    InventError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 from .._limits import RateLimit
 from .._models import Segment, SegmentColor
 from .._secret import has_password
@@ -29,6 +37,7 @@ __all__ = [
     "EXIT_FAILURES",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_RATE_LIMITED",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
     "SANDBOX_API_KEY",
@@ -55,6 +64,10 @@ EXIT_USAGE: Final = 2
 """Bad usage or input: unknown option, unreadable file, missing CSV column, no API key."""
 EXIT_AUTH: Final = 3
 """The API refused the key (401) or the permission (403)."""
+EXIT_RATE_LIMITED: Final = 4
+"""Stopped by the API's rate limit: a 429 asked to wait longer than the client waits for
+(``RateLimit.max_retry_after``, 5 minutes; the commands have no option to change it). Run the
+command again later; a job run with ``--journal`` resumes where it stopped."""
 EXIT_INTERRUPTED: Final = 130
 """Stopped by Ctrl-C (128 + SIGINT, the shell convention)."""
 EXIT_TERMINATED: Final = 143
@@ -135,11 +148,24 @@ def read_api_key(environ: Mapping[str, str] | None = None) -> str:
 
 
 def describe_api_error(exc: InventError) -> tuple[str, int]:
-    """The one-line message and exit status for an SDK error that ended a command."""
+    """The one-line message and exit status for an SDK error that ended a command.
+
+    A 429 whose ``Retry-After`` is longer than the client waits (the default
+    ``RateLimit.max_retry_after``: no command sets another) is :data:`EXIT_RATE_LIMITED`,
+    whether it ended a single call or stopped a job (then it is the ``__cause__`` of the
+    :class:`~invent_async.BulkAbortedError`).
+    """
     if isinstance(exc, AuthenticationError):
         return f"authentication failed: {exc} (check {API_KEY_ENV})", EXIT_AUTH
     if isinstance(exc, PermissionDeniedError):
         return f"permission denied: {exc} (the API key may not do this)", EXIT_AUTH
+    limit = DEFAULT_RATE_LIMIT.max_retry_after
+    if isinstance(exc, RateLimitError) and exc.retry_after is not None and exc.retry_after > limit:
+        return (
+            f"rate limited: {exc} (the API asked to wait {exc.retry_after:,.0f} s, longer "
+            f"than the {limit:,.0f} s this command waits: run it again later)",
+            EXIT_RATE_LIMITED,
+        )
     return str(exc), EXIT_FAILURES
 
 

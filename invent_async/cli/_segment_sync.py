@@ -17,46 +17,51 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import re
-import signal
 import stat
 import sys
 import tempfile
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import IO, Any, Final, TypeVar
+from typing import IO, Any, Final
 
 import attrs
 import click
 
-from .._bulk import BulkAbortedError, JournalError
-from .._exceptions import InventError
-from .._segment_sync import SegmentSyncPlan, SegmentSyncReport, partial_sync_report
+from .._jobs.results import (
+    BulkAbortedError,
+    SegmentSyncPlan,
+    SegmentSyncReport,
+    partial_sync_report,
+)
 from ._ids import STDIN, BackgroundIds, IdInput, open_ids
-from ._jobs import check_segment, check_writable, default_failed_path, write_ids
+from ._job_run import (
+    FailedIds,
+    JobOutcome,
+    check_writable,
+    default_failed_path,
+    execute,
+    exit_status,
+    is_terminal,
+    open_job_client,
+    save_failed,
+    stop_reason,
+)
 from ._output import OutputConsole, failures_table, plan_lines, silence_stdout, sync_summary
 from ._progress import Reporter, make_reporter
 from ._runtime import (
     EXIT_FAILURES,
-    EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_TERMINATED,
     EXIT_USAGE,
     CliError,
     Settings,
-    Terminated,
-    describe_api_error,
     open_client,
 )
-from ._signals import StopSignals, stop_exception
+from ._signals import StopSignals
 
-__all__ = ["CONFIRM_OVER", "SyncRun", "failed_removals_path", "run_sync_command"]
-
-T = TypeVar("T")
+__all__ = ["CONFIRM_OVER", "SegmentSyncRun", "failed_removals_path", "run_segment_sync_command"]
 
 CONFIRM_OVER: Final = 100
 """Removals a sync makes without asking (``--confirm-over``): more need a yes."""
@@ -64,22 +69,18 @@ CONFIRM_OVER: Final = 100
 
 def failed_removals_path(segment_id: str) -> Path:
     """``failed-removals-<segment>.txt`` in the current directory (unsafe characters replaced)."""
-    return Path(f"failed-removals-{re.sub(r'[^A-Za-z0-9_.-]', '_', segment_id)}.txt")
+    return default_failed_path(segment_id, "failed-removals")
 
 
 @attrs.define
-class SyncRun:
+class SegmentSyncRun:
     """What the run leaves behind when ``asyncio.run`` ends early: its report so far."""
 
     report: SegmentSyncReport | None = None
 
-
-def _is_terminal(stream: object) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except (OSError, ValueError):
-        return False
+    def started(self) -> bool:
+        """Whether there is a report to show."""
+        return self.report is not None
 
 
 def _is_regular_file(path: str) -> bool:
@@ -112,13 +113,6 @@ def _ids_of(source: IdInput) -> tuple[BackgroundIds, _Counted | BackgroundIds]:
     return ids, (ids if source.total is None else _Counted(ids, source.total))
 
 
-async def _attached(main: Coroutine[Any, Any, T], signals: StopSignals) -> T:
-    task = asyncio.current_task()
-    assert task is not None
-    signals.attach(task)
-    return await main
-
-
 def _spool(ids_path: str, column: str | None, stdin: IO[str], scratch: Path) -> Path:
     """Copy the ids of a pipe or stdin to a file in ``scratch``, one per line."""
     source = open_ids(ids_path, column=column, stdin=stdin)
@@ -146,8 +140,7 @@ async def _plan_main(
     source = open_ids(ids_path, column=column, stdin=sys.stdin)
     ids, counted = _ids_of(source)
     try:
-        async with open_client(settings) as client:
-            await check_segment(client, segment_id)
+        async with open_job_client(settings, segment_id) as client:
             return await client.contacts.sync_segment(
                 segment_id,
                 counted,
@@ -169,13 +162,9 @@ def _make_plan(
 ) -> SegmentSyncPlan:
     """Run the plan; a signal stops it (nothing was written: nothing to save)."""
     with signals.hold():
-        try:
-            with reporter:
-                return asyncio.run(_attached(main, signals))
-        except asyncio.CancelledError:  # by StopSignals
-            raise stop_exception(signals.first or signal.SIGINT) from None
-        except JournalError as exc:
-            raise CliError(str(exc), EXIT_USAGE) from None
+        plan, _ = execute(main, reporter, signals, started=lambda: False)
+    assert plan is not None
+    return plan
 
 
 def _confirm_removals(
@@ -192,7 +181,7 @@ def _confirm_removals(
         f"this sync removes {plan.to_remove:,} of the {plan.members:,} members of {plan.segment_id}"
     )
     stdin = sys.stdin
-    if ids_from_stdin or not _is_terminal(stdin):
+    if ids_from_stdin or not is_terminal(stdin):
         why = "stdin carries the ids" if ids_from_stdin else "stdin is not a terminal"
         raise CliError(
             f"{what}; confirm with --yes (nobody to ask: {why}); nothing was changed",
@@ -209,7 +198,7 @@ async def _run_main(
     settings: Settings,
     segment_id: str,
     ids_input: tuple[str, str | None],
-    run: SyncRun,
+    run: SegmentSyncRun,
     *,
     plan: SegmentSyncPlan,
     verify: bool,
@@ -243,103 +232,36 @@ async def _run_main(
         source.close()
 
 
-def _execute(
-    main: Coroutine[Any, Any, SegmentSyncReport],
-    run: SyncRun,
-    reporter: Reporter,
-    signals: StopSignals,
-) -> BaseException | None:
-    """Run the sync; return why it stopped early (None: it ran to its end).
-
-    A stop before the sync had a report to show propagates instead.
-    """
-    try:
-        with reporter:
-            asyncio.run(_attached(main, signals))
-            return None
-    except (KeyboardInterrupt, BulkAbortedError, CliError) as exc:
-        stopped: BaseException = exc
-    except asyncio.CancelledError:  # by StopSignals
-        stopped = stop_exception(signals.first or signal.SIGINT)
-    except JournalError as exc:
-        stopped = CliError(str(exc), EXIT_USAGE)
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        stopped = CliError(f"{where}{exc.strerror or exc}", EXIT_USAGE)
-    if run.report is None:
-        raise stopped
-    return stopped
-
-
 def _save_failed(
     report: SegmentSyncReport, segment_id: str, failed_out: Path | None, source: str
 ) -> list[tuple[str, bool]]:
     """Write the failed adds and removals; return what to say about it (message, to stderr)."""
-    said: list[tuple[str, bool]] = []
-    files = (
-        (failed_out or default_failed_path(segment_id), report.failed_ids, failed_out, "adds"),
-        (failed_removals_path(segment_id), report.remove_failed_ids, None, "removals"),
-    )
-    for path, ids, explicit, what in files:
-        if explicit is None and not ids:
-            continue
-        if report.cancelled and _same_file(path, source):
-            said.append((f"{path} is the input of this sync: left as it is", True))
-            continue
-        write_ids(path, ids)
-        if ids:
-            hint = "contacts tag" if what == "adds" else "contacts untag"
-            said.append(
-                (
-                    f"failed {what} written to {path} (re-run the same sync, or: invent "
-                    f"{hint} {segment_id} --ids {path})",
-                    False,
-                )
-            )
-    return said
-
-
-def _same_file(path: Path, other: str) -> bool:
-    try:
-        return path.samefile(other)
-    except OSError:
-        return False
-
-
-def _stop_reason(stopped: BaseException | None) -> str | None:
-    if isinstance(stopped, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(stopped, Terminated):
-        return "terminated"
-    return None if stopped is None else "stopped early"
-
-
-def _exit_status(
-    report: SegmentSyncReport, stopped: BaseException | None, journal: Path | None
-) -> int:
-    if isinstance(stopped, KeyboardInterrupt | Terminated):
-        interrupted = isinstance(stopped, KeyboardInterrupt)
-        what = "interrupted" if interrupted else "terminated (SIGTERM)"
-        hint = " (with the same --journal, earlier writes are not redone)" if journal else ""
-        click.echo(f"{what}: re-run the same command to finish the sync{hint}", err=True)
-        return EXIT_INTERRUPTED if interrupted else EXIT_TERMINATED
-    if isinstance(stopped, BulkAbortedError):
-        cause = stopped.__cause__
-        message, status = (
-            describe_api_error(cause) if isinstance(cause, InventError) else (str(stopped), 1)
-        )
-        CliError(message, status).show()
-        return status
-    if isinstance(stopped, CliError):
-        stopped.show()
-        return stopped.exit_code
-    return EXIT_OK if report.ok else EXIT_FAILURES
+    adds = failed_out or default_failed_path(segment_id)
+    removals = failed_removals_path(segment_id)
+    again = f"re-run the same sync, or: invent contacts {{}} {segment_id} --ids {{}}"
+    files = [
+        FailedIds(
+            path=adds,
+            ids=report.failed_ids,
+            explicit=failed_out is not None,
+            what="failed adds",
+            rerun=again.format("tag", adds),
+        ),
+        FailedIds(
+            path=removals,
+            ids=report.remove_failed_ids,
+            explicit=False,
+            what="failed removals",
+            rerun=again.format("untag", removals),
+        ),
+    ]
+    return save_failed(files, source=source, job="sync", complete=not report.cancelled)
 
 
 # --------------------------------------------------------------------------- the command
 
 
-def run_sync_command(
+def run_segment_sync_command(
     settings: Settings,
     *,
     segment_id: str,
@@ -358,9 +280,7 @@ def run_sync_command(
     """Run ``segments sync``: print the plan, confirm, run, summarise; return the exit status."""
     stdin = sys.stdin
     with StopSignals() as signals, tempfile.TemporaryDirectory(prefix="invent-sync-") as scratch:
-        for written in (journal, failed_out):
-            if written is not None:
-                check_writable(written)
+        check_writable(journal, failed_out)
         name = "<stdin>" if ids_path == STDIN else ids_path
         path, plan_column = ids_path, column
         if not _is_regular_file(ids_path):  # stdin or a pipe: read once, so copy it first
@@ -425,7 +345,7 @@ def _run_and_report(
     failed_out: Path | None,
     quiet: bool,
 ) -> int:
-    run = SyncRun()
+    run = SegmentSyncRun()
     total = plan.inputs
     reporter = make_reporter(
         OutputConsole(stderr=True), quiet=quiet, description=f"sync {segment_id}", total=total
@@ -442,7 +362,7 @@ def _run_and_report(
             journal=journal,
             reporter=reporter,
         )
-        stopped = _execute(main, run, reporter, signals)
+        _, stopped = execute(main, reporter, signals, started=run.started)
         report = run.report
         assert report is not None
         saved: list[tuple[str, bool]] = []
@@ -450,7 +370,7 @@ def _run_and_report(
             saved = _save_failed(report, segment_id, failed_out, name)
     pipe_closed = False
     try:
-        stop = _stop_reason(stopped)
+        stop = stop_reason(stopped)
         lines = sync_summary(
             report, stopped=stop, plan_requests=plan.requests_sent, plan_seconds=plan_seconds
         )
@@ -464,4 +384,7 @@ def _run_and_report(
         pipe_closed = True
     for message, to_stderr in saved:
         click.echo(message, err=to_stderr or pipe_closed)
-    return _exit_status(report, stopped, journal)
+    resume = ": re-run the same command to finish the sync"
+    if journal:
+        resume += " (with the same --journal, earlier writes are not redone)"
+    return exit_status(JobOutcome(stopped=stopped, ok=report.ok, resume=resume))

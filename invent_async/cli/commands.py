@@ -22,8 +22,8 @@ from .._observe import configure_logging
 from .._pagination import AsyncPager
 from .._settings import REDIS_URL_ENV
 from .._version import __version__
-from ._ids import STDIN, open_ids
-from ._jobs import Action, run_bulk_command, run_demo
+from ._ids import open_ids
+from ._job_run import before_reading_ids
 from ._output import (
     CONTACT_VIEW,
     FORMATS,
@@ -43,9 +43,9 @@ from ._runtime import (
     Settings,
     describe_api_error,
     open_client,
-    read_api_key,
 )
-from ._segment_sync import CONFIRM_OVER, run_sync_command
+from ._segment_sync import CONFIRM_OVER, run_segment_sync_command
+from ._tag_jobs import Action, run_bulk_command, run_demo
 
 __all__ = ["InventGroup", "cli"]
 
@@ -137,21 +137,15 @@ def cli(
 
     Exit status: 0 success (also: no ids in the input, or the reader of a pipe went away);
     1 some items or an API call failed; 2 usage or input error; 3 authentication or
-    permission error; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+    permission error; 4 stopped by the API's rate limit (it asked to wait longer than the
+    client waits, 5 minutes: run the command again later); 130 interrupted (Ctrl-C); 143
+    terminated (SIGTERM).
     """
     if sandbox and base_url is not None:
         raise click.UsageError("--sandbox and --base-url cannot be used together")
     if verbose:
         configure_logging("debug" if verbose > 1 else "info")
     ctx.obj = Settings(org_id=org_id, base_url=base_url, sandbox=sandbox, redis_url=redis_url)
-
-
-def _is_terminal(stream: object) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except (OSError, ValueError):  # closed
-        return False
 
 
 def _exit(status: int) -> None:
@@ -253,11 +247,7 @@ def _bulk(
     failed_out: Path | None,
     quiet: bool,
 ) -> int:
-    if not settings.sandbox:
-        read_api_key()  # before reading (and counting) what may be millions of ids
-    if ids_path == STDIN and _is_terminal(sys.stdin):
-        end = "Ctrl-Z then Enter" if sys.platform == "win32" else "Ctrl-D"
-        click.echo(f"reading contact ids from stdin, one per line (end with {end})", err=True)
+    before_reading_ids(settings, ids_path)
     source = open_ids(ids_path, column=column, stdin=sys.stdin)
     return run_bulk_command(
         settings,
@@ -282,8 +272,9 @@ def tag(settings: Settings, /, segment_id: str, **options: Any) -> None:
     summary. Exit status 0 when every id succeeded or was skipped (or the input has no ids:
     nothing is sent), 1 when some failed (their ids are written to a file ready for `--ids`),
     2 for bad input (a CSV file without --column, a bad journal), 3 on an authentication
-    error, 130 on Ctrl-C and 143 on SIGTERM (the failed ids are written first, then the
-    partial summary).
+    error, 4 when the API's rate limit asks to wait longer than the client waits (re-run
+    later; with --journal it resumes), 130 on Ctrl-C and 143 on SIGTERM (the failed ids are
+    written first, then the partial summary).
     """
     _exit(_bulk(settings, "tag", segment_id, **options))
 
@@ -478,15 +469,11 @@ def sync_segment(settings: Settings, /, segment_id: str, **options: Any) -> None
     and prints a summary (added, removed, unchanged, failed, requests and time against the
     ideal at the rate limit). Removing more than --confirm-over members asks first; without
     a terminal to ask on, --yes is needed (exit status 2 otherwise). Exit status as for
-    `contacts tag`: 0, 1 (some failed, or --verify found a difference), 2, 3, 130, 143.
+    `contacts tag`: 0, 1 (some failed, or --verify found a difference), 2, 3, 4, 130, 143.
     """
-    if not settings.sandbox:
-        read_api_key()  # before reading (and counting) what may be millions of ids
     ids_path = options.pop("ids_path")
-    if ids_path == STDIN and _is_terminal(sys.stdin):
-        end = "Ctrl-Z then Enter" if sys.platform == "win32" else "Ctrl-D"
-        click.echo(f"reading contact ids from stdin, one per line (end with {end})", err=True)
-    _exit(run_sync_command(settings, segment_id=segment_id, ids_path=ids_path, **options))
+    before_reading_ids(settings, ids_path)
+    _exit(run_segment_sync_command(settings, segment_id=segment_id, ids_path=ids_path, **options))
 
 
 # --------------------------------------------------------------------------- demo

@@ -6,7 +6,15 @@ import os
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from typing import Literal, Unpack, overload
 
-from .._bulk import DEFAULT_MAX_RETRIES, BulkOptions, BulkReport, BulkStream, check_options
+from .._jobs.engine import DEFAULT_MAX_RETRIES, BulkOptions, BulkStream, check_options
+from .._jobs.results import (
+    BulkReport,
+    SegmentSyncPlan,
+    SegmentSyncProgress,
+    SegmentSyncReport,
+)
+from .._jobs.segment_sync_job import SegmentSyncJob
+from .._jobs.segment_sync_plan import MEMBER_PAGE_SIZE
 from .._models import (
     Channel,
     ChannelUpdate,
@@ -25,13 +33,6 @@ from .._models import (
 from .._pagination import AsyncPager, Page
 from .._pipeline import CallStats, Pipeline
 from .._protocol import Request, json_body, path_segment
-from .._segment_job import SegmentSyncJob
-from .._segment_sync import (
-    MEMBER_PAGE_SIZE,
-    SegmentSyncPlan,
-    SegmentSyncProgress,
-    SegmentSyncReport,
-)
 from .._types import UNSET, Unset
 
 __all__ = ["AsyncContacts"]

@@ -4,18 +4,24 @@
 membership's pages, add one contact, remove one) and runs it. In order:
 
 1. Read the first page of the membership: its ``pagination-count`` tells the member count;
-   the worth-it rule (:func:`~._segment_sync.choose_strategy`) decides whether to read the
-   rest into a :class:`~._segment_sync.MemberTable` (an input without ``len()`` is counted
-   by reading a bounded number of ids ahead). The other pages are fetched up to
-   :data:`~._segment_sync.READS_IN_FLIGHT` at a time (a sequential walk would wait a round
-   trip per page and stay below the rate limit), then on while the count grew meanwhile.
-2. Stream the input: a member is unchanged, a repeated member a duplicate, anything else goes
-   to a :class:`~._bulk.BulkStream` that adds it (duplicates, journal, retries, progress,
-   cancellation and :class:`~._bulk.BulkAbortedError` as in ``bulk_add_segment``).
+   the worth-it rule (:func:`~.segment_sync_plan.choose_strategy`) decides whether to read
+   the rest into a :class:`~.segment_sync_plan.MemberTable` (an input without ``len()`` is
+   counted by reading a bounded number of ids ahead, :meth:`~.reader.IdReader.count_up_to`).
+   The other pages are fetched up to :data:`~.segment_sync_plan.READS_IN_FLIGHT` at a time (a
+   sequential walk would wait a round trip per page and stay below the rate limit), then on
+   while the count grew meanwhile.
+2. Stream the input through :meth:`~.segment_sync_plan.InputClassifier.classify`: a member
+   is unchanged, a repeated member a duplicate, anything else goes to a
+   :class:`~.engine.BulkStream` that adds it (duplicates, journal, retries, progress,
+   cancellation and :class:`~.results.BulkAbortedError` as in ``bulk_add_segment``).
 3. With ``remove_others``, once the input is exhausted: a second bulk stream removes the
    members no input id matched (its journal lines are ``removed\\t<id>``). A 404 means the
    contact left (or was deleted) meanwhile: reported in ``changed_meanwhile``, not failed.
 4. With ``verify``, read the membership again and compare it with the input.
+
+A dry run (:meth:`SegmentSyncJob.make_plan`) does step 1, then classifies the input and the
+members exactly as the run would: the same ``InputClassifier``, then the bulk engine's own
+:class:`~.engine.Precheck` (duplicates, journal) for the ids to add and to remove.
 
 Every request goes through the callables, that is the client's one request path; the job
 counts them with :class:`~._pipeline.CallStats` (``sent``: what reached the transport).
@@ -24,154 +30,70 @@ counts them with :class:`~._pipeline.CallStats` (``sent``: what reached the tran
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections import Counter
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-)
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Final, Literal
 
-from ._bulk import (
-    PROGRESS_INTERVAL,
+from .._exceptions import InventError, NotFoundError
+from .._models import ContactRef
+from .._pagination import Page
+from .._pipeline import CallStats
+from .engine import PROGRESS_INTERVAL, BulkStream, Precheck, check_concurrency
+from .idset import CompactIds
+from .journal import REMOVED, read_journal
+from .reader import END, IdReader, IdSource, contact_id_of
+from .results import (
+    EMPTY_REPORT,
     BulkAbortedError,
     BulkProgress,
-    BulkReport,
-    BulkStream,
-    FingerprintSet,
+    ChangeLog,
     ItemResult,
     Outcome,
-    read_journal,
-)
-from ._exceptions import InventError, NotFoundError
-from ._models import Contact, ContactRef
-from ._pagination import Page
-from ._pipeline import CallStats
-from ._segment_sync import (
-    ADD_ONLY,
-    DIFF,
-    MEMBER_PAGE_SIZE,
-    PEEK_LIMIT,
-    READS_IN_FLIGHT,
-    CompactIds,
-    MembershipChange,
-    MemberTable,
     SegmentSyncAbortedError,
     SegmentSyncPlan,
     SegmentSyncProgress,
     SegmentSyncReport,
+    attach_report,
+    rate_and_eta,
+)
+from .segment_sync_plan import (
+    ADD_ONLY,
+    DIFF,
+    MEMBER,
+    MEMBER_PAGE_SIZE,
+    PEEK_LIMIT,
+    READS_IN_FLIGHT,
+    TO_ADD,
+    InputClassifier,
+    MemberTable,
     Strategy,
+    add_ids,
     choose_strategy,
-    contact_id_of,
-    encode_id,
     estimate_seconds,
+    new_table,
     peek_limit,
+    plan_requests,
     read_requests,
 )
 
 __all__ = [
-    "CHANGES_KEPT",
     "FetchPage",
     "SegmentSyncJob",
-    "SyncOperation",
-    "SyncProgressCallback",
+    "MemberOperation",
+    "SegmentSyncProgressCallback",
 ]
 
 FetchPage = Callable[[int, CallStats], Awaitable[Page[ContactRef]]]
 """Fetches page ``n`` (1-based) of the segment's members, 100 a page, counting its attempts
 into the stats."""
-SyncOperation = Callable[[str, CallStats], Awaitable[object]]
+MemberOperation = Callable[[str, CallStats], Awaitable[object]]
 """Adds (or removes) one contact, counting its attempts into the stats."""
-SyncProgressCallback = Callable[[SegmentSyncProgress], object]
+SegmentSyncProgressCallback = Callable[[SegmentSyncProgress], object]
 Phase = Literal["reading", "adding", "removing", "verifying"]
 
-CHANGES_KEPT: Final = 1000
-"""Changes of one kind kept with their contact id; beyond, one line says how many more."""
-_SEEN: Final = 1  # a member that an input id matched
 _YIELD_EVERY: Final = 1024  # input ids classified between two yields to the event loop
-_REMOVED_KIND: Final = "removed"
-_END: Final = object()  # the input is exhausted
-_NO_REPORT: Final = BulkReport(
-    total=0,
-    succeeded=0,
-    failed=0,
-    skipped=0,
-    failures=(),
-    cancelled_ids=(),
-    retries=0,
-    rate_limited=0,
-    elapsed=0.0,
-    cancelled=False,
-)
-ChangeKind = Literal["gone", "read", "left", "back"]
-
-
-class _Input:
-    """The input ids, read once and lazily; the first ones may be read ahead to count them."""
-
-    def __init__(self, source: Iterable[str | Contact] | AsyncIterable[str | Contact]) -> None:
-        if isinstance(source, str | bytes):
-            raise TypeError("contact_ids must be an iterable of ids, not a single string")
-        if not isinstance(source, Iterable | AsyncIterable):
-            raise TypeError("contact_ids must be an iterable or an async iterable of ids")
-        self._source = source
-        self._sync: Iterator[str | Contact] | None = None
-        self._async: AsyncIterator[str | Contact] | None = None
-        self._ahead: list[object] = []
-        self._ended = False
-        try:
-            self.total: int | None = len(source)  # type: ignore[arg-type]
-        except TypeError:
-            self.total = None
-
-    def _open(self) -> None:
-        if self._sync is None and self._async is None:
-            if isinstance(self._source, AsyncIterable):
-                self._async = aiter(self._source)
-            else:
-                self._sync = iter(self._source)
-
-    async def _next(self) -> object:
-        """The next input item, or :data:`_END`."""
-        self._open()
-        try:
-            if self._sync is not None:
-                return next(self._sync)
-            assert self._async is not None
-            return await anext(self._async)
-        except (StopIteration, StopAsyncIteration):
-            self._ended = True
-            return _END
-
-    async def count_up_to(self, limit: int) -> int | None:
-        """Read ahead until the input ends (return its length) or ``limit`` ids are held
-        (return None: at least that many)."""
-        while len(self._ahead) < limit:
-            item = await self._next()
-            if item is _END:
-                self.total = len(self._ahead)
-                return self.total
-            self._ahead.append(item)
-        return None
-
-    async def items(self) -> AsyncGenerator[object, None]:
-        """Every input item once: those read ahead, then the rest (checked by the caller)."""
-        ahead, self._ahead = self._ahead, []
-        for early in ahead:
-            yield early
-        del ahead
-        while not self._ended:
-            item = await self._next()
-            if item is _END:
-                return
-            yield item
 
 
 class _Counts:
@@ -215,26 +137,24 @@ class SegmentSyncJob:
         *,
         segment_id: str,
         org_id: str,
-        source: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        source: IdSource,
         remove_others: bool,
         verify: bool,
         concurrency: int | None,
         journal: str | os.PathLike[str] | None,
-        on_progress: SyncProgressCallback | None,
+        on_progress: SegmentSyncProgressCallback | None,
         plan: SegmentSyncPlan | None,
         fetch_page: FetchPage,
-        add: SyncOperation,
-        remove: SyncOperation,
+        add: MemberOperation,
+        remove: MemberOperation,
         rate_per_minute: float | None,
         max_retry_after: float | None,
     ) -> None:
         for name, flag in (("remove_others", remove_others), ("verify", verify)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
-        if concurrency is not None and (
-            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-        ):
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        if concurrency is not None:
+            check_concurrency(concurrency)
         if plan is not None:
             if not isinstance(plan, SegmentSyncPlan):
                 raise TypeError("plan must be a SegmentSyncPlan from a dry run")
@@ -245,7 +165,7 @@ class SegmentSyncJob:
                 )
         self._segment_id = segment_id
         self._org_id = org_id
-        self._input = _Input(source)
+        self._input = IdReader(source)
         self._remove_others = remove_others
         self._verify = verify
         self._concurrency = concurrency
@@ -258,15 +178,13 @@ class SegmentSyncJob:
         self._rate = rate_per_minute
         self._max_retry_after = max_retry_after
         self._table = MemberTable()
-        self._flags = bytearray()
-        self._extra: MemberTable | None = None  # with verify: the input ids not members
+        self._inputs = InputClassifier(self._table, keep_others=False)  # set once read
         self._strategy: Strategy = DIFF
         self._reason = ""
         self._members = 0
         self._read_stats = CallStats()
         self._counts = _Counts()
-        self._changes: dict[str, list[MembershipChange]] = {}
-        self._change_counts: dict[str, int] = {}
+        self._changes = ChangeLog()
         self._removed_ids = CompactIds()
         self._missing = CompactIds()
         self._unexpected = CompactIds()
@@ -318,7 +236,7 @@ class SegmentSyncJob:
                 await self._verify_phase()
         except asyncio.CancelledError as exc:
             self._stopped = True
-            exc.invent_sync_report = self.report  # type: ignore[attr-defined]
+            attach_report(exc, self.report)
             raise
         self._end = time.monotonic()
         self._emit(force=True, finished=True)
@@ -339,7 +257,7 @@ class SegmentSyncJob:
             self._members = plan.members
             self._strategy = DIFF if snapshot.complete else ADD_ONLY
             self._reason = f"{plan.reason} (the plan's snapshot, not read again)"
-            self._flags = bytearray(len(snapshot))
+            self._inputs = InputClassifier(snapshot, keep_others=self._verify)
             return
         self._set_phase("reading")
         first = await self._fetch(1)
@@ -353,15 +271,16 @@ class SegmentSyncJob:
         )
         self._strategy, self._reason = choice.strategy, choice.reason
         # sized for the whole membership at once: its index is never grown (nor copied)
-        table = self._table = self._new_table(members, first)
-        repeats = self._take(table, first)
+        first_ids = [c.id for c in first.items]
+        table = self._table = new_table(members if self._strategy == DIFF else None, first_ids)
+        repeats = add_ids(table, first_ids)
         self._emit()
         if self._strategy == DIFF:
             counts: list[int] = []
 
             def take(page: Page[ContactRef]) -> None:
                 nonlocal repeats
-                repeats += self._take(table, page)
+                repeats += add_ids(table, (c.id for c in page.items))
                 if page.count is not None:
                     counts.append(page.count)
 
@@ -372,21 +291,12 @@ class SegmentSyncJob:
                 self._note_read_drift(first.count, moved[-1])
         self._members = members if members is not None else len(table)
         if repeats:
-            self._note(
+            self._changes.note(
                 "read",
                 None,
                 f"{repeats:,} ids came up on two pages: the membership changed while it was read",
             )
-        self._flags = bytearray(len(table))
-
-    def _new_table(self, members: int | None, first: Page[ContactRef]) -> MemberTable:
-        """A table sized for the whole membership (nothing to grow, nothing copied), from the
-        count and the first page's id lengths, with 1/64 to spare for members who join."""
-        if members is None or self._strategy != DIFF or not first.items:
-            return MemberTable()
-        capacity = members + members // 64 + 1
-        mean = sum(len(encode_id(c.id)) for c in first.items) / len(first.items)
-        return MemberTable(capacity, int(capacity * mean * 1.05) + 64)
+        self._inputs = InputClassifier(table, keep_others=self._verify)
 
     async def _fetch(self, number: int) -> Page[ContactRef]:
         page = await self._fetch_page(number, self._read_stats)
@@ -438,17 +348,9 @@ class SegmentSyncJob:
                 full = page.count
             number += 1
 
-    @staticmethod
-    def _take(table: MemberTable, page: Page[ContactRef]) -> int:
-        repeats = 0
-        for contact in page.items:
-            if table.add(contact.id) < 0:
-                repeats += 1
-        return repeats
-
     def _note_read_drift(self, before: int | None, now: int) -> None:
         was = "unknown" if before is None else f"{before:,}"
-        self._note(
+        self._changes.note(
             "read",
             None,
             f"the member count went from {was} to {now:,} while it was read: members may "
@@ -473,42 +375,34 @@ class SegmentSyncJob:
     # ------------------------------------------------------------------ 2. the input
 
     def _classify(self, item: object) -> str | None:
-        """Handle a member here (unchanged or duplicate); return any other id to add."""
+        """One input item, as the run and the dry run both see it: a member (unchanged) or a
+        duplicate is counted here; any other id is returned, to add."""
         contact_id = contact_id_of(item)
-        index = self._table.find(contact_id)
+        verdict = self._inputs.classify(contact_id)
+        if verdict is TO_ADD:
+            return contact_id
         counts = self._counts
-        if index >= 0:
-            counts.handled += 1
-            if self._flags[index] & _SEEN:
-                counts.duplicates += 1
-            else:
-                self._flags[index] |= _SEEN
-                counts.unchanged += 1
-            return None
-        extra = self._extra
-        if extra is not None and extra.add(contact_id) < 0:
-            counts.handled += 1
+        counts.handled += 1
+        if verdict is MEMBER:
+            counts.unchanged += 1
+        else:
             counts.duplicates += 1
-            return None
-        return contact_id
+        return None
 
     async def _to_add(self) -> AsyncGenerator[str, None]:
         """The input ids that need an add, classifying the others on the way."""
         count = 0
-        async with contextlib.aclosing(self._input.items()) as items:
-            async for item in items:
-                contact_id = self._classify(item)
-                if contact_id is not None:
-                    yield contact_id
-                    continue
-                count += 1
-                if count % _YIELD_EVERY == 0:  # a long run of members: let the loop breathe
-                    self._emit()
-                    await asyncio.sleep(0)
+        while (item := await self._input.next()) is not END:
+            contact_id = self._classify(item)
+            if contact_id is not None:
+                yield contact_id
+                continue
+            count += 1
+            if count % _YIELD_EVERY == 0:  # a long run of members: let the loop breathe
+                self._emit()
+                await asyncio.sleep(0)
 
     async def _add_phase(self) -> None:
-        if self._verify:
-            self._extra = MemberTable()
         self._set_phase("adding", self._input.total)
         source = self._to_add()
         stream = self._adds = BulkStream(
@@ -529,7 +423,7 @@ class SegmentSyncJob:
         assert result.reason is not None
         self._counts.add_skips[result.reason] += 1
         if result.reason == "journal" and self._strategy == DIFF:
-            self._note(
+            self._changes.note(
                 "left",
                 result.contact_id,
                 "the journal records it as added by an earlier run, but it is not a member "
@@ -538,22 +432,16 @@ class SegmentSyncJob:
 
     # ------------------------------------------------------------------ 3. the removals
 
-    def _others(self) -> Iterator[str]:
-        table, flags = self._table, self._flags
-        for index in range(len(table)):
-            if not flags[index] & _SEEN:
-                yield table.id_at(index)
-
     async def _remove_phase(self) -> None:
-        removals = self._counts.removals = self._flags.count(0)
+        removals = self._counts.removals = self._inputs.unmatched_count()
         self._set_phase("removing", removals)
         stream = self._removes = BulkStream(
             self._counted(self._remove_one),
-            self._others(),
+            self._inputs.unmatched(),
             concurrency=self._concurrency,
             on_progress=self._bulk_progress,
             journal=self._journal,
-            journal_kind=_REMOVED_KIND,
+            journal_kind=REMOVED,
             total=removals,
             max_retry_after=self._max_retry_after,
         )
@@ -565,13 +453,15 @@ class SegmentSyncJob:
             await self._remove(contact_id, stats)
         except NotFoundError as exc:
             self._counts.gone += 1
-            self._note("gone", contact_id, f"the removal answered 404 ({exc.status}): {exc}")
+            self._changes.note(
+                "gone", contact_id, f"the removal answered 404 ({exc.status}): {exc}"
+            )
             return
         self._removed_ids.append(contact_id)
 
     def _after_remove(self, result: ItemResult) -> None:
         if result.reason == "journal":
-            self._note(
+            self._changes.note(
                 "back",
                 result.contact_id,
                 "the journal records it as removed by an earlier run, but it is a member "
@@ -580,7 +470,7 @@ class SegmentSyncJob:
 
     # ------------------------------------------------------------------ the bulk streams
 
-    def _counted(self, operation: SyncOperation) -> Callable[[str, CallStats], Awaitable[None]]:
+    def _counted(self, operation: MemberOperation) -> Callable[[str, CallStats], Awaitable[None]]:
         counts = self._counts
 
         async def counted(contact_id: str, stats: CallStats) -> None:
@@ -608,7 +498,8 @@ class SegmentSyncJob:
 
     async def _verify_phase(self) -> None:
         self._set_phase("verifying")
-        table, flags, extra = self._table, self._flags, self._extra
+        inputs = self._inputs
+        table, extra = inputs.table, inputs.others
         assert extra is not None
         present = bytearray(len(table))
         extra_present = bytearray(len(extra))
@@ -617,7 +508,7 @@ class SegmentSyncJob:
         def check(page: Page[ContactRef]) -> None:
             for contact in page.items:
                 index = table.find(contact.id)
-                if index >= 0 and flags[index] & _SEEN:
+                if index >= 0 and inputs.matched(index):
                     present[index] = 1
                     continue
                 other = extra.find(contact.id) if index < 0 else -1
@@ -637,7 +528,7 @@ class SegmentSyncJob:
             self._verify_error = exc
             return
         for index in range(len(table)):
-            if flags[index] & _SEEN and not present[index]:
+            if inputs.matched(index) and not present[index]:
                 self._missing.append(table.id_at(index))
         for index in range(len(extra)):
             if not extra_present[index]:
@@ -647,44 +538,39 @@ class SegmentSyncJob:
     # ------------------------------------------------------------------ the plan
 
     async def _classify_for_plan(self) -> SegmentSyncPlan:
-        added_before = removed_before = None
+        """Classify the input and the members as the run would, without sending: the run's
+        ``_classify``, then the checks its bulk streams make (:class:`Precheck`)."""
+        adds, removes = Precheck(), Precheck()
         if self._journal is not None:
-            added_before = read_journal(self._journal)
-            removed_before = read_journal(self._journal, _REMOVED_KIND)
+            adds = Precheck(done=read_journal(self._journal))
+            removes = Precheck(done=read_journal(self._journal, REMOVED))
         self._set_phase("adding")
-        others = FingerprintSet()
-        inputs = to_add = journal_adds = 0
-        async with contextlib.aclosing(self._input.items()) as items:
-            async for item in items:
-                inputs += 1
-                contact_id = self._classify(item)
-                if contact_id is None:
-                    pass
-                elif not others.add(contact_id):
-                    self._counts.duplicates += 1
-                elif added_before is not None and contact_id in added_before:
-                    journal_adds += 1
-                else:
-                    to_add += 1
-                if inputs % _YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-        to_remove = journal_removes = 0
+        inputs = 0
+        skips: Counter[str | None] = Counter()  # the ids to add, by the engine's skip reason
+        while (item := await self._input.next()) is not END:
+            inputs += 1
+            contact_id = self._classify(item)
+            if contact_id is not None:
+                skips[adds.reason(contact_id)] += 1
+            if inputs % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        removals: Counter[str | None] = Counter()
         if self._remove_others:
-            for contact_id in self._others():
-                if removed_before is not None and contact_id in removed_before:
-                    journal_removes += 1
-                else:
-                    to_remove += 1
+            for contact_id in self._inputs.unmatched():
+                removals[removes.reason(contact_id)] += 1
         counts = self._counts
-        reads = read_requests(self._members) if self._strategy == DIFF else 1
-        writes = to_add + to_remove
-        verify_reads = 0
-        if self._verify:
-            if self._remove_others:
-                after = counts.unchanged + to_add + journal_adds + journal_removes
-            else:
-                after = self._members + to_add
-            verify_reads = read_requests(after)
+        to_add, to_remove = skips[None], removals[None]
+        journal = skips["journal"] + removals["journal"]
+        reads, writes, verify_reads = plan_requests(
+            strategy=self._strategy,
+            members=self._members,
+            to_add=to_add,
+            to_remove=to_remove,
+            unchanged=counts.unchanged,
+            journal=journal,
+            verify=self._verify,
+            remove_others=self._remove_others,
+        )
         requests = reads + writes + verify_reads
         return SegmentSyncPlan(
             segment_id=self._segment_id,
@@ -697,8 +583,8 @@ class SegmentSyncJob:
             to_add=to_add,
             to_remove=to_remove,
             unchanged=counts.unchanged,
-            duplicates=counts.duplicates,
-            journal=journal_adds + journal_removes,
+            duplicates=counts.duplicates + skips["duplicate"],
+            journal=journal,
             read_requests=reads,
             write_requests=writes,
             verify_requests=verify_reads,
@@ -709,33 +595,14 @@ class SegmentSyncJob:
             snapshot=self._table,
         )
 
-    # ------------------------------------------------------------------ changes and report
-
-    def _note(self, kind: ChangeKind, contact_id: str | None, detail: str) -> None:
-        kept = self._changes.setdefault(kind, [])
-        self._change_counts[kind] = self._change_counts.get(kind, 0) + 1
-        if len(kept) < CHANGES_KEPT:
-            kept.append(MembershipChange(kind=kind, contact_id=contact_id, detail=detail))
-
-    def _changed(self) -> tuple[MembershipChange, ...]:
-        out: list[MembershipChange] = []
-        for kind, kept in self._changes.items():
-            out.extend(kept)
-            more = self._change_counts[kind] - len(kept)
-            if more > 0:
-                out.append(
-                    MembershipChange(
-                        kind=kept[0].kind, contact_id=None, detail=f"and {more:,} more like these"
-                    )
-                )
-        return tuple(out)
+    # ------------------------------------------------------------------ the report
 
     @property
     def report(self) -> SegmentSyncReport:
         """The report so far (final once :meth:`run` has returned or raised)."""
         counts = self._counts
-        adds = self._adds.report if self._adds is not None else _NO_REPORT
-        removes = self._removes.report if self._removes is not None else _NO_REPORT
+        adds = self._adds.report if self._adds is not None else EMPTY_REPORT
+        removes = self._removes.report if self._removes is not None else EMPTY_REPORT
         end = self._end if self._end is not None else time.monotonic()
         read = self._read_stats
         return SegmentSyncReport(
@@ -759,7 +626,7 @@ class SegmentSyncJob:
             removed_ids=self._removed_ids,
             failures=adds.failures,
             remove_failures=removes.failures,
-            changed_meanwhile=self._changed(),
+            changed_meanwhile=self._changes.kept(),
             cancelled_ids=(*adds.cancelled_ids, *removes.cancelled_ids),
             requests_sent=read.sent + counts.write_sent,
             read_requests=read.sent,
@@ -804,8 +671,7 @@ class SegmentSyncJob:
         total = self._phase_total
         if phase == "adding" and self._input.total is not None:
             total = self._input.total  # known once counted by reading ahead
-        rate = done / max(now - self._phase_start, 1e-9)
-        eta = max(total - done, 0) / rate if total is not None and rate > 0 else None
+        rate, eta = rate_and_eta(done, total, now - self._phase_start)
         callback(
             SegmentSyncProgress(
                 phase=phase,
