@@ -31,7 +31,7 @@ LAYERS: list[list[str]] = [
     ["_models"],
     ["_converter"],
     ["_protocol", "_serialize"],
-    ["_pagination", "_ratelimit", "_redis_budget", "_retry", "_observe", "_raw"],
+    ["_pagination", "_ratelimit", "_redis_budget", "_retry", "_observe", "_raw", "_endpoints"],
     ["_fleet"],
     ["_transport", "_settings", "_budgets"],
     ["_pipeline"],
