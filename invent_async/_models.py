@@ -3,8 +3,10 @@
 Response models (``Contact``, ``Channel``, ``Segment``, ...) are immutable value objects whose
 sequences are tuples, so they are safe to share between tasks and threads. Request models
 (``ContactCreate``, ``SegmentUpdate``, ...) use :data:`~invent_async.UNSET` for "leave this
-field out". This module knows nothing about JSON or cattrs: every wire rule lives in
-``_converter``.
+field out". A shape that is both sent and received is one class: a model with ``UNSET``
+defaults that a response model holds is also read, a missing field read as ``UNSET``. This
+module knows nothing about JSON or cattrs: every wire rule lives in ``_converter``, which
+tells the kinds apart from the fields.
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ def _docstring(
     text = source.segment(first.value)
     if endpoint is not None:
         if not (text.startswith('"""') and text.endswith('"""') and len(text) >= 6):
-            raise CodegenError(f"{where}: the docstring of an endpoint is written in \"\"\"")
+            raise CodegenError(f'{where}: the docstring of an endpoint is written in """')
         text = f'"""{insert_line(text[3:-3], endpoint.line, " " * indent)}"""'
     return sync_docstring(text)
 
