@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import sys
 import time
@@ -25,6 +26,8 @@ from multidict import CIMultiDictProxy
 from invent_async import _converter
 from invent_async import _models as m
 from invent_async.testing import FakeInvent, RecordedRequest
+from invent_async.testing._routes import ROUTES, Router
+from invent_async.testing._store import ApiError
 
 KEY = "fake-test-key"
 ORG = "/orgs/c"
@@ -257,6 +260,43 @@ async def test_fields_is_matched_before_a_contact_id(api: FakeApi) -> None:
     reply = await api.get(f"{ORG}/contacts/fields")
     assert reply.status == 200
     assert isinstance(reply.json, list)
+
+
+def _routing(router: Router, method: str, path: str) -> object:
+    try:
+        route, params = router.resolve(method, path)
+    except ApiError as exc:
+        return exc.status, exc.errors
+    return route.operation, params
+
+
+def _paths_to_try() -> list[str]:
+    """Every template, each parameter filled with an id or with a literal of the table."""
+    words = sorted({p for r in ROUTES for p in r.parts if p[0] != "{"} | {"x1"})
+    paths = set()
+    for route in ROUTES:
+        fills: list[list[str]] = [[]]
+        for part in route.parts:
+            options = words if part[0] == "{" and part != "{org_id}" else [part]
+            fills = [[*f, o if o[0] != "{" else "c"] for f in fills for o in options]
+        paths.update("/" + "/".join(f) for f in fills)
+    return sorted(paths)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_routing_does_not_depend_on_the_order_of_the_table(seed: int) -> None:
+    table = list(ROUTES)
+    random.Random(seed).shuffle(table)
+    if seed == 0:
+        table.reverse()
+    shuffled, written = Router(table), Router(ROUTES)
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+    for path in _paths_to_try():
+        for method in methods:
+            assert _routing(shuffled, method, path) == _routing(written, method, path)
+    assert _routing(shuffled, "GET", f"{ORG}/contacts/fields")[0] == "listContactFields"
+    assert _routing(shuffled, "GET", f"{ORG}/contacts/x1")[0] == "getContact"
 
 
 async def test_malformed_percent_encoding_is_400(api: FakeApi) -> None:

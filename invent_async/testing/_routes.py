@@ -3,9 +3,19 @@
 Each :class:`Route` names a method, a path template of ``invent-openapi.yaml``, its
 operationId, the query parameters and body it accepts, and the function that answers it. A
 handler gets a :class:`Call` (the store, the organisation, the decoded path parameters, the
-validated query and body) and returns the JSON payload with any extra headers. Routing matches
-the *raw* (percent-encoded) path one segment per parameter, so ``a%2Fb`` is always one id.
-Adding an endpoint to the fake is one handler and one row.
+validated query and body) and returns the JSON payload with any extra headers. Adding an
+endpoint to the fake is one handler and one row, anywhere in :data:`ROUTES`.
+
+Routing (:class:`Router`) does not depend on the order of the table:
+
+- the *raw* (percent-encoded) path is matched one segment per template segment, so ``a%2Fb``
+  is always one id, against the templates of as many segments;
+- among the templates the path fits, a literal segment beats a parameter at the same
+  position, compared from the left: ``/contacts/fields`` is the contact fields, never the
+  contact ``fields`` (``/contacts/{contact_id}``); ``/contacts/bulk/dry`` the bulk dry run;
+- the first of those, in that order, with the request's method answers; when none has it,
+  405 with the methods of the templates that fit (``Allow``, in the order GET, POST, PUT,
+  PATCH, DELETE); when no template fits, 404.
 """
 
 from __future__ import annotations
@@ -32,12 +42,13 @@ from ._validation import (
     paginate,
 )
 
-__all__ = ["ROUTES", "BodyMode", "Call", "Route", "resolve"]
+__all__ = ["ROUTES", "BodyMode", "Call", "Route", "Router", "resolve"]
 
 BodyMode: TypeAlias = Literal["none", "required", "optional"]
 
 _NO_HEADERS: Final[Mapping[str, str]] = {}
 _BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_METHOD_ORDER: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 @attrs.define(slots=True)
@@ -291,7 +302,6 @@ _CONTACT: Final = "/orgs/{org_id}/contacts/{contact_id}"
 _SEGMENT: Final = "/orgs/{org_id}/segments/{segment_id}"
 
 ROUTES: Final[Sequence[Route]] = (
-    # Literal ``fields`` comes before ``{contact_id}``.
     Route(
         "GET",
         "/orgs/{org_id}/contacts/fields",
@@ -334,21 +344,8 @@ ROUTES: Final[Sequence[Route]] = (
 )
 
 
-def _by_length(routes: Sequence[Route]) -> dict[int, list[Route]]:
-    found: dict[int, list[Route]] = {}
-    for route in routes:
-        found.setdefault(len(route.parts), []).append(route)
-    return found
-
-
-_BY_LENGTH: Final = _by_length(ROUTES)
-
-
-def resolve(method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
-    """The route and decoded path params for a raw path; ApiError 400/404/405 otherwise."""
-    candidates = _BY_LENGTH.get(raw_path.count("/")) if raw_path.startswith("/") else None
-    if not candidates:
-        raise ApiError(404, f"No route for {method} {raw_path}")
+def _decoded(raw_path: str) -> list[str]:
+    """The raw path's segments, each percent-decoded; ApiError 400 for a bad encoding."""
     decoded: list[str] = []
     for part in raw_path[1:].split("/"):
         if "%" not in part:
@@ -360,14 +357,42 @@ def resolve(method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
             decoded.append(unquote(part, errors="strict"))
         except UnicodeDecodeError:
             raise ApiError(400, f"Path segment {part!r} is not UTF-8") from None
-    allowed: list[str] = []
-    for route in candidates:
-        params = route.match(decoded)
-        if params is None:
-            continue
-        if route.method == method:
-            return route, params
-        allowed.append(route.method)
-    if allowed:
-        raise ApiError(405, f"Method {method} not allowed on {raw_path}", allowed)
-    raise ApiError(404, f"No route for {method} {raw_path}")
+    return decoded
+
+
+class Router:
+    """Finds the route of a request by the rules of the module docstring, whatever the order
+    of ``routes``: each length's routes are sorted once, literal segments before parameters
+    from the left."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        by_length: dict[int, list[Route]] = {}
+        for route in routes:
+            by_length.setdefault(len(route.parts), []).append(route)
+        self._by_length = {
+            length: sorted(found, key=lambda r: tuple(part[0] == "{" for part in r.parts))
+            for length, found in by_length.items()
+        }
+
+    def resolve(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
+        """The route and decoded path params for a raw path; ApiError 400/404/405 otherwise."""
+        candidates = self._by_length.get(raw_path.count("/")) if raw_path.startswith("/") else None
+        if not candidates:
+            raise ApiError(404, f"No route for {method} {raw_path}")
+        decoded = _decoded(raw_path)
+        allowed: set[str] = set()
+        for route in candidates:
+            params = route.match(decoded)
+            if params is None:
+                continue
+            if route.method == method:
+                return route, params
+            allowed.add(route.method)
+        if allowed:
+            methods = [m for m in _METHOD_ORDER if m in allowed]
+            raise ApiError(405, f"Method {method} not allowed on {raw_path}", methods)
+        raise ApiError(404, f"No route for {method} {raw_path}")
+
+
+resolve: Final = Router(ROUTES).resolve
+"""The route of a request in :data:`ROUTES` (see :meth:`Router.resolve`)."""
