@@ -262,7 +262,7 @@ async def test_fields_is_matched_before_a_contact_id(api: FakeApi) -> None:
     assert isinstance(reply.json, list)
 
 
-def _routing(router: Router, method: str, path: str) -> object:
+def _routing(router: Router, method: str, path: str) -> tuple[object, object]:
     try:
         route, params = router.resolve(method, path)
     except ApiError as exc:
@@ -273,7 +273,7 @@ def _routing(router: Router, method: str, path: str) -> object:
 def _paths_to_try() -> list[str]:
     """Every template, each parameter filled with an id or with a literal of the table."""
     words = sorted({p for r in ROUTES for p in r.parts if p[0] != "{"} | {"x1"})
-    paths = set()
+    paths: set[str] = set()
     for route in ROUTES:
         fills: list[list[str]] = [[]]
         for part in route.parts:
