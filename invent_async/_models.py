@@ -27,6 +27,8 @@ __all__ = [
     "Contact",
     "ContactField",
     "ContactFieldType",
+    "ContactMemory",
+    "ContactMemoryType",
     "ContactNote",
     "ContactStatus",
     "MergeResult",
@@ -109,6 +111,15 @@ class ContactFieldType(enum.StrEnum):
     CHAT = "chat"
     SEGMENT = "segment"
     ASSISTANT = "assistant"
+
+
+class ContactMemoryType(enum.StrEnum):
+    """Known kinds of a :class:`ContactMemory`; unknown ones arrive as plain strings."""
+
+    FACT = "FACT"
+    PREFERENCE = "PREFERENCE"
+    GOAL = "GOAL"
+    EXPERIENCE = "EXPERIENCE"
 
 
 # --------------------------------------------------------------------------- responses
@@ -243,6 +254,25 @@ class ContactNote:
     created_at: datetime | None
     updated_at: datetime | None
     user: NoteAuthor | None = None
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
+class ContactMemory:
+    """One thing remembered about a contact (a fact, a preference, a goal, an experience).
+
+    Documented on a legacy page only, which typed the timestamps as plain dates
+    (``2023-12-25``): those are read as midnight UTC, date-times as everywhere else.
+    ``importance`` is a score from 0 to 1.
+    """
+
+    id: str
+    content: str
+    type: ContactMemoryType | str
+    importance: float
+    created_at: datetime | None
+    updated_at: datetime | None
+    user_id: str | None = None
+    contact_id: str | None = None
 
 
 @attrs.frozen(kw_only=True, weakref_slot=False)

@@ -10,6 +10,7 @@ request that went over the wire (query, body). Path escaping lives in
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from invent_async import (
     ChannelType,
     Contact,
     ContactFieldType,
+    ContactMemoryType,
     ContactStatus,
     NotFoundError,
     SegmentColor,
@@ -438,6 +440,31 @@ async def test_list_notes_gives_a_contacts_notes_oldest_first(api: Api) -> None:
 
     assert [n.content for n in notes] == ["first", "second"]
     assert {n.contact_id for n in notes} == {contact.id}
+
+
+async def test_list_memories_gives_what_is_remembered_about_a_contact(api: Api) -> None:
+    contact = api.fake.add_contact(name="Jane")
+    other = api.fake.add_contact(name="Sam")
+    bakery = api.fake.add_memory(contact.id, "Runs a bakery", created_at=date(2023, 12, 25))
+    email = api.fake.add_memory(
+        contact.id, "Prefers email", type=ContactMemoryType.PREFERENCE, importance=0.8
+    )
+    api.fake.add_memory(other.id, "not hers")
+    api.fake.fail_next(1, status=503)
+
+    memories = await api.collect(lambda c: c.contacts.list_memories(contact.id, take=1))
+
+    assert memories == [bakery, email]
+    assert memories[0].created_at == datetime(2023, 12, 25, tzinfo=UTC)  # a legacy plain date
+    assert (memories[1].type, memories[1].importance) == (ContactMemoryType.PREFERENCE, 0.8)
+    assert [(r.params, r.status, r.fault) for r in api.requests] == [
+        ({"page": "1", "take": "1"}, 503, "fail"),  # retried
+        ({"page": "1", "take": "1"}, 200, None),
+        ({"page": "2", "take": "1"}, 200, None),
+    ]
+    assert api.requests[-1].operation == "listContactMemories"
+    with pytest.raises(NotFoundError):
+        await api.collect(lambda c: c.contacts.list_memories("ct_missing"))
 
 
 async def test_update_channel_changes_and_clears_fields_of_a_custom_channel(api: Api) -> None:

@@ -19,6 +19,7 @@ from .._models import (
     Channel,
     Contact,
     ContactField,
+    ContactMemory,
     ContactNote,
     ContactStatus,
     MergeResult,
@@ -312,6 +313,35 @@ class Contacts:
         return Pager(
             self._bridge,
             lambda: self._async().list_notes(
+                contact_id,
+                take=take,
+                page=page,
+            ),
+        )
+
+    def list_memories(
+        self,
+        contact_id: str,
+        *,
+        take: int = 100,
+        page: int = 1,
+    ) -> Pager[ContactMemory]:
+        """What is remembered about a contact: facts, preferences, goals and experiences.
+
+        ``GET /orgs/{org_id}/contacts/{contact_id}/memories``
+
+        Legacy page only: the endpoint appears on one older docs page and on no current one,
+        so whether the API still serves it is unknown. That page typed the timestamps as plain
+        dates; :class:`ContactMemory` reads dates and date-times.
+
+        Args:
+            contact_id: The contact.
+            take: Page size, 1 to 100.
+            page: First page to fetch (1-based).
+        """
+        return Pager(
+            self._bridge,
+            lambda: self._async().list_memories(
                 contact_id,
                 take=take,
                 page=page,

@@ -15,6 +15,7 @@ from .._models import (
     Contact,
     ContactCreate,
     ContactField,
+    ContactMemory,
     ContactMerge,
     ContactNote,
     ContactRef,
@@ -62,6 +63,9 @@ MERGE = Endpoint(
 )
 LIST_FIELDS = Endpoint("GET", "/orgs/{org_id}/contacts/fields", "contacts.list_fields")
 LIST_NOTES = Endpoint("GET", "/orgs/{org_id}/contacts/{contact_id}/notes", "contacts.list_notes")
+LIST_MEMORIES = Endpoint(
+    "GET", "/orgs/{org_id}/contacts/{contact_id}/memories", "contacts.list_memories"
+)
 UPDATE_CHANNEL = Endpoint(
     "PATCH",
     "/orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}",
@@ -327,6 +331,24 @@ class AsyncContacts:
         """
         first = LIST_NOTES.request(self._prefix, contact_id)
         return self._pipeline.paginate(first, {}, ContactNote, take=take, page=page)
+
+    @LIST_MEMORIES.documents
+    def list_memories(
+        self, contact_id: str, *, take: int = 100, page: int = 1
+    ) -> AsyncPager[ContactMemory]:
+        """What is remembered about a contact: facts, preferences, goals and experiences.
+
+        Legacy page only: the endpoint appears on one older docs page and on no current one,
+        so whether the API still serves it is unknown. That page typed the timestamps as plain
+        dates; :class:`ContactMemory` reads dates and date-times.
+
+        Args:
+            contact_id: The contact.
+            take: Page size, 1 to 100.
+            page: First page to fetch (1-based).
+        """
+        first = LIST_MEMORIES.request(self._prefix, contact_id)
+        return self._pipeline.paginate(first, {}, ContactMemory, take=take, page=page)
 
     @UPDATE_CHANNEL.documents
     async def update_channel(

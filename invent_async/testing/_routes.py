@@ -226,6 +226,11 @@ def list_contact_notes(call: Call) -> Reply:
     return paginate(contact.notes, call.query, dict)
 
 
+def list_contact_memories(call: Call) -> Reply:
+    contact = call.store.contact(call.org, call.params["contact_id"])
+    return paginate(contact.memories, call.query, dict)
+
+
 def update_contact_channel(call: Call) -> Reply:
     checker = BodyChecker(call.body, ("avatar", "name", "phone", "username", "email"))
     checker.string("avatar", nullable=True, max_length=2048)
@@ -329,6 +334,7 @@ ROUTES: Final[Sequence[Route]] = (
     ),
     Route("POST", f"{_CONTACT}/merge", "mergeContacts", merge_contacts, body="optional"),
     Route("GET", f"{_CONTACT}/notes", "listContactNotes", list_contact_notes, PAGINATION),
+    Route("GET", f"{_CONTACT}/memories", "listContactMemories", list_contact_memories, PAGINATION),
     Route(
         "PATCH",
         f"{_CONTACT}/channels/{{channel_id}}",
