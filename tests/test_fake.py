@@ -26,7 +26,7 @@ from multidict import CIMultiDictProxy
 from invent_async import _converter
 from invent_async import _models as m
 from invent_async.testing import FakeInvent, RecordedRequest
-from invent_async.testing._routes import ROUTES, Router
+from invent_async.testing._routes import ROUTES, Route, Router
 from invent_async.testing._store import ApiError
 
 KEY = "fake-test-key"
@@ -309,6 +309,28 @@ async def test_a_body_on_an_endpoint_without_one_is_400(fake: FakeInvent, api: F
     reply = await api.post(contact_path(contact.id, "segments", segment.id), json={})
     assert reply.status == 400
     assert fake.segment_members(segment.id) == []
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.operation)
+async def test_every_route_refuses_what_it_does_not_take(
+    fake: FakeInvent, api: FakeApi, route: Route
+) -> None:
+    """Found from the table: an unknown query parameter, an unknown body field, a body where
+    there is none: 400 on every route, before anything is looked up or changed."""
+    contact = fake.add_contact(user_id="u1")
+    ids = {"org_id": "c", "contact_id": contact.id, "segment_id": fake.add_segment("VIP").id}
+    ids["channel_id"] = contact.channels[0].id
+    path = "/" + "/".join(ids[p[1:-1]] if p[0] == "{" else p for p in route.parts)
+    before = fake.contact(contact.id)
+
+    query = await api.call(route.method, path, params={"x_unknown": "1"})
+    body = await api.call(route.method, path, json={"x_unknown": 1})
+
+    assert (query.status, query.json["errors"]) == (400, ["x_unknown: unknown query parameter"])
+    assert body.status == 400
+    if route.body != "none":
+        assert "$.x_unknown: unknown field" in body.json["errors"]
+    assert fake.contact(contact.id) == before
 
 
 async def test_every_response_has_a_request_id(fake: FakeInvent, api: FakeApi) -> None:
