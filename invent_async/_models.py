@@ -25,8 +25,10 @@ __all__ = [
     "Channel",
     "ChannelType",
     "Contact",
+    "ContactChannelOption",
     "ContactField",
     "ContactFieldType",
+    "ContactImportResult",
     "ContactMemory",
     "ContactMemoryType",
     "ContactNote",
@@ -283,6 +285,38 @@ class MergeResult:
     merged_contact_ids: tuple[str, ...] = ()
 
 
+@attrs.frozen(kw_only=True, weakref_slot=False)
+class ContactImportResult:
+    """What a bulk import would do (:meth:`AsyncContacts.preview_import`): the rows sent,
+    sorted into those that would create a contact, update one, or be rejected."""
+
+    created: tuple[ContactChannelOption, ...]
+    updated: tuple[ContactChannelOption, ...]
+    invalid: tuple[ContactChannelOption, ...]
+
+
+# --------------------------------------------------------------------------- sent and received
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
+class ContactChannelOption:
+    """One row of a bulk contact import, as it is sent and as the result lists it.
+
+    Every field is optional (the docs show an example row, no required flags): a field left
+    at :data:`~invent_async.UNSET` is not sent, and a field missing from a row of the result
+    is UNSET.
+    """
+
+    type: str | Unset = UNSET
+    """The row's channel type; ``"email"`` is the only one the docs show."""
+    email: str | Unset = UNSET
+    user_id: str | Unset = UNSET
+    """The channel's user id (a phone number, a platform user id, ...)."""
+    name: str | Unset = UNSET
+    contact_id: str | Unset = UNSET
+    """The contact the row is for (the result names it on the updated rows)."""
+
+
 # --------------------------------------------------------------------------- requests
 
 
@@ -330,6 +364,14 @@ class ChannelUpdate:
     phone: str | Unset | None = UNSET
     username: str | Unset | None = UNSET
     email: str | Unset | None = UNSET
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
+class ContactImport:
+    """Body of ``POST /orgs/{org_id}/contacts/bulk/dry``."""
+
+    channels: tuple[ContactChannelOption, ...]
+    segment_id: str | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True, weakref_slot=False)

@@ -39,6 +39,7 @@ from ._validation import (
     BodyChecker,
     QueryKind,
     Reply,
+    json_kind,
     paginate,
 )
 
@@ -226,6 +227,62 @@ def list_contact_notes(call: Call) -> Reply:
     return paginate(contact.notes, call.query, dict)
 
 
+_IMPORT_ROW: Final = ("type", "email", "user_id", "name", "contact_id")
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+").fullmatch
+
+
+def dry_run_import(call: Call) -> Reply:
+    """Sort the rows into created, updated and invalid; write nothing.
+
+    The spec: ``channels`` required, at most 10000 rows of ``{type, email, user_id, name,
+    contact_id}`` (all strings, all optional), ``segment_id`` a string. It does not say how
+    rows are sorted; the fake's rule: a row naming a contact that exists (``contact_id``), or
+    whose email or user id is one of a contact's channels, updates it (the row comes back
+    with its ``contact_id``); a row with none of email, user id and contact, with an email
+    that is not one, or naming an unknown contact, is invalid; any other creates a contact.
+    """
+    checker = BodyChecker(call.body, ("channels", "segment_id"))
+    checker.string("segment_id")
+    rows = call.body.get("channels")
+    if "channels" not in call.body:
+        checker.errors.append("$.channels: required")
+    elif not isinstance(rows, list):
+        checker.errors.append(f"$.channels: expected an array, got {json_kind(rows)}")
+    elif len(rows) > 10_000:
+        checker.errors.append("$.channels: must have at most 10000 items")
+    else:
+        for index, row in enumerate(rows):
+            row_checker = BodyChecker(row, _IMPORT_ROW, f"$.channels[{index}]")
+            for key in _IMPORT_ROW:
+                row_checker.string(key)
+            checker.errors.extend(row_checker.errors)
+    values = checker.check()
+    org = call.org
+    if "segment_id" in values:
+        call.store.segment(org, values["segment_id"])
+    owners: dict[str, str] = {}  # a channel's email (casefolded) or user id -> its contact
+    for contact in org.contacts.values():
+        for channel in contact.channels:
+            owners.setdefault(channel["user_id"], contact.id)
+            if channel["email"]:
+                owners.setdefault(channel["email"].casefold(), contact.id)
+    result: dict[str, list[dict[str, str]]] = {"created": [], "updated": [], "invalid": []}
+    for row in rows:
+        email, user_id, contact_id = row.get("email"), row.get("user_id"), row.get("contact_id")
+        owner = contact_id if contact_id in org.contacts else None
+        if owner is None and contact_id is None:
+            owner = owners.get(user_id or "") or owners.get((email or "").casefold())
+        if contact_id is not None and owner is None:
+            result["invalid"].append(row)
+        elif owner is not None:
+            result["updated"].append({**row, "contact_id": owner})
+        elif (email is None and user_id is None) or (email is not None and not _EMAIL(email)):
+            result["invalid"].append(row)
+        else:
+            result["created"].append(row)
+    return result, _NO_HEADERS
+
+
 def list_contact_memories(call: Call) -> Reply:
     contact = call.store.contact(call.org, call.params["contact_id"])
     return paginate(contact.memories, call.query, dict)
@@ -316,6 +373,13 @@ ROUTES: Final[Sequence[Route]] = (
     ),
     Route("GET", "/orgs/{org_id}/contacts", "listContacts", list_contacts, CONTACT_FILTERS),
     Route("POST", "/orgs/{org_id}/contacts", "createContact", create_contact, body="required"),
+    Route(
+        "POST",
+        "/orgs/{org_id}/contacts/bulk/dry",
+        "dryRunImportContacts",
+        dry_run_import,
+        body="required",
+    ),
     Route("GET", _CONTACT, "getContact", get_contact),
     Route("PATCH", _CONTACT, "updateContact", update_contact, body="required"),
     Route("DELETE", _CONTACT, "deleteContact", delete_contact),
