@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -882,6 +882,88 @@ async def test_merge_with_an_unknown_source_is_404_and_changes_nothing(
 
 
 # --------------------------------------------------------------------------- notes, fields
+
+
+DRY_RUN = f"{ORG}/contacts/bulk/dry"
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({}, "$.channels: required"),
+        ({"channels": "a@example.com"}, "$.channels: expected an array, got a string"),
+        ({"channels": ["a@example.com"]}, "$.channels[0]: expected a JSON object, got a string"),
+        ({"channels": [{"email": 5}]}, "$.channels[0].email: expected a string, got a number"),
+        ({"channels": [{"phone": "+1555"}]}, "$.channels[0].phone: unknown field"),
+        ({"channels": [{}] * 10_001}, "$.channels: must have at most 10000 items"),
+        ({"channels": [], "segment_id": 5}, "$.segment_id: expected a string, got a number"),
+    ],
+    ids=["no-channels", "not-an-array", "a-string-row", "a-number", "unknown", "10001", "segment"],
+)
+async def test_invalid_import_dry_run_body_is_400(api: FakeApi, body: Any, error: str) -> None:
+    reply = await api.post(DRY_RUN, json=body)
+    assert reply.status == 400
+    assert error in reply.json["errors"]
+
+
+async def test_import_dry_run_sorts_the_rows_and_writes_nothing(
+    fake: FakeInvent, api: FakeApi
+) -> None:
+    jane = fake.add_contact(email="Jane@Example.com")
+    sam = fake.add_contact(user_id="u-sam")
+    rows = [
+        {"type": "email", "email": "jane@example.com"},  # a channel's email, any case
+        {"user_id": "u-sam", "name": "Sam"},  # a channel's user id
+        {"contact_id": jane.id, "name": "J"},  # a contact that exists
+        {"contact_id": "ct_gone"},  # one that does not
+        {"type": "email", "email": "new@example.com", "name": "New"},
+        {"user_id": "u-new"},
+        {"type": "email", "email": "not-an-email"},
+        {"name": "Nobody"},  # nothing to identify a channel by
+    ]
+
+    reply = await api.post(DRY_RUN, json={"channels": rows})
+
+    assert reply.status == 200
+    assert reply.json == {
+        "created": [rows[4], rows[5]],
+        "updated": [{**rows[0], "contact_id": jane.id}, {**rows[1], "contact_id": sam.id}, rows[2]],
+        "invalid": [rows[3], rows[6], rows[7]],
+    }
+    assert fake.contact_ids() == [jane.id, sam.id]
+    assert fake.requests[-1].operation == "dryRunImportContacts"
+
+
+async def test_import_dry_run_into_an_unknown_segment_is_404(api: FakeApi) -> None:
+    reply = await api.post(DRY_RUN, json={"channels": [], "segment_id": "sg_nope"})
+    assert reply.status == 404
+
+
+async def test_bulk_is_a_literal_next_to_a_contact_id(fake: FakeInvent, api: FakeApi) -> None:
+    assert (await api.post(DRY_RUN, json={"channels": []})).status == 200
+    reply = await api.get(f"{ORG}/contacts/bulk")
+    assert (reply.status, fake.requests[-1].operation) == (404, "getContact")
+
+
+async def test_list_memories_pages_a_contacts_memories(fake: FakeInvent, api: FakeApi) -> None:
+    contact = fake.add_contact(name="Jane")
+    fake.add_memory(contact.id, "Runs a bakery", created_at=date(2023, 12, 25))
+    fake.add_memory(contact.id, "Prefers email", type="PREFERENCE", importance=0.8)
+
+    reply = await api.get(contact_path(contact.id, "memories"), params={"take": "1"})
+
+    assert reply.json == [
+        {
+            "id": "mem_1",
+            "content": "Runs a bakery",
+            "type": "FACT",
+            "importance": 0.5,
+            "created_at": "2023-12-25",
+            "updated_at": "2023-12-25",
+            "contact_id": contact.id,
+        }
+    ]
+    assert reply.headers["pagination-count"] == "2"
 
 
 async def test_list_notes_pages_the_contacts_notes(fake: FakeInvent, api: FakeApi) -> None:
