@@ -24,8 +24,12 @@ from invent_async import (
     Channel,
     ChannelType,
     Contact,
+    ContactChannelOption,
     ContactField,
     ContactFieldType,
+    ContactImportResult,
+    ContactMemory,
+    ContactMemoryType,
     ContactNote,
     MergeResult,
     Segment,
@@ -38,6 +42,7 @@ from invent_async._converter import InvalidData
 from invent_async._models import (
     ChannelUpdate,
     ContactCreate,
+    ContactImport,
     ContactMerge,
     ContactUpdate,
     NewChannel,
@@ -196,6 +201,35 @@ CONTACT_NOTE_LIST_EXAMPLE: list[dict[str, Any]] = [
     }
 ]
 
+CONTACT_MEMORY_LIST_EXAMPLE: list[dict[str, Any]] = [
+    {
+        "id": "mem_1",
+        "content": "Prefers to be contacted by email in the morning.",
+        "type": "PREFERENCE",
+        "importance": 0.8,
+        "created_at": "2023-11-07T05:31:56Z",
+        "updated_at": "2023-11-07T05:31:56Z",
+        "contact_id": "ct_1",
+    },
+    {
+        "id": "mem_2",
+        "content": "Runs a bakery with two shops.",
+        "type": "FACT",
+        "importance": 0.5,
+        "created_at": "2023-12-25",
+        "updated_at": None,
+        "contact_id": "ct_1",
+    },
+]
+
+CONTACT_BULK_IMPORT_RESULT_EXAMPLE: dict[str, Any] = {
+    "created": [{"type": "email", "email": "sam@example.com", "name": "Sam Roe"}],
+    "updated": [
+        {"type": "email", "email": "jane@example.com", "name": "Jane Doe", "contact_id": "ct_1"}
+    ],
+    "invalid": [{"type": "email", "email": "not-an-email"}],
+}
+
 RESPONSE_EXAMPLES: list[Any] = [
     pytest.param(CHANNEL_EXAMPLE, Channel, id="Channel"),
     pytest.param(CONTACT_EXAMPLE, Contact, id="Contact"),
@@ -209,6 +243,9 @@ RESPONSE_EXAMPLES: list[Any] = [
     pytest.param(SEGMENT_CREATED_EXAMPLE, Segment, id="SegmentCreated"),
     pytest.param(CONTACT_FIELD_LIST_EXAMPLE, tuple[ContactField, ...], id="ContactFieldList"),
     pytest.param(CONTACT_NOTE_LIST_EXAMPLE, tuple[ContactNote, ...], id="ContactNoteList"),
+    pytest.param(
+        CONTACT_BULK_IMPORT_RESULT_EXAMPLE, ContactImportResult, id="ContactBulkImportResult"
+    ),
 ]
 
 EXAMPLE_TIME = datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
@@ -699,6 +736,25 @@ def test_invalid_data_is_a_value_error_not_a_cattrs_exception() -> None:
             {"name": "VIP customers", "color": "red"},
             id="SegmentUpdateRequest",
         ),
+        pytest.param(
+            ContactImport(
+                channels=(
+                    ContactChannelOption(type="email", email="jane@example.com", name="Jane Doe"),
+                    ContactChannelOption(type="email", email="sam@example.com", name="Sam Roe"),
+                    ContactChannelOption(type="email", email="not-an-email"),
+                ),
+                segment_id="sg_1",
+            ),
+            {
+                "channels": [
+                    {"type": "email", "email": "jane@example.com", "name": "Jane Doe"},
+                    {"type": "email", "email": "sam@example.com", "name": "Sam Roe"},
+                    {"type": "email", "email": "not-an-email"},
+                ],
+                "segment_id": "sg_1",
+            },
+            id="ContactBulkImportRequest",
+        ),
     ],
 )
 def test_request_models_encode_to_the_spec_request_examples(
@@ -794,6 +850,36 @@ def test_a_new_request_model_omits_unset_fields_without_being_listed() -> None:
 
     assert conv.unstructure(pinned(note="top")) == {"note": "top"}
     assert conv.unstructure(pinned(pinned=False)) == {"pinned": False}
+
+
+def test_an_import_row_is_one_class_sent_and_received() -> None:
+    result = conv.structure(
+        {
+            "created": [{"email": "a@example.com", "x_new": 1}],
+            "updated": [{"type": "email", "contact_id": "ct_1"}],
+            "invalid": [{}],
+        },
+        ContactImportResult,
+    )
+
+    assert conv.is_two_way_model(ContactChannelOption)
+    assert result.created == (ContactChannelOption(email="a@example.com"),)
+    assert result.invalid == (ContactChannelOption(),)  # every field missing: UNSET
+    assert conv.unstructure(result.updated[0]) == {"type": "email", "contact_id": "ct_1"}
+    with pytest.raises(InvalidData, match=r"expected str @ \$\.created\[0\]\.email"):
+        conv.structure(
+            {**CONTACT_BULK_IMPORT_RESULT_EXAMPLE, "created": [{"email": None}]},
+            ContactImportResult,
+        )
+
+
+def test_memories_accept_dates_and_date_times() -> None:
+    memories = conv.structure(CONTACT_MEMORY_LIST_EXAMPLE, tuple[ContactMemory, ...])
+
+    assert [(x.type, x.created_at, x.updated_at) for x in memories] == [
+        (ContactMemoryType.PREFERENCE, EXAMPLE_TIME, EXAMPLE_TIME),
+        (ContactMemoryType.FACT, datetime(2023, 12, 25, tzinfo=UTC), None),
+    ]
 
 
 def test_a_new_two_way_model_is_found_without_being_listed(monkeypatch: pytest.MonkeyPatch) -> None:
