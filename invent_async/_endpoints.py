@@ -99,9 +99,10 @@ def path({params}):
     return {path}
 
 def request({params}, *, query=(), body=None):
+    path = {path}  # first: a bad id raises before there is a half-made request
     r = _new(Request)
     r.method = {method!r}
-    r.path = {path}
+    r.path = path
     r.query = query
     r.body = body
     r.idempotent = {idempotent!r}

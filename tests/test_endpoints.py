@@ -8,6 +8,7 @@ blank, ``.``/``..`` and non-string ids) and encode exactly alike.
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import pytest
@@ -46,6 +47,14 @@ def test_the_compiled_path_is_the_generic_builders_for_any_id(contact: str, segm
 def test_an_id_that_could_change_the_path_is_refused_as_by_the_generic_builder(bad: Any) -> None:
     assert outcome(lambda: SEGMENT.request(PREFIX, bad, "sg_1")) == outcome(generic, bad, "sg_1")
     assert outcome(lambda: SEGMENT.request(PREFIX, "ct_1", bad)) == outcome(generic, "ct_1", bad)
+
+
+def test_a_refused_id_leaves_nothing_half_made_in_the_traceback() -> None:
+    """A traceback rendered with its locals (a crash reporter) must repr every local."""
+    with pytest.raises(ValueError) as caught:
+        SEGMENT.request(PREFIX, "..", "sg_1")
+
+    traceback.TracebackException.from_exception(caught.value, capture_locals=True).format()
 
 
 def test_the_request_carries_the_declaration() -> None:
