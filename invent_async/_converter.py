@@ -5,16 +5,22 @@
   3.11); date-only and naive values are read as UTC, so every datetime is timezone-aware.
   Written back as RFC 3339 with a ``Z`` suffix.
 - Which rule applies is found from the models themselves, never from a list of them: every
-  attrs class of ``_models`` is a model; one with a field defaulting to ``UNSET`` is a
-  *request* model (written, never read), every other one a *response* model (read on the
-  fast path). A field annotated ``SomeEnum | str`` (``| None``) is an open enum: a value this
-  SDK does not know arrives as a plain ``str`` instead of failing.
+  attrs class of ``_models`` is a model, of one of three kinds. One without a field defaulting
+  to ``UNSET`` is a *response* model (read on the fast path, never written by the client but
+  by :func:`unstructure` as it was read). One with such a field is written, UNSET fields left
+  out: a *request* model (a body, never read) or, when a response model holds it (in a field,
+  a tuple, an optional: ``ContactChannelOption`` rows, sent in an import and received back in
+  its result), a *two-way* model, also read on the fast path: a field missing from the data
+  is its default (UNSET, or None when the field's type says so), a present one is read as
+  the field's type without ``Unset``. A field annotated ``SomeEnum | str`` (``| None``) is an
+  open enum: a value this SDK does not know arrives as a plain ``str`` instead of failing.
 - Reading is lenient about *extra* keys (ignored) and strict about *types*: a missing required
   field, a ``null`` where a string is required or ``"true"`` where a bool is required is an
   error that names the field path (``@ $.channels[0].id``).
-- Request models omit every field left at :data:`~invent_async.UNSET`. ``UNSET`` itself never
-  reaches the wire: unstructuring it anywhere else (a required field, inside a list, on its
-  own) raises ``TypeError``, and so does structuring into a request model or an ``Unset`` type.
+- Request and two-way models omit every field left at :data:`~invent_async.UNSET`. ``UNSET``
+  itself never reaches the wire: unstructuring it anywhere else (a required field, inside a
+  list, on its own) raises ``TypeError``, and so does structuring into a request model or an
+  ``Unset`` type.
 - ``ContactField.type`` is read from the top level or, when absent, from ``schema.type``.
 
 Structuring runs a fast converter first (``detailed_validation=False``); only when that fails
@@ -24,7 +30,9 @@ is the input structured again with a detailed converter, to name the bad field p
 from __future__ import annotations
 
 import enum
+import functools
 import json as _stdlib_json
+import operator
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -35,6 +43,7 @@ import attrs
 import cattrs
 from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+from cattrs.v import format_exception
 
 from . import _models as m
 from ._public import defined_in
@@ -48,6 +57,7 @@ __all__ = [
     "is_model",
     "is_request_model",
     "is_response_model",
+    "is_two_way_model",
     "json_backend",
     "loads",
     "open_enum",
@@ -265,20 +275,70 @@ def is_model(t: Any) -> bool:
     return isinstance(t, type) and attrs.has(t) and defined_in(t) == m.__name__
 
 
-def is_request_model(t: Any) -> bool:
-    """Whether ``t`` is a request body model: a model with a field defaulting to ``UNSET``."""
+def _is_written(t: Any) -> bool:
+    """A model with a field defaulting to ``UNSET``: written with that field left out."""
     return is_model(t) and any(a.default is UNSET for a in attrs.fields(t))
 
 
+def is_request_model(t: Any) -> bool:
+    """Whether ``t`` is a request body model: written (a field defaults to ``UNSET``), never
+    read (no response model holds it)."""
+    return _is_written(t) and t not in _held_by_responses()
+
+
+def is_two_way_model(t: Any) -> bool:
+    """Whether ``t`` is both sent and received: written (a field defaults to ``UNSET``) and
+    held by a response model, so also read."""
+    return _is_written(t) and t in _held_by_responses()
+
+
 def is_response_model(t: Any) -> bool:
-    """Whether ``t`` is a model read from responses (every model that is not a request)."""
-    return is_model(t) and not is_request_model(t)
+    """Whether ``t`` is a model read from responses and never written by the client: a model
+    without a field defaulting to ``UNSET``."""
+    return is_model(t) and not _is_written(t)
+
+
+def _is_read(t: Any) -> bool:
+    return is_response_model(t) or is_two_way_model(t)
+
+
+def _models_in(t: Any) -> typing.Iterator[type]:
+    """The models an annotation names (itself, or inside a union, a tuple, ...)."""
+    if is_model(t):
+        yield t
+    for arg in typing.get_args(t):
+        yield from _models_in(arg)
+
+
+def _held_by_responses() -> frozenset[type]:
+    """Every model of ``_models`` that a response model holds, directly or through others.
+
+    Walked afresh on each call (a few dozen fields): it is asked once per written model,
+    cattrs keeping the hook it chose for each type."""
+    todo = [t for t in vars(m).values() if is_response_model(t)]
+    held: set[type] = set()
+    while todo:
+        for a in attrs.fields(attrs.resolve_types(todo.pop())):
+            for inner in _models_in(a.type):
+                if inner not in held and _is_written(inner):
+                    held.add(inner)
+                    todo.append(inner)
+    return frozenset(held)
 
 
 def _union_args(t: Any) -> tuple[Any, ...]:
     if typing.get_origin(t) in (types.UnionType, typing.Union):
         return typing.get_args(t)
     return ()
+
+
+def _read_as(t: Any) -> Any:
+    """What a field of a two-way model is read as: its type without ``Unset`` (``str | Unset``
+    is read as ``str``, ``str | Unset | None`` as ``str | None``)."""
+    args = _union_args(t)
+    if Unset not in args:
+        return t
+    return functools.reduce(operator.or_, [a for a in args if a is not Unset])
 
 
 def open_enum(t: Any) -> type[enum.Enum] | None:
@@ -385,7 +445,7 @@ def _builder(cl: type[Any]) -> type[Any] | None:
 
 
 def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, Any], Any]:
-    """A structure function for a response model, generated from its fields.
+    """A structure function for a response (or two-way) model, generated from its fields.
 
     Compared with cattrs' own: the checks of plain string/bool/object fields are inline, and
     so are the usual forms of datetimes (an ISO string), open enums (a string, known or not),
@@ -416,6 +476,7 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
     for i, a in enumerate(attrs.fields(cl)):
         v = f"v{i}"
         key = repr(a.name)
+        field_type = _read_as(a.type)  # a two-way model's UNSET field: present, it is a value
         if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
             names[f"f{i}"] = a.default.factory
             lines.append(f"  {v} = o.get({key}, NOTHING)")
@@ -430,9 +491,9 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
             default = None
         # code run when the value was given (not the default)
         body: list[str] = []
-        check = _INLINE_CHECKS.get(a.type)
-        conversion = _INLINE_CONVERSIONS.get(a.type)
-        enum_type = open_enum(a.type)
+        check = _INLINE_CHECKS.get(field_type)
+        conversion = _INLINE_CONVERSIONS.get(field_type)
+        enum_type = open_enum(field_type)
         if check is not None:
             test, nullable = check
             cond = test.format(v=v)
@@ -440,8 +501,8 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
                 cond = f"{v} is None or {cond}"
             body.append(f"if not ({cond}): raise TypeError({key})")
         else:
-            names[f"h{i}"] = conv.get_structure_hook(a.type)
-            names[f"t{i}"] = a.type
+            names[f"h{i}"] = conv.get_structure_hook(field_type)
+            names[f"t{i}"] = field_type
             hook_call = f"{v} = h{i}({v}, t{i})"
             if conversion is not None:
                 test, convert = conversion
@@ -455,18 +516,17 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
                 names[f"k{i}"] = {member.value: member for member in enum_type}
                 body.append(f"if {v}.__class__ is str: {v} = k{i}.get({v}, {v})")
                 body.append(f"else: {hook_call}")
-            elif _is_homogeneous_tuple(a.type):
-                item_type = a.type.__args__[0]
+            elif _is_homogeneous_tuple(field_type):
+                item_type = field_type.__args__[0]
                 names[f"i{i}"] = conv.get_structure_hook(item_type)
                 names[f"it{i}"] = item_type
                 body.append(f"if {v}.__class__ is list: {v} = tuple([i{i}(x, it{i}) for x in {v}])")
                 body.append(f"else: {hook_call}")
             else:
                 body.append(hook_call)
-        if default is not None and check is not None and not check[1]:
-            # a default such as "" or False may be absent: nothing to check then
-            body = [f"if {v} is not {default}:", *("  " + b for b in body)]
-        elif default is not None and check is None:
+        if default is not None and (check is None or not check[1] or a.default is not None):
+            # the default (None excepted where the check lets None through: "", False, UNSET)
+            # is what an absent field reads as: nothing to check then
             body = [f"if {v} is not {default}:", *("  " + b for b in body)]
         lines.extend("  " + b for b in body)
         if builder is not None:
@@ -481,6 +541,17 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
     exec("\n".join(lines), names)  # noqa: S102 - source built above from the model's fields
     hook: Callable[[Any, Any], Any] = names["structure"]
     return hook
+
+
+def _two_way_structure_fn(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, Any], Any]:
+    """cattrs' own structure function of a two-way model (the detailed converter's), its
+    fields that may be UNSET read, when present, as their type without ``Unset``."""
+    overrides: dict[str, Any] = {
+        a.name: cattrs.override(struct_hook=conv.get_structure_hook(_read_as(a.type)))
+        for a in attrs.fields(attrs.resolve_types(cl))
+        if a.type != _read_as(a.type)
+    }
+    return make_dict_structure_fn(cl, conv, **overrides)
 
 
 def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
@@ -514,7 +585,11 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     conv.register_unstructure_hook_func(lambda t: open_enum(t) is not None, _enum_value)
 
     if fast:
-        conv.register_structure_hook_factory(is_response_model, lambda t: _fast_model_hook(conv, t))
+        conv.register_structure_hook_factory(_is_read, lambda t: _fast_model_hook(conv, t))
+    else:
+        conv.register_structure_hook_factory(
+            is_two_way_model, lambda t: _two_way_structure_fn(conv, t)
+        )
 
     # ContactField.type may only be present inside ``schema``.
     field_hook = (
@@ -532,9 +607,10 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
 
     conv.register_structure_hook(m.ContactField, structure_contact_field)
 
-    # Request bodies: every field left at its UNSET default is omitted; UNSET goes nowhere.
+    # Request bodies and two-way models: every field left at its UNSET default is omitted;
+    # UNSET goes nowhere.
     conv.register_unstructure_hook_factory(
-        is_request_model, lambda t: make_dict_unstructure_fn(t, conv, _cattrs_omit_if_default=True)
+        _is_written, lambda t: make_dict_unstructure_fn(t, conv, _cattrs_omit_if_default=True)
     )
     conv.register_unstructure_hook(type(UNSET), _unset_on_the_wire)
     conv.register_structure_hook_func(is_request_model, _never_read)
@@ -583,8 +659,13 @@ def _explain(data: JSON, cl: type[Any]) -> list[str]:
     try:
         _DETAILED.structure(data, cl)
     except Exception as exc:
-        return cattrs.transform_error(exc)
+        return cattrs.transform_error(exc, format_exception=_format_exception)
     return [f"does not match {getattr(cl, '__name__', cl)}"]  # pragma: no cover
+
+
+def _format_exception(exc: BaseException, t: Any) -> str:
+    """cattrs' message, naming the type a field is read as (``str``, not ``str | Unset``)."""
+    return format_exception(exc, None if t is None else _read_as(t))
 
 
 def unstructure(obj: Any) -> JSON:

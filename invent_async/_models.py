@@ -3,8 +3,10 @@
 Response models (``Contact``, ``Channel``, ``Segment``, ...) are immutable value objects whose
 sequences are tuples, so they are safe to share between tasks and threads. Request models
 (``ContactCreate``, ``SegmentUpdate``, ...) use :data:`~invent_async.UNSET` for "leave this
-field out". This module knows nothing about JSON or cattrs: every wire rule lives in
-``_converter``.
+field out". A shape that is both sent and received is one class: a model with ``UNSET``
+defaults that a response model holds is also read, a missing field read as ``UNSET``. This
+module knows nothing about JSON or cattrs: every wire rule lives in ``_converter``, which
+tells the kinds apart from the fields.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ __all__ = [
     "Channel",
     "ChannelType",
     "Contact",
+    "ContactChannelOption",
     "ContactField",
     "ContactFieldType",
+    "ContactImportResult",
+    "ContactMemory",
+    "ContactMemoryType",
     "ContactNote",
     "ContactStatus",
     "MergeResult",
@@ -107,6 +113,15 @@ class ContactFieldType(enum.StrEnum):
     CHAT = "chat"
     SEGMENT = "segment"
     ASSISTANT = "assistant"
+
+
+class ContactMemoryType(enum.StrEnum):
+    """Known kinds of a :class:`ContactMemory`; unknown ones arrive as plain strings."""
+
+    FACT = "FACT"
+    PREFERENCE = "PREFERENCE"
+    GOAL = "GOAL"
+    EXPERIENCE = "EXPERIENCE"
 
 
 # --------------------------------------------------------------------------- responses
@@ -244,11 +259,62 @@ class ContactNote:
 
 
 @attrs.frozen(kw_only=True, weakref_slot=False)
+class ContactMemory:
+    """One thing remembered about a contact (a fact, a preference, a goal, an experience).
+
+    Documented on a legacy page only, which typed the timestamps as plain dates
+    (``2023-12-25``): those are read as midnight UTC, date-times as everywhere else.
+    ``importance`` is a score from 0 to 1.
+    """
+
+    id: str
+    content: str
+    type: ContactMemoryType | str
+    importance: float
+    created_at: datetime | None
+    updated_at: datetime | None
+    user_id: str | None = None
+    contact_id: str | None = None
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class MergeResult:
     """The outcome of :meth:`AsyncContacts.merge`: the surviving contact and the folded ids."""
 
     merged: Contact
     merged_contact_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
+class ContactImportResult:
+    """What a bulk import would do (:meth:`AsyncContacts.preview_import`): the rows sent,
+    sorted into those that would create a contact, update one, or be rejected."""
+
+    created: tuple[ContactChannelOption, ...]
+    updated: tuple[ContactChannelOption, ...]
+    invalid: tuple[ContactChannelOption, ...]
+
+
+# --------------------------------------------------------------------------- sent and received
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
+class ContactChannelOption:
+    """One row of a bulk contact import, as it is sent and as the result lists it.
+
+    Every field is optional (the docs show an example row, no required flags): a field left
+    at :data:`~invent_async.UNSET` is not sent, and a field missing from a row of the result
+    is UNSET.
+    """
+
+    type: str | Unset = UNSET
+    """The row's channel type; ``"email"`` is the only one the docs show."""
+    email: str | Unset = UNSET
+    user_id: str | Unset = UNSET
+    """The channel's user id (a phone number, a platform user id, ...)."""
+    name: str | Unset = UNSET
+    contact_id: str | Unset = UNSET
+    """The contact the row is for (the result names it on the updated rows)."""
 
 
 # --------------------------------------------------------------------------- requests
@@ -298,6 +364,14 @@ class ChannelUpdate:
     phone: str | Unset | None = UNSET
     username: str | Unset | None = UNSET
     email: str | Unset | None = UNSET
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
+class ContactImport:
+    """Body of ``POST /orgs/{org_id}/contacts/bulk/dry``."""
+
+    channels: tuple[ContactChannelOption, ...]
+    segment_id: str | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True, weakref_slot=False)

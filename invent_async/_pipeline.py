@@ -295,13 +295,11 @@ class Pipeline:
         """The rate governor's counters and current rate (None when it is off)."""
         return self._core.stats()
 
-    def path(self, *segments: str | tuple[str, object]) -> str:
-        """The encoded path of ``segments`` under this view's organisation (``/orgs/{org}``).
-
-        A ``(name, value)`` segment is a path parameter: percent-encoded, so that no id can
-        change the path (see :func:`~invent_async._protocol.path_segment`).
-        """
-        return self._prefix + build_path(*segments)
+    @property
+    def prefix(self) -> str:
+        """This view's organisation as the start of a path, encoded once (``/orgs/{org}``):
+        what an endpoint's request is built under (``ENDPOINT.request(prefix, *ids)``)."""
+        return self._prefix
 
     def call(
         self, request: Request, cl: type[T], stats: CallStats | None = None
@@ -479,31 +477,35 @@ class Pipeline:
 
     def paginate(
         self,
-        path: str,
+        first: Request,
         params: Mapping[str, QueryValue | None],
         item_type: type[T],
         *,
         take: int,
         page: int,
-        operation: str = "",
-        template: str = "",
         stats: CallStats | None = None,
     ) -> AsyncPager[T]:
-        """A pager over a list endpoint; each page is one ``GET`` (one operation, named
-        ``operation``, for tracing) through :meth:`call`.
+        """A pager over a list endpoint: each page is ``first`` (an endpoint's request, its
+        ids already checked: ``ENDPOINT.request(prefix, *ids)``) with the query of
+        ``params`` and the page's ``page``/``take``, one operation through :meth:`call`.
 
         ``stats`` counts the attempts of every page fetched (a segment sync's reads).
         """
-        base_query = query_params(params)
+        base_query = (*first.query, *query_params(params))
         page_type: type[tuple[T, ...]] = GenericAlias(tuple, (item_type, ...))  # type: ignore[assignment]
 
         def parsed(request: Request, raw: RawResponse) -> tuple[tuple[T, ...], PageInfo]:
             return self._parse(request, raw, page_type), page_info(raw.headers)
 
         async def fetch(number: int, size: int) -> tuple[tuple[T, ...], PageInfo]:
-            query = (*base_query, ("page", str(number)), ("take", str(size)))
             request = Request(
-                method="GET", path=path, query=query, operation=operation, template=template
+                method=first.method,
+                path=first.path,
+                query=(*base_query, ("page", str(number)), ("take", str(size))),
+                body=first.body,
+                idempotent=first.idempotent,
+                operation=first.operation,
+                template=first.template,
             )
             return await self._run(request, stats, lambda raw: parsed(request, raw))
 

@@ -1,52 +1,53 @@
-"""Hypothesis strategies that build valid invent_async response models.
+"""Hypothesis strategies for the models of invent_async, derived from their attrs fields.
 
-Every strategy produces instances a real response could turn into: aware datetimes at
-microsecond resolution (UTC or a fixed offset), open-enum fields that are either a known member
-or a string the SDK does not know yet, free-form mappings made of JSON values, and integers
-that both JSON backends can encode.
+``models(cl)`` builds instances of any model of ``_models``, every field drawn from its
+annotation, so a new model (or a new field) needs nothing here. The leaves encode what the
+wire allows:
+
+- ids (a ``str`` field named ``id`` or ``*_id``): non-empty text; other text: any, short;
+- datetimes: timezone-aware at microsecond resolution (UTC or a fixed offset), what RFC 3339
+  carries;
+- open enums (``SomeEnum | str``): a known member or a string the SDK does not know yet;
+- free-form mappings (``Mapping[str, Any]``): JSON objects;
+- integers both JSON backends can encode (int64), finite floats;
+- ``X | None``: None or X; ``X | Unset`` (a field a request or two-way model may leave out):
+  UNSET or X; ``tuple[X, ...]``: up to 3 items; a model: ``models`` of it.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import types
+import typing
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, TypeVar
 
+import attrs
 from hypothesis import strategies as st
 
-from invent_async import (
-    Board,
-    Channel,
-    ChannelType,
-    Contact,
-    ContactField,
-    ContactFieldType,
-    ContactNote,
-    MergeResult,
-    NoteAttachment,
-    NoteAuthor,
-    Segment,
-    SegmentColor,
-)
+from invent_async import UNSET, Unset
+from invent_async import _converter as conv
+from invent_async import _models as m
 
 __all__ = [
     "aware_datetimes",
-    "boards",
-    "channels",
-    "contact_fields",
-    "contact_notes",
-    "contacts",
-    "merge_results",
-    "segments",
+    "ids",
+    "json_objects",
+    "json_values",
+    "model_classes",
+    "models",
+    "open_enum",
 ]
 
+T = TypeVar("T")
 E = TypeVar("E", bound=enum.StrEnum)
 
 _INT64_MAX = 2**63 - 1
 
 ids = st.text(min_size=1, max_size=24)
 texts = st.text(max_size=40)
-optional_texts = st.none() | texts
 counts = st.integers(min_value=0, max_value=_INT64_MAX)
 
 # ------------------------------------------------------------------------- scalars
@@ -61,8 +62,6 @@ aware_datetimes: st.SearchStrategy[datetime] = st.datetimes(
     timezones=st.just(UTC) | _fixed_offsets,
 )
 """Timezone-aware datetimes with microseconds, in UTC or a fixed UTC offset (whole minutes)."""
-
-optional_datetimes = st.none() | aware_datetimes
 
 _json_scalars: st.SearchStrategy[Any] = (
     st.none()
@@ -86,112 +85,60 @@ def open_enum(enum_type: type[E]) -> st.SearchStrategy[E | str]:
     return st.sampled_from(list(enum_type)) | unknown
 
 
+_LEAVES: dict[Any, st.SearchStrategy[Any]] = {
+    str: texts,
+    bool: st.booleans(),
+    int: counts,
+    float: st.floats(allow_nan=False, allow_infinity=False),
+    datetime: aware_datetimes,
+    Mapping[str, Any]: json_objects,
+}
+
+
 # ------------------------------------------------------------------------- models
 
-boards: st.SearchStrategy[Board] = st.builds(
-    Board, board_id=optional_texts, board_name=optional_texts, column_id=optional_texts
-)
+
+def model_classes() -> list[type]:
+    """Every model of ``_models`` (its attrs classes), in the order they are written."""
+    return [obj for obj in vars(m).values() if conv.is_model(obj)]
 
 
-def segments(*, with_boards: bool | None = None) -> st.SearchStrategy[Segment]:
-    """Segments; ``with_boards`` True/False forces a ``boards`` tuple/None, None mixes both."""
-    board_tuples = st.lists(boards, max_size=3).map(tuple)
-    boards_strategy: st.SearchStrategy[tuple[Board, ...] | None]
-    if with_boards is None:
-        boards_strategy = st.none() | board_tuples
-    elif with_boards:
-        boards_strategy = board_tuples
-    else:
-        boards_strategy = st.none()
-    return st.builds(
-        Segment,
-        id=ids,
-        name=texts,
-        color=st.none() | open_enum(SegmentColor),
-        contacts_count=counts,
-        created_at=aware_datetimes,
-        updated_at=aware_datetimes,
-        boards=boards_strategy,
-    )
+def _for(annotation: Any, name: str) -> st.SearchStrategy[Any]:
+    """The strategy of a field's annotation (``name``: the field's, for ids)."""
+    if annotation is str and (name == "id" or name.endswith("_id")):
+        return ids
+    if annotation in _LEAVES:
+        return _LEAVES[annotation]
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.StrEnum)]
+        rest = [a for a in args if a not in (type(None), Unset, *enums)]
+        choices: list[st.SearchStrategy[Any]] = []
+        if enums and rest == [str]:  # an open enum
+            choices.append(open_enum(enums[0]))
+        else:
+            choices.extend(_for(a, name) for a in [*enums, *rest])
+        if type(None) in args:
+            choices.append(st.none())
+        if Unset in args:
+            choices.append(st.just(UNSET))
+        return st.one_of(choices)
+    if typing.get_origin(annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return st.lists(_for(args[0], name), max_size=3).map(tuple)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return st.sampled_from(list(annotation))
+    if isinstance(annotation, type) and attrs.has(annotation):
+        return models(annotation)
+    raise TypeError(f"no strategy for the annotation {annotation!r} (field {name!r})")
 
 
-channels: st.SearchStrategy[Channel] = st.builds(
-    Channel,
-    id=ids,
-    type=open_enum(ChannelType),
-    user_id=texts,
-    avatar=optional_texts,
-    name=optional_texts,
-    username=optional_texts,
-    email=optional_texts,
-    phone=optional_texts,
-    country=optional_texts,
-    agent=optional_texts,
-    ip=optional_texts,
-    language=optional_texts,
-    platform_data=st.none() | json_objects,
-    created_at=optional_datetimes,
-    updated_at=optional_datetimes,
-    link=optional_texts,
-)
+@functools.cache
+def models(cl: type[T]) -> st.SearchStrategy[T]:
+    """Instances of the model ``cl``, every field drawn from its annotation.
 
-contacts: st.SearchStrategy[Contact] = st.builds(
-    Contact,
-    id=ids,
-    name=optional_texts,
-    blocked=st.booleans(),
-    is_admin=st.booleans(),
-    channels=st.lists(channels, max_size=3).map(tuple),
-    # Segments embedded in a contact carry no ``boards``.
-    segments=st.lists(segments(with_boards=False), max_size=3).map(tuple),
-    created_at=aware_datetimes,
-    updated_at=aware_datetimes,
-    unsubscribed=st.none() | st.booleans(),
-    blocked_at=optional_datetimes,
-    unsubscribed_at=optional_datetimes,
-    unsubscribe_reason=optional_texts,
-    unsubscribe_feedback=optional_texts,
-)
-
-contact_fields: st.SearchStrategy[ContactField] = st.builds(
-    ContactField,
-    id=ids,
-    table_id=ids,
-    key=texts,
-    type=st.none() | open_enum(ContactFieldType),
-    schema=json_objects,
-    readonly=st.booleans(),
-    kind=texts,
-)
-
-note_attachments: st.SearchStrategy[NoteAttachment] = st.builds(
-    NoteAttachment,
-    id=optional_texts,
-    file_path=optional_texts,
-    file_filename=optional_texts,
-    file_size=st.none() | counts,
-    file_mimetype=optional_texts,
-    file_url=optional_texts,
-    created_at=optional_datetimes,
-)
-
-note_authors: st.SearchStrategy[NoteAuthor] = st.builds(
-    NoteAuthor, id=ids, name=optional_texts, avatar=optional_texts
-)
-
-contact_notes: st.SearchStrategy[ContactNote] = st.builds(
-    ContactNote,
-    id=ids,
-    contact_id=ids,
-    content=optional_texts,
-    attachments=st.lists(note_attachments, max_size=3).map(tuple),
-    created_at=optional_datetimes,
-    updated_at=optional_datetimes,
-    user=st.none() | note_authors,
-)
-
-merge_results: st.SearchStrategy[MergeResult] = st.builds(
-    MergeResult,
-    merged=contacts,
-    merged_contact_ids=st.lists(ids, max_size=5).map(tuple),
-)
+    Raises:
+        TypeError: a field's annotation has no strategy (add its leaf above).
+    """
+    model: Any = cl
+    fields = attrs.fields(attrs.resolve_types(model))
+    return st.builds(cl, **{f.name: _for(f.type, f.name) for f in fields})

@@ -31,7 +31,7 @@ LAYERS: list[list[str]] = [
     ["_models"],
     ["_converter"],
     ["_protocol", "_serialize", "_limits"],
-    ["_pagination", "_governor", "_redis_budget", "_retry", "_observe", "_raw"],
+    ["_pagination", "_governor", "_redis_budget", "_retry", "_observe", "_raw", "_endpoints"],
     ["_cap", "_cooldown", "_probe"],
     ["_pacing"],
     ["_admission"],

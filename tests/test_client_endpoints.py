@@ -10,17 +10,23 @@ request that went over the wire (query, body). Path escaping lives in
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
+import attrs
 import pytest
 from _harness import Api, api_fixture  # noqa: F401
 
 from invent_async import (
+    UNSET,
     AsyncInventClient,
     Board,
     ChannelType,
     Contact,
+    ContactChannelOption,
     ContactFieldType,
+    ContactImportResult,
+    ContactMemoryType,
     ContactStatus,
     NotFoundError,
     SegmentColor,
@@ -438,6 +444,97 @@ async def test_list_notes_gives_a_contacts_notes_oldest_first(api: Api) -> None:
 
     assert [n.content for n in notes] == ["first", "second"]
     assert {n.contact_id for n in notes} == {contact.id}
+
+
+async def test_preview_import_sorts_the_rows_and_writes_nothing(api: Api) -> None:
+    jane = api.fake.add_contact(name="Jane", email="jane@example.com")
+    vip = api.fake.add_segment("VIP")
+    rows = [
+        ContactChannelOption(type="email", email="jane@example.com", name="Jane Doe"),
+        ContactChannelOption(type="email", email="sam@example.com", name="Sam Roe"),
+        ContactChannelOption(type="email", email="not-an-email"),
+    ]
+    api.fake.fail_next(1, status=503)
+
+    result = await api.call(lambda c: c.contacts.preview_import(rows, segment_id=vip.id))
+
+    assert result == ContactImportResult(
+        created=(rows[1],),
+        updated=(attrs.evolve(rows[0], contact_id=jane.id),),
+        invalid=(rows[2],),
+    )
+    assert result.invalid[0].name is UNSET  # a field the row came back without
+    assert [(r.status, r.fault) for r in api.requests] == [(503, "fail"), (200, None)]  # retried
+    assert (last_request(api).operation, last_request(api).json) == (
+        "dryRunImportContacts",
+        {
+            "channels": [
+                {"type": "email", "email": "jane@example.com", "name": "Jane Doe"},
+                {"type": "email", "email": "sam@example.com", "name": "Sam Roe"},
+                {"type": "email", "email": "not-an-email"},
+            ],
+            "segment_id": vip.id,
+        },
+    )
+    assert api.fake.contact_ids() == [jane.id]
+    assert api.fake.segment_members(vip.id) == []
+    with pytest.raises(NotFoundError):
+        await api.call(lambda c: c.contacts.preview_import(rows, segment_id="sg_missing"))
+
+
+@pytest.mark.parametrize(
+    ("channels", "segment_id", "error"),
+    [
+        ([], None, ValueError),
+        ([ContactChannelOption(email="a@example.com")] * 10_001, None, ValueError),
+        ("a@example.com", None, TypeError),
+        ([{"email": "a@example.com"}], None, TypeError),
+        (ContactChannelOption(email="a@example.com"), None, TypeError),
+        ([ContactChannelOption(email="a@example.com")], " ", ValueError),
+        ([ContactChannelOption(email="a@example.com")], 5, TypeError),
+    ],
+    ids=[
+        "no-rows",
+        "too-many",
+        "a-string",
+        "a-dict-row",
+        "one-row",
+        "blank-segment",
+        "int-segment",
+    ],
+)
+async def test_preview_import_refuses_bad_rows_before_sending(
+    api: Api, channels: Any, segment_id: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await api.call(lambda c: c.contacts.preview_import(channels, segment_id=segment_id))
+
+    assert api.requests == []
+
+
+async def test_list_memories_gives_what_is_remembered_about_a_contact(api: Api) -> None:
+    contact = api.fake.add_contact(name="Jane")
+    other = api.fake.add_contact(name="Sam")
+    bakery = api.fake.add_memory(contact.id, "Runs a bakery", created_at=date(2023, 12, 25))
+    email = api.fake.add_memory(
+        contact.id, "Prefers email", type=ContactMemoryType.PREFERENCE, importance=0.8
+    )
+    api.fake.add_memory(other.id, "not hers")
+    api.fake.fail_next(1, status=503)
+
+    memories = await api.collect(lambda c: c.contacts.list_memories(contact.id, take=1))
+
+    assert memories == [bakery, email]
+    assert memories[0].created_at == datetime(2023, 12, 25, tzinfo=UTC)  # a legacy plain date
+    assert (memories[1].type, memories[1].importance) == (ContactMemoryType.PREFERENCE, 0.8)
+    assert [(r.params, r.status, r.fault) for r in api.requests] == [
+        ({"page": "1", "take": "1"}, 503, "fail"),  # retried
+        ({"page": "1", "take": "1"}, 200, None),
+        ({"page": "2", "take": "1"}, 200, None),
+    ]
+    assert api.requests[-1].operation == "listContactMemories"
+    with pytest.raises(NotFoundError):
+        await api.collect(lambda c: c.contacts.list_memories("ct_missing"))
 
 
 async def test_update_channel_changes_and_clears_fields_of_a_custom_channel(api: Api) -> None:

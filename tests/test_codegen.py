@@ -40,9 +40,11 @@ from collections.abc import AsyncIterable
 from typing import Literal, overload
 
 from invent_async import AsyncPager
+from invent_async._endpoints import Endpoint
 from invent_async._protocol import PageInfo
 
 CLOSED: list[str] = []
+PING = Endpoint("GET", "/orgs/{org_id}/widgets/{name}", "widgets.ping")
 
 
 class AsyncWidgets:
@@ -63,6 +65,15 @@ class AsyncWidgets:
     async def delete(self, name: str, /) -> None:
         """Delete a widget."""
         CLOSED.append(f"deleted {name}")
+
+    @PING.documents
+    async def ping(self, name: str) -> str:
+        """Ping a widget (its endpoint documented by its declaration).
+
+        Args:
+            name: Which widget.
+        """
+        return f"pong {name}"
 
     async def total(self, xs: AsyncIterable[int] | list[int], *extra: int) -> int:
         """Sums numbers that may come from an async iterable."""
@@ -238,6 +249,18 @@ def test_docstrings_are_copied_verbatim(rules: tuple[str, Any, Any, Any]) -> Non
     assert generated.Widgets.__doc__ == source.AsyncWidgets.__doc__
 
 
+def test_an_endpoints_method_shows_its_line_in_the_sync_docstring_too(
+    rules: tuple[str, Any, Any, Any],
+) -> None:
+    text, source, generated, widgets = rules
+    doc = inspect.getdoc(generated.Widgets.ping) or ""
+
+    assert generated.Widgets.ping.__doc__ == source.AsyncWidgets.ping.__doc__
+    assert doc.split("\n\n")[1] == "``GET /orgs/{org_id}/widgets/{name}``"
+    assert "@PING" not in text
+    assert widgets.ping("w") == "pong w"
+
+
 def test_a_coroutine_becomes_a_blocking_call(rules: tuple[str, Any, Any, Any]) -> None:
     _, source, _, widgets = rules
 
@@ -391,6 +414,25 @@ REFUSALS = {
         ''',
         "no rule for decorators ['staticmethod']",
     ),
+    "an endpoint's documents with another decorator": (
+        '''
+        @PING.documents
+        @_same
+        async def get(self) -> int:
+            """Get."""
+            return 1
+        ''',
+        "no rule for decorators ['documents', '_same']",
+    ),
+    "a documents decorator that is not an endpoint's": (
+        '''
+        @NOT_AN_ENDPOINT.documents
+        async def get(self) -> int:
+            """Get."""
+            return 1
+        ''',
+        "@NOT_AN_ENDPOINT.documents is not an endpoint's",
+    ),
     "a lone overload": (
         '''
         @overload
@@ -454,7 +496,15 @@ def test_the_generator_fails_on_what_it_has_no_rule_for(module_factory: Any, cas
         "import asyncio\n"
         "from collections.abc import AsyncIterator, Awaitable\n"
         "from contextlib import asynccontextmanager\n"
-        "from typing import overload\n\n\n"
+        "from typing import overload\n"
+        "from invent_async._endpoints import Endpoint\n\n"
+        "PING = Endpoint('GET', '/orgs/{org_id}/things', 'things.ping')\n\n\n"
+        "def _same(function: object) -> object:\n"
+        "    return function\n\n\n"
+        "class _NotAnEndpoint:\n"
+        "    def documents(self, function: object) -> object:\n"
+        "        return function\n\n\n"
+        "NOT_AN_ENDPOINT = _NotAnEndpoint()\n\n\n"
         "async def _gen() -> AsyncIterator[int]:\n"
         "    yield 1\n\n\n"
         "class AsyncThings:\n"

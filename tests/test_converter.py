@@ -10,6 +10,7 @@ import enum
 import pickle
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from types import GenericAlias
 from typing import Any
 
 import attrs
@@ -23,8 +24,12 @@ from invent_async import (
     Channel,
     ChannelType,
     Contact,
+    ContactChannelOption,
     ContactField,
     ContactFieldType,
+    ContactImportResult,
+    ContactMemory,
+    ContactMemoryType,
     ContactNote,
     MergeResult,
     Segment,
@@ -37,6 +42,7 @@ from invent_async._converter import InvalidData
 from invent_async._models import (
     ChannelUpdate,
     ContactCreate,
+    ContactImport,
     ContactMerge,
     ContactUpdate,
     NewChannel,
@@ -195,6 +201,35 @@ CONTACT_NOTE_LIST_EXAMPLE: list[dict[str, Any]] = [
     }
 ]
 
+CONTACT_MEMORY_LIST_EXAMPLE: list[dict[str, Any]] = [
+    {
+        "id": "mem_1",
+        "content": "Prefers to be contacted by email in the morning.",
+        "type": "PREFERENCE",
+        "importance": 0.8,
+        "created_at": "2023-11-07T05:31:56Z",
+        "updated_at": "2023-11-07T05:31:56Z",
+        "contact_id": "ct_1",
+    },
+    {
+        "id": "mem_2",
+        "content": "Runs a bakery with two shops.",
+        "type": "FACT",
+        "importance": 0.5,
+        "created_at": "2023-12-25",
+        "updated_at": None,
+        "contact_id": "ct_1",
+    },
+]
+
+CONTACT_BULK_IMPORT_RESULT_EXAMPLE: dict[str, Any] = {
+    "created": [{"type": "email", "email": "sam@example.com", "name": "Sam Roe"}],
+    "updated": [
+        {"type": "email", "email": "jane@example.com", "name": "Jane Doe", "contact_id": "ct_1"}
+    ],
+    "invalid": [{"type": "email", "email": "not-an-email"}],
+}
+
 RESPONSE_EXAMPLES: list[Any] = [
     pytest.param(CHANNEL_EXAMPLE, Channel, id="Channel"),
     pytest.param(CONTACT_EXAMPLE, Contact, id="Contact"),
@@ -208,6 +243,9 @@ RESPONSE_EXAMPLES: list[Any] = [
     pytest.param(SEGMENT_CREATED_EXAMPLE, Segment, id="SegmentCreated"),
     pytest.param(CONTACT_FIELD_LIST_EXAMPLE, tuple[ContactField, ...], id="ContactFieldList"),
     pytest.param(CONTACT_NOTE_LIST_EXAMPLE, tuple[ContactNote, ...], id="ContactNoteList"),
+    pytest.param(
+        CONTACT_BULK_IMPORT_RESULT_EXAMPLE, ContactImportResult, id="ContactBulkImportResult"
+    ),
 ]
 
 EXAMPLE_TIME = datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
@@ -698,6 +736,25 @@ def test_invalid_data_is_a_value_error_not_a_cattrs_exception() -> None:
             {"name": "VIP customers", "color": "red"},
             id="SegmentUpdateRequest",
         ),
+        pytest.param(
+            ContactImport(
+                channels=(
+                    ContactChannelOption(type="email", email="jane@example.com", name="Jane Doe"),
+                    ContactChannelOption(type="email", email="sam@example.com", name="Sam Roe"),
+                    ContactChannelOption(type="email", email="not-an-email"),
+                ),
+                segment_id="sg_1",
+            ),
+            {
+                "channels": [
+                    {"type": "email", "email": "jane@example.com", "name": "Jane Doe"},
+                    {"type": "email", "email": "sam@example.com", "name": "Sam Roe"},
+                    {"type": "email", "email": "not-an-email"},
+                ],
+                "segment_id": "sg_1",
+            },
+            id="ContactBulkImportRequest",
+        ),
     ],
 )
 def test_request_models_encode_to_the_spec_request_examples(
@@ -734,29 +791,40 @@ def test_request_models_omit_unset_fields_but_keep_explicit_none(
 # ------------------------------------------------------------------ rules found, not listed
 
 
-def _model_classes() -> list[type]:
-    return [
-        obj
-        for obj in vars(m).values()
-        if isinstance(obj, type) and attrs.has(obj) and obj.__module__ == m.__name__
-    ]
+def _is_read(cl: type) -> bool:
+    return conv.is_response_model(cl) or conv.is_two_way_model(cl)
 
 
-@pytest.mark.parametrize("cl", _model_classes(), ids=lambda cl: cl.__name__)
-def test_every_model_is_either_a_request_or_a_response_model(cl: type) -> None:
-    assert conv.is_request_model(cl) != conv.is_response_model(cl)
-    assert conv.is_request_model(cl) == (cl.__name__ in REQUEST_MODEL_NAMES)
+READ_MODELS = [cl for cl in strategies.model_classes() if _is_read(cl)]
+"""The models the client reads (response and two-way models), found in ``_models``."""
 
 
-REQUEST_MODEL_NAMES = {
-    "NewChannel",
-    "ContactCreate",
-    "ContactUpdate",
-    "ContactMerge",
-    "ChannelUpdate",
-    "SegmentCreate",
-    "SegmentUpdate",
-}
+@pytest.mark.parametrize("cl", strategies.model_classes(), ids=lambda cl: cl.__name__)
+def test_every_model_is_exactly_one_kind(cl: type) -> None:
+    kinds = [conv.is_request_model(cl), conv.is_response_model(cl), conv.is_two_way_model(cl)]
+
+    assert kinds.count(True) == 1
+
+
+@pytest.mark.parametrize("cl", strategies.model_classes(), ids=lambda cl: cl.__name__)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_each_model_is_written_and_read_as_its_kind_says(cl: type, data: st.DataObject) -> None:
+    """A request model is written, never read; a response model is read and written back as
+    read; a two-way model is both, its UNSET fields left out and read back as UNSET."""
+    model = data.draw(strategies.models(cl))
+    wire = conv.unstructure(model)
+
+    if conv.is_request_model(cl):
+        with pytest.raises(InvalidData, match="never read"):
+            conv.structure(wire, cl)
+    else:
+        assert conv.structure(wire, cl) == model
+    if conv.is_response_model(cl):
+        assert UNSET not in [getattr(model, a.name) for a in attrs.fields(cl)]
+    else:
+        unset = {a.name for a in attrs.fields(cl) if getattr(model, a.name) is UNSET}
+        assert unset.isdisjoint(wire)
 
 
 def _any(annotation: object) -> Any:
@@ -782,6 +850,59 @@ def test_a_new_request_model_omits_unset_fields_without_being_listed() -> None:
 
     assert conv.unstructure(pinned(note="top")) == {"note": "top"}
     assert conv.unstructure(pinned(pinned=False)) == {"pinned": False}
+
+
+def test_an_import_row_is_one_class_sent_and_received() -> None:
+    result = conv.structure(
+        {
+            "created": [{"email": "a@example.com", "x_new": 1}],
+            "updated": [{"type": "email", "contact_id": "ct_1"}],
+            "invalid": [{}],
+        },
+        ContactImportResult,
+    )
+
+    assert conv.is_two_way_model(ContactChannelOption)
+    assert result.created == (ContactChannelOption(email="a@example.com"),)
+    assert result.invalid == (ContactChannelOption(),)  # every field missing: UNSET
+    assert conv.unstructure(result.updated[0]) == {"type": "email", "contact_id": "ct_1"}
+    with pytest.raises(InvalidData, match=r"expected str @ \$\.created\[0\]\.email"):
+        conv.structure(
+            {**CONTACT_BULK_IMPORT_RESULT_EXAMPLE, "created": [{"email": None}]},
+            ContactImportResult,
+        )
+
+
+def test_memories_accept_dates_and_date_times() -> None:
+    memories = conv.structure(CONTACT_MEMORY_LIST_EXAMPLE, tuple[ContactMemory, ...])
+
+    assert [(x.type, x.created_at, x.updated_at) for x in memories] == [
+        (ContactMemoryType.PREFERENCE, EXAMPLE_TIME, EXAMPLE_TIME),
+        (ContactMemoryType.FACT, datetime(2023, 12, 25, tzinfo=UTC), None),
+    ]
+
+
+def test_a_new_two_way_model_is_found_without_being_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model with UNSET defaults becomes readable as soon as a response model holds it."""
+    row = _new_model(
+        "PinRow",
+        {
+            "pinned": attrs.field(type=_any(bool | Unset), default=UNSET),
+            "note": attrs.field(type=_any(str | Unset | None), default=UNSET),
+        },
+    )
+    pins = _new_model("Pins", {"rows": attrs.field(type=_any(GenericAlias(tuple, (row, ...))))})
+    monkeypatch.setattr(m, "PinRow", row, raising=False)
+    monkeypatch.setattr(m, "Pins", pins, raising=False)
+
+    data = {"rows": [{"note": None, "x": 1}, {"pinned": True}]}
+
+    assert conv.is_two_way_model(row)
+    assert conv.structure(data, pins) == pins(rows=(row(note=None), row(pinned=True)))
+    assert conv.structure_detailed(data, pins) == conv.structure(data, pins)
+    assert conv.unstructure(row(note="n")) == {"note": "n"}
+    with pytest.raises(InvalidData, match=r"expected bool @ \$\.rows\[0\]\.pinned"):
+        conv.structure({"rows": [{"pinned": "yes"}]}, pins)
 
 
 def test_a_new_response_model_is_read_strictly_without_being_listed() -> None:
@@ -906,28 +1027,16 @@ def test_parsed_model_survives_encode_and_decode(json_backend: str) -> None:
 
 # --------------------------------------------------------------------------- round trips
 
-MODEL_STRATEGIES = [
-    pytest.param(strategies.channels, id="Channel"),
-    pytest.param(strategies.segments(with_boards=False), id="Segment-without-boards"),
-    pytest.param(strategies.segments(with_boards=True), id="Segment-with-boards"),
-    pytest.param(strategies.contacts, id="Contact"),
-    pytest.param(strategies.contact_notes, id="ContactNote"),
-    pytest.param(strategies.contact_fields, id="ContactField"),
-    pytest.param(strategies.merge_results, id="MergeResult"),
-]
 
-
-@pytest.mark.parametrize("strategy", MODEL_STRATEGIES)
+@pytest.mark.parametrize("cl", READ_MODELS, ids=lambda t: t.__name__)
 @settings(
     max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
-def test_models_round_trip_through_json(
-    json_backend: str, strategy: st.SearchStrategy[Any], data: st.DataObject
-) -> None:
-    model = data.draw(strategy)
+def test_models_round_trip_through_json(json_backend: str, cl: type, data: st.DataObject) -> None:
+    model = data.draw(strategies.models(cl))
 
     wire = conv.dumps(conv.unstructure(model))
     again = conv.structure(conv.loads(wire), type(model))
@@ -937,37 +1046,26 @@ def test_models_round_trip_through_json(
 
 # --------------------------------------------------------------------------- fast path
 
-RESPONSE_MODEL_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
-    m.Board: strategies.boards,
-    m.Segment: strategies.segments(),
-    m.Channel: strategies.channels,
-    m.Contact: strategies.contacts,
-    m.ContactField: strategies.contact_fields,
-    m.NoteAttachment: strategies.note_attachments,
-    m.NoteAuthor: strategies.note_authors,
-    m.ContactNote: strategies.contact_notes,
-    m.MergeResult: strategies.merge_results,
-    m.ContactRef: st.builds(m.ContactRef, id=strategies.ids),
-}
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
-def test_every_response_model_has_a_strategy_for_the_fast_path_test() -> None:
-    found = {t for t in vars(m).values() if conv.is_response_model(t)}
-
-    assert found == set(RESPONSE_MODEL_STRATEGIES)
+def test_every_model_has_a_strategy_for_the_property_tests() -> None:
+    """Each field's annotation has a strategy (``strategies.models`` raises TypeError where
+    one is missing), so every model is in the round-trip and fast-path tests."""
+    assert all(strategies.models(cl) is not None for cl in strategies.model_classes())
+    assert {m.Contact, m.ContactRef, m.Board} <= set(READ_MODELS)
 
 
 def test_every_response_model_is_built_directly_by_the_fast_path() -> None:
-    slow = [t.__name__ for t in RESPONSE_MODEL_STRATEGIES if not conv.builds_directly(t)]
+    slow = [t.__name__ for t in READ_MODELS if not conv.builds_directly(t)]
     # ... through a builder of the same layout (a __weakref__ slot would make it differ)
-    no_builder = [t.__name__ for t in RESPONSE_MODEL_STRATEGIES if conv._builder(t) is None]
+    no_builder = [t.__name__ for t in READ_MODELS if conv._builder(t) is None]
 
     assert slow == []
     assert no_builder == []
 
 
-@pytest.mark.parametrize("cl", list(RESPONSE_MODEL_STRATEGIES), ids=lambda t: t.__name__)
+@pytest.mark.parametrize("cl", READ_MODELS, ids=lambda t: t.__name__)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fast_path_instances_are_the_frozen_models_themselves(
@@ -976,7 +1074,7 @@ def test_fast_path_instances_are_the_frozen_models_themselves(
     """A fast-path instance was a builder before its ``__class__`` was set: it must be an
     instance of exactly the model, as frozen, hashable, picklable and evolvable as one made
     by ``__init__``."""
-    made = data.draw(RESPONSE_MODEL_STRATEGIES[cl])
+    made = data.draw(strategies.models(cl))
     parsed: Any = conv.structure(conv.unstructure(made), cl)
     name = attrs.fields(cl)[0].name
     evolved = attrs.evolve(parsed)
@@ -1056,13 +1154,13 @@ def _outcome(structure: Any, data: Any, cl: type) -> Any:
         return "rejected"
 
 
-@pytest.mark.parametrize("cl", list(RESPONSE_MODEL_STRATEGIES), ids=lambda t: t.__name__)
+@pytest.mark.parametrize("cl", READ_MODELS, ids=lambda t: t.__name__)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fast_path_builds_what_the_stock_cattrs_converter_builds(
     cl: type, data: st.DataObject
 ) -> None:
-    wire = conv.unstructure(data.draw(RESPONSE_MODEL_STRATEGIES[cl]))
+    wire = conv.unstructure(data.draw(strategies.models(cl)))
     varied = _vary(data, wire)
 
     fast = _outcome(conv.structure, varied, cl)

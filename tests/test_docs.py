@@ -1,11 +1,13 @@
 """The documentation matches the code: README's endpoint tables are the resources' own.
 
-Each public method of a resource group documents its HTTP endpoint in its docstring, as a
-literal ````METHOD /orgs/{org_id}/...```` line; methods that send many requests (the bulk
-ones) document none. The README shows one table per group, rendered here from the methods'
-signatures and docstrings, so a method added, renamed or re-routed without its row (or a row
-left behind) fails this test, which prints the table to paste. Every documented endpoint must
-also be a route of FakeInvent, which is written independently from the OpenAPI spec.
+Each public method of a resource group that sends one request documents its endpoint with
+``@ENDPOINT.documents`` (``invent_async._endpoints``), which records the endpoint on the method
+and puts its ````METHOD /orgs/{org_id}/...```` line into the docstring; methods that send many
+requests (the bulk ones) document none. The README shows one table per group, rendered here
+from the methods' signatures and recorded endpoints, so a method added, renamed or re-routed
+without its row (or a row left behind) fails this test, which prints the table to paste. Every
+documented endpoint must also be a route of FakeInvent, which is written independently from
+the OpenAPI spec.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from typing import Any
 
 import pytest
 
+from invent_async import _models
 from invent_async._codegen import Target, discover_targets
+from invent_async._endpoints import Endpoint, endpoint_of
 from invent_async.testing._routes import ROUTES
 
 README = Path(__file__).parent.parent / "README.md"
-HTTP = re.compile(r"^``((?:GET|POST|PUT|PATCH|DELETE) /\S+)``$", re.MULTILINE)
 PAGING = ("take", "page")
 """List methods' paging parameters, documented once in the README's Pagination section."""
 
@@ -36,9 +39,8 @@ def public_methods(cls: type) -> list[tuple[str, Callable[..., Any]]]:
 
 
 def http_of(method: Callable[..., Any]) -> str | None:
-    found = HTTP.findall(inspect.getdoc(method) or "")
-    assert len(found) <= 1, f"{method.__qualname__} documents {len(found)} endpoints"
-    return found[0] if found else None
+    endpoint = endpoint_of(method)
+    return None if endpoint is None else f"{endpoint.method} {endpoint.template}"
 
 
 def call_shape(name: str, method: Callable[..., Any]) -> str:
@@ -66,7 +68,8 @@ def table(target: Target) -> str:
         if http is None:
             many.append(f"`{call_shape(name, method)}`")
             continue
-        inferred = " *" if "Inferred endpoint" in (inspect.getdoc(method) or "") else ""
+        endpoint = endpoint_of(method)
+        inferred = " *" if endpoint is not None and endpoint.inferred else ""
         rows.append(f"| `{call_shape(name, method)}`{inferred} | `{http}` |")
     if many:
         rows.append(f"| {', '.join(many)} | many of the above (see Bulk tagging) |")
@@ -91,6 +94,30 @@ def test_every_documented_endpoint_is_an_endpoint_of_the_api(target: Target) -> 
     assert [http for http in documented if http is not None and http not in routes] == []
 
 
+def documented(target: Target) -> list[tuple[Callable[..., Any], Endpoint]]:
+    found = [(method, endpoint_of(method)) for _, method in public_methods(target.async_cls)]
+    return [(method, endpoint) for method, endpoint in found if endpoint is not None]
+
+
+@pytest.mark.parametrize("target", discover_targets(), ids=lambda t: t.attr)
+def test_each_endpoint_method_shows_its_endpoint_after_its_summary(target: Target) -> None:
+    for method, endpoint in documented(target):
+        paragraphs = (inspect.getdoc(method) or "").split("\n\n")
+
+        assert paragraphs[1] == endpoint.line, method.__qualname__
+        assert sum(endpoint.line in p for p in paragraphs) == 1, method.__qualname__
+
+
+@pytest.mark.parametrize("target", discover_targets(), ids=lambda t: t.attr)
+def test_an_inferred_endpoint_says_so_in_its_docstring(target: Target) -> None:
+    says = {
+        method.__qualname__: "Inferred endpoint" in (inspect.getdoc(method) or "")
+        for method, _ in documented(target)
+    }
+
+    assert says == {method.__qualname__: e.inferred for method, e in documented(target)}
+
+
 DOCS = Path(__file__).parent.parent / "docs"
 
 
@@ -100,6 +127,8 @@ def test_the_api_reference_lists_every_exported_name() -> None:
 
     api = (DOCS / "api.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"^\.\. auto\w+:: ([\w.]+)$", api, re.MULTILINE))
+    if re.search(r"^\.\. invent-models::$", api, re.MULTILINE):  # docs/conf.py's directive
+        listed |= {f"invent_async.{name}" for name in _models.__all__}
 
     expected = {f"invent_async.{name}" for name in invent_async.__all__}
     expected |= {f"invent_async.testing.{name}" for name in invent_async.testing.__all__}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,6 +26,8 @@ from multidict import CIMultiDictProxy
 from invent_async import _converter
 from invent_async import _models as m
 from invent_async.testing import FakeInvent, RecordedRequest
+from invent_async.testing._routes import ROUTES, Route, Router
+from invent_async.testing._store import ApiError
 
 KEY = "fake-test-key"
 ORG = "/orgs/c"
@@ -259,6 +262,43 @@ async def test_fields_is_matched_before_a_contact_id(api: FakeApi) -> None:
     assert isinstance(reply.json, list)
 
 
+def _routing(router: Router, method: str, path: str) -> tuple[object, object]:
+    try:
+        route, params = router.resolve(method, path)
+    except ApiError as exc:
+        return exc.status, exc.errors
+    return route.operation, params
+
+
+def _paths_to_try() -> list[str]:
+    """Every template, each parameter filled with an id or with a literal of the table."""
+    words = sorted({p for r in ROUTES for p in r.parts if p[0] != "{"} | {"x1"})
+    paths: set[str] = set()
+    for route in ROUTES:
+        fills: list[list[str]] = [[]]
+        for part in route.parts:
+            options = words if part[0] == "{" and part != "{org_id}" else [part]
+            fills = [[*f, o if o[0] != "{" else "c"] for f in fills for o in options]
+        paths.update("/" + "/".join(f) for f in fills)
+    return sorted(paths)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_routing_does_not_depend_on_the_order_of_the_table(seed: int) -> None:
+    table = list(ROUTES)
+    random.Random(seed).shuffle(table)
+    if seed == 0:
+        table.reverse()
+    shuffled, written = Router(table), Router(ROUTES)
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+    for path in _paths_to_try():
+        for method in methods:
+            assert _routing(shuffled, method, path) == _routing(written, method, path)
+    assert _routing(shuffled, "GET", f"{ORG}/contacts/fields")[0] == "listContactFields"
+    assert _routing(shuffled, "GET", f"{ORG}/contacts/x1")[0] == "getContact"
+
+
 async def test_malformed_percent_encoding_is_400(api: FakeApi) -> None:
     assert (await api.get(f"{ORG}/contacts/ab%zz")).status == 400
 
@@ -269,6 +309,28 @@ async def test_a_body_on_an_endpoint_without_one_is_400(fake: FakeInvent, api: F
     reply = await api.post(contact_path(contact.id, "segments", segment.id), json={})
     assert reply.status == 400
     assert fake.segment_members(segment.id) == []
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.operation)
+async def test_every_route_refuses_what_it_does_not_take(
+    fake: FakeInvent, api: FakeApi, route: Route
+) -> None:
+    """Found from the table: an unknown query parameter, an unknown body field, a body where
+    there is none: 400 on every route, before anything is looked up or changed."""
+    contact = fake.add_contact(user_id="u1")
+    ids = {"org_id": "c", "contact_id": contact.id, "segment_id": fake.add_segment("VIP").id}
+    ids["channel_id"] = contact.channels[0].id
+    path = "/" + "/".join(ids[p[1:-1]] if p[0] == "{" else p for p in route.parts)
+    before = fake.contact(contact.id)
+
+    query = await api.call(route.method, path, params={"x_unknown": "1"})
+    body = await api.call(route.method, path, json={"x_unknown": 1})
+
+    assert (query.status, query.json["errors"]) == (400, ["x_unknown: unknown query parameter"])
+    assert body.status == 400
+    if route.body != "none":
+        assert "$.x_unknown: unknown field" in body.json["errors"]
+    assert fake.contact(contact.id) == before
 
 
 async def test_every_response_has_a_request_id(fake: FakeInvent, api: FakeApi) -> None:
@@ -820,6 +882,88 @@ async def test_merge_with_an_unknown_source_is_404_and_changes_nothing(
 
 
 # --------------------------------------------------------------------------- notes, fields
+
+
+DRY_RUN = f"{ORG}/contacts/bulk/dry"
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({}, "$.channels: required"),
+        ({"channels": "a@example.com"}, "$.channels: expected an array, got a string"),
+        ({"channels": ["a@example.com"]}, "$.channels[0]: expected a JSON object, got a string"),
+        ({"channels": [{"email": 5}]}, "$.channels[0].email: expected a string, got a number"),
+        ({"channels": [{"phone": "+1555"}]}, "$.channels[0].phone: unknown field"),
+        ({"channels": [{}] * 10_001}, "$.channels: must have at most 10000 items"),
+        ({"channels": [], "segment_id": 5}, "$.segment_id: expected a string, got a number"),
+    ],
+    ids=["no-channels", "not-an-array", "a-string-row", "a-number", "unknown", "10001", "segment"],
+)
+async def test_invalid_import_dry_run_body_is_400(api: FakeApi, body: Any, error: str) -> None:
+    reply = await api.post(DRY_RUN, json=body)
+    assert reply.status == 400
+    assert error in reply.json["errors"]
+
+
+async def test_import_dry_run_sorts_the_rows_and_writes_nothing(
+    fake: FakeInvent, api: FakeApi
+) -> None:
+    jane = fake.add_contact(email="Jane@Example.com")
+    sam = fake.add_contact(user_id="u-sam")
+    rows = [
+        {"type": "email", "email": "jane@example.com"},  # a channel's email, any case
+        {"user_id": "u-sam", "name": "Sam"},  # a channel's user id
+        {"contact_id": jane.id, "name": "J"},  # a contact that exists
+        {"contact_id": "ct_gone"},  # one that does not
+        {"type": "email", "email": "new@example.com", "name": "New"},
+        {"user_id": "u-new"},
+        {"type": "email", "email": "not-an-email"},
+        {"name": "Nobody"},  # nothing to identify a channel by
+    ]
+
+    reply = await api.post(DRY_RUN, json={"channels": rows})
+
+    assert reply.status == 200
+    assert reply.json == {
+        "created": [rows[4], rows[5]],
+        "updated": [{**rows[0], "contact_id": jane.id}, {**rows[1], "contact_id": sam.id}, rows[2]],
+        "invalid": [rows[3], rows[6], rows[7]],
+    }
+    assert fake.contact_ids() == [jane.id, sam.id]
+    assert fake.requests[-1].operation == "dryRunImportContacts"
+
+
+async def test_import_dry_run_into_an_unknown_segment_is_404(api: FakeApi) -> None:
+    reply = await api.post(DRY_RUN, json={"channels": [], "segment_id": "sg_nope"})
+    assert reply.status == 404
+
+
+async def test_bulk_is_a_literal_next_to_a_contact_id(fake: FakeInvent, api: FakeApi) -> None:
+    assert (await api.post(DRY_RUN, json={"channels": []})).status == 200
+    reply = await api.get(f"{ORG}/contacts/bulk")
+    assert (reply.status, fake.requests[-1].operation) == (404, "getContact")
+
+
+async def test_list_memories_pages_a_contacts_memories(fake: FakeInvent, api: FakeApi) -> None:
+    contact = fake.add_contact(name="Jane")
+    fake.add_memory(contact.id, "Runs a bakery", created_at=date(2023, 12, 25))
+    fake.add_memory(contact.id, "Prefers email", type="PREFERENCE", importance=0.8)
+
+    reply = await api.get(contact_path(contact.id, "memories"), params={"take": "1"})
+
+    assert reply.json == [
+        {
+            "id": "mem_1",
+            "content": "Runs a bakery",
+            "type": "FACT",
+            "importance": 0.5,
+            "created_at": "2023-12-25",
+            "updated_at": "2023-12-25",
+            "contact_id": contact.id,
+        }
+    ]
+    assert reply.headers["pagination-count"] == "2"
 
 
 async def test_list_notes_pages_the_contacts_notes(fake: FakeInvent, api: FakeApi) -> None:

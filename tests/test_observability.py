@@ -7,18 +7,22 @@ other test of the suite runs as an application without an SDK does.
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
+import enum
 import inspect
 import logging
 import os
-import re
 import subprocess
 import sys
 import textwrap
+import types
+import typing
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from _harness import API_KEY, Api, ThreadedFake, api_fixture, cli_runner  # noqa: F401
 from _otel import Otel, otel_fixture  # noqa: F401
@@ -27,6 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from invent_async import (
+    UNSET,
     AsyncInventClient,
     AsyncPager,
     InternalServerError,
@@ -34,9 +39,11 @@ from invent_async import (
     RateLimit,
     RawResult,
     ResponseValidationError,
+    Unset,
 )
 from invent_async import _observe as observe
 from invent_async._codegen import discover_targets
+from invent_async._endpoints import Endpoint, endpoint_of
 from invent_async._protocol import Request
 from invent_async._secret import Secret
 from invent_async.cli.commands import cli
@@ -219,40 +226,60 @@ async def test_the_sync_client_makes_the_same_spans_under_the_callers_span(
     assert operation.parent.span_id == handler.get_span_context().span_id
 
 
-ENDPOINT = re.compile(r"^``(GET|POST|PUT|PATCH|DELETE) (/\S+)``$", re.MULTILINE)
-NEEDS = {"update": {"name": "n"}, "update_channel": {"name": "n"}}
-"""Keyword arguments without which a method refuses to send anything."""
+def sample(annotation: Any) -> Any:
+    """A value of ``annotation`` a method accepts: the first choice of a union (not None, not
+    UNSET), one item of a sequence, a model with every field given."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        choices = [a for a in typing.get_args(annotation) if a not in (type(None), Unset)]
+        return sample(choices[0])
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list, collections.abc.Sequence, collections.abc.Iterable):
+        return (sample(typing.get_args(annotation)[0]),)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return next(iter(annotation))
+    if isinstance(annotation, type) and attrs.has(annotation):
+        fields = attrs.fields(attrs.resolve_types(annotation))
+        return annotation(**{f.name: sample(f.type) for f in fields})
+    examples: dict[Any, Any] = {str: "x1", bool: True, int: 1, float: 0.5}
+    return examples[annotation]
 
 
-def endpoints() -> list[tuple[str, str, str, str]]:
-    """(group, method name, HTTP method, documented template) of every one-request method."""
+def arguments(function: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Arguments for ``function`` found from its signature: a value for each required one
+    and for each field-to-send (a keyword defaulting to UNSET), so that it sends a request."""
+    hints = typing.get_type_hints(function)
+    positional, keywords = [], {}
+    for p in inspect.signature(function).parameters.values():
+        if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty:
+            positional.append(sample(hints[p.name]))
+        elif p.kind is p.KEYWORD_ONLY and p.default is UNSET:
+            keywords[p.name] = sample(hints[p.name])
+    return positional, keywords
+
+
+def endpoints() -> list[tuple[str, str, Endpoint]]:
+    """(group, method name, endpoint) of every one-request method (``@ENDPOINT.documents``)."""
     found = []
     for target in discover_targets():
         for name in dir(target.async_cls):
-            doc = inspect.getdoc(getattr(target.async_cls, name)) or ""
-            match = ENDPOINT.search(doc)
-            if not name.startswith("_") and match is not None:
-                found.append((target.attr, name, match[1], match[2]))
+            endpoint = endpoint_of(getattr(target.async_cls, name))
+            if not name.startswith("_") and endpoint is not None:
+                found.append((target.attr, name, endpoint))
     return found
 
 
 @pytest.mark.parametrize(
-    ("group", "name", "method", "template"),
-    endpoints(),
-    ids=[f"{g}.{n}" for g, n, *_ in endpoints()],
+    ("group", "name", "endpoint"), endpoints(), ids=[f"{g}.{n}" for g, n, _ in endpoints()]
 )
 async def test_every_endpoint_is_an_operation_named_after_its_method_with_its_template(
-    otel: Otel, group: str, name: str, method: str, template: str
+    otel: Otel, group: str, name: str, endpoint: Endpoint
 ) -> None:
+    method, template = endpoint.method, endpoint.template
     transport = MockTransport(lambda request: mock_response(200, {}))
     async with AsyncInventClient(API_KEY, transport=transport, max_retries=0) as client:
         function = getattr(getattr(client, group), name)
-        positional = [
-            "x1"
-            for p in list(inspect.signature(function).parameters.values())
-            if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty
-        ]
-        result = function(*positional, **NEEDS.get(name, {}))
+        positional, keywords = arguments(function)
+        result = function(*positional, **keywords)
         with contextlib.suppress(ResponseValidationError):  # {} is no model: the span is there
             await (result.first_page() if isinstance(result, AsyncPager) else result)
 

@@ -21,6 +21,11 @@ sync :class:`Pager` over as its async pager (the loop cannot consume a blocking 
 A method with ``@typing.overload`` signatures (two or more, before the implementation) gets
 the same overloads, each mapped by the rule of its result, then the twin of the
 implementation.
+A method decorated with exactly ``@ENDPOINT.documents`` (an
+:class:`~invent_async._endpoints.Endpoint` of its module) gets its docstring with the
+endpoint's ````METHOD /path```` line, inserted after the summary paragraph as the decorator
+does at run time (:func:`~invent_async._endpoints.insert_line`): the source spells the
+endpoint only in its declaration, the sync twin's docstring shows it.
 
 The client class itself, ``InventClient``, is generated too: it subclasses the hand-written
 ``SyncClient`` (lifecycle, views), takes the arguments of ``AsyncInventClient.__init__`` that

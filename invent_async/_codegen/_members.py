@@ -16,6 +16,7 @@ from typing import Final
 
 import attrs
 
+from .._endpoints import Endpoint, insert_line
 from .._public import defined_in
 from ._source import (
     ASYNC_ITERATORS,
@@ -106,9 +107,10 @@ def _method(
         if decorators != ["overload"] or source.origins.get("overload") != OVERLOAD:
             raise CodegenError(f"{where}: an overload needs exactly typing's @overload")
         ctx.imports.add("overload", *OVERLOAD)
-    elif decorators:
+    endpoint = None if stub else _documented_endpoint(source, node, where)
+    if not stub and decorators and endpoint is None:
         raise CodegenError(f"{where}: no rule for decorators {decorators}")
-    docstring = "" if stub else _docstring(source, node, where, indent=8)
+    docstring = "" if stub else _docstring(source, node, where, indent=8, endpoint=endpoint)
     if node.returns is None:
         raise CodegenError(f"{where}: the return type is not annotated")
     ret = Expr(source, node.returns, f"{where} (return type)")
@@ -133,6 +135,29 @@ def _method(
             "(the sync twin cannot tell whether it needs the event loop)"
         )
     return _Method(node.name, _params(source, node, where, ctx), returns, kind, docstring)
+
+
+def _documented_endpoint(
+    source: Source, node: ast.FunctionDef | ast.AsyncFunctionDef, where: str
+) -> Endpoint | None:
+    """The endpoint of a method decorated with exactly ``@ENDPOINT.documents`` (an
+    :class:`~invent_async._endpoints.Endpoint` of its module), else None."""
+    if len(node.decorator_list) != 1:
+        return None
+    decorator = node.decorator_list[0]
+    if not (
+        isinstance(decorator, ast.Attribute)
+        and decorator.attr == "documents"
+        and isinstance(decorator.value, ast.Name)
+    ):
+        return None
+    origin = source.origins.get(decorator.value.id)
+    if origin is None or origin[0] == "":
+        return None
+    found = getattr(importlib.import_module(origin[0]), origin[1], None)
+    if not isinstance(found, Endpoint):
+        raise CodegenError(f"{where}: @{decorator.value.id}.documents is not an endpoint's")
+    return found
 
 
 def _same_object(origin: tuple[str, str] | None, known: tuple[str, str]) -> bool:
@@ -215,7 +240,10 @@ def _docstring(
     where: str,
     *,
     indent: int,
+    endpoint: Endpoint | None = None,
 ) -> str:
+    """The docstring's source text, reworded for the sync twin; with ``endpoint``, its
+    documentation line inserted where ``@ENDPOINT.documents`` puts it at run time."""
     first = node.body[0] if node.body else None
     if not (
         isinstance(first, ast.Expr)
@@ -228,7 +256,12 @@ def _docstring(
             f"{where}: the docstring is indented by {first.col_offset}, expected {indent} "
             "(it is copied verbatim)"
         )
-    return sync_docstring(source.segment(first.value))
+    text = source.segment(first.value)
+    if endpoint is not None:
+        if not (text.startswith('"""') and text.endswith('"""') and len(text) >= 6):
+            raise CodegenError(f'{where}: the docstring of an endpoint is written in """')
+        text = f'"""{insert_line(text[3:-3], endpoint.line, " " * indent)}"""'
+    return sync_docstring(text)
 
 
 SYNC_WORDING: Final = (

@@ -20,7 +20,10 @@ from .._limits import RateLimit
 from .._models import (
     Channel,
     Contact,
+    ContactChannelOption,
     ContactField,
+    ContactImportResult,
+    ContactMemory,
     ContactNote,
     ContactStatus,
     MergeResult,
@@ -312,6 +315,70 @@ class Contacts:
         return Pager(
             self._bridge,
             lambda: self._async().list_notes(
+                contact_id,
+                take=take,
+                page=page,
+            ),
+        )
+
+    def preview_import(
+        self,
+        channels: Iterable[ContactChannelOption],
+        *,
+        segment_id: str | None = None,
+    ) -> ContactImportResult:
+        """Dry-run a bulk import: what importing these rows would do, writing nothing.
+
+        ``POST /orgs/{org_id}/contacts/bulk/dry``
+
+        The answer sorts the rows into ``created`` (they would create a contact), ``updated``
+        (they would update one) and ``invalid`` (rejected); the docs say no more than those
+        names. Nothing is written, so the call is retried like any idempotent one. Documented
+        on a legacy docs page only; the import itself is not in the docs.
+
+        Args:
+            channels: The rows, 1 to 10,000 of them, each a :class:`ContactChannelOption`
+                (``ContactChannelOption(type="email", email="jane@example.com")``).
+            segment_id: A segment to put the imported contacts into.
+
+        Returns:
+            The rows, sorted into created, updated and invalid.
+
+        Raises:
+            TypeError: ``channels`` is not an iterable of :class:`ContactChannelOption`, or
+                ``segment_id`` is not a string (nothing is sent).
+            ValueError: fewer than 1 or more than 10,000 rows, or a blank ``segment_id``.
+        """
+        return self._bridge.call(
+            lambda: self._async().preview_import(
+                channels,
+                segment_id=segment_id,
+            ),
+        )
+
+    def list_memories(
+        self,
+        contact_id: str,
+        *,
+        take: int = 100,
+        page: int = 1,
+    ) -> Pager[ContactMemory]:
+        """What is remembered about a contact: facts, preferences, goals and experiences.
+
+        ``GET /orgs/{org_id}/contacts/{contact_id}/memories``
+
+        Legacy page only: the endpoint appears on one older docs page and on no current one,
+        so whether the API still serves it is unknown. That page typed the timestamps as plain
+        dates; :class:`ContactMemory` reads dates and date-times.
+
+        Args:
+            contact_id: The contact.
+            take: Page size, 1 to 100.
+            page: First page to fetch (1-based).
+        """
+        return Pager(
+            self._bridge,
+            lambda: self._async().list_memories(
                 contact_id,
                 take=take,
                 page=page,

@@ -1,11 +1,13 @@
-"""``client.contacts``: every contacts endpoint, each one build -> send -> parse."""
+"""``client.contacts``: every contacts endpoint, each one declared once and called as build ->
+send -> parse (the endpoint builds the request, the pipeline sends it, the converter parses)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Literal, Unpack, overload
 
+from .._endpoints import Endpoint
 from .._jobs.engine import DEFAULT_MAX_RETRIES, BulkOptions, BulkStream, check_options
 from .._jobs.results import (
     BulkReport,
@@ -19,8 +21,12 @@ from .._models import (
     Channel,
     ChannelUpdate,
     Contact,
+    ContactChannelOption,
     ContactCreate,
     ContactField,
+    ContactImport,
+    ContactImportResult,
+    ContactMemory,
     ContactMerge,
     ContactNote,
     ContactRef,
@@ -37,8 +43,39 @@ from .._types import UNSET, Unset
 
 __all__ = ["AsyncContacts"]
 
-_CONTACT = "/orgs/{org_id}/contacts/{contact_id}"
-_SEGMENT = "/orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}"
+ADD_SEGMENT = Endpoint(
+    "POST", "/orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}", "contacts.add_segment"
+)
+REMOVE_SEGMENT = Endpoint(
+    "DELETE",
+    "/orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}",
+    "contacts.remove_segment",
+    inferred=True,
+)
+LIST_SEGMENTS = Endpoint(
+    "GET", "/orgs/{org_id}/contacts/{contact_id}/segments", "contacts.list_segments"
+)
+LIST = Endpoint("GET", "/orgs/{org_id}/contacts", "contacts.list")
+GET = Endpoint("GET", "/orgs/{org_id}/contacts/{contact_id}", "contacts.get", inferred=True)
+CREATE = Endpoint("POST", "/orgs/{org_id}/contacts", "contacts.create", idempotent=False)
+UPDATE = Endpoint("PATCH", "/orgs/{org_id}/contacts/{contact_id}", "contacts.update")
+DELETE = Endpoint(
+    "DELETE", "/orgs/{org_id}/contacts/{contact_id}", "contacts.delete", inferred=True
+)
+MERGE = Endpoint(
+    "POST", "/orgs/{org_id}/contacts/{contact_id}/merge", "contacts.merge", idempotent=False
+)
+LIST_FIELDS = Endpoint("GET", "/orgs/{org_id}/contacts/fields", "contacts.list_fields")
+LIST_NOTES = Endpoint("GET", "/orgs/{org_id}/contacts/{contact_id}/notes", "contacts.list_notes")
+LIST_MEMORIES = Endpoint(
+    "GET", "/orgs/{org_id}/contacts/{contact_id}/memories", "contacts.list_memories"
+)
+PREVIEW_IMPORT = Endpoint("POST", "/orgs/{org_id}/contacts/bulk/dry", "contacts.preview_import")
+UPDATE_CHANNEL = Endpoint(
+    "PATCH",
+    "/orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}",
+    "contacts.update_channel",
+)
 
 
 class AsyncContacts:
@@ -46,17 +83,13 @@ class AsyncContacts:
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
-        self._contacts = pipeline.path("contacts") + "/"  # "/orgs/{org}/contacts/", encoded
-
-    def _path(self, *segments: str | tuple[str, object]) -> str:
-        return self._pipeline.path("contacts", *segments)
+        self._prefix = pipeline.prefix  # "/orgs/{org}", encoded once
 
     # ------------------------------------------------------------------ segments
 
+    @ADD_SEGMENT.documents
     async def add_segment(self, contact_id: str, segment_id: str) -> Contact:
         """Add a contact to a segment.
-
-        ``POST /orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}``
 
         Adding a segment the contact already has changes nothing, so the call is retried
         like any idempotent one.
@@ -68,13 +101,12 @@ class AsyncContacts:
         Returns:
             The updated contact, with its segments.
         """
-        request = self._segment_request("POST", contact_id, segment_id)
+        request = ADD_SEGMENT.request(self._prefix, contact_id, segment_id)
         return await self._pipeline.call(request, Contact)
 
+    @REMOVE_SEGMENT.documents
     async def remove_segment(self, contact_id: str, segment_id: str) -> Contact:
         """Remove a contact from a segment.
-
-        ``DELETE /orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}``
 
         Inferred endpoint: the published docs do not show it; it mirrors
         :meth:`add_segment` following the API's conventions.
@@ -86,15 +118,14 @@ class AsyncContacts:
         Returns:
             The updated contact.
         """
-        request = self._segment_request("DELETE", contact_id, segment_id)
+        request = REMOVE_SEGMENT.request(self._prefix, contact_id, segment_id)
         return await self._pipeline.call(request, Contact)
 
+    @LIST_SEGMENTS.documents
     def list_segments(
         self, contact_id: str, *, take: int = 100, page: int = 1
     ) -> AsyncPager[Segment]:
         """The segments a contact belongs to.
-
-        ``GET /orgs/{org_id}/contacts/{contact_id}/segments``
 
         Args:
             contact_id: The contact.
@@ -104,19 +135,12 @@ class AsyncContacts:
         Returns:
             An async-iterable pager over the segments (no request is made until you iterate).
         """
-        path = self._path(("contact_id", contact_id), "segments")
-        return self._pipeline.paginate(
-            path,
-            {},
-            Segment,
-            take=take,
-            page=page,
-            operation="contacts.list_segments",
-            template="/orgs/{org_id}/contacts/{contact_id}/segments",
-        )
+        first = LIST_SEGMENTS.request(self._prefix, contact_id)
+        return self._pipeline.paginate(first, {}, Segment, take=take, page=page)
 
     # ------------------------------------------------------------------ contacts
 
+    @LIST.documents
     def list(
         self,
         *,
@@ -134,8 +158,6 @@ class AsyncContacts:
         page: int = 1,
     ) -> AsyncPager[Contact]:
         """List contacts, walking every page.
-
-        ``GET /orgs/{org_id}/contacts``
 
         Filters left at None are not sent.
 
@@ -170,20 +192,12 @@ class AsyncContacts:
             "exclude_board_id": exclude_board_id,
             "status": None if status is None else str(status),
         }
-        return self._pipeline.paginate(
-            self._path(),
-            params,
-            Contact,
-            take=take,
-            page=page,
-            operation="contacts.list",
-            template="/orgs/{org_id}/contacts",
-        )
+        first = LIST.request(self._prefix)
+        return self._pipeline.paginate(first, params, Contact, take=take, page=page)
 
+    @GET.documents
     async def get(self, contact_id: str) -> Contact:
         """Fetch one contact.
-
-        ``GET /orgs/{org_id}/contacts/{contact_id}``
 
         Inferred endpoint: the published docs do not show it; it follows the API's REST
         conventions.
@@ -191,10 +205,9 @@ class AsyncContacts:
         Args:
             contact_id: The contact.
         """
-        path = self._path(("contact_id", contact_id))
-        request = Request(method="GET", path=path, operation="contacts.get", template=_CONTACT)
-        return await self._pipeline.call(request, Contact)
+        return await self._pipeline.call(GET.request(self._prefix, contact_id), Contact)
 
+    @CREATE.documents
     async def create(
         self,
         *,
@@ -205,8 +218,6 @@ class AsyncContacts:
         segment_ids: Sequence[str] | Unset = UNSET,
     ) -> Contact:
         """Create a contact with its first channel.
-
-        ``POST /orgs/{org_id}/contacts``
 
         The API needs an email or a phone (or a channel user id) for the channel. Creating is
         not idempotent, so it is retried only when the request certainly did not reach the
@@ -228,16 +239,10 @@ class AsyncContacts:
             channel=NewChannel(user_id=user_id, name=name, email=email, phone=phone),
             segment_ids=UNSET if segment_ids is UNSET else tuple(segment_ids),
         )
-        request = Request(
-            method="POST",
-            path=self._path(),
-            body=json_body(body),
-            idempotent=False,
-            operation="contacts.create",
-            template="/orgs/{org_id}/contacts",
-        )
+        request = CREATE.request(self._prefix, body=json_body(body))
         return await self._pipeline.call(request, Contact)
 
+    @UPDATE.documents
     async def update(
         self,
         contact_id: str,
@@ -247,8 +252,6 @@ class AsyncContacts:
         unsubscribed: bool | Unset = UNSET,
     ) -> Contact:
         """Change a contact.
-
-        ``PATCH /orgs/{org_id}/contacts/{contact_id}``
 
         Only the arguments you pass are sent. This is the API's way to block/unblock and to
         unsubscribe/resubscribe a contact.
@@ -265,20 +268,12 @@ class AsyncContacts:
         body = ContactUpdate(name=name, blocked=blocked, unsubscribed=unsubscribed)
         if body == ContactUpdate():
             raise ValueError("update() needs at least one of name, blocked, unsubscribed")
-        path = self._path(("contact_id", contact_id))
-        request = Request(
-            method="PATCH",
-            path=path,
-            body=json_body(body),
-            operation="contacts.update",
-            template=_CONTACT,
-        )
+        request = UPDATE.request(self._prefix, contact_id, body=json_body(body))
         return await self._pipeline.call(request, Contact)
 
+    @DELETE.documents
     async def delete(self, contact_id: str) -> None:
         """Delete a contact.
-
-        ``DELETE /orgs/{org_id}/contacts/{contact_id}``
 
         Inferred endpoint: the published docs do not show it; it follows the API's REST
         conventions. The response body is not relied on.
@@ -286,18 +281,13 @@ class AsyncContacts:
         Args:
             contact_id: The contact.
         """
-        path = self._path(("contact_id", contact_id))
-        request = Request(
-            method="DELETE", path=path, operation="contacts.delete", template=_CONTACT
-        )
-        await self._pipeline.send(request)
+        await self._pipeline.send(DELETE.request(self._prefix, contact_id))
 
+    @MERGE.documents
     async def merge(
         self, contact_id: str, source_contact_ids: Sequence[str] | None = None
     ) -> MergeResult:
         """Fold other contacts into a primary one.
-
-        ``POST /orgs/{org_id}/contacts/{contact_id}/merge``
 
         Not idempotent: retried only when the request certainly did not reach the server.
 
@@ -316,63 +306,101 @@ class AsyncContacts:
             sources = tuple(source_contact_ids)
             if not 1 <= len(sources) <= 50:
                 raise ValueError("source_contact_ids must hold 1 to 50 ids")
-        path = self._path(("contact_id", contact_id), "merge")
         body = json_body(ContactMerge(source_contact_ids=sources))
-        request = Request(
-            method="POST",
-            path=path,
-            body=body,
-            idempotent=False,
-            operation="contacts.merge",
-            template="/orgs/{org_id}/contacts/{contact_id}/merge",
-        )
+        request = MERGE.request(self._prefix, contact_id, body=body)
         return await self._pipeline.call(request, MergeResult)
 
     # ------------------------------------------------------------------ sub-resources
 
+    @LIST_FIELDS.documents
     def list_fields(self, *, take: int = 100, page: int = 1) -> AsyncPager[ContactField]:
         """The organisation's contact field definitions.
-
-        ``GET /orgs/{org_id}/contacts/fields``
 
         Args:
             take: Page size, 1 to 100.
             page: First page to fetch (1-based).
         """
-        path = self._path("fields")
-        return self._pipeline.paginate(
-            path,
-            {},
-            ContactField,
-            take=take,
-            page=page,
-            operation="contacts.list_fields",
-            template="/orgs/{org_id}/contacts/fields",
-        )
+        first = LIST_FIELDS.request(self._prefix)
+        return self._pipeline.paginate(first, {}, ContactField, take=take, page=page)
 
+    @LIST_NOTES.documents
     def list_notes(
         self, contact_id: str, *, take: int = 100, page: int = 1
     ) -> AsyncPager[ContactNote]:
         """The notes on a contact.
-
-        ``GET /orgs/{org_id}/contacts/{contact_id}/notes``
 
         Args:
             contact_id: The contact.
             take: Page size, 1 to 100.
             page: First page to fetch (1-based).
         """
-        path = self._path(("contact_id", contact_id), "notes")
-        return self._pipeline.paginate(
-            path,
-            {},
-            ContactNote,
-            take=take,
-            page=page,
-            operation="contacts.list_notes",
-            template="/orgs/{org_id}/contacts/{contact_id}/notes",
-        )
+        first = LIST_NOTES.request(self._prefix, contact_id)
+        return self._pipeline.paginate(first, {}, ContactNote, take=take, page=page)
 
+    @PREVIEW_IMPORT.documents
+    async def preview_import(
+        self, channels: Iterable[ContactChannelOption], *, segment_id: str | None = None
+    ) -> ContactImportResult:
+        """Dry-run a bulk import: what importing these rows would do, writing nothing.
+
+        The answer sorts the rows into ``created`` (they would create a contact), ``updated``
+        (they would update one) and ``invalid`` (rejected); the docs say no more than those
+        names. Nothing is written, so the call is retried like any idempotent one. Documented
+        on a legacy docs page only; the import itself is not in the docs.
+
+        Args:
+            channels: The rows, 1 to 10,000 of them, each a :class:`ContactChannelOption`
+                (``ContactChannelOption(type="email", email="jane@example.com")``).
+            segment_id: A segment to put the imported contacts into.
+
+        Returns:
+            The rows, sorted into created, updated and invalid.
+
+        Raises:
+            TypeError: ``channels`` is not an iterable of :class:`ContactChannelOption`, or
+                ``segment_id`` is not a string (nothing is sent).
+            ValueError: fewer than 1 or more than 10,000 rows, or a blank ``segment_id``.
+        """
+        if isinstance(channels, str | bytes | Mapping) or not isinstance(channels, Iterable):
+            raise TypeError(
+                f"channels must be an iterable of ContactChannelOption rows, "
+                f"not {type(channels).__name__}"
+            )
+        rows = tuple(channels)
+        for index, row in enumerate(rows):
+            if not isinstance(row, ContactChannelOption):
+                raise TypeError(
+                    f"channels[{index}] must be a ContactChannelOption, got {type(row).__name__}"
+                )
+        if not 1 <= len(rows) <= 10_000:
+            raise ValueError(f"channels must hold 1 to 10,000 rows, got {len(rows)}")
+        if segment_id is not None and not isinstance(segment_id, str):
+            raise TypeError(f"segment_id must be a string, got {type(segment_id).__name__}")
+        if segment_id is not None and not segment_id.strip():
+            raise ValueError("segment_id must be a non-empty string")
+        body = ContactImport(channels=rows, segment_id=UNSET if segment_id is None else segment_id)
+        request = PREVIEW_IMPORT.request(self._prefix, body=json_body(body))
+        return await self._pipeline.call(request, ContactImportResult)
+
+    @LIST_MEMORIES.documents
+    def list_memories(
+        self, contact_id: str, *, take: int = 100, page: int = 1
+    ) -> AsyncPager[ContactMemory]:
+        """What is remembered about a contact: facts, preferences, goals and experiences.
+
+        Legacy page only: the endpoint appears on one older docs page and on no current one,
+        so whether the API still serves it is unknown. That page typed the timestamps as plain
+        dates; :class:`ContactMemory` reads dates and date-times.
+
+        Args:
+            contact_id: The contact.
+            take: Page size, 1 to 100.
+            page: First page to fetch (1-based).
+        """
+        first = LIST_MEMORIES.request(self._prefix, contact_id)
+        return self._pipeline.paginate(first, {}, ContactMemory, take=take, page=page)
+
+    @UPDATE_CHANNEL.documents
     async def update_channel(
         self,
         contact_id: str,
@@ -385,8 +413,6 @@ class AsyncContacts:
         email: str | Unset | None = UNSET,
     ) -> Channel:
         """Change a contact's *custom* channel.
-
-        ``PATCH /orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}``
 
         Only channels of type ``custom`` can be changed. Only the arguments you pass are sent;
         None clears a field.
@@ -406,25 +432,10 @@ class AsyncContacts:
         body = ChannelUpdate(avatar=avatar, name=name, phone=phone, username=username, email=email)
         if body == ChannelUpdate():
             raise ValueError("update_channel() needs at least one field to change")
-        path = self._path(("contact_id", contact_id), "channels", ("channel_id", channel_id))
-        request = Request(
-            method="PATCH",
-            path=path,
-            body=json_body(body),
-            operation="contacts.update_channel",
-            template="/orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}",
-        )
+        request = UPDATE_CHANNEL.request(self._prefix, contact_id, channel_id, body=json_body(body))
         return await self._pipeline.call(request, Channel)
 
     # ------------------------------------------------------------------ bulk
-
-    def _segment_request(self, method: str, contact_id: str, segment_id: str) -> Request:
-        # the path of _path(contact_id, "segments", segment_id), ids escaped the same way
-        contact = path_segment(contact_id, "contact_id")
-        segment = path_segment(segment_id, "segment_id")
-        path = f"{self._contacts}{contact}/segments/{segment}"
-        operation = "contacts.add_segment" if method == "POST" else "contacts.remove_segment"
-        return Request(method=method, path=path, operation=operation, template=_SEGMENT)
 
     def _segment_job(
         self,
@@ -447,7 +458,8 @@ class AsyncContacts:
         pipeline = self._pipeline.with_options(self._pipeline.options.for_bulk(retries))
 
         async def change(contact_id: str, stats: CallStats) -> Contact | None:
-            request = self._segment_request(method, contact_id, segment_id)
+            endpoint = ADD_SEGMENT if method == "POST" else REMOVE_SEGMENT
+            request = endpoint.request(self._prefix, contact_id, segment_id)
             if streaming:
                 return await pipeline.call(request, Contact, stats)
             await pipeline.send(request, stats)
@@ -684,20 +696,22 @@ class AsyncContacts:
         if not isinstance(dry_run, bool):
             raise TypeError(f"dry_run must be True or False, got {dry_run!r}")
         pipeline = self._pipeline.with_options(self._pipeline.options.for_bulk(DEFAULT_MAX_RETRIES))
-        members_path = self._path()
+        members = Request(
+            method="GET", path=LIST.path(self._prefix)
+        )  # unnamed, not traced as contacts.list
 
         async def fetch_page(number: int, stats: CallStats) -> Page[ContactRef]:
             query = {"segment_id": segment_id}  # only the ids are read (ContactRef)
             pager = pipeline.paginate(
-                members_path, query, ContactRef, take=MEMBER_PAGE_SIZE, page=number, stats=stats
+                members, query, ContactRef, take=MEMBER_PAGE_SIZE, page=number, stats=stats
             )
             return await pager.first_page()
 
         async def add(contact_id: str, stats: CallStats) -> None:
-            await pipeline.send(self._segment_request("POST", contact_id, segment_id), stats)
+            await pipeline.send(ADD_SEGMENT.request(self._prefix, contact_id, segment_id), stats)
 
         async def remove(contact_id: str, stats: CallStats) -> None:
-            await pipeline.send(self._segment_request("DELETE", contact_id, segment_id), stats)
+            await pipeline.send(REMOVE_SEGMENT.request(self._prefix, contact_id, segment_id), stats)
 
         governor = pipeline.governor_stats()
         job = SegmentSyncJob(

@@ -1,16 +1,26 @@
-"""``client.segments``: every segments endpoint, each one build -> send -> parse."""
+"""``client.segments``: every segments endpoint, each one declared once and called as build ->
+send -> parse (the endpoint builds the request, the pipeline sends it, the converter parses)."""
 
 from __future__ import annotations
 
+from .._endpoints import Endpoint
 from .._models import Segment, SegmentColor, SegmentCreate, SegmentUpdate
 from .._pagination import AsyncPager
 from .._pipeline import Pipeline
-from .._protocol import Request, json_body
+from .._protocol import json_body
 from .._types import UNSET, Unset
 
 __all__ = ["AsyncSegments"]
 
-_SEGMENT = "/orgs/{org_id}/segments/{segment_id}"
+LIST = Endpoint("GET", "/orgs/{org_id}/segments", "segments.list")
+GET = Endpoint("GET", "/orgs/{org_id}/segments/{segment_id}", "segments.get", inferred=True)
+CREATE = Endpoint(
+    "POST", "/orgs/{org_id}/segments", "segments.create", idempotent=False, inferred=True
+)
+UPDATE = Endpoint("PATCH", "/orgs/{org_id}/segments/{segment_id}", "segments.update")
+DELETE = Endpoint(
+    "DELETE", "/orgs/{org_id}/segments/{segment_id}", "segments.delete", inferred=True
+)
 
 
 def _check_name(name: str) -> str:
@@ -24,10 +34,9 @@ class AsyncSegments:
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
+        self._prefix = pipeline.prefix  # "/orgs/{org}", encoded once
 
-    def _path(self, *segments: str | tuple[str, object]) -> str:
-        return self._pipeline.path("segments", *segments)
-
+    @LIST.documents
     def list(
         self,
         *,
@@ -37,8 +46,6 @@ class AsyncSegments:
         page: int = 1,
     ) -> AsyncPager[Segment]:
         """List segments with the board columns that use them.
-
-        ``GET /orgs/{org_id}/segments``
 
         Args:
             search: Search by segment name (the filter's name is inferred; the docs do not
@@ -51,20 +58,12 @@ class AsyncSegments:
             An async-iterable pager over the segments (no request is made until you iterate).
         """
         params = {"search": search, "exclude_board_columns": exclude_board_columns}
-        return self._pipeline.paginate(
-            self._path(),
-            params,
-            Segment,
-            take=take,
-            page=page,
-            operation="segments.list",
-            template="/orgs/{org_id}/segments",
-        )
+        first = LIST.request(self._prefix)
+        return self._pipeline.paginate(first, params, Segment, take=take, page=page)
 
+    @GET.documents
     async def get(self, segment_id: str) -> Segment:
         """Fetch one segment.
-
-        ``GET /orgs/{org_id}/segments/{segment_id}``
 
         Inferred endpoint: the published docs do not show it; it follows the API's REST
         conventions.
@@ -72,14 +71,11 @@ class AsyncSegments:
         Args:
             segment_id: The segment.
         """
-        path = self._path(("segment_id", segment_id))
-        request = Request(method="GET", path=path, operation="segments.get", template=_SEGMENT)
-        return await self._pipeline.call(request, Segment)
+        return await self._pipeline.call(GET.request(self._prefix, segment_id), Segment)
 
+    @CREATE.documents
     async def create(self, name: str, *, color: SegmentColor | str | Unset = UNSET) -> Segment:
         """Create a segment.
-
-        ``POST /orgs/{org_id}/segments``
 
         Inferred endpoint: the published docs do not show it; the body mirrors the documented
         update. Not idempotent: retried only when the request certainly did not reach the
@@ -94,16 +90,9 @@ class AsyncSegments:
             The created segment.
         """
         body = json_body(SegmentCreate(name=_check_name(name), color=_color(color)))
-        request = Request(
-            method="POST",
-            path=self._path(),
-            body=body,
-            idempotent=False,
-            operation="segments.create",
-            template="/orgs/{org_id}/segments",
-        )
-        return await self._pipeline.call(request, Segment)
+        return await self._pipeline.call(CREATE.request(self._prefix, body=body), Segment)
 
+    @UPDATE.documents
     async def update(
         self,
         segment_id: str,
@@ -112,8 +101,6 @@ class AsyncSegments:
         color: SegmentColor | str | Unset = UNSET,
     ) -> Segment:
         """Rename or recolour a segment.
-
-        ``PATCH /orgs/{org_id}/segments/{segment_id}``
 
         Args:
             segment_id: The segment.
@@ -126,20 +113,12 @@ class AsyncSegments:
         if name is UNSET and color is UNSET:
             raise ValueError("update() needs name or color")
         body = SegmentUpdate(name=name if name is UNSET else _check_name(name), color=_color(color))
-        path = self._path(("segment_id", segment_id))
-        request = Request(
-            method="PATCH",
-            path=path,
-            body=json_body(body),
-            operation="segments.update",
-            template=_SEGMENT,
-        )
+        request = UPDATE.request(self._prefix, segment_id, body=json_body(body))
         return await self._pipeline.call(request, Segment)
 
+    @DELETE.documents
     async def delete(self, segment_id: str) -> None:
         """Delete a segment.
-
-        ``DELETE /orgs/{org_id}/segments/{segment_id}``
 
         Inferred endpoint: the published docs do not show it; it follows the API's REST
         conventions. The response body is not relied on.
@@ -147,11 +126,7 @@ class AsyncSegments:
         Args:
             segment_id: The segment.
         """
-        path = self._path(("segment_id", segment_id))
-        request = Request(
-            method="DELETE", path=path, operation="segments.delete", template=_SEGMENT
-        )
-        await self._pipeline.send(request)
+        await self._pipeline.send(DELETE.request(self._prefix, segment_id))
 
 
 def _color(color: SegmentColor | str | Unset) -> SegmentColor | Unset:

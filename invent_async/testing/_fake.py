@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final, Generic, Self, TypeVar, cast, overload
 
 from aiohttp import web
@@ -21,7 +21,7 @@ from .. import _models as m
 from . import _store as st
 from ._app import FakeHandler, RecordedRequest
 from ._faults import FakeStats, RequestMatcher
-from ._records import ContactRecord, JSONDict, SegmentRecord, channel_json
+from ._records import ContactRecord, JSONDict, SegmentRecord, channel_json, memory_json
 
 __all__ = ["FakeInvent"]
 
@@ -470,6 +470,40 @@ class FakeInvent:
             ct = self._contact_record(self._org(org), contact_id)
             note = self._store.add_note(ct, content, attachments=attachments, user=user)
             return _read(note, m.ContactNote)
+
+    def add_memory(
+        self,
+        contact_id: str,
+        content: str,
+        *,
+        type: m.ContactMemoryType | str = m.ContactMemoryType.FACT,
+        importance: float = 0.5,
+        created_at: date | None = None,
+        org: str = st.DEFAULT_ORG,
+    ) -> m.ContactMemory:
+        """Remember something about a contact (KeyError for an unknown contact).
+
+        Its timestamps are the clock's time, or ``created_at``: a :class:`~datetime.date` is
+        sent as the legacy docs page shows it (``2023-12-25``), a datetime as every other.
+        """
+        with self._store.lock:
+            ct = self._contact_record(self._org(org), contact_id)
+            if created_at is None:
+                stamp = self._store.now()
+            elif isinstance(created_at, datetime):
+                stamp = _converter.format_datetime(created_at)
+            else:
+                stamp = created_at.isoformat()
+            memory = memory_json(
+                id=self._store.next_id("mem"),
+                contact_id=ct.id,
+                content=content,
+                type=str(type),
+                importance=importance,
+                stamp=stamp,
+            )
+            ct.memories.append(memory)
+            return _read(memory, m.ContactMemory)
 
     def add_to_segment(
         self, segment_id: str, contact_ids: Sequence[str], *, org: str = st.DEFAULT_ORG

@@ -25,6 +25,7 @@ __all__ = [
     "SegmentRecord",
     "channel_json",
     "field_json",
+    "memory_json",
     "note_json",
     "value_json",
 ]
@@ -109,6 +110,28 @@ def note_json(
     }
 
 
+def memory_json(
+    *,
+    id: str,
+    contact_id: str,
+    content: str,
+    type: str,
+    importance: float,
+    stamp: str,
+) -> JSONDict:
+    """A memory about a contact (the ``ContactMemory`` schema; ``stamp`` may be a plain date,
+    as the legacy docs page shows it)."""
+    return {
+        "id": id,
+        "content": content,
+        "type": type,
+        "importance": importance,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "contact_id": contact_id,
+    }
+
+
 @attrs.define(slots=True, eq=False)
 class SegmentRecord:
     """A segment. ``members`` is an ordered set of contact ids in joining order."""
@@ -152,6 +175,7 @@ class ContactRecord:
     ai_replies_disabled: bool = False
     segment_ids: dict[str, None] = attrs.Factory(dict)
     notes: list[JSONDict] = attrs.Factory(list)
+    memories: list[JSONDict] = attrs.Factory(list)
     blocked_at: str | None = None
     unsubscribed_at: str | None = None
     unsubscribe_reason: str | None = None

@@ -3,9 +3,19 @@
 Each :class:`Route` names a method, a path template of ``invent-openapi.yaml``, its
 operationId, the query parameters and body it accepts, and the function that answers it. A
 handler gets a :class:`Call` (the store, the organisation, the decoded path parameters, the
-validated query and body) and returns the JSON payload with any extra headers. Routing matches
-the *raw* (percent-encoded) path one segment per parameter, so ``a%2Fb`` is always one id.
-Adding an endpoint to the fake is one handler and one row.
+validated query and body) and returns the JSON payload with any extra headers. Adding an
+endpoint to the fake is one handler and one row, anywhere in :data:`ROUTES`.
+
+Routing (:class:`Router`) does not depend on the order of the table:
+
+- the *raw* (percent-encoded) path is matched one segment per template segment, so ``a%2Fb``
+  is always one id, against the templates of as many segments;
+- among the templates the path fits, a literal segment beats a parameter at the same
+  position, compared from the left: ``/contacts/fields`` is the contact fields, never the
+  contact ``fields`` (``/contacts/{contact_id}``); ``/contacts/bulk/dry`` the bulk dry run;
+- the first of those, in that order, with the request's method answers; when none has it,
+  405 with the methods of the templates that fit (``Allow``, in the order GET, POST, PUT,
+  PATCH, DELETE); when no template fits, 404.
 """
 
 from __future__ import annotations
@@ -29,15 +39,17 @@ from ._validation import (
     BodyChecker,
     QueryKind,
     Reply,
+    json_kind,
     paginate,
 )
 
-__all__ = ["ROUTES", "BodyMode", "Call", "Route", "resolve"]
+__all__ = ["ROUTES", "BodyMode", "Call", "Route", "Router", "resolve"]
 
 BodyMode: TypeAlias = Literal["none", "required", "optional"]
 
 _NO_HEADERS: Final[Mapping[str, str]] = {}
 _BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_METHOD_ORDER: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 @attrs.define(slots=True)
@@ -215,6 +227,67 @@ def list_contact_notes(call: Call) -> Reply:
     return paginate(contact.notes, call.query, dict)
 
 
+_IMPORT_ROW: Final = ("type", "email", "user_id", "name", "contact_id")
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+").fullmatch
+
+
+def dry_run_import(call: Call) -> Reply:
+    """Sort the rows into created, updated and invalid; write nothing.
+
+    The spec: ``channels`` required, at most 10000 rows of ``{type, email, user_id, name,
+    contact_id}`` (all strings, all optional), ``segment_id`` a string. It does not say how
+    rows are sorted; the fake's rule: a row naming a contact that exists (``contact_id``), or
+    whose email or user id is one of a contact's channels, updates it (the row comes back
+    with its ``contact_id``); a row with none of email, user id and contact, with an email
+    that is not one, or naming an unknown contact, is invalid; any other creates a contact.
+    """
+    checker = BodyChecker(call.body, ("channels", "segment_id"))
+    checker.string("segment_id")
+    rows = call.body.get("channels")
+    if "channels" not in call.body:
+        checker.errors.append("$.channels: required")
+    elif not isinstance(rows, list):
+        checker.errors.append(f"$.channels: expected an array, got {json_kind(rows)}")
+    elif len(rows) > 10_000:
+        checker.errors.append("$.channels: must have at most 10000 items")
+    else:
+        for index, row in enumerate(rows):
+            row_checker = BodyChecker(row, _IMPORT_ROW, f"$.channels[{index}]")
+            for key in _IMPORT_ROW:
+                row_checker.string(key)
+            checker.errors.extend(row_checker.errors)
+    values = checker.check()
+    org = call.org
+    if "segment_id" in values:
+        call.store.segment(org, values["segment_id"])
+    owners: dict[str, str] = {}  # a channel's email (casefolded) or user id -> its contact
+    for contact in org.contacts.values():
+        for channel in contact.channels:
+            owners.setdefault(channel["user_id"], contact.id)
+            if channel["email"]:
+                owners.setdefault(channel["email"].casefold(), contact.id)
+    result: dict[str, list[dict[str, str]]] = {"created": [], "updated": [], "invalid": []}
+    for row in rows:
+        email, user_id, contact_id = row.get("email"), row.get("user_id"), row.get("contact_id")
+        owner = contact_id if contact_id in org.contacts else None
+        if owner is None and contact_id is None:
+            owner = owners.get(user_id or "") or owners.get((email or "").casefold())
+        if contact_id is not None and owner is None:
+            result["invalid"].append(row)
+        elif owner is not None:
+            result["updated"].append({**row, "contact_id": owner})
+        elif (email is None and user_id is None) or (email is not None and not _EMAIL(email)):
+            result["invalid"].append(row)
+        else:
+            result["created"].append(row)
+    return result, _NO_HEADERS
+
+
+def list_contact_memories(call: Call) -> Reply:
+    contact = call.store.contact(call.org, call.params["contact_id"])
+    return paginate(contact.memories, call.query, dict)
+
+
 def update_contact_channel(call: Call) -> Reply:
     checker = BodyChecker(call.body, ("avatar", "name", "phone", "username", "email"))
     checker.string("avatar", nullable=True, max_length=2048)
@@ -291,7 +364,6 @@ _CONTACT: Final = "/orgs/{org_id}/contacts/{contact_id}"
 _SEGMENT: Final = "/orgs/{org_id}/segments/{segment_id}"
 
 ROUTES: Final[Sequence[Route]] = (
-    # Literal ``fields`` comes before ``{contact_id}``.
     Route(
         "GET",
         "/orgs/{org_id}/contacts/fields",
@@ -301,6 +373,13 @@ ROUTES: Final[Sequence[Route]] = (
     ),
     Route("GET", "/orgs/{org_id}/contacts", "listContacts", list_contacts, CONTACT_FILTERS),
     Route("POST", "/orgs/{org_id}/contacts", "createContact", create_contact, body="required"),
+    Route(
+        "POST",
+        "/orgs/{org_id}/contacts/bulk/dry",
+        "dryRunImportContacts",
+        dry_run_import,
+        body="required",
+    ),
     Route("GET", _CONTACT, "getContact", get_contact),
     Route("PATCH", _CONTACT, "updateContact", update_contact, body="required"),
     Route("DELETE", _CONTACT, "deleteContact", delete_contact),
@@ -319,6 +398,7 @@ ROUTES: Final[Sequence[Route]] = (
     ),
     Route("POST", f"{_CONTACT}/merge", "mergeContacts", merge_contacts, body="optional"),
     Route("GET", f"{_CONTACT}/notes", "listContactNotes", list_contact_notes, PAGINATION),
+    Route("GET", f"{_CONTACT}/memories", "listContactMemories", list_contact_memories, PAGINATION),
     Route(
         "PATCH",
         f"{_CONTACT}/channels/{{channel_id}}",
@@ -334,21 +414,8 @@ ROUTES: Final[Sequence[Route]] = (
 )
 
 
-def _by_length(routes: Sequence[Route]) -> dict[int, list[Route]]:
-    found: dict[int, list[Route]] = {}
-    for route in routes:
-        found.setdefault(len(route.parts), []).append(route)
-    return found
-
-
-_BY_LENGTH: Final = _by_length(ROUTES)
-
-
-def resolve(method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
-    """The route and decoded path params for a raw path; ApiError 400/404/405 otherwise."""
-    candidates = _BY_LENGTH.get(raw_path.count("/")) if raw_path.startswith("/") else None
-    if not candidates:
-        raise ApiError(404, f"No route for {method} {raw_path}")
+def _decoded(raw_path: str) -> list[str]:
+    """The raw path's segments, each percent-decoded; ApiError 400 for a bad encoding."""
     decoded: list[str] = []
     for part in raw_path[1:].split("/"):
         if "%" not in part:
@@ -360,14 +427,42 @@ def resolve(method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
             decoded.append(unquote(part, errors="strict"))
         except UnicodeDecodeError:
             raise ApiError(400, f"Path segment {part!r} is not UTF-8") from None
-    allowed: list[str] = []
-    for route in candidates:
-        params = route.match(decoded)
-        if params is None:
-            continue
-        if route.method == method:
-            return route, params
-        allowed.append(route.method)
-    if allowed:
-        raise ApiError(405, f"Method {method} not allowed on {raw_path}", allowed)
-    raise ApiError(404, f"No route for {method} {raw_path}")
+    return decoded
+
+
+class Router:
+    """Finds the route of a request by the rules of the module docstring, whatever the order
+    of ``routes``: each length's routes are sorted once, literal segments before parameters
+    from the left."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        by_length: dict[int, list[Route]] = {}
+        for route in routes:
+            by_length.setdefault(len(route.parts), []).append(route)
+        self._by_length = {
+            length: sorted(found, key=lambda r: tuple(part[0] == "{" for part in r.parts))
+            for length, found in by_length.items()
+        }
+
+    def resolve(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
+        """The route and decoded path params for a raw path; ApiError 400/404/405 otherwise."""
+        candidates = self._by_length.get(raw_path.count("/")) if raw_path.startswith("/") else None
+        if not candidates:
+            raise ApiError(404, f"No route for {method} {raw_path}")
+        decoded = _decoded(raw_path)
+        allowed: set[str] = set()
+        for route in candidates:
+            params = route.match(decoded)
+            if params is None:
+                continue
+            if route.method == method:
+                return route, params
+            allowed.add(route.method)
+        if allowed:
+            methods = [m for m in _METHOD_ORDER if m in allowed]
+            raise ApiError(405, f"Method {method} not allowed on {raw_path}", methods)
+        raise ApiError(404, f"No route for {method} {raw_path}")
+
+
+resolve: Final = Router(ROUTES).resolve
+"""The route of a request in :data:`ROUTES` (see :meth:`Router.resolve`)."""
