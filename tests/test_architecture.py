@@ -44,6 +44,7 @@ LAYERS: list[list[str]] = [
     ["_jobs.engine"],
     ["_jobs.segment_sync_job"],
     ["_jobs"],
+    ["resources._segment_jobs"],
     ["resources.*"],
     ["resources"],
     ["_client"],
