@@ -5,13 +5,9 @@ gets None when nothing observes (the common case), and then pays nothing more. S
 observes when:
 
 - OpenTelemetry's API is installed (the ``otel`` extra) *and* the application configured a
-  global tracer or meter provider (an SDK). With the API alone, or without the package, no
-  span object is created and no attribute is built. The check reads OpenTelemetry's globals
-  directly (its public getters look the environment up on every call while no provider is
-  set, which alone would cost about 1% of a loopback request); a provider set later is seen
-  on the next call. OpenTelemetry is imported only once the application has imported it
-  (a provider is set through ``opentelemetry.trace`` or ``opentelemetry.metrics``) or names
-  a provider in the environment, so ``import invent_async`` does not pay for it.
+  global tracer or meter provider (an SDK): ``_otel.telemetry()`` tells, cheaply, and gives the
+  tracer and instruments (``_otel`` loads the API only once the application uses it). With
+  the API alone, or without the package, no span object is created and no attribute is built.
 - ``INVENT_LOG=info`` or ``debug`` is set (read once, at import; the CLI's ``-v`` calls
   :func:`configure_logging`): one record per HTTP attempt on the ``invent_async`` logger.
 
@@ -21,17 +17,16 @@ semantic-convention attributes and ``invent.*`` ones; one child per HTTP attempt
 429s show; one per bulk job (:class:`Job`) with its counts. Items of a bulk job make no spans
 unless ``INVENT_OTEL_BULK_ITEMS`` asks for a share of them. A recording attempt span sends its
 W3C ``traceparent`` (and ``tracestate``; never baggage) unless ``INVENT_OTEL_PROPAGATE=false``.
-``OTEL_PYTHON_INSTRUMENTATION_INVENT_ENABLED=false`` turns spans and metrics off.
+``OTEL_PYTHON_INSTRUMENTATION_INVENT_ENABLED=false`` turns spans and metrics off (those
+switches, and :func:`configure_tracing`, are ``_otel``'s).
 
 Never recorded: the API key anywhere; bodies and the ids of a path in spans or metrics (paths
 appear as their templates); the organisation id on metrics (it is a span attribute). Log
 records carry the path (ids included) and, at debug only, the bodies, cut and with the key
 redacted.
 """
-
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -42,20 +37,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from . import _otel as otel
+from ._otel import Instruments, Telemetry, configure_tracing
 from ._protocol import RawResponse, Request, TransportRequest, request_id
 from ._secret import Secret
-from ._version import __version__
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Counter, Histogram, MeterProvider
-    from opentelemetry.trace import Span, Tracer, TracerProvider
+    from opentelemetry.trace import Span, Tracer
 
 __all__ = [
     "BODY_LOG_LIMIT",
-    "BULK_ITEMS_ENV",
-    "ENABLED_ENV",
     "LOG_ENV",
-    "PROPAGATE_ENV",
     "Attempt",
     "Job",
     "Operation",
@@ -70,85 +62,18 @@ __all__ = [
 ]
 
 LOG_ENV: Final = "INVENT_LOG"
-ENABLED_ENV: Final = "OTEL_PYTHON_INSTRUMENTATION_INVENT_ENABLED"
-PROPAGATE_ENV: Final = "INVENT_OTEL_PROPAGATE"
-BULK_ITEMS_ENV: Final = "INVENT_OTEL_BULK_ITEMS"
 BODY_LOG_LIMIT: Final = 1000
 """Characters of a request or response body shown in a debug record."""
-SCOPE: Final = "invent_async"
-"""The instrumentation scope (tracer and meter name)."""
-DURATION_BUCKETS: Final = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.075,
-    0.1,
-    0.25,
-    0.5,
-    0.75,
-    1,
-    2.5,
-    5,
-    7.5,
-    10,
-)
-"""The semantic conventions' advice for ``http.client.request.duration``."""
 
 logger: Final = logging.getLogger("invent_async")
 
-if TYPE_CHECKING:  # at run time, bound by _load_otel() once the application uses OpenTelemetry
-    from opentelemetry import context as otel_context
-    from opentelemetry import metrics as otel_metrics
-    from opentelemetry import trace as otel_trace
-    from opentelemetry.trace import SpanKind, StatusCode
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-_USED_BY_APP: Final = ("opentelemetry.trace", "opentelemetry.metrics")
-"""Modules an application that set a provider has imported (a provider is set through them)."""
-_FROM_ENV: Final = (
-    "OTEL_PYTHON_TRACER_PROVIDER" in os.environ or "OTEL_PYTHON_METER_PROVIDER" in os.environ
-)
-"""A provider named in the environment: OpenTelemetry loads it without the application."""
-
-
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    return value not in ("0", "false", "off", "no")
-
-
-def _ratio(name: str) -> float:
-    value = os.environ.get(name, "").strip().lower()
-    if value in ("", "0", "false", "off", "no"):
-        return 0.0
-    if value in ("1", "true", "on", "yes", "all"):
-        return 1.0
-    try:
-        ratio = float(value)
-    except ValueError:
-        return 0.0
-    return min(max(ratio, 0.0), 1.0) if ratio == ratio else 0.0
-
 
 class _Switches:
-    """The switches, read once at import (changed only by ``configure_*``)."""
+    """The logging switches, read once at import (changed only by :func:`configure_logging`)."""
 
-    __slots__ = (
-        "bulk_items",
-        "enabled",
-        "handler",
-        "log_bodies",
-        "log_level",
-        "logger_level",
-        "propagate",
-    )
+    __slots__ = ("handler", "log_bodies", "log_level", "logger_level")
 
     def __init__(self) -> None:
-        self.enabled = _flag(ENABLED_ENV, True)
-        self.propagate = _flag(PROPAGATE_ENV, True)
-        self.bulk_items = _ratio(BULK_ITEMS_ENV)
         self.log_level = 0  # 0: no per-attempt records; else logging.INFO or logging.DEBUG
         self.log_bodies = False
         self.logger_level: int | None = None  # the logger's level before we lowered it
@@ -156,23 +81,6 @@ class _Switches:
 
 
 _switches: Final = _Switches()
-
-
-def configure_tracing(
-    *, enabled: bool | None = None, propagate: bool | None = None, bulk_items: float | None = None
-) -> None:
-    """Change the tracing switches of the environment variables at run time (None: unchanged).
-
-    ``enabled`` is ``OTEL_PYTHON_INSTRUMENTATION_INVENT_ENABLED``, ``propagate``
-    ``INVENT_OTEL_PROPAGATE``, ``bulk_items`` ``INVENT_OTEL_BULK_ITEMS`` (the share, 0 to 1,
-    of a bulk job's items that get their spans).
-    """
-    if enabled is not None:
-        _switches.enabled = enabled
-    if propagate is not None:
-        _switches.propagate = propagate
-    if bulk_items is not None:
-        _switches.bulk_items = min(max(float(bulk_items), 0.0), 1.0)
 
 
 def configure_logging(level: str | int | None) -> None:
@@ -220,142 +128,6 @@ def log_level() -> int:
 configure_logging(os.environ.get(LOG_ENV))
 
 
-# --------------------------------------------------------------------------- providers
-
-
-class _Instruments:
-    """The metric instruments of one meter provider."""
-
-    __slots__ = ("bulk_items", "duration", "governor_wait", "rate_limited", "retries")
-
-    def __init__(self, provider: MeterProvider) -> None:
-        meter = provider.get_meter(SCOPE, __version__)
-        self.duration: Histogram = meter.create_histogram(
-            "http.client.request.duration",
-            unit="s",
-            description="Duration of HTTP client requests (one per attempt).",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self.retries: Counter = meter.create_counter(
-            "invent.client.retries",
-            unit="{retry}",
-            description="HTTP attempts that repeated a failed one.",
-        )
-        self.rate_limited: Counter = meter.create_counter(
-            "invent.client.rate_limited",
-            unit="{response}",
-            description="429 Too Many Requests answers.",
-        )
-        self.governor_wait: Histogram = meter.create_histogram(
-            "invent.client.governor.wait",
-            unit="s",
-            description="Time an attempt waited in the rate governor before it was sent.",
-            explicit_bucket_boundaries_advisory=(0, *DURATION_BUCKETS, 30, 60, 120, 300),
-        )
-        self.bulk_items: Counter = meter.create_counter(
-            "invent.bulk.items",
-            unit="{item}",
-            description="Items of bulk jobs by outcome (succeeded, failed, skipped).",
-        )
-
-
-class _Telemetry:
-    """What the current providers give: a tracer (or None) and instruments (or None)."""
-
-    __slots__ = ("instruments", "meter_provider", "tracer", "tracer_provider")
-
-    def __init__(self, tracer_provider: object, meter_provider: object) -> None:
-        self.tracer_provider = tracer_provider
-        self.meter_provider = meter_provider
-        self.tracer: Tracer | None = None
-        self.instruments: _Instruments | None = None
-        if tracer_provider is not None:
-            assert _otel[0]
-            provider: TracerProvider = tracer_provider  # type: ignore[assignment]
-            self.tracer = provider.get_tracer(SCOPE, __version__)
-        if meter_provider is not None:
-            self.instruments = _Instruments(meter_provider)  # type: ignore[arg-type]
-
-
-_otel: list[bool | None] = [None]
-"""Whether OpenTelemetry's API is loaded (True), cannot be (False), or not looked at yet (None)."""
-
-
-def _load_otel() -> bool:
-    """Import OpenTelemetry's API, once: only when the application uses it, so that
-    ``import invent_async`` does not pay for it (about 30 ms) where nothing is traced."""
-    global otel_context, otel_metrics, otel_trace, SpanKind, StatusCode
-    global _TRACE_GLOBALS, _METRIC_GLOBALS, _DIRECT, _PROPAGATOR
-    try:
-        from opentelemetry import context as otel_context
-        from opentelemetry import metrics as otel_metrics
-        from opentelemetry import trace as otel_trace
-        from opentelemetry.trace import SpanKind, StatusCode
-        from opentelemetry.trace.propagation.tracecontext import (
-            TraceContextTextMapPropagator,
-        )
-    except ImportError:  # the otel extra is not installed: nothing is ever traced or measured
-        _otel[0] = False
-        return False
-    _TRACE_GLOBALS = vars(otel_trace)
-    _METRIC_GLOBALS = vars(importlib.import_module("opentelemetry.metrics._internal"))
-    _DIRECT = "_TRACER_PROVIDER" in _TRACE_GLOBALS and "_METER_PROVIDER" in _METRIC_GLOBALS
-    _PROPAGATOR = TraceContextTextMapPropagator()
-    if _FROM_ENV:  # let OpenTelemetry load the provider the environment names, now
-        otel_trace.get_tracer_provider()
-        otel_metrics.get_meter_provider()
-    _otel[0] = True
-    return True
-
-
-_TRACE_GLOBALS: Mapping[str, Any]
-_METRIC_GLOBALS: Mapping[str, Any]
-_DIRECT: bool
-_PROPAGATOR: TraceContextTextMapPropagator
-if _FROM_ENV:
-    _load_otel()
-
-
-def _providers() -> tuple[object, object]:
-    """(tracer provider, meter provider) set by the application; None for one not set."""
-    if _DIRECT:
-        return _TRACE_GLOBALS["_TRACER_PROVIDER"], _METRIC_GLOBALS["_METER_PROVIDER"]
-    tracer: object = otel_trace.get_tracer_provider()  # pragma: no cover - other layouts
-    meter: object = otel_metrics.get_meter_provider()  # pragma: no cover
-    return (  # pragma: no cover
-        None if isinstance(tracer, otel_trace.ProxyTracerProvider) else tracer,
-        None if type(meter).__name__ == "_ProxyMeterProvider" else meter,
-    )
-
-
-_cache: list[_Telemetry | None] = [None]
-
-
-def _telemetry() -> _Telemetry | None:
-    """The tracer and instruments to use now; None when no provider is set (or it is off)."""
-    if not _switches.enabled:
-        return None
-    loaded = _otel[0]
-    if not loaded:
-        # isdisjoint: none of _USED_BY_APP imported, without a generator per call
-        if loaded is False or sys.modules.keys().isdisjoint(_USED_BY_APP):
-            return None  # OpenTelemetry is not installed, or the application has not used it
-        if not _load_otel():
-            return None
-    tracer_provider, meter_provider = _providers()
-    if tracer_provider is None and meter_provider is None:
-        return None
-    cached = _cache[0]
-    if (
-        cached is not None
-        and cached.tracer_provider is tracer_provider
-        and cached.meter_provider is meter_provider
-    ):
-        return cached
-    fresh = _cache[0] = _Telemetry(tracer_provider, meter_provider)
-    return fresh
-
-
 # --------------------------------------------------------------------------- attributes
 
 
@@ -398,12 +170,12 @@ def operation(
     bulk_item: bool = False,
 ) -> Operation | None:
     """The observation of one call, or None when nothing observes (no provider, no log)."""
-    telemetry = _telemetry()
+    telemetry = otel.telemetry()
     if telemetry is None and not _switches.log_level:
         return None
     tracer = telemetry.tracer if telemetry is not None else None
     if tracer is not None and bulk_item:
-        share = _switches.bulk_items
+        share = otel.switches.bulk_items
         if not share or (share < 1.0 and random.random() >= share):
             tracer = None  # a bulk job's item: no spans of its own (by default)
     instruments = telemetry.instruments if telemetry is not None else None
@@ -437,7 +209,7 @@ class Operation:
         server: Server,
         secret: Secret,
         tracer: Tracer | None,
-        instruments: _Instruments | None,
+        instruments: Instruments | None,
         org_id: str,
         lane: str,
     ) -> None:
@@ -455,7 +227,7 @@ class Operation:
         self._context: Any = None
         template = request.template  # never the path: it holds ids
         if tracer is not None:
-            span = tracer.start_span(request.operation or request.method, kind=SpanKind.CLIENT)
+            span = tracer.start_span(request.operation or request.method, kind=otel.SpanKind.CLIENT)
             if span.is_recording():
                 attributes: dict[str, str | int] = {
                     "http.request.method": request.method,
@@ -469,7 +241,7 @@ class Operation:
                     attributes["url.template"] = template
                 span.set_attributes(attributes)
                 self._span = span
-                self._context = otel_trace.set_span_in_context(span)
+                self._context = otel.trace.set_span_in_context(span)
             else:
                 span.end()
                 self._tracer = None
@@ -509,7 +281,7 @@ class Operation:
         if error is not None:
             kind = error_type(error)
             span.set_attribute("error.type", kind)
-            span.set_status(StatusCode.ERROR, kind)
+            span.set_status(otel.StatusCode.ERROR, kind)
         span.end()
 
 
@@ -541,7 +313,7 @@ class Attempt:
             request = op._request
             template = request.template
             name = f"{request.method} {template}" if template else request.method
-            span = tracer.start_span(name, context=op._context, kind=SpanKind.CLIENT)
+            span = tracer.start_span(name, context=op._context, kind=otel.SpanKind.CLIENT)
             if span.is_recording():
                 attributes: dict[str, str | int] = {
                     "http.request.method": request.method,
@@ -566,11 +338,11 @@ class Attempt:
         span = self._span
         if span is not None:
             span.set_attribute("invent.governor.wait", waited)
-            context = otel_trace.set_span_in_context(span)
-            self._token = otel_context.attach(context)  # HTTP instrumentation nests below
-            if _switches.propagate:
+            context = otel.trace.set_span_in_context(span)
+            self._token = otel.context.attach(context)  # HTTP instrumentation nests below
+            if otel.switches.propagate:
                 carrier: dict[str, str] = {}
-                _PROPAGATOR.inject(carrier, context=context)
+                otel.PROPAGATOR.inject(carrier, context=context)
                 if carrier:
                     headers = type(wire.headers)({**wire.headers, **carrier})
                     wire = TransportRequest(
@@ -588,7 +360,7 @@ class Attempt:
         """The transport returned or raised: the attempt's context is left."""
         token, self._token = self._token, None
         if token is not None:
-            otel_context.detach(token)  # type: ignore[arg-type]
+            otel.context.detach(token)  # type: ignore[arg-type]
 
     def end(self, raw: RawResponse | None, error: BaseException | None) -> None:
         """The attempt ended with ``raw`` (any status) or with ``error`` before an answer."""
@@ -616,7 +388,7 @@ class Attempt:
                 span.set_attribute("invent.request_id", rid)
             if kind is not None:
                 span.set_attribute("error.type", kind)
-                span.set_status(StatusCode.ERROR, kind)
+                span.set_status(otel.StatusCode.ERROR, kind)
             span.end()
         instruments = op._instruments
         if instruments is not None and op._metric_attributes is not None:
@@ -690,7 +462,7 @@ class Attempt:
 
 def job(name: str, *, org_id: str, lane: str) -> Job | None:
     """The observation of one bulk job, or None when no provider is set."""
-    telemetry = _telemetry()
+    telemetry = otel.telemetry()
     if telemetry is None:
         return None
     return Job(telemetry, name, org_id, lane)
@@ -702,21 +474,21 @@ class Job:
 
     __slots__ = ("_counted", "_instruments", "_name", "_span", "_token")
 
-    def __init__(self, telemetry: _Telemetry, name: str, org_id: str, lane: str) -> None:
+    def __init__(self, telemetry: Telemetry, name: str, org_id: str, lane: str) -> None:
         self._name = name
         self._instruments = telemetry.instruments
         self._counted = {"succeeded": 0, "failed": 0, "skipped": 0}
         self._span: Span | None = None
         self._token: object = None
         if telemetry.tracer is not None:
-            span = telemetry.tracer.start_span(name, kind=SpanKind.INTERNAL)
+            span = telemetry.tracer.start_span(name, kind=otel.SpanKind.INTERNAL)
             if span.is_recording():
                 span.set_attributes(
                     {
                         "invent.operation": name,
                         "invent.org_id": org_id,
                         "invent.lane": lane,
-                        "invent.bulk.item_spans": _switches.bulk_items,
+                        "invent.bulk.item_spans": otel.switches.bulk_items,
                     }
                 )
                 self._span = span
@@ -726,13 +498,13 @@ class Job:
     def enter(self) -> None:
         """Make the job's span current (the workers started now inherit it)."""
         if self._span is not None:
-            self._token = otel_context.attach(otel_trace.set_span_in_context(self._span))
+            self._token = otel.context.attach(otel.trace.set_span_in_context(self._span))
 
     def leave(self) -> None:
         """Undo :meth:`enter`."""
         token, self._token = self._token, None
         if token is not None:
-            otel_context.detach(token)  # type: ignore[arg-type]
+            otel.context.detach(token)  # type: ignore[arg-type]
 
     def item(self, outcome: str) -> None:
         """Count one item's outcome (``succeeded``, ``failed``, ``skipped``)."""
@@ -759,5 +531,5 @@ class Job:
         if error is not None:
             kind = error_type(error)
             span.set_attribute("error.type", kind)
-            span.set_status(StatusCode.ERROR, kind)
+            span.set_status(otel.StatusCode.ERROR, kind)
         span.end()

@@ -8,15 +8,13 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Literal, Unpack, overload
 
 from .._endpoints import Endpoint
-from .._jobs.engine import DEFAULT_MAX_RETRIES, BulkOptions, BulkStream, check_options
+from .._jobs.engine import BulkOptions, BulkStream
 from .._jobs.results import (
     BulkReport,
     SegmentSyncPlan,
     SegmentSyncProgress,
     SegmentSyncReport,
 )
-from .._jobs.segment_sync_job import SegmentSyncJob
-from .._jobs.segment_sync_plan import MEMBER_PAGE_SIZE
 from .._models import (
     Channel,
     ChannelUpdate,
@@ -29,17 +27,17 @@ from .._models import (
     ContactMemory,
     ContactMerge,
     ContactNote,
-    ContactRef,
     ContactStatus,
     ContactUpdate,
     MergeResult,
     NewChannel,
     Segment,
 )
-from .._pagination import AsyncPager, Page
-from .._pipeline import CallStats, Pipeline
-from .._protocol import Request, json_body, path_segment
+from .._pagination import AsyncPager
+from .._pipeline import Pipeline
+from .._protocol import json_body, path_segment
 from .._types import UNSET, Unset
+from ._segment_jobs import segment_change_job, segment_sync_job
 
 __all__ = ["AsyncContacts"]
 
@@ -437,47 +435,6 @@ class AsyncContacts:
 
     # ------------------------------------------------------------------ bulk
 
-    def _segment_job(
-        self,
-        method: str,
-        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
-        segment_id: str,
-        options: BulkOptions,
-        *,
-        streaming: bool,
-    ) -> BulkStream:
-        """The bulk job behind ``stream_*`` and ``bulk_*``: one segment change per id.
-
-        Streaming jobs hand each updated contact to the caller; the others only need the
-        status (nobody reads the contacts), so they skip building them.
-        """
-        check_options(options)
-        path_segment(segment_id, "segment_id")
-        job = "add" if method == "POST" else "remove"
-        retries = options.get("max_retries", DEFAULT_MAX_RETRIES)
-        pipeline = self._pipeline.with_options(self._pipeline.options.for_bulk(retries))
-
-        async def change(contact_id: str, stats: CallStats) -> Contact | None:
-            endpoint = ADD_SEGMENT if method == "POST" else REMOVE_SEGMENT
-            request = endpoint.request(self._prefix, contact_id, segment_id)
-            if streaming:
-                return await pipeline.call(request, Contact, stats)
-            await pipeline.send(request, stats)
-            return None
-
-        return BulkStream(
-            change,
-            contact_ids,
-            streaming=streaming,
-            concurrency=options.get("concurrency"),
-            on_progress=options.get("on_progress"),
-            journal=options.get("journal"),
-            total=options.get("total"),
-            max_retry_after=pipeline.max_retry_after,
-            name=f"contacts.{'stream' if streaming else 'bulk'}_{job}_segment",
-            org_id=pipeline.options.org_id,
-        )
-
     async def bulk_add_segment(
         self,
         contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
@@ -511,9 +468,10 @@ class AsyncContacts:
             asyncio.CancelledError: the job was cancelled; in-flight items are reported as
                 skipped in the partial report attached to it (:func:`partial_report`).
         """
-        return await self._segment_job(
-            "POST", contact_ids, segment_id, options, streaming=False
-        ).run()
+        job = segment_change_job(
+            self._pipeline, ADD_SEGMENT, contact_ids, segment_id, options, streaming=False
+        )
+        return await job.run()
 
     async def bulk_remove_segment(
         self,
@@ -534,9 +492,10 @@ class AsyncContacts:
         Returns:
             A :class:`BulkReport`.
         """
-        return await self._segment_job(
-            "DELETE", contact_ids, segment_id, options, streaming=False
-        ).run()
+        job = segment_change_job(
+            self._pipeline, REMOVE_SEGMENT, contact_ids, segment_id, options, streaming=False
+        )
+        return await job.run()
 
     def stream_add_segment(
         self,
@@ -556,7 +515,9 @@ class AsyncContacts:
             segment_id: The segment to add them to.
             **options: As for :meth:`bulk_add_segment` (:class:`BulkOptions`).
         """
-        return self._segment_job("POST", contact_ids, segment_id, options, streaming=True)
+        return segment_change_job(
+            self._pipeline, ADD_SEGMENT, contact_ids, segment_id, options, streaming=True
+        )
 
     def stream_remove_segment(
         self,
@@ -571,7 +532,9 @@ class AsyncContacts:
             segment_id: The segment to remove them from.
             **options: As for :meth:`bulk_add_segment` (:class:`BulkOptions`).
         """
-        return self._segment_job("DELETE", contact_ids, segment_id, options, streaming=True)
+        return segment_change_job(
+            self._pipeline, REMOVE_SEGMENT, contact_ids, segment_id, options, streaming=True
+        )
 
     # ------------------------------------------------------------------ segment sync
 
@@ -695,40 +658,19 @@ class AsyncContacts:
         path_segment(segment_id, "segment_id")
         if not isinstance(dry_run, bool):
             raise TypeError(f"dry_run must be True or False, got {dry_run!r}")
-        pipeline = self._pipeline.with_options(self._pipeline.options.for_bulk(DEFAULT_MAX_RETRIES))
-        members = Request(
-            method="GET", path=LIST.path(self._prefix)
-        )  # unnamed, not traced as contacts.list
-
-        async def fetch_page(number: int, stats: CallStats) -> Page[ContactRef]:
-            query = {"segment_id": segment_id}  # only the ids are read (ContactRef)
-            pager = pipeline.paginate(
-                members, query, ContactRef, take=MEMBER_PAGE_SIZE, page=number, stats=stats
-            )
-            return await pager.first_page()
-
-        async def add(contact_id: str, stats: CallStats) -> None:
-            await pipeline.send(ADD_SEGMENT.request(self._prefix, contact_id, segment_id), stats)
-
-        async def remove(contact_id: str, stats: CallStats) -> None:
-            await pipeline.send(REMOVE_SEGMENT.request(self._prefix, contact_id, segment_id), stats)
-
-        governor = pipeline.governor_stats()
-        job = SegmentSyncJob(
-            segment_id=segment_id,
-            org_id=pipeline.options.org_id,
-            source=contact_ids,
+        job = segment_sync_job(
+            self._pipeline,
+            segment_id,
+            contact_ids,
+            add=ADD_SEGMENT,
+            remove=REMOVE_SEGMENT,
+            members=LIST,
             remove_others=remove_others,
             verify=verify,
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
             plan=plan,
-            fetch_page=fetch_page,
-            add=add,
-            remove=remove,
-            rate_per_minute=None if governor is None else governor.rate_per_minute,
-            max_retry_after=pipeline.max_retry_after,
         )
         if dry_run:
             return await job.make_plan()

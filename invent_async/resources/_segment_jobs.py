@@ -1,0 +1,124 @@
+"""The segment jobs of ``client.contacts`` wired to the request path.
+
+``contacts.bulk_*``/``stream_*`` (one segment change per id, through the bulk engine) and
+``contacts.sync_segment`` (segment sync) are documented where users look, on
+:class:`~invent_async.AsyncContacts`; their bodies are here: a view of the pipeline on the bulk
+lane, the per-item calls built from the resource's endpoints, and the job of ``_jobs`` that
+runs them. The jobs themselves know nothing of the pipeline: they get callables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterable, Callable, Iterable
+
+from .._endpoints import Endpoint
+from .._jobs.engine import DEFAULT_MAX_RETRIES, BulkOptions, BulkStream, check_options
+from .._jobs.results import SegmentSyncPlan, SegmentSyncProgress
+from .._jobs.segment_sync_job import SegmentSyncJob
+from .._jobs.segment_sync_plan import MEMBER_PAGE_SIZE
+from .._models import Contact, ContactRef
+from .._pagination import Page
+from .._pipeline import CallStats, Pipeline
+from .._protocol import Request, path_segment
+
+__all__ = ["segment_change_job", "segment_sync_job"]
+
+Ids = Iterable[str | Contact] | AsyncIterable[str | Contact]
+
+
+def segment_change_job(
+    pipeline: Pipeline,
+    change: Endpoint,
+    contact_ids: Ids,
+    segment_id: str,
+    options: BulkOptions,
+    *,
+    streaming: bool,
+) -> BulkStream:
+    """The bulk job behind ``stream_*`` and ``bulk_*``: ``change`` (adding or removing the
+    segment) for each id.
+
+    Streaming jobs hand each updated contact to the caller; the others only need the status
+    (nobody reads the contacts), so they skip building them.
+    """
+    check_options(options)
+    path_segment(segment_id, "segment_id")
+    retries = options.get("max_retries", DEFAULT_MAX_RETRIES)
+    bulk = pipeline.with_options(pipeline.options.for_bulk(retries))
+    prefix = bulk.prefix
+    verb = change.operation.removeprefix("contacts.")  # add_segment, remove_segment
+
+    async def one(contact_id: str, stats: CallStats) -> Contact | None:
+        request = change.request(prefix, contact_id, segment_id)
+        if streaming:
+            return await bulk.call(request, Contact, stats)
+        await bulk.send(request, stats)
+        return None
+
+    return BulkStream(
+        one,
+        contact_ids,
+        streaming=streaming,
+        concurrency=options.get("concurrency"),
+        on_progress=options.get("on_progress"),
+        journal=options.get("journal"),
+        total=options.get("total"),
+        max_retry_after=bulk.max_retry_after,
+        name=f"contacts.{'stream' if streaming else 'bulk'}_{verb}",
+        org_id=bulk.options.org_id,
+    )
+
+
+def segment_sync_job(
+    pipeline: Pipeline,
+    segment_id: str,
+    contact_ids: Ids,
+    *,
+    add: Endpoint,
+    remove: Endpoint,
+    members: Endpoint,
+    remove_others: bool,
+    verify: bool,
+    concurrency: int | None,
+    journal: str | os.PathLike[str] | None,
+    on_progress: Callable[[SegmentSyncProgress], object] | None,
+    plan: SegmentSyncPlan | None,
+) -> SegmentSyncJob:
+    """The segment sync behind ``sync_segment``: the membership read through ``members``
+    (the contacts list filtered by segment, only the ids parsed), the writes through ``add``
+    and ``remove``, all on the bulk lane. The caller has checked ``segment_id``."""
+    bulk = pipeline.with_options(pipeline.options.for_bulk(DEFAULT_MAX_RETRIES))
+    prefix = bulk.prefix
+    listing = Request(method="GET", path=members.path(prefix))  # unnamed: not traced as a list
+
+    async def fetch_page(number: int, stats: CallStats) -> Page[ContactRef]:
+        query = {"segment_id": segment_id}  # only the ids are read (ContactRef)
+        pager = bulk.paginate(
+            listing, query, ContactRef, take=MEMBER_PAGE_SIZE, page=number, stats=stats
+        )
+        return await pager.first_page()
+
+    async def add_one(contact_id: str, stats: CallStats) -> None:
+        await bulk.send(add.request(prefix, contact_id, segment_id), stats)
+
+    async def remove_one(contact_id: str, stats: CallStats) -> None:
+        await bulk.send(remove.request(prefix, contact_id, segment_id), stats)
+
+    governor = bulk.governor_stats()
+    return SegmentSyncJob(
+        segment_id=segment_id,
+        org_id=bulk.options.org_id,
+        source=contact_ids,
+        remove_others=remove_others,
+        verify=verify,
+        concurrency=concurrency,
+        journal=journal,
+        on_progress=on_progress,
+        plan=plan,
+        fetch_page=fetch_page,
+        add=add_one,
+        remove=remove_one,
+        rate_per_minute=None if governor is None else governor.rate_per_minute,
+        max_retry_after=bulk.max_retry_after,
+    )
