@@ -25,6 +25,7 @@ appear as their templates); the organisation id on metrics (it is a span attribu
 records carry the path (ids included) and, at debug only, the bodies, cut and with the key
 redacted.
 """
+
 from __future__ import annotations
 
 import json
