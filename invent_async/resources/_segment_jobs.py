@@ -4,25 +4,25 @@
 ``contacts.sync_segment`` (segment sync) are documented where users look, on
 :class:`~invent_async.AsyncContacts`; their bodies are here: a view of the pipeline on the bulk
 lane, the per-item calls built from the resource's endpoints, and the job of ``_jobs`` that
-runs them. The jobs themselves know nothing of the pipeline: they get callables.
+runs them (for a segment sync, the callables the resource passes to the job it builds). The
+jobs themselves know nothing of the pipeline.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Iterable
+from typing import TypedDict
 
 from .._endpoints import Endpoint
 from .._jobs.engine import DEFAULT_MAX_RETRIES, BulkOptions, BulkStream, check_options
-from .._jobs.results import SegmentSyncPlan, SegmentSyncProgress
-from .._jobs.segment_sync_job import SegmentSyncJob
+from .._jobs.segment_sync_job import FetchPage, MemberOperation
 from .._jobs.segment_sync_plan import MEMBER_PAGE_SIZE
 from .._models import Contact, ContactRef
 from .._pagination import Page
 from .._pipeline import CallStats, Pipeline
 from .._protocol import Request, path_segment
 
-__all__ = ["segment_change_job", "segment_sync_job"]
+__all__ = ["SegmentSyncIO", "segment_change_job", "segment_sync_io"]
 
 Ids = Iterable[str | Contact] | AsyncIterable[str | Contact]
 
@@ -70,24 +70,24 @@ def segment_change_job(
     )
 
 
-def segment_sync_job(
-    pipeline: Pipeline,
-    segment_id: str,
-    contact_ids: Ids,
-    *,
-    add: Endpoint,
-    remove: Endpoint,
-    members: Endpoint,
-    remove_others: bool,
-    verify: bool,
-    concurrency: int | None,
-    journal: str | os.PathLike[str] | None,
-    on_progress: Callable[[SegmentSyncProgress], object] | None,
-    plan: SegmentSyncPlan | None,
-) -> SegmentSyncJob:
-    """The segment sync behind ``sync_segment``: the membership read through ``members``
-    (the contacts list filtered by segment, only the ids parsed), the writes through ``add``
-    and ``remove``, all on the bulk lane. The caller has checked ``segment_id``."""
+class SegmentSyncIO(TypedDict):
+    """What a :class:`SegmentSyncJob` needs of the request path (its other arguments are the
+    caller's): ``SegmentSyncJob(..., **segment_sync_io(...))``."""
+
+    org_id: str
+    fetch_page: FetchPage
+    add: MemberOperation
+    remove: MemberOperation
+    rate_per_minute: float | None
+    max_retry_after: float
+
+
+def segment_sync_io(
+    pipeline: Pipeline, segment_id: str, *, add: Endpoint, remove: Endpoint, members: Endpoint
+) -> SegmentSyncIO:
+    """The request path of a segment sync, on the bulk lane: the membership read through
+    ``members`` (the contacts list filtered by the segment, only the ids parsed), the writes
+    through ``add`` and ``remove``. The caller has checked ``segment_id``."""
     bulk = pipeline.with_options(pipeline.options.for_bulk(DEFAULT_MAX_RETRIES))
     prefix = bulk.prefix
     listing = Request(method="GET", path=members.path(prefix))  # unnamed: not traced as a list
@@ -106,16 +106,8 @@ def segment_sync_job(
         await bulk.send(remove.request(prefix, contact_id, segment_id), stats)
 
     governor = bulk.governor_stats()
-    return SegmentSyncJob(
-        segment_id=segment_id,
+    return SegmentSyncIO(
         org_id=bulk.options.org_id,
-        source=contact_ids,
-        remove_others=remove_others,
-        verify=verify,
-        concurrency=concurrency,
-        journal=journal,
-        on_progress=on_progress,
-        plan=plan,
         fetch_page=fetch_page,
         add=add_one,
         remove=remove_one,

@@ -15,6 +15,7 @@ from .._jobs.results import (
     SegmentSyncProgress,
     SegmentSyncReport,
 )
+from .._jobs.segment_sync_job import SegmentSyncJob
 from .._models import (
     Channel,
     ChannelUpdate,
@@ -37,7 +38,7 @@ from .._pagination import AsyncPager
 from .._pipeline import Pipeline
 from .._protocol import json_body, path_segment
 from .._types import UNSET, Unset
-from ._segment_jobs import segment_change_job, segment_sync_job
+from ._segment_jobs import segment_change_job, segment_sync_io
 
 __all__ = ["AsyncContacts"]
 
@@ -658,19 +659,19 @@ class AsyncContacts:
         path_segment(segment_id, "segment_id")
         if not isinstance(dry_run, bool):
             raise TypeError(f"dry_run must be True or False, got {dry_run!r}")
-        job = segment_sync_job(
-            self._pipeline,
-            segment_id,
-            contact_ids,
-            add=ADD_SEGMENT,
-            remove=REMOVE_SEGMENT,
-            members=LIST,
+        io = segment_sync_io(
+            self._pipeline, segment_id, add=ADD_SEGMENT, remove=REMOVE_SEGMENT, members=LIST
+        )
+        job = SegmentSyncJob(
+            segment_id=segment_id,
+            source=contact_ids,
             remove_others=remove_others,
             verify=verify,
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
             plan=plan,
+            **io,
         )
         if dry_run:
             return await job.make_plan()
