@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final, Protocol, TypeVar
 
-from ._protocol import Request, path_segment
+from ._protocol import Request, json_body, path_segment
 
 __all__ = ["Endpoint", "RequestBuilder", "endpoint_of", "insert_line"]
 
@@ -50,7 +50,7 @@ class RequestBuilder(Protocol):
         /,
         *ids: str,
         query: tuple[tuple[str, str], ...] = ...,
-        body: bytes | None = ...,
+        body: object | None = ...,
     ) -> Request: ...
 
 
@@ -99,12 +99,12 @@ def path({params}):
     return {path}
 
 def request({params}, *, query=(), body=None):
-    path = {path}  # first: a bad id raises before there is a half-made request
+    path = {path}  # first: a bad id raises before the body is encoded or a request made
     r = _new(Request)
     r.method = {method!r}
     r.path = path
     r.query = query
-    r.body = body
+    r.body = None if body is None else _json_body(body)
     r.idempotent = {idempotent!r}
     r.operation = {operation!r}
     r.template = {template!r}
@@ -112,6 +112,7 @@ def request({params}, *, query=(), body=None):
 """
     namespace: dict[str, Any] = {
         "_segment": path_segment,
+        "_json_body": json_body,
         "_new": object.__new__,
         "Request": Request,
     }
@@ -135,7 +136,8 @@ class Endpoint:
     Attributes:
         params: The template's parameter names after ``org_id``, in order.
         path: ``path(prefix, *ids)``: the encoded path under a view's ``prefix``.
-        request: ``request(prefix, *ids, query=(), body=None)``: the :class:`Request`.
+        request: ``request(prefix, *ids, query=(), body=None)``: the :class:`Request`; ``body``
+            is a request model, encoded as JSON (``json_body``) once the ids are checked.
         line: The documentation line, ````METHOD /orgs/{org_id}/...````.
     """
 

@@ -1,5 +1,6 @@
 """Endpoints (``invent_async._endpoints``): a declaration checked, the request it builds, the
-docstring line it writes. Plain function calls, no event loop.
+docstring line it writes. Plain function calls, no event loop (but for the order of the
+checks, seen through a client over ``MockTransport``).
 
 The request path an endpoint builds is compared with ``_protocol.build_path``, the generic
 builder, for any ids: the compiled function must be exactly as strict (same errors for empty,
@@ -15,8 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from invent_async import AsyncInventClient, RawResponse, TransportRequest
 from invent_async._endpoints import Endpoint, endpoint_of, insert_line
-from invent_async._protocol import Request, build_path
+from invent_async._models import SegmentCreate
+from invent_async._protocol import Request, build_path, json_body
+from invent_async.testing import MockTransport, mock_response
 
 SEGMENT = Endpoint(
     "POST", "/orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}", "contacts.add_segment"
@@ -60,13 +64,15 @@ def test_a_refused_id_leaves_nothing_half_made_in_the_traceback() -> None:
 def test_the_request_carries_the_declaration() -> None:
     create = Endpoint("POST", "/orgs/{org_id}/contacts", "contacts.create", idempotent=False)
 
-    request = create.request("/orgs/c", body=b"{}", query=(("a", "1"),))
+    body = SegmentCreate(name="VIP")
+
+    request = create.request("/orgs/c", body=body, query=(("a", "1"),))
 
     assert request == Request(
         method="POST",
         path="/orgs/c/contacts",
         query=(("a", "1"),),
-        body=b"{}",
+        body=json_body(body),
         idempotent=False,
         operation="contacts.create",
         template="/orgs/{org_id}/contacts",
@@ -152,3 +158,29 @@ def test_documents_leaves_a_missing_docstring_alone() -> None:
 )
 def test_insert_line_writes_the_paragraph_after_the_summary(doc: str, expected: str) -> None:
     assert insert_line(doc, "``X``") == expected
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c: c.contacts.update("", name=object()), id="contacts.update"),
+        pytest.param(lambda c: c.contacts.merge("", [object()]), id="contacts.merge"),
+        pytest.param(
+            lambda c: c.contacts.update_channel("", "ch_1", name=object()),
+            id="contacts.update_channel",
+        ),
+    ],
+)
+async def test_a_bad_id_is_reported_before_the_body_is_encoded(call: Any) -> None:
+    """The id names what is wrong, not a body that would not encode (as before endpoints)."""
+    sent: list[TransportRequest] = []
+
+    def answer(request: TransportRequest) -> RawResponse:
+        sent.append(request)
+        return mock_response(200, {})
+
+    transport = MockTransport(answer)
+    async with AsyncInventClient("k", transport=transport, max_retries=0) as client:
+        with pytest.raises(ValueError, match="must be a non-empty string, got ''"):
+            await call(client)
+    assert sent == []

@@ -36,7 +36,7 @@ from .._models import (
 )
 from .._pagination import AsyncPager
 from .._pipeline import Pipeline
-from .._protocol import json_body, path_segment
+from .._protocol import path_segment
 from .._types import UNSET, Unset
 from ._segment_jobs import segment_change_job, segment_sync_io
 
@@ -238,7 +238,7 @@ class AsyncContacts:
             channel=NewChannel(user_id=user_id, name=name, email=email, phone=phone),
             segment_ids=UNSET if segment_ids is UNSET else tuple(segment_ids),
         )
-        request = CREATE.request(self._prefix, body=json_body(body))
+        request = CREATE.request(self._prefix, body=body)
         return await self._pipeline.call(request, Contact)
 
     @UPDATE.documents
@@ -267,7 +267,7 @@ class AsyncContacts:
         body = ContactUpdate(name=name, blocked=blocked, unsubscribed=unsubscribed)
         if body == ContactUpdate():
             raise ValueError("update() needs at least one of name, blocked, unsubscribed")
-        request = UPDATE.request(self._prefix, contact_id, body=json_body(body))
+        request = UPDATE.request(self._prefix, contact_id, body=body)
         return await self._pipeline.call(request, Contact)
 
     @DELETE.documents
@@ -305,7 +305,7 @@ class AsyncContacts:
             sources = tuple(source_contact_ids)
             if not 1 <= len(sources) <= 50:
                 raise ValueError("source_contact_ids must hold 1 to 50 ids")
-        body = json_body(ContactMerge(source_contact_ids=sources))
+        body = ContactMerge(source_contact_ids=sources)
         request = MERGE.request(self._prefix, contact_id, body=body)
         return await self._pipeline.call(request, MergeResult)
 
@@ -378,7 +378,7 @@ class AsyncContacts:
         if segment_id is not None and not segment_id.strip():
             raise ValueError("segment_id must be a non-empty string")
         body = ContactImport(channels=rows, segment_id=UNSET if segment_id is None else segment_id)
-        request = PREVIEW_IMPORT.request(self._prefix, body=json_body(body))
+        request = PREVIEW_IMPORT.request(self._prefix, body=body)
         return await self._pipeline.call(request, ContactImportResult)
 
     @LIST_MEMORIES.documents
@@ -431,7 +431,7 @@ class AsyncContacts:
         body = ChannelUpdate(avatar=avatar, name=name, phone=phone, username=username, email=email)
         if body == ChannelUpdate():
             raise ValueError("update_channel() needs at least one field to change")
-        request = UPDATE_CHANNEL.request(self._prefix, contact_id, channel_id, body=json_body(body))
+        request = UPDATE_CHANNEL.request(self._prefix, contact_id, channel_id, body=body)
         return await self._pipeline.call(request, Channel)
 
     # ------------------------------------------------------------------ bulk

@@ -7,7 +7,6 @@ from .._endpoints import Endpoint
 from .._models import Segment, SegmentColor, SegmentCreate, SegmentUpdate
 from .._pagination import AsyncPager
 from .._pipeline import Pipeline
-from .._protocol import json_body
 from .._types import UNSET, Unset
 
 __all__ = ["AsyncSegments"]
@@ -89,7 +88,7 @@ class AsyncSegments:
         Returns:
             The created segment.
         """
-        body = json_body(SegmentCreate(name=_check_name(name), color=_color(color)))
+        body = SegmentCreate(name=_check_name(name), color=_color(color))
         return await self._pipeline.call(CREATE.request(self._prefix, body=body), Segment)
 
     @UPDATE.documents
@@ -113,7 +112,7 @@ class AsyncSegments:
         if name is UNSET and color is UNSET:
             raise ValueError("update() needs name or color")
         body = SegmentUpdate(name=name if name is UNSET else _check_name(name), color=_color(color))
-        request = UPDATE.request(self._prefix, segment_id, body=json_body(body))
+        request = UPDATE.request(self._prefix, segment_id, body=body)
         return await self._pipeline.call(request, Segment)
 
     @DELETE.documents
