@@ -310,6 +310,34 @@ async def test_a_requeued_sleeper_gives_up_when_its_new_slot_is_past_its_deadlin
     assert ft.now == T0 + 1.0  # it found out when its old slot came up, before its deadline
 
 
+async def test_a_request_whose_slot_a_probes_return_moves_past_its_deadline_gives_up() -> None:
+    """A probe's return lays the queue out again from then: a request booked before its
+    deadline whose new slot is at or past it gives up, it is not sent late."""
+    ft = FakeTime()
+    gov = make(ft, per_minute=120, burst=1, interactive_share=0, max_retry_after=3.0)
+    gov.rate_limited(3600.0)  # the gate closes for 3 s, then a probe goes first
+
+    async def answered_at_once() -> float:
+        ticket = await gov.acquire(lane="bulk")
+        ticket.release()
+        gov.succeeded(ticket)
+        return ticket.admitted_at
+
+    probe = await start(gov.acquire(lane="bulk"))  # the probe, at the gate's end (3.0)
+    ft.now = T0 + 0.1
+    next_one = await start(answered_at_once())  # booked 3.5
+    ft.now = T0 + 0.2
+    late = await start(gov.acquire(deadline_at=T0 + 4.3, lane="bulk"))  # booked 4.0
+    await ft.run(until=T0 + 3.8)
+    probe.result().release()  # back at 3.8 with no answer: the next request probes again
+    await ft.run()
+
+    assert next_one.result() == T0 + 3.8
+    with pytest.raises(GovernorDeadlineExceeded):  # laid out again at 4.3, its deadline
+        late.result()
+    assert gov.stats().deadline_exceeded == 1
+
+
 async def test_the_deadline_also_bounds_the_wait_for_a_concurrency_slot() -> None:
     ft = FakeTime()
     gov = make(ft, per_minute=None, max_in_flight=1)
