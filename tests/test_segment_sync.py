@@ -42,7 +42,7 @@ from invent_async._jobs.engine import Precheck
 from invent_async._jobs.idset import CompactIds
 from invent_async._jobs.segment_sync_plan import (
     InputClassifier,
-    Verdict,
+    InputVerdict,
     choose_strategy,
     format_duration,
 )
@@ -537,7 +537,7 @@ def record_verdicts(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     verdicts: dict[str, list[str]] = {}
     classify, reason = InputClassifier.classify, Precheck.reason
 
-    def recorded_classify(self: InputClassifier, contact_id: str) -> Verdict:
+    def recorded_classify(self: InputClassifier, contact_id: str) -> InputVerdict:
         verdict = classify(self, contact_id)
         verdicts.setdefault(contact_id, []).append(verdict.value)
         return verdict

@@ -61,12 +61,11 @@ from .results import (
 from .segment_sync_plan import (
     ADD_ONLY,
     DIFF,
-    MEMBER,
     MEMBER_PAGE_SIZE,
     PEEK_LIMIT,
     READS_IN_FLIGHT,
-    TO_ADD,
     InputClassifier,
+    InputVerdict,
     MemberTable,
     Strategy,
     add_ids,
@@ -379,11 +378,11 @@ class SegmentSyncJob:
         duplicate is counted here; any other id is returned, to add."""
         contact_id = contact_id_of(item)
         verdict = self._inputs.classify(contact_id)
-        if verdict is TO_ADD:
+        if verdict is InputVerdict.TO_ADD:
             return contact_id
         counts = self._counts
         counts.handled += 1
-        if verdict is MEMBER:
+        if verdict is InputVerdict.MEMBER:
             counts.unchanged += 1
         else:
             counts.duplicates += 1

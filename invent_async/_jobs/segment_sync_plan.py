@@ -42,10 +42,10 @@ __all__ = [
     "PEEK_LIMIT",
     "READS_IN_FLIGHT",
     "InputClassifier",
+    "InputVerdict",
     "MemberTable",
     "Strategy",
     "StrategyChoice",
-    "Verdict",
     "add_ids",
     "choose_strategy",
     "estimate_seconds",
@@ -302,7 +302,7 @@ def format_duration(seconds: float) -> str:
 # --------------------------------------------------------------------------- one input id
 
 
-class Verdict(enum.Enum):
+class InputVerdict(enum.Enum):
     """What :meth:`InputClassifier.classify` makes of one input id."""
 
     MEMBER = "member"
@@ -312,11 +312,6 @@ class Verdict(enum.Enum):
     TO_ADD = "to-add"
     """Not a member as far as the snapshot tells (an add-only snapshot is the first page):
     to add, unless the bulk engine skips it (a duplicate it saw, or done in the journal)."""
-
-
-MEMBER: Final = Verdict.MEMBER
-DUPLICATE: Final = Verdict.DUPLICATE
-TO_ADD: Final = Verdict.TO_ADD
 
 
 class InputClassifier:
@@ -339,18 +334,18 @@ class InputClassifier:
         self.others = MemberTable() if keep_others else None
         self._matched = bytearray(len(table))  # 1: an input id named this member
 
-    def classify(self, contact_id: str) -> Verdict:
+    def classify(self, contact_id: str) -> InputVerdict:
         """The verdict on one input id (the first naming of a member matches it)."""
         index = self.table.find(contact_id)
         if index >= 0:
             if self._matched[index]:
-                return DUPLICATE
+                return InputVerdict.DUPLICATE
             self._matched[index] = 1
-            return MEMBER
+            return InputVerdict.MEMBER
         others = self.others
         if others is not None and others.add(contact_id) < 0:
-            return DUPLICATE
-        return TO_ADD
+            return InputVerdict.DUPLICATE
+        return InputVerdict.TO_ADD
 
     def matched(self, index: int) -> bool:
         """Whether an input id named member ``index`` of the table."""
