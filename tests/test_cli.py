@@ -653,6 +653,23 @@ def test_a_wrong_key_exits_3_with_a_clear_message(fake: FakeInvent, args: tuple[
     no_traceback(result)
 
 
+@pytest.mark.parametrize(
+    "args", [("segments", "list"), ("contacts", "list"), ("segments", "create", "VIP")]
+)
+def test_a_call_the_rate_limit_refuses_for_an_hour_exits_4(
+    fake: FakeInvent, args: tuple[str, ...]
+) -> None:
+    """Not only jobs: any command the API's rate limit stops ends with the same status."""
+    fake.fail_next(100, status=429, retry_after="3600")
+
+    result = invent(fake, *args)
+
+    assert result.exit_code == 4, result.output
+    assert result.stderr.startswith("error: rate limited: 429 Too Many Requests")
+    assert "the API asked to wait 3,600 s, longer than the 300 s" in result.stderr
+    no_traceback(result)
+
+
 def test_a_401_in_the_middle_of_a_job_aborts_it_with_exit_3(
     fake: FakeInvent, tmp_path: Path
 ) -> None:
