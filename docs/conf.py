@@ -10,6 +10,7 @@ patterns below name exactly those namespaces, nothing of ``invent_async``.
 from __future__ import annotations
 
 import re
+import typing
 from importlib.metadata import version as _version
 
 project = "invent_async"
@@ -135,9 +136,49 @@ class _Models(SphinxDirective):
         return holder.children
 
 
+_OBTAINED = frozenset(
+    f"invent_async.{name}"
+    for name in (
+        "AsyncContacts",
+        "AsyncSegments",
+        "Contacts",
+        "Segments",
+        "AsyncPager",
+        "Pager",
+        "BulkStream",
+        "SyncBulkStream",
+    )
+)
+"""Classes a user gets from a client (``client.contacts``, a list method, ``stream_*``) and
+never constructs: their constructors take the client's internals, so no signature is shown."""
+
+
+def _no_constructor(app, what, name, obj, options, signature, annotation):  # type: ignore[no-untyped-def]
+    if what == "class" and name in _OBTAINED:
+        return "", None
+    return None
+
+
+def _private(base: object) -> bool:
+    """A base class of this package that is not public (``_settings.Configured``)."""
+    origin = typing.get_origin(base) or base
+    module = getattr(origin, "__module__", "")
+    return module.startswith("invent_async") and any(
+        part.startswith("_") for part in module.split(".")
+    )
+
+
+def _public_bases(app, name, obj, options, bases):  # type: ignore[no-untyped-def]
+    """The bases shown: the private ones left out (their members are documented with the
+    class itself, ``:inherited-members:``, or are internals); ``object`` if none is left."""
+    bases[:] = [base for base in bases if not _private(base)] or [object]
+
+
 def setup(app):  # type: ignore[no-untyped-def]
     app.connect("missing-reference", _public_reference)
     app.connect("autodoc-process-docstring", _short_type_variables)
+    app.connect("autodoc-process-signature", _no_constructor)
+    app.connect("autodoc-process-bases", _public_bases)
     app.add_directive("invent-models", _Models)
 
 
