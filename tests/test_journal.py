@@ -19,8 +19,7 @@ import pytest
 from conftest import API_KEY, FAST_RATE
 from invent_async import AsyncInventClient, InventError, JournalError, Outcome
 from invent_async._jobs.idset import FingerprintSet
-from invent_async._jobs.journal import Journal as _Journal
-from invent_async._jobs.journal import read_journal
+from invent_async._jobs.journal import Journal, read_journal
 from invent_async.testing import FakeInvent
 
 SUBPROCESS_TIMEOUT: Final = 30.0
@@ -228,7 +227,7 @@ async def test_removal_lines_are_neither_taken_for_added_ids_nor_loaded_as_plain
 
 def test_a_plain_id_that_would_read_back_as_another_kind_is_not_recorded(tmp_path: Path) -> None:
     path = tmp_path / "done.txt"
-    plain, removals = _Journal(path), _Journal(path, "removed")
+    plain, removals = Journal(path), Journal(path, "removed")
     plain.load_into(FingerprintSet())
     plain.record("ct_1")
     plain.record("removed\tct_2")  # would read back as a removal of ct_2
@@ -241,4 +240,4 @@ def test_a_plain_id_that_would_read_back_as_another_kind_is_not_recorded(tmp_pat
     assert _holds(read_journal(path), ["ct_1"])
     assert _holds(read_journal(path, "removed"), ["ct_3"])
     with pytest.raises(ValueError, match="unknown journal kind"):
-        _Journal(path, "deleted")
+        Journal(path, "deleted")
