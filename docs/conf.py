@@ -105,7 +105,7 @@ def _public_reference(app, env, node, contnode):  # type: ignore[no-untyped-def]
     return None
 
 
-_TYPE_VARIABLE_PATH = re.compile(r"invent_async(\.\w+)*\.(" + r"T|T_co|T_contra|S|E|R|P|F" + r")\b")
+_TYPE_VARIABLE_PATH = re.compile(r"invent_async(\.\w+)*\.(T|T_co|T_contra|S|E|R|P|F)\b")
 
 
 def _short_type_variables(app, what, name, obj, options, lines):  # type: ignore[no-untyped-def]
