@@ -110,6 +110,10 @@ class APITimeoutError(APIConnectionError):
         deadline_exceeded: True when the call's ``deadline`` ran out, or would have before the
             rate governor let the request go (then it was not sent); never retried, since no
             time is left. False for one attempt's ``timeout``.
+        retry_after: When the rate governor refused the call because its deadline would run
+            out first: the seconds it would have held the call, a hint for when the budget
+            can serve it (a web app's ``Retry-After``). None otherwise, or when that wait was
+            not known.
     """
 
     def __init__(
@@ -120,9 +124,11 @@ class APITimeoutError(APIConnectionError):
         path: str,
         request_sent: bool,
         deadline_exceeded: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, method=method, path=path, request_sent=request_sent)
         self.deadline_exceeded = deadline_exceeded
+        self.retry_after = retry_after
 
 
 class APIStatusError(InventError):

@@ -473,6 +473,7 @@ class Pipeline:
             path=request.path,
             request_sent=False,
             deadline_exceeded=True,
+            retry_after=wait,
         )
 
     def paginate(

@@ -436,5 +436,7 @@ async def test_a_call_the_governor_would_hold_past_its_deadline_fails_once_unret
 
     assert caught.value.deadline_exceeded
     assert caught.value.request_sent is False
+    assert caught.value.retry_after is not None
+    assert 50 < caught.value.retry_after < 70  # the next token, about a minute away
     assert [r for r in caplog.records if "retrying" in r.getMessage()] == []
     assert len(api.requests) == 1
