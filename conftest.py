@@ -21,6 +21,10 @@ free loopback port, ``INVENT_REDIS_URL`` names it and ``redis_url`` holds its UR
 ``INVENT_BASE_URL`` and ``fake.url`` name the fake; it is stopped at the end of the page. Every
 other page runs without ``INVENT_REDIS_URL``.
 
+``INVENT_BUDGET_DIR`` names a temporary directory for the whole run (removed at its end), so
+no host budget of a test or an example is written into the real home directory
+(``tests/conftest.py`` gives each test a directory of its own).
+
 The ``.. code-block:: python`` examples of the package's docstrings (``invent_async/``, but
 not the generated ``_sync/_generated.py``, whose examples are copies) run the same way, one
 namespace per module, without importing the module into it: an example imports what it
@@ -31,8 +35,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import atexit
 import inspect
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +58,10 @@ if EXAMPLES:
     from sybil.parsers.myst import CodeBlockParser as MystCodeBlock
     from sybil.parsers.rest import CodeBlockParser as RestCodeBlock
     from sybil.sybil import SybilCollection
+
+BUDGETS = tempfile.mkdtemp(prefix="invent-budgets-")
+os.environ["INVENT_BUDGET_DIR"] = BUDGETS  # the host budgets of this run: never the real home
+atexit.register(shutil.rmtree, BUDGETS, ignore_errors=True)
 
 API_KEY = "docs-example-key"
 REDIS_URL_ENV = "INVENT_REDIS_URL"

@@ -294,7 +294,11 @@ class GovernorStats:
         fleet: The budget is shared on a Redis server (``RateLimit.redis_url``); the
             counters are this process's (``rate_limit_fleet_stats()`` reads the fleet's).
         fallback: The Redis server does not answer: this process paces itself at
-            ``fallback_share`` of the rate until it does.
+            ``fallback_share`` of the rate until it does. With a host budget: its store
+            cannot be used, and the process paces itself at the whole rate.
+        host: The budget is shared by the processes of this host (the default without
+            Redis); the counters are this process's (``rate_limit_fleet_stats()`` reads the
+            host's).
     """
 
     acquired: int
@@ -308,6 +312,7 @@ class GovernorStats:
     cooldown_remaining: float
     fleet: bool = False
     fallback: bool = False
+    host: bool = False
 
     @property
     def gate_closed(self) -> bool:
