@@ -205,7 +205,7 @@ class _Txn:
         self.now = now
         found = conn.execute(f"SELECT {_COLUMNS} FROM budget WHERE name = ?", (name,)).fetchone()
         self.row = row = _Row(found)
-        if row.touched > now:  # the wall clock was set back: so is every stored time
+        if row.touched > now + _MICRO:  # the wall clock was set back: so is every stored time
             back = row.touched - now
             row.next, row.gate, row.express, row.bulk = (
                 max(0, t - back) for t in (row.next, row.gate, row.express, row.bulk)
@@ -471,12 +471,17 @@ class HostBudget:
             for attempt in (1, 2):
                 try:
                     conn = self._connection()
-                    return _in_transaction(conn, self.name, self._now(), run)
+                    return _in_transaction(conn, self.name, self._now, run)
                 except (sqlite3.DatabaseError, _Stale) as exc:
                     damaged = isinstance(exc, _Stale) or _damaged(exc)
                     if not damaged or attempt == 2:
                         self._drop()
                         raise HostBudgetUnavailableError(_describe(exc)) from None
+                    self._rebuild(exc)
+                except FileNotFoundError as exc:  # unlinked by a process rebuilding it
+                    if attempt == 2:
+                        self._drop()
+                        raise HostBudgetUnavailableError(f"cannot use {self.path}: {exc}") from None
                     self._rebuild(exc)
                 except OSError as exc:
                     self._drop()
@@ -522,10 +527,11 @@ class HostBudget:
                 try:
                     version = conn.execute("PRAGMA user_version").fetchone()[0]
                     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                    if version != 0 or tables:
-                        raise _Stale(f"schema version {version}, this release writes {SCHEMA}")
-                    for statement in _CREATE:
-                        conn.execute(statement)
+                    if version != SCHEMA:  # else another process made it meanwhile
+                        if version != 0 or tables:
+                            raise _Stale(f"schema version {version}, this release writes {SCHEMA}")
+                        for statement in _CREATE:
+                            conn.execute(statement)
                     conn.execute("COMMIT")
                 except BaseException:
                     _rollback(conn)
@@ -570,11 +576,11 @@ class HostBudget:
 
 
 def _in_transaction(
-    conn: sqlite3.Connection, name: str, now: int, run: Callable[[_Txn], T]
+    conn: sqlite3.Connection, name: str, now: Callable[[], int], run: Callable[[_Txn], T]
 ) -> T:
     conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = run(_Txn(conn, name, now))
+    try:  # the time is read with the lock held: no process has written a later one
+        result = run(_Txn(conn, name, now()))
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
