@@ -97,6 +97,12 @@ _CREATE: Final = (
     "CREATE INDEX IF NOT EXISTS debt_slot ON debt (name, slot)",
     f"PRAGMA user_version = {SCHEMA}",
 )
+_SELECT: Final = f"SELECT {_COLUMNS} FROM budget WHERE name = ?"
+_INSERT: Final = f"INSERT INTO budget (name, {_COLUMNS}) VALUES (?{', ?' * 11})"
+_UPDATE: Final = (
+    f"UPDATE budget SET {', '.join(c.strip() + ' = ?' for c in _COLUMNS.split(','))} "
+    "WHERE name = ?"
+)
 _CORRUPT: Final = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 T = TypeVar("T")
 
@@ -197,13 +203,14 @@ class _Txn:
     """One transaction on one budget: its row, the express debt, the time (the Lua
     scripts' ``_PRELUDE``)."""
 
-    __slots__ = ("conn", "name", "now", "row")
+    __slots__ = ("conn", "fresh", "name", "now", "row")
 
     def __init__(self, conn: sqlite3.Connection, name: str, now: int) -> None:
         self.conn = conn
         self.name = name
         self.now = now
-        found = conn.execute(f"SELECT {_COLUMNS} FROM budget WHERE name = ?", (name,)).fetchone()
+        found = conn.execute(_SELECT, (name,)).fetchone()
+        self.fresh = found is None
         self.row = row = _Row(found)
         if row.touched > now + _MICRO:  # the wall clock was set back: so is every stored time
             back = row.touched - now
@@ -219,10 +226,11 @@ class _Txn:
 
     def save(self) -> None:
         self.row.touched = self.now
-        self.conn.execute(
-            f"INSERT OR REPLACE INTO budget (name, {_COLUMNS}) VALUES (?{', ?' * 11})",
-            (self.name, *self.row.values()),
-        )
+        if self.fresh:
+            self.conn.execute(_INSERT, (self.name, *self.row.values()))
+            self.fresh = False
+        else:
+            self.conn.execute(_UPDATE, (*self.row.values(), self.name))
 
     def count(self, *, express: bool = False, rate_limited: bool = False) -> None:
         row = self.row
