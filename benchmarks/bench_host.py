@@ -53,10 +53,8 @@ from invent_async._host import HostGovernor
 from invent_async._host_budget import BUDGET_DIR_ENV, HostBudget
 from invent_async._ratelimit import RateGovernor
 
-try:
+if sys.platform != "win32":
     import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 ASYNC_WORKERS: Final = 4
 SYNC_WORKERS: Final = 2
@@ -269,7 +267,7 @@ def _mmap_reserve(fd: int, view: mmap.mmap, interval: int) -> int:
         now = time.time_ns() // 1000
         slot = max(now, next_slot, gate)
         _MMAP_RECORD.pack_into(view, 0, slot + interval, gate, acquired + 1)
-        return slot
+        return int(slot)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
@@ -381,8 +379,7 @@ def cost() -> None:
     local = statistics.median(figures["local_governor"])
     host = statistics.median(figures["host_governor"])
     print(
-        f"RESULT host_cost_host_vs_local_wall ratio={host / local:.1f} "
-        f"extra_us={host - local:.1f}",
+        f"RESULT host_cost_host_vs_local_wall ratio={host / local:.1f} extra_us={host - local:.1f}",
         flush=True,
     )
 

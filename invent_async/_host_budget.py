@@ -51,6 +51,7 @@ import logging
 import math
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -61,10 +62,8 @@ from ._exceptions import InventError
 from ._limits import FleetStats
 from ._redis_budget import Gate, Reservation, Verdict
 
-try:  # POSIX: processes that find the file damaged at once rebuild it once
+if sys.platform != "win32":  # POSIX: processes that find the file damaged rebuild it once
     import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "BUDGET_DIR_ENV",
@@ -97,12 +96,11 @@ _CREATE: Final = (
     "CREATE INDEX IF NOT EXISTS debt_slot ON debt (name, slot)",
     f"PRAGMA user_version = {SCHEMA}",
 )
-_SELECT: Final = f"SELECT {_COLUMNS} FROM budget WHERE name = ?"
-_INSERT: Final = f"INSERT INTO budget (name, {_COLUMNS}) VALUES (?{', ?' * 11})"
-_UPDATE: Final = (
-    f"UPDATE budget SET {', '.join(c.strip() + ' = ?' for c in _COLUMNS.split(','))} "
-    "WHERE name = ?"
-)
+# built from the constant column names above; every value is a bound parameter
+_SELECT: Final = f"SELECT {_COLUMNS} FROM budget WHERE name = ?"  # noqa: S608
+_INSERT: Final = f"INSERT INTO budget (name, {_COLUMNS}) VALUES (?{', ?' * 11})"  # noqa: S608
+_SET: Final = ", ".join(column.strip() + " = ?" for column in _COLUMNS.split(","))
+_UPDATE: Final = f"UPDATE budget SET {_SET} WHERE name = ?"  # noqa: S608
 _CORRUPT: Final = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 T = TypeVar("T")
 
@@ -620,7 +618,7 @@ def _describe(exc: BaseException) -> str:
 @contextlib.contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
     """An exclusive ``flock`` of ``path`` (nothing where there is no ``fcntl``)."""
-    if fcntl is None:  # pragma: no cover - Windows
+    if sys.platform == "win32":  # pragma: no cover
         yield
         return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

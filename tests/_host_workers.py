@@ -46,6 +46,9 @@ def hold_worker(path: str, name: str, ready: Any) -> None:
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("UPDATE budget SET next = next + 3600000000, gate = 4102444800000000 WHERE name = ?", (name,))
+    conn.execute(
+        "UPDATE budget SET next = next + 3600000000, gate = 4102444800000000 WHERE name = ?",
+        (name,),
+    )
     ready.set()
     time.sleep(120)  # killed long before

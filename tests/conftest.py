@@ -43,15 +43,13 @@ if not ANYIO_HAS_AUTO_MODE:
 
 
 @pytest.fixture(autouse=True)
-def host_budgets(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def host_budgets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The host budgets of one test (``INVENT_BUDGET_DIR``): a directory of its own, so that a
     FakeInvent on a port an earlier test used starts with an empty budget (its 429 gate, its
     booked slots), and nothing is written into the real home directory."""
     directory = tmp_path_factory.mktemp("budgets")
     monkeypatch.setenv(BUDGET_DIR_ENV, str(directory))
-    yield directory
+    return directory
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -43,12 +45,14 @@ from invent_async.testing import FakeInvent
 NAME: Final = "default@127.0.0.1:1"
 PER_MINUTE: Final = 6000.0  # one slot every 10 ms
 INTERVAL_US: Final = 10_000
+MOUNT: Final = shutil.which("mount") or "/bin/mount"
+UMOUNT: Final = shutil.which("umount") or "/bin/umount"
 
 
 def spaced(slots: list[float]) -> list[int]:
     """The gaps between the slots, in microseconds, in time order."""
     micros = sorted(round(s * 1_000_000) for s in slots)
-    return [b - a for a, b in zip(micros, micros[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(micros)]
 
 
 def run_reservers(directory: Path, processes: int, count: int) -> list[dict[str, Any]]:
@@ -93,8 +97,12 @@ async def test_a_client_without_redis_shares_the_hosts_budget(host_budgets: Path
                 await client.contacts.get(contact_id)
             stats = client.rate_limit_stats()
             host = await client.rate_limit_fleet_stats()
-    assert stats is not None and stats.host and not stats.fleet and not stats.fallback
-    assert host is not None and host.acquired == 3  # in the store, seen by every process
+    assert stats is not None
+    assert stats.host
+    assert not stats.fleet
+    assert not stats.fallback
+    assert host is not None
+    assert host.acquired == 3
     assert (host_budgets / FILE_NAME).exists()
 
 
@@ -206,7 +214,9 @@ def test_a_corrupt_store_is_rebuilt_once_by_processes_finding_it_at_once(tmp_pat
 
     assert sum(r["rebuilt"] for r in results) == 1
     said = [line for r in results for line in r["said"]]
-    assert len(said) == 1 and "corrupt" in said[0] and "rebuilt empty" in said[0]
+    assert len(said) == 1
+    assert "corrupt" in said[0]
+    assert "rebuilt empty" in said[0]
     slots = [slot for r in results for slot in r["slots"]]
     assert spaced(slots) == [INTERVAL_US] * (len(slots) - 1)  # all on the one new store
 
@@ -223,7 +233,8 @@ def test_a_stale_store_is_rebuilt_and_said_once(
         answers = [budget.reserve() for _ in range(3)]
     assert [a.admitted for a in answers] == [True] * 3
     assert budget.rebuilt == 1
-    assert len(warnings_of(caplog)) == 1 and "stale (schema version 7" in warnings_of(caplog)[0]
+    assert len(warnings_of(caplog)) == 1
+    assert "stale (schema version 7" in warnings_of(caplog)[0]
     budget.close()
 
 
@@ -247,7 +258,7 @@ def read_only(directory: Path) -> Iterator[None]:
         budget.reserve()
         budget.close()
         remount = subprocess.run(
-            ["mount", "-o", "remount,ro", str(directory)], capture_output=True, check=False
+            [MOUNT, "-o", "remount,ro", str(directory)], capture_output=True, check=False
         )
         assert remount.returncode == 0, remount.stderr
         yield
@@ -258,7 +269,7 @@ def mounted(directory: Path, options: str) -> Iterator[None]:
     """A tmpfs on ``directory`` (root only; skips the test where mounting is not allowed)."""
     directory.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
+        [MOUNT, "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
         capture_output=True,
         check=False,
     )
@@ -267,7 +278,7 @@ def mounted(directory: Path, options: str) -> Iterator[None]:
     try:
         yield
     finally:
-        subprocess.run(["umount", "-l", str(directory)], capture_output=True, check=False)
+        subprocess.run([UMOUNT, "-l", str(directory)], capture_output=True, check=False)
 
 
 async def acquire_all(governor: HostGovernor, count: int) -> None:
@@ -290,9 +301,21 @@ async def test_a_read_only_store_falls_back_to_the_process_and_says_it_once(
             await acquire_all(governor, 5)
         stats = governor.stats()
         await governor.aclose()
-    assert stats.acquired == 5 and stats.fallback and stats.host
+    assert stats.acquired == 5
+    assert stats.fallback
+    assert stats.host
     said = warnings_of(caplog)
-    assert len(said) == 1 and "cannot be used" in said[0] and "100/min" not in said[0]
+    assert len(said) == 1
+    assert "cannot be used" in said[0]
+    assert "100/min" not in said[0]
+
+
+def fill(path: Path) -> None:
+    """Write ``path`` until its file system is full."""
+    with contextlib.suppress(OSError), open(path, "wb") as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+            filler.flush()
 
 
 async def test_a_full_disk_falls_back_to_the_process_and_says_it_once(
@@ -302,11 +325,7 @@ async def test_a_full_disk_falls_back_to_the_process_and_says_it_once(
         pytest.skip("filling a disk needs a tmpfs of its own (root)")
     directory = tmp_path / "budgets"
     with mounted(directory, "size=64k"):
-        with contextlib.suppress(OSError):  # fill it up
-            with open(directory / "filler", "wb") as filler:
-                while True:
-                    filler.write(b"\0" * 4096)
-                    filler.flush()
+        fill(directory / "filler")
         governor = HostGovernor(
             RateLimit(per_minute=PER_MINUTE, burst=1), name=NAME, directory=directory
         )
@@ -314,13 +333,17 @@ async def test_a_full_disk_falls_back_to_the_process_and_says_it_once(
             await acquire_all(governor, 5)
         stats = governor.stats()
         await governor.aclose()
-    assert stats.acquired == 5 and stats.fallback
+    assert stats.acquired == 5
+    assert stats.fallback
     said = warnings_of(caplog)
-    assert len(said) == 1 and "cannot be used" in said[0]
+    assert len(said) == 1
+    assert "cannot be used" in said[0]
 
 
 def test_a_forked_child_uses_a_connection_of_its_own(tmp_path: Path) -> None:
-    governor = HostGovernor(RateLimit(per_minute=PER_MINUTE, burst=1), name=NAME, directory=tmp_path)
+    governor = HostGovernor(
+        RateLimit(per_minute=PER_MINUTE, burst=1), name=NAME, directory=tmp_path
+    )
     asyncio.run(acquire_all(governor, 1))  # the parent's connection is open
     reader, writer = os.pipe()
     with warnings.catch_warnings():

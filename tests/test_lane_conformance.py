@@ -1,21 +1,22 @@
-"""The express-lane rule, the same in the process and on Redis.
+"""The express-lane rule, the same in the process, on Redis and on the host.
 
 The rule (an interactive call overtakes queued bulk work, up to ``interactive_share`` of the
-rate) is decided by ``Schedule.overtakes`` in the process and by the Lua scripts of
+rate) is decided by ``Schedule.overtakes`` in the process, by the Lua scripts of
 ``_redis_budget`` on a Redis server, and by their Python twins in the host's sqlite store
 (``_host_budget``). Each scenario below runs through the three: the in-process governor
 (``RateGovernor``) in virtual time (``FakeTime``, see ``test_ratelimit``), the fleet governor
 (``FleetGovernor``) on a real valkey-server (the fixtures of ``test_fleet``) and the host
-governor (``HostGovernor``) on a real sqlite file, in real time, at 300 requests per minute (one slot every 0.2 s) with the interactive lane
-at a quarter of that (one call every 0.8 s).
+governor (``HostGovernor``) on a real sqlite file, in real time, at 300 requests per minute
+(one slot every 0.2 s) with the interactive lane at a quarter of that (one call every 0.8 s).
 
-Both must show the same observable outcome: who went first, how many went ahead of the
+All must show the same observable outcome: who went first, how many went ahead of the
 queue, how many went in a window, nobody inside a cool-down. Exact slots need not match, and
-are not compared: the two stores lay slots differently. In the process an express call takes
+are not compared: the stores lay slots differently. In the process an express call takes
 the slot of the first queued request and the whole queue moves back one interval; on Redis
-it takes a booked slot on the queue's grid, and the bulk request booked there books again at
-the queue's end when it is due (so the bulk requests do not keep their order, and a call
-queued behind the bulk work may go before the ones that gave up their slots). Times are
+(and in the host's store, which runs the same rule) it takes a booked slot on the queue's
+grid, and the bulk request booked there books again at the queue's end when it is due (so
+the bulk requests do not keep their order, and a call queued behind the bulk work may go
+before the ones that gave up their slots). Times are
 compared in whole intervals, or against thresholds half an interval away from where either
 store puts a request, so the real clock's jitter does not decide.
 """
