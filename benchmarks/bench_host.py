@@ -11,7 +11,8 @@ Parts (``python -m benchmarks.bench_host [part ...]``, ``nox -s bench -- host [p
    D = 30 s; ``real`` is the same at the API's real 500/min over a 60 s window for D = 90 s.
    Printed: the fake's accepted requests over D as a share of the limit's R * D / 60
    (target >= 0.95), its 429 answers as a share of its responses (target <= 1%), the
-   workers' fallbacks to a budget of their own (target 0). Then the same processes with
+   workers' fallbacks to a budget of their own (target 0), the longest time without an
+   accepted request. Then the same processes with
    ``INVENT_BUDGET_DIR=off`` (a budget each, as before the host budget), for contrast.
 2. ``cost``: microseconds per admission (acquire + release + succeeded, at a rate so high
    that nobody waits), client wall, interleaved rounds, median [min-max]: the in-process
@@ -19,7 +20,10 @@ Parts (``python -m benchmarks.bench_host [part ...]``, ``nox -s bench -- host [p
    ``HostGovernor`` with 4 processes admitting on the same budget at once (each process's
    own wall per admission), the ``FleetGovernor`` on a valkey-server; and the store's choice:
    one sqlite reservation (``HostBudget.reserve``) next to one on an ``fcntl``-locked
-   ``mmap`` (the alternative measured, not used), alone and with 4 processes.
+   ``mmap`` (the alternative measured, not used), alone and with 4 processes. The rows with
+   4 processes keep the store's lock busy all the time (nothing like the API's rates): they
+   also print ``busy``, how many times a contender waited past ``BUSY_TIMEOUT`` (a
+   reservation given up, or a governor's fallback, said once per process).
 
 Every process and server here binds 127.0.0.1 only and stops by itself (stdin closed, or a
 time limit); the budgets live in a temporary ``INVENT_BUDGET_DIR`` removed at the end.
@@ -30,7 +34,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
+import logging
 import mmap
 import os
 import shutil
@@ -50,7 +56,7 @@ from benchmarks.bench_fleet import Child, valkey_server
 from invent_async import AsyncInventClient, InventClient, InventError, RateLimit
 from invent_async._fleet import FleetGovernor
 from invent_async._host import HostGovernor
-from invent_async._host_budget import BUDGET_DIR_ENV, HostBudget
+from invent_async._host_budget import BUDGET_DIR_ENV, HostBudget, HostBudgetUnavailableError
 from invent_async._ratelimit import RateGovernor
 
 if sys.platform != "win32":
@@ -68,6 +74,7 @@ SEED: Final = 20_000
 COST_ROUNDS: Final = 3 if quick() else 7
 COST_OPS: Final = 1000 if quick() else 3000
 CONTENDERS: Final = 4
+_BUSY: Final = [0]  # a contender's transactions that waited past BUSY_TIMEOUT (or fallbacks)
 WORKER_LIMIT: Final = 300.0
 
 
@@ -223,6 +230,8 @@ def one_run(label: str, setting: dict[str, float], off: bool) -> None:
     share = accepted / (rpm * seconds / 60)
     answered_429 = sum(1 for _, status, _ in requests if status == 429)
     share_429 = answered_429 / max(1, len(requests))
+    ok = sorted(t for t, status, _ in requests if 200 <= status < 300)
+    silence = max((b - a for a, b in itertools.pairwise(ok)), default=0.0)
     failed = sum(r["failed"] for r in results)
     fallbacks = sum(bool(r["fallback"]) for r in results)
     hosts = sum(bool(r["host"]) for r in results)
@@ -236,7 +245,7 @@ def one_run(label: str, setting: dict[str, float], off: bool) -> None:
     targets = "" if off else f" (targets >= {TARGET_SHARE}, <= {TARGET_429}, 0)"
     print(
         f"RESULT {label} of_limit={share:.3f} share_429={share_429:.4f} "
-        f"fallbacks={fallbacks} failed={failed}{targets}",
+        f"fallbacks={fallbacks} failed={failed} longest_silence_s={silence:.1f}{targets}",
         flush=True,
     )
 
@@ -281,7 +290,10 @@ async def _admissions(kind: str, url: str, directory: Path, ops: int) -> AsyncIt
             budget.reserve()
             yield
             for _ in range(ops):
-                budget.reserve()
+                try:
+                    budget.reserve()
+                except HostBudgetUnavailableError:  # waited past BUSY_TIMEOUT
+                    _BUSY[0] += 1
             yield
             budget.close()
             return
@@ -330,14 +342,21 @@ async def _measure(kind: str, url: str, directory: Path, ops: int) -> float:
 def cost_worker(spec_json: str) -> None:
     """One contender: READY, then on GO the admissions; prints ``COST <us>``."""
     spec = json.loads(spec_json)
+
+    class Count(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            _BUSY[0] += "cannot be used" in record.getMessage()
+
+    logging.getLogger("invent_async").addHandler(Count())
     print("READY", flush=True)
     sys.stdin.readline()
     us = asyncio.run(_measure(spec["kind"], "", Path(spec["directory"]), spec["ops"]))
-    print(f"COST {us}", flush=True)
+    print(f"COST {us} {_BUSY[0]}", flush=True)
 
 
-def _contended(kind: str, directory: Path, ops: int) -> float:
-    """Median of the contenders' wall per admission, all admitting at once."""
+def _contended(kind: str, directory: Path, ops: int) -> tuple[float, int]:
+    """Median of the contenders' wall per admission, all admitting at once; and how many
+    times one of them waited past ``BUSY_TIMEOUT`` (a transaction given up, or a fallback)."""
     spec = json.dumps({"kind": kind, "directory": str(directory), "ops": ops})
     children = [Child("-m", "benchmarks.bench_host", "cost-worker", spec) for _ in range(4)]
     try:
@@ -345,7 +364,8 @@ def _contended(kind: str, directory: Path, ops: int) -> float:
             child.line("READY", 60)
         for child in children:
             child.send("GO")
-        return statistics.median(float(child.line("COST ", 300)) for child in children)
+        answers = [child.line("COST ", 300).split() for child in children]
+        return statistics.median(float(a[0]) for a in answers), sum(int(a[1]) for a in answers)
     finally:
         for child in children:
             child.close()
@@ -360,6 +380,7 @@ def cost() -> None:
     alone = ("local_governor", "host_governor", "fleet_governor", "sqlite_reserve", "mmap_reserve")
     together = ("host_governor_4proc", "sqlite_reserve_4proc", "mmap_reserve_4proc")
     figures: dict[str, list[float]] = {kind: [] for kind in (*alone, *together)}
+    busy = dict.fromkeys(together, 0)
     with valkey_server() as vk, budgets_dir() as directory:
         for rnd in range(COST_ROUNDS):
             for kind in alone if rnd % 2 == 0 else alone[::-1]:
@@ -368,14 +389,17 @@ def cost() -> None:
             for kind in together:
                 base = kind.removesuffix("_4proc")
                 ops = COST_OPS * (10 if base == "mmap_reserve" else 1)
-                figures[kind].append(_contended(base, directory, ops))
+                us, waited_out = _contended(base, directory, ops)
+                figures[kind].append(us)
+                busy[kind] += waited_out
             print(
                 f"cost round {rnd + 1}: "
                 + "  ".join(f"{k} {figures[k][-1]:.1f} us" for k in figures),
                 flush=True,
             )
     for kind, values in figures.items():
-        print(f"RESULT host_cost_{kind} wall_us={_spread(values)} ({COST_ROUNDS} rounds)")
+        extra = f" busy={busy[kind]}" if kind in busy else ""
+        print(f"RESULT host_cost_{kind} wall_us={_spread(values)}{extra} ({COST_ROUNDS} rounds)")
     local = statistics.median(figures["local_governor"])
     host = statistics.median(figures["host_governor"])
     print(

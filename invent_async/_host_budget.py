@@ -39,9 +39,13 @@ lock held past :data:`BUSY_TIMEOUT` raise :class:`HostBudgetUnavailableError`: t
 connection (it opens its own on first use).
 
 One connection per process and budget, used under a ``threading.Lock`` (requests of several
-threads and event loops take turns in the process, not in sqlite's busy loop, which sleeps
-1 ms and more); the lock and the transaction last tens of microseconds, so the verbs are
-synchronous and run on the caller's event loop.
+threads and event loops take turns in the process, not in sqlite's busy handler, which sleeps
+1, 2, 5, 10 ms and more between tries); the lock and the transaction last tens of
+microseconds, so the verbs are synchronous and run on the caller's event loop. Processes take
+turns through sqlite's busy handler: fair enough at the API's rates, not under a lock kept
+busy all the time (four processes admitting back to back on two cores starved one another
+past :data:`BUSY_TIMEOUT` now and then, in the benchmark; an ``flock`` queue was fair there,
+but a process stopped in a transaction would then hold every other one without a bound).
 """
 
 from __future__ import annotations
@@ -77,8 +81,12 @@ log = logging.getLogger("invent_async")
 
 BUDGET_DIR_ENV: Final = "INVENT_BUDGET_DIR"
 """The directory of the host's budgets; ``off`` turns the host budget off."""
-BUSY_TIMEOUT: Final = 0.25
-"""Seconds a process waits for the store's write lock before it counts as unavailable."""
+BUSY_TIMEOUT: Final = 0.1
+"""Seconds a process waits for the store's write lock before it counts as unavailable. A
+transaction holds it for tens of microseconds: at the API's rates (a few hundred
+transactions a second on a host at most) a wait is rare and short; this bounds the time a
+process's event loop is held by one that stopped in the middle of one (``kill -STOP``, a
+debugger), once a second (``_host.RETRY_STORE``)."""
 SCHEMA: Final = 1
 """The store's ``PRAGMA user_version``: a file with another one is rebuilt."""
 FILE_NAME: Final = "budgets.sqlite3"
