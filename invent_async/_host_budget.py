@@ -58,6 +58,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Final, TypeVar
@@ -328,6 +329,7 @@ class HostBudget:
         self._lock = threading.Lock()
         self._forks = _Forks.count
         self._conn: sqlite3.Connection | None = None
+        self._closer: weakref.finalize[[], HostBudget] | None = None  # closes it if nobody does
         self._inode = 0
         self._inode_checked = -math.inf
         self.rebuilt = 0  # times this process rebuilt a stale or corrupt store
@@ -463,11 +465,8 @@ class HostBudget:
 
     def close(self) -> None:
         """Close the connection (opened again on next use)."""
-        lock = self._guard()
-        with lock:
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        with self._guard():
+            self._drop()
 
     # ------------------------------------------------------------------ the file
 
@@ -478,6 +477,8 @@ class HostBudget:
             if self._conn is not None:
                 _ABANDONED.append(self._conn)
                 self._conn = None
+            if self._closer is not None:
+                self._closer.detach()
         return self._lock
 
     def _transaction(self, run: Callable[[_Txn], T]) -> T:
@@ -521,6 +522,7 @@ class HostBudget:
                 conn = None
         if conn is None:
             conn = self._conn = self._open()
+            self._closer = weakref.finalize(self, conn.close)  # not left to the collector
         return conn
 
     def _open(self) -> sqlite3.Connection:
@@ -561,6 +563,9 @@ class HostBudget:
         return conn
 
     def _drop(self) -> None:
+        if self._closer is not None:
+            self._closer.detach()
+            self._closer = None
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -573,6 +578,7 @@ class HostBudget:
             with contextlib.suppress(sqlite3.DatabaseError, _Stale, OSError):
                 self._drop()
                 conn = self._conn = self._open()  # rebuilt by another process meanwhile?
+                self._closer = weakref.finalize(self, conn.close)
                 conn.execute("SELECT count(*) FROM budget").fetchone()
                 conn.execute("SELECT count(*) FROM debt").fetchone()
                 return
@@ -580,7 +586,8 @@ class HostBudget:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{self.path}{suffix}")
-            self._conn = self._open()
+            conn = self._conn = self._open()
+            self._closer = weakref.finalize(self, conn.close)
         self.rebuilt += 1
         log.warning(
             "the host's rate budget store %s was %s: rebuilt empty",
