@@ -169,6 +169,29 @@ def test_many_processes_starting_at_once_create_the_store_once(tmp_path: Path) -
         ]
 
 
+def test_a_429_in_one_process_holds_the_others_until_a_reset(tmp_path: Path) -> None:
+    governor = HostGovernor(
+        RateLimit(per_minute=PER_MINUTE, burst=1), name=NAME, directory=tmp_path
+    )
+
+    async def signal_429() -> float:
+        ticket = await governor.acquire()
+        ticket.release()
+        return governor.rate_limited(3600.0, ticket)  # a long Retry-After (capped)
+
+    remaining = asyncio.run(signal_429())
+    gate = governor.store.gate()
+    [held] = run_reservers(tmp_path, 1, 2)
+    governor.reopen()  # rate_limit_reset() in this process
+    [free] = run_reservers(tmp_path, 1, 2)
+    governor.store.close()
+
+    assert remaining > 0
+    assert gate.remaining > 0
+    assert min(held["slots"]) >= gate.end  # another process: after the gate
+    assert max(free["slots"]) < gate.end  # reopened for every process
+
+
 # ---------------------------------------------------------------------- what may go wrong
 
 
