@@ -5,7 +5,11 @@ A server or proxy that echoes the request's headers puts the key into a response
 spell any of its characters as ``\\uXXXX`` (Go's encoder does so for ``<``, ``>``, ``&``), or
 escape ``/``, ``\\`` and ``"``. :meth:`Secret.redact` matches every such spelling, in bytes or
 text, JSON or not; :meth:`Secret.strip_cut` removes a beginning of the key left at the end of
-a body cut short. Both take time linear in the data, for a key of any length.
+a body cut short. Both take time linear in the data, for a key of any length. A key shorter
+than :data:`WHOLE_TOKEN_BELOW` characters (a test key such as ``"k"``) is matched only as a
+whole token, not inside a longer word: ``bookkeeping`` stays whole, while the key in a
+header, a JSON string or a query parameter (next to a space, a quote, ``=`` or ``&``) is
+replaced. A longer key is matched anywhere: it cannot occur by chance.
 
 URLs: :func:`redact_url` hides a Redis URL's password (in the user info and in a
 ``password=`` query parameter, which redis-py both reads), :func:`check_redis_url` accepts a
@@ -33,6 +37,10 @@ __all__ = [
 ]
 
 REDACTED: Final = "<redacted>"
+WHOLE_TOKEN_BELOW: Final = 16
+"""A key shorter than this is redacted only where no letter or digit touches it."""
+_NOT_AFTER: Final = r"(?:(?<![A-Za-z0-9])|(?<=\\u[0-9a-fA-F]{4}))"  # an escape may spell a space
+_NOT_BEFORE: Final = "(?![A-Za-z0-9])"
 _PARTIAL_ESCAPE: Final = re.compile(rb"\\(?:u[0-9a-fA-F]{0,3})?\Z")
 """A JSON escape cut short at the end of the data (nothing of it is worth keeping)."""
 
@@ -76,6 +84,8 @@ class _Patterns:
 
     def __init__(self, value: str) -> None:
         whole = "".join(_spellings(char) for char in value)
+        if len(value) < WHOLE_TOKEN_BELOW:
+            whole = _NOT_AFTER + whole + _NOT_BEFORE
         self.text_whole = re.compile(whole)
         self.bytes_whole = re.compile(whole.encode())
 
@@ -133,9 +143,14 @@ class Secret:
         window = 6 * len(value) + 12
         start = max(0, len(data) - window)
         tail, starts = _unescaped(data[start:])
+        short = len(value) < WHOLE_TOKEN_BELOW
         for size in range(min(len(value) - 1, len(tail)), 0, -1):
-            if tail.endswith(value[:size]):
-                return data[: start + starts[len(tail) - size]]
+            if not tail.endswith(value[:size]):
+                continue
+            at = len(tail) - size
+            if short and at > 0 and tail[at - 1].isascii() and tail[at - 1].isalnum():
+                continue  # inside a word: not where a short key is looked for
+            return data[: start + starts[at]]
         return data
 
 

@@ -169,6 +169,8 @@ class Settings:
                 HTTP header (a control character, whitespace inside it, or one that is not
                 ASCII). The message says which and where, never the key itself.
         """
+        if api_key is not None and not isinstance(api_key, str):
+            raise TypeError(f"api_key must be a str, got {type(api_key).__name__}")
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key or not key.strip():
             raise ValueError(
@@ -215,6 +217,8 @@ class Settings:
         secret = api_key if isinstance(api_key, Secret) else cls.key(api_key)
         if base_url is None:
             base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        elif not isinstance(base_url, str):
+            raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
         url = validate_base_url(base_url)
         options = Options.checked(
             org_id=org_id, timeout=timeout, max_retries=max_retries, deadline=deadline
@@ -322,4 +326,6 @@ class Configured:
         return self._view(self._settings.with_options(options))
 
     def __repr__(self) -> str:
+        if getattr(self, "_settings", None) is None:  # its constructor raised: a bad argument
+            return f"<{type(self).__name__} not constructed>"
         return f"{type(self).__name__}(base_url={self.base_url!r}, org_id={self.org_id!r})"

@@ -175,6 +175,45 @@ async def test_a_non_string_id_is_a_type_error_before_any_request(
     assert api.requests == []
 
 
+LONE_SURROGATE = "ct_\udc80x"  # what bytes decoded with errors="surrogateescape" leave
+
+
+@pytest.mark.parametrize(
+    "call", [c for _, c in CALLS_WITH_AN_ID], ids=[n for n, _ in CALLS_WITH_AN_ID]
+)
+async def test_an_id_utf8_cannot_carry_is_a_value_error_naming_the_argument(
+    api: Api, call: Callable[[AsyncInventClient, str], Any]
+) -> None:
+    with pytest.raises(ValueError, match=r"_id holds a character that cannot be sent") as caught:
+        await api.call(lambda c: call(c, LONE_SURROGATE))
+
+    assert not isinstance(caught.value, UnicodeError)
+    assert "position 3" in str(caught.value)
+    assert api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (lambda c: c.contacts.create(email="a@b.co", name=LONE_SURROGATE), "$.channel.name"),
+        (lambda c: c.segments.create(LONE_SURROGATE), "$.name"),
+        (lambda c: c.contacts.update("ct_1", name=LONE_SURROGATE), "$.name"),
+        (lambda c: c.contacts.list(email=LONE_SURROGATE).first_page(), "email"),
+        (lambda c: c.segments.list(search=LONE_SURROGATE).first_page(), "search"),
+    ],
+    ids=["contacts.create", "segments.create", "contacts.update", "filter", "search"],
+)
+async def test_text_utf8_cannot_carry_is_a_value_error_naming_the_field(
+    api: Api, call: Callable[[AsyncInventClient], Any], named: str
+) -> None:
+    with pytest.raises(ValueError, match="holds a character that cannot be sent") as caught:
+        await api.call(call)
+
+    assert f"{named} holds" in str(caught.value)
+    assert not isinstance(caught.value, UnicodeError)
+    assert api.requests == []
+
+
 # --------------------------------------------------------------------------- the key never leaks
 
 
@@ -415,6 +454,57 @@ def test_a_base_url_that_is_not_https_or_loopback_is_refused(
         client_class(client_kind)(API_KEY, base_url=base_url)
 
     assert_no_key(str(caught.value))
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://exa mple.com",
+        "https://\udc80.com",
+        "https://bad..dots.com",
+        "https://[::zz]",
+        "https://x.com:99999",
+    ],
+    ids=["space", "surrogate", "empty label", "bad IPv6", "port out of range"],
+)
+def test_a_base_url_whose_host_cannot_be_a_host_is_refused(
+    client_kind: ClientKind, base_url: str
+) -> None:
+    with pytest.raises(ValueError, match="base_url"):
+        client_class(client_kind)(API_KEY, base_url=base_url)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("api_key", 12345), ("api_key", b"key"), ("base_url", 8080), ("base_url", b"https://x")],
+    ids=repr,
+)
+def test_an_argument_of_the_wrong_type_is_a_type_error_naming_it(
+    client_kind: ClientKind, argument: str, value: object
+) -> None:
+    arguments: dict[str, Any] = {"api_key": API_KEY, argument: value}
+
+    with pytest.raises(TypeError, match=f"^{argument} must be a str, got {type(value).__name__}$"):
+        client_class(client_kind)(**arguments)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"api_key": None}, {"api_key": 12345}, {"base_url": "http://example.com"}, {"timeout": -1}],
+    ids=["no key", "key not a str", "http", "timeout"],
+)
+def test_a_client_whose_constructor_raised_can_be_shown_with_its_locals(
+    client_kind: ClientKind, arguments: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INVENT_API_KEY", raising=False)
+    cls = client_class(client_kind)
+    with pytest.raises((TypeError, ValueError)) as caught:
+        cls(**{"api_key": API_KEY, **arguments})
+
+    shown = "".join(
+        traceback.TracebackException.from_exception(caught.value, capture_locals=True).format()
+    )
+    assert f"self = <{cls.__name__} not constructed>" in shown
 
 
 @pytest.mark.parametrize(
