@@ -565,8 +565,12 @@ def test_closing_the_client_mid_bulk_job_raises_bulk_aborted_with_its_report(
             if closer == "on_progress":
                 client.close()
 
+    def close_once_progressed() -> None:
+        if progressed.wait(10):
+            client.close()
+
     if closer == "another thread":
-        threading.Thread(target=lambda: progressed.wait(10) and client.close()).start()
+        threading.Thread(target=close_once_progressed).start()
     with pytest.raises(BulkAbortedError) as caught:
         client.contacts.bulk_add_segment(
             ids, segment.id, concurrency=8, journal=journal, on_progress=on_progress
@@ -592,12 +596,12 @@ def test_closing_the_client_mid_segment_sync_raises_its_aborted_error_with_both_
     segment = fake.add_segment("VIP")
     ids = fake.add_contacts(300)
     client = make_client(fake, rate_limit=invent_async.RateLimit(per_minute=3000, burst=5))
-    threading.Thread(
-        target=lambda: (
-            wait_until(lambda: len(fake.segment_members(segment.id)) >= 25, "adds")
-            or client.close()
-        )
-    ).start()
+
+    def close_after_25_adds() -> None:
+        wait_until(lambda: len(fake.segment_members(segment.id)) >= 25, "25 adds")
+        client.close()
+
+    threading.Thread(target=close_after_25_adds).start()
 
     with pytest.raises(SegmentSyncAbortedError) as caught:
         client.contacts.sync_segment(segment.id, ids)
