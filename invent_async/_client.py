@@ -17,6 +17,7 @@ import aiohttp
 from ._limits import FleetStats, GovernorStats, RateLimit
 from ._pipeline import Core, Pipeline, RecordingPipeline
 from ._raw import RawResult, Recorder
+from ._secret import secret_arguments
 from ._settings import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -89,6 +90,7 @@ class AsyncInventClient(Configured):
     contacts: AsyncContacts
     segments: AsyncSegments
 
+    @secret_arguments  # an error leaves with no frame holding the key
     def __init__(
         self,
         api_key: str | None = None,

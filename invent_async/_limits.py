@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from ._secret import check_redis_url, redacted_url_repr
+from ._secret import check_redis_url, redacted_url_repr, secret_constructor
 
 __all__ = [
     "BULK",
@@ -55,6 +55,10 @@ def check_lane(value: object) -> Lane:
     if value == BULK:
         return BULK
     raise ValueError(f"lane must be 'interactive' or 'bulk', got {value!r}")
+
+
+_REDIS_EXACT: Final = 2**53
+"""Microseconds a budget's scripts on Redis count exactly (Lua numbers are doubles)."""
 
 
 def _number(value: object) -> bool:
@@ -122,6 +126,7 @@ def _check_headroom(_: object, attribute: attrs.Attribute[Any], value: Any) -> N
         raise ValueError(f"{attribute.name} must be a number from 0 to 0.5, got {value!r}")
 
 
+@secret_constructor  # a Redis URL's password is in no frame of a refused URL's traceback
 @attrs.frozen(kw_only=True)
 class RateLimit:
     """How a client paces its requests. Shared by the client, its views and, by default, every
@@ -236,6 +241,7 @@ class RateLimit:
                     f"budget={self.budget!r}: a budget on Redis names its keys, which cannot "
                     "hold braces"
                 )
+            self._check_redis_range()
         if not self.shared and self.budget != "default":
             raise ValueError(
                 f"budget={self.budget!r} names a shared budget, but shared=False gives the "
@@ -246,6 +252,26 @@ class RateLimit:
         if self.max_cooldown < self.cooldown:
             raise ValueError(
                 f"max_cooldown ({self.max_cooldown!r}) must be >= cooldown ({self.cooldown!r})"
+            )
+
+    def _check_redis_range(self) -> None:
+        """A budget on Redis counts whole microseconds in its scripts, exactly below 2**53."""
+        assert self.per_minute is not None
+        interval = 60e6 / self.per_minute
+        if interval < 1:
+            raise ValueError(
+                f"per_minute={self.per_minute!r} is too high for a budget on Redis, which "
+                "paces in whole microseconds: at most 60,000,000"
+            )
+        longest = interval * self.burst
+        if self.interactive_share:
+            longest = max(longest, interval / self.interactive_share)
+        if longest >= _REDIS_EXACT:
+            raise ValueError(
+                f"per_minute={self.per_minute!r} with burst={self.burst!r} and "
+                f"interactive_share={self.interactive_share!r} spans more time than a budget on "
+                "Redis counts (2**53 microseconds, about 285 years): raise per_minute, or lower "
+                "burst, or raise interactive_share"
             )
 
     @property

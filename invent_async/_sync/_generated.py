@@ -30,6 +30,7 @@ from .._models import (
     Segment,
     SegmentColor,
 )
+from .._secret import secret_arguments
 from .._settings import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -843,6 +844,7 @@ class InventClient(SyncClient):
     contacts: Contacts
     segments: Segments
 
+    @secret_arguments  # an error leaves with no frame holding the key
     def __init__(
         self,
         api_key: str | None = None,
