@@ -81,7 +81,9 @@ class AsyncInventClient(Configured):
             retried), having held no more than about this much in memory; an error body is
             cut at 64 KiB (or at this limit, if smaller). ``None`` removes the limit.
         session: An ``aiohttp.ClientSession`` to use instead of creating one. It stays yours:
-            the client never closes it.
+            the client never closes it, nor changes it. aiohttp then keeps re-sending a GET
+            or DELETE at once, unseen, when a kept-alive connection turns out dropped (the
+            client's own session does not: there, only the client retries, by its rules).
         transport: Advanced: an :class:`~invent_async.AsyncTransport` to send requests through
             instead of aiohttp (for example :class:`~invent_async.testing.MockTransport`).
             The client closes it in :meth:`aclose`. Not together with ``session``.
