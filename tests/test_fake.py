@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shlex
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -23,7 +25,7 @@ import pytest
 import yarl
 from multidict import CIMultiDictProxy
 
-from invent_async import _converter
+from invent_async import AsyncInventClient, _converter
 from invent_async import _models as m
 from invent_async.testing import FakeInvent, RecordedRequest
 from invent_async.testing._routes import ROUTES, Route, Router
@@ -1507,12 +1509,64 @@ async def test_module_serves_until_sigterm(
     assert proc.returncode == 0
 
 
-async def test_module_exits_by_itself_after_max_seconds(
+async def test_module_exits_by_itself_after_max_seconds_and_says_so(
     run_module: list[asyncio.subprocess.Process],
 ) -> None:
     proc, _ = await _start_module(run_module, "--max-seconds", "0.2")
-    await asyncio.wait_for(proc.communicate(), 10)
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 10)
+
     assert proc.returncode == 0
+    assert "by itself after 0.2 s (--max-seconds)" in stdout.decode()
+    assert "stopped: --max-seconds (0.2 s) passed" in stderr.decode()
+
+
+async def test_module_says_it_stopped_when_told_to(
+    run_module: list[asyncio.subprocess.Process],
+) -> None:
+    proc, _ = await _start_module(run_module, "--max-seconds", "30")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(proc.communicate(), 10)
+
+    assert proc.returncode == 0
+    assert "FakeInvent stopped: it was told to (Ctrl-C or SIGTERM)." in stderr.decode()
+
+
+@pytest.mark.parametrize("key", [None, "my-key's$value"], ids=["default key", "own key"])
+async def test_module_prints_lines_to_paste_that_point_a_client_at_it(
+    run_module: list[asyncio.subprocess.Process], key: str | None
+) -> None:
+    args = ["--max-seconds", "10", "--seed-contacts", "2"]
+    proc, url = await _start_module(run_module, *args, *(["--api-key", key] if key else []))
+    assert proc.stdout is not None
+    lines = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode() for _ in range(4)]
+    exported = dict(
+        shlex.split(line.removeprefix("export "))[0].split("=", 1)
+        for line in lines
+        if line.startswith("export ")
+    )
+    try:
+        async with AsyncInventClient(
+            exported["INVENT_API_KEY"], base_url=exported["INVENT_BASE_URL"]
+        ) as client:
+            page = await client.contacts.list().first_page()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 10)
+
+    assert exported == {"INVENT_BASE_URL": url, "INVENT_API_KEY": key or "test-key"}
+    assert [contact.id for contact in page.items] == ["ct_1", "ct_2"]
+
+
+def test_module_help_names_the_key_it_accepts() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "invent_async.testing", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+
+    assert "default: test-key" in " ".join(shown.split())
 
 
 async def test_module_prints_stats_on_exit_when_asked(
@@ -1520,7 +1574,7 @@ async def test_module_prints_stats_on_exit_when_asked(
 ) -> None:
     proc, _ = await _start_module(run_module, "--max-seconds", "0.2", "--print-stats")
     stdout, _ = await asyncio.wait_for(proc.communicate(), 10)
-    (line,) = stdout.decode().splitlines()
+    line = stdout.decode().splitlines()[-1]  # after the lines to paste
     assert line.startswith("STATS ")
     assert json.loads(line.removeprefix("STATS "))["total"] == 0
 

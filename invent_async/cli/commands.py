@@ -90,7 +90,7 @@ class InventGroup(click.Group):
 @click.option(
     "--base-url",
     metavar="URL",
-    help="API root URL (default: the real Invent API).",
+    help="API root URL (default: the INVENT_BASE_URL environment variable, else the real API).",
 )
 @click.option(
     "--sandbox",
