@@ -176,8 +176,9 @@ class BulkReport:
 
     @property
     def rate(self) -> float:
-        """Items finished per second."""
-        return self.total / self.elapsed if self.elapsed > 0 else 0.0
+        """Items finished per second (items cancelled in flight are not finished: not counted)."""
+        finished = self.total - len(self.cancelled_ids)
+        return finished / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
     def failed_ids(self) -> tuple[str, ...]:
