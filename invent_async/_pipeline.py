@@ -85,9 +85,10 @@ class CallStats:
 
     Attributes:
         attempts: Attempts started (each one waits for the governor first).
-        sent: Attempts handed to the transport: the requests the server may have seen. (The
-            aiohttp transport may itself send an idempotent request once more, unseen here,
-            when a reused keep-alive connection turns out to have been closed by the server.)
+        sent: Attempts handed to the transport: the requests the server may have seen. (On a
+            session passed as ``session=``, aiohttp may itself send an idempotent request once
+            more, unseen here, when a reused keep-alive connection turns out to have been
+            closed by the server; the client's own session does not.)
         rate_limited: Attempts answered 429.
     """
 
