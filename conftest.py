@@ -40,6 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from invent_async import AsyncInventClient, InventClient, RateLimit
 from invent_async.testing.pytest_plugin import ThreadedFake
 
@@ -127,14 +129,24 @@ def teardown_redis(namespace: dict[str, Any]) -> None:
         namespace["_valkey"].terminate()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register pytest-asyncio's marker, which pages' test modules use: this suite runs with
+    that plugin off (``-p no:asyncio``), but a page's module is executed here first, then
+    run by pytest, with the plugin, in a subprocess (:func:`_run_tests_in_pytest`)."""
+    if not config.pluginmanager.has_plugin("asyncio"):
+        config.addinivalue_line("markers", "asyncio: a pytest-asyncio test (docs examples)")
+
+
 def _run_tests_in_pytest(source: str, path: str) -> None:
-    """Run a block's fixture-taking tests in a pytest subprocess with the plugin."""
-    anyio = "pytest.mark.anyio" in source
-    plugins = ["-p", "no:asyncio"] if anyio else ["-p", "asyncio", "-o", "asyncio_mode=auto"]
+    """Run a block's fixture-taking tests as a user's project would: a pytest subprocess in a
+    folder of its own, with an empty configuration (the page shows any it needs), the
+    installed plugins (this package's, pytest-asyncio's and anyio's) loaded as pytest finds
+    them."""
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "test_example.py").write_text(source, encoding="utf-8")
+        (Path(folder) / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # not ours
         done = subprocess.run(  # noqa: S603 - our own python on a page's test file
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, folder],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", folder],
             capture_output=True,
             text=True,
             check=False,

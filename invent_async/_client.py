@@ -9,6 +9,7 @@ view.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Self, TypeVar
 
@@ -251,6 +252,25 @@ def from_settings(settings: Settings) -> AsyncInventClient:
     client = object.__new__(AsyncInventClient)
     client._start(settings, None, None)
     return client
+
+
+def close_from_blocking_code(client: AsyncInventClient, timeout: float = 10.0) -> None:
+    """Close ``client`` from code that runs no event loop (a synchronous test fixture's
+    teardown): on the loop it was first used on, if that loop is still open (run there, or
+    handed to it when it runs in another thread); on a loop of its own otherwise (it was
+    never used, or its loop is closed and its connections died with it)."""
+    loop = client._core.loop
+    if loop is not None and not loop.is_closed():
+        if loop.is_running():
+            asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout)
+        else:
+            loop.run_until_complete(client.aclose())
+        return
+    spare = asyncio.new_event_loop()  # not set as the thread's loop: a test plugin's stays
+    try:
+        spare.run_until_complete(client.aclose())
+    finally:
+        spare.close()
 
 
 def abandon(client: AsyncInventClient) -> None:

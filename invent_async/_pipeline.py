@@ -26,6 +26,7 @@ views are new pipelines over the same core. Attempts are counted into an explici
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import warnings
 import weakref
@@ -111,6 +112,17 @@ class _Lifecycle:
         self.loop: asyncio.AbstractEventLoop | None = None
 
 
+def _in_a_test() -> str:
+    """Advice for a loop mix-up inside a pytest test (where the usual advice does not fit)."""
+    if "PYTEST_CURRENT_TEST" not in os.environ:
+        return ""
+    return (
+        " In a test: make the client in the test itself, or take the invent_client fixture "
+        "(it binds to the test's loop); an async fixture may run on another loop than the "
+        "test (pytest-asyncio's loop scopes, an anyio test beside pytest-asyncio)."
+    )
+
+
 def _warn_unclosed(state: _Lifecycle) -> None:
     if state.used and not state.closed:
         warnings.warn(_UNCLOSED, ResourceWarning, stacklevel=1)
@@ -167,6 +179,11 @@ class Core:
         """True once :meth:`aclose` has run."""
         return self._state.closed
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the client was first used on (None: not used yet)."""
+        return self._state.loop
+
     def check_open(self) -> None:
         """Raise :class:`ClientClosedError` once :meth:`aclose` has run."""
         if self._state.closed:
@@ -188,6 +205,7 @@ class Core:
                 f"({_describe(state.loop)}); aiohttp sessions are bound to one loop. Create "
                 "one client per event loop (for example inside the coroutine you pass to "
                 "asyncio.run()), or use the synchronous InventClient from blocking code."
+                + _in_a_test()
             )
 
     def wire(self, request: Request) -> TransportRequest:
@@ -246,6 +264,7 @@ class Core:
         if state.used and elsewhere and loop is not None and not loop.is_closed():
             raise WrongEventLoopError(
                 f"close this AsyncInventClient on the event loop it was used on ({_describe(loop)})"
+                + _in_a_test()
             )
         state.closed = True
         governor = self.governor

@@ -17,10 +17,13 @@ Fixtures (each one per test):
   the test, so code that builds its own ``AsyncInventClient()`` or ``InventClient()`` (your
   application's) talks to the fake unchanged.
 - ``invent_client``: an :class:`~invent_async.AsyncInventClient` bound to the fake, closed
-  after the test. An async fixture: with pytest-asyncio active it is a pytest-asyncio fixture
-  (strict or auto mode), otherwise a plain async fixture, which anyio's plugin runs for
-  ``@pytest.mark.anyio`` tests (``anyio_backend`` must be ``"asyncio"``: the SDK runs on
-  asyncio).
+  after the test. A plain (synchronous) fixture on purpose: an async fixture runs on the
+  loop of the async plugin that owns it, which need not be the test's (pytest-asyncio's
+  loop scopes, an anyio test beside pytest-asyncio's auto mode), and a client is bound to
+  the loop of its first call. This one makes no call: it binds to the test's loop whichever
+  plugin runs the test (pytest-asyncio in strict or auto mode and any loop scope, or anyio's
+  plugin with the ``asyncio`` backend: the SDK runs on asyncio), and is closed on that loop
+  after the test.
 - ``invent_sync_client``: an :class:`~invent_async.InventClient` bound to the fake.
 
 Both clients pace requests far above the API's 500/minute (``INVENT_TEST_RATE_LIMIT``), so a
@@ -32,12 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Final
+from collections.abc import Iterator
+from typing import Final
 
 import pytest
 
-from .._client import AsyncInventClient
+from .._client import AsyncInventClient, close_from_blocking_code
 from .._limits import RateLimit
 from .._sync import InventClient
 from ._fake import FakeInvent
@@ -111,28 +114,14 @@ def invent_sync_client(invent_fake: FakeInvent, invent_api_key: str) -> Iterator
         yield client
 
 
-def _async_fixtures(decorate: Callable[[Any], Any]) -> object:
-    """A plugin object with ``invent_client``, decorated for the async plugin in use."""
-
-    class AsyncFixtures:
-        @decorate
-        async def invent_client(
-            self, invent_fake: FakeInvent, invent_api_key: str
-        ) -> AsyncIterator[AsyncInventClient]:
-            """An AsyncInventClient bound to ``invent_fake`` (closed after the test)."""
-            async with AsyncInventClient(
-                invent_api_key, base_url=invent_fake.url, rate_limit=INVENT_TEST_RATE_LIMIT
-            ) as client:
-                yield client
-
-    return AsyncFixtures()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register ``invent_client`` as a pytest-asyncio fixture if that plugin is active."""
-    decorate: Any = pytest.fixture
-    if config.pluginmanager.has_plugin("asyncio"):
-        import pytest_asyncio
-
-        decorate = pytest_asyncio.fixture
-    config.pluginmanager.register(_async_fixtures(decorate), "invent_async.async_fixtures")
+@pytest.fixture
+def invent_client(invent_fake: FakeInvent, invent_api_key: str) -> Iterator[AsyncInventClient]:
+    """An AsyncInventClient bound to ``invent_fake``, closed after the test on the loop the
+    test used it on (a plain fixture: it suits every async plugin and loop scope)."""
+    client = AsyncInventClient(
+        invent_api_key, base_url=invent_fake.url, rate_limit=INVENT_TEST_RATE_LIMIT
+    )
+    try:
+        yield client
+    finally:
+        close_from_blocking_code(client)
