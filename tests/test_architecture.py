@@ -64,7 +64,7 @@ LAYERS: list[list[str]] = [
     ["testing"],
     ["testing.__main__", "testing.pytest_plugin"],
     ["cli._runtime"],
-    ["cli._progress", "cli._output", "cli._ids", "cli._signals"],
+    ["cli._progress", "cli._output", "cli._ids", "cli._signals", "cli._argv"],
     ["cli._job_run"],
     ["cli._tag_jobs", "cli._segment_sync"],
     ["cli.commands"],

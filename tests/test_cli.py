@@ -1359,3 +1359,68 @@ def test_the_failed_ids_file_gets_the_usual_mode_or_keeps_its_own(tmp_path: Path
 
     assert (fresh.stat().st_mode & 0o777, fresh.read_text()) == (0o644, "ct_1\n")
     assert (existing.stat().st_mode & 0o777, existing.read_text()) == (0o640, "ct_2\n")
+
+
+# --------------------------------------------------------------------------- global options
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--sandbox", "contacts", "tag", "sg_1", "--ids", "ids.txt"],
+        ["contacts", "--sandbox", "tag", "sg_1", "--ids", "ids.txt"],
+        ["contacts", "tag", "--sandbox", "sg_1", "--ids", "ids.txt"],
+        ["contacts", "tag", "sg_1", "--ids", "ids.txt", "--sandbox"],
+        ["contacts", "tag", "sg_1", "--sandbox", "--ids", "ids.txt", "--org", "c"],
+        ["contacts", "tag", "sg_1", "--ids", "ids.txt", "--org=c", "--sandbox", "-vv"],
+    ],
+    ids=["before", "after the group", "after the command", "at the end", "between", "mixed"],
+)
+def test_a_global_option_means_the_same_wherever_it_stands(args: list[str], tmp_path: Path) -> None:
+    write_ids(tmp_path / "ids.txt", "ct_1", "ct_2")
+
+    result = invent(None, *args, key=None)
+
+    assert result.exit_code == 0, result.output
+    assert "tag sg_1: 2 succeeded, 0 failed, 0 skipped of 2 ids" in result.stdout
+
+
+def test_a_global_option_after_the_command_reaches_the_api(fake: FakeInvent) -> None:
+    fake.add_segment("VIP")
+    env = {"INVENT_API_KEY": API_KEY, "COLUMNS": "120"}
+
+    result = cli_runner().invoke(
+        cli, ["segments", "list", "--base-url", fake.url, "--org", "c"], env=env
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "VIP" in result.stdout
+    assert [r.path for r in fake.requests] == ["/orgs/c/segments"]
+
+
+def test_the_missing_key_advice_works_where_the_user_adds_it(tmp_path: Path) -> None:
+    write_ids(tmp_path / "ids.txt", "ct_1")
+    args = ["contacts", "tag", "sg_1", "--ids", "ids.txt"]
+
+    refused = invent(None, *args, key=None)
+    followed = invent(None, *args, "--sandbox", key=None)
+
+    assert refused.exit_code == 2
+    assert "add --sandbox" in refused.stderr
+    assert followed.exit_code == 0, followed.output
+
+
+def test_a_value_that_looks_like_a_global_option_stays_with_its_option(tmp_path: Path) -> None:
+    (tmp_path / "--sandbox").write_text("ct_1\n", encoding="utf-8")  # a file of that name
+
+    result = invent(None, "--sandbox", "contacts", "tag", "sg_1", "--ids", "--sandbox", key=None)
+
+    assert result.exit_code == 0, result.output
+    assert "of 1 id" in result.stdout
+
+
+def test_after_a_double_dash_nothing_is_taken_for_a_global_option() -> None:
+    result = invent(None, "--sandbox", "segments", "create", "--", "--org", key=None)
+
+    assert result.exit_code == 0, result.output
+    assert "created segment '--org'" in result.stderr  # the name, not an option
