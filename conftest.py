@@ -43,7 +43,7 @@ from typing import Any
 import pytest
 
 from invent_async import AsyncInventClient, InventClient, RateLimit
-from invent_async.testing.pytest_plugin import ThreadedFake
+from invent_async.testing import ThreadedFake
 
 EXAMPLES = os.environ.get("INVENT_DOCS_EXAMPLES", "on") != "off"
 """``INVENT_DOCS_EXAMPLES=off``: nox's tests_lowest, which runs ``tests/`` without sybil."""
@@ -61,13 +61,26 @@ ENV = ("INVENT_API_KEY", "INVENT_BASE_URL", REDIS_URL_ENV)
 EXAMPLE_RATE = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
 ROOT = Path(__file__).parent
 REDIS_PAGES = ("many-workers.md",)
+AS_SHOWN_PAGES = ("segment-sync.md",)
+"""The pages whose examples run with nothing given (issue #23: a reader gets no NameError):
+the page's own first block sets up what the others use. The other pages' examples are still
+given ``fake``, ``client``, ``sync_client`` and ``ids`` (until each is converted)."""
 """The pages whose examples get a running Redis-protocol server (``redis_url``)."""
 VALKEY_START_TIMEOUT = 20.0
 
 
+def setup_as_shown(namespace: dict[str, Any]) -> None:
+    """Nothing given: a page of :data:`AS_SHOWN_PAGES` sets up what its examples use. Only
+    the environment is saved (the page may point ``INVENT_*`` at its fake), and a loop kept
+    for the blocks that ``await`` at top level."""
+    saved = {name: os.environ.get(name) for name in ENV}
+    os.environ.pop(REDIS_URL_ENV, None)
+    namespace.update(__name__="__docs__", _given={}, _docs=(None, saved, asyncio.new_event_loop()))
+
+
 def setup(namespace: dict[str, Any]) -> None:
     """A seeded FakeInvent, the environment pointing at it, clients bound to it."""
-    served = ThreadedFake(API_KEY)
+    served = ThreadedFake(api_key=API_KEY)
     fake = served.start()
     fake.add_segment("VIP", id="sg_vip")
     fake.add_contact(id="ct_123", name="Ada", email="ada@example.com")
@@ -88,15 +101,19 @@ def setup(namespace: dict[str, Any]) -> None:
 
 def teardown(namespace: dict[str, Any]) -> None:
     served, saved, loop = namespace["_docs"]
-    given = namespace["_given"]
     try:
-        loop.run_until_complete(given["client"].aclose())
-        for value in list(namespace.values()):  # the page's module-level clients too
-            if isinstance(value, InventClient):
+        for value in list(namespace.values()):  # what the page (or setup) left open
+            if isinstance(value, AsyncInventClient):
+                loop.run_until_complete(value.aclose())
+            elif isinstance(value, InventClient):
                 value.close()
     finally:
         loop.close()
-        served.stop()
+        for value in list(namespace.values()):
+            if isinstance(value, ThreadedFake):
+                value.stop()
+        if served is not None:
+            served.stop()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -200,10 +217,18 @@ if EXAMPLES:
         parsers=[MystCodeBlock("python", evaluate)],
         patterns=["*.md"],
         path=str(ROOT / "docs"),
-        excludes=["_build/*", *REDIS_PAGES],
+        excludes=["_build/*", *REDIS_PAGES, *AS_SHOWN_PAGES],
         setup=setup,
         teardown=teardown,
         name="docs",
+    )
+    as_shown_docs = Sybil(
+        parsers=[MystCodeBlock("python", evaluate)],
+        filenames=AS_SHOWN_PAGES,
+        path=str(ROOT / "docs"),
+        setup=setup_as_shown,
+        teardown=teardown,
+        name="docs-as-shown",
     )
     redis_docs = Sybil(
         parsers=[MystCodeBlock("python", evaluate)],
@@ -231,4 +256,6 @@ if EXAMPLES:
         teardown=teardown,
         name="readme",
     )
-    pytest_collect_file = SybilCollection((docs, redis_docs, readme, docstrings)).pytest()
+    pytest_collect_file = SybilCollection(
+        (docs, as_shown_docs, redis_docs, readme, docstrings)
+    ).pytest()

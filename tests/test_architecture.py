@@ -61,6 +61,7 @@ LAYERS: list[list[str]] = [
     ["testing._routes"],
     ["testing._app", "testing._mock"],
     ["testing._fake"],
+    ["testing._threaded"],
     ["testing"],
     ["testing.__main__", "testing.pytest_plugin"],
     ["cli._runtime"],

@@ -1596,3 +1596,42 @@ async def test_module_seeds_members_into_every_seeded_segment(
 
     assert ids(everyone.json) == [f"ct_{n}" for n in range(1, 7)]
     assert [ids(reply.json) for reply in members] == [["ct_2", "ct_3", "ct_4"]] * 2
+
+
+def test_a_threaded_fake_answers_blocking_code_on_any_thread() -> None:
+    from invent_async import InventClient
+    from invent_async.testing import ThreadedFake
+
+    with ThreadedFake(api_key=KEY) as fake:
+        fake.add_contact(id="ct_1", name="Ada")
+        with InventClient(KEY, base_url=fake.url, rate_limit=None) as client:
+            name = client.contacts.get("ct_1").name
+        url = fake.url
+
+    assert name == "Ada"
+    with pytest.raises(aiohttp.ClientConnectionError):  # stopped: nothing listens any more
+        asyncio.run(_get(url))
+
+
+async def test_a_threaded_fake_serves_a_loop_that_blocks_on_it() -> None:
+    """The case it exists for: blocking code on the thread of a running loop (a notebook
+    cell), which a fake served by that same loop could never answer."""
+    from invent_async import InventClient
+    from invent_async.testing import ThreadedFake
+
+    served = ThreadedFake(api_key=KEY)
+    fake = served.start()
+    try:
+        fake.add_segment("VIP", id="sg_vip")
+        with InventClient(KEY, base_url=fake.url, rate_limit=None) as client:
+            found = client.segments.get("sg_vip")  # blocks this loop's thread
+    finally:
+        served.stop()
+        served.stop()  # twice: nothing more to do
+
+    assert found.name == "VIP"
+
+
+async def _get(url: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(url + "/orgs/c/contacts"):
+        pass

@@ -33,8 +33,6 @@ against the real limit (``FakeInvent(rate_limit_per_minute=...)`` answers 429 be
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from typing import Final
 
@@ -44,38 +42,12 @@ from .._client import AsyncInventClient, close_from_blocking_code
 from .._limits import RateLimit
 from .._sync import InventClient
 from ._fake import FakeInvent
+from ._threaded import ThreadedFake
 
-__all__ = ["INVENT_TEST_RATE_LIMIT", "ThreadedFake"]
+__all__ = ["INVENT_TEST_RATE_LIMIT"]
 
 INVENT_TEST_RATE_LIMIT: Final = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
 """The fixtures' clients' rate limit: far above what a test sends, not shared with others."""
-_START_TIMEOUT: Final = 10.0
-
-
-class ThreadedFake:
-    """A :class:`FakeInvent` served by an event loop of its own in a daemon thread."""
-
-    def __init__(self, api_key: str) -> None:
-        self.fake = FakeInvent(api_key=api_key)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="invent-fake", daemon=True
-        )
-
-    def start(self) -> FakeInvent:
-        """Start the thread and the server; return the running fake."""
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(_START_TIMEOUT)
-        return self.fake
-
-    def stop(self) -> None:
-        """Stop the server, the loop and the thread."""
-        try:
-            asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(_START_TIMEOUT)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(_START_TIMEOUT)
-            self._loop.close()
 
 
 @pytest.fixture
@@ -87,7 +59,7 @@ def invent_api_key() -> str:
 @pytest.fixture
 def invent_fake(invent_api_key: str) -> Iterator[FakeInvent]:
     """A running FakeInvent (its own loop in a thread: for sync and async tests alike)."""
-    served = ThreadedFake(invent_api_key)
+    served = ThreadedFake(api_key=invent_api_key)
     fake = served.start()
     try:
         yield fake
