@@ -294,12 +294,11 @@ def retry_after_header(error: BaseException) -> str | None:
         The header's value, or None for any other error, an :class:`APITimeoutError` of one
         attempt's ``timeout`` included (the API was slow: a 504 rather than a 503).
     """
-    if isinstance(error, RateLimitError):
-        wait = error.retry_after
-    elif isinstance(error, APITimeoutError) and error.deadline_exceeded:
-        wait = error.retry_after
-    else:
+    if not isinstance(error, RateLimitError | APITimeoutError):
         return None
+    if isinstance(error, APITimeoutError) and not error.deadline_exceeded:
+        return None
+    wait = error.retry_after
     if wait is None or not math.isfinite(wait):
         return "1"
     return str(max(1, math.ceil(wait)))

@@ -98,7 +98,8 @@ async def web_request_while_the_worker_queues(
     web_id: str,
 ) -> None:
     """Start the worker's calls; once they are queued, make a web request (interactive)."""
-    assert worker.stdin is not None and worker.stdout is not None
+    assert worker.stdin is not None
+    assert worker.stdout is not None
     async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=limit) as web:
         await web.rate_limit_fleet_stats()  # connected before the start
         with anyio.fail_after(30):
@@ -114,7 +115,7 @@ async def web_request_while_the_worker_queues(
 
 
 @pytest.mark.parametrize(("lane", "ahead"), [("bulk", True), ("", False)], ids=["bulk", "unset"])
-async def test_a_worker_process_with_invent_lane_bulk_is_served_after_web_requests(
+def test_a_worker_process_with_invent_lane_bulk_is_served_after_web_requests(
     redis_url: str, lane: str, ahead: bool
 ) -> None:
     limit = RateLimit(per_minute=PER_MINUTE, burst=1, interactive_share=0.5, redis_url=redis_url)
@@ -134,8 +135,10 @@ async def test_a_worker_process_with_invent_lane_bulk_is_served_after_web_reques
             env=env,
         ) as worker:
             try:
-                await web_request_while_the_worker_queues(
-                    worker, fake, limit, segment, worker_ids, web_id
+                asyncio.run(
+                    web_request_while_the_worker_queues(
+                        worker, fake, limit, segment, worker_ids, web_id
+                    )
                 )
             finally:
                 if worker.poll() is None:
@@ -198,6 +201,6 @@ def test_an_invent_lane_that_names_no_lane_is_refused_with_the_variable_named(
     monkeypatch.setenv("INVENT_LANE", "background")
 
     with pytest.raises(
-        ValueError, match="^INVENT_LANE must be 'interactive' or 'bulk', got 'background'$"
+        ValueError, match=r"^INVENT_LANE must be 'interactive' or 'bulk', got 'background'$"
     ):
         client_type(API_KEY, base_url="http://127.0.0.1:9")
