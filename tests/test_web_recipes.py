@@ -50,7 +50,7 @@ FAKE_PER_MINUTE: Final = 60.0
 """The fake's limit: the workers' budgets (500/minute each, or one of 500 between them)
 send more than this within the recipes' 10 s deadline, so some calls get the fake's 429."""
 REQUESTS: Final = 200
-LOAD_LIMIT: Final = 120.0  # seconds for the whole load: every request is answered by then
+LOAD_LIMIT: Final = 60.0  # seconds for the whole load: every request is answered by then
 START_LIMIT: Final = 60.0
 STOP_LIMIT: Final = 40.0
 
@@ -61,7 +61,7 @@ class Recipe:
 
     page: str
     module: str
-    command: tuple[str, ...]  # after ``python``; {module} and {port} are filled in
+    command: str  # the arguments after ``python``; {module} and {port} are filled in
     method: str
     path: str  # {id}: a contact id
     writes: bool  # a 200 means the contact is in sg_vip (else: the fake answered its GET)
@@ -74,10 +74,7 @@ RECIPES: Final = {
     "fastapi-uvicorn": Recipe(
         page="web-apps.md",
         module="fastapi_app",
-        command=(
-            "-m", "uvicorn", "{module}:app", "--workers", "2",
-            "--host", "127.0.0.1", "--port", "{port}",
-        ),  # fmt: skip
+        command="-m uvicorn {module}:app --workers 2 --host 127.0.0.1 --port {port}",
         method="POST",
         path="/contacts/{id}/vip",
         writes=True,
@@ -87,10 +84,8 @@ RECIPES: Final = {
     "aiohttp-gunicorn": Recipe(
         page="web-apps.md",
         module="aiohttp_app",
-        command=(
-            "-m", "gunicorn", "{module}:make_app()", "-k", "aiohttp.GunicornWebWorker",
-            "--workers", "2", "--bind", "127.0.0.1:{port}",
-        ),  # fmt: skip
+        command="-m gunicorn {module}:make_app() -k aiohttp.GunicornWebWorker --workers 2"
+        " --bind 127.0.0.1:{port}",
         method="GET",
         path="/contacts/{id}",
         writes=False,
@@ -100,10 +95,8 @@ RECIPES: Final = {
     "flask-gunicorn-sync": Recipe(
         page="sync.md",
         module="flask_app",
-        command=(
-            "-m", "gunicorn", "{module}:flask_app", "-k", "sync", "--workers", "2",
-            "--timeout", "30", "--bind", "127.0.0.1:{port}",
-        ),  # fmt: skip
+        command="-m gunicorn {module}:flask_app -k sync --workers 2 --timeout 30"
+        " --bind 127.0.0.1:{port}",
         method="POST",
         path="/contacts/{id}/vip",
         writes=True,
@@ -138,7 +131,7 @@ def served(recipe: Recipe, fake: FakeInvent, folder: Path, log: Path) -> Iterato
         deployed_source(recipe.page, recipe.module), encoding="utf-8"
     )
     port = free_port()
-    args = [arg.format(module=recipe.module, port=port) for arg in recipe.command]
+    args = [arg.format(module=recipe.module, port=port) for arg in recipe.command.split()]
     env = {
         name: value
         for name, value in os.environ.items()
@@ -184,7 +177,8 @@ def wait_until_listening(server: subprocess.Popen[bytes], port: int) -> None:
 
 
 async def load(url: str, recipe: Recipe, ids: list[str]) -> list[tuple[str, int, str | None]]:
-    """One request per contact id, all at once: (id, status, Retry-After) of each."""
+    """One request per contact id, all at once: (id, status, Retry-After) of each; status 0
+    for a request that got no answer within :data:`LOAD_LIMIT` (a worker killed, say)."""
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0),
         timeout=aiohttp.ClientTimeout(total=LOAD_LIMIT),
@@ -192,9 +186,12 @@ async def load(url: str, recipe: Recipe, ids: list[str]) -> list[tuple[str, int,
 
         async def one(contact_id: str) -> tuple[str, int, str | None]:
             path = recipe.path.format(id=contact_id)
-            async with http.request(recipe.method, url + path) as response:
-                await response.read()
-                return contact_id, response.status, response.headers.get("Retry-After")
+            try:
+                async with http.request(recipe.method, url + path) as response:
+                    await response.read()
+                    return contact_id, response.status, response.headers.get("Retry-After")
+            except (aiohttp.ClientError, TimeoutError):
+                return contact_id, 0, None
 
         with anyio.fail_after(LOAD_LIMIT + 10):
             return await asyncio.gather(*(one(contact_id) for contact_id in ids))
@@ -227,7 +224,7 @@ async def test_a_deployed_recipe_answers_200_or_503_with_retry_after_past_the_li
     text = log.read_text(encoding="utf-8")
 
     statuses = collections.Counter(status for _, status, _ in answers)
-    assert set(statuses) <= {200, 503}, (statuses, text)  # no 500, no 504
+    assert set(statuses) <= {200, 503}, (statuses, text)  # no 500, no 504, none unanswered
     assert statuses[200] > 0
     assert statuses[503] > 0  # the load went past the limit
     assert limited > 0  # ... of the fake: some 503s come from its 429s
