@@ -55,7 +55,8 @@ if EXAMPLES:
 
 API_KEY = "docs-example-key"
 REDIS_URL_ENV = "INVENT_REDIS_URL"
-ENV = ("INVENT_API_KEY", "INVENT_BASE_URL", REDIS_URL_ENV)
+LANE_ENV = "INVENT_LANE"
+ENV = ("INVENT_API_KEY", "INVENT_BASE_URL", REDIS_URL_ENV, LANE_ENV)
 EXAMPLE_RATE = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
 ROOT = Path(__file__).parent
 REDIS_PAGES = ("many-workers.md",)
@@ -74,6 +75,7 @@ def setup(namespace: dict[str, Any]) -> None:
     os.environ["INVENT_API_KEY"] = API_KEY
     os.environ["INVENT_BASE_URL"] = fake.url
     os.environ.pop(REDIS_URL_ENV, None)
+    os.environ.pop(LANE_ENV, None)  # a page may set it (task-queues.md): restored at teardown
     given = {
         "fake": fake,
         "ids": ids,
