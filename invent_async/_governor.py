@@ -108,7 +108,7 @@ class Governor(Protocol):
     """Admits requests under a :class:`~invent_async._limits.RateLimit`: what the request
     path calls, per attempt (retries acquire again)::
 
-        ticket = await governor.acquire(deadline_at - floor, lane)  # may raise GovernorDeadlineExceeded
+        ticket = await governor.acquire(deadline_at - floor, lane)  # or GovernorDeadlineExceeded
         if deadline_at - now < floor:          # an unknown wait (a concurrency slot, a probe)
             ticket.release(sent=False)         # the slot goes back; the call fails unsent
             raise ...

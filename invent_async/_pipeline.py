@@ -499,7 +499,8 @@ class Pipeline:
         ``wait`` seconds (None: unknown, it waited and too little is left), and a request
         needs ``floor`` seconds left to be answered. Rounded for people."""
         deadline = self._options.deadline
-        assert deadline is not None and deadline_at is not None
+        assert deadline is not None
+        assert deadline_at is not None
         left = deadline_at - time.monotonic()
         if wait is None:
             why = (

@@ -9,13 +9,15 @@ Interactive calls may overtake booked bulk work up to a share of the rate (the l
 ``RateLimit.interactive_share``): see :data:`_RESERVE` and :data:`_CHECK`.
 
 This module is the primitive only: reserve a slot, check it right before sending, give back
-a slot that will not be used (:data:`_GIVE_BACK`), close the shared gate, read the stats. The fleet governor (``_fleet``) sleeps until a slot, checks it,
-and falls back to a local budget when the server does not answer. Needs the ``redis`` extra
+a slot that will not be used (:data:`_GIVE_BACK`), close the shared gate, read the stats.
+The fleet governor (``_fleet``) sleeps until a slot, checks it, and falls back to a local
+budget when the server does not answer. Needs the ``redis`` extra
 (redis-py's asyncio client), imported on first use.
 
 Keys, for a budget ``name``: ``invent:{name}:next``, ``:gate``, ``:express``, ``:debt``,
-``:bulk``, ``:stats``, ``:epoch`` and ``:given`` (see :data:`_PRELUDE`); the braces make them one hash slot on a
-cluster. Each expires once it is in the past, so an idle budget leaves only its stats.
+``:bulk``, ``:stats``, ``:epoch`` and ``:given`` (see :data:`_PRELUDE`); the braces make them
+one hash slot on a cluster. Each expires once it is in the past, so an idle budget leaves
+only its stats.
 """
 
 from __future__ import annotations
@@ -171,7 +173,8 @@ REFUSED: that new slot is past the wait asked for (nothing booked).
 _GIVE_BACK: Final = (
     _PRELUDE
     + """
-local slot, interval, booked_in, ticket = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local slot, interval, booked_in = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ticket = ARGV[4]
 redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
 if redis.call('ZADD', KEYS[8], 'NX', now + 600000000, ticket) == 0 then return {0, now} end
 redis.call('PEXPIRE', KEYS[8], 600000)
@@ -469,9 +472,7 @@ class RedisBudget:
         (see :data:`_GIVE_BACK`). ``ticket`` names the request: a second call with the same
         ticket gives nothing back. True when a slot went back."""
         slot = round(reservation.slot * _MICRO)
-        given, _ = await self._run(
-            "give_back", slot, self._interval, reservation.epoch, ticket
-        )
+        given, _ = await self._run("give_back", slot, self._interval, reservation.epoch, ticket)
         return bool(given)
 
     async def cool_down(self, seconds: float) -> Gate:

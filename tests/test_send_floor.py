@@ -95,7 +95,8 @@ async def test_a_call_the_budget_would_hold_past_its_deadline_is_not_sent_and_sa
     error = caught.value
     assert len(fake.requests) == 1  # nothing on the wire
     assert (error.deadline_exceeded, error.request_sent) == (True, False)
-    assert error.retry_after is not None and 14 < error.retry_after <= 15
+    assert error.retry_after is not None
+    assert 14 < error.retry_after <= 15
     assert str(error).startswith(
         f"GET /orgs/c/segments/{segment.id} not sent: the rate budget would hold it 1"
     )
@@ -150,7 +151,8 @@ async def test_a_call_that_waited_for_a_concurrency_slot_too_long_is_not_sent(
     assert [r.path_params["contact_id"] for r in fake.requests] == [contacts[0]]
     assert (caught.value.request_sent, caught.value.retry_after) == (False, None)
     assert "not sent: only" in str(caught.value)
-    assert stats is not None and stats.in_flight == 0  # nothing leaked
+    assert stats is not None
+    assert stats.in_flight == 0  # nothing leaked
 
 
 # ---------------------------------------------------------------------- given back, in the process
@@ -223,8 +225,15 @@ async def test_a_slot_is_never_given_back_before_now() -> None:
 # ---------------------------------------------------------------------- given back, on Redis
 
 
-async def test_a_slot_given_back_on_redis_goes_to_the_next_booking_once(redis_url: str) -> None:
-    budget = RedisBudget(redis_url, name="give-back", per_minute=6, burst=1)  # 10 s apart
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> str:
+    """The URL of the module's valkey-server, emptied for the test."""
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
+async def test_a_slot_given_back_on_redis_goes_to_the_next_booking_once(server: str) -> None:
+    budget = RedisBudget(server, name="give-back", per_minute=6, burst=1)  # 10 s apart
     try:
         first = await budget.reserve()
         second = await budget.reserve()
@@ -235,15 +244,16 @@ async def test_a_slot_given_back_on_redis_goes_to_the_next_booking_once(redis_ur
     finally:
         await budget.aclose()
 
-    assert first.verdict is Verdict.GO and second.wait > 9
+    assert first.verdict is Verdict.GO
+    assert second.wait > 9
     assert given == [True, False]  # once per ticket, also when asked twice
     assert third.slot == second.slot  # the next booking took it
     assert fourth.slot == second.slot + 10
     assert stats.given_back == 1
 
 
-async def test_a_slot_is_never_given_back_before_the_servers_now(redis_url: str) -> None:
-    budget = RedisBudget(redis_url, name="give-back-now", per_minute=6, burst=1)
+async def test_a_slot_is_never_given_back_before_the_servers_now(server: str) -> None:
+    budget = RedisBudget(server, name="give-back-now", per_minute=6, burst=1)
     try:
         first = await budget.reserve()
         given = await budget.give_back(first, ticket=1)  # the slot was now: nothing before
@@ -257,8 +267,8 @@ async def test_a_slot_is_never_given_back_before_the_servers_now(redis_url: str)
     assert after.wait > 9  # ...so no extra burst was made
 
 
-async def test_a_cancelled_fleet_acquire_gives_its_booked_slot_back(redis_url: str) -> None:
-    limit = RateLimit(per_minute=6, burst=1, headroom=0, redis_url=redis_url)
+async def test_a_cancelled_fleet_acquire_gives_its_booked_slot_back(server: str) -> None:
+    limit = RateLimit(per_minute=6, burst=1, headroom=0, redis_url=server)
     gov = FleetGovernor(limit, name="cancelled")
     try:
         (await gov.acquire()).release()
@@ -274,7 +284,8 @@ async def test_a_cancelled_fleet_acquire_gives_its_booked_slot_back(redis_url: s
     finally:
         await gov.aclose()
 
-    assert caught.value.wait is not None and 9 < caught.value.wait <= 10
+    assert caught.value.wait is not None
+    assert 9 < caught.value.wait <= 10
     assert fleet.given_back == 1
     assert (gov.stats().in_flight, gov.stats().waiting) == (0, 0)
 
