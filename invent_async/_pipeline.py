@@ -73,7 +73,7 @@ from ._protocol import (
 from ._raw import Recorder
 from ._retry import retry_after
 from ._secret import Secret
-from ._send_floor import AnswerTimes
+from ._send_floor import SLACK, AnswerTimes
 from ._settings import Options, Settings
 from ._transport import USER_AGENT, AsyncTransport
 from ._types import QueryValue
@@ -437,7 +437,7 @@ class Pipeline:
         if governor is not None:
             try:
                 ticket = await governor.acquire(
-                    None if deadline_at is None else deadline_at - floor, options.lane
+                    None if deadline_at is None else deadline_at - floor - SLACK, options.lane
                 )
             except GovernorDeadlineExceeded as exc:
                 raise self._deadline_error(request, exc.wait, deadline_at, floor) from None

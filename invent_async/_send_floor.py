@@ -15,11 +15,12 @@ plausibly hold an answer: at least the **send floor** ::
   nor more than half the call's ``deadline`` (a deadline shorter than the floor still lets a
   call go at once, and a call that has to wait fails at once).
 
-The request path (``_pipeline``) asks the governor with the deadline minus the floor, so a
-call whose slot would come too late is refused before it books anything, and checks the time
-left once it has its ticket (an unknown wait, for a concurrency slot or a probe's answer, may
-have used it up): with less than the floor left the slot goes back and the call fails
-unsent. Pure: no clock, no I/O (the pipeline measures and records).
+The request path (``_pipeline``) asks the governor with the deadline minus the floor (and
+minus :data:`SLACK`, so that a timer firing a little late does not leave the request just
+below the floor), so a call whose slot would come too late is refused before it books
+anything, and checks the time left once it has its ticket (an unknown wait, for a concurrency
+slot or a probe's answer, may have used it up): with less than the floor left the slot goes
+back and the call fails unsent. Pure: no clock, no I/O (the pipeline measures and records).
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import math
 from collections import deque
 from typing import Final
 
-__all__ = ["FACTOR", "MIN_FLOOR", "WINDOW", "AnswerTimes"]
+__all__ = ["FACTOR", "MIN_FLOOR", "SLACK", "WINDOW", "AnswerTimes"]
 
 MIN_FLOOR: Final = 0.5
 """Seconds: the floor is never below this (unless the timeout or half the deadline is)."""
 FACTOR: Final = 2.0
 """The floor is at least this many times the 99th percentile of the recent answer times."""
+SLACK: Final = 0.05
+"""Seconds: the governor is asked for a slot this much before the deadline minus the floor."""
 WINDOW: Final = 100
 """Answer times kept (the latest ones)."""
 _EVERY: Final = 25
