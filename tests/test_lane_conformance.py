@@ -203,7 +203,6 @@ async def test_a_slot_given_back_goes_to_the_next_request_to_book(lanes: Lanes, 
     interval later."""
     log = await lanes.run([(0.0, lane)] * 6 + [(5.2 * INTERVAL, lane)], unsent={5})
 
-    assert [intervals(a.admitted) for a in log if a.index < 6] == [0, 1, 2, 3, 4, 5]
     late = next(a for a in log if a.index == 6)
     assert late.wait < INTERVAL / 2  # unfixed: it waited for the slot at 6 intervals
     sent = [a for a in log if a.index != 5]
