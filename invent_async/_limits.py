@@ -321,6 +321,8 @@ class GovernorStats:
             counters are this process's (``rate_limit_fleet_stats()`` reads the fleet's).
         fallback: The Redis server does not answer: this process paces itself at
             ``fallback_share`` of the rate until it does.
+        given_back: Pacing slots handed back to the budget by requests that were not sent
+            after all (``Ticket.release(sent=False)``, or a cancelled ``acquire`` on Redis).
     """
 
     acquired: int
@@ -334,6 +336,7 @@ class GovernorStats:
     cooldown_remaining: float
     fleet: bool = False
     fallback: bool = False
+    given_back: int = 0
 
     @property
     def gate_closed(self) -> bool:
@@ -349,6 +352,8 @@ class FleetStats:
         acquired: Send slots handed out (the counters live until a day after their last
             change).
         express: Of those, slots taken by interactive calls ahead of queued bulk work.
+        given_back: Slots handed back by requests that were not sent after all (the next
+            request to book took each one instead of a later slot).
         rate_limited: 429 answers any process signalled.
         cooldown_remaining: Seconds until the shared cool-down gate opens (0: open).
         backlog: Seconds of slots booked ahead of now (0: a request would go at once).
@@ -359,3 +364,4 @@ class FleetStats:
     rate_limited: int
     cooldown_remaining: float
     backlog: float
+    given_back: int = 0

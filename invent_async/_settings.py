@@ -70,7 +70,8 @@ class Options:
         timeout: Seconds allowed for one HTTP attempt (None: no limit).
         retry: How failed attempts are repeated.
         deadline: Seconds allowed for a whole call, waits and retries included (None: no
-            limit).
+            limit); a request is sent only with at least the send floor of it left
+            (``_send_floor``).
         lane: The rate governor's lane of this view's calls: ``"interactive"`` (the default,
             unless ``INVENT_LANE`` names another) or ``"bulk"`` (what the bulk methods use
             unless a view names a lane).

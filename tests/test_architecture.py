@@ -30,7 +30,7 @@ LAYERS: list[list[str]] = [
     ["_exceptions"],
     ["_models"],
     ["_converter"],
-    ["_protocol", "_serialize", "_limits", "_otel"],
+    ["_protocol", "_serialize", "_limits", "_otel", "_send_floor"],
     ["_pagination", "_governor", "_redis_budget", "_retry", "_observe", "_raw", "_endpoints"],
     ["_cap", "_cooldown", "_probe"],
     ["_pacing"],
