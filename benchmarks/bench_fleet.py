@@ -25,6 +25,11 @@ Parts (``python -m benchmarks.bench_fleet [part ...]``, ``nox -s bench -- fleet 
    plus the SDK's own pre-send work (microseconds). p50/p99 with lanes
    (``interactive_share=0.2``) and without (0), in one process and across two processes on
    Redis.
+3b. ``lanes_real``: the same at the real API's rate, against a fake limited to 500 requests a
+   minute over a 60 s window (one pacing interval is 122 ms at 0.98 of it, against 10 ms at
+   R): an interactive call every second (60/minute, within the lane's share of 98/minute),
+   beside the saturating bulk job. Latency does not carry over from the scaled-up rate: an
+   interactive call overtakes the queue but still waits for the next send slot.
 4. ``cost``: microseconds per admission on loopback, client wall and client CPU
    (``time.process_time``), of ``RedisBudget.reserve``, the whole ``FleetGovernor``
    acquire/release and the in-process ``RateGovernor`` acquire/release, at a rate so high
@@ -80,6 +85,9 @@ LANES_CONCURRENCY: Final = 64
 LANES_WARMUP: Final = 3.0  # seconds of bulk work before the first interactive call
 LANES_CALLS: Final = 200  # one every 100 ms: 20 s
 LANES_PERIOD: Final = 0.1
+REAL_RATE: Final = 500.0  # the real API's limit, requests per minute (over 60 s)
+REAL_LANES_CALLS: Final = 40  # one a second: 40 s
+REAL_LANES_PERIOD: Final = 1.0
 COST_ROUNDS: Final = 7
 COST_OPS: Final = 3000
 KILL_AFTER: Final = 10.0
@@ -146,12 +154,15 @@ class Child:
 
 
 @contextlib.contextmanager
-def fake_server(max_seconds: float = 900) -> Iterator[tuple[Child, str]]:
-    """The fake (R over WINDOW, ``SEED`` contacts, segments sg_1..sg_8) and its URL."""
+def fake_server(
+    max_seconds: float = 900, rpm: float = R, window: float = WINDOW
+) -> Iterator[tuple[Child, str]]:
+    """The fake (``rpm`` over ``window``: R over WINDOW unless told, ``SEED`` contacts,
+    segments sg_1..sg_8) and its URL."""
     child = Child(
         "-m", "benchmarks._fake",
-        "--rpm", str(R),
-        "--rpm-window", str(WINDOW),
+        "--rpm", str(rpm),
+        "--rpm-window", str(window),
         "--seed-contacts", str(SEED),
         "--seed-segments", "8",
         "--max-seconds", str(max_seconds),
@@ -510,22 +521,42 @@ def _percentile(values: list[float], q: float) -> float:
 
 def lanes() -> None:
     """Part 3: interactive calls' waits behind a saturating bulk job, with lanes and without."""
-    duration = LANES_WARMUP + LANES_CALLS * LANES_PERIOD + 1.0
-    interactive = {"delay": LANES_WARMUP, "calls": LANES_CALLS, "period": LANES_PERIOD}
+    _lanes("fleet_lanes", R, WINDOW, LANES_CALLS, LANES_PERIOD)
+
+
+def lanes_real() -> None:
+    """Part 3b: the same at the real API's 500/minute (over 60 s), a call every second."""
+    _lanes("fleet_lanes_real", REAL_RATE, 60.0, REAL_LANES_CALLS, REAL_LANES_PERIOD)
+
+
+def _lanes(label: str, rate: float, window: float, n_calls: int, period: float) -> None:
+    per_second = rate / 60
+    duration = LANES_WARMUP + n_calls * period + 1.0
+    interactive = {"delay": LANES_WARMUP, "calls": n_calls, "period": period}
     bulk = [{"range": (1, SEED + 1), "concurrency": LANES_CONCURRENCY}]
-    with fake_server() as (fake, url), valkey_server() as vk:
+    print(
+        f"lanes at {rate:g}/minute over {window:g}s (one pacing interval "
+        f"{60 / (rate * 0.98) * 1000:.0f} ms): an interactive call every {period:g}s",
+        flush=True,
+    )
+    with fake_server(rpm=rate, window=window) as (fake, url), valkey_server() as vk:
         for where in ("inprocess", "redis"):
             for share in (SHARE, 0.0):
-                budget = f"lanes-{where}-{share:g}"
+                budget = f"{label}-{where}-{share:g}"
                 specs: list[dict[str, Any]]
                 if where == "redis":
-                    rate_limit = limit(redis_url=vk.url, interactive_share=share, budget=budget)
+                    rate_limit = {
+                        "per_minute": rate,
+                        "redis_url": vk.url,
+                        "interactive_share": share,
+                        "budget": budget,
+                    }
                     specs = [  # the bulk job and the interactive client in two processes
                         {"url": url, "limit": rate_limit, "bulk": bulk, "bulk_for": duration},
                         {"url": url, "limit": rate_limit, "bulk": [], "interactive": interactive},
                     ]
                 else:
-                    rate_limit = limit(interactive_share=share, budget=budget)
+                    rate_limit = {"per_minute": rate, "interactive_share": share, "budget": budget}
                     specs = [
                         {
                             "url": url,
@@ -549,17 +580,17 @@ def lanes() -> None:
                 accepted = sum(1 for _, status, _ in seen["requests"] if 200 <= status < 300)
                 p50, p99 = _percentile(waits, 0.5), _percentile(waits, 0.99)
                 print(
-                    f"lanes {where} interactive_share={share:g}: {len(waits)} calls, wait "
-                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(waits):.1f} ms; bulk "
-                    f"{done} tags in {elapsed:.1f}s = {done / elapsed / PER_SECOND:.3f} x R; "
-                    f"fake: {seen['stats']['rate_limited']} answered 429 of "
+                    f"lanes {where} interactive_share={share:g} at {rate:g}/min: {len(waits)} "
+                    f"calls, wait p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(waits):.1f} ms; "
+                    f"bulk {done} tags in {elapsed:.1f}s = {done / elapsed / per_second:.3f} x "
+                    f"the rate; fake: {seen['stats']['rate_limited']} answered 429 of "
                     f"{seen['stats']['total']}; interactive errors {calls['errors']}",
                     flush=True,
                 )
                 print(
-                    f"RESULT fleet_lanes_{where} interactive_share={share:g} "
+                    f"RESULT {label}_{where} interactive_share={share:g} per_minute={rate:g} "
                     f"wait_p50_ms={p50:.1f} wait_p99_ms={p99:.1f} calls={len(waits)} "
-                    f"total_rate_vs_R={accepted / elapsed / PER_SECOND:.3f} "
+                    f"total_rate_vs_R={accepted / elapsed / per_second:.3f} "
                     f"share_429={share_429(seen):.4f} cold_first_call_ms={calls_cold * 1000:.1f}"
                     + (f" fallbacks={fallbacks(results)}" if where == "redis" else ""),
                     flush=True,
@@ -764,6 +795,7 @@ PARTS: Final = {
     "processes": processes,
     "inprocess": inprocess,
     "lanes": lanes,
+    "lanes_real": lanes_real,
     "cost": cost,
     "outage": outage,
 }

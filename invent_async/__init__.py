@@ -31,6 +31,7 @@ from ._exceptions import (
     ResponseValidationError,
     UnprocessableEntityError,
     WrongEventLoopError,
+    retry_after_header,
 )
 from ._jobs.engine import BulkOptions, BulkStream
 from ._jobs.journal import JournalError
@@ -132,6 +133,7 @@ __all__ = [
     "SegmentSyncAbortedError",
     "JournalError",
     "RedisUnavailableError",
+    "retry_after_header",
 ]
 __all__ += _models.__all__  # models
 

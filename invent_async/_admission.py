@@ -119,6 +119,7 @@ class Admission:
         self._waited = 0.0
         self._n429 = 0
         self._deadline_misses = 0
+        self._given_back = 0
         self._in_flight = 0
         self._max_in_flight = 0
         self._waiting = 0
@@ -146,8 +147,9 @@ class Admission:
                 ``interactive_share`` of the rate (see :class:`RateLimit`).
 
         Returns:
-            A :class:`Ticket`; call :meth:`Ticket.release` once the request is answered (also
-            when it is not sent after all). Cancelling ``acquire`` leaks nothing.
+            A :class:`Ticket`; call :meth:`Ticket.release` once the request is answered
+            (``release(sent=False)`` when it is not sent after all: its pacing slot goes
+            back). Cancelling ``acquire`` leaks nothing.
         """
         start = self._clock()
         cap = self._cap
@@ -252,12 +254,14 @@ class Admission:
             probe.designate(ticket, now, self._gate.end)  # the others keep their places
         return ticket
 
-    def _release(self, ticket: Ticket) -> None:
+    def _release(self, ticket: Ticket, sent: bool) -> None:
         woken: list[asyncio.Future[None]] | None = None
         lock = self._lock
         lock.acquire()
         try:
             self._in_flight -= 1
+            if not sent:
+                self._give_back(ticket)
             if self._cap is not None:
                 fut = self._cap.free()
                 if fut is not None:
@@ -269,6 +273,18 @@ class Admission:
             lock.release()
         if woken:
             wake_futures(woken)
+
+    def _give_back(self, ticket: Ticket) -> None:
+        """``ticket``'s request is not sent after all: its pacing slot goes back to the
+        schedule, unless a 429 laid the queue out again since it was let through, or it is
+        the probe (whose release lays the queue out from now anyway) (under the lock)."""
+        schedule = self._schedule
+        if schedule is None or ticket is self._probe.ticket:
+            return
+        if ticket.generation != self._gate.generation:
+            return
+        if schedule.give_back(self._clock()):
+            self._given_back += 1
 
     def _probe_released(self, ticket: Ticket) -> list[asyncio.Future[None]]:
         """The probe's answer is in, and the caller signals a 429 or a success right after,
@@ -413,4 +429,5 @@ class Admission:
                 max_in_flight=self._max_in_flight,
                 waiting=self._waiting,
                 cooldown_remaining=max(0.0, self._gate.end - self._clock()),
+                given_back=self._given_back,
             )

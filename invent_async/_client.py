@@ -9,6 +9,7 @@ view.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Self, TypeVar
 
@@ -17,6 +18,7 @@ import aiohttp
 from ._limits import FleetStats, GovernorStats, RateLimit
 from ._pipeline import Core, Pipeline, RecordingPipeline
 from ._raw import RawResult, Recorder
+from ._secret import secret_arguments
 from ._settings import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -64,7 +66,14 @@ class AsyncInventClient(Configured):
         timeout: Seconds allowed for one HTTP attempt (None: no per-attempt limit).
         max_retries: Retries after a failed first attempt (see the retry rules in the README).
         deadline: Seconds allowed for a whole call, retries and waits included (None: none).
-            When the server asks to wait beyond it, the call fails at once.
+            When the server asks to wait beyond it, the call fails at once. A request is sent
+            only with at least the *send floor* of it left: ``min(timeout, deadline / 2,
+            max(0.5 s, 2 x the 99th percentile of the client's latest 100 answer times))``.
+            A call the rate budget cannot serve before the deadline minus that floor fails at
+            once, before it books a slot, with ``APITimeoutError(deadline_exceeded=True,
+            request_sent=False)`` (``retry_after``: the seconds until the budget could serve
+            it); one left with less than the floor after an unknown wait (``max_in_flight``,
+            a probe) gives its slot back and fails unsent, the same way.
         rate_limit: The rate governor: pacing (default 500 requests/minute, burst 5), a
             cool-down after any 429 that holds every queued and new request until
             ``Retry-After`` has passed, an optional cap on requests in flight
@@ -80,7 +89,9 @@ class AsyncInventClient(Configured):
             retried), having held no more than about this much in memory; an error body is
             cut at 64 KiB (or at this limit, if smaller). ``None`` removes the limit.
         session: An ``aiohttp.ClientSession`` to use instead of creating one. It stays yours:
-            the client never closes it.
+            the client never closes it, nor changes it. aiohttp then keeps re-sending a GET
+            or DELETE at once, unseen, when a kept-alive connection turns out dropped (the
+            client's own session does not: there, only the client retries, by its rules).
         transport: Advanced: an :class:`~invent_async.AsyncTransport` to send requests through
             instead of aiohttp (for example :class:`~invent_async.testing.MockTransport`).
             The client closes it in :meth:`aclose`. Not together with ``session``.
@@ -89,6 +100,7 @@ class AsyncInventClient(Configured):
     contacts: AsyncContacts
     segments: AsyncSegments
 
+    @secret_arguments  # an error leaves with no frame holding the key
     def __init__(
         self,
         api_key: str | None = None,
@@ -250,6 +262,25 @@ def from_settings(settings: Settings) -> AsyncInventClient:
     client = object.__new__(AsyncInventClient)
     client._start(settings, None, None)
     return client
+
+
+def close_from_blocking_code(client: AsyncInventClient, timeout: float = 10.0) -> None:
+    """Close ``client`` from code that runs no event loop (a synchronous test fixture's
+    teardown): on the loop it was first used on, if that loop is still open (run there, or
+    handed to it when it runs in another thread); on a loop of its own otherwise (it was
+    never used, or its loop is closed and its connections died with it)."""
+    loop = client._core.loop
+    if loop is not None and not loop.is_closed():
+        if loop.is_running():
+            asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout)
+        else:
+            loop.run_until_complete(client.aclose())
+        return
+    spare = asyncio.new_event_loop()  # not set as the thread's loop: a test plugin's stays
+    try:
+        spare.run_until_complete(client.aclose())
+    finally:
+        spare.close()
 
 
 def abandon(client: AsyncInventClient) -> None:

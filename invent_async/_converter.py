@@ -105,7 +105,9 @@ def set_json_backend(name: str) -> None:
     global _loads, _dumps, _backend_name
     if name == "orjson":
         if _orjson is None:
-            raise RuntimeError("orjson is not installed: pip install 'invent-async[orjson]'")
+            raise RuntimeError(
+                "orjson is not installed: pip install orjson (the package's orjson extra)"
+            )
         _loads, _dumps = _orjson.loads, _orjson.dumps
     elif name == "json":
         _loads, _dumps = _stdlib_loads, _stdlib_dumps

@@ -25,12 +25,17 @@ credentials or request headers (a key that a server or proxy echoes back in a re
 replaced by ``<redacted>`` before the error is built). Building an error from a response lives
 in ``_protocol``.
 
+:func:`retry_after_header` reads the two errors that say "the rate budget cannot serve this in
+time" (a :class:`RateLimitError`, an :class:`APITimeoutError` with ``deadline_exceeded``) as the
+``Retry-After`` of a web app's 503.
+
 Every error survives a pickle round trip with its type and attributes (to cross a process
 pool, say); its cause, context and traceback stay behind, as for any pickled exception.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -54,6 +59,7 @@ __all__ = [
     "ResponseValidationError",
     "UnprocessableEntityError",
     "WrongEventLoopError",
+    "retry_after_header",
 ]
 
 
@@ -255,3 +261,44 @@ class ResponseValidationError(InventError):
         self.method = method
         self.path = path
         self.type_name = type_name
+
+
+def retry_after_header(error: BaseException) -> str | None:
+    """The ``Retry-After`` of an HTTP 503 for a call the rate budget could not serve in time.
+
+    A web app answers such a call with 503 Service Unavailable and this header (whole seconds,
+    rounded up, at least 1), instead of letting the error become a 500:
+
+    - :class:`RateLimitError`: the API answered 429 and the retries allowed by the call's
+      deadline did not get through; its ``retry_after`` (the API's ``Retry-After``);
+    - :class:`APITimeoutError` with ``deadline_exceeded``: the call's deadline ran out, or
+      would have, before the rate governor let it go; its ``retry_after`` (how long the
+      governor would have held it).
+
+    ``"1"`` when that wait is not known.
+
+    .. code-block:: python
+
+        from invent_async import APITimeoutError, RateLimitError, retry_after_header
+
+        assert retry_after_header(APITimeoutError(
+            "GET /contacts/ct_1: the call's deadline of 10.0s ran out", method="GET",
+            path="/contacts/ct_1", request_sent=False, deadline_exceeded=True, retry_after=12.2,
+        )) == "13"
+        assert retry_after_header(ValueError("not about the budget")) is None
+
+    Args:
+        error: Any exception.
+
+    Returns:
+        The header's value, or None for any other error, an :class:`APITimeoutError` of one
+        attempt's ``timeout`` included (the API was slow: a 504 rather than a 503).
+    """
+    if not isinstance(error, RateLimitError | APITimeoutError):
+        return None
+    if isinstance(error, APITimeoutError) and not error.deadline_exceeded:
+        return None
+    wait = error.retry_after
+    if wait is None or not math.isfinite(wait):
+        return "1"
+    return str(max(1, math.ceil(wait)))

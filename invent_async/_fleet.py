@@ -42,6 +42,7 @@ import asyncio
 import importlib.util
 import logging
 import math
+import secrets
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
@@ -77,6 +78,11 @@ PROBATION: Final = 3.0
 """Seconds after the server answers again during which the process still paces itself at its
 fallback share too: by then every other process on its fallback has tried the server again
 (:data:`RETRY_REDIS`) and waited for its first shared slot."""
+
+
+_ROUNDING: Final = 0.001
+"""Seconds: the server's times are whole microseconds, and a wait is compared after a
+round trip through them."""
 
 
 class _LoopBudget:
@@ -121,7 +127,7 @@ class FleetGovernor:
         if importlib.util.find_spec("redis") is None:
             raise ImportError(
                 "a rate budget on Redis (RateLimit(redis_url=...) or INVENT_REDIS_URL) needs "
-                "redis-py: pip install 'invent-async[redis]'"
+                "redis-py: pip install 'redis>=5.0.1' (the package's redis extra)"
             )
         # Loaded now, with the client, not by the first request on the event loop: loading
         # takes ~0.1 s of CPU, which held up a starting process's first requests past
@@ -174,6 +180,7 @@ class FleetGovernor:
         self._deadline_misses = 0
         self._fallbacks = 0
         self._rebooked = 0  # slots the server booked again (Verdict.REBOOKED)
+        self._given_back = 0  # slots given back to the server (not sent after all)
 
     def __repr__(self) -> str:
         return f"<FleetGovernor {self._name!r} on {redact_url(self._url)}>"
@@ -206,6 +213,9 @@ class FleetGovernor:
     async def acquire(self, deadline_at: float | None = None, lane: Lane = INTERACTIVE) -> Ticket:
         """Wait for the cap, this process's gate and a slot of the shared budget.
 
+        The ticket is this process's; the slot it took (on the server, or of the fallback
+        budget) is chained to it: ``ticket.release(sent=False)`` gives that slot back.
+
         Raises:
             GovernorDeadlineExceeded: the wait would end at or after ``deadline_at``.
         """
@@ -214,11 +224,11 @@ class FleetGovernor:
         with self._lock:
             self._waiting += 1
         try:
-            await self._pace(deadline_at, lane)
+            ticket.chain(await self._pace(deadline_at, lane))
         except BaseException:
             with self._lock:
                 self._waiting -= 1
-            ticket.release()
+            ticket.release(sent=False)
             raise
         now = self._clock()
         waited = now - start
@@ -229,22 +239,25 @@ class FleetGovernor:
         ticket.waited += waited
         return ticket
 
-    async def _pace(self, deadline_at: float | None, lane: Lane) -> None:
+    async def _pace(self, deadline_at: float | None, lane: Lane) -> Callable[[bool], None]:
+        """The slot of this request: on the server, or of the fallback budget; returned as
+        what to call when the request's ticket is released (to give that slot back)."""
         while True:
             budget, trier = self._budget_to_try()
             if budget is not None:
                 try:
                     await self._on_probation(deadline_at, lane)
-                    await self._shared_slot(budget, deadline_at, lane)
-                    return
+                    booked = await self._shared_slot(budget, deadline_at, lane)
+                    return _Booked(self, budget, booked).release
                 except RedisUnavailableError as exc:
                     self._went_down(exc)
                 finally:
                     if trier:
                         with self._lock:
                             self._trying = False
-            if await self._fallback_slot(deadline_at, lane):
-                return
+            fallback = await self._fallback_slot(deadline_at, lane)
+            if fallback is not None:
+                return _release_of(fallback)
             # the server answered again while this request waited in the fallback: go shared
 
     async def _on_probation(self, deadline_at: float | None, lane: Lane) -> None:
@@ -275,13 +288,14 @@ class FleetGovernor:
                 self._trying = True
         return self._loop_budget(), trier
 
-    async def _fallback_slot(self, deadline_at: float | None, lane: Lane) -> bool:
-        """Wait for a slot of this process's fallback budget: True when it came, False when
-        the server answered again first (the request then goes through the shared one)."""
+    async def _fallback_slot(self, deadline_at: float | None, lane: Lane) -> Ticket | None:
+        """Wait for a slot of this process's fallback budget: its ticket when it came (to be
+        released with the request's), None when the server answered again first (the
+        request then goes through the shared one)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if not self._down:
-                return False
+                return None
             self._fallbacks += 1
             back = self._recovered.get(loop)
             if back is None or back.done():
@@ -294,41 +308,65 @@ class FleetGovernor:
                 acquiring.cancel()  # the governor's acquire leaks nothing when cancelled
                 await asyncio.wait((acquiring,))
         if acquiring.cancelled():
-            return False
-        acquiring.result().release()  # GovernorDeadlineExceeded propagates from here
-        return True
+            return None
+        return acquiring.result()  # GovernorDeadlineExceeded propagates from here
 
     async def _shared_slot(
         self, budget: RedisBudget, deadline_at: float | None, lane: Lane
-    ) -> None:
+    ) -> Reservation:
         """Book a slot of the shared budget and wait until the server says go: every verdict
-        of its scripts (:class:`Verdict`) is handled here."""
+        of its scripts (:class:`Verdict`) is handled here. Returns the slot it goes at. A slot
+        booked and then not waited for (past the deadline on this process's clock, or the
+        request cancelled) is given back."""
         bulk = lane == BULK
+        asked = self._clock()
         answer = await budget.reserve(self._max_wait(deadline_at), bulk=bulk)
         self._answered()
-        while True:
-            match answer.verdict:
-                case Verdict.REFUSED:  # the slot is past the deadline: nothing was booked
+        try:
+            while True:
+                match answer.verdict:
+                    case Verdict.REFUSED:  # the slot is past the deadline: nothing was booked
+                        self._deadline_miss()
+                        raise GovernorDeadlineExceeded(answer.wait)
+                    case Verdict.GO:
+                        self._seen(answer)
+                        return answer
+                    case Verdict.REBOOKED:  # a cool-down, a reopen, an express call took it
+                        self._seen(answer)
+                        self._count_rebooked(answer)
+                        if answer.wait <= 0:  # the new slot is due already
+                            return answer
+                    case Verdict.NOT_YET:
+                        self._seen(answer)
+                    case _:  # pragma: no cover - every verdict is above
+                        assert_never(answer.verdict)
+                wait = answer.slot - answer.now  # ahead: sleep, then check it
+                # Past the deadline as of the question (the server kept within the wait asked
+                # for, so only a server clock running slow gets here): give it back, refuse.
+                # The time the answer took is not held against it (the send floor's SLACK
+                # covers it): at overload every slot is booked right at the deadline.
+                if deadline_at is not None and asked + wait > deadline_at + _ROUNDING:
                     self._deadline_miss()
-                    raise GovernorDeadlineExceeded(answer.wait)
-                case Verdict.GO:
-                    self._seen(answer)
-                    return
-                case Verdict.REBOOKED:  # a cool-down, a reopen, an express call took it
-                    self._seen(answer)
-                    self._count_rebooked(answer)
-                    if answer.wait <= 0:  # the new slot is due already
-                        return
-                case Verdict.NOT_YET:
-                    self._seen(answer)
-                case _:  # pragma: no cover - every verdict is above
-                    assert_never(answer.verdict)
-            wait = answer.slot - answer.now  # ahead: sleep, then check it
-            if deadline_at is not None and self._clock() + wait >= deadline_at:
-                self._deadline_miss()  # booked, but a check may not fit before the deadline
-                raise GovernorDeadlineExceeded(wait)
-            await self._sleep(min(wait, RECHECK))
-            answer = await budget.check(answer, self._max_wait(deadline_at), bulk=bulk)
+                    raise GovernorDeadlineExceeded(wait)
+                await self._sleep(min(wait, RECHECK))
+                # a slot booked before the deadline goes when due, even if the sleep ran late
+                asked = self._clock()
+                left = None if deadline_at is None else max(0.0, deadline_at - asked)
+                answer = await budget.check(answer, left, bulk=bulk)
+        except RedisUnavailableError:
+            raise  # the server is not there to take it back
+        except BaseException:
+            if answer.verdict is not Verdict.REFUSED:
+                self._give_back(budget, answer)  # booked, and not going to be used
+            raise
+
+    def _give_back(self, budget: RedisBudget, booked: Reservation) -> None:
+        """Give a slot booked on the server back, in the background (see
+        :meth:`RedisBudget.give_back`)."""
+        with self._lock:
+            self._given_back += 1
+        ticket = secrets.randbits(62)  # the same for a command retried on a new connection
+        self._on_server(lambda _: budget.give_back(booked, ticket))
 
     def _max_wait(self, deadline_at: float | None) -> float | None:
         if deadline_at is None:
@@ -556,6 +594,7 @@ class FleetGovernor:
                 cooldown_remaining=max(local.cooldown_remaining, self._gate_end - self._clock()),
                 fleet=True,
                 fallback=self._down,
+                given_back=local.given_back + self._given_back,
             )
 
     async def fleet_stats(self) -> FleetStats:
@@ -565,6 +604,31 @@ class FleetGovernor:
             RedisUnavailableError: the server did not answer.
         """
         return await self._loop_budget().stats()
+
+
+class _Booked:
+    """A slot a request booked on the server, chained to its ticket: given back when the
+    ticket is released unsent."""
+
+    __slots__ = ("booked", "budget", "governor")
+
+    def __init__(self, governor: FleetGovernor, budget: RedisBudget, booked: Reservation) -> None:
+        self.governor = governor
+        self.budget = budget
+        self.booked = booked
+
+    def release(self, sent: bool) -> None:
+        if not sent:
+            self.governor._give_back(self.budget, self.booked)
+
+
+def _release_of(ticket: Ticket) -> Callable[[bool], None]:
+    """A fallback ticket's release, chained to the request's ticket."""
+
+    def release(sent: bool) -> None:
+        ticket.release(sent=sent)
+
+    return release
 
 
 async def _start(watcher: AsyncGenerator[None]) -> None:

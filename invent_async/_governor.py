@@ -52,13 +52,19 @@ class Ticket:
             through: an answer to a request admitted before the latest one is stale.
     """
 
-    __slots__ = ("_on_release", "_released", "admitted_at", "generation", "waited")
+    __slots__ = ("_chained", "_on_release", "_released", "admitted_at", "generation", "waited")
 
     def __init__(
-        self, on_release: Callable[[Ticket], None], generation: int, at: float, waited: float
+        self,
+        on_release: Callable[[Ticket, bool], None],
+        generation: int,
+        at: float,
+        waited: float,
     ) -> None:
-        self._on_release = on_release  # the governor's: it frees the slot, ends a probe
+        # the governor's: it frees the slot, ends a probe, gives a pacing slot back (unsent)
+        self._on_release = on_release
         self._released = False
+        self._chained: list[Callable[[bool], None]] | None = None
         self.generation = generation
         self.admitted_at = at
         self.waited = waited
@@ -68,11 +74,29 @@ class Ticket:
         """True once :meth:`release` has run."""
         return self._released
 
-    def release(self) -> None:
-        """Free the ticket's concurrency slot. Safe to call more than once."""
+    def chain(self, release: Callable[[bool], None]) -> None:
+        """Also call ``release(sent)`` when this ticket is released: a governor composed of
+        others (``_fleet``) hands out its first part's ticket and chains what the other parts
+        booked for the same request (a slot on Redis, a fallback slot)."""
+        if self._chained is None:
+            self._chained = [release]
+        else:
+            self._chained.append(release)
+
+    def release(self, *, sent: bool = True) -> None:
+        """Free the ticket's concurrency slot. Safe to call more than once (only the first
+        call counts).
+
+        Args:
+            sent: False when the request was not sent after all: its pacing slot goes back
+                to the budget (see :class:`Governor`, "Slots given back").
+        """
         if not self._released:
             self._released = True
-            self._on_release(self)
+            self._on_release(self, sent)
+            if self._chained is not None:
+                for release in self._chained:
+                    release(sent)
 
     def __repr__(self) -> str:
         return (
@@ -85,7 +109,10 @@ class Governor(Protocol):
     """Admits requests under a :class:`~invent_async._limits.RateLimit`: what the request
     path calls, per attempt (retries acquire again)::
 
-        ticket = await governor.acquire(deadline_at, lane)  # may raise GovernorDeadlineExceeded
+        ticket = await governor.acquire(deadline_at - floor, lane)  # or GovernorDeadlineExceeded
+        if deadline_at - now < floor:          # an unknown wait (a concurrency slot, a probe)
+            ticket.release(sent=False)         # the slot goes back; the call fails unsent
+            raise ...
         try:
             response = await send(...)         # the attempt's timeout computed after acquire
         finally:
@@ -123,6 +150,17 @@ class Governor(Protocol):
       from its release until the end of that section nobody else goes. An answer to a ticket
       admitted before the latest 429 signal is stale: it neither escalates the pause nor
       counts as recovery.
+    - **Slots given back.** ``ticket.release(sent=False)`` says the request was not sent
+      after all (the time left could not hold an answer, the client closed meanwhile): the
+      pacing slot it booked goes back to the budget, so the next request to book takes it
+      instead of a later one. In GCRA terms the budget's next free send time moves back one
+      interval, never before now nor into a cool-down, and not at all when a 429 (or a
+      reopen) laid the queue out again since the slot was booked. It is done once per
+      ticket, also when a store is asked twice (a command retried on a new connection). A
+      cancelled ``acquire`` gives back what it booked in the same way. So over the whole
+      run no booked slot is lost; a window may hold one request more than the GCRA's
+      ``burst + W * rate`` while a slot given back is re-used at the queue's end (the
+      ``headroom`` covers it). ``test_lane_conformance.py`` checks it of every governor.
     - **A cheap hot path.** ``acquire`` with a free slot takes the lock once and does not
       await; ``succeeded`` with nothing to change takes no lock.
     """

@@ -62,6 +62,9 @@ __all__ = ["RECHECK", "RETRY_STORE", "HostGovernor"]
 
 log = logging.getLogger("invent_async")
 
+_ROUNDING: Final = 0.001
+"""Seconds: the store's times are whole microseconds, and a wait is compared after a round
+trip through them."""
 RECHECK: Final = 2.0
 """Longest sleep before a request asks the store again (a reopen reaches sleepers this fast)."""
 RETRY_STORE: Final = 1.0
@@ -142,6 +145,7 @@ class HostGovernor:
         self._waiting = 0
         self._deadline_misses = 0
         self._rebooked = 0
+        self._given_back = 0  # slots given back to the store (not sent after all)
 
     @staticmethod
     def serves(config: RateLimit) -> bool:
@@ -184,6 +188,9 @@ class HostGovernor:
     async def acquire(self, deadline_at: float | None = None, lane: Lane = INTERACTIVE) -> Ticket:
         """Wait for the cap, this process's gate and a slot of the host's budget.
 
+        The ticket is this process's; the slot it took (in the store, or of the fallback
+        budget) is chained to it: ``ticket.release(sent=False)`` gives that slot back.
+
         Raises:
             GovernorDeadlineExceeded: the wait would end at or after ``deadline_at``.
         """
@@ -192,11 +199,11 @@ class HostGovernor:
         with self._lock:
             self._waiting += 1
         try:
-            await self._pace(deadline_at, lane)
+            ticket.chain(await self._pace(deadline_at, lane))
         except BaseException:
             with self._lock:
                 self._waiting -= 1
-            ticket.release()
+            ticket.release(sent=False)
             raise
         now = self._clock()
         waited = now - start
@@ -207,14 +214,20 @@ class HostGovernor:
         ticket.waited += waited
         return ticket
 
-    async def _pace(self, deadline_at: float | None, lane: Lane) -> None:
+    async def _pace(self, deadline_at: float | None, lane: Lane) -> Callable[[bool], None]:
+        """The slot of this request: in the store, or of the fallback budget; returned as what
+        to call when the request's ticket is released (to give that slot back)."""
         if self._store_to_try():
             try:
-                await self._shared_slot(deadline_at, lane)
-                return
+                return _Booked(self, await self._shared_slot(deadline_at, lane)).release
             except HostBudgetUnavailableError as exc:
                 self._went_down(exc)
-        (await self._fallback.acquire(deadline_at, lane)).release()
+        fallback = await self._fallback.acquire(deadline_at, lane)
+
+        def release(sent: bool) -> None:
+            fallback.release(sent=sent)
+
+        return release
 
     def _store_to_try(self) -> bool:
         """True unless the store could not be used and is not due for a try (one request
@@ -228,36 +241,61 @@ class HostGovernor:
             self._retry_at = now + RETRY_STORE
             return True
 
-    async def _shared_slot(self, deadline_at: float | None, lane: Lane) -> None:
+    async def _shared_slot(self, deadline_at: float | None, lane: Lane) -> Reservation:
         """Book a slot of the host's budget and wait until the store says go (the verdicts
-        are the Redis budget's, handled as ``_fleet`` does)."""
+        are the Redis budget's, handled as ``_fleet`` does); the slot it goes at. A slot
+        booked and then not waited for (past the deadline, or the request cancelled) is given
+        back."""
         bulk = lane == BULK
+        asked = self._clock()
         answer = self._store.reserve(self._max_wait(deadline_at), bulk=bulk)
         self._answered()
-        while True:
-            match answer.verdict:
-                case Verdict.REFUSED:  # the slot is past the deadline: nothing was booked
+        try:
+            while True:
+                match answer.verdict:
+                    case Verdict.REFUSED:  # the slot is past the deadline: nothing was booked
+                        self._deadline_miss()
+                        raise GovernorDeadlineExceeded(answer.wait)
+                    case Verdict.GO:
+                        self._seen(answer)
+                        return answer
+                    case Verdict.REBOOKED:
+                        self._seen(answer)
+                        with self._lock:
+                            self._rebooked += 1
+                        if answer.wait <= 0:
+                            return answer
+                    case Verdict.NOT_YET:
+                        self._seen(answer)
+                    case _:  # pragma: no cover - every verdict is above
+                        assert_never(answer.verdict)
+                wait = answer.slot - answer.now
+                # past the deadline as of the question (as in ``_fleet``): give it back, refuse
+                if deadline_at is not None and asked + wait > deadline_at + _ROUNDING:
                     self._deadline_miss()
-                    raise GovernorDeadlineExceeded(answer.wait)
-                case Verdict.GO:
-                    self._seen(answer)
-                    return
-                case Verdict.REBOOKED:
-                    self._seen(answer)
-                    with self._lock:
-                        self._rebooked += 1
-                    if answer.wait <= 0:
-                        return
-                case Verdict.NOT_YET:
-                    self._seen(answer)
-                case _:  # pragma: no cover - every verdict is above
-                    assert_never(answer.verdict)
-            wait = answer.slot - answer.now
-            if deadline_at is not None and self._clock() + wait >= deadline_at:
-                self._deadline_miss()  # booked, but it would go after the deadline
-                raise GovernorDeadlineExceeded(wait)
-            await self._sleep(min(wait, RECHECK))
-            answer = self._store.check(answer, self._max_wait(deadline_at), bulk=bulk)
+                    raise GovernorDeadlineExceeded(wait)
+                await self._sleep(min(wait, RECHECK))
+                # a slot booked before the deadline goes when due, even if the sleep ran late
+                asked = self._clock()
+                left = None if deadline_at is None else max(0.0, deadline_at - asked)
+                answer = self._store.check(answer, left, bulk=bulk)
+        except HostBudgetUnavailableError:
+            raise  # the store is not there to take it back
+        except BaseException:
+            if answer.verdict is not Verdict.REFUSED:
+                self._give_back(answer)  # booked, and not going to be used
+            raise
+
+    def _give_back(self, booked: Reservation) -> None:
+        """Give a slot booked in the store back (see :meth:`HostBudget.give_back`)."""
+        try:
+            given = self._store.give_back(booked)
+        except HostBudgetUnavailableError as exc:
+            self._went_down(exc)
+            return
+        if given:
+            with self._lock:
+                self._given_back += 1
 
     def _max_wait(self, deadline_at: float | None) -> float | None:
         if deadline_at is None:
@@ -396,6 +434,7 @@ class HostGovernor:
                 waited=local.waited + self._waited,
                 waiting=local.waiting + self._waiting,
                 deadline_exceeded=local.deadline_exceeded + self._deadline_misses,
+                given_back=local.given_back + self._given_back,
                 rate_per_minute=self._pacing.per_minute,
                 cooldown_remaining=max(local.cooldown_remaining, self._gate_end - self._clock()),
                 host=True,
@@ -422,3 +461,18 @@ class HostGovernor:
         if watching:
             await asyncio.wait(watching)
         self._store.close()
+
+
+class _Booked:
+    """A slot a request booked in the store, chained to its ticket: given back when the
+    ticket is released unsent."""
+
+    __slots__ = ("booked", "governor")
+
+    def __init__(self, governor: HostGovernor, booked: Reservation) -> None:
+        self.governor = governor
+        self.booked = booked
+
+    def release(self, sent: bool) -> None:
+        if not sent:
+            self.governor._give_back(self.booked)

@@ -97,7 +97,7 @@ _DAY: Final = 86_400 * _MICRO
 _INODE_CHECK: Final = 1.0  # seconds between checks that the file is still the one opened
 _COLUMNS: Final = (
     "next, gate, express, bulk, epoch, debt_until, acquired, express_n, rate_limited, "
-    "stats_until, touched"
+    "given_back, stats_until, touched"
 )
 _CREATE: Final = (
     f"CREATE TABLE IF NOT EXISTS budget (name TEXT PRIMARY KEY, "
@@ -108,7 +108,7 @@ _CREATE: Final = (
 )
 # built from the constant column names above; every value is a bound parameter
 _SELECT: Final = f"SELECT {_COLUMNS} FROM budget WHERE name = ?"  # noqa: S608
-_INSERT: Final = f"INSERT INTO budget (name, {_COLUMNS}) VALUES (?{', ?' * 11})"  # noqa: S608
+_INSERT: Final = f"INSERT INTO budget (name, {_COLUMNS}) VALUES (?{', ?' * 12})"  # noqa: S608
 _SET: Final = ", ".join(column.strip() + " = ?" for column in _COLUMNS.split(","))
 _UPDATE: Final = f"UPDATE budget SET {_SET} WHERE name = ?"  # noqa: S608
 _CORRUPT: Final = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
@@ -170,6 +170,7 @@ class _Row:
         "express",
         "express_n",
         "gate",
+        "given_back",
         "next",
         "rate_limited",
         "stats_until",
@@ -187,9 +188,10 @@ class _Row:
             self.acquired,
             self.express_n,
             self.rate_limited,
+            self.given_back,
             self.stats_until,
             self.touched,
-        ) = values or (0,) * 11
+        ) = values or (0,) * 12
 
     def values(self) -> tuple[int, ...]:
         return (
@@ -202,6 +204,7 @@ class _Row:
             self.acquired,
             self.express_n,
             self.rate_limited,
+            self.given_back,
             self.stats_until,
             self.touched,
         )
@@ -230,7 +233,7 @@ class _Txn:
             conn.execute("DELETE FROM debt WHERE name = ?", (name,))
             row.debt_until = 0
         if row.stats_until < now:
-            row.acquired = row.express_n = row.rate_limited = 0
+            row.acquired = row.express_n = row.rate_limited = row.given_back = 0
 
     def save(self) -> None:
         self.row.touched = self.now
@@ -240,10 +243,14 @@ class _Txn:
         else:
             self.conn.execute(_UPDATE, (*self.row.values(), self.name))
 
-    def count(self, *, express: bool = False, rate_limited: bool = False) -> None:
+    def count(
+        self, *, express: bool = False, rate_limited: bool = False, given_back: bool = False
+    ) -> None:
         row = self.row
         if rate_limited:
             row.rate_limited += 1
+        elif given_back:
+            row.given_back += 1
         else:
             row.acquired += 1
             row.express_n += express
@@ -271,6 +278,17 @@ class _Txn:
         found = self.conn.execute(
             "SELECT rowid FROM debt WHERE name = ? AND slot <= ? ORDER BY slot LIMIT 1",
             (self.name, slot),
+        ).fetchone()
+        if found is None:
+            return False
+        self.conn.execute("DELETE FROM debt WHERE rowid = ?", found)
+        return True
+
+    def forgive(self, slot: int) -> bool:
+        """Take the express slot ``slot`` off the debt (its request gives it back): True if
+        it was there."""
+        found = self.conn.execute(
+            "SELECT rowid FROM debt WHERE name = ? AND slot = ? LIMIT 1", (self.name, slot)
         ).fetchone()
         if found is None:
             return False
@@ -402,17 +420,29 @@ class HostBudget:
 
         return self._transaction(run)
 
-    def give_back(self, reservation: Reservation) -> None:
-        """A booked slot the request will not use: the queue moves back one interval, never
-        before now (for the refund verb of the governor contract)."""
+    def give_back(self, reservation: Reservation) -> bool:
+        """The request that booked ``reservation`` will not be sent: give its slot back
+        (``_GIVE_BACK`` of ``_redis_budget``). The queue's next free slot moves back one
+        interval, never before now nor into a cool-down, and not at all when a reopen or a
+        cool-down laid the queue out again since it was booked; an express slot leaves the
+        debt instead. True when a slot went back. (One transaction: nothing is retried, so no
+        ticket names the request as on Redis.)"""
+        slot = round(reservation.slot * _MICRO)
 
-        def run(txn: _Txn) -> None:
-            row = txn.row
-            if row.epoch == reservation.epoch and row.next > txn.now:
-                row.next = max(txn.now, row.next - self._interval)
-                txn.save()
+        def run(txn: _Txn) -> bool:
+            row, now = txn.row, txn.now
+            if row.epoch != reservation.epoch or row.gate > slot:
+                return False
+            if not txn.forgive(slot):
+                back = max(row.next - self._interval, now, row.gate)
+                if back >= row.next:
+                    return False
+                row.next = back
+            txn.count(given_back=True)
+            txn.save()
+            return True
 
-        self._transaction(run)
+        return self._transaction(run)
 
     def cool_down(self, seconds: float) -> Gate:
         """Close the gate for ``seconds`` from now (a longer pause already set stays), and
@@ -460,6 +490,7 @@ class HostBudget:
                 rate_limited=row.rate_limited,
                 cooldown_remaining=max(0.0, (row.gate - now) / _MICRO),
                 backlog=max(0.0, (row.next - now) / _MICRO),
+                given_back=row.given_back,
             )
 
         return self._transaction(run)

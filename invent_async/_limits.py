@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from ._secret import check_redis_url, redacted_url_repr
+from ._secret import check_redis_url, redacted_url_repr, secret_constructor
 
 __all__ = [
     "BULK",
@@ -55,6 +55,10 @@ def check_lane(value: object) -> Lane:
     if value == BULK:
         return BULK
     raise ValueError(f"lane must be 'interactive' or 'bulk', got {value!r}")
+
+
+_REDIS_EXACT: Final = 2**53
+"""Microseconds a budget's scripts on Redis count exactly (Lua numbers are doubles)."""
 
 
 def _number(value: object) -> bool:
@@ -122,6 +126,7 @@ def _check_headroom(_: object, attribute: attrs.Attribute[Any], value: Any) -> N
         raise ValueError(f"{attribute.name} must be a number from 0 to 0.5, got {value!r}")
 
 
+@secret_constructor  # a Redis URL's password is in no frame of a refused URL's traceback
 @attrs.frozen(kw_only=True)
 class RateLimit:
     """How a client paces its requests. Shared by the client, its views and, by default, every
@@ -240,6 +245,7 @@ class RateLimit:
                     f"budget={self.budget!r}: a budget on Redis names its keys, which cannot "
                     "hold braces"
                 )
+            self._check_redis_range()
         if not self.shared and self.budget != "default":
             raise ValueError(
                 f"budget={self.budget!r} names a shared budget, but shared=False gives the "
@@ -250,6 +256,26 @@ class RateLimit:
         if self.max_cooldown < self.cooldown:
             raise ValueError(
                 f"max_cooldown ({self.max_cooldown!r}) must be >= cooldown ({self.cooldown!r})"
+            )
+
+    def _check_redis_range(self) -> None:
+        """A budget on Redis counts whole microseconds in its scripts, exactly below 2**53."""
+        assert self.per_minute is not None
+        interval = 60e6 / self.per_minute
+        if interval < 1:
+            raise ValueError(
+                f"per_minute={self.per_minute!r} is too high for a budget on Redis, which "
+                "paces in whole microseconds: at most 60,000,000"
+            )
+        longest = interval * self.burst
+        if self.interactive_share:
+            longest = max(longest, interval / self.interactive_share)
+        if longest >= _REDIS_EXACT:
+            raise ValueError(
+                f"per_minute={self.per_minute!r} with burst={self.burst!r} and "
+                f"interactive_share={self.interactive_share!r} spans more time than a budget on "
+                "Redis counts (2**53 microseconds, about 285 years): raise per_minute, or lower "
+                "burst, or raise interactive_share"
             )
 
     @property
@@ -300,6 +326,8 @@ class GovernorStats:
         fallback: The Redis server does not answer: this process paces itself at
             ``fallback_share`` of the rate until it does. With a host budget: its store
             cannot be used, and the process paces itself at the whole rate.
+        given_back: Pacing slots handed back to the budget by requests that were not sent
+            after all (``Ticket.release(sent=False)``, or a cancelled ``acquire`` on Redis).
         host: The budget is shared by the processes of this host (the default without
             Redis); the counters are this process's (``rate_limit_fleet_stats()`` reads the
             host's).
@@ -316,6 +344,7 @@ class GovernorStats:
     cooldown_remaining: float
     fleet: bool = False
     fallback: bool = False
+    given_back: int = 0
     host: bool = False
 
     @property
@@ -332,6 +361,8 @@ class FleetStats:
         acquired: Send slots handed out (the counters live until a day after their last
             change).
         express: Of those, slots taken by interactive calls ahead of queued bulk work.
+        given_back: Slots handed back by requests that were not sent after all (the next
+            request to book took each one instead of a later slot).
         rate_limited: 429 answers any process signalled.
         cooldown_remaining: Seconds until the shared cool-down gate opens (0: open).
         backlog: Seconds of slots booked ahead of now (0: a request would go at once).
@@ -342,3 +373,4 @@ class FleetStats:
     rate_limited: int
     cooldown_remaining: float
     backlog: float
+    given_back: int = 0

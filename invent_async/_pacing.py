@@ -13,7 +13,10 @@ them. So nobody is sent inside the cool-down, and the bucket starts empty after 
 resume spread out, not as a burst. Sleepers learn about the change through an epoch counter
 when their (older, earlier) reservation wakes them, and never go earlier than they were
 booked. A request cancelled (or refused) while queued leaves a one-interval hole until the
-queue drains; then its reservation is given back. Adaptive mode cuts the rate on a fresh 429
+queue drains; then its reservation is given back. A request let through that is not sent
+after all gives its slot back at once (:meth:`Schedule.give_back`): the next free send time
+moves back one interval, never before now nor into a cool-down, so the next request to book
+takes it. Adaptive mode cuts the rate on a fresh 429
 and wins it back slowly on successes (AIMD).
 
 Lanes: while bulk requests are queued, an interactive one may overtake them, up to
@@ -345,6 +348,19 @@ class Schedule:
         self._tau = self._burst_extra * self.interval
         if self._share:
             self._express_interval = self.interval / self._share
+
+    def give_back(self, now: float) -> bool:
+        """A request let through will not be sent: the next free send time moves back one
+        interval, never before ``now`` nor before the gate's end, so the next request to book
+        takes the slot instead of a later one. True when it moved.
+
+        Burst allowance is not given back (the next free time never goes before ``now``).
+        """
+        back = max(self._next - self.interval, now, self._gate.end)
+        if back >= self._next:
+            return False
+        self._next = back
+        return True
 
     def next_slot(self, now: float) -> float:
         """When a request arriving ``now`` would go (the gate included: the queue is laid

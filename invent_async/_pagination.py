@@ -118,7 +118,8 @@ class AsyncPager(Generic[T]):
         self._take = validate_take(take)
 
     def __repr__(self) -> str:
-        return f"<AsyncPager page={self._page} take={self._take}>"
+        page, take = getattr(self, "_page", "?"), getattr(self, "_take", "?")  # half-built too
+        return f"<AsyncPager page={page} take={take}>"
 
     def __aiter__(self) -> AsyncItemIterator[T]:
         return AsyncItemIterator(self.pages())

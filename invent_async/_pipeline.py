@@ -4,11 +4,12 @@ One call is ``Pipeline.send(request)``::
 
     check the client is open, on its loop
     for each attempt (the first one directly, the others under backoff, see ``_retry``):
-        governor.acquire(deadline)        pacing, the 429 cool-down gate, the concurrency cap
+        governor.acquire(deadline - floor) pacing, the 429 cool-down gate, the concurrency cap
         still open?                       a client closed meanwhile sends nothing more
+        less than the floor left?         the slot goes back, the call fails unsent
         timeout = min(attempt timeout, what is left of the deadline)
         transport.send(...)               any AsyncTransport; aiohttp by default
-        ticket.release()                  whatever happened
+        ticket.release(sent=...)          whatever happened (unsent: the slot goes back)
         body within max_response_bytes?   else ResponseTooLargeError (an error body is cut)
         non-2xx -> the key redacted       a proxy may echo the request's headers
         429  -> governor.rate_limited()   closes the gate for every request; retried, unless
@@ -21,11 +22,18 @@ request headers and the lifecycle (closed, the event loop it is bound to, the wa
 client nobody closed). A :class:`Pipeline` is a core plus the :class:`Options` of one view;
 views are new pipelines over the same core. Attempts are counted into an explicit
 :class:`CallStats` when the caller passes one (the bulk engine does, per item).
+
+The **send floor** (``_send_floor``) is the least time a call's deadline must still leave for
+a request to be sent: the governor is asked with the deadline minus the floor (a slot that
+would come later is refused before anything is booked), and an attempt left with less than
+the floor once it has its ticket gives its slot back and fails unsent. Either way the call
+fails with ``APITimeoutError(deadline_exceeded=True, request_sent=False)`` saying why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import warnings
 import weakref
@@ -66,6 +74,7 @@ from ._protocol import (
 from ._raw import Recorder
 from ._retry import retry_after
 from ._secret import Secret
+from ._send_floor import SLACK, AnswerTimes
 from ._settings import Options, Settings
 from ._transport import USER_AGENT, AsyncTransport
 from ._types import QueryValue
@@ -85,9 +94,10 @@ class CallStats:
 
     Attributes:
         attempts: Attempts started (each one waits for the governor first).
-        sent: Attempts handed to the transport: the requests the server may have seen. (The
-            aiohttp transport may itself send an idempotent request once more, unseen here,
-            when a reused keep-alive connection turns out to have been closed by the server.)
+        sent: Attempts handed to the transport: the requests the server may have seen. (On a
+            session passed as ``session=``, aiohttp may itself send an idempotent request once
+            more, unseen here, when a reused keep-alive connection turns out to have been
+            closed by the server; the client's own session does not.)
         rate_limited: Attempts answered 429.
     """
 
@@ -108,6 +118,17 @@ class _Lifecycle:
         self.closed = False
         self.used = False
         self.loop: asyncio.AbstractEventLoop | None = None
+
+
+def _in_a_test() -> str:
+    """Advice for a loop mix-up inside a pytest test (where the usual advice does not fit)."""
+    if "PYTEST_CURRENT_TEST" not in os.environ:
+        return ""
+    return (
+        " In a test: make the client in the test itself, or take the invent_client fixture "
+        "(it binds to the test's loop); an async fixture may run on another loop than the "
+        "test (pytest-asyncio's loop scopes, an anyio test beside pytest-asyncio)."
+    )
 
 
 def _warn_unclosed(state: _Lifecycle) -> None:
@@ -144,6 +165,8 @@ class Core:
         self.base_url = settings.base_url
         self.server = Server(settings.base_url)
         self._secret = settings.api_key
+        # the answer times of calls with a deadline: the send floor (see _send_floor)
+        self.answer_times = AnswerTimes()
         self._max_response_bytes = settings.max_response_bytes
         self._headers = Headers(
             {
@@ -166,6 +189,11 @@ class Core:
         """True once :meth:`aclose` has run."""
         return self._state.closed
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the client was first used on (None: not used yet)."""
+        return self._state.loop
+
     def check_open(self) -> None:
         """Raise :class:`ClientClosedError` once :meth:`aclose` has run."""
         if self._state.closed:
@@ -187,6 +215,7 @@ class Core:
                 f"({_describe(state.loop)}); aiohttp sessions are bound to one loop. Create "
                 "one client per event loop (for example inside the coroutine you pass to "
                 "asyncio.run()), or use the synchronous InventClient from blocking code."
+                + _in_a_test()
             )
 
     def wire(self, request: Request) -> TransportRequest:
@@ -246,6 +275,7 @@ class Core:
         if state.used and elsewhere and loop is not None and not loop.is_closed():
             raise WrongEventLoopError(
                 f"close this AsyncInventClient on the event loop it was used on ({_describe(loop)})"
+                + _in_a_test()
             )
         state.closed = True
         governor = self.governor
@@ -419,34 +449,52 @@ class Pipeline:
             stats.attempts += 1
         core = self._core
         governor = core.governor
+        options = self._options
         ticket = None
+        floor = 0.0
+        if deadline_at is not None:
+            assert options.deadline is not None
+            floor = core.answer_times.floor(options.timeout, options.deadline)
         if governor is not None:
             try:
-                ticket = await governor.acquire(deadline_at, self._options.lane)
+                ticket = await governor.acquire(
+                    None if deadline_at is None else deadline_at - floor - SLACK, options.lane
+                )
             except GovernorDeadlineExceeded as exc:
-                raise self._deadline_error(request, exc.wait) from None
+                raise self._deadline_error(request, exc.wait, deadline_at, floor) from None
+        sent = False
         try:
             if ticket is not None or not first:
                 core.check_open()  # closed while this attempt waited (governor, retry backoff)
-            timeout = self._options.timeout
+            timeout = options.timeout
+            started = 0.0
             if deadline_at is not None:
-                left = deadline_at - time.monotonic()
-                if left <= 0:
-                    raise self._deadline_error(request, None)
+                started = time.monotonic()
+                left = deadline_at - started
+                if left < floor:  # an unknown wait used it up: the slot goes back, unsent
+                    raise self._deadline_error(request, None, deadline_at, floor)
                 timeout = left if timeout is None else min(timeout, left)
             if stats is not None:
                 stats.sent += 1
-            if attempt is None:
-                raw = await core.transport.send(wire, attempt_timeout=timeout)
-            else:
-                sent = attempt.admitted(ticket.waited if ticket is not None else 0.0, wire)
-                try:
-                    raw = await core.transport.send(sent, attempt_timeout=timeout)
-                finally:
-                    attempt.sent()
+            sent = True
+            try:
+                if attempt is None:
+                    raw = await core.transport.send(wire, attempt_timeout=timeout)
+                else:
+                    admitted = attempt.admitted(ticket.waited if ticket is not None else 0.0, wire)
+                    try:
+                        raw = await core.transport.send(admitted, attempt_timeout=timeout)
+                    finally:
+                        attempt.sent()
+            except APITimeoutError:
+                if deadline_at is not None:
+                    core.answer_times.record(time.monotonic() - started)
+                raise
+            if deadline_at is not None:
+                core.answer_times.record(time.monotonic() - started)
         finally:
             if ticket is not None:
-                ticket.release()
+                ticket.release(sent=sent)
         raw = bounded_response(wire, raw, core.secret)  # cut, without a key split by the cut
         if 200 <= raw.status < 300:
             if governor is not None:
@@ -465,11 +513,36 @@ class Pipeline:
             governor.succeeded(ticket)
         raise error_from_response(request, raw)
 
-    def _deadline_error(self, request: Request, wait: float | None) -> APITimeoutError:
-        why = f" (the rate governor would hold it {wait:.1f}s)" if wait is not None else ""
+    def _deadline_error(
+        self, request: Request, wait: float | None, deadline_at: float | None, floor: float
+    ) -> APITimeoutError:
+        """The error of a call that is not sent for its deadline: the governor would hold it
+        ``wait`` seconds (None: unknown, it waited and too little is left), and a request
+        needs ``floor`` seconds left to be answered. Rounded for people."""
+        deadline = self._options.deadline
+        assert deadline is not None
+        assert deadline_at is not None
+        left = deadline_at - time.monotonic()
+        if wait is None:
+            why = (
+                f"the call's deadline of {human(deadline)} ran out while it waited"
+                if left <= 0
+                else f"only {human(left)} of the call's deadline of {human(deadline)} was left "
+                "once it could go"
+            )
+        elif wait >= left:
+            why = (
+                f"the rate budget would hold it {human(wait)}, past the call's deadline of "
+                f"{human(deadline)}"
+            )
+        else:
+            why = (
+                f"the rate budget would hold it {human(wait)}, too close to the call's "
+                f"deadline of {human(deadline)}"
+            )
         return APITimeoutError(
-            f"{request.method} {request.path}: the call's deadline of "
-            f"{self._options.deadline}s ran out{why}",
+            f"{request.method} {request.path} not sent: {why} (a request needs at least "
+            f"{human(floor)} left to be answered)",
             method=request.method,
             path=request.path,
             request_sent=False,
@@ -538,6 +611,17 @@ class RecordingPipeline(Pipeline):
             return result(raw)
 
         return await super()._run(request, stats, recorded)
+
+
+def human(seconds: float) -> str:
+    """``seconds`` rounded for people: ``2 ms``, ``0.5 s``, ``2.4 s``, ``14 s``, ``3.5 min``."""
+    if seconds < 0.1:
+        return f"{max(seconds, 0.0) * 1000:.0f} ms"
+    if seconds < 9.95:
+        return f"{seconds:.1f}".removesuffix(".0") + " s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f}".removesuffix(".0") + " min"
 
 
 def _as_is(raw: RawResponse) -> RawResponse:

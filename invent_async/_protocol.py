@@ -8,6 +8,7 @@ loop: this module is tested with plain function calls.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -190,7 +191,11 @@ def validate_base_url(base_url: str) -> str:
     Only ``https://`` may leave the machine; plain ``http://`` is accepted for loopback hosts
     (127.0.0.0/8, ::1, localhost), which is what FakeInvent and tests use.
     """
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - a port out of range raises here, not at the first call
+    except ValueError as exc:
+        raise ValueError(f"base_url is not a valid URL: {exc}") from None
     if parts.username is not None or parts.password is not None:
         raise ValueError("base_url must not contain credentials; pass api_key instead")
     host = parts.hostname or ""
@@ -199,12 +204,32 @@ def validate_base_url(base_url: str) -> str:
         raise ValueError(f"base_url must be an absolute https:// URL, got {shown}")
     if "?" in base_url or "#" in base_url:
         raise ValueError("base_url must not have a query string or a fragment")
+    if not _valid_host(host):
+        raise ValueError(f"base_url's host is not a valid host name or address, got {shown!r}")
     if parts.scheme == "http" and not is_loopback_host(host):
         raise ValueError(
             f"base_url must use https:// (plain http is only allowed for loopback hosts), "
             f"got {shown}"
         )
     return base_url.rstrip("/")
+
+
+_HOST_NAME: Final = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?").fullmatch
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address, or a host name (internationalised names in their IDNA form)."""
+    if ":" in host:  # only an IPv6 address, from between brackets, has a colon here
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            return False
+        return True
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return _HOST_NAME(ascii_host) is not None
 
 
 _PLAIN_SEGMENT: Final = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
@@ -225,7 +250,20 @@ def path_segment(value: object, what: str) -> str:
         raise ValueError(f"{what} must be a non-empty string, got {value!r}")
     if value in (".", ".."):
         raise ValueError(f"{what} {value!r} is not a valid id")
-    return quote(value, safe="")
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:
+        raise unsendable(what, value) from None
+
+
+def unsendable(what: str, text: str) -> ValueError:
+    """The error for ``text``, the value of ``what``, holding a lone surrogate (a character
+    UTF-8 cannot carry, left by decoding bytes with ``errors="surrogateescape"``)."""
+    position, char = next((i, c) for i, c in enumerate(text) if "\ud800" <= c <= "\udfff")
+    return ValueError(
+        f"{what} holds a character that cannot be sent: a lone surrogate ({char!r}) at "
+        f"position {position}; check how the text was read or decoded"
+    )
 
 
 def build_path(*segments: tuple[str, object] | str) -> str:
@@ -243,14 +281,55 @@ def query_params(params: Mapping[str, QueryValue | None]) -> tuple[tuple[str, st
             continue
         if isinstance(value, bool):
             out.append((key, "true" if value else "false"))
-        else:
-            out.append((key, str(value)))
+            continue
+        text = str(value)
+        if not text.isascii() and not _utf8(text):
+            raise unsendable(key, text)
+        out.append((key, text))
     return tuple(out)
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def json_body(model: Any) -> bytes:
-    """Encode a request model as JSON (fields left UNSET are omitted)."""
-    return _converter.dumps(_converter.unstructure(model))
+    """Encode a request model as JSON (fields left UNSET are omitted).
+
+    Raises:
+        ValueError: a text field holds a lone surrogate (the message names the field).
+    """
+    data = _converter.unstructure(model)
+    try:
+        return _converter.dumps(data)
+    except (TypeError, UnicodeEncodeError):
+        found = _unsendable_field(data, "$")
+        if found is None:
+            raise
+        raise unsendable(f"the request body's field {found[0]}", found[1]) from None
+
+
+def _unsendable_field(data: object, at: str) -> tuple[str, str] | None:
+    """The path and text of the first string in ``data`` that UTF-8 cannot carry."""
+    if isinstance(data, str):
+        return None if _utf8(data) else (at, data)
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not _utf8(str(key)):
+                return f"{at} key", str(key)
+            found = _unsendable_field(value, f"{at}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(data, list | tuple):
+        for index, value in enumerate(data):
+            found = _unsendable_field(value, f"{at}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def build_url(base_url: str, request: Request) -> str:

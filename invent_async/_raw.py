@@ -52,8 +52,9 @@ class RawResult(Generic[T]):
 
     def __repr__(self) -> str:
         # no header values and no body: a traceback with locals copies neither
-        rid = f" request_id={self.request_id!r}" if self.request_id else ""
-        return f"<RawResult status={self.status}{rid} headers={len(self.headers)}>"
+        request_id, status = getattr(self, "request_id", None), getattr(self, "status", "?")
+        rid = f" request_id={request_id!r}" if request_id else ""
+        return f"<RawResult status={status}{rid} headers={len(getattr(self, 'headers', ()))}>"
 
 
 class Recorder:

@@ -8,14 +8,16 @@ cool-down is a key of its own: one process's ``Retry-After`` holds back every pr
 Interactive calls may overtake booked bulk work up to a share of the rate (the lanes of
 ``RateLimit.interactive_share``): see :data:`_RESERVE` and :data:`_CHECK`.
 
-This module is the primitive only: reserve a slot, check it right before sending, close the
-shared gate, read the stats. The fleet governor (``_fleet``) sleeps until a slot, checks it,
-and falls back to a local budget when the server does not answer. Needs the ``redis`` extra
+This module is the primitive only: reserve a slot, check it right before sending, give back
+a slot that will not be used (:data:`_GIVE_BACK`), close the shared gate, read the stats.
+The fleet governor (``_fleet``) sleeps until a slot, checks it, and falls back to a local
+budget when the server does not answer. Needs the ``redis`` extra
 (redis-py's asyncio client), imported on first use.
 
 Keys, for a budget ``name``: ``invent:{name}:next``, ``:gate``, ``:express``, ``:debt``,
-``:bulk`` and ``:stats`` (see :data:`_PRELUDE`); the braces make them one hash slot on a
-cluster. Each expires once it is in the past, so an idle budget leaves only its stats.
+``:bulk``, ``:stats``, ``:epoch`` and ``:given`` (see :data:`_PRELUDE`); the braces make them
+one hash slot on a cluster. Each expires once it is in the past, so an idle budget leaves
+only its stats.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ and the keys. KEYS: 1 ``next`` (the queue's next free slot), 2 ``gate`` (end of 
 cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (a sorted set
 of the slots express calls took, not yet given up by their bulk request), 5 ``bulk`` (the
 latest slot booked by bulk work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (bumped by
-each reopen: slots booked before it are booked again). Times are server microseconds.
+each reopen: slots booked before it are booked again), 8 ``given`` (a sorted set of the
+tickets whose slot was given back, scored by when they are forgotten). Times are server
+microseconds.
 ``next`` lives ``tau`` longer than its value (until then it still holds the bucket back); the
 other keys expire once they are in the past, the stats a day after their last change, the
 epoch never."""
@@ -166,6 +170,40 @@ booked; or, for bulk work that is due, an express call took this slot or one bef
 REFUSED: that new slot is past the wait asked for (nothing booked).
 """
 
+_GIVE_BACK: Final = (
+    _PRELUDE
+    + """
+local slot, interval, booked_in = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ticket = ARGV[4]
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
+if redis.call('ZADD', KEYS[8], 'NX', now + 600000000, ticket) == 0 then return {0, now} end
+redis.call('PEXPIRE', KEYS[8], 600000)
+local gate = num(KEYS[2])
+if epoch() ~= booked_in or gate > slot then return {0, now} end
+if redis.call('ZREM', KEYS[4], slot) == 1 then
+  count('given_back')
+  return {1, now}
+end
+local nxt = num(KEYS[1])
+local back = math.max(nxt - interval, now, gate)
+if back >= nxt then return {0, now} end
+redis.call('SET', KEYS[1], string.format('%d', back), 'KEEPTTL')
+count('given_back')
+return {1, now}
+"""
+)
+"""A request will not be sent at its slot after all: give the slot back to the budget.
+
+ARGV: the slot, the interval, the epoch it was booked in and the ticket (a token unique to
+the request). The queue's next free slot moves back one interval, never before the server's
+``now`` nor into a cool-down, so the next request to book takes it instead of a later one;
+nothing moves when a reopen or a cool-down laid the queue out again since the slot was
+booked. An express slot still owed by a bulk request (``debt``) is given back by cancelling
+the debt: the bulk request keeps its slot. Each ticket is given back once (``given``
+remembers it ten minutes), so a command retried on a new connection does not give back two
+slots. Returns ``{1, now}`` when a slot went back, ``{0, now}`` otherwise.
+"""
+
 _COOL_DOWN: Final = (
     _PRELUDE
     + """
@@ -203,9 +241,9 @@ booked before (for after the gate) is booked again at its next check, in check o
 _STATS: Final = (
     _PRELUDE
     + """
-local h = redis.call('HMGET', KEYS[6], 'acquired', 'express', 'rate_limited')
+local h = redis.call('HMGET', KEYS[6], 'acquired', 'express', 'rate_limited', 'given_back')
 return {tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0'),
-        num(KEYS[2]), num(KEYS[1]), now}
+        num(KEYS[2]), num(KEYS[1]), now, tonumber(h[4] or '0')}
 """
 )
 
@@ -330,7 +368,7 @@ class RedisBudget:
         self._express = round(self._interval / interactive_share) if interactive_share else 0
         self._keys = tuple(
             f"invent:{{{name}}}:{key}"
-            for key in ("next", "gate", "express", "debt", "bulk", "stats", "epoch")
+            for key in ("next", "gate", "express", "debt", "bulk", "stats", "epoch", "given")
         )
         # A blocking pool: many requests of one loop at once wait (up to the timeout) for a
         # connection, instead of failing as the default pool does past max_connections. A
@@ -355,6 +393,7 @@ class RedisBudget:
             "cool_down": self._client.register_script(_COOL_DOWN),
             "gate": self._client.register_script(_GATE),
             "reopen": self._client.register_script(_REOPEN),
+            "give_back": self._client.register_script(_GIVE_BACK),
             "stats": self._client.register_script(_STATS),
         }
 
@@ -418,14 +457,23 @@ class RedisBudget:
 
     async def stats(self) -> FleetStats:
         """The budget's counters as every process sees them."""
-        acquired, express, rate_limited, gate, next_slot, now = await self._run("stats")
+        acquired, express, rate_limited, gate, next_slot, now, given = await self._run("stats")
         return FleetStats(
             acquired=acquired,
             express=express,
             rate_limited=rate_limited,
             cooldown_remaining=max(0.0, (gate - now) / _MICRO),
             backlog=max(0.0, (next_slot - now) / _MICRO),
+            given_back=given,
         )
+
+    async def give_back(self, reservation: Reservation, ticket: int) -> bool:
+        """The request that booked ``reservation`` will not be sent: give its slot back
+        (see :data:`_GIVE_BACK`). ``ticket`` names the request: a second call with the same
+        ticket gives nothing back. True when a slot went back."""
+        slot = round(reservation.slot * _MICRO)
+        given, _ = await self._run("give_back", slot, self._interval, reservation.epoch, ticket)
+        return bool(given)
 
     async def cool_down(self, seconds: float) -> Gate:
         """Close the shared gate for ``seconds`` from now (a longer pause already set stays)."""

@@ -5,7 +5,11 @@ A server or proxy that echoes the request's headers puts the key into a response
 spell any of its characters as ``\\uXXXX`` (Go's encoder does so for ``<``, ``>``, ``&``), or
 escape ``/``, ``\\`` and ``"``. :meth:`Secret.redact` matches every such spelling, in bytes or
 text, JSON or not; :meth:`Secret.strip_cut` removes a beginning of the key left at the end of
-a body cut short. Both take time linear in the data, for a key of any length.
+a body cut short. Both take time linear in the data, for a key of any length. A key shorter
+than :data:`WHOLE_TOKEN_BELOW` characters (a test key such as ``"k"``) is matched only as a
+whole token, not inside a longer word: ``bookkeeping`` stays whole, while the key in a
+header, a JSON string or a query parameter (next to a space, a quote, ``=`` or ``&``) is
+replaced. A longer key is matched anywhere: it cannot occur by chance.
 
 URLs: :func:`redact_url` hides a Redis URL's password (in the user info and in a
 ``password=`` query parameter, which redis-py both reads), :func:`check_redis_url` accepts a
@@ -16,10 +20,13 @@ Redis URL only when nothing secret would cross the network in clear text, and
 
 from __future__ import annotations
 
+import functools
+import inspect
 import ipaddress
 import re
-from typing import Final
-from urllib.parse import unquote_plus, urlsplit
+from collections.abc import Callable
+from typing import Any, Final, TypeVar, cast
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 __all__ = [
     "REDACTED",
@@ -30,9 +37,15 @@ __all__ = [
     "redact_text",
     "redact_url",
     "redacted_url_repr",
+    "secret_arguments",
+    "secret_constructor",
 ]
 
 REDACTED: Final = "<redacted>"
+WHOLE_TOKEN_BELOW: Final = 16
+"""A key shorter than this is redacted only where no letter or digit touches it."""
+_NOT_AFTER: Final = r"(?:(?<![A-Za-z0-9])|(?<=\\u[0-9a-fA-F]{4}))"  # an escape may spell a space
+_NOT_BEFORE: Final = "(?![A-Za-z0-9])"
 _PARTIAL_ESCAPE: Final = re.compile(rb"\\(?:u[0-9a-fA-F]{0,3})?\Z")
 """A JSON escape cut short at the end of the data (nothing of it is worth keeping)."""
 
@@ -76,6 +89,8 @@ class _Patterns:
 
     def __init__(self, value: str) -> None:
         whole = "".join(_spellings(char) for char in value)
+        if len(value) < WHOLE_TOKEN_BELOW:
+            whole = _NOT_AFTER + whole + _NOT_BEFORE
         self.text_whole = re.compile(whole)
         self.bytes_whole = re.compile(whole.encode())
 
@@ -133,10 +148,58 @@ class Secret:
         window = 6 * len(value) + 12
         start = max(0, len(data) - window)
         tail, starts = _unescaped(data[start:])
+        short = len(value) < WHOLE_TOKEN_BELOW
         for size in range(min(len(value) - 1, len(tail)), 0, -1):
-            if tail.endswith(value[:size]):
-                return data[: start + starts[len(tail) - size]]
+            if not tail.endswith(value[:size]):
+                continue
+            at = len(tail) - size
+            if short and at > 0 and tail[at - 1].isascii() and tail[at - 1].isalnum():
+                continue  # inside a word: not where a short key is looked for
+            return data[: start + starts[at]]
         return data
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def secret_arguments(function: F) -> F:
+    """Wrap a function that takes a secret (the API key, a Redis URL with its password), so
+    that no frame of an error it raises holds that argument.
+
+    A traceback keeps the frames between ``raise`` and ``except`` with their locals, and
+    ``capture_locals``, ``pytest -l``, rich and crash reporters show them: the error leaves
+    with a traceback starting at this wrapper (its own code's frames dropped, and those of
+    the error's cause), and the wrapper's arguments deleted before it raises. The error's
+    message says what was wrong; the caller's frame, which holds what it passed, stays.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            del args, kwargs
+            if exc.__suppress_context__:
+                exc.__context__ = None
+            linked: BaseException | None = exc
+            seen: set[int] = set()
+            while linked is not None and id(linked) not in seen:  # the chain's frames too
+                seen.add(id(linked))
+                linked.__traceback__ = None
+                linked = linked.__cause__ or linked.__context__
+            raise exc  # its traceback now starts here
+
+    return cast("F", wrapper)
+
+
+C = TypeVar("C", bound=type)
+
+
+def secret_constructor(cls: C) -> C:
+    """Class decorator: :func:`secret_arguments` around ``cls.__init__`` (an attrs class's
+    generated one included: put it above ``@attrs.define``)."""
+    cls.__init__ = secret_arguments(cls.__init__)  # type: ignore[misc]
+    return cls
 
 
 def redact_text(text: str, secret: str) -> str:
@@ -217,3 +280,55 @@ def check_redis_url(name: str, value: object) -> None:
             f"{name} must use rediss:// (TLS) for a server that is not on this "
             f"machine: plain redis:// is only allowed for loopback hosts, got {redact_url(value)!r}"
         )
+    problem = _query_problem(parts.scheme, parts.query)
+    if problem is not None:
+        raise ValueError(f"{name}: {problem} (in {redact_url(value)!r})")
+
+
+SET_BY_THE_SDK: Final = frozenset(
+    {"max_connections", "timeout", "socket_timeout", "socket_connect_timeout", "retry_on_error"}
+)
+"""Connection options a Redis budget sets itself (from ``RateLimit.redis_timeout``): a URL's
+query would override them, and an outage would then take longer to notice."""
+
+
+def _query_problem(scheme: str, query: str) -> str | None:
+    """What is wrong with a Redis URL's query parameters, as redis-py would read them (None:
+    nothing). Every parameter must be one redis-py reads, with a value it can parse; without
+    redis-py installed only the options the SDK sets are checked (a budget on Redis needs it
+    anyway, and says so at its first use)."""
+    names = parse_qs(query, keep_blank_values=True)
+    for key in names:
+        if key in SET_BY_THE_SDK:
+            return (
+                f"the query parameter {key!r} is set by the SDK (RateLimit.redis_timeout is "
+                "the budget's timeout): leave it out"
+            )
+    try:
+        from redis.asyncio import connection
+    except ImportError:  # pragma: no cover - the redis extra is not installed
+        return None
+    parsers = connection.URL_QUERY_ARGUMENT_PARSERS
+    kind = {"unix": connection.UnixDomainSocketConnection, "rediss": connection.SSLConnection}
+    accepted = _init_parameters(kind.get(scheme, connection.Connection))
+    for key, values in names.items():
+        parser = parsers.get(key)
+        if parser is not None:
+            try:
+                parser(values[0])
+            except (TypeError, ValueError):
+                shown = "" if key.lower() == "password" else f" {values[0]!r}"
+                return f"redis-py cannot read the query parameter {key}={shown.strip()!s}"
+        elif key not in accepted:
+            return f"redis-py does not know the query parameter {key!r}"
+    return None
+
+
+def _init_parameters(cls: type) -> frozenset[str]:
+    """The keyword arguments ``cls`` (a redis-py connection class) takes, its bases' too."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is not None:
+            names.update(inspect.signature(init).parameters)
+    return frozenset(names - {"self", "args", "kwargs"})

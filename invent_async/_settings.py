@@ -24,6 +24,7 @@ from ._types import UNSET, Unset
 
 __all__ = [
     "API_KEY_ENV",
+    "LANE_ENV",
     "REDIS_URL_ENV",
     "DEFAULT_DEADLINE",
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -46,6 +47,7 @@ DEFAULT_RATE_LIMIT: Final = RateLimit()
 API_KEY_ENV: Final = "INVENT_API_KEY"
 REDIS_URL_ENV: Final = "INVENT_REDIS_URL"
 BASE_URL_ENV: Final = "INVENT_BASE_URL"
+LANE_ENV: Final = "INVENT_LANE"
 
 
 def _seconds(name: str, value: float | None) -> float | None:
@@ -68,9 +70,11 @@ class Options:
         timeout: Seconds allowed for one HTTP attempt (None: no limit).
         retry: How failed attempts are repeated.
         deadline: Seconds allowed for a whole call, waits and retries included (None: no
-            limit).
-        lane: The rate governor's lane of this view's calls: ``"interactive"`` (the default)
-            or ``"bulk"`` (what the bulk methods use unless a view names a lane).
+            limit); a request is sent only with at least the send floor of it left
+            (``_send_floor``).
+        lane: The rate governor's lane of this view's calls: ``"interactive"`` (the default,
+            unless ``INVENT_LANE`` names another) or ``"bulk"`` (what the bulk methods use
+            unless a view names a lane).
         lane_chosen: True when the lane was chosen with ``with_options(lane=...)``.
         bulk_item: True for the calls of a bulk job's items, which make no spans of their
             own unless ``INVENT_OTEL_BULK_ITEMS`` asks for some (see ``_observe``).
@@ -86,9 +90,20 @@ class Options:
 
     @classmethod
     def checked(
-        cls, *, org_id: str, timeout: float | None, max_retries: int, deadline: float | None
+        cls,
+        *,
+        org_id: str,
+        timeout: float | None,
+        max_retries: int,
+        deadline: float | None,
+        lane: Lane = INTERACTIVE,
     ) -> Options:
-        """Options from a client's arguments, checked: org_id, timeout, retries, deadline."""
+        """Options from a client's arguments, checked: org_id, timeout, retries, deadline.
+
+        ``lane`` is the lane of calls that name none (``INVENT_LANE``, see
+        :func:`lane_from_environment`): not a choice of the view, so the bulk methods still
+        use the bulk lane.
+        """
         path_segment(org_id, "org_id")
         checked_timeout = _seconds("timeout", timeout)
         retry = RetryPolicy(max_retries=max_retries)
@@ -97,6 +112,7 @@ class Options:
             timeout=checked_timeout,
             retry=retry,
             deadline=_seconds("deadline", deadline),
+            lane=check_lane(lane),
         )
 
     def for_org(self, org_id: str) -> Options:
@@ -169,6 +185,8 @@ class Settings:
                 HTTP header (a control character, whitespace inside it, or one that is not
                 ASCII). The message says which and where, never the key itself.
         """
+        if api_key is not None and not isinstance(api_key, str):
+            raise TypeError(f"api_key must be a str, got {type(api_key).__name__}")
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key or not key.strip():
             raise ValueError(
@@ -205,19 +223,26 @@ class Settings:
 
         Checked in this order (the first problem is the one reported): the key (see
         :meth:`key`; a :class:`Secret` is already checked), base_url, org_id, timeout,
-        max_retries, deadline, rate_limit, max_response_bytes.
+        max_retries, deadline, ``INVENT_LANE``, rate_limit, max_response_bytes.
 
         Raises:
             ValueError: no key, a base URL that is not https (or loopback http), an org id
-                that is not one path segment, a limit that is not a positive number.
+                that is not one path segment, a limit that is not a positive number, an
+                ``INVENT_LANE`` that names no lane.
             TypeError: an argument of the wrong type.
         """
         secret = api_key if isinstance(api_key, Secret) else cls.key(api_key)
         if base_url is None:
             base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        elif not isinstance(base_url, str):
+            raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
         url = validate_base_url(base_url)
         options = Options.checked(
-            org_id=org_id, timeout=timeout, max_retries=max_retries, deadline=deadline
+            org_id=org_id,
+            timeout=timeout,
+            max_retries=max_retries,
+            deadline=deadline,
+            lane=lane_from_environment(),
         )
         if rate_limit is not None and not isinstance(rate_limit, RateLimit):
             raise TypeError("rate_limit must be a RateLimit or None")
@@ -241,6 +266,27 @@ class Settings:
     def with_options(self, options: Options) -> Settings:
         """These settings for a view with other options."""
         return attrs.evolve(self, options=options)
+
+
+def lane_from_environment(environ: Mapping[str, str] | None = None) -> Lane:
+    """The lane of calls that name none: ``INVENT_LANE`` (``"interactive"`` or ``"bulk"``,
+    any case, surrounding whitespace ignored), ``"interactive"`` when it is unset or empty.
+
+    ``INVENT_LANE=bulk`` in a task-queue worker's environment puts every call of its clients
+    in the bulk lane, so that a web app's requests on the same budget overtake them;
+    ``with_options(lane=...)`` still wins.
+
+    Raises:
+        ValueError: the variable names no lane (the message names the variable and the
+            values it accepts).
+    """
+    raw = (os.environ if environ is None else environ).get(LANE_ENV, "")
+    value = raw.strip().lower()
+    if not value:
+        return INTERACTIVE
+    if value in (INTERACTIVE, BULK):
+        return check_lane(value)
+    raise ValueError(f"{LANE_ENV} must be {INTERACTIVE!r} or {BULK!r}, got {raw!r}")
 
 
 def fleet_from_environment(
@@ -315,6 +361,8 @@ class Configured:
         calls in the rate governor's ``"interactive"`` lane (the default for single calls)
         or its ``"bulk"`` lane (the default of ``bulk_*`` and ``stream_*``): interactive
         calls overtake queued bulk work up to ``RateLimit.interactive_share`` of the rate.
+        The environment variable ``INVENT_LANE=bulk`` (read when a client is created) makes
+        ``"bulk"`` the lane of the calls that name none; a view's ``lane`` wins over it.
         """
         options = self._settings.options.evolve(
             timeout=timeout, max_retries=max_retries, deadline=deadline, lane=lane
@@ -322,4 +370,6 @@ class Configured:
         return self._view(self._settings.with_options(options))
 
     def __repr__(self) -> str:
+        if getattr(self, "_settings", None) is None:  # its constructor raised: a bad argument
+            return f"<{type(self).__name__} not constructed>"
         return f"{type(self).__name__}(base_url={self.base_url!r}, org_id={self.org_id!r})"

@@ -102,6 +102,11 @@ class AiohttpTransport:
         if session is None:
             connector = aiohttp.TCPConnector(limit=self._connection_limit)
             session = self._session = aiohttp.ClientSession(connector=connector)
+            # aiohttp sends a GET or DELETE again, at once and unseen, when a kept-alive
+            # connection turns out dropped: that request skips the rate governor, the retry
+            # rules (max_retries=0) and the logs. Only the SDK retries (a dropped connection
+            # is an APIConnectionError it retries by its rules). aiohttp has no public switch.
+            session._retry_connection = False
             self._session_loop = asyncio.get_running_loop()
             self._watcher = _close_at_loop_shutdown(session)
             await anext(self._watcher)

@@ -30,7 +30,7 @@ LAYERS: list[list[str]] = [
     ["_exceptions"],
     ["_models"],
     ["_converter"],
-    ["_protocol", "_serialize", "_limits", "_otel"],
+    ["_protocol", "_serialize", "_limits", "_otel", "_send_floor"],
     ["_pagination", "_governor", "_redis_budget", "_retry", "_observe", "_raw", "_endpoints"],
     ["_cap", "_cooldown", "_probe", "_host_budget"],
     ["_pacing"],
@@ -62,10 +62,11 @@ LAYERS: list[list[str]] = [
     ["testing._routes"],
     ["testing._app", "testing._mock"],
     ["testing._fake"],
+    ["testing._threaded"],
     ["testing"],
     ["testing.__main__", "testing.pytest_plugin"],
     ["cli._runtime"],
-    ["cli._progress", "cli._output", "cli._ids", "cli._signals"],
+    ["cli._progress", "cli._output", "cli._ids", "cli._signals", "cli._argv"],
     ["cli._job_run"],
     ["cli._tag_jobs", "cli._segment_sync"],
     ["cli.commands"],
@@ -196,10 +197,19 @@ def defined_here(tree: ast.Module) -> set[str]:
     return names
 
 
+THIRD_PARTY_PRIVATE: dict[tuple[str, str], str] = {
+    ("_transport", "_retry_connection"): (
+        "aiohttp's silent re-send of a GET/DELETE on a dropped keep-alive connection has no "
+        "public switch; test_client_retries checks that turning it off still works"
+    ),
+}
+"""The private attributes of a library that a module sets on purpose, each with why."""
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_module_touches_another_modules_private_names(name: str) -> None:
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
-    here = defined_here(tree)
+    here = defined_here(tree) | {attr for (module, attr) in THIRD_PARTY_PRIVATE if module == name}
     foreign = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in here:

@@ -300,9 +300,25 @@ async def test_using_a_client_from_a_second_event_loop_names_the_fix(
     message = str(caught.value)
     assert "one client per event loop" in message
     assert "asyncio.run()" in message
+    assert "In a test: make the client in the test itself, or take the invent_client" in message
     assert isinstance(caught.value, ClientStateError)
     assert len(threaded_fake.requests) == 1
     assert client.closed
+
+
+async def test_outside_a_test_the_loop_advice_says_nothing_of_tests(
+    threaded_fake: FakeInvent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # as in an application
+    client = AsyncInventClient(API_KEY, base_url=threaded_fake.url, timeout=5)
+    await anyio.to_thread.run_sync(asyncio.run, client.segments.list().first_page())
+
+    with pytest.raises(WrongEventLoopError) as caught:
+        await client.segments.list().first_page()
+    await client.aclose()
+
+    assert "asyncio.run()" in str(caught.value)
+    assert "fixture" not in str(caught.value)
 
 
 async def test_closing_from_a_second_running_loop_is_refused(threaded_fake: FakeInvent) -> None:

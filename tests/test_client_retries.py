@@ -10,6 +10,7 @@ The wait generator itself is tested without I/O in ``test_retry_waits.py``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -440,3 +441,86 @@ async def test_a_call_the_governor_would_hold_past_its_deadline_fails_once_unret
     assert 50 < caught.value.retry_after < 70  # the next token, about a minute away
     assert [r for r in caplog.records if "retrying" in r.getMessage()] == []
     assert len(api.requests) == 1
+
+
+class DroppingServer:
+    """A raw HTTP server that answers the first request of each connection, keeps the
+    connection alive, then drops it when the next request arrives there (a server or proxy
+    closing an idle keep-alive connection as the client reuses it)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for answered in range(2):
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.requests += 1
+                if answered:  # the second request on this connection: dropped unanswered
+                    break
+                assert head.startswith(b"GET ")
+                body = (
+                    b'{"id": "sg_1", "name": "VIP", "color": "blue", "contacts_count": 0, '
+                    b'"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}'
+                )
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def test_a_dropped_keep_alive_connection_is_not_resent_behind_the_sdks_back() -> None:
+    """aiohttp re-sends a GET on a reused connection that turns out dropped, unseen: with
+    max_retries=0 that is a request nobody asked for, outside the governor and the logs."""
+    dropping = DroppingServer()
+    async with dropping as url:
+        client = AsyncInventClient(
+            API_KEY, base_url=url, max_retries=0, rate_limit=RateLimit(shared=False)
+        )
+        async with client:
+            await client.segments.get("sg_1")
+            with pytest.raises(APIConnectionError) as caught:
+                await client.segments.get("sg_1")  # on the kept-alive connection: dropped
+            stats = client.rate_limit_stats()
+
+    assert dropping.requests == 2  # one each: nothing sent twice
+    assert stats is not None
+    assert stats.acquired == dropping.requests
+    assert caught.value.request_sent is True
+
+
+async def test_a_dropped_keep_alive_connection_is_retried_by_the_sdk_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="invent_async")
+    dropping = DroppingServer()
+    async with dropping as url:
+        client = AsyncInventClient(
+            API_KEY, base_url=url, max_retries=2, rate_limit=RateLimit(shared=False)
+        )
+        async with client:
+            await client.segments.get("sg_1")
+            again = await client.segments.get("sg_1")
+            stats = client.rate_limit_stats()
+
+    assert again.id == "sg_1"
+    assert dropping.requests == 3  # the dropped one, then the SDK's retry
+    assert stats is not None
+    assert stats.acquired == dropping.requests  # every one admitted
+    assert len([r for r in caplog.records if "retrying" in r.getMessage()]) == 1

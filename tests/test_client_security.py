@@ -35,6 +35,7 @@ from invent_async import (
     AuthenticationError,
     InventError,
     NotFoundError,
+    RateLimit,
 )
 
 # --------------------------------------------------------------------------- path escaping
@@ -172,6 +173,45 @@ async def test_a_non_string_id_is_a_type_error_before_any_request(
     with pytest.raises(TypeError):
         await api.call(lambda c: call(c, bad_id))
 
+    assert api.requests == []
+
+
+LONE_SURROGATE = "ct_\udc80x"  # what bytes decoded with errors="surrogateescape" leave
+
+
+@pytest.mark.parametrize(
+    "call", [c for _, c in CALLS_WITH_AN_ID], ids=[n for n, _ in CALLS_WITH_AN_ID]
+)
+async def test_an_id_utf8_cannot_carry_is_a_value_error_naming_the_argument(
+    api: Api, call: Callable[[AsyncInventClient, str], Any]
+) -> None:
+    with pytest.raises(ValueError, match=r"_id holds a character that cannot be sent") as caught:
+        await api.call(lambda c: call(c, LONE_SURROGATE))
+
+    assert not isinstance(caught.value, UnicodeError)
+    assert "position 3" in str(caught.value)
+    assert api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (lambda c: c.contacts.create(email="a@b.co", name=LONE_SURROGATE), "$.channel.name"),
+        (lambda c: c.segments.create(LONE_SURROGATE), "$.name"),
+        (lambda c: c.contacts.update("ct_1", name=LONE_SURROGATE), "$.name"),
+        (lambda c: c.contacts.list(email=LONE_SURROGATE).first_page(), "email"),
+        (lambda c: c.segments.list(search=LONE_SURROGATE).first_page(), "search"),
+    ],
+    ids=["contacts.create", "segments.create", "contacts.update", "filter", "search"],
+)
+async def test_text_utf8_cannot_carry_is_a_value_error_naming_the_field(
+    api: Api, call: Callable[[AsyncInventClient], Any], named: str
+) -> None:
+    with pytest.raises(ValueError, match="holds a character that cannot be sent") as caught:
+        await api.call(call)
+
+    assert f"{named} holds" in str(caught.value)
+    assert not isinstance(caught.value, UnicodeError)
     assert api.requests == []
 
 
@@ -415,6 +455,154 @@ def test_a_base_url_that_is_not_https_or_loopback_is_refused(
         client_class(client_kind)(API_KEY, base_url=base_url)
 
     assert_no_key(str(caught.value))
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://exa mple.com",
+        "https://\udc80.com",
+        "https://bad..dots.com",
+        "https://[::zz]",
+        "https://x.com:99999",
+    ],
+    ids=["space", "surrogate", "empty label", "bad IPv6", "port out of range"],
+)
+def test_a_base_url_whose_host_cannot_be_a_host_is_refused(
+    client_kind: ClientKind, base_url: str
+) -> None:
+    with pytest.raises(ValueError, match="base_url"):
+        client_class(client_kind)(API_KEY, base_url=base_url)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("api_key", 12345), ("api_key", b"key"), ("base_url", 8080), ("base_url", b"https://x")],
+    ids=repr,
+)
+def test_an_argument_of_the_wrong_type_is_a_type_error_naming_it(
+    client_kind: ClientKind, argument: str, value: object
+) -> None:
+    arguments: dict[str, Any] = {"api_key": API_KEY, argument: value}
+
+    with pytest.raises(TypeError, match=f"^{argument} must be a str, got {type(value).__name__}$"):
+        client_class(client_kind)(**arguments)
+
+
+PASSWORD = "hunter2-redis-pass"
+
+
+def shown_with_locals(error: BaseException) -> str:
+    """``error`` as a crash reporter capturing locals renders it (its chain included)."""
+    return "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"base_url": "http://example.com"},
+        {"base_url": "https://exa mple.com"},
+        {"timeout": -1},
+        {"org_id": " "},
+        {"rate_limit": "500/min"},
+        {"max_response_bytes": 0},
+    ],
+    ids=["http", "bad host", "timeout", "org_id", "rate_limit", "max_response_bytes"],
+)
+def test_a_refused_constructor_argument_leaves_no_frame_holding_the_key(
+    client_kind: ClientKind, arguments: dict[str, Any]
+) -> None:
+    cls = client_class(client_kind)
+    with pytest.raises((TypeError, ValueError)) as caught:
+        cls(API_KEY, **arguments)
+
+    shown = shown_with_locals(caught.value)
+    assert str(caught.value) in shown  # rendered whole, with the reason
+    assert_no_key(shown)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RateLimit(redis_url=f"redis://:{PASSWORD}@db.example.com:6379/0"),
+        lambda: RateLimit(redis_url=f"redis://:{PASSWORD}@127.0.0.1:6379/0?foo=bar"),
+        lambda: RateLimit(redis_url=f"redis://127.0.0.1:6379/0?password={PASSWORD}&db=x"),
+        lambda: RateLimit(per_minute=5e-324, redis_url=f"redis://:{PASSWORD}@127.0.0.1:6379"),
+        lambda: RateLimit(redis_url=f"redis://:{PASSWORD}@127.0.0.1:6379", shared=False),
+        lambda: RateLimit(redis_url=f"redis://:{PASSWORD}@127.0.0.1:99999"),
+    ],
+    ids=["not TLS", "unknown option", "bad option", "rate", "not shared", "bad port"],
+)
+def test_a_refused_redis_url_leaves_no_frame_holding_its_password(
+    make: Callable[[], RateLimit],
+) -> None:
+    with pytest.raises(ValueError, match=r"redis_url|per_minute") as caught:
+        make()
+
+    shown = shown_with_locals(caught.value)
+    assert str(caught.value) in shown
+    assert PASSWORD not in shown
+
+
+def test_a_refused_redis_url_from_the_environment_leaves_no_frame_holding_it(
+    client_kind: ClientKind, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INVENT_REDIS_URL", f"redis://:{PASSWORD}@db.example.com:6379/0")
+    with pytest.raises(ValueError, match="INVENT_REDIS_URL") as caught:
+        client_class(client_kind)(API_KEY, base_url="http://127.0.0.1:9")
+
+    shown = shown_with_locals(caught.value)
+    assert PASSWORD not in shown
+    assert_no_key(shown)
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("?foo=bar", "'foo'"),
+        ("?db=x", "db"),
+        ("?socket_timeout=abc", "'socket_timeout' is set by the SDK"),
+        ("?max_connections=500", "'max_connections' is set by the SDK"),
+    ],
+)
+def test_a_redis_url_option_redis_py_would_refuse_is_refused_at_once(
+    query: str, named: str
+) -> None:
+    with pytest.raises(ValueError, match=r"^redis_url: ") as caught:
+        RateLimit(redis_url=f"redis://127.0.0.1:6379/0{query}")
+
+    assert named in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://127.0.0.1:6379/0?password={PASSWORD}&db=2&client_name=app",
+        "rediss://db.example.com:6380/0?ssl_cert_reqs=required&health_check_interval=10",
+        "unix:///run/redis.sock?db=1",
+    ],
+)
+def test_redis_url_options_redis_py_reads_are_accepted(url: str) -> None:
+    assert RateLimit(redis_url=url).redis_url == url
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"per_minute": 5e-324},
+        {"per_minute": 1e12},
+        {"per_minute": 1, "burst": 10**12},
+        {"interactive_share": 1e-300},
+    ],
+    ids=repr,
+)
+def test_limits_a_budget_on_redis_cannot_count_are_refused_at_once(
+    limits: dict[str, Any],
+) -> None:
+    with pytest.raises(ValueError, match="per_minute") as caught:
+        RateLimit(redis_url="redis://127.0.0.1:6379/0", **limits)
+
+    assert "Redis" in str(caught.value)
 
 
 @pytest.mark.parametrize(

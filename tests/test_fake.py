@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shlex
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -23,7 +25,7 @@ import pytest
 import yarl
 from multidict import CIMultiDictProxy
 
-from invent_async import _converter
+from invent_async import AsyncInventClient, _converter
 from invent_async import _models as m
 from invent_async.testing import FakeInvent, RecordedRequest
 from invent_async.testing._routes import ROUTES, Route, Router
@@ -1507,12 +1509,64 @@ async def test_module_serves_until_sigterm(
     assert proc.returncode == 0
 
 
-async def test_module_exits_by_itself_after_max_seconds(
+async def test_module_exits_by_itself_after_max_seconds_and_says_so(
     run_module: list[asyncio.subprocess.Process],
 ) -> None:
     proc, _ = await _start_module(run_module, "--max-seconds", "0.2")
-    await asyncio.wait_for(proc.communicate(), 10)
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 10)
+
     assert proc.returncode == 0
+    assert "by itself after 0.2 s (--max-seconds)" in stdout.decode()
+    assert "stopped: --max-seconds (0.2 s) passed" in stderr.decode()
+
+
+async def test_module_says_it_stopped_when_told_to(
+    run_module: list[asyncio.subprocess.Process],
+) -> None:
+    proc, _ = await _start_module(run_module, "--max-seconds", "30")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(proc.communicate(), 10)
+
+    assert proc.returncode == 0
+    assert "FakeInvent stopped: it was told to (Ctrl-C or SIGTERM)." in stderr.decode()
+
+
+@pytest.mark.parametrize("key", [None, "my-key's$value"], ids=["default key", "own key"])
+async def test_module_prints_lines_to_paste_that_point_a_client_at_it(
+    run_module: list[asyncio.subprocess.Process], key: str | None
+) -> None:
+    args = ["--max-seconds", "10", "--seed-contacts", "2"]
+    proc, url = await _start_module(run_module, *args, *(["--api-key", key] if key else []))
+    assert proc.stdout is not None
+    lines = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode() for _ in range(4)]
+    exported = dict(
+        shlex.split(line.removeprefix("export "))[0].split("=", 1)
+        for line in lines
+        if line.startswith("export ")
+    )
+    try:
+        async with AsyncInventClient(
+            exported["INVENT_API_KEY"], base_url=exported["INVENT_BASE_URL"]
+        ) as client:
+            page = await client.contacts.list().first_page()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 10)
+
+    assert exported == {"INVENT_BASE_URL": url, "INVENT_API_KEY": key or "test-key"}
+    assert [contact.id for contact in page.items] == ["ct_1", "ct_2"]
+
+
+def test_module_help_names_the_key_it_accepts() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "invent_async.testing", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+
+    assert "default: test-key" in " ".join(shown.split())
 
 
 async def test_module_prints_stats_on_exit_when_asked(
@@ -1520,7 +1574,7 @@ async def test_module_prints_stats_on_exit_when_asked(
 ) -> None:
     proc, _ = await _start_module(run_module, "--max-seconds", "0.2", "--print-stats")
     stdout, _ = await asyncio.wait_for(proc.communicate(), 10)
-    (line,) = stdout.decode().splitlines()
+    line = stdout.decode().splitlines()[-1]  # after the lines to paste
     assert line.startswith("STATS ")
     assert json.loads(line.removeprefix("STATS "))["total"] == 0
 
@@ -1542,3 +1596,42 @@ async def test_module_seeds_members_into_every_seeded_segment(
 
     assert ids(everyone.json) == [f"ct_{n}" for n in range(1, 7)]
     assert [ids(reply.json) for reply in members] == [["ct_2", "ct_3", "ct_4"]] * 2
+
+
+def test_a_threaded_fake_answers_blocking_code_on_any_thread() -> None:
+    from invent_async import InventClient
+    from invent_async.testing import ThreadedFake
+
+    with ThreadedFake(api_key=KEY) as fake:
+        fake.add_contact(id="ct_1", name="Ada")
+        with InventClient(KEY, base_url=fake.url, rate_limit=None) as client:
+            name = client.contacts.get("ct_1").name
+        url = fake.url
+
+    assert name == "Ada"
+    with pytest.raises(aiohttp.ClientConnectionError):  # stopped: nothing listens any more
+        asyncio.run(_get(url))
+
+
+async def test_a_threaded_fake_serves_a_loop_that_blocks_on_it() -> None:
+    """The case it exists for: blocking code on the thread of a running loop (a notebook
+    cell), which a fake served by that same loop could never answer."""
+    from invent_async import InventClient
+    from invent_async.testing import ThreadedFake
+
+    served = ThreadedFake(api_key=KEY)
+    fake = served.start()
+    try:
+        fake.add_segment("VIP", id="sg_vip")
+        with InventClient(KEY, base_url=fake.url, rate_limit=None) as client:
+            found = client.segments.get("sg_vip")  # blocks this loop's thread
+    finally:
+        served.stop()
+        served.stop()  # twice: nothing more to do
+
+    assert found.name == "VIP"
+
+
+async def _get(url: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(url + "/orgs/c/contacts"):
+        pass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -45,8 +45,10 @@ async def play(
     arrivals: Sequence[Arrival],
     cooldowns: Sequence[tuple[float, float]],
     timers: Callable[[], Awaitable[None]],
+    unsent: Collection[int] = (),
 ) -> list[Admitted]:
-    """Request ``i`` arrives at ``arrivals[i]`` in its lane and releases its ticket at once;
+    """Request ``i`` arrives at ``arrivals[i]`` in its lane and releases its ticket at once
+    (as not sent when ``i`` is in ``unsent``: its slot goes back);
     ``(at, retry_after)`` in ``cooldowns`` signals a 429 then; times are seconds after the
     start, on ``now``'s clock, and ``timers`` runs that clock. The admissions in the order
     the governor let them through."""
@@ -56,7 +58,7 @@ async def play(
         await sleep_until(at)
         ticket = await gov.acquire(None, lane)
         log.append(Admitted(i, lane, at, now()))
-        ticket.release()
+        ticket.release(sent=i not in unsent)
 
     async def cool_down(at: float, retry_after: float) -> None:
         await sleep_until(at)
@@ -76,10 +78,17 @@ async def run(
     ft: FakeTime,
     arrivals: Sequence[Arrival],
     cooldowns: Sequence[tuple[float, float]] = (),
+    unsent: Collection[int] = (),
 ) -> list[Admitted]:
     """:func:`play` in ``ft``'s virtual time, from ``T0``."""
     return await play(
-        gov, lambda: ft.now - T0, lambda at: ft.sleep_until(T0 + at), arrivals, cooldowns, ft.run
+        gov,
+        lambda: ft.now - T0,
+        lambda at: ft.sleep_until(T0 + at),
+        arrivals,
+        cooldowns,
+        ft.run,
+        unsent,
     )
 
 

@@ -6,6 +6,8 @@ import re
 from importlib.metadata import metadata, version
 from pathlib import Path
 
+import pytest
+
 import invent_async
 from invent_async import _transport
 
@@ -19,17 +21,31 @@ def test_the_version_is_the_metadata_version_everywhere() -> None:
     assert _transport.USER_AGENT.startswith(f"invent-async/{installed} ")
 
 
-def test_the_metadata_names_the_license_and_the_project_urls() -> None:
+def test_the_metadata_names_the_license_and_no_address_nobody_can_reach() -> None:
+    """Nothing is published yet (no repository, docs site or index page a user can open):
+    the metadata names no project URL rather than addresses that answer 404."""
     meta = metadata("invent-async")
 
     assert meta["License-Expression"] == "MIT"
-    urls = {url.split(",")[0] for url in meta.get_all("Project-URL") or []}
-    assert {"Homepage", "Documentation", "Repository", "Changelog"} <= urls
+    assert meta.get_all("Project-URL") is None
 
 
-def test_readme_links_are_absolute() -> None:
-    """A package index shows README.md without the repository: a relative link is dead there."""
+def test_readme_links_reach_files_of_the_clone_or_the_api_site() -> None:
+    """README.md is read in a clone (no release is published): a relative link names a file
+    that exists; an absolute one only the API's own site."""
     links = re.findall(r"\]\(([^)]+)\)", (ROOT / "README.md").read_text(encoding="utf-8"))
+    relative = [link.partition("#")[0] for link in links if "://" not in link]
 
-    assert links
-    assert [link for link in links if not link.startswith(("https://", "#"))] == []
+    assert relative
+    assert [link for link in relative if link and not (ROOT / link).exists()] == []
+    assert [link for link in links if "://" in link and "useinvent.com" not in link] == []
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
+def test_no_page_installs_from_an_index_that_has_no_release(page: Path) -> None:
+    """How to install is said once (README's Install, included by getting-started)."""
+    text = page.read_text(encoding="utf-8")
+
+    assert "pip install invent-async" not in text
+    assert 'pip install "invent-async' not in text
+    assert "readthedocs.io/en" not in text

@@ -3,11 +3,13 @@ private module that defines it, in tracebacks, reprs, pickles and type hints."""
 
 from __future__ import annotations
 
+import enum
 import pickle
 import traceback
 import types
 import typing
 
+import attrs
 import pytest
 from _harness import API_KEY
 
@@ -66,3 +68,25 @@ def test_the_sync_clients_resources_are_public_classes() -> None:
     assert (contacts, segments) == (invent_async.Contacts, invent_async.Segments)
     assert repr(contacts) == "<class 'invent_async.Contacts'>"
     assert repr(segments) == "<class 'invent_async.Segments'>"
+
+
+HAND_WRITTEN_REPRS = [
+    obj
+    for _, obj in exported()
+    if isinstance(obj, type)
+    and not attrs.has(obj)  # attrs sets every field before a validator can raise
+    and not issubclass(obj, BaseException | enum.Enum | dict)
+    and "__repr__" in {name for klass in obj.__mro__[:-1] for name in vars(klass)}
+]
+
+
+@pytest.mark.parametrize("cls", HAND_WRITTEN_REPRS, ids=lambda cls: cls.__name__)
+def test_a_half_built_object_can_still_be_shown(cls: type) -> None:
+    """A constructor that raises leaves ``self`` in the traceback's locals: a crash reporter
+    (``capture_locals``, Sentry, rich, ``pytest -l``) shows it, and must not fail doing so."""
+    blank: object = cls.__new__(cls)  # type: ignore[call-overload]  # no __init__ run
+
+    shown = repr(blank)
+
+    assert cls.__name__ in shown
+    assert str(blank)

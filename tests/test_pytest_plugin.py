@@ -61,18 +61,34 @@ def anyio_backend():
 """
 
 
+STRICT = ["-p", "asyncio", *LOOP_SCOPE]
+AUTO = ["-p", "asyncio", "-o", "asyncio_mode=auto", *LOOP_SCOPE]
+
+
 @pytest.mark.parametrize(
     ("marker", "args", "extra"),
     [
         pytest.param("@pytest.mark.anyio", ["-p", "no:asyncio"], ANYIO, id="anyio"),
+        pytest.param("@pytest.mark.asyncio", STRICT, "", id="pytest-asyncio-strict"),
+        pytest.param("", AUTO, "", id="pytest-asyncio-auto"),
+        pytest.param("@pytest.mark.anyio", AUTO, ANYIO, id="anyio-test-beside-asyncio-auto"),
         pytest.param(
-            "@pytest.mark.asyncio", ["-p", "asyncio", *LOOP_SCOPE], "", id="pytest-asyncio-strict"
+            '@pytest.mark.asyncio(loop_scope="module")', STRICT, "", id="strict-module-loop"
+        ),
+        pytest.param(
+            '@pytest.mark.asyncio(loop_scope="session")', STRICT, "", id="strict-session-loop"
         ),
         pytest.param(
             "",
-            ["-p", "asyncio", "-o", "asyncio_mode=auto", *LOOP_SCOPE],
+            [*AUTO, "-o", "asyncio_default_test_loop_scope=session"],
             "",
-            id="pytest-asyncio-auto",
+            id="auto-session-test-loops",
+        ),
+        pytest.param(
+            "",
+            [*AUTO, "-o", "asyncio_default_test_loop_scope=module"],
+            "",
+            id="auto-module-test-loops",
         ),
     ],
 )

@@ -85,3 +85,36 @@ def test_keys_of_any_length_and_content_are_redacted_whole_and_cut(key: str) -> 
 
     assert json.loads(redacted)["echo"] == "<redacted>"
     assert cut == b"head "
+
+
+@pytest.mark.parametrize("text", ["bookkeeping", "kk", "k8s", "the skunk works", "lookup"])
+def test_a_short_key_inside_a_word_leaves_the_word_whole(text: str) -> None:
+    secret = Secret("k")
+
+    assert secret.redact_text(text) == text
+    assert secret.redact(text.encode()) == text.encode()
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("Authorization: Bearer k", "Authorization: Bearer <redacted>"),
+        ('{"key": "k"}', '{"key": "<redacted>"}'),
+        ("?api_key=k&x=1", "?api_key=<redacted>&x=1"),
+        ('{"a": "Bearer\\u0020\\u006b"}', '{"a": "Bearer\\u0020<redacted>"}'),
+    ],
+    ids=["header", "json", "query", "escaped"],
+)
+def test_a_short_key_as_a_whole_token_is_redacted(text: str, redacted: str) -> None:
+    assert Secret("k").redact_text(text) == redacted
+
+
+def test_a_long_key_is_redacted_even_inside_a_word() -> None:
+    key = "sk_live_0123456789abcdef"
+
+    assert Secret(key).redact_text(f"x{key}y") == "x<redacted>y"
+
+
+def test_a_cut_body_ending_in_a_word_keeps_the_word_for_a_short_key() -> None:
+    assert Secret("kq").strip_cut(b"the book") == b"the book"
+    assert Secret("kq").strip_cut(b"Bearer k") == b"Bearer "

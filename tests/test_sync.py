@@ -32,6 +32,7 @@ from _harness import API_KEY, ThreadedFake, needs_sigint
 
 import invent_async
 from invent_async import (
+    BulkAbortedError,
     BulkProgress,
     BulkReport,
     ClientClosedError,
@@ -41,6 +42,7 @@ from invent_async import (
     InventClient,
     NotFoundError,
     Outcome,
+    SegmentSyncAbortedError,
     partial_report,
 )
 from invent_async._sync import PortalThreadError, SyncIterator
@@ -543,6 +545,72 @@ def test_closing_cancels_calls_in_flight_in_other_threads(fake: FakeInvent) -> N
     assert not caller.is_alive()
     assert [type(e) for e in errors] == [ClientClosedError]
     assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("closer", ["on_progress", "another thread"])
+def test_closing_the_client_mid_bulk_job_raises_bulk_aborted_with_its_report(
+    fake: FakeInvent, tmp_path: Path, closer: str
+) -> None:
+    """The async client's contract: the job stops with BulkAbortedError carrying the
+    partial report, caused by ClientClosedError; what it reports done is what was done."""
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(300)
+    journal = tmp_path / "done.txt"
+    client = make_client(fake, rate_limit=invent_async.RateLimit(per_minute=3000, burst=5))
+    progressed = threading.Event()
+
+    def on_progress(progress: BulkProgress) -> None:
+        if progress.done >= 25:
+            progressed.set()
+            if closer == "on_progress":
+                client.close()
+
+    def close_once_progressed() -> None:
+        if progressed.wait(10):
+            client.close()
+
+    if closer == "another thread":
+        threading.Thread(target=close_once_progressed).start()
+    with pytest.raises(BulkAbortedError) as caught:
+        client.contacts.bulk_add_segment(
+            ids, segment.id, concurrency=8, journal=journal, on_progress=on_progress
+        )
+    client.close()
+
+    report = caught.value.report
+    assert isinstance(caught.value.__cause__, ClientClosedError)
+    assert "closed while the job ran" in str(caught.value)
+    assert report.failed == 0
+    assert report.succeeded >= 25
+    assert report.total == report.succeeded + report.skipped < len(ids)
+    assert len(fake.segment_members(segment.id)) == report.succeeded
+    with make_client(fake) as again:
+        resumed = again.contacts.bulk_add_segment(ids, segment.id, journal=journal)
+    assert resumed.succeeded == len(ids) - report.succeeded
+    assert sorted(fake.segment_members(segment.id)) == sorted(ids)
+
+
+def test_closing_the_client_mid_segment_sync_raises_its_aborted_error_with_both_reports(
+    fake: FakeInvent,
+) -> None:
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(300)
+    client = make_client(fake, rate_limit=invent_async.RateLimit(per_minute=3000, burst=5))
+
+    def close_after_25_adds() -> None:
+        wait_until(lambda: len(fake.segment_members(segment.id)) >= 25, "25 adds")
+        client.close()
+
+    threading.Thread(target=close_after_25_adds).start()
+
+    with pytest.raises(SegmentSyncAbortedError) as caught:
+        client.contacts.sync_segment(segment.id, ids)
+    client.close()
+
+    assert isinstance(caught.value.__cause__, ClientClosedError)
+    assert caught.value.sync_report is not None
+    assert caught.value.sync_report.added == len(fake.segment_members(segment.id))
+    assert caught.value.report.succeeded == caught.value.sync_report.added
 
 
 def test_an_unclosed_client_is_collected_with_a_warning_and_its_thread_ends(

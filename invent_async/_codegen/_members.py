@@ -23,6 +23,7 @@ from ._source import (
     CLASS_RULES,
     LINE_LENGTH,
     PAGER,
+    SECRET_ARGUMENTS,
     SETTINGS,
     STD_MODULES,
     SYNC_CLIENT,
@@ -430,7 +431,10 @@ def client_lines(client_cls: type, targets: Sequence[Target], ctx: Context) -> l
         lines += described[name]
     lines += ['    """', ""]
     lines += [f"    {t.attr}: {t.sync_name}" for t in targets]
-    lines += ["", *wrap("    def __init__(", [p.text for p in params], ") -> None:", "    ")]
+    secrets_module, secrets = SECRET_ARGUMENTS
+    ctx.imports.add(secrets, secrets_module, secrets)
+    lines += ["", f"    @{secrets}  # an error leaves with no frame holding the key"]
+    lines += wrap("    def __init__(", [p.text for p in params], ") -> None:", "    ")
     calls = [f"{name}={name}" for name in shared]
     lines += wrap(f"        settings = {settings_name}.build(", calls, ")", "        ")
     lines += ["        super().__init__(settings)", ""]

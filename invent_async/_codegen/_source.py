@@ -46,6 +46,7 @@ BRIDGE: Final = "invent_async._sync._bridge"
 PAGER: Final = "invent_async._sync._pager"
 SYNC_CLIENT: Final = ("invent_async._sync._client", "SyncClient")
 SETTINGS: Final = ("invent_async._settings", "Settings")
+SECRET_ARGUMENTS: Final = ("invent_async._secret", "secret_arguments")
 
 ASYNC_ITERATORS: Final = frozenset({"AsyncIterator", "AsyncIterable", "AsyncGenerator"})
 ASYNC_CMS: Final = frozenset({"AbstractAsyncContextManager", "AsyncContextManager"})

@@ -42,6 +42,7 @@ __all__ = [
     "SegmentSyncProgress",
     "SegmentSyncReport",
     "attach_report",
+    "closed_mid_job",
     "partial_report",
     "partial_sync_report",
     "rate_and_eta",
@@ -175,8 +176,9 @@ class BulkReport:
 
     @property
     def rate(self) -> float:
-        """Items finished per second."""
-        return self.total / self.elapsed if self.elapsed > 0 else 0.0
+        """Items finished per second (items cancelled in flight are not finished: not counted)."""
+        finished = self.total - len(self.cancelled_ids)
+        return finished / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
     def failed_ids(self) -> tuple[str, ...]:
@@ -544,6 +546,29 @@ def partial_sync_report(exc: BaseException) -> SegmentSyncReport | None:
     or from a :class:`SegmentSyncAbortedError`.
     """
     return _attached_report(exc, (_ABORTED_SYNC_REPORT, _SYNC_REPORT), SegmentSyncReport)
+
+
+def closed_mid_job(cancelled: BaseException, closed: BaseException) -> BulkAbortedError | None:
+    """What a job cancelled because its client was closed raises instead, as when the client
+    is closed under a running job on its own loop: a :class:`BulkAbortedError` (a
+    :class:`SegmentSyncAbortedError` for a sync) with the report attached to ``cancelled``,
+    caused by ``closed`` (the :class:`ClientClosedError`). None when ``cancelled`` carries no
+    report (it was not a job)."""
+    sync_report = partial_sync_report(cancelled)
+    report = partial_report(cancelled)
+    why = f"bulk job stopped early: {closed} (the client was closed while the job ran)"
+    aborted: BulkAbortedError
+    if sync_report is not None:
+        bulk = report if report is not None else EMPTY_REPORT
+        aborted = SegmentSyncAbortedError(
+            f"segment sync stopped early: {why}", bulk, None, sync_report
+        )
+    elif report is not None:
+        aborted = BulkAbortedError(why, report)
+    else:
+        return None
+    aborted.__cause__ = closed
+    return aborted
 
 
 def attach_report(exc: BaseException, report: BulkReport | SegmentSyncReport) -> None:

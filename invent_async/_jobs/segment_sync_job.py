@@ -486,6 +486,9 @@ class SegmentSyncJob:
                 async for result in stream:
                     if result.outcome is Outcome.SKIPPED and result.reason is not None:
                         after(result)
+        except asyncio.CancelledError as exc:
+            attach_report(exc, stream.report)  # the phase's, beside the whole sync's
+            raise
         except BulkAbortedError as exc:
             self._stopped = True
             self._end = time.monotonic()

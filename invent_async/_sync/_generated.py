@@ -30,6 +30,7 @@ from .._models import (
     Segment,
     SegmentColor,
 )
+from .._secret import secret_arguments
 from .._settings import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -823,7 +824,14 @@ class InventClient(SyncClient):
         timeout: Seconds allowed for one HTTP attempt (None: no per-attempt limit).
         max_retries: Retries after a failed first attempt (see the retry rules in the README).
         deadline: Seconds allowed for a whole call, retries and waits included (None: none).
-            When the server asks to wait beyond it, the call fails at once.
+            When the server asks to wait beyond it, the call fails at once. A request is sent
+            only with at least the *send floor* of it left: ``min(timeout, deadline / 2,
+            max(0.5 s, 2 x the 99th percentile of the client's latest 100 answer times))``.
+            A call the rate budget cannot serve before the deadline minus that floor fails at
+            once, before it books a slot, with ``APITimeoutError(deadline_exceeded=True,
+            request_sent=False)`` (``retry_after``: the seconds until the budget could serve
+            it); one left with less than the floor after an unknown wait (``max_in_flight``,
+            a probe) gives its slot back and fails unsent, the same way.
         rate_limit: The rate governor: pacing (default 500 requests/minute, burst 5), a
             cool-down after any 429 that holds every queued and new request until
             ``Retry-After`` has passed, an optional cap on requests in flight
@@ -843,6 +851,7 @@ class InventClient(SyncClient):
     contacts: Contacts
     segments: Segments
 
+    @secret_arguments  # an error leaves with no frame holding the key
     def __init__(
         self,
         api_key: str | None = None,

@@ -43,7 +43,7 @@ class Pager(Generic[T]):
         return self._factory()
 
     def __repr__(self) -> str:
-        return self._repr
+        return getattr(self, "_repr", "<Pager>")  # "<Pager>" if its constructor raised
 
     def __iter__(self) -> ItemIterator[T]:
         return ItemIterator(self.pages())

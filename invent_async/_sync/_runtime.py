@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final, TypeVar, cast
 
 from .._exceptions import ClientStateError
+from .._jobs.results import closed_mid_job
 from . import _process
 from ._loop import ClientFactory, LoopThread, PortalThreadError, Waiter, closed_error, stopped_error
 from ._traceback import trim
@@ -120,7 +121,11 @@ class Runtime:
             return cast("T", waiter.value)
         waiter.error = None
         if isinstance(error, asyncio.CancelledError) and lt.stopping:
-            raise closed_error() from None
+            closed = closed_error()  # a bulk job or sync ends as on the async client:
+            aborted = closed_mid_job(error, closed)  # BulkAbortedError, with its report
+            if aborted is None:
+                raise closed from None
+            raise aborted from closed
         raise error.with_traceback(trim(error))  # raised on the client's event loop:
 
     def close_iterator_soon(self, lt: LoopThread, ait: AsyncIterator[object]) -> None:

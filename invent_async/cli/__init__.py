@@ -1,6 +1,6 @@
 """``invent``: the command line of invent_async (installed by the ``cli`` extra).
 
-``pip install "invent-async[cli]"`` adds click and rich and the ``invent`` script, whose entry
+The ``cli`` extra adds click and rich and the ``invent`` script, whose entry
 point is :func:`main`. The command tree itself lives in :mod:`invent_async.cli.commands`
 (``cli``, a click group); it is imported lazily so that a missing extra gives a clear message
 instead of an ImportError traceback.
@@ -25,7 +25,7 @@ def main(args: Sequence[str] | None = None) -> None:
             raise
         sys.stderr.write(
             f"invent: the command line needs {exc.name}, part of the 'cli' extra: "
-            "pip install 'invent-async[cli]'\n"
+            "pip install 'click>=8.1' 'rich>=13.7' (or reinstall the package with [cli])\n"
         )
         raise SystemExit(2) from None
     cli.main(args=args, prog_name="invent")

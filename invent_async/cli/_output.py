@@ -367,7 +367,7 @@ def sync_summary(
     lines = [
         head,
         f"requests {requests:,} ({_count(reads, 'read')}, {_count(writes, 'write')}; "
-        f"{_count(report.retries, 'retry', 'retries')}, {report.rate_limited:,} x 429) "
+        f"{_count(report.retries, 'retry', 'retries')}, 429s: {report.rate_limited:,}) "
         f"in {format_duration(elapsed)}{versus}",
         f"strategy {report.strategy}: {report.reason}",
     ]

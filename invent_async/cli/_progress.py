@@ -97,7 +97,7 @@ class LiveProgress(Reporter):
             total=progress.total,
             rate=f"{progress.rate:,.0f}/s",
             eta=_clock(progress.eta),
-            retries=f"{progress.retries:,} retries, {progress.rate_limited:,}x429",
+            retries=f"{progress.retries:,} retries, 429s: {progress.rate_limited:,}",
             failed=f"[red]{failed}[/]" if progress.failed else failed,
         )
         self._progress.refresh()

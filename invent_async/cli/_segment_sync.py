@@ -387,4 +387,6 @@ def _run_and_report(
     resume = ": re-run the same command to finish the sync"
     if journal:
         resume += " (with the same --journal, earlier writes are not redone)"
+    else:
+        resume += " (add --journal FILE to keep its place: earlier writes are then not redone)"
     return exit_status(JobOutcome(stopped=stopped, ok=report.ok, resume=resume))

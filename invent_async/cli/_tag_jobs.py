@@ -185,7 +185,14 @@ def run_bulk_command(
             pipe_closed = True
         for message, to_stderr in saved:
             click.echo(message, err=to_stderr or pipe_closed)
-        resume = f": re-run the same command to resume from {journal}" if journal else ""
+        resume = (
+            f": re-run the same command to resume from {journal}"
+            if journal
+            else (
+                ": re-run the same command to finish (it sends every id again; with "
+                "--journal FILE a job keeps its place and resumes where it stopped)"
+            )
+        )
         return job.exit_status(job.JobOutcome(stopped=stopped, ok=not report.failed, resume=resume))
 
 

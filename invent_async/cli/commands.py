@@ -22,6 +22,7 @@ from .._observe import configure_logging
 from .._pagination import AsyncPager
 from .._settings import REDIS_URL_ENV
 from .._version import __version__
+from ._argv import hoist_global_options
 from ._ids import open_ids
 from ._job_run import before_reading_ids
 from ._output import (
@@ -54,7 +55,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class InventGroup(click.Group):
-    """The root group: maps errors escaping a command to one line and an exit status."""
+    """The root group: its options wherever they stand (:func:`hoist_global_options`), and
+    errors escaping a command mapped to one line and an exit status."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse ``args`` with the root options found after a subcommand moved before it."""
+        return super().parse_args(ctx, hoist_global_options(args, self.params, self))
 
     def invoke(self, ctx: click.Context) -> Any:
         """Invoke the command; SDK errors, Ctrl-C and a closed pipe end it without a traceback."""
@@ -90,7 +96,7 @@ class InventGroup(click.Group):
 @click.option(
     "--base-url",
     metavar="URL",
-    help="API root URL (default: the real Invent API).",
+    help="API root URL (default: the INVENT_BASE_URL environment variable, else the real API).",
 )
 @click.option(
     "--sandbox",

@@ -13,9 +13,11 @@ from ._app import RecordedRequest
 from ._fake import FakeInvent
 from ._faults import FakeStats, RequestMatcher
 from ._mock import MockTransport, mock_response
+from ._threaded import ThreadedFake
 
 __all__ = [
     "FakeInvent",
+    "ThreadedFake",
     "RecordedRequest",
     "FakeStats",
     "RequestMatcher",

@@ -1,8 +1,11 @@
 """``python -m invent_async.testing``: run a standalone FakeInvent until told to stop.
 
-Prints ``URL http://127.0.0.1:<port>`` on one line once listening, then serves until SIGTERM,
-SIGINT or ``--max-seconds`` have passed (exit status 0). Seeded contacts are ``ct_1 .. ct_N``,
-seeded segments ``sg_1 .. sg_N`` (``--seed-members A:B`` puts ``ct_A .. ct_B`` into each);
+Prints ``URL http://127.0.0.1:<port>`` as its first line once listening (scripts read it),
+then the ``export INVENT_BASE_URL=...`` and ``export INVENT_API_KEY=...`` lines that point the
+SDK and the ``invent`` CLI at it, ready to paste into another shell, and when it will stop.
+It serves until SIGTERM, SIGINT (Ctrl-C) or ``--max-seconds`` have passed, says which on
+standard error, and exits with status 0. Seeded contacts are ``ct_1 .. ct_N``, seeded
+segments ``sg_1 .. sg_N`` (``--seed-members A:B`` puts ``ct_A .. ct_B`` into each);
 ``--print-stats`` adds a ``STATS <json>`` line at exit.
 """
 
@@ -12,21 +15,33 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shlex
 import signal
 import sys
+from typing import Final
 
 import attrs
 
 from . import FakeInvent
 
+DEFAULT_KEY: Final = "test-key"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m invent_async.testing",
-        description="Run an in-memory fake of the Invent API on 127.0.0.1.",
+        description=(
+            "Run an in-memory fake of the Invent API on 127.0.0.1. It accepts one API key "
+            "(--api-key, default test-key) and prints the lines that point the SDK and the "
+            "invent CLI at it."
+        ),
     )
     parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
-    parser.add_argument("--api-key", default="test-key", help="accepted bearer token")
+    parser.add_argument(
+        "--api-key",
+        default=DEFAULT_KEY,
+        help=f"the API key the fake accepts; any other is answered 401 (default: {DEFAULT_KEY})",
+    )
     parser.add_argument(
         "--seed-contacts", type=int, default=0, metavar="N", help="create ct_1 .. ct_N in org c"
     )
@@ -61,7 +76,10 @@ def _parser() -> argparse.ArgumentParser:
         "--record", action="store_true", help="record requests (off by default: saves memory)"
     )
     parser.add_argument(
-        "--max-seconds", type=float, default=600.0, help="exit after this long (default 600)"
+        "--max-seconds",
+        type=float,
+        default=600.0,
+        help="stop by itself after this many seconds (default 600), so it is never left running",
     )
     parser.add_argument(
         "--print-stats",
@@ -96,8 +114,21 @@ async def _serve(args: argparse.Namespace) -> None:
         fake.add_contacts(args.seed_contacts - max(last, first - 1))
     async with fake:
         print(f"URL {fake.url}", flush=True)
-        with contextlib.suppress(TimeoutError):
+        print(
+            f"# FakeInvent is listening. To use it from another shell, paste:\n"
+            f"export INVENT_BASE_URL={fake.url}\n"
+            f"export INVENT_API_KEY={shlex.quote(args.api_key)}\n"
+            f"# It stops on Ctrl-C or SIGTERM, or by itself after {args.max_seconds:g} s "
+            f"(--max-seconds).",
+            flush=True,
+        )
+        try:
             await asyncio.wait_for(stop.wait(), args.max_seconds)
+        except TimeoutError:
+            why = f"--max-seconds ({args.max_seconds:g} s) passed; pass more to serve longer"
+        else:
+            why = "it was told to (Ctrl-C or SIGTERM)"
+    print(f"FakeInvent stopped: {why}.", file=sys.stderr, flush=True)
     if args.print_stats:
         stats = fake.stats
         fields = attrs.asdict(stats)

@@ -592,5 +592,6 @@ class FakeInvent:
         return _seeded(org.segments, segment_id, "segment", org)
 
     def __repr__(self) -> str:
-        where = self.url if self._port is not None and self.running else "not running"
+        running = getattr(self, "_port", None) is not None and self.running  # half-built too
+        where = self.url if running else "not running"
         return f"<FakeInvent {where}>"

@@ -76,4 +76,5 @@ class MockTransport:
         self.closed = True
 
     def __repr__(self) -> str:
-        return f"<MockTransport requests={len(self.requests)} closed={self.closed}>"
+        requests, closed = getattr(self, "requests", ()), getattr(self, "closed", False)
+        return f"<MockTransport requests={len(requests)} closed={closed}>"

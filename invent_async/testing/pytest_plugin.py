@@ -17,10 +17,13 @@ Fixtures (each one per test):
   the test, so code that builds its own ``AsyncInventClient()`` or ``InventClient()`` (your
   application's) talks to the fake unchanged.
 - ``invent_client``: an :class:`~invent_async.AsyncInventClient` bound to the fake, closed
-  after the test. An async fixture: with pytest-asyncio active it is a pytest-asyncio fixture
-  (strict or auto mode), otherwise a plain async fixture, which anyio's plugin runs for
-  ``@pytest.mark.anyio`` tests (``anyio_backend`` must be ``"asyncio"``: the SDK runs on
-  asyncio).
+  after the test. A plain (synchronous) fixture on purpose: an async fixture runs on the
+  loop of the async plugin that owns it, which need not be the test's (pytest-asyncio's
+  loop scopes, an anyio test beside pytest-asyncio's auto mode), and a client is bound to
+  the loop of its first call. This one makes no call: it binds to the test's loop whichever
+  plugin runs the test (pytest-asyncio in strict or auto mode and any loop scope, or anyio's
+  plugin with the ``asyncio`` backend: the SDK runs on asyncio), and is closed on that loop
+  after the test.
 - ``invent_sync_client``: an :class:`~invent_async.InventClient` bound to the fake.
 
 Both clients pace requests far above the API's 500/minute (``INVENT_TEST_RATE_LIMIT``), so a
@@ -30,49 +33,21 @@ against the real limit (``FakeInvent(rate_limit_per_minute=...)`` answers 429 be
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Final
+from collections.abc import Iterator
+from typing import Final
 
 import pytest
 
-from .._client import AsyncInventClient
+from .._client import AsyncInventClient, close_from_blocking_code
 from .._limits import RateLimit
 from .._sync import InventClient
 from ._fake import FakeInvent
+from ._threaded import ThreadedFake
 
-__all__ = ["INVENT_TEST_RATE_LIMIT", "ThreadedFake"]
+__all__ = ["INVENT_TEST_RATE_LIMIT"]
 
 INVENT_TEST_RATE_LIMIT: Final = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
 """The fixtures' clients' rate limit: far above what a test sends, not shared with others."""
-_START_TIMEOUT: Final = 10.0
-
-
-class ThreadedFake:
-    """A :class:`FakeInvent` served by an event loop of its own in a daemon thread."""
-
-    def __init__(self, api_key: str) -> None:
-        self.fake = FakeInvent(api_key=api_key)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="invent-fake", daemon=True
-        )
-
-    def start(self) -> FakeInvent:
-        """Start the thread and the server; return the running fake."""
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(_START_TIMEOUT)
-        return self.fake
-
-    def stop(self) -> None:
-        """Stop the server, the loop and the thread."""
-        try:
-            asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(_START_TIMEOUT)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(_START_TIMEOUT)
-            self._loop.close()
 
 
 @pytest.fixture
@@ -84,7 +59,7 @@ def invent_api_key() -> str:
 @pytest.fixture
 def invent_fake(invent_api_key: str) -> Iterator[FakeInvent]:
     """A running FakeInvent (its own loop in a thread: for sync and async tests alike)."""
-    served = ThreadedFake(invent_api_key)
+    served = ThreadedFake(api_key=invent_api_key)
     fake = served.start()
     try:
         yield fake
@@ -111,28 +86,14 @@ def invent_sync_client(invent_fake: FakeInvent, invent_api_key: str) -> Iterator
         yield client
 
 
-def _async_fixtures(decorate: Callable[[Any], Any]) -> object:
-    """A plugin object with ``invent_client``, decorated for the async plugin in use."""
-
-    class AsyncFixtures:
-        @decorate
-        async def invent_client(
-            self, invent_fake: FakeInvent, invent_api_key: str
-        ) -> AsyncIterator[AsyncInventClient]:
-            """An AsyncInventClient bound to ``invent_fake`` (closed after the test)."""
-            async with AsyncInventClient(
-                invent_api_key, base_url=invent_fake.url, rate_limit=INVENT_TEST_RATE_LIMIT
-            ) as client:
-                yield client
-
-    return AsyncFixtures()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register ``invent_client`` as a pytest-asyncio fixture if that plugin is active."""
-    decorate: Any = pytest.fixture
-    if config.pluginmanager.has_plugin("asyncio"):
-        import pytest_asyncio
-
-        decorate = pytest_asyncio.fixture
-    config.pluginmanager.register(_async_fixtures(decorate), "invent_async.async_fixtures")
+@pytest.fixture
+def invent_client(invent_fake: FakeInvent, invent_api_key: str) -> Iterator[AsyncInventClient]:
+    """An AsyncInventClient bound to ``invent_fake``, closed after the test on the loop the
+    test used it on (a plain fixture: it suits every async plugin and loop scope)."""
+    client = AsyncInventClient(
+        invent_api_key, base_url=invent_fake.url, rate_limit=INVENT_TEST_RATE_LIMIT
+    )
+    try:
+        yield client
+    finally:
+        close_from_blocking_code(client)
