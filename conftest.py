@@ -22,6 +22,12 @@ free loopback port, ``INVENT_REDIS_URL`` names it and ``redis_url`` holds its UR
 other page runs without ``INVENT_REDIS_URL``, and every page starts without ``INVENT_LANE``
 (restored at its end: ``docs/task-queues.md`` sets it).
 
+``INVENT_BUDGET_DIR`` names a temporary directory for the whole run (removed at its end), so
+no host budget of a test or an example is written into the real home directory; each block
+gets a directory of its own in it (a client it makes starts with an empty host budget, as if
+no earlier block had run: a 429 one block shows does not hold the next one's requests), and
+``tests/conftest.py`` gives each test one.
+
 The ``.. code-block:: python`` examples of the package's docstrings (``invent_async/``, but
 not the generated ``_sync/_generated.py``, whose examples are copies) run the same way, one
 namespace per module, without importing the module into it: an example imports what it
@@ -32,8 +38,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import atexit
 import inspect
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +63,10 @@ if EXAMPLES:
     from sybil.parsers.myst import CodeBlockParser as MystCodeBlock
     from sybil.parsers.rest import CodeBlockParser as RestCodeBlock
     from sybil.sybil import SybilCollection
+
+BUDGETS = tempfile.mkdtemp(prefix="invent-budgets-")
+os.environ["INVENT_BUDGET_DIR"] = BUDGETS  # the host budgets of this run: never the real home
+atexit.register(shutil.rmtree, BUDGETS, ignore_errors=True)
 
 API_KEY = "docs-example-key"
 REDIS_URL_ENV = "INVENT_REDIS_URL"
@@ -185,6 +197,7 @@ def evaluate(example: Example) -> None:
         "\n" * (example.line) + source, example.path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     )
     namespace.update(namespace["_given"])
+    os.environ["INVENT_BUDGET_DIR"] = tempfile.mkdtemp(dir=BUDGETS)  # see the docstring
     before = dict(namespace)
     if code.co_flags & inspect.CO_COROUTINE:
         loop: asyncio.AbstractEventLoop = namespace["_docs"][2]

@@ -11,7 +11,8 @@ server is a real valkey-server (``benchmarks._valkey``). Every process and serve
 Parts (``python -m benchmarks.bench_fleet [part ...]``, ``nox -s bench -- fleet [part ...]``):
 
 1. ``processes``: 4 worker processes, each tagging N/4 ids, on one Redis budget of R; then the
-   same 4 processes with a governor each (at R, no Redis), for contrast. Printed: wall time /
+   same 4 processes with a governor each (at R, no Redis, ``shared=False``: not the host
+   budget either), for contrast. Printed: wall time /
    (N/R), 429 answers as a share of the fake's responses, ids lost (and extra) by the fake's
    membership of the segment, the longest time without an accepted request (a fleet paced
    as one is smooth; uncoordinated governors fill the fake's window, then wait out 429s).
@@ -491,7 +492,7 @@ def processes() -> None:
         bulk_job_figures("fleet_4proc_redis", fake, "sg_1", N_FLEET, specs)
         common["segment"] = "sg_2"
         specs = [
-            {**common, "limit": limit(), "bulk": [{"range": r}]}
+            {**common, "limit": limit(shared=False), "bulk": [{"range": r}]}
             for r in split(N_FLEET, N_PROCESSES)
         ]
         bulk_job_figures("fleet_4proc_own_governors", fake, "sg_2", N_FLEET, specs)

@@ -210,8 +210,11 @@ class AsyncInventClient(Configured):
     async def rate_limit_fleet_stats(self) -> FleetStats | None:
         """The counters of the fleet's budget on its Redis server, the same from every worker
         sharing it: slots handed out, express slots of interactive calls, 429s signalled,
-        the shared cool-down, the backlog booked ahead. None when the budget is not on Redis
-        (see ``RateLimit.redis_url``).
+        the shared cool-down, the backlog booked ahead. Without Redis, the same counters of
+        the host budget, shared by the processes of this machine (the default for a shared,
+        paced limit; see ``docs/many-workers.md``); None when the budget is this process's
+        own (``RateLimit(shared=False)``, ``adaptive=True``, ``INVENT_BUDGET_DIR=off``) or
+        the host's store cannot be used.
 
         Raises:
             RedisUnavailableError: the server did not answer within ``redis_timeout``.

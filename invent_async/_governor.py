@@ -3,8 +3,9 @@
 A governor admits the requests of every client sharing a budget (see ``_governor_registry``).
 The request path (``_pipeline``) calls the :class:`Governor` protocol below and nothing else;
 the registry's factory picks the implementation: ``_ratelimit.RateGovernor`` (the budget is
-this process's) or ``_fleet.FleetGovernor`` (shared on a Redis server by every process). A new
-kind of budget is a new module implementing :class:`Governor`, plus one line in that factory.
+this process's), ``_host.HostGovernor`` (shared by the processes of this host, in a sqlite
+store) or ``_fleet.FleetGovernor`` (shared on a Redis server by every process). A new kind of
+budget is a new module implementing :class:`Governor`, plus one line in that factory.
 
 Also here, for the implementations: the :class:`Ticket` that ``acquire`` hands out, and the
 waiting primitives that work across event loops and threads (:class:`Waiter`,
@@ -121,9 +122,10 @@ class Governor(Protocol):
         else:
             governor.succeeded(ticket)
 
-    What every implementation guarantees (``tests/test_ratelimit.py``, ``test_lanes.py``
-    and ``test_fleet.py`` check them of the two there are; ``test_lane_conformance.py`` runs
-    the same lane scenarios through each: add a new one to its ``lanes`` fixture):
+    What every implementation guarantees (``tests/test_ratelimit.py``, ``test_lanes.py``,
+    ``test_fleet.py`` and ``test_host_budget.py`` check them of the three there are;
+    ``test_lane_conformance.py`` runs the same lane scenarios through each: add a new one to
+    its ``lanes`` fixture):
 
     - **Thread-safe, bound to no event loop.** One governor serves the requests of several
       event loops in several threads (each sync client runs its own loop). State changes

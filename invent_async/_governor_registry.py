@@ -14,9 +14,11 @@ The host is the host and port of ``base_url`` (the API's limit is per client IP 
 :func:`new_governor` is the one place that picks a :class:`~invent_async._governor.Governor`
 implementation for a ``RateLimit``: a :class:`~invent_async._fleet.FleetGovernor` when it
 names a ``redis_url`` (its budget on the server is named after the same host and budget, so
-every process naming the same server shares it), else a
-:class:`~invent_async._ratelimit.RateGovernor`. Nothing else in the package names an
-implementation. No I/O here.
+every process naming the same server shares it); else, for a shared, paced, non-adaptive
+limit, a :class:`~invent_async._host.HostGovernor` (the budget of every process of this host,
+in a store named after the same host and budget; ``INVENT_BUDGET_DIR=off`` turns it off);
+else a :class:`~invent_async._ratelimit.RateGovernor`. Nothing else in the package names an
+implementation. No I/O here (the host's store is opened by the first request).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import attrs
 
 from ._fleet import FleetGovernor
 from ._governor import Governor
+from ._host import HostGovernor
 from ._limits import RateLimit
 from ._ratelimit import RateGovernor
 from ._secret import redact_url
@@ -46,6 +49,8 @@ def new_governor(config: RateLimit, *, name: str) -> Governor:
     """
     if config.redis_url is not None:
         return FleetGovernor(config, name=name)
+    if HostGovernor.serves(config):
+        return HostGovernor(config, name=name)
     return RateGovernor(config)
 
 

@@ -176,9 +176,12 @@ class RateLimit:
             budget name shares one governor: pacing, the cool-down gate, the cap, the
             adaptive rate and the stats. They must ask for equal settings: a client asking
             for others raises ``ValueError`` when it is created. Name another budget to give
-            a group of clients a limit of its own.
+            a group of clients a limit of its own. Without Redis, the processes of this host
+            share the pacing, the cool-down and the lanes of a budget of the same name too
+            (the host budget, ``docs/many-workers.md``).
         shared: False gives the client a governor of its own, shared with its views only
-            (then ``budget`` must stay ``"default"``, and ``INVENT_REDIS_URL`` is ignored).
+            (then ``budget`` must stay ``"default"``, and ``INVENT_REDIS_URL`` and the host
+            budget are ignored).
         interactive_share: Share of the rate reserved for interactive calls while bulk work
             (``bulk_*``, ``stream_*``, the CLI's tag and untag) keeps the budget busy
             (default 0.2). Up to this share, an interactive call overtakes the queued bulk
@@ -191,8 +194,9 @@ class RateLimit:
             stats are shared by every worker on every host (see ``_fleet``). Plain
             ``redis://`` only on loopback; ``rediss://`` (TLS) for a server elsewhere;
             ``unix:///path`` for a socket. None (the default): ``INVENT_REDIS_URL`` if it is
-            set (and the limit is shared, paced and not adaptive), else the budget is per
-            process. The password (in the user info or a ``password=`` query parameter)
+            set (and the limit is shared, paced and not adaptive), else the budget of this
+            host's processes (a sqlite file in ``INVENT_BUDGET_DIR``; ``off`` there: per
+            process). The password (in the user info or a ``password=`` query parameter)
             never shows in a repr, log or error.
         redis_timeout: Seconds a Redis operation may take (default 0.25) before the server
             counts as unreachable, and the process paces itself at ``fallback_share`` of the
@@ -320,9 +324,13 @@ class GovernorStats:
         fleet: The budget is shared on a Redis server (``RateLimit.redis_url``); the
             counters are this process's (``rate_limit_fleet_stats()`` reads the fleet's).
         fallback: The Redis server does not answer: this process paces itself at
-            ``fallback_share`` of the rate until it does.
+            ``fallback_share`` of the rate until it does. With a host budget: its store
+            cannot be used, and the process paces itself at the whole rate.
         given_back: Pacing slots handed back to the budget by requests that were not sent
             after all (``Ticket.release(sent=False)``, or a cancelled ``acquire`` on Redis).
+        host: The budget is shared by the processes of this host (the default without
+            Redis); the counters are this process's (``rate_limit_fleet_stats()`` reads the
+            host's).
     """
 
     acquired: int
@@ -337,6 +345,7 @@ class GovernorStats:
     fleet: bool = False
     fallback: bool = False
     given_back: int = 0
+    host: bool = False
 
     @property
     def gate_closed(self) -> bool:

@@ -252,7 +252,8 @@ class Core:
         return self.governor.stats() if self.governor is not None else None
 
     async def fleet_stats(self) -> FleetStats | None:
-        """The counters of the fleet's budget on Redis (None when the budget is not there)."""
+        """The counters of the budget shared beyond this process, on Redis or on this host
+        (None when there is none)."""
         governor = self.governor
         return await governor.fleet_stats() if governor is not None else None
 

@@ -107,6 +107,7 @@ async def _bulk(job: Job, start: tuple[Any, Any]) -> dict[str, Any]:
         "failed": report.failed,
         "rate_limited": report.rate_limited,
         "fleet": stats.fleet,
+        "host": stats.host,
         "fallback": stats.fallback,
         "acquired": stats.acquired,
     }

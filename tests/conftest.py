@@ -5,10 +5,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Generator, Iterator
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
 from invent_async import AsyncInventClient, RateLimit, _converter
+from invent_async._host_budget import BUDGET_DIR_ENV
 from invent_async.testing import FakeInvent
 
 API_KEY = "test-key-9f8e7d"
@@ -38,6 +40,16 @@ if not ANYIO_HAS_AUTO_MODE:
             if inspect.iscoroutinefunction(inner):
                 pytest.mark.usefixtures("anyio_backend")(obj)
         return (yield)
+
+
+@pytest.fixture(autouse=True)
+def host_budgets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The host budgets of one test (``INVENT_BUDGET_DIR``): a directory of its own, so that a
+    FakeInvent on a port an earlier test used starts with an empty budget (its 429 gate, its
+    booked slots), and nothing is written into the real home directory."""
+    directory = tmp_path_factory.mktemp("budgets")
+    monkeypatch.setenv(BUDGET_DIR_ENV, str(directory))
+    return directory
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,7 @@ from invent_async import (
 from invent_async._fleet import RECHECK, FleetGovernor
 from invent_async._governor import Ticket
 from invent_async._governor_registry import leases
+from invent_async._host_budget import BUDGET_DIR_ENV
 from invent_async._limits import BULK
 from invent_async._redis_budget import MAX_CONNECTIONS, RedisBudget, Reservation
 from invent_async.cli.commands import cli
@@ -195,8 +196,12 @@ def run_fleet(jobs: Sequence[Job]) -> tuple[float, list[dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("on_redis", [True, False], ids=["on-redis", "per-process"])
-def test_processes_share_one_budget_on_redis(redis_url: str, on_redis: bool) -> None:
+def test_processes_share_one_budget_on_redis(
+    redis_url: str, on_redis: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     per_minute, processes, each = 1200.0, 3, 30
+    if not on_redis:  # the contrast: no host budget either (test_host_budget has one)
+        monkeypatch.setenv(BUDGET_DIR_ENV, "off")
     with ThreadedFake(api_key=API_KEY) as fake:
         fake.add_segment("VIP")
         ids = fake.add_contacts(processes * each)

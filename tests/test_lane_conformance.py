@@ -1,23 +1,25 @@
-"""The express-lane rule, the same in the process and on Redis.
+"""The express-lane rule, the same in the process, on Redis and on the host.
 
 The rule (an interactive call overtakes queued bulk work, up to ``interactive_share`` of the
-rate) is decided by ``Schedule.overtakes`` in the process and by the Lua scripts of
-``_redis_budget`` on a Redis server. Each scenario below runs through both: the in-process
-governor (``RateGovernor``) in virtual time (``FakeTime``, see ``test_ratelimit``), and the
-fleet governor (``FleetGovernor``) on a real valkey-server (the fixtures of ``test_fleet``)
-in real time, at 300 requests per minute (one slot every 0.2 s) with the interactive lane
-at a quarter of that (one call every 0.8 s).
+rate) is decided by ``Schedule.overtakes`` in the process, by the Lua scripts of
+``_redis_budget`` on a Redis server, and by their Python twins in the host's sqlite store
+(``_host_budget``). Each scenario below runs through the three: the in-process governor
+(``RateGovernor``) in virtual time (``FakeTime``, see ``test_ratelimit``), the fleet governor
+(``FleetGovernor``) on a real valkey-server (the fixtures of ``test_fleet``) and the host
+governor (``HostGovernor``) on a real sqlite file, in real time, at 300 requests per minute
+(one slot every 0.2 s) with the interactive lane at a quarter of that (one call every 0.8 s).
 
 The slots given back (``Ticket.release(sent=False)``: the request was not sent after all)
 are checked here too: every governor must give such a slot to the next request to book.
 
-Both must show the same observable outcome: who went first, how many went ahead of the
+All must show the same observable outcome: who went first, how many went ahead of the
 queue, how many went in a window, nobody inside a cool-down. Exact slots need not match, and
-are not compared: the two stores lay slots differently. In the process an express call takes
+are not compared: the stores lay slots differently. In the process an express call takes
 the slot of the first queued request and the whole queue moves back one interval; on Redis
-it takes a booked slot on the queue's grid, and the bulk request booked there books again at
-the queue's end when it is due (so the bulk requests do not keep their order, and a call
-queued behind the bulk work may go before the ones that gave up their slots). Times are
+(and in the host's store, which runs the same rule) it takes a booked slot on the queue's
+grid, and the bulk request booked there books again at the queue's end when it is due (so
+the bulk requests do not keep their order, and a call queued behind the bulk work may go
+before the ones that gave up their slots). Times are
 compared in whole intervals, or against thresholds half an interval away from where either
 store puts a request, so the real clock's jitter does not decide.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Final, Protocol
 
 import pytest
@@ -35,6 +38,7 @@ from test_lanes import Admitted, Arrival, play, run
 from test_ratelimit import FakeTime, make
 
 from invent_async._fleet import FleetGovernor
+from invent_async._host import HostGovernor
 from invent_async._limits import BULK, INTERACTIVE, Lane, RateLimit
 
 INTERVAL: Final = 0.2
@@ -115,11 +119,53 @@ class OnRedis:
             await gov.aclose()
 
 
-@pytest.fixture(params=["in-process", "on-redis"])
-def lanes(request: pytest.FixtureRequest) -> Lanes:
-    """The governor a scenario runs through: in the process, or on a valkey-server."""
+class OnHost:
+    """The host governor, its budget in a sqlite store of its own, in real time."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self._directory = directory
+        self._name = name
+
+    async def run(
+        self,
+        arrivals: Sequence[Arrival],
+        cooldowns: Sequence[tuple[float, float]] = (),
+        unsent: Collection[int] = (),
+    ) -> list[Admitted]:
+        limit = RateLimit(per_minute=60 / INTERVAL, burst=1, headroom=0, interactive_share=SHARE)
+        gov = HostGovernor(limit, name=self._name, directory=self._directory)
+        try:
+            await gov.fleet_stats()  # the store opened before the start (no slot booked)
+            start = time.monotonic() + LEAD
+
+            async def sleep_until(at: float) -> None:
+                await asyncio.sleep(max(0.0, start + at - time.monotonic()))
+
+            async def no_timers() -> None:
+                pass
+
+            log = await play(
+                gov,
+                lambda: time.monotonic() - start,
+                sleep_until,
+                arrivals,
+                cooldowns,
+                no_timers,
+                unsent,
+            )
+            return sorted(log, key=lambda a: a.admitted)  # in the order of their times
+        finally:
+            await gov.aclose()
+
+
+@pytest.fixture(params=["in-process", "on-redis", "on-host"])
+def lanes(request: pytest.FixtureRequest, tmp_path: Path) -> Lanes:
+    """The governor a scenario runs through: in the process, on a valkey-server, or in the
+    host's store."""
     if request.param == "in-process":
         return InProcess()
+    if request.param == "on-host":
+        return OnHost(tmp_path, name=f"conformance-{request.node.name}")
     url = request.getfixturevalue("redis_url")
     return OnRedis(url, name=f"conformance-{request.node.name}")
 

@@ -522,7 +522,11 @@ def test_the_cli_verbose_flag_logs_every_attempt(caplog: pytest.LogCaptureFixtur
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("INVENT_", "OTEL_"))}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("INVENT_", "OTEL_")) or k == "INVENT_BUDGET_DIR"  # not the home's
+    }
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
