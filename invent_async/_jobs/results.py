@@ -176,7 +176,7 @@ class BulkReport:
 
     @property
     def rate(self) -> float:
-        """Items finished per second (items cancelled in flight are not finished: not counted)."""
+        """Items finished per second; items cancelled in flight are not finished, so not counted."""
         finished = self.total - len(self.cancelled_ids)
         return finished / self.elapsed if self.elapsed > 0 else 0.0
 
