@@ -108,3 +108,38 @@ def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:invent_async")
 
     result.assert_outcomes(errors=1)
+
+
+def test_the_applications_host_budget_stays_in_the_tests_own_directory(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        test_user="""
+import os
+from pathlib import Path
+
+from invent_async import InventClient
+
+
+def test_app(invent_env) -> None:
+    invent_env.add_contact(id="ct_1", name="Bo")
+    with InventClient() as client:  # the application's own client: the host budget
+        assert client.contacts.get("ct_1").name == "Bo"
+    where = Path(os.environ["INVENT_BUDGET_DIR"])
+    assert where.is_relative_to(os.environ["PYTEST_TMP"]), where
+    assert (where / "budgets.sqlite3").exists()
+"""
+    )
+    home = pytester.path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # where ~/.cache would be
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.delenv("INVENT_BUDGET_DIR", raising=False)
+    monkeypatch.setenv("PYTEST_TMP", str(pytester.path / "tmp"))
+
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--basetemp={pytester.path / 'tmp'}"
+    )
+
+    result.assert_outcomes(passed=1)
+    assert not list(home.rglob("*.sqlite3"))

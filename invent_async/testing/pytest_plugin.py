@@ -15,7 +15,8 @@ Fixtures (each one per test):
 - ``invent_api_key``: the key the fake accepts (override the fixture to choose another).
 - ``invent_env``: ``INVENT_API_KEY`` and ``INVENT_BASE_URL`` pointing at ``invent_fake`` for
   the test, so code that builds its own ``AsyncInventClient()`` or ``InventClient()`` (your
-  application's) talks to the fake unchanged.
+  application's) talks to the fake unchanged; ``INVENT_BUDGET_DIR`` names a directory of the
+  test's own, so the host-wide rate budget stays out of your home directory.
 - ``invent_client``: an :class:`~invent_async.AsyncInventClient` bound to the fake, closed
   after the test. A plain (synchronous) fixture on purpose: an async fixture runs on the
   loop of the async plugin that owns it, which need not be the test's (pytest-asyncio's
@@ -39,6 +40,7 @@ from typing import Final
 import pytest
 
 from .._client import AsyncInventClient, close_from_blocking_code
+from .._host_budget import BUDGET_DIR_ENV
 from .._limits import RateLimit
 from .._sync import InventClient
 from ._fake import FakeInvent
@@ -69,11 +71,18 @@ def invent_fake(invent_api_key: str) -> Iterator[FakeInvent]:
 
 @pytest.fixture
 def invent_env(
-    invent_fake: FakeInvent, invent_api_key: str, monkeypatch: pytest.MonkeyPatch
+    invent_fake: FakeInvent,
+    invent_api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> FakeInvent:
-    """``INVENT_API_KEY`` and ``INVENT_BASE_URL`` set to ``invent_fake`` for the test."""
+    """``INVENT_API_KEY`` and ``INVENT_BASE_URL`` set to ``invent_fake`` for the test, and
+    ``INVENT_BUDGET_DIR`` to a directory of the test's own: the host-wide rate budget of the
+    application's clients stays out of the home directory, and no 429 cool-down of one test
+    reaches another."""
     monkeypatch.setenv("INVENT_API_KEY", invent_api_key)
     monkeypatch.setenv("INVENT_BASE_URL", invent_fake.url)
+    monkeypatch.setenv(BUDGET_DIR_ENV, str(tmp_path_factory.mktemp("invent-budget")))
     return invent_fake
 
 
