@@ -19,6 +19,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetSettingsError,
     ClientClosedError,
     ClientStateError,
     ConflictError,
@@ -132,6 +133,7 @@ __all__ = [
     "SegmentSyncAbortedError",
     "JournalError",
     "RedisUnavailableError",
+    "BudgetSettingsError",
 ]
 __all__ += _models.__all__  # models
 

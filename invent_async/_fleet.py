@@ -54,6 +54,7 @@ from ._cooldown import CooldownRule
 from ._governor import Ticket, wake_futures
 from ._limits import (
     BULK,
+    DEFAULT_PER_MINUTE,
     INTERACTIVE,
     FleetStats,
     GovernorDeadlineExceeded,
@@ -65,7 +66,15 @@ from ._pacing import Pacing
 from ._redis_budget import RedisBudget, RedisUnavailableError, Reservation, Verdict
 from ._secret import redact_url
 
-__all__ = ["PROBATION", "RECHECK", "RETRY_REDIS", "FleetGovernor"]
+__all__ = [
+    "PROBATION",
+    "RECHECK",
+    "RETRY_REDIS",
+    "UNKNOWN_SHARE",
+    "FleetGovernor",
+    "describe_settings",
+    "parse_settings",
+]
 
 log = logging.getLogger("invent_async")
 
@@ -77,6 +86,34 @@ PROBATION: Final = 3.0
 """Seconds after the server answers again during which the process still paces itself at its
 fallback share too: by then every other process on its fallback has tried the server again
 (:data:`RETRY_REDIS`) and waited for its first shared slot."""
+UNKNOWN_SHARE: Final = 0.25
+"""The fallback share of a process that never heard from the server how many members the
+budget has (and whose limit sets no ``fallback_share``)."""
+
+
+def describe_settings(config: RateLimit) -> str:
+    """The settings of ``config`` the budget stores and every process must share, as text:
+    ``per_minute=600.0 burst=5 interactive_share=0.2 headroom=0.02``."""
+    assert config.per_minute is not None  # a joiner stores nothing
+    return (
+        f"per_minute={float(config.per_minute)!r} burst={config.burst} "
+        f"interactive_share={float(config.interactive_share)!r} "
+        f"headroom={float(config.headroom)!r}"
+    )
+
+
+def parse_settings(text: str) -> tuple[Pacing, float] | None:
+    """The pacing and headroom of :func:`describe_settings`'s ``text`` (None: not its form)."""
+    pairs = dict(part.partition("=")[::2] for part in text.split())
+    try:
+        pacing = Pacing(
+            per_minute=float(pairs["per_minute"]),
+            burst=int(pairs["burst"]),
+            interactive_share=float(pairs["interactive_share"]),
+        )
+        return pacing, float(pairs["headroom"])
+    except (KeyError, ValueError):
+        return None
 
 
 class _LoopBudget:
@@ -116,8 +153,8 @@ class FleetGovernor:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        if config.redis_url is None or config.per_minute is None:
-            raise ValueError("a fleet governor needs RateLimit(redis_url=..., per_minute=...)")
+        if config.redis_url is None:
+            raise ValueError("a fleet governor needs RateLimit(redis_url=...)")
         if importlib.util.find_spec("redis") is None:
             raise ImportError(
                 "a rate budget on Redis (RateLimit(redis_url=...) or INVENT_REDIS_URL) needs "
@@ -133,7 +170,18 @@ class FleetGovernor:
         self._name = name
         self._clock = clock
         self._sleep = sleep
-        self._rate = config.per_minute * (1 - config.headroom)
+        # what the budget stores and checks (None: join the stored settings, learnt from
+        # the first answer; until then, the API's limit stands in for the fallback's rate)
+        self._asked = describe_settings(config) if config.per_minute is not None else None
+        self._pacing = Pacing(
+            per_minute=config.per_minute or DEFAULT_PER_MINUTE,
+            burst=config.burst,
+            interactive_share=config.interactive_share,
+        )
+        self._headroom = config.headroom
+        self._rate = self._pacing.per_minute * (1 - config.headroom)
+        self._members = 0  # the budget's live members at the latest answer (0: none yet)
+        self._host_members = 0  # of those, on this host
         # in the process: the cap, this process's gate and probe; no pacing
         self._local = Admission(
             pacing=None,
@@ -144,18 +192,8 @@ class FleetGovernor:
             sleep=sleep,
         )
         # while the server does not answer: this process's share of the rate, nothing else
-        self._fallback = Admission(
-            pacing=Pacing(
-                per_minute=config.per_minute * config.fallback_share * (1 - config.headroom),
-                burst=config.burst,
-                interactive_share=config.interactive_share,
-            ),
-            max_in_flight=None,
-            interactive_first=False,
-            cooldown=CooldownRule(),  # never closed: the 429s go to the gate above
-            clock=clock,
-            sleep=sleep,
-        )
+        self._share = self._fallback_share()
+        self._fallback = self._fallback_admission(self._share)
         self._lock = threading.Lock()
         self._budgets: dict[asyncio.AbstractEventLoop, _LoopBudget] = {}
         self._down = False  # the server did not answer the latest try
@@ -174,6 +212,7 @@ class FleetGovernor:
         self._deadline_misses = 0
         self._fallbacks = 0
         self._rebooked = 0  # slots the server booked again (Verdict.REBOOKED)
+        self._joined: str | None = None  # the stored settings this process joined
 
     def __repr__(self) -> str:
         return f"<FleetGovernor {self._name!r} on {redact_url(self._url)}>"
@@ -187,8 +226,40 @@ class FleetGovernor:
     def rate_per_minute(self) -> float:
         """The pacing rate now: the shared one, or this process's share while Redis is down."""
         if self._down:
-            return self._rate * self._config.fallback_share
+            return self._rate * self._share
         return self._rate
+
+    @property
+    def members(self) -> int:
+        """The budget's live members (processes) at the server's latest answer (0: none yet)."""
+        return self._members
+
+    @property
+    def fallback_share(self) -> float:
+        """The share of the rate this process takes while Redis is down: ``fallback_share``
+        when the limit sets one, else 1 / the members seen at the latest answer
+        (:data:`UNKNOWN_SHARE` before any)."""
+        return self._fallback_share()
+
+    def _fallback_share(self) -> float:
+        if self._config.fallback_share is not None:
+            return self._config.fallback_share
+        if self._members <= 0:
+            return UNKNOWN_SHARE
+        return 1 / self._members
+
+    def _fallback_admission(self, share: float) -> Admission:
+        pacing = self._pacing
+        return Admission(
+            pacing=attrs.evolve(
+                pacing, per_minute=pacing.per_minute * share * (1 - self._headroom)
+            ),
+            max_in_flight=None,
+            interactive_first=False,
+            cooldown=CooldownRule(),  # never closed: the 429s go to the gate above
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
     @property
     def rebooked(self) -> int:
@@ -305,7 +376,7 @@ class FleetGovernor:
         of its scripts (:class:`Verdict`) is handled here."""
         bulk = lane == BULK
         answer = await budget.reserve(self._max_wait(deadline_at), bulk=bulk)
-        self._answered()
+        self._answered(budget)
         while True:
             match answer.verdict:
                 case Verdict.REFUSED:  # the slot is past the deadline: nothing was booked
@@ -329,6 +400,7 @@ class FleetGovernor:
                 raise GovernorDeadlineExceeded(wait)
             await self._sleep(min(wait, RECHECK))
             answer = await budget.check(answer, self._max_wait(deadline_at), bulk=bulk)
+            self._learn(budget)
 
     def _max_wait(self, deadline_at: float | None) -> float | None:
         if deadline_at is None:
@@ -361,19 +433,46 @@ class FleetGovernor:
         with self._lock:
             first = not self._down
             self._down = True
-            self._retry_at = self._clock() + RETRY_REDIS
+            now = self._clock()
+            self._retry_at = now + RETRY_REDIS
+            share = self._fallback_share()
+            if first and share != self._share and now >= self._probation_end:
+                # nobody waits in the fallback: pace it at the share of the members seen
+                self._share, self._fallback = share, self._fallback_admission(share)
         if first:
             log.warning(
                 "the shared rate budget's Redis server (%s, timeout %gs) is unavailable (%s): "
-                "this process paces itself at %.0f/min (fallback_share %g) until it answers again",
+                "this process paces itself at %.0f/min (fallback share %.3g: %s) until it "
+                "answers again",
                 redact_url(self._url),
                 self._config.redis_timeout,
                 error,
-                self._rate * self._config.fallback_share,
-                self._config.fallback_share,
+                self._rate * self._share,
+                self._share,
+                self._share_source(),
             )
 
-    def _answered(self) -> None:
+    def _share_source(self) -> str:
+        if self._config.fallback_share is not None:
+            return "fallback_share"
+        if self._members <= 0:
+            return "no member count seen yet"
+        return f"1 of {self._members} live members"
+
+    def _learn(self, budget: RedisBudget) -> None:
+        """What the server's answer says of the budget: its members, and (joining) the
+        settings stored with it."""
+        self._members, self._host_members = budget.members, budget.members_on_host
+        if self._asked is None and budget.settings and budget.settings != self._joined:
+            pacing = parse_settings(budget.settings)
+            if pacing is not None:
+                with self._lock:
+                    self._joined = budget.settings
+                    self._pacing, self._headroom = pacing
+                    self._rate = self._pacing.per_minute * (1 - self._headroom)
+
+    def _answered(self, budget: RedisBudget) -> None:
+        self._learn(budget)
         if not self._down:
             return
         with self._lock:
@@ -404,10 +503,11 @@ class FleetGovernor:
         budget = RedisBudget(
             self._url,
             name=self._name,
-            per_minute=self._rate,
+            per_minute=None if self._asked is None else self._rate,
             burst=cfg.burst,
             interactive_share=cfg.interactive_share,
             timeout=cfg.redis_timeout,
+            settings=self._asked,
         )
         watcher = _close_at_loop_shutdown(budget)
         with self._lock:
