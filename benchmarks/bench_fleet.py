@@ -42,7 +42,7 @@ Parts (``python -m benchmarks.bench_fleet [part ...]``, ``nox -s bench -- fleet 
    the waiting calls' checks (one every ``RECHECK`` seconds each), the same at any rate.
 7. ``down8``: 8 processes on one Redis budget; the server is SIGKILLed 5 s into the job and
    stays down for 10 s. The accepted rate / R while it is down (from 1 s after the kill), and
-   the 429 share then, with the default fallback share (1 / the live members: 1/8 each) and
+   the requests sent / R and the 429 share then, with the default fallback share (1 / the live members: 1/8 each) and
    with the old default ``fallback_share=0.25`` (8 x 0.25 = 2 R asked), interleaved rounds.
    Target: <= 1.0 R and no 429 with the default.
 """
@@ -898,6 +898,7 @@ def _down_run(fake: Child, url: str, share: float | None, rnd: int) -> dict[str,
     accepted = sum(1 for _, s in during if 200 <= s < 300)
     return {
         "rate": accepted / (until - since) / PER_SECOND,
+        "sent": len(during) / (until - since) / PER_SECOND,
         "share_429": sum(1 for _, s in during if s == 429) / max(1, len(during)),
         "fallen_back": sum(1 for r in results if any(d for _, d in r["transitions"])),
     }
@@ -919,8 +920,10 @@ def down8() -> None:
     print(
         f"RESULT fleet_down8 processes={DOWN_PROCESSES} "
         f"rate_vs_R_share_1_over_members={_spread([r['rate'] for r in members], 3)} "
+        f"sent_vs_R={_spread([r['sent'] for r in members], 3)} "
         f"share_429={max(r['share_429'] for r in members):.4f} (targets <= 1.0, 0) "
         f"rate_vs_R_share_0.25={_spread([r['rate'] for r in old], 3)} "
+        f"sent_vs_R={_spread([r['sent'] for r in old], 3)} "
         f"share_429={max(r['share_429'] for r in old):.4f} "
         f"fallen_back={min(r['fallen_back'] for r in members)}/{DOWN_PROCESSES} "
         f"at R={R:.0f}/min ({rounds} rounds)",
