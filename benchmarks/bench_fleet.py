@@ -41,9 +41,10 @@ Parts (``python -m benchmarks.bench_fleet [part ...]``, ``nox -s bench -- fleet 
    limit): at 500/minute the 3,000 calls would take six minutes; the load on the pool is
    the waiting calls' checks (one every ``RECHECK`` seconds each), the same at any rate.
 7. ``down8``: 8 processes on one Redis budget; the server is SIGKILLed 5 s into the job and
-   stays down for 10 s. The accepted rate / R while it is down (from 1 s after the kill), and
-   the requests sent / R and the 429 share then, with the default fallback share (1 / the live members: 1/8 each) and
-   with the old default ``fallback_share=0.25`` (8 x 0.25 = 2 R asked), interleaved rounds.
+   stays down for 10 s. The accepted rate / R while it is down (from 1 s after the kill),
+   the requests sent / R and the 429 share then, with the default fallback share (1 / the
+   live members: 1/8 each) and with the old default ``fallback_share=0.25`` (8 x 0.25 = 2 R
+   asked), interleaved rounds.
    Target: <= 1.0 R and no 429 with the default.
 """
 
