@@ -19,11 +19,17 @@ times: the process maps them to its monotonic clock by the difference to the ser
 ``now`` in the same answer, so a host whose clock is off (or runs fast) gets no more than
 its share: the check before sending is done on the server's clock.
 
+Every answer also says how many processes use the budget now (its live members, see
+``_redis_budget``); a process that asks for other settings than the ones stored with the
+budget gets :class:`~invent_async.BudgetSettingsError` (no fallback: it is no outage), and
+one built with ``per_minute=None`` takes the stored ones from its first answer.
+
 When the server does not answer within ``redis_timeout`` the process falls back to pacing
-itself at ``fallback_share`` of the rate (an admission built from an explicit
-:class:`~invent_async._pacing.Pacing`: that rate, the burst and the lanes, nothing else),
-says so once on the ``invent_async`` logger, and asks the server again (one request at a
-time) every :data:`RETRY_REDIS` seconds; the first answer brings it back, said once too.
+itself at its share of the rate: ``fallback_share`` when the limit sets one, else 1 / the
+members of the latest answer (:data:`UNKNOWN_SHARE` before any), in an admission built from
+an explicit :class:`~invent_async._pacing.Pacing` (that rate, the burst and the lanes,
+nothing else), says so once on the ``invent_async`` logger, and asks the server again (one
+request at a time) every :data:`RETRY_REDIS` seconds; the first answer brings it back, said once too.
 A call never fails because Redis is down. Back on the server, the process keeps within its
 fallback share as well for :data:`PROBATION` seconds (a request still waiting in the fallback
 then goes on with the shared budget alone, not at the fallback's pace until its queue

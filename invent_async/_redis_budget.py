@@ -14,7 +14,7 @@ gets :class:`~invent_async.BudgetSettingsError`, one may join the stored setting
 count of live members is known to each (the fleet's share of the rate while Redis is down).
 A process's admissions go to the server in batches, one script call at a time (see
 :data:`_ADMIT`), over a pool of :data:`MAX_CONNECTIONS` connections that waits when they
-are all busy.
+are all busy and closes the idle ones after :data:`IDLE_CLOSE` seconds without an operation.
 
 This module is the primitive only: reserve a slot, check it right before sending, close the
 shared gate, read the stats, leave. The fleet governor (``_fleet``) sleeps until a slot, checks it,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     import redis.asyncio
 
 __all__ = [
+    "IDLE_CLOSE",
     "MAX_BATCH",
     "MAX_CONNECTIONS",
     "MEMBER_TTL",
@@ -64,6 +65,9 @@ long: that is back-pressure, not an outage). The admissions of a loop go in one 
 time, so they use one; cool-downs, reopens, the stats and a leave use the others."""
 MAX_BATCH: Final = 256
 """Most admissions in one script call (the server runs a script alone: ~2 ms for a full one)."""
+IDLE_CLOSE: Final = 60.0
+"""Seconds without an operation after which a budget closes its idle connections (the next
+operation opens one again)."""
 MEMBER_TTL: Final = 60.0
 """Seconds a process counts as a member of its budget after its latest admission (one that
 closes its client leaves at once)."""
@@ -395,6 +399,7 @@ class RedisBudget:
             processes asking for other ones get :class:`~invent_async.BudgetSettingsError`.
         member: This process's name among the budget's members (default ``host/pid``).
         member_ttl: Seconds a member counts after its latest admission.
+        idle_close: Seconds without an operation after which the idle connections close.
     """
 
     def __init__(
@@ -409,6 +414,7 @@ class RedisBudget:
         settings: str | None = None,
         member: str | None = None,
         member_ttl: float = MEMBER_TTL,
+        idle_close: float = IDLE_CLOSE,
     ) -> None:
         if per_minute is not None and (
             not (isinstance(per_minute, int | float) and math.isfinite(per_minute))
@@ -492,6 +498,11 @@ class RedisBudget:
         self._pending: list[tuple[tuple[int, ...], asyncio.Future[Reservation]]] = []
         self._sender: asyncio.Task[None] | None = None
         self._joined = False
+        self._idle_close = idle_close
+        self._last_use = 0.0
+        self._running = 0  # operations on their way
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._closing_idle: asyncio.Task[None] | None = None
         self.batches = 0
         """Script calls that carried admissions (for the benchmarks)."""
 
@@ -501,6 +512,8 @@ class RedisBudget:
     async def _call(self, script: str, *args: int | str) -> list[Any]:
         import redis.exceptions
 
+        loop = asyncio.get_running_loop()
+        self._running += 1
         try:
             return list(await self._scripts[script](keys=self._keys, args=args))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
@@ -511,10 +524,26 @@ class RedisBudget:
             error = RedisUnavailableError(
                 f"the rate budget's server refused the operation: {type(exc).__name__}"
             )
+        finally:
+            self._running -= 1
+            self._last_use = loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = loop.call_later(self._idle_close, self._idle, loop)
         raise error  # outside the except block: redis-py's error stays unreachable
 
     async def _run(self, script: str, *args: int | str) -> list[int]:
         return [int(value) for value in await self._call(script, *args)]
+
+    def _idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the idle connections once no operation ran for ``idle_close`` seconds."""
+        self._idle_timer = None
+        quiet = loop.time() - self._last_use
+        if self._running or quiet < self._idle_close:  # used meanwhile: look again then
+            delay = self._idle_close - quiet if not self._running else self._idle_close
+            self._idle_timer = loop.call_later(max(delay, 0.0), self._idle, loop)
+            return
+        closing = self._closing_idle = loop.create_task(self._pool.disconnect(False))
+        closing.add_done_callback(_retrieve)
 
     # ------------------------------------------------------------------ admissions, batched
 
@@ -661,6 +690,11 @@ class RedisBudget:
         if sender is not None and not sender.done():
             sender.cancel()
             await asyncio.wait((sender,))
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self._closing_idle is not None and not self._closing_idle.done():
+            await asyncio.wait((self._closing_idle,))
         if self._joined:
             with contextlib.suppress(RedisUnavailableError):
                 await self.leave()
@@ -686,6 +720,11 @@ def settings_differences(stored: str, asked: str) -> str:
 
 def _pairs(settings: str) -> dict[str, str]:
     return dict(part.partition("=")[::2] for part in settings.split())
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # closing an idle connection that failed: nothing to do
 
 
 def _text(value: object) -> str:

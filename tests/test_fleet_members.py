@@ -614,3 +614,25 @@ async def test_the_admissions_of_a_loop_go_in_batches(redis_url: str) -> None:
         await budget.aclose()
     assert len({answer.slot for answer in answers}) == 600  # each its own slot
     assert budget.batches <= 600 // 256 + 2  # not one round trip each
+
+
+def connections(url: str) -> int:
+    """Client connections on the server, the asking one left out."""
+    with redis.Redis.from_url(url, socket_timeout=5) as admin:
+        return len(admin.client_list()) - 1
+
+
+async def test_idle_connections_close_and_open_again_when_needed(redis_url: str) -> None:
+    budget = RedisBudget(redis_url, name="idle", per_minute=600_000.0, idle_close=0.2)
+    try:
+        await asyncio.gather(*(budget.reserve() for _ in range(50)))
+        await budget.stats()
+        used = connections(redis_url)
+        with anyio.fail_after(10):
+            while connections(redis_url) > 0:  # noqa: ASYNC110 (no event for it)
+                await asyncio.sleep(0.05)
+        again = await budget.reserve()
+    finally:
+        await budget.aclose()
+    assert 1 <= used <= MAX_CONNECTIONS
+    assert again.admitted
