@@ -38,8 +38,9 @@ Parts (``python -m benchmarks.bench_fleet [part ...]``, ``nox -s bench -- fleet 
    governor fell back and the "unavailable" lines it logged, and the accepted rate / R; next
    to the same 3,000 calls on the in-process governor (no Redis), interleaved. Targets: <= 4
    connections, 0 fallbacks, 0 "unavailable", rate >= 0.95 R. Measured at R (12x the real
-   limit): at 500/minute the 3,000 calls would take six minutes; the load on the pool is
-   the waiting calls' checks (one every ``RECHECK`` seconds each), the same at any rate.
+   limit), and once at the real 500/minute (a fake with a 60 s window) for the first 60 s
+   only (the 3,000 calls would take six minutes): there the load on the pool is the waiting
+   calls' checks (one every ``RECHECK`` seconds each), the same at any rate.
 7. ``down8``: 8 processes on one Redis budget; the server is SIGKILLed 5 s into the job and
    stays down for 10 s. The accepted rate / R while it is down (from 1 s after the kill),
    the requests sent / R and the 429 share then, with the default fallback share (1 / the
@@ -158,12 +159,14 @@ class Child:
 
 
 @contextlib.contextmanager
-def fake_server(max_seconds: float = 900) -> Iterator[tuple[Child, str]]:
+def fake_server(
+    max_seconds: float = 900, rpm: float = R, window: float = WINDOW
+) -> Iterator[tuple[Child, str]]:
     """The fake (R over WINDOW, ``SEED`` contacts, segments sg_1..sg_8) and its URL."""
     child = Child(
         "-m", "benchmarks._fake",
-        "--rpm", str(R),
-        "--rpm-window", str(WINDOW),
+        "--rpm", str(rpm),
+        "--rpm-window", str(window),
         "--seed-contacts", str(SEED),
         "--seed-segments", "8",
         "--max-seconds", str(max_seconds),
@@ -775,6 +778,7 @@ def outage() -> None:
 
 N_POOL: Final = 3000
 POOL_ROUNDS: Final = 2
+POOL_REAL: Final = 60.0  # seconds of the run at the real 500/minute
 
 
 class _Unavailable(logging.Handler):
@@ -798,10 +802,12 @@ def _connections(url: str, stop: threading.Event, out: list[int]) -> None:
             out[0] = max(out[0], len(admin.client_list()) - 1)
 
 
-async def _pool_run(url: str, redis_url: str | None, lo: int) -> dict[str, float]:
+async def _pool_run(
+    url: str, redis_url: str | None, lo: int, rate: float = R, stop_after: float | None = None
+) -> dict[str, float]:
     import redis  # noqa: F401 - here, before the watcher's thread imports it
 
-    rate_limit = RateLimit(per_minute=R, redis_url=redis_url)
+    rate_limit = RateLimit(per_minute=rate, redis_url=redis_url)
     handler = _Unavailable()
     logger = logging.getLogger("invent_async")
     logger.addHandler(handler)
@@ -816,20 +822,24 @@ async def _pool_run(url: str, redis_url: str | None, lo: int) -> dict[str, float
         async with AsyncInventClient(API_KEY, base_url=url, rate_limit=rate_limit) as client:
             watcher = asyncio.create_task(_watch_fallback(client, transitions))
             start = time.monotonic()
-            outcomes = await asyncio.gather(
-                *(client.contacts.get(f"ct_{lo + k}") for k in range(N_POOL)),
-                return_exceptions=True,
-            )
+            calls = [
+                asyncio.ensure_future(client.contacts.get(f"ct_{lo + k}")) for k in range(N_POOL)
+            ]
+            await asyncio.wait(calls, timeout=stop_after)
             elapsed = time.monotonic() - start
+            for call in calls:
+                call.cancel()  # past stop_after: the calls still waiting
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
             watcher.cancel()
     finally:
         stop.set()
         if watch is not None:
             watch.join(10)
         logger.removeHandler(handler)
-    failed = sum(isinstance(o, BaseException) for o in outcomes)
+    failed = sum(isinstance(o, Exception) for o in outcomes)
+    done = sum(not isinstance(o, BaseException) for o in outcomes)
     return {
-        "rate": (N_POOL - failed) / elapsed / PER_SECOND,
+        "rate": done / elapsed / (rate / 60),
         "failed": failed,
         "connections": most[0],
         "fallbacks": sum(1 for _, down in transitions if down),
@@ -862,6 +872,19 @@ def pool() -> None:
         f"in_process_rate_vs_R={_spread([r['rate'] for r in local], 3)} (target >= 0.95) "
         f"share_429={max(r['share_429'] for r in on_redis):.4f} "
         f"failed={sum(r['failed'] for r in on_redis)} at R={R:.0f}/min ({rounds} rounds)",
+        flush=True,
+    )
+    if quick():
+        return
+    # the same 3,000 calls at the real 500/minute (60 s window), for the first POOL_REAL s
+    with fake_server(rpm=500, window=60) as (fake, url), valkey_server() as vk:
+        run = asyncio.run(_pool_run(url, vk.url, 1, rate=500, stop_after=POOL_REAL))
+        run["share_429"] = share_429(dump(fake))
+    print(
+        f"RESULT fleet_pool_500 calls={N_POOL} first_s={POOL_REAL:.0f} "
+        f"connections_max={run['connections']} fallbacks={run['fallbacks']} "
+        f"unavailable_lines={run['unavailable']} rate_vs_limit={run['rate']:.3f} "
+        f"share_429={run['share_429']:.4f} failed={run['failed']} at 500/min",
         flush=True,
     )
 
