@@ -29,8 +29,8 @@ itself at its share of the rate: ``fallback_share`` when the limit sets one, els
 members of the latest answer (:data:`UNKNOWN_SHARE` before any), in an admission built from
 an explicit :class:`~invent_async._pacing.Pacing` (that rate, the burst and the lanes,
 nothing else), says so once on the ``invent_async`` logger, and asks the server again (one
-request at a time) every :data:`RETRY_REDIS` seconds; the first answer brings it back, said once too.
-A call never fails because Redis is down. Back on the server, the process keeps within its
+request at a time) every :data:`RETRY_REDIS` seconds; the first answer brings it back, said
+once too. A call never fails because Redis is down. Back on the server, the process keeps within its
 fallback share as well for :data:`PROBATION` seconds (a request still waiting in the fallback
 then goes on with the shared budget alone, not at the fallback's pace until its queue
 drains): the budget on a server that restarted is empty, and the processes still on their
@@ -200,6 +200,7 @@ class FleetGovernor:
         # while the server does not answer: this process's share of the rate, nothing else
         self._share = self._fallback_share()
         self._fallback = self._fallback_admission(self._share)
+        self._fallback_for = (self._share, self._pacing)  # what the fallback was built for
         self._lock = threading.Lock()
         self._budgets: dict[asyncio.AbstractEventLoop, _LoopBudget] = {}
         self._down = False  # the server did not answer the latest try
@@ -232,13 +233,19 @@ class FleetGovernor:
     def rate_per_minute(self) -> float:
         """The pacing rate now: the shared one, or this process's share while Redis is down."""
         if self._down:
-            return self._rate * self._share
+            return self._fallback.rate_per_minute or 0.0
         return self._rate
 
     @property
     def members(self) -> int:
         """The budget's live members (processes) at the server's latest answer (0: none yet)."""
         return self._members
+
+    @property
+    def members_on_host(self) -> int:
+        """Of :attr:`members`, the ones on this host (members are named ``host/pid``): for a
+        share of "this host's processes / the fleet's" when a host budget is the fallback."""
+        return self._host_members
 
     @property
     def fallback_share(self) -> float:
@@ -442,9 +449,12 @@ class FleetGovernor:
             now = self._clock()
             self._retry_at = now + RETRY_REDIS
             share = self._fallback_share()
-            if first and share != self._share and now >= self._probation_end:
-                # nobody waits in the fallback: pace it at the share of the members seen
+            wanted = (share, self._pacing)
+            if first and wanted != self._fallback_for and now >= self._probation_end:
+                # nobody waits in the fallback: pace it at the share of the members seen (and
+                # the settings joined)
                 self._share, self._fallback = share, self._fallback_admission(share)
+                self._fallback_for = wanted
         if first:
             log.warning(
                 "the shared rate budget's Redis server (%s, timeout %gs) is unavailable (%s): "
@@ -453,7 +463,7 @@ class FleetGovernor:
                 redact_url(self._url),
                 self._config.redis_timeout,
                 error,
-                self._rate * self._share,
+                self.rate_per_minute,
                 self._share,
                 self._share_source(),
             )

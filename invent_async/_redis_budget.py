@@ -501,6 +501,8 @@ class RedisBudget:
         self._idle_close = idle_close
         self._last_use = 0.0
         self._running = 0  # operations on their way
+        self._quiet: asyncio.Event | None = None  # set when none is (made by the first)
+        self._timeout = timeout
         self._idle_timer: asyncio.TimerHandle | None = None
         self._closing_idle: asyncio.Task[None] | None = None
         self.batches = 0
@@ -513,7 +515,10 @@ class RedisBudget:
         import redis.exceptions
 
         loop = asyncio.get_running_loop()
+        if self._quiet is None:
+            self._quiet = asyncio.Event()
         self._running += 1
+        self._quiet.clear()
         try:
             return list(await self._scripts[script](keys=self._keys, args=args))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
@@ -526,6 +531,8 @@ class RedisBudget:
             )
         finally:
             self._running -= 1
+            if not self._running:
+                self._quiet.set()
             self._last_use = loop.time()
             if self._idle_timer is None:
                 self._idle_timer = loop.call_later(self._idle_close, self._idle, loop)
@@ -592,16 +599,18 @@ class RedisBudget:
                 continue
             try:
                 answers = await self._send_batch([admission for admission, _ in batch])
-            except (RedisUnavailableError, BudgetSettingsError) as exc:
-                for _, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_exception(copy.copy(exc))
-                continue
-            except BaseException:  # cancelled (aclose): the waiters are told so
+            except asyncio.CancelledError:  # aclose: the waiters are told so
                 for _, waiter in batch + self._pending:
                     waiter.cancel()
                 self._pending.clear()
                 raise
+            except Exception as exc:  # each waiter raises an error of its own
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(
+                            copy.copy(exc) if isinstance(exc, InventError) else exc
+                        )
+                continue
             for (_, waiter), answer in zip(batch, answers, strict=True):
                 if not waiter.done():
                     waiter.set_result(answer)
@@ -695,6 +704,9 @@ class RedisBudget:
             self._idle_timer = None
         if self._closing_idle is not None and not self._closing_idle.done():
             await asyncio.wait((self._closing_idle,))
+        if self._running and self._quiet is not None:  # a cool-down on its way, say
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), 4 * self._timeout)
         if self._joined:
             with contextlib.suppress(RedisUnavailableError):
                 await self.leave()

@@ -636,3 +636,26 @@ async def test_idle_connections_close_and_open_again_when_needed(redis_url: str)
         await budget.aclose()
     assert 1 <= used <= MAX_CONNECTIONS
     assert again.admitted
+
+
+async def test_a_joiner_falls_back_to_its_share_of_the_joined_limit(
+    own_valkey: ValkeyServer,
+) -> None:
+    """A process that joined a budget at 1,200/minute paces its fallback at its share of
+    1,200 (4 members: 0.25, the share it would have taken before any answer), not of the
+    limit it stood in with before its first answer."""
+    url = f"redis://127.0.0.1:{own_valkey.port}/0"
+    name = "default@joiner:443"
+    joiner = FleetGovernor(RateLimit(per_minute=None, redis_url=url, redis_timeout=0.5), name=name)
+    try:
+        with members(url, name, {"per_minute": 1200.0, "burst": 1}, 3):  # the app's processes
+            await admit(joiner)
+            members_seen = joiner.members
+            own_valkey.terminate()
+            await admit(joiner)
+            stats = joiner.stats()
+    finally:
+        await joiner.aclose()
+    assert members_seen == 4
+    assert stats.fallback
+    assert stats.rate_per_minute == pytest.approx(1200 * (1 - HEADROOM) / 4)
