@@ -65,6 +65,13 @@ long: that is back-pressure, not an outage). The admissions of a loop go in one 
 time, so they use one; cool-downs, reopens, the stats and a leave use the others."""
 MAX_BATCH: Final = 256
 """Most admissions in one script call (the server runs a script alone: ~2 ms for a full one)."""
+LATE: Final = 2.0
+LATE_TRIES: Final = 3
+"""A command whose timeout fired more than ``LATE`` times ``timeout`` after it was sent was
+held up by this process's own event loop (busy with thousands of calls starting at once,
+say), not (for all it knows) by the server, whose answer may be waiting unread: it is sent
+again, up to ``LATE_TRIES`` times in all, before the server counts as unreachable. An
+admission sent twice may book a slot that goes unused (never one too many)."""
 IDLE_CLOSE: Final = 60.0
 """Seconds without an operation after which a budget closes its idle connections (the next
 operation opens one again)."""
@@ -520,15 +527,26 @@ class RedisBudget:
         self._running += 1
         self._quiet.clear()
         try:
-            return list(await self._scripts[script](keys=self._keys, args=args))
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-            error = RedisUnavailableError(
-                f"the rate budget's server did not answer: {type(exc).__name__}"
-            )
-        except redis.exceptions.RedisError as exc:  # out of memory, read-only replica, ACL...
-            error = RedisUnavailableError(
-                f"the rate budget's server refused the operation: {type(exc).__name__}"
-            )
+            for attempt in range(1, LATE_TRIES + 1):
+                started = loop.time()
+                try:
+                    return list(await self._scripts[script](keys=self._keys, args=args))
+                except redis.exceptions.TimeoutError as exc:
+                    late = loop.time() - started > LATE * self._timeout
+                    if late and attempt < LATE_TRIES:
+                        continue  # the loop was busy when the answer came: ask again
+                    error = RedisUnavailableError(
+                        f"the rate budget's server did not answer: {type(exc).__name__}"
+                    )
+                except (redis.exceptions.ConnectionError, OSError) as exc:
+                    error = RedisUnavailableError(
+                        f"the rate budget's server did not answer: {type(exc).__name__}"
+                    )
+                except redis.exceptions.RedisError as exc:  # out of memory, read-only, ACL...
+                    error = RedisUnavailableError(
+                        f"the rate budget's server refused the operation: {type(exc).__name__}"
+                    )
+                break
         finally:
             self._running -= 1
             if not self._running:
