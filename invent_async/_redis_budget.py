@@ -504,6 +504,7 @@ class RedisBudget:
         }
         self._pending: list[tuple[tuple[int, ...], asyncio.Future[Reservation]]] = []
         self._sender: asyncio.Task[None] | None = None
+        self._busy = False  # a batch is on its way (sent by a caller, or by the sender task)
         self._joined = False
         self._idle_close = idle_close
         self._last_use = 0.0
@@ -600,16 +601,34 @@ class RedisBudget:
         return await self._admit((1, _limit(max_wait), int(bulk), slot, reservation.epoch))
 
     async def _admit(self, admission: tuple[int, ...]) -> Reservation:
-        """Queue ``admission`` for the next batch; its answer."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Reservation] = loop.create_future()
-        self._pending.append((admission, answer))
-        if self._sender is None or self._sender.done():
-            self._sender = loop.create_task(self._send())
-        return await answer
+        """``admission``'s answer: sent at once, by this caller, when no batch is on its way;
+        else in the next batch (sent by a task once this one is back)."""
+        if not self._busy:
+            self._busy = True
+            try:
+                [answer] = await self._send_batch([admission])
+            finally:
+                self._busy = False
+                self._send_pending()
+            return answer
+        waiter: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
+        self._pending.append((admission, waiter))
+        return await waiter
+
+    def _send_pending(self) -> None:
+        """Start the task sending the admissions that queued meanwhile, if any."""
+        if self._pending and not self._busy:
+            self._busy = True
+            self._sender = asyncio.get_running_loop().create_task(self._send())
 
     async def _send(self) -> None:
         """Send the queued admissions, one batch after the other, until none is left."""
+        try:
+            await self._send_all()
+        finally:
+            self._busy = False
+
+    async def _send_all(self) -> None:
         while self._pending:
             batch = [item for item in self._pending[:MAX_BATCH] if not item[1].done()]
             del self._pending[:MAX_BATCH]
