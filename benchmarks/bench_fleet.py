@@ -39,6 +39,20 @@ Parts (``python -m benchmarks.bench_fleet [part ...]``, ``nox -s bench -- fleet 
    outage, the accepted rate during it (each process falls back to ``fallback_share=0.25``),
    the time from the restart until every process is back on the shared budget, and until the
    first 1 s window (after that) whose accepted rate is within 5% of R.
+6. ``pool``: 3,000 calls at once on one client (one process) on a Redis budget of R: the
+   most connections the server saw from it (``CLIENT LIST``, every 5 ms), the times its
+   governor fell back and the "unavailable" lines it logged, and the accepted rate / R; next
+   to the same 3,000 calls on the in-process governor (no Redis), interleaved. Targets: <= 4
+   connections, 0 fallbacks, 0 "unavailable", rate >= 0.95 R. Measured at R (12x the real
+   limit), and once at the real 500/minute (a fake with a 60 s window) for the first 60 s
+   only (the 3,000 calls would take six minutes): there the load on the pool is the waiting
+   calls' checks (one every ``RECHECK`` seconds each), the same at any rate.
+7. ``down8``: 8 processes on one Redis budget; the server is SIGKILLed 5 s into the job and
+   stays down for 10 s. The accepted rate / R while it is down (from 1 s after the kill),
+   the requests sent / R and the 429 share then, with the default fallback share (1 / the
+   live members: 1/8 each) and with the old default ``fallback_share=0.25`` (8 x 0.25 = 2 R
+   asked), interleaved rounds.
+   Target: <= 1.0 R and no 429 with the default.
 """
 
 from __future__ import annotations
@@ -65,7 +79,7 @@ from benchmarks._interleave import quick
 from invent_async import AsyncInventClient, InventError, RateLimit, RawResponse, TransportRequest
 from invent_async._fleet import FleetGovernor
 from invent_async._ratelimit import RateGovernor
-from invent_async._redis_budget import RedisBudget
+from invent_async._redis_budget import MAX_CONNECTIONS, RedisBudget
 from invent_async._transport import AiohttpTransport
 
 R: Final = 6000.0
@@ -690,8 +704,9 @@ def cost() -> None:
     print(f"RESULT fleet_cost_fleet_vs_local_wall ratio={fleet / local:.1f}", flush=True)
 
 
-def _spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} [{min(values):.1f}-{max(values):.1f}]"
+def _spread(values: list[float], digits: int = 1) -> str:
+    median, low, high = statistics.median(values), min(values), max(values)
+    return f"{median:.{digits}f} [{low:.{digits}f}-{high:.{digits}f}]"
 
 
 # --------------------------------------------------------------------------- outage
@@ -789,6 +804,187 @@ def outage() -> None:
     )
 
 
+# --------------------------------------------------------------------------- pool
+
+N_POOL: Final = 3000
+POOL_ROUNDS: Final = 2
+POOL_REAL: Final = 60.0  # seconds of the run at the real 500/minute
+
+
+class _Unavailable(logging.Handler):
+    """Counts the governor's "unavailable" warnings."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "unavailable" in record.getMessage():
+            self.count += 1
+
+
+def _connections(url: str, stop: threading.Event, out: list[int]) -> None:
+    """The most client connections the server had (every 5 ms), this watcher's left out."""
+    import redis  # loaded already (redis-py's imports are not thread-safe)
+
+    with redis.Redis.from_url(url, socket_timeout=5) as admin:
+        while not stop.wait(0.005):
+            out[0] = max(out[0], len(admin.client_list()) - 1)
+
+
+async def _pool_run(
+    url: str, redis_url: str | None, lo: int, rate: float = R, stop_after: float | None = None
+) -> dict[str, float]:
+    import redis  # noqa: F401 - here, before the watcher's thread imports it
+
+    rate_limit = RateLimit(per_minute=rate, redis_url=redis_url)
+    handler = _Unavailable()
+    logger = logging.getLogger("invent_async")
+    logger.addHandler(handler)
+    most = [0]
+    stop = threading.Event()
+    watch = None
+    if redis_url is not None:
+        watch = threading.Thread(target=_connections, args=(redis_url, stop, most), daemon=True)
+        watch.start()
+    transitions: list[tuple[float, bool]] = []
+    try:
+        async with AsyncInventClient(API_KEY, base_url=url, rate_limit=rate_limit) as client:
+            watcher = asyncio.create_task(_watch_fallback(client, transitions))
+            start = time.monotonic()
+            calls = [
+                asyncio.ensure_future(client.contacts.get(f"ct_{lo + k}")) for k in range(N_POOL)
+            ]
+            await asyncio.wait(calls, timeout=stop_after)
+            elapsed = time.monotonic() - start
+            for call in calls:
+                call.cancel()  # past stop_after: the calls still waiting
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            watcher.cancel()
+    finally:
+        stop.set()
+        if watch is not None:
+            watch.join(10)
+        logger.removeHandler(handler)
+    failed = sum(isinstance(o, Exception) for o in outcomes)
+    done = sum(not isinstance(o, BaseException) for o in outcomes)
+    return {
+        "rate": done / elapsed / (rate / 60),
+        "failed": failed,
+        "connections": most[0],
+        "fallbacks": sum(1 for _, down in transitions if down),
+        "unavailable": handler.count,
+    }
+
+
+def pool() -> None:
+    """Part 6: 3,000 calls at once on one client, on Redis and in the process."""
+    rounds = 1 if quick() else POOL_ROUNDS
+    figures: dict[str, list[dict[str, float]]] = {"redis": [], "local": []}
+    with fake_server() as (fake, url), valkey_server() as vk:
+        for rnd in range(rounds):
+            order = ("redis", "local") if rnd % 2 == 0 else ("local", "redis")
+            for where in order:
+                reset(fake)
+                lo = 1 + (2 * rnd + (where == "local")) * N_POOL % (SEED - N_POOL)
+                run = asyncio.run(_pool_run(url, vk.url if where == "redis" else None, lo))
+                seen = dump(fake)
+                run["share_429"] = share_429(seen)
+                figures[where].append(run)
+                print(f"pool round {rnd + 1} {where}: {run}", flush=True)
+    on_redis, local = figures["redis"], figures["local"]
+    print(
+        f"RESULT fleet_pool calls={N_POOL} "
+        f"connections_max={max(r['connections'] for r in on_redis)} "
+        f"(target <= {MAX_CONNECTIONS}) fallbacks={sum(r['fallbacks'] for r in on_redis)} "
+        f"unavailable_lines={sum(r['unavailable'] for r in on_redis)} (targets 0) "
+        f"rate_vs_R={_spread([r['rate'] for r in on_redis], 3)} "
+        f"in_process_rate_vs_R={_spread([r['rate'] for r in local], 3)} (target >= 0.95) "
+        f"share_429={max(r['share_429'] for r in on_redis):.4f} "
+        f"failed={sum(r['failed'] for r in on_redis)} at R={R:.0f}/min ({rounds} rounds)",
+        flush=True,
+    )
+    if quick():
+        return
+    # the same 3,000 calls at the real 500/minute (60 s window), for the first POOL_REAL s
+    with fake_server(rpm=500, window=60) as (fake, url), valkey_server() as vk:
+        run = asyncio.run(_pool_run(url, vk.url, 1, rate=500, stop_after=POOL_REAL))
+        run["share_429"] = share_429(dump(fake))
+    print(
+        f"RESULT fleet_pool_500 calls={N_POOL} first_s={POOL_REAL:.0f} "
+        f"connections_max={run['connections']} fallbacks={run['fallbacks']} "
+        f"unavailable_lines={run['unavailable']} rate_vs_limit={run['rate']:.3f} "
+        f"share_429={run['share_429']:.4f} failed={run['failed']} at 500/min",
+        flush=True,
+    )
+
+
+# --------------------------------------------------------------------------- down8
+
+DOWN_PROCESSES: Final = 8
+DOWN_WARM: Final = 5.0
+DOWN_FOR: Final = 10.0
+DOWN_ROUNDS: Final = 2
+
+
+def _down_run(fake: Child, url: str, share: float | None, rnd: int) -> dict[str, float]:
+    with valkey_server() as vk:
+        fleet = limit(redis_url=vk.url, budget=f"down{rnd}", redis_timeout=0.25)
+        if share is not None:
+            fleet["fallback_share"] = share
+        specs: list[dict[str, Any]] = [
+            {"url": url, "segment": "sg_7", "limit": fleet, "bulk": [{"range": r}]}
+            for r in split(SEED, DOWN_PROCESSES)
+        ]
+        for spec in specs:
+            spec["bulk_for"] = DOWN_WARM + DOWN_FOR
+        moments: dict[str, float] = {}
+
+        def kill(start_at: float) -> None:
+            time.sleep(max(0.0, start_at + DOWN_WARM - time.monotonic()))
+            moments["kill"] = vk.kill()
+
+        reset(fake)
+        results = run_workers(specs, during=kill)
+        seen = dump(fake)
+    since, until = moments["kill"] + 1.0, moments["kill"] + DOWN_FOR
+    during = [(t, s) for t, s, _ in seen["requests"] if since <= t < until]
+    accepted = sum(1 for _, s in during if 200 <= s < 300)
+    return {
+        "rate": accepted / (until - since) / PER_SECOND,
+        "sent": len(during) / (until - since) / PER_SECOND,
+        "share_429": sum(1 for _, s in during if s == 429) / max(1, len(during)),
+        "fallen_back": sum(1 for r in results if any(d for _, d in r["transitions"])),
+    }
+
+
+def down8() -> None:
+    """Part 7: 8 processes while Redis is down: share 1/members vs the old 0.25."""
+    rounds = 1 if quick() else DOWN_ROUNDS
+    variants: dict[str, float | None] = {"members": None, "old_0.25": 0.25}
+    figures: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
+    with fake_server() as (fake, url):
+        for rnd in range(rounds):
+            order = list(variants) if rnd % 2 == 0 else list(variants)[::-1]
+            for name in order:
+                run = _down_run(fake, url, variants[name], rnd)
+                figures[name].append(run)
+                print(f"down8 round {rnd + 1} {name}: {run}", flush=True)
+    members, old = figures["members"], figures["old_0.25"]
+    print(
+        f"RESULT fleet_down8 processes={DOWN_PROCESSES} "
+        f"rate_vs_R_share_1_over_members={_spread([r['rate'] for r in members], 3)} "
+        f"sent_vs_R={_spread([r['sent'] for r in members], 3)} "
+        f"share_429={max(r['share_429'] for r in members):.4f} (targets <= 1.0, 0) "
+        f"rate_vs_R_share_0.25={_spread([r['rate'] for r in old], 3)} "
+        f"sent_vs_R={_spread([r['sent'] for r in old], 3)} "
+        f"share_429={max(r['share_429'] for r in old):.4f} "
+        f"fallen_back={min(r['fallen_back'] for r in members)}/{DOWN_PROCESSES} "
+        f"at R={R:.0f}/min ({rounds} rounds)",
+        flush=True,
+    )
+
+
 # --------------------------------------------------------------------------- main
 
 PARTS: Final = {
@@ -798,6 +994,8 @@ PARTS: Final = {
     "lanes_real": lanes_real,
     "cost": cost,
     "outage": outage,
+    "pool": pool,
+    "down8": down8,
 }
 
 

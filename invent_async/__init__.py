@@ -19,6 +19,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetSettingsError,
     ClientClosedError,
     ClientStateError,
     ConflictError,
@@ -133,6 +134,7 @@ __all__ = [
     "SegmentSyncAbortedError",
     "JournalError",
     "RedisUnavailableError",
+    "BudgetSettingsError",
     "retry_after_header",
 ]
 __all__ += _models.__all__  # models

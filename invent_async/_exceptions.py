@@ -18,7 +18,9 @@
     ├── ResponseValidationError          a 2xx body that does not match the model
     ├── ResponseTooLargeError            a 2xx body larger than ``max_response_bytes``
     ├── BulkAbortedError                 a bulk job stopped early (defined in ``_jobs.results``)
-    └── JournalError                     a bulk job's journal cannot be used (``_jobs.journal``)
+    ├── JournalError                     a bulk job's journal cannot be used (``_jobs.journal``)
+    └── BudgetSettingsError              a shared budget on Redis holds other settings (also a
+                                         ValueError)
 
 Messages name the HTTP method and the URL *path*; they never contain the API key, the host's
 credentials or request headers (a key that a server or proxy echoes back in a response is
@@ -47,6 +49,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetSettingsError",
     "ClientClosedError",
     "ClientStateError",
     "ConflictError",
@@ -261,6 +264,29 @@ class ResponseValidationError(InventError):
         self.method = method
         self.path = path
         self.type_name = type_name
+
+
+class BudgetSettingsError(InventError, ValueError):
+    """A rate budget shared on a Redis server holds other settings than this process asks
+    for, or (joining it with ``RateLimit(per_minute=None, redis_url=...)``) holds none.
+
+    A configuration error, raised by the call that first asks the server (nothing is booked
+    for it), and by every later one; never retried and never taken for an outage. The
+    settings are stored by the first process of the budget and kept while any process uses
+    it (see ``docs/many-workers.md``).
+
+    Attributes:
+        budget: The budget's name on the server (``budget@host:port``).
+        stored: The settings the server holds (``per_minute=600.0 burst=1 ...``), or None
+            when it holds none.
+        asked: The settings this process asks for, or None when it joins.
+    """
+
+    def __init__(self, message: str, *, budget: str, stored: str | None, asked: str | None) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.stored = stored
+        self.asked = asked
 
 
 def retry_after_header(error: BaseException) -> str | None:

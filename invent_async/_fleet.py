@@ -19,12 +19,18 @@ times: the process maps them to its monotonic clock by the difference to the ser
 ``now`` in the same answer, so a host whose clock is off (or runs fast) gets no more than
 its share: the check before sending is done on the server's clock.
 
+Every answer also says how many processes use the budget now (its live members, see
+``_redis_budget``); a process that asks for other settings than the ones stored with the
+budget gets :class:`~invent_async.BudgetSettingsError` (no fallback: it is no outage), and
+one built with ``per_minute=None`` takes the stored ones from its first answer.
+
 When the server does not answer within ``redis_timeout`` the process falls back to pacing
-itself at ``fallback_share`` of the rate (an admission built from an explicit
-:class:`~invent_async._pacing.Pacing`: that rate, the burst and the lanes, nothing else),
-says so once on the ``invent_async`` logger, and asks the server again (one request at a
-time) every :data:`RETRY_REDIS` seconds; the first answer brings it back, said once too.
-A call never fails because Redis is down. Back on the server, the process keeps within its
+itself at its share of the rate: ``fallback_share`` when the limit sets one, else 1 / the
+members of the latest answer (:data:`UNKNOWN_SHARE` before any), in an admission built from
+an explicit :class:`~invent_async._pacing.Pacing` (that rate, the burst and the lanes,
+nothing else), says so once on the ``invent_async`` logger, and asks the server again (one
+request at a time) every :data:`RETRY_REDIS` seconds; the first answer brings it back, said
+once too. A call never fails because Redis is down. Back on the server, the process keeps within its
 fallback share as well for :data:`PROBATION` seconds (a request still waiting in the fallback
 then goes on with the shared budget alone, not at the fallback's pace until its queue
 drains): the budget on a server that restarted is empty, and the processes still on their
@@ -55,6 +61,7 @@ from ._cooldown import CooldownRule
 from ._governor import Ticket, wake_futures
 from ._limits import (
     BULK,
+    DEFAULT_PER_MINUTE,
     INTERACTIVE,
     FleetStats,
     GovernorDeadlineExceeded,
@@ -66,7 +73,15 @@ from ._pacing import Pacing
 from ._redis_budget import RedisBudget, RedisUnavailableError, Reservation, Verdict
 from ._secret import redact_url
 
-__all__ = ["PROBATION", "RECHECK", "RETRY_REDIS", "FleetGovernor"]
+__all__ = [
+    "PROBATION",
+    "RECHECK",
+    "RETRY_REDIS",
+    "UNKNOWN_SHARE",
+    "FleetGovernor",
+    "describe_settings",
+    "parse_settings",
+]
 
 log = logging.getLogger("invent_async")
 
@@ -78,6 +93,34 @@ PROBATION: Final = 3.0
 """Seconds after the server answers again during which the process still paces itself at its
 fallback share too: by then every other process on its fallback has tried the server again
 (:data:`RETRY_REDIS`) and waited for its first shared slot."""
+UNKNOWN_SHARE: Final = 0.25
+"""The fallback share of a process that never heard from the server how many members the
+budget has (and whose limit sets no ``fallback_share``)."""
+
+
+def describe_settings(config: RateLimit) -> str:
+    """The settings of ``config`` the budget stores and every process must share, as text:
+    ``per_minute=600.0 burst=5 interactive_share=0.2 headroom=0.02``."""
+    assert config.per_minute is not None  # a joiner stores nothing
+    return (
+        f"per_minute={float(config.per_minute)!r} burst={config.burst} "
+        f"interactive_share={float(config.interactive_share)!r} "
+        f"headroom={float(config.headroom)!r}"
+    )
+
+
+def parse_settings(text: str) -> tuple[Pacing, float] | None:
+    """The pacing and headroom of :func:`describe_settings`'s ``text`` (None: not its form)."""
+    pairs = dict(part.partition("=")[::2] for part in text.split())
+    try:
+        pacing = Pacing(
+            per_minute=float(pairs["per_minute"]),
+            burst=int(pairs["burst"]),
+            interactive_share=float(pairs["interactive_share"]),
+        )
+        return pacing, float(pairs["headroom"])
+    except (KeyError, ValueError):
+        return None
 
 
 _ROUNDING: Final = 0.001
@@ -122,8 +165,8 @@ class FleetGovernor:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        if config.redis_url is None or config.per_minute is None:
-            raise ValueError("a fleet governor needs RateLimit(redis_url=..., per_minute=...)")
+        if config.redis_url is None:
+            raise ValueError("a fleet governor needs RateLimit(redis_url=...)")
         if importlib.util.find_spec("redis") is None:
             raise ImportError(
                 "a rate budget on Redis (RateLimit(redis_url=...) or INVENT_REDIS_URL) needs "
@@ -139,7 +182,18 @@ class FleetGovernor:
         self._name = name
         self._clock = clock
         self._sleep = sleep
-        self._rate = config.per_minute * (1 - config.headroom)
+        # what the budget stores and checks (None: join the stored settings, learnt from
+        # the first answer; until then, the API's limit stands in for the fallback's rate)
+        self._asked = describe_settings(config) if config.per_minute is not None else None
+        self._pacing = Pacing(
+            per_minute=config.per_minute or DEFAULT_PER_MINUTE,
+            burst=config.burst,
+            interactive_share=config.interactive_share,
+        )
+        self._headroom = config.headroom
+        self._rate = self._pacing.per_minute * (1 - config.headroom)
+        self._members = 0  # the budget's live members at the latest answer (0: none yet)
+        self._host_members = 0  # of those, on this host
         # in the process: the cap, this process's gate and probe; no pacing
         self._local = Admission(
             pacing=None,
@@ -150,18 +204,9 @@ class FleetGovernor:
             sleep=sleep,
         )
         # while the server does not answer: this process's share of the rate, nothing else
-        self._fallback = Admission(
-            pacing=Pacing(
-                per_minute=config.per_minute * config.fallback_share * (1 - config.headroom),
-                burst=config.burst,
-                interactive_share=config.interactive_share,
-            ),
-            max_in_flight=None,
-            interactive_first=False,
-            cooldown=CooldownRule(),  # never closed: the 429s go to the gate above
-            clock=clock,
-            sleep=sleep,
-        )
+        self._share = self._fallback_share()
+        self._fallback = self._fallback_admission(self._share)
+        self._fallback_for = (self._share, self._pacing)  # what the fallback was built for
         self._lock = threading.Lock()
         self._budgets: dict[asyncio.AbstractEventLoop, _LoopBudget] = {}
         self._down = False  # the server did not answer the latest try
@@ -181,6 +226,7 @@ class FleetGovernor:
         self._fallbacks = 0
         self._rebooked = 0  # slots the server booked again (Verdict.REBOOKED)
         self._given_back = 0  # slots given back to the server (not sent after all)
+        self._joined: str | None = None  # the stored settings this process joined
 
     def __repr__(self) -> str:
         return f"<FleetGovernor {self._name!r} on {redact_url(self._url)}>"
@@ -194,8 +240,46 @@ class FleetGovernor:
     def rate_per_minute(self) -> float:
         """The pacing rate now: the shared one, or this process's share while Redis is down."""
         if self._down:
-            return self._rate * self._config.fallback_share
+            return self._fallback.rate_per_minute or 0.0
         return self._rate
+
+    @property
+    def members(self) -> int:
+        """The budget's live members (processes) at the server's latest answer (0: none yet)."""
+        return self._members
+
+    @property
+    def members_on_host(self) -> int:
+        """Of :attr:`members`, the ones on this host (members are named ``host/pid``): for a
+        share of "this host's processes / the fleet's" when a host budget is the fallback."""
+        return self._host_members
+
+    @property
+    def fallback_share(self) -> float:
+        """The share of the rate this process takes while Redis is down: ``fallback_share``
+        when the limit sets one, else 1 / the members seen at the latest answer
+        (:data:`UNKNOWN_SHARE` before any)."""
+        return self._fallback_share()
+
+    def _fallback_share(self) -> float:
+        if self._config.fallback_share is not None:
+            return self._config.fallback_share
+        if self._members <= 0:
+            return UNKNOWN_SHARE
+        return 1 / self._members
+
+    def _fallback_admission(self, share: float) -> Admission:
+        pacing = self._pacing
+        return Admission(
+            pacing=attrs.evolve(
+                pacing, per_minute=pacing.per_minute * share * (1 - self._headroom)
+            ),
+            max_in_flight=None,
+            interactive_first=False,
+            cooldown=CooldownRule(),  # never closed: the 429s go to the gate above
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
     @property
     def rebooked(self) -> int:
@@ -321,7 +405,7 @@ class FleetGovernor:
         bulk = lane == BULK
         asked = self._clock()
         answer = await budget.reserve(self._max_wait(deadline_at), bulk=bulk)
-        self._answered()
+        self._answered(budget)
         try:
             while True:
                 match answer.verdict:
@@ -353,6 +437,7 @@ class FleetGovernor:
                 asked = self._clock()
                 left = None if deadline_at is None else max(0.0, deadline_at - asked)
                 answer = await budget.check(answer, left, bulk=bulk)
+                self._learn(budget)
         except RedisUnavailableError:
             raise  # the server is not there to take it back
         except BaseException:
@@ -399,19 +484,49 @@ class FleetGovernor:
         with self._lock:
             first = not self._down
             self._down = True
-            self._retry_at = self._clock() + RETRY_REDIS
+            now = self._clock()
+            self._retry_at = now + RETRY_REDIS
+            share = self._fallback_share()
+            wanted = (share, self._pacing)
+            if first and wanted != self._fallback_for and now >= self._probation_end:
+                # nobody waits in the fallback: pace it at the share of the members seen (and
+                # the settings joined)
+                self._share, self._fallback = share, self._fallback_admission(share)
+                self._fallback_for = wanted
         if first:
             log.warning(
                 "the shared rate budget's Redis server (%s, timeout %gs) is unavailable (%s): "
-                "this process paces itself at %.0f/min (fallback_share %g) until it answers again",
+                "this process paces itself at %.0f/min (fallback share %.3g: %s) until it "
+                "answers again",
                 redact_url(self._url),
                 self._config.redis_timeout,
                 error,
-                self._rate * self._config.fallback_share,
-                self._config.fallback_share,
+                self.rate_per_minute,
+                self._share,
+                self._share_source(),
             )
 
-    def _answered(self) -> None:
+    def _share_source(self) -> str:
+        if self._config.fallback_share is not None:
+            return "fallback_share"
+        if self._members <= 0:
+            return "no member count seen yet"
+        return f"1 of {self._members} live members"
+
+    def _learn(self, budget: RedisBudget) -> None:
+        """What the server's answer says of the budget: its members, and (joining) the
+        settings stored with it."""
+        self._members, self._host_members = budget.members, budget.members_on_host
+        if self._asked is None and budget.settings and budget.settings != self._joined:
+            pacing = parse_settings(budget.settings)
+            if pacing is not None:
+                with self._lock:
+                    self._joined = budget.settings
+                    self._pacing, self._headroom = pacing
+                    self._rate = self._pacing.per_minute * (1 - self._headroom)
+
+    def _answered(self, budget: RedisBudget) -> None:
+        self._learn(budget)
         if not self._down:
             return
         with self._lock:
@@ -442,10 +557,11 @@ class FleetGovernor:
         budget = RedisBudget(
             self._url,
             name=self._name,
-            per_minute=self._rate,
+            per_minute=None if self._asked is None else self._rate,
             burst=cfg.burst,
             interactive_share=cfg.interactive_share,
             timeout=cfg.redis_timeout,
+            settings=self._asked,
         )
         watcher = _close_at_loop_shutdown(budget)
         with self._lock:

@@ -91,11 +91,16 @@ def _check_count(minimum: int, *, optional: bool = False) -> _Validator:
     return check
 
 
-def _check_fraction(*, one_allowed: bool) -> _Validator:
+def _check_fraction(*, one_allowed: bool, optional: bool = False) -> _Validator:
     def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if optional and value is None:
+            return
         if not _number(value) or not (value > 0 and (value <= 1 if one_allowed else value < 1)):
             interval = "(0, 1]" if one_allowed else "(0, 1)"
-            raise ValueError(f"{attribute.name} must be a number in {interval}, got {value!r}")
+            extra = " or None" if optional else ""
+            raise ValueError(
+                f"{attribute.name} must be a number in {interval}{extra}, got {value!r}"
+            )
 
     return check
 
@@ -146,7 +151,8 @@ class RateLimit:
     Attributes:
         per_minute: Requests per minute the governor lets through on average (the Invent API
             allows 500 per minute per IP). ``None`` or ``0`` disables pacing; the cap and the
-            429 cool-down still apply.
+            429 cool-down still apply. With ``redis_url``, ``None`` joins the budget's
+            settings stored on the server (a CLI job beside an app, say).
         burst: Requests that may go out at once after an idle period (the bucket's size).
             Any window of ``W`` seconds admits at most ``burst + W * per_minute / 60``.
         max_in_flight: Most requests sent and not yet answered at any time (None: no cap).
@@ -191,7 +197,11 @@ class RateLimit:
             0 puts every call in one queue, in arrival order.
         redis_url: A Redis or Valkey server holding the budget for every process that names
             the same server, API host and budget: the pacing, the 429 cool-down and fleet
-            stats are shared by every worker on every host (see ``_fleet``). Plain
+            stats are shared by every worker on every host (see ``_fleet``). The budget
+            stores its settings (``per_minute``, ``burst``, ``interactive_share``,
+            ``headroom``) while any process uses it: a process asking for others fails at
+            its first call with :class:`~invent_async.BudgetSettingsError`, and
+            ``per_minute=None`` joins the stored ones (that error when none are stored). Plain
             ``redis://`` only on loopback; ``rediss://`` (TLS) for a server elsewhere;
             ``unix:///path`` for a socket. None (the default): ``INVENT_REDIS_URL`` if it is
             set (and the limit is shared, paced and not adaptive), else the budget of this
@@ -202,8 +212,10 @@ class RateLimit:
             counts as unreachable, and the process paces itself at ``fallback_share`` of the
             rate until the server answers again. A call never fails because Redis is down.
         fallback_share: Share of ``per_minute`` a process uses on its own while the Redis
-            server is unreachable (default 0.25: four processes together stay at the
-            limit). Set it to ``1 / processes`` of your fleet.
+            server is unreachable. None (the default): ``INVENT_FALLBACK_SHARE`` if it is
+            set, else 1 / the budget's live members when the server last answered (every
+            process announces itself with each admission; 0.25 before any answer), so the
+            fleet together stays at the limit whatever its size.
     """
 
     per_minute: float | None = attrs.field(default=DEFAULT_PER_MINUTE, validator=_check_rate)
@@ -224,7 +236,9 @@ class RateLimit:
         default=None, validator=_check_redis_url, repr=redacted_url_repr
     )
     redis_timeout: float = attrs.field(default=DEFAULT_REDIS_TIMEOUT, validator=_check_seconds)
-    fallback_share: float = attrs.field(default=0.25, validator=_check_fraction(one_allowed=True))
+    fallback_share: float | None = attrs.field(
+        default=None, validator=_check_fraction(one_allowed=True, optional=True)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.redis_url is not None:
@@ -238,8 +252,11 @@ class RateLimit:
                     "adaptive=True guesses a rate shared with unknown others; with redis_url "
                     "the budget is shared exactly, so pass one or the other"
                 )
-            if not self.paced:
-                raise ValueError("redis_url shares a pacing rate: it needs per_minute")
+            if self.per_minute is not None and not self.paced:
+                raise ValueError(
+                    "redis_url shares a pacing rate: per_minute=0 cannot be shared (None joins "
+                    "the settings stored with the budget)"
+                )
             if any(char in self.budget for char in "{}"):
                 raise ValueError(
                     f"budget={self.budget!r}: a budget on Redis names its keys, which cannot "

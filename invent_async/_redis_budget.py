@@ -6,35 +6,54 @@ clock (``TIME``), so processes on hosts with skewed clocks still share one budge
 cool-down is a key of its own: one process's ``Retry-After`` holds back every process.
 
 Interactive calls may overtake booked bulk work up to a share of the rate (the lanes of
-``RateLimit.interactive_share``): see :data:`_RESERVE` and :data:`_CHECK`.
+``RateLimit.interactive_share``): see :data:`_SLOTS`.
+
+The budget's settings are stored with it, and every process of the fleet is a member with an
+expiry (its host and pid), renewed by its admissions: a process asking for other settings
+gets :class:`~invent_async.BudgetSettingsError`, one may join the stored settings, and the
+count of live members is known to each (the fleet's share of the rate while Redis is down).
+A process's admissions go to the server in batches, one script call at a time (see
+:data:`_ADMIT`), over a pool of :data:`MAX_CONNECTIONS` connections that waits when they
+are all busy and closes the idle ones after :data:`IDLE_CLOSE` seconds without an operation.
 
 This module is the primitive only: reserve a slot, check it right before sending, give back
-a slot that will not be used (:data:`_GIVE_BACK`), close the shared gate, read the stats.
-The fleet governor (``_fleet``) sleeps until a slot, checks it, and falls back to a local
-budget when the server does not answer. Needs the ``redis`` extra
-(redis-py's asyncio client), imported on first use.
+a slot that will not be used (:data:`_GIVE_BACK`), close the shared gate, read the stats,
+leave. The fleet governor (``_fleet``) sleeps until a slot, checks it, and falls back to a
+local budget when the server does not answer. Needs the ``redis`` extra (redis-py's asyncio
+client), imported on first use.
 
 Keys, for a budget ``name``: ``invent:{name}:next``, ``:gate``, ``:express``, ``:debt``,
-``:bulk``, ``:stats``, ``:epoch`` and ``:given`` (see :data:`_PRELUDE`); the braces make them
-one hash slot on a cluster. Each expires once it is in the past, so an idle budget leaves
+``:bulk``, ``:stats``, ``:epoch`` (see :data:`_PRELUDE`), ``:settings`` and ``:members`` (see
+:data:`_ADMIT`) and ``:given`` (see :data:`_GIVE_BACK`); the braces make them one hash slot on
+a cluster. Each expires once it is in the past (the settings and members :data:`MEMBER_TTL`
+after the latest admission, a ticket given back after ten minutes), so an idle budget leaves
 only its stats.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import copy
 import math
+import os
+import socket
 from enum import IntEnum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from ._exceptions import InventError
+from ._exceptions import BudgetSettingsError, InventError
 from ._limits import DEFAULT_REDIS_TIMEOUT, FleetStats
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     import redis.asyncio
 
 __all__ = [
+    "IDLE_CLOSE",
+    "MAX_BATCH",
+    "MAX_CONNECTIONS",
+    "MEMBER_TTL",
     "Gate",
     "RedisBudget",
     "RedisUnavailableError",
@@ -42,8 +61,25 @@ __all__ = [
     "Verdict",
 ]
 
-MAX_CONNECTIONS: Final = 32
-"""Connections per budget (per event loop); more requests at once wait for one."""
+MAX_CONNECTIONS: Final = 4
+"""Connections per budget (per event loop); more operations at once wait for one (however
+long: that is back-pressure, not an outage). The admissions of a loop go in one batch at a
+time, so they use one; cool-downs, reopens, the stats and a leave use the others."""
+MAX_BATCH: Final = 256
+"""Most admissions in one script call (the server runs a script alone: ~2 ms for a full one)."""
+LATE: Final = 2.0
+LATE_TRIES: Final = 3
+"""A command whose timeout fired more than ``LATE`` times ``timeout`` after it was sent was
+held up by this process's own event loop (busy with thousands of calls starting at once,
+say), not (for all it knows) by the server, whose answer may be waiting unread: it is sent
+again, up to ``LATE_TRIES`` times in all, before the server counts as unreachable. An
+admission sent twice may book a slot that goes unused (never one too many)."""
+IDLE_CLOSE: Final = 60.0
+"""Seconds without an operation after which a budget closes its idle connections (the next
+operation opens one again)."""
+MEMBER_TTL: Final = 60.0
+"""Seconds a process counts as a member of its budget after its latest admission (one that
+closes its client leaves at once)."""
 
 _PRELUDE: Final = """
 local REFUSED, GO, NOT_YET, REBOOKED = 0, 1, 2, 3
@@ -73,56 +109,71 @@ and the keys. KEYS: 1 ``next`` (the queue's next free slot), 2 ``gate`` (end of 
 cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (a sorted set
 of the slots express calls took, not yet given up by their bulk request), 5 ``bulk`` (the
 latest slot booked by bulk work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (bumped by
-each reopen: slots booked before it are booked again), 8 ``given`` (a sorted set of the
-tickets whose slot was given back, scored by when they are forgotten). Times are server
-microseconds.
+each reopen: slots booked before it are booked again), 8 ``settings`` and 9 ``members``
+(see :data:`_ADMIT`), 10 ``given`` (a sorted set of the tickets whose slot was given back,
+scored by when they are forgotten). Times are server microseconds.
 ``next`` lives ``tau`` longer than its value (until then it still holds the bucket back); the
 other keys expire once they are in the past, the stats a day after their last change, the
 epoch never."""
 
-_RESERVE: Final = (
-    _PRELUDE
-    + """
-local interval, tau, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local bulk, express = ARGV[4] == '1', tonumber(ARGV[5])
-local gate = num(KEYS[2])
-local queue = math.max(now - tau, num(KEYS[1]), gate)
-if not bulk and express > 0 and queue > now and num(KEYS[5]) > now then
-  local lane = math.max(now, num(KEYS[3]), gate)
-  local back = math.floor((queue - lane) / interval)
-  local slot = queue - back * interval
-  if slot <= now then
-    back = back - 1
-    slot = slot + interval
+_SLOTS: Final = """
+local function reserve(interval, tau, max_wait, bulk, express)
+  local gate = num(KEYS[2])
+  local queue = math.max(now - tau, num(KEYS[1]), gate)
+  if not bulk and express > 0 and queue > now and num(KEYS[5]) > now then
+    local lane = math.max(now, num(KEYS[3]), gate)
+    local back = math.floor((queue - lane) / interval)
+    local slot = queue - back * interval
+    if slot <= now then
+      back = back - 1
+      slot = slot + interval
+    end
+    if back >= 1 and slot <= num(KEYS[5]) then
+      if max_wait >= 0 and slot - now > max_wait then return {REFUSED, slot, now, gate, epoch()} end
+      put(KEYS[3], lane + express)
+      redis.call('ZADD', KEYS[4], slot, slot)
+      redis.call('PEXPIRE', KEYS[4], math.floor((queue - now) / 1000) + 1000)
+      count('acquired')
+      count('express')
+      return {due(slot), slot, now, gate, epoch()}
+    end
   end
-  if back >= 1 and slot <= num(KEYS[5]) then
-    if max_wait >= 0 and slot - now > max_wait then return {REFUSED, slot, now, gate, epoch()} end
-    put(KEYS[3], lane + express)
-    redis.call('ZADD', KEYS[4], slot, slot)
-    redis.call('PEXPIRE', KEYS[4], math.floor((queue - now) / 1000) + 1000)
-    count('acquired')
-    count('express')
-    return {due(slot), slot, now, gate, epoch()}
-  end
+  local ok, slot = book(interval, tau, max_wait, bulk, gate)
+  if not ok then return {REFUSED, slot, now, gate, epoch()} end
+  count('acquired')
+  return {due(slot), slot, now, gate, epoch()}
 end
-local ok, slot = book(interval, tau, max_wait, bulk, gate)
-if not ok then return {REFUSED, slot, now, gate, epoch()} end
-count('acquired')
-return {due(slot), slot, now, gate, epoch()}
+local function check(slot, interval, tau, max_wait, bulk, booked_in)
+  local gate = num(KEYS[2])
+  local again = gate > slot or epoch() ~= booked_in
+  if not again and bulk and now >= slot then
+    local taken = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', slot, 'LIMIT', 0, 1)
+    if taken[1] then
+      redis.call('ZREM', KEYS[4], taken[1])
+      again = true
+    end
+  end
+  if again then
+    local ok, booked = book(interval, tau, max_wait, bulk, gate)
+    if not ok then return {REFUSED, booked, now, gate, epoch()} end
+    return {REBOOKED, booked, now, gate, epoch()}
+  end
+  if now < slot then return {NOT_YET, slot, now, gate, booked_in} end
+  return {GO, slot, now, gate, booked_in}
+end
 """
-)
-"""GCRA: book ``slot = max(now - tau, next, gate_end)`` and move ``next`` one interval on.
+"""The two admissions, as Lua functions of :data:`_ADMIT` (times in server microseconds).
 
-ARGV: interval, tau (``(burst - 1) * interval``), the longest acceptable wait (negative:
-any), in microseconds; the lane (``1`` bulk, ``0`` interactive) and the interactive lane's
-interval (0: no lanes). While bulk bookings are queued ahead, an interactive request whose
-lane has a slot before the queue's end takes an express slot: the first booked slot (they
-run one interval apart up to the queue's end) at or after its lane's slot that is not due
-yet, noted in ``debt``. The bulk request booked there gives it up when it is due
-(:data:`_CHECK`) and books again at the queue's end, so the total stays the budget's and the
-express call goes no earlier than that slot allows. Returns ``{verdict, slot, now,
-gate_end, epoch}``: GO (the slot is due), NOT_YET (it is ahead: sleep, then :data:`_CHECK`),
-or REFUSED (it is past the wait asked for; nothing booked, nothing changed).
+``reserve``: GCRA: book ``slot = max(now - tau, next, gate_end)`` and move ``next`` one
+interval on, unless the slot is more than ``max_wait`` away (negative: any wait). While bulk
+bookings are queued ahead, an interactive request whose lane has a slot before the queue's
+end takes an express slot: the first booked slot (they run one interval apart up to the
+queue's end) at or after its lane's slot that is not due yet, noted in ``debt``. The bulk
+request booked there gives it up when it is due (``check``) and books again at the queue's
+end, so the total stays the budget's and the express call goes no earlier than that slot
+allows. ``express`` is the interactive lane's interval (0: no lanes). Returns ``{verdict,
+slot, now, gate_end, epoch}``: GO (the slot is due), NOT_YET (it is ahead: sleep, then
+``check``), or REFUSED (it is past the wait asked for; nothing booked, nothing changed).
 
 This is the express-lane rule of :meth:`invent_async._pacing.Schedule.overtakes` on the
 server's store, with these differences (``tests/test_lane_conformance.py`` runs the scenarios
@@ -134,40 +185,75 @@ in the process); and it may be a slot an interactive request booked, which that 
 not give up (only bulk requests read ``debt``): then two requests go at that slot, and until
 the bulk request that gives up one is due, that window holds one request more than the
 GCRA's ``burst + W * rate``.
+
+``check``: before a request that waited for its slot is sent (and every few seconds while it
+waits): may it go? Returns ``{verdict, slot, now, gate_end, epoch}``: GO; NOT_YET (the
+process's clock ran ahead of the server's, or it checks while it waits); REBOOKED at ``slot``
+(a cool-down closed over the slot; a reopen since it was booked (``booked_in``, the epoch);
+or, for bulk work that is due, an express call took this slot or one before it); REFUSED:
+that new slot is past the wait asked for (nothing booked).
 """
 
-_CHECK: Final = (
+_ADMIT: Final = (
     _PRELUDE
+    + _SLOTS
     + """
-local slot, interval, tau = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local max_wait, bulk, booked_in = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
-local gate = num(KEYS[2])
-local again = gate > slot or epoch() ~= booked_in
-if not again and bulk and now >= slot then
-  local taken = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', slot, 'LIMIT', 0, 1)
-  if taken[1] then
-    redis.call('ZREM', KEYS[4], taken[1])
-    again = true
+local asked, member, ttl, host = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[7]
+local stored = redis.call('HMGET', KEYS[8], 'settings', 'interval', 'tau', 'express')
+local interval, tau, express
+if stored[1] then
+  if asked ~= '' and asked ~= stored[1] then return {0, stored[1], 0, 0} end
+  interval, tau, express = tonumber(stored[2]), tonumber(stored[3]), tonumber(stored[4])
+elseif asked == '' then
+  return {0, '', 0, 0}
+else
+  interval, tau, express = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+  redis.call('HSET', KEYS[8], 'settings', asked, 'interval', ARGV[4], 'tau', ARGV[5],
+             'express', ARGV[6])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now)
+redis.call('ZADD', KEYS[9], now + ttl, member)
+redis.call('PEXPIRE', KEYS[9], math.floor(ttl / 1000) + 1000)
+redis.call('PEXPIRE', KEYS[8], math.floor(ttl / 1000) + 1000)
+local members = redis.call('ZRANGE', KEYS[9], 0, -1)
+local here = 0
+for _, m in ipairs(members) do
+  if string.sub(m, 1, #host) == host then here = here + 1 end
+end
+local out = {1, stored[1] or asked, #members, here, interval, tau, express}
+for i = 8, #ARGV, 5 do
+  local r
+  if ARGV[i] == '0' then
+    r = reserve(interval, tau, tonumber(ARGV[i + 1]), ARGV[i + 2] == '1', express)
+  else
+    r = check(tonumber(ARGV[i + 3]), interval, tau, tonumber(ARGV[i + 1]), ARGV[i + 2] == '1',
+              tonumber(ARGV[i + 4]))
   end
+  for _, v in ipairs(r) do out[#out + 1] = v end
 end
-if again then
-  local ok, booked = book(interval, tau, max_wait, bulk, gate)
-  if not ok then return {REFUSED, booked, now, gate, epoch()} end
-  return {REBOOKED, booked, now, gate, epoch()}
-end
-if now < slot then return {NOT_YET, slot, now, gate, booked_in} end
-return {GO, slot, now, gate, booked_in}
+return out
 """
 )
-"""Before a request that waited for its slot is sent (and every few seconds while it
-waits): may it go?
+"""A batch of admissions (reserves and checks) of one process, in one call: the settings
+check, the member's heartbeat, then each admission in order.
 
-ARGV: the slot, interval, tau, the longest acceptable wait, the lane (as for
-:data:`_RESERVE`) and the epoch it was booked in. Returns ``{verdict, slot, now, gate_end,
-epoch}``: GO; NOT_YET (the process's clock ran ahead of the server's, or it checks while
-it waits); REBOOKED at ``slot`` (a cool-down closed over the slot; a reopen since it was
-booked; or, for bulk work that is due, an express call took this slot or one before it);
-REFUSED: that new slot is past the wait asked for (nothing booked).
+KEYS: the seven of :data:`_PRELUDE`, 8 ``settings`` (a hash: the budget's settings as text,
+and the interval, tau and express interval they make, in microseconds), 9 ``members`` (a
+sorted set: one member per process, scored by when it expires). ARGV: 1 the settings asked
+for (empty: join the stored ones), 2 this process's member name (``host/pid``), 3 the member's
+time to live, 4-6 the interval, tau and express interval of the settings asked for, 7 the
+host's prefix of member names (``host/``); then five per admission: the kind (``0`` reserve,
+``1`` check), the longest acceptable wait (negative: any), the lane (``1`` bulk), and for a
+check the slot and the epoch it was booked in.
+
+The first process stores its settings; a process asking for others gets ``{0, stored}`` and
+nothing is booked (a joiner gets ``{0, ''}`` when none are stored). Else the member is
+noted (expiring ``ttl`` from now), the members past their time are dropped, and the answer
+is ``{1, settings, members, members_on_this_host, interval, tau, express}`` followed by five
+numbers per admission
+(``{verdict, slot, now, gate_end, epoch}``, see :data:`_SLOTS`). The settings and the
+members live ``ttl`` past the latest admission, and the settings go with the last member
+that leaves (:data:`_LEAVE`): a fleet restarted with other settings stores them anew.
 """
 
 _GIVE_BACK: Final = (
@@ -175,9 +261,9 @@ _GIVE_BACK: Final = (
     + """
 local slot, interval, booked_in = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ticket = ARGV[4]
-redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
-if redis.call('ZADD', KEYS[8], 'NX', now + 600000000, ticket) == 0 then return {0, now} end
-redis.call('PEXPIRE', KEYS[8], 600000)
+redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now)
+if redis.call('ZADD', KEYS[10], 'NX', now + 600000000, ticket) == 0 then return {0, now} end
+redis.call('PEXPIRE', KEYS[10], 600000)
 local gate = num(KEYS[2])
 if epoch() ~= booked_in or gate > slot then return {0, now} end
 if redis.call('ZREM', KEYS[4], slot) == 1 then
@@ -203,6 +289,19 @@ the debt: the bulk request keeps its slot. Each ticket is given back once (``giv
 remembers it ten minutes), so a command retried on a new connection does not give back two
 slots. Returns ``{1, now}`` when a slot went back, ``{0, now}`` otherwise.
 """
+
+_LEAVE: Final = (
+    _PRELUDE
+    + """
+redis.call('ZREM', KEYS[9], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now)
+local left = redis.call('ZCARD', KEYS[9])
+if left == 0 then redis.call('DEL', KEYS[8]) end
+return {left}
+"""
+)
+"""A process leaves the budget (ARGV[1]: its member name); the last one takes the stored
+settings with it. Returns the members left."""
 
 _COOL_DOWN: Final = (
     _PRELUDE
@@ -324,15 +423,28 @@ class Gate:
 class RedisBudget:
     """One named budget on a Redis-protocol server: GCRA pacing and a shared cool-down gate.
 
+    The admissions (:meth:`reserve`, :meth:`check`) of one event loop are sent together:
+    the ones asked for while a batch is on its way go in the next one (at most
+    :data:`MAX_BATCH` in a script call), so a process makes about one round trip at a time
+    whatever its concurrency, and needs few connections (:data:`MAX_CONNECTIONS`). Each batch
+    also checks the budget's stored settings and renews this process's membership.
+
     Args:
         url: ``redis://host:port/db`` (``rediss://`` for TLS); the password, if any, is
             never shown in a repr or an error.
         name: The budget's name: every process using the same server and name shares it.
-        per_minute: The budget's rate.
+        per_minute: The budget's rate (None: join the settings stored on the server).
         burst: Requests that may go at once after an idle time.
         interactive_share: Share of the rate interactive calls may take ahead of booked
             bulk work (0: one queue).
-        timeout: Seconds an operation may take before :class:`RedisUnavailableError`.
+        timeout: Seconds an operation may take before :class:`RedisUnavailableError` (the
+            wait for a free connection of the pool is not counted: that is this process's
+            own back-pressure, not an outage).
+        settings: The settings as stored and compared (by default: the three above);
+            processes asking for other ones get :class:`~invent_async.BudgetSettingsError`.
+        member: This process's name among the budget's members (default ``host/pid``).
+        member_ttl: Seconds a member counts after its latest admission.
+        idle_close: Seconds without an operation after which the idle connections close.
     """
 
     def __init__(
@@ -340,13 +452,18 @@ class RedisBudget:
         url: str,
         *,
         name: str,
-        per_minute: float,
+        per_minute: float | None,
         burst: int = 1,
         interactive_share: float = 0.0,
         timeout: float = DEFAULT_REDIS_TIMEOUT,
+        settings: str | None = None,
+        member: str | None = None,
+        member_ttl: float = MEMBER_TTL,
+        idle_close: float = IDLE_CLOSE,
     ) -> None:
-        if not (isinstance(per_minute, int | float) and math.isfinite(per_minute)) or not (
-            per_minute > 0
+        if per_minute is not None and (
+            not (isinstance(per_minute, int | float) and math.isfinite(per_minute))
+            or not per_minute > 0
         ):
             raise ValueError(f"per_minute must be a positive number, got {per_minute!r}")
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
@@ -363,22 +480,51 @@ class RedisBudget:
         import redis.exceptions
 
         self.name = name
-        self._interval = round(60 * _MICRO / per_minute)
-        self._tau = (burst - 1) * self._interval
-        self._express = round(self._interval / interactive_share) if interactive_share else 0
+        if per_minute is None:
+            self._interval = self._tau = self._express = 0
+            self._asked = ""
+        else:
+            self._interval = round(60 * _MICRO / per_minute)
+            self._tau = (burst - 1) * self._interval
+            self._express = round(self._interval / interactive_share) if interactive_share else 0
+            self._asked = settings or (
+                f"interval={self._interval} tau={self._tau} express={self._express}"
+            )
+        self.member = member_name() if member is None else member
+        self.host = self.member.partition("/")[0]
+        self._ttl = round(member_ttl * _MICRO)
+        self.settings: str | None = None
+        """The settings stored on the server, once an admission was answered."""
+        self.members = 0
+        """Live members of the budget (every process's latest admission within
+        ``member_ttl``) at the latest answer; 0 before one."""
+        self.members_on_host = 0
+        """Of those, the ones on this host (named ``host/...``)."""
         self._keys = tuple(
             f"invent:{{{name}}}:{key}"
-            for key in ("next", "gate", "express", "debt", "bulk", "stats", "epoch", "given")
+            for key in (
+                "next",
+                "gate",
+                "express",
+                "debt",
+                "bulk",
+                "stats",
+                "epoch",
+                "settings",
+                "members",
+                "given",
+            )
         )
-        # A blocking pool: many requests of one loop at once wait (up to the timeout) for a
-        # connection, instead of failing as the default pool does past max_connections. A
-        # connection the server dropped (it restarted) fails its next command: that is tried
-        # once more, at once, on a new connection. Nothing else is retried, so an operation
-        # takes at most about ``timeout``.
+        # A blocking pool of a few connections: an operation waits for a free one however
+        # long that takes (back-pressure of this process, never an outage: DESIGN pitfall
+        # 13); only the command itself is bounded by ``timeout``. A connection the server
+        # dropped (it restarted) fails its next command: that is tried once more, at once, on
+        # a new connection. Nothing else is retried, so a command takes at most about
+        # ``timeout``.
         self._pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
             max_connections=MAX_CONNECTIONS,
-            timeout=timeout,
+            timeout=None,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=redis.asyncio.retry.Retry(
@@ -388,34 +534,84 @@ class RedisBudget:
         )
         self._client: redis.asyncio.Redis = redis.asyncio.Redis(connection_pool=self._pool)
         self._scripts = {
-            "reserve": self._client.register_script(_RESERVE),
-            "check": self._client.register_script(_CHECK),
+            "admit": self._client.register_script(_ADMIT),
+            "leave": self._client.register_script(_LEAVE),
             "cool_down": self._client.register_script(_COOL_DOWN),
             "gate": self._client.register_script(_GATE),
             "reopen": self._client.register_script(_REOPEN),
             "give_back": self._client.register_script(_GIVE_BACK),
             "stats": self._client.register_script(_STATS),
         }
+        self._pending: list[tuple[tuple[int, ...], asyncio.Future[Reservation]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._busy = False  # a batch is on its way (sent by a caller, or by the sender task)
+        self._joined = False
+        self._idle_close = idle_close
+        self._last_use = 0.0
+        self._running = 0  # operations on their way
+        self._quiet: asyncio.Event | None = None  # set when none is (made by the first)
+        self._timeout = timeout
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._closing_idle: asyncio.Task[None] | None = None
+        self.batches = 0
+        """Script calls that carried admissions (for the benchmarks)."""
 
     def __repr__(self) -> str:
         return f"<RedisBudget {self.name!r} interval={self._interval / _MICRO:g}s>"
 
-    async def _run(self, script: str, *args: int) -> list[int]:
+    async def _call(self, script: str, *args: int | str) -> list[Any]:
         import redis.exceptions
 
+        loop = asyncio.get_running_loop()
+        if self._quiet is None:
+            self._quiet = asyncio.Event()
+        self._running += 1
+        self._quiet.clear()
         try:
-            result = await self._scripts[script](keys=self._keys, args=args)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-            error = RedisUnavailableError(
-                f"the rate budget's server did not answer: {type(exc).__name__}"
-            )
-        except redis.exceptions.RedisError as exc:  # out of memory, read-only replica, ACL...
-            error = RedisUnavailableError(
-                f"the rate budget's server refused the operation: {type(exc).__name__}"
-            )
-        else:
-            return [int(value) for value in result]
+            for attempt in range(1, LATE_TRIES + 1):
+                started = loop.time()
+                try:
+                    return list(await self._scripts[script](keys=self._keys, args=args))
+                except redis.exceptions.TimeoutError as exc:
+                    late = loop.time() - started > LATE * self._timeout
+                    if late and attempt < LATE_TRIES:
+                        continue  # the loop was busy when the answer came: ask again
+                    error = RedisUnavailableError(
+                        f"the rate budget's server did not answer: {type(exc).__name__}"
+                    )
+                except (redis.exceptions.ConnectionError, OSError) as exc:
+                    error = RedisUnavailableError(
+                        f"the rate budget's server did not answer: {type(exc).__name__}"
+                    )
+                except redis.exceptions.RedisError as exc:  # out of memory, read-only, ACL...
+                    error = RedisUnavailableError(
+                        f"the rate budget's server refused the operation: {type(exc).__name__}"
+                    )
+                break
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._quiet.set()
+            self._last_use = loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = loop.call_later(self._idle_close, self._idle, loop)
         raise error  # outside the except block: redis-py's error stays unreachable
+
+    async def _run(self, script: str, *args: int | str) -> list[int]:
+        return [int(value) for value in await self._call(script, *args)]
+
+    def _idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the idle connections once no operation ran for ``idle_close`` seconds."""
+        self._idle_timer = None
+        quiet = loop.time() - self._last_use
+        if self._running or quiet < self._idle_close:  # used meanwhile: look again then
+            delay = self._idle_close - quiet if not self._running else self._idle_close
+            self._idle_timer = loop.call_later(max(delay, 0.0), self._idle, loop)
+            return
+        closing = self._closing_idle = loop.create_task(self._pool.disconnect(False))
+        closing.add_done_callback(_retrieve)
+
+    # ------------------------------------------------------------------ admissions, batched
 
     async def reserve(self, max_wait: float | None = None, *, bulk: bool = False) -> Reservation:
         """Reserve the next send slot of the budget (unless it is more than ``max_wait`` away).
@@ -426,11 +622,9 @@ class RedisBudget:
 
         Raises:
             RedisUnavailableError: the server did not answer within the timeout.
+            BudgetSettingsError: the budget holds other settings (or none to join).
         """
-        answer = await self._run(
-            "reserve", self._interval, self._tau, _limit(max_wait), int(bulk), self._express
-        )
-        return _reservation(answer)
+        return await self._admit((0, _limit(max_wait), int(bulk), 0, 0))
 
     async def check(
         self, reservation: Reservation, max_wait: float | None = None, *, bulk: bool = False
@@ -444,16 +638,103 @@ class RedisBudget:
         ``max_wait`` away.
         """
         slot = round(reservation.slot * _MICRO)
-        answer = await self._run(
-            "check",
-            slot,
+        return await self._admit((1, _limit(max_wait), int(bulk), slot, reservation.epoch))
+
+    async def _admit(self, admission: tuple[int, ...]) -> Reservation:
+        """``admission``'s answer: sent at once, by this caller, when no batch is on its way;
+        else in the next batch (sent by a task once this one is back)."""
+        if not self._busy:
+            self._busy = True
+            try:
+                [answer] = await self._send_batch([admission])
+            finally:
+                self._busy = False
+                self._send_pending()
+            return answer
+        waiter: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
+        self._pending.append((admission, waiter))
+        return await waiter
+
+    def _send_pending(self) -> None:
+        """Start the task sending the admissions that queued meanwhile, if any."""
+        if self._pending and not self._busy:
+            self._busy = True
+            self._sender = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        """Send the queued admissions, one batch after the other, until none is left."""
+        try:
+            await self._send_all()
+        finally:
+            self._busy = False
+
+    async def _send_all(self) -> None:
+        while self._pending:
+            batch = [item for item in self._pending[:MAX_BATCH] if not item[1].done()]
+            del self._pending[:MAX_BATCH]
+            if not batch:
+                continue
+            try:
+                answers = await self._send_batch([admission for admission, _ in batch])
+            except asyncio.CancelledError:  # aclose: the waiters are told so
+                for _, waiter in batch + self._pending:
+                    waiter.cancel()
+                self._pending.clear()
+                raise
+            except Exception as exc:  # each waiter raises an error of its own
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(
+                            copy.copy(exc) if isinstance(exc, InventError) else exc
+                        )
+                continue
+            for (_, waiter), answer in zip(batch, answers, strict=True):
+                if not waiter.done():
+                    waiter.set_result(answer)
+
+    async def _send_batch(self, batch: list[tuple[int, ...]]) -> list[Reservation]:
+        args: list[int | str] = [
+            self._asked,
+            self.member,
+            self._ttl,
             self._interval,
             self._tau,
-            _limit(max_wait),
-            int(bulk),
-            reservation.epoch,
-        )
-        return _reservation(answer)
+            self._express,
+            self.host + "/",
+        ]
+        for admission in batch:
+            args.extend(admission)
+        self.batches += 1
+        answer = await self._call("admit", *args)
+        ok, stored = int(answer[0]), _text(answer[1])
+        if not ok:
+            raise self._settings_error(stored or None)
+        self._joined = True
+        self.settings, self.members, self.members_on_host = stored, int(answer[2]), int(answer[3])
+        self._interval, self._tau, self._express = (int(value) for value in answer[4:7])
+        values = [int(value) for value in answer[7:]]
+        return [_reservation(values[k : k + 5]) for k in range(0, len(values), 5)]
+
+    def _settings_error(self, stored: str | None) -> BudgetSettingsError:
+        asked = self._asked or None
+        if stored is None:
+            message = (
+                f"the rate budget {self.name!r} on Redis has no settings to join (no process "
+                "uses it now): pass per_minute (the CLI: --per-minute) to start it"
+            )
+        else:
+            message = (
+                f"the rate budget {self.name!r} on Redis is in use with other settings "
+                f"({settings_differences(stored, asked or '')}; stored: {stored}; this process "
+                f"asks for: {asked}). Every process of a budget must ask for the same settings: "
+                "pass the same RateLimit, join the stored ones (RateLimit(per_minute=None, "
+                "redis_url=...), the CLI without --per-minute), or name another budget. To "
+                "change them, stop every process of the budget: the settings go with the last "
+                f"one (or {self._ttl / _MICRO:g}s after the last call of one that was killed)"
+            )
+        return BudgetSettingsError(message, budget=self.name, stored=stored, asked=asked)
+
+    # ------------------------------------------------------------------ the rest
 
     async def stats(self) -> FleetStats:
         """The budget's counters as every process sees them."""
@@ -490,10 +771,62 @@ class RedisBudget:
         end, now = await self._run("reopen", self._tau)
         return Gate(end=end / _MICRO, now=now / _MICRO)
 
+    async def leave(self) -> int:
+        """Stop counting this process among the budget's members; the members left (the
+        last one takes the stored settings with it)."""
+        self._joined = False
+        [left] = await self._run("leave", self.member)
+        return left
+
     async def aclose(self) -> None:
-        """Close the connections to the server."""
+        """Leave the budget (if this process joined it; an unreachable server is not waited
+        for beyond the timeout) and close the connections to the server."""
+        sender = self._sender
+        if sender is not None and not sender.done():
+            sender.cancel()
+            await asyncio.wait((sender,))
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self._closing_idle is not None and not self._closing_idle.done():
+            await asyncio.wait((self._closing_idle,))
+        if self._running and self._quiet is not None:  # a cool-down on its way, say
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), 4 * self._timeout)
+        if self._joined:
+            with contextlib.suppress(RedisUnavailableError):
+                await self.leave()
         await self._client.aclose()
         await self._pool.disconnect()
+
+
+def member_name() -> str:
+    """This process's member name: ``host/pid`` (the host's name without a slash)."""
+    host = (socket.gethostname() or "localhost").replace("/", "-")
+    return f"{host}/{os.getpid()}"
+
+
+def settings_differences(stored: str, asked: str) -> str:
+    """``"per_minute 600.0 stored, 300.0 asked"`` for each ``key=value`` that differs."""
+    old, new = _pairs(stored), _pairs(asked)
+    return "; ".join(
+        f"{key} {old.get(key, '-')} stored, {new.get(key, '-')} asked"
+        for key in dict.fromkeys([*old, *new])
+        if old.get(key) != new.get(key)
+    )
+
+
+def _pairs(settings: str) -> dict[str, str]:
+    return dict(part.partition("=")[::2] for part in settings.split())
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # closing an idle connection that failed: nothing to do
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _limit(max_wait: float | None) -> int:

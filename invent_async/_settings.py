@@ -26,6 +26,7 @@ __all__ = [
     "API_KEY_ENV",
     "LANE_ENV",
     "REDIS_URL_ENV",
+    "FALLBACK_SHARE_ENV",
     "DEFAULT_DEADLINE",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
@@ -46,6 +47,7 @@ DEFAULT_RATE_LIMIT: Final = RateLimit()
 """500 requests per minute with a burst of 5: the Invent API's documented per-IP limit."""
 API_KEY_ENV: Final = "INVENT_API_KEY"
 REDIS_URL_ENV: Final = "INVENT_REDIS_URL"
+FALLBACK_SHARE_ENV: Final = "INVENT_FALLBACK_SHARE"
 BASE_URL_ENV: Final = "INVENT_BASE_URL"
 LANE_ENV: Final = "INVENT_LANE"
 
@@ -294,21 +296,40 @@ def fleet_from_environment(
 ) -> RateLimit | None:
     """``rate_limit`` on the Redis server ``INVENT_REDIS_URL`` names, if it is set and the
     limit names no server, is shared and paced, and is not adaptive (``shared=False`` keeps
-    a budget of its own; an adaptive limit guesses a rate shared with unknown others).
+    a budget of its own; an adaptive limit guesses a rate shared with unknown others); and,
+    on a Redis server, with the ``fallback_share`` of ``INVENT_FALLBACK_SHARE`` if that is
+    set and the limit sets none.
 
     Raises:
-        ValueError: the variable is not a Redis URL this SDK accepts (the message names the
+        ValueError: a variable holds a value this SDK does not accept (the message names the
             variable and hides any password).
     """
-    url = (os.environ if environ is None else environ).get(REDIS_URL_ENV, "").strip()
-    if not url or rate_limit is None or rate_limit.redis_url is not None:
+    env = os.environ if environ is None else environ
+    url = env.get(REDIS_URL_ENV, "").strip()
+    if (
+        url
+        and rate_limit is not None
+        and rate_limit.redis_url is None
+        and rate_limit.shared
+        and rate_limit.paced
+        and not rate_limit.adaptive
+    ):
+        try:
+            rate_limit = attrs.evolve(rate_limit, redis_url=url)
+        except ValueError as exc:
+            raise ValueError(f"{REDIS_URL_ENV}: {exc}") from None
+    share = env.get(FALLBACK_SHARE_ENV, "").strip()
+    if not share or rate_limit is None or rate_limit.redis_url is None:
         return rate_limit
-    if not rate_limit.shared or not rate_limit.paced or rate_limit.adaptive:
-        return rate_limit
+    if rate_limit.fallback_share is not None:
+        return rate_limit  # set in code (or by a CLI option): that wins
     try:
-        return attrs.evolve(rate_limit, redis_url=url)
-    except ValueError as exc:
-        raise ValueError(f"{REDIS_URL_ENV}: {exc}") from None
+        return attrs.evolve(rate_limit, fallback_share=float(share))
+    except ValueError:
+        raise ValueError(
+            f"{FALLBACK_SHARE_ENV} must be a number in (0, 1] (a process's share of the rate "
+            f"while Redis is down), got {share!r}"
+        ) from None
 
 
 class Configured:

@@ -1,4 +1,6 @@
-"""Worker processes of the fleet tests: each one an ``AsyncInventClient`` running a bulk job.
+"""Worker processes of the fleet tests: each one an ``AsyncInventClient`` running a bulk job
+(:func:`bulk_worker`), or a member of a budget on Redis that books one slot and stays until
+told to leave or killed (:func:`member_worker`).
 
 The workers are started with ``multiprocessing.get_context("spawn")`` (a fresh interpreter,
 no fork of a threaded test process) and get plain values only. Nothing of ``invent_async`` is
@@ -70,8 +72,54 @@ def bulk_worker(job: Job, start: tuple[Any, Any], out: Any) -> None:
         warnings.simplefilter("error")
         result = asyncio.run(_bulk(job, start))
     except BaseException as exc:
-        result = {"error": f"{exc!r}\n{traceback.format_exc()}"}
+        result = {"error": f"{exc!r}\n{traceback.format_exc()}", "error_type": _kind(exc)}
     out.put(result)
+
+
+def _kind(exc: BaseException) -> str:
+    """The error's type name, or its cause's when a bulk job stopped because of it."""
+    cause = exc.__cause__
+    return type(cause if cause is not None else exc).__name__
+
+
+def member_worker(
+    redis_url: str, name: str, settings: dict[str, Any], out: Any, leave: Any
+) -> None:
+    """Book one slot of the budget ``name`` (``settings``: the ``RateLimit`` fields that go
+    on the server, and ``member_ttl``), put ``"joined"`` on ``out``, then stay a member until
+    ``leave`` is set (then leave the budget and put ``"left"``) or the process is killed.
+    Bounded: it leaves by itself after two minutes."""
+    import asyncio
+
+    from invent_async import RateLimit
+    from invent_async._fleet import describe_settings
+    from invent_async._redis_budget import RedisBudget
+
+    async def run() -> None:
+        ttl = settings.pop("member_ttl", 60.0)
+        limit = RateLimit(redis_url=redis_url, **settings)
+        assert limit.per_minute is not None
+        budget = RedisBudget(
+            redis_url,
+            name=name,
+            per_minute=limit.per_minute * (1 - limit.headroom),
+            burst=limit.burst,
+            interactive_share=limit.interactive_share,
+            settings=describe_settings(limit),
+            member_ttl=ttl,
+        )
+        try:
+            await budget.reserve()
+            out.put("joined")
+            await asyncio.to_thread(leave.wait, 120)
+        finally:
+            await budget.aclose()
+        out.put("left")
+
+    try:
+        asyncio.run(run())
+    except BaseException as exc:
+        out.put(f"error {exc!r}")
 
 
 async def _bulk(job: Job, start: tuple[Any, Any]) -> dict[str, Any]:

@@ -70,6 +70,8 @@ def sample(cls: type[InventError]) -> InventError:
         return cls("could not connect", method="POST", path="/orgs/c/segments", request_sent=False)
     if cls is invent_async.ResponseValidationError:
         return cls(["required field missing @ $.id"], method="GET", path="/p", type_name="Contact")
+    if cls is invent_async.BudgetSettingsError:
+        return cls("other settings", budget="b@h:443", stored="per_minute=600.0", asked=None)
     if cls is invent_async.ResponseTooLargeError:
         return cls("too large", method="GET", path="/p", status=200, limit=10, request_id="r")
     if issubclass(cls, BulkAbortedError):

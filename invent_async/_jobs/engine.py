@@ -29,6 +29,7 @@ from typing import Final, Self, TypedDict
 
 from .._exceptions import (
     AuthenticationError,
+    BudgetSettingsError,
     ClientClosedError,
     InventError,
     PermissionDeniedError,
@@ -401,7 +402,7 @@ class BulkStream:
             self._cancelled_ids.append(contact_id)
             return ItemResult(contact_id=contact_id, outcome=Outcome.SKIPPED, reason="cancelled")
         except (InventError, ValueError, TypeError) as exc:
-            if isinstance(exc, AuthenticationError | PermissionDeniedError):
+            if isinstance(exc, AuthenticationError | PermissionDeniedError | BudgetSettingsError):
                 self._fatal = exc
             elif isinstance(exc, RateLimitError) and self._waits_too_long(exc):
                 self._fatal = exc

@@ -22,6 +22,7 @@ import click
 from .._client import AsyncInventClient
 from .._exceptions import (
     AuthenticationError,
+    BudgetSettingsError,
     InventError,
     PermissionDeniedError,
     RateLimitError,
@@ -123,12 +124,18 @@ class Settings:
         sandbox: Use an embedded FakeInvent instead of the real API.
         redis_url: The Redis server of a rate budget shared with other processes (None:
             ``INVENT_REDIS_URL``, else a budget of this process).
+        per_minute: The rate limit asked for (None: on a Redis budget, the one stored with
+            it; else the API's 500 a minute).
+        fallback_share: The share of the rate this process takes while Redis is down (None:
+            ``INVENT_FALLBACK_SHARE``, else 1 / the budget's live members).
     """
 
     org_id: str = "c"
     base_url: str | None = None
     sandbox: bool = False
     redis_url: str | None = None
+    per_minute: float | None = None
+    fallback_share: float | None = None
 
 
 def read_api_key(environ: Mapping[str, str] | None = None) -> str:
@@ -157,6 +164,8 @@ def describe_api_error(exc: InventError) -> tuple[str, int]:
     """
     if isinstance(exc, AuthenticationError):
         return f"authentication failed: {exc} (check {API_KEY_ENV})", EXIT_AUTH
+    if isinstance(exc, BudgetSettingsError):
+        return str(exc), EXIT_USAGE
     if isinstance(exc, PermissionDeniedError):
         return f"permission denied: {exc} (the API key may not do this)", EXIT_AUTH
     limit = DEFAULT_RATE_LIMIT.max_retry_after
@@ -177,6 +186,8 @@ def make_client(
     rate_per_minute: float | None = None,
     redis_url: str | None = None,
     sandbox: bool = False,
+    fallback_share: float | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> AsyncInventClient:
     """An AsyncInventClient; a bad ``--org``, ``--base-url`` or ``--redis-url`` (or
     ``INVENT_REDIS_URL``), or a Redis budget without redis-py, is a usage error (exit 2).
@@ -184,7 +195,11 @@ def make_client(
     ``rate_per_minute`` sets the client's rate governor (None: the SDK default, the real
     API's 500 requests per minute); ``redis_url`` shares it on that server (None: the SDK
     reads ``INVENT_REDIS_URL``, except for the ``sandbox``, which keeps a budget of its own
-    and touches no server unless ``redis_url`` names one).
+    and touches no server unless ``redis_url`` names one). On a Redis budget (not the
+    sandbox's), no ``rate_per_minute`` joins the settings stored with the budget: a job
+    beside an app runs at the app's limit (and fails at its first call, exit 2, when no
+    process has stored any). ``fallback_share`` is this process's share of the rate while
+    Redis is down (None: ``INVENT_FALLBACK_SHARE``, else 1 / the budget's live members).
     """
     options: dict[str, Any] = {"org_id": org_id}
     if base_url is not None:
@@ -195,13 +210,28 @@ def make_client(
             f"put the URL in the {REDIS_URL_ENV} environment variable instead",
             EXIT_USAGE,
         )
+    env = os.environ if environ is None else environ
+    from_env = env.get(REDIS_URL_ENV, "").strip() or None
     try:
-        if rate_per_minute is not None or redis_url is not None or sandbox:
-            rate = DEFAULT_RATE_LIMIT.per_minute if rate_per_minute is None else rate_per_minute
-            if redis_url is None and sandbox:
+        if sandbox:
+            rate = SANDBOX_RATE_PER_MINUTE if rate_per_minute is None else rate_per_minute
+            if redis_url is None:
                 options["rate_limit"] = RateLimit(per_minute=rate, shared=False)
             else:
-                options["rate_limit"] = RateLimit(per_minute=rate, redis_url=redis_url)
+                options["rate_limit"] = RateLimit(
+                    per_minute=rate, redis_url=redis_url, fallback_share=fallback_share
+                )
+        elif redis_url is not None or from_env is not None:
+            try:  # no rate asked for: join the one stored with the budget
+                options["rate_limit"] = RateLimit(
+                    per_minute=rate_per_minute,
+                    redis_url=redis_url or from_env,
+                    fallback_share=fallback_share,
+                )
+            except ValueError as exc:
+                raise ValueError(f"{REDIS_URL_ENV}: {exc}" if redis_url is None else exc) from None
+        elif rate_per_minute is not None:
+            options["rate_limit"] = RateLimit(per_minute=rate_per_minute)
         return AsyncInventClient(api_key, **options)
     except (ValueError, ImportError) as exc:
         raise CliError(f"{exc}", EXIT_USAGE) from None
@@ -248,7 +278,12 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncInventClient]:
     if not settings.sandbox:
         key = read_api_key()
         client = make_client(
-            key, org_id=settings.org_id, base_url=settings.base_url, redis_url=settings.redis_url
+            key,
+            org_id=settings.org_id,
+            base_url=settings.base_url,
+            rate_per_minute=settings.per_minute,
+            redis_url=settings.redis_url,
+            fallback_share=settings.fallback_share,
         )
         async with client:
             yield client
@@ -260,9 +295,10 @@ async def open_client(settings: Settings) -> AsyncIterator[AsyncInventClient]:
             SANDBOX_API_KEY,
             org_id=settings.org_id,
             base_url=fake.url,
-            rate_per_minute=SANDBOX_RATE_PER_MINUTE,
+            rate_per_minute=settings.per_minute,
             redis_url=settings.redis_url,
             sandbox=True,
+            fallback_share=settings.fallback_share,
         )
         async with client:
             yield client

@@ -117,6 +117,25 @@ class InventGroup(click.Group):
     ),
 )
 @click.option(
+    "--per-minute",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="N",
+    help=(
+        "The rate limit in requests per minute. Default: with a Redis budget, the limit "
+        "stored with it by the processes already using it (the app beside this job); else "
+        "the API's 500 (the sandbox: its own limit)."
+    ),
+)
+@click.option(
+    "--fallback-share",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    metavar="F",
+    help=(
+        "With a Redis budget: this process's share of the rate while Redis is down. Default: "
+        "the INVENT_FALLBACK_SHARE environment variable, else 1 / the budget's live members."
+    ),
+)
+@click.option(
     "--verbose",
     "-v",
     count=True,
@@ -133,6 +152,8 @@ def cli(
     base_url: str | None,
     sandbox: bool,
     redis_url: str | None,
+    per_minute: float | None,
+    fallback_share: float | None,
     verbose: int,
 ) -> None:
     """invent: the Invent API (contacts and segments) from the shell.
@@ -151,7 +172,14 @@ def cli(
         raise click.UsageError("--sandbox and --base-url cannot be used together")
     if verbose:
         configure_logging("debug" if verbose > 1 else "info")
-    ctx.obj = Settings(org_id=org_id, base_url=base_url, sandbox=sandbox, redis_url=redis_url)
+    ctx.obj = Settings(
+        org_id=org_id,
+        base_url=base_url,
+        sandbox=sandbox,
+        redis_url=redis_url,
+        per_minute=per_minute,
+        fallback_share=fallback_share,
+    )
 
 
 def _exit(status: int) -> None:
