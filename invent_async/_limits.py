@@ -262,7 +262,8 @@ class RateLimit:
                     f"budget={self.budget!r}: a budget on Redis names its keys, which cannot "
                     "hold braces"
                 )
-            self._check_redis_range()
+            if self.per_minute is not None:  # None joins the stored settings
+                self._check_redis_range()
         if not self.shared and self.budget != "default":
             raise ValueError(
                 f"budget={self.budget!r} names a shared budget, but shared=False gives the "
