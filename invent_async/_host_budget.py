@@ -74,6 +74,7 @@ if sys.platform != "win32":  # POSIX: processes that find the file damaged rebui
 __all__ = [
     "BUDGET_DIR_ENV",
     "BUSY_TIMEOUT",
+    "OPEN_BUSY_TIMEOUT",
     "HostBudget",
     "HostBudgetUnavailableError",
     "budget_dir",
@@ -83,6 +84,9 @@ log = logging.getLogger("invent_async")
 
 BUDGET_DIR_ENV: Final = "INVENT_BUDGET_DIR"
 """The directory of the host's budgets; ``off`` turns the host budget off."""
+OPEN_BUSY_TIMEOUT: Final = 2.0
+"""Seconds opening the store may wait for its lock (switching to WAL, creating the schema):
+many processes starting at once on a busy machine take turns there, once each."""
 BUSY_TIMEOUT: Final = 0.1
 """Seconds a process waits for the store's write lock before it counts as unavailable. A
 transaction holds it for tens of microseconds: at the API's rates (a few hundred
@@ -562,7 +566,7 @@ class HostBudget:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))  # not world-readable
         conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            self.path, timeout=OPEN_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
         try:
             self._inode = os.stat(self.path).st_ino
@@ -589,6 +593,7 @@ class HostBudget:
                 "DELETE FROM budget WHERE stats_until < ? AND next < ? AND gate < ?",
                 (cutoff + _DAY, cutoff, cutoff),
             )
+            conn.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT * 1000)}")  # admissions
         except BaseException:
             conn.close()
             raise
