@@ -59,6 +59,8 @@ import attrs
 from ._admission import Admission
 from ._cooldown import CooldownRule
 from ._governor import Ticket, wake_futures
+from ._host import HostGovernor
+from ._host_budget import budget_dir
 from ._limits import (
     BULK,
     DEFAULT_PER_MINUTE,
@@ -206,7 +208,7 @@ class FleetGovernor:
         # while the server does not answer: this process's share of the rate, nothing else
         self._share = self._fallback_share()
         self._fallback = self._fallback_admission(self._share)
-        self._fallback_for = (self._share, self._pacing)  # what the fallback was built for
+        self._fallback_for = (self._share, self._pacing, 0)  # what the fallback was built for
         self._lock = threading.Lock()
         self._budgets: dict[asyncio.AbstractEventLoop, _LoopBudget] = {}
         self._down = False  # the server did not answer the latest try
@@ -240,7 +242,7 @@ class FleetGovernor:
     def rate_per_minute(self) -> float:
         """The pacing rate now: the shared one, or this process's share while Redis is down."""
         if self._down:
-            return self._fallback.rate_per_minute or 0.0
+            return self._pacing.per_minute * self._share * (1 - self._headroom)
         return self._rate
 
     @property
@@ -268,12 +270,24 @@ class FleetGovernor:
             return UNKNOWN_SHARE
         return 1 / self._members
 
-    def _fallback_admission(self, share: float) -> Admission:
+    def _fallback_admission(self, share: float) -> Admission | HostGovernor:
+        """The budget this process paces itself with while Redis is down: this host's share
+        of the rate (``share`` per process, times this host's members at the latest answer)
+        on the host budget (``_host``), which the host's processes share; this process's
+        share alone in the process when the host budget is off (``INVENT_BUDGET_DIR=off``)."""
         pacing = self._pacing
+        per_process = pacing.per_minute * share * (1 - self._headroom)
+        if budget_dir() is not None:
+            here = max(1, self._host_members)
+            return HostGovernor(
+                attrs.evolve(self._config, redis_url=None, max_in_flight=None),
+                name=f"fallback:{self._name}",
+                pacing=attrs.evolve(pacing, per_minute=per_process * here),
+                clock=self._clock,
+                sleep=self._sleep,
+            )
         return Admission(
-            pacing=attrs.evolve(
-                pacing, per_minute=pacing.per_minute * share * (1 - self._headroom)
-            ),
+            pacing=attrs.evolve(pacing, per_minute=per_process),
             max_in_flight=None,
             interactive_first=False,
             cooldown=CooldownRule(),  # never closed: the 429s go to the gate above
@@ -487,7 +501,7 @@ class FleetGovernor:
             now = self._clock()
             self._retry_at = now + RETRY_REDIS
             share = self._fallback_share()
-            wanted = (share, self._pacing)
+            wanted = (share, self._pacing, self._host_members)
             if first and wanted != self._fallback_for and now >= self._probation_end:
                 # nobody waits in the fallback: pace it at the share of the members seen (and
                 # the settings joined)
@@ -496,7 +510,7 @@ class FleetGovernor:
         if first:
             log.warning(
                 "the shared rate budget's Redis server (%s, timeout %gs) is unavailable (%s): "
-                "this process paces itself at %.0f/min (fallback share %.3g: %s) until it "
+                "this process paces itself at %.0f/min (fallback share %.3g: %s)%s until it "
                 "answers again",
                 redact_url(self._url),
                 self._config.redis_timeout,
@@ -504,7 +518,14 @@ class FleetGovernor:
                 self.rate_per_minute,
                 self._share,
                 self._share_source(),
+                self._on_host(),
             )
+
+    def _on_host(self) -> str:
+        if not isinstance(self._fallback, HostGovernor):
+            return ""
+        here = max(1, self._host_members)
+        return f", on this host's budget with its {here} member(s) at {here}x that"
 
     def _share_source(self) -> str:
         if self._config.fallback_share is not None:
@@ -595,6 +616,8 @@ class FleetGovernor:
         if entry is not None:
             await entry.watcher.aclose()
             await entry.budget.aclose()  # if the watcher had not started yet
+        if isinstance(self._fallback, HostGovernor):
+            await self._fallback.aclose()
 
     # ------------------------------------------------------------------ feedback
 

