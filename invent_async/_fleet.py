@@ -26,9 +26,11 @@ one built with ``per_minute=None`` takes the stored ones from its first answer.
 
 When the server does not answer within ``redis_timeout`` the process falls back to pacing
 itself at its share of the rate: ``fallback_share`` when the limit sets one, else 1 / the
-members of the latest answer (:data:`UNKNOWN_SHARE` before any), in an admission built from
-an explicit :class:`~invent_async._pacing.Pacing` (that rate, the burst and the lanes,
-nothing else), says so once on the ``invent_async`` logger, and asks the server again (one
+members of the latest answer (:data:`UNKNOWN_SHARE` before any). The fallback is the host
+budget (a :class:`~invent_async._host.HostGovernor` built from an explicit
+:class:`~invent_async._pacing.Pacing`: this host's share, the processes of the host pacing
+together) unless ``INVENT_BUDGET_DIR=off``, then an admission of this process alone at its
+share. It says so once on the ``invent_async`` logger, and asks the server again (one
 request at a time) every :data:`RETRY_REDIS` seconds; the first answer brings it back, said
 once too. A call never fails because Redis is down. Back on the server, the process keeps within its
 fallback share as well for :data:`PROBATION` seconds (a request still waiting in the fallback
