@@ -69,15 +69,13 @@ long: that is back-pressure, not an outage). The admissions of a loop go in one 
 time, so they use one; cool-downs, reopens, the stats and a leave use the others."""
 MAX_BATCH: Final = 256
 """Most admissions in one script call (the server runs a script alone: ~2 ms for a full one)."""
-LATE: Final = 1.2
+LATE: Final = 2.0
 LATE_TRIES: Final = 3
-"""A command whose timeout fired more than ``LATE`` times ``timeout`` after it was sent (or on
-time, while one turn of the event loop took more than half the timeout) was held up by this
-process's own event loop (busy with thousands of calls starting at once, say: the answer's
-read is queued behind them, and the timeout, due meanwhile, runs first), not (for all it
-knows) by the server, whose answer may be waiting unread: it is sent again, up to
-``LATE_TRIES`` times in all, before the server counts as unreachable. An admission sent
-twice may book a slot that goes unused (never one too many)."""
+"""A command whose timeout fired more than ``LATE`` times ``timeout`` after it was sent was
+held up by this process's own event loop (busy with thousands of calls starting at once,
+say), not (for all it knows) by the server, whose answer may be waiting unread: it is sent
+again, up to ``LATE_TRIES`` times in all, before the server counts as unreachable. An
+admission sent twice may book a slot that goes unused (never one too many)."""
 IDLE_CLOSE: Final = 60.0
 """Seconds without an operation after which a budget closes its idle connections (the next
 operation opens one again)."""
@@ -313,8 +311,6 @@ class RedisBudget:
                     return list(await self._scripts[script](keys=self._keys, args=args))
                 except redis.exceptions.TimeoutError as exc:
                     late = loop.time() - started > LATE * self._timeout
-                    if not late and attempt < LATE_TRIES:  # on time, but is the loop free?
-                        late = await _lag(loop) > self._timeout / 2
                     if late and attempt < LATE_TRIES:
                         continue  # the loop was busy when the answer came: ask again
                     error = RedisUnavailableError(
@@ -568,15 +564,6 @@ def _retrieve(task: asyncio.Task[None]) -> None:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-async def _lag(loop: asyncio.AbstractEventLoop) -> float:
-    """Seconds the callbacks ready on ``loop`` take to run (one turn of it): long when
-    thousands of calls just started, so a command's timeout fired on time while its answer
-    waited unread behind them (an answer is read by a callback queued like the others)."""
-    started = loop.time()
-    await asyncio.sleep(0)
-    return loop.time() - started
 
 
 def _limit(max_wait: float | None) -> int:
