@@ -587,7 +587,12 @@ async def test_three_thousand_calls_at_once_use_a_few_connections_and_no_fallbac
     one is back-pressure: no warning, no fallback, every call through the shared budget."""
     caplog.set_level(logging.WARNING, logger="invent_async")
     calls = 3000
-    limit = RateLimit(per_minute=1_000_000, burst=1000, redis_url=redis_url)
+    # redis_timeout=1: the 3,000 calls start in one turn of the event loop, and the first
+    # answer is read only after that turn; on a loaded 2-core CI machine the turn took longer
+    # than the default 0.25 s, and that one timeout counted as an outage (a known limit of the
+    # default, in the #21 closing note: an idempotent re-ask is the fix to come). The pool,
+    # batching and back-pressure this test is about are the same at any timeout.
+    limit = RateLimit(per_minute=1_000_000, burst=1000, redis_url=redis_url, redis_timeout=1.0)
     with ThreadedFake(api_key=API_KEY, record=False) as fake:
         segment = fake.add_segment("VIP")
         async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=limit) as client:
