@@ -45,7 +45,7 @@ import attrs
 from ._admission import Admission
 from ._cooldown import CooldownRule
 from ._governor import Ticket
-from ._host_budget import HostBudget, HostBudgetUnavailableError, budget_dir
+from ._host_budget import HostBudget, HostBudgetBusyError, HostBudgetUnavailableError, budget_dir
 from ._limits import (
     BULK,
     INTERACTIVE,
@@ -69,6 +69,12 @@ RECHECK: Final = 2.0
 """Longest sleep before a request asks the store again (a reopen reaches sleepers this fast)."""
 RETRY_STORE: Final = 1.0
 """Seconds between tries of a store that could not be used (meanwhile: the local budget)."""
+BUSY_TRIES: Final = 10
+BUSY_PAUSE: Final = 0.05
+"""A store whose lock stays busy past ``BUSY_TIMEOUT`` (processes admitting at once on a busy
+machine) is back-pressure, not a store that cannot be used: the request sleeps ``BUSY_PAUSE``
+seconds (the event loop free meanwhile) and tries again, ``BUSY_TRIES`` times in all, before
+the process paces itself alone (at the whole rate, which would send the host over it)."""
 
 
 class HostGovernor:
@@ -218,10 +224,17 @@ class HostGovernor:
         """The slot of this request: in the store, or of the fallback budget; returned as what
         to call when the request's ticket is released (to give that slot back)."""
         if self._store_to_try():
-            try:
-                return _Booked(self, await self._shared_slot(deadline_at, lane)).release
-            except HostBudgetUnavailableError as exc:
-                self._went_down(exc)
+            for attempt in range(1, BUSY_TRIES + 1):
+                try:
+                    return _Booked(self, await self._shared_slot(deadline_at, lane)).release
+                except HostBudgetBusyError as exc:  # other processes hold the lock: wait
+                    if attempt < BUSY_TRIES:
+                        await self._sleep(BUSY_PAUSE)
+                        continue
+                    self._went_down(exc)
+                except HostBudgetUnavailableError as exc:
+                    self._went_down(exc)
+                break
         fallback = await self._fallback.acquire(deadline_at, lane)
 
         def release(sent: bool) -> None:

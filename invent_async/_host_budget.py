@@ -76,6 +76,7 @@ __all__ = [
     "BUSY_TIMEOUT",
     "OPEN_BUSY_TIMEOUT",
     "HostBudget",
+    "HostBudgetBusyError",
     "HostBudgetUnavailableError",
     "budget_dir",
 ]
@@ -122,6 +123,11 @@ T = TypeVar("T")
 class HostBudgetUnavailableError(InventError):
     """The host's budget store cannot be used (read-only or full disk, no permission, its
     lock held too long): the governor paces the process on its own."""
+
+
+class HostBudgetBusyError(HostBudgetUnavailableError):
+    """The store's lock stayed busy past :data:`BUSY_TIMEOUT` (other processes admitting
+    at once): back-pressure, tried again shortly, not a store that cannot be used."""
 
 
 class _Stale(Exception):
@@ -525,6 +531,8 @@ class HostBudget:
                     return _in_transaction(conn, self.name, self._now, run)
                 except (sqlite3.DatabaseError, _Stale) as exc:
                     damaged = isinstance(exc, _Stale) or _damaged(exc)
+                    if getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY":
+                        raise HostBudgetBusyError(_describe(exc)) from None  # keep the file
                     if not damaged or attempt == 2:
                         self._drop()
                         raise HostBudgetUnavailableError(_describe(exc)) from None
