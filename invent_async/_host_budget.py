@@ -32,10 +32,11 @@ per budget, keyed by its name (``budget@host:port``, the API host and ``RateLimi
 another release) or a corrupt one is rebuilt empty (under an ``flock`` of ``budgets.lock`` so
 that processes finding it at once rebuild it once), said once on the ``invent_async``
 logger; a process that still has the old file open notices within a second (its inode
-changed) and opens the new one. A read-only or full disk, a missing permission, or a write
-lock held past :data:`BUSY_TIMEOUT` raise :class:`HostBudgetUnavailableError`: the governor
-(``_host``) then paces the process on its own. A forked child never uses its parent's
-connection (it opens its own on first use).
+changed) and opens the new one. A read-only or full disk, or a missing permission, raise
+:class:`HostBudgetUnavailableError`: the governor (``_host``) then paces the process on its
+own. A write lock held past :data:`BUSY_TIMEOUT` raises its subclass
+:class:`HostBudgetBusyError`: the governor waits a little (the loop free) and tries again.
+A forked child never uses its parent's connection (it opens its own on first use).
 
 One connection per process and budget, used under a ``threading.Lock`` (requests of several
 threads and event loops take turns in the process, not in sqlite's busy handler, which sleeps
