@@ -174,7 +174,7 @@ class FleetGovernor:
         if importlib.util.find_spec("redis") is None:
             raise ImportError(
                 "a rate budget on Redis (RateLimit(redis_url=...) or INVENT_REDIS_URL) needs "
-                "redis-py: pip install 'redis>=5.0.1' (the package's redis extra)"
+                "redis-py: pip install 'redis>=5.0.2' (the package's redis extra)"
             )
         # Loaded now, with the client, not by the first request on the event loop: loading
         # takes ~0.1 s of CPU, which held up a starting process's first requests past

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 from collections.abc import AsyncIterator, Generator, Iterator
 from importlib.metadata import version
@@ -50,6 +51,21 @@ def host_budgets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     directory = tmp_path_factory.mktemp("budgets")
     monkeypatch.setenv(BUDGET_DIR_ENV, str(directory))
     return directory
+
+
+@pytest.fixture(autouse=True)
+def process_primitives(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Around a test of a module that starts processes with ``multiprocessing``: collect the
+    garbage before and after it, here, so that no queue, event or barrier of an earlier test is
+    finalized by a collection that falls inside the resource tracker (Python 3.12.1 then warns
+    "ResourceTracker called reentrantly", an unraisable warning that fails a later test)."""
+    module = getattr(request.node, "module", None)
+    starts_processes = module is not None and "multiprocessing" in vars(module)
+    if starts_processes:
+        gc.collect()
+    yield
+    if starts_processes:
+        gc.collect()
 
 
 @pytest.fixture(scope="session")
