@@ -1,6 +1,7 @@
 """Task runner: ``nox`` runs tests (every Python the package claims), tests_lowest (the lowest
-declared version of every runtime dependency), retry_backoff_221, deploy (the web recipes as
-deployed, on one Python), lint, typecheck, codegen_check, docs and build.
+declared version of every runtime dependency), retry_backoff_221, deploy (the recipes as
+deployed and the heavy multi-process tests, on one Python), lint, typecheck, codegen_check,
+docs and build.
 
 ``nox -s bench`` runs the benchmarks.
 """
@@ -127,15 +128,17 @@ def retry_backoff_221(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def deploy(session: nox.Session) -> None:
-    """The documented web recipes run as deployed: real uvicorn and gunicorn servers, loaded
-    past the API's limit (``tests/test_web_recipes.py``, the ``deploy`` marker, which the
-    ``tests`` session deselects). One interpreter: the servers take a few seconds each."""
+    """The tests of real processes, on one interpreter (the ``tests`` and ``tests_lowest``
+    sessions deselect them): the documented recipes as deployed (real uvicorn, gunicorn and
+    celery processes loaded past the API's limit, the ``deploy`` marker) and the ``heavy``
+    ones (fleets of worker processes on a real valkey-server, the host store shared by
+    processes, the pytest plugin under every async setup in a subprocess)."""
     groups = [
         *nox.project.dependency_groups(PYPROJECT, "test"),
         *nox.project.dependency_groups(PYPROJECT, "deploy"),
     ]
     session.install("-e", EXTRAS, *groups)
-    session.run("pytest", *LOOPBACK_ONLY, "-m", "deploy", "tests", *session.posargs)
+    session.run("pytest", *LOOPBACK_ONLY, "-m", "deploy or heavy", "tests", *session.posargs)
 
 
 @nox.session

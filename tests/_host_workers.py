@@ -15,10 +15,9 @@ def reserve_worker(
     worker is ready (``start``: a Barrier); put the slots and the store's rebuilds on ``out``."""
     try:
         import logging
+        import time
         import warnings
         from pathlib import Path
-
-        import time
 
         from invent_async._host_budget import HostBudget, HostBudgetBusyError
 

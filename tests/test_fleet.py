@@ -49,6 +49,8 @@ from invent_async._redis_budget import MAX_CONNECTIONS, RedisBudget, Reservation
 from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent, RecordedRequest
 
+pytestmark = pytest.mark.heavy  # real servers and worker processes: nox -s deploy runs them
+
 HEADROOM: Final = RateLimit().headroom
 WORKER_TIMEOUT: Final = 90.0
 """Seconds a worker process may take to start, run its job and answer."""

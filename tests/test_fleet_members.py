@@ -39,6 +39,8 @@ from invent_async._settings import fleet_from_environment
 from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent
 
+pytestmark = pytest.mark.heavy  # real servers and worker processes: nox -s deploy runs them
+
 HEADROOM: Final = RateLimit().headroom
 WORKER_TIMEOUT: Final = 90.0
 

@@ -42,6 +42,8 @@ from invent_async._host_budget import (
 from invent_async._ratelimit import RateGovernor
 from invent_async.testing import FakeInvent
 
+pytestmark = pytest.mark.heavy  # real servers and worker processes: nox -s deploy runs them
+
 NAME: Final = "default@127.0.0.1:1"
 PER_MINUTE: Final = 6000.0  # one slot every 10 ms
 INTERVAL_US: Final = 10_000

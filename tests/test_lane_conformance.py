@@ -158,7 +158,13 @@ class OnHost:
             await gov.aclose()
 
 
-@pytest.fixture(params=["in-process", "on-redis", "on-host"])
+@pytest.fixture(
+    params=[
+        "in-process",
+        pytest.param("on-redis", marks=pytest.mark.heavy),
+        pytest.param("on-host", marks=pytest.mark.heavy),
+    ]
+)
 def lanes(request: pytest.FixtureRequest, tmp_path: Path) -> Lanes:
     """The governor a scenario runs through: in the process, on a valkey-server, or in the
     host's store."""

