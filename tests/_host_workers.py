@@ -31,7 +31,7 @@ def reserve_worker(
         logging.getLogger("invent_async").addHandler(Keep())
         budget = HostBudget(Path(directory), name=name, per_minute=per_minute)
 
-        def reserve() -> int:
+        def reserve() -> float:
             # as HostGovernor does: a lock held past BUSY_TIMEOUT (a busy machine put its
             # holder to sleep) is waited for, not an error of the store
             for _ in range(200):
