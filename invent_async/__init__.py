@@ -19,6 +19,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetServerConfigError,
     BudgetSettingsError,
     ClientClosedError,
     ClientStateError,
@@ -134,6 +135,7 @@ __all__ = [
     "SegmentSyncAbortedError",
     "JournalError",
     "RedisUnavailableError",
+    "BudgetServerConfigError",
     "BudgetSettingsError",
     "retry_after_header",
 ]

@@ -19,8 +19,10 @@
     ├── ResponseTooLargeError            a 2xx body larger than ``max_response_bytes``
     ├── BulkAbortedError                 a bulk job stopped early (defined in ``_jobs.results``)
     ├── JournalError                     a bulk job's journal cannot be used (``_jobs.journal``)
-    └── BudgetSettingsError              a shared budget on Redis holds other settings (also a
-                                         ValueError)
+    ├── BudgetSettingsError              a shared budget on Redis holds other settings (also a
+    │                                    ValueError)
+    └── BudgetServerConfigError          a shared budget's Redis server refuses this process as
+                                         configured (credentials, ACL, TLS, no scripting)
 
 Messages name the HTTP method and the URL *path*; they never contain the API key, the host's
 credentials or request headers (a key that a server or proxy echoes back in a response is
@@ -49,6 +51,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetServerConfigError",
     "BudgetSettingsError",
     "ClientClosedError",
     "ClientStateError",
@@ -287,6 +290,33 @@ class BudgetSettingsError(InventError, ValueError):
         self.budget = budget
         self.stored = stored
         self.asked = asked
+
+
+class BudgetServerConfigError(InventError):
+    """The Redis server of a shared rate budget refuses this process as it is configured:
+    ``problem`` says how, the message says how to fix it.
+
+    - ``"auth"``: no password, a wrong one, or an unknown user (``redis_url`` takes them as
+      ``redis://USER:PASSWORD@host:6379/0``);
+    - ``"permission"``: an ACL user that may not run the budget's commands (``EVAL``,
+      ``EVALSHA``, ``SCRIPT``) on its keys (``invent:*``);
+    - ``"command"``: a server or proxy that does not run Lua scripts;
+    - ``"tls"``: ``rediss://`` to a server that speaks plain Redis (no TLS handshake).
+
+    A configuration error, not an outage: raised by every call that asks the server (nothing
+    is booked or sent), and by ``rate_limit_fleet_stats()``; never retried, no fallback pacing
+    (which would run each process at its share of the limit for as long as the mistake lasts),
+    and a bulk job stops at it. The message shows the server's URL with its password hidden.
+
+    Attributes:
+        budget: The budget's name on the server (``budget@host:port``).
+        problem: ``"auth"``, ``"permission"``, ``"command"`` or ``"tls"``.
+    """
+
+    def __init__(self, message: str, *, budget: str, problem: str) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.problem = problem
 
 
 def retry_after_header(error: BaseException) -> str | None:

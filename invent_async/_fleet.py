@@ -60,6 +60,7 @@ import attrs
 
 from ._admission import Admission
 from ._cooldown import CooldownRule
+from ._exceptions import BudgetServerConfigError
 from ._governor import Ticket, wake_futures
 from ._host import HostGovernor
 from ._host_budget import budget_dir
@@ -714,6 +715,8 @@ class FleetGovernor:
             await operation
         except RedisUnavailableError as exc:
             self._went_down(exc)
+        except BudgetServerConfigError:
+            pass  # no outage: every call that asks the server raises it
 
     # ------------------------------------------------------------------ introspection
 

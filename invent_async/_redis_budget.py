@@ -45,8 +45,9 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from . import _redis_scripts as scripts
-from ._exceptions import BudgetSettingsError, InventError
+from ._exceptions import BudgetServerConfigError, BudgetSettingsError, InventError
 from ._limits import DEFAULT_REDIS_TIMEOUT, FleetStats
+from ._secret import redact_url
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     import redis.asyncio
@@ -89,6 +90,52 @@ _MICRO: Final = 1_000_000
 class RedisUnavailableError(InventError):
     """The budget's server did not answer in time, or not at all, or refused the operation
     (out of memory, a read-only replica, ...): the governor falls back."""
+
+
+_FIXES: Final = {
+    "auth": (
+        "Put the server's password (and user, for an ACL user) in redis_url or "
+        "INVENT_REDIS_URL: redis://:PASSWORD@host:6379/0 or redis://USER:PASSWORD@host:6379/0"
+    ),
+    "permission": (
+        "Let the Redis user run the budget's commands on its keys: ACL SETUSER USER "
+        "+eval +evalsha +script ~invent:*"
+    ),
+    "command": (
+        "The budget needs a server that runs Lua scripts (Redis or Valkey with scripting), "
+        "reached directly or through a proxy that passes EVALSHA on"
+    ),
+    "tls": (
+        "It answers plain Redis, not TLS: use redis:// instead of rediss:// (or turn TLS on "
+        "at the server)"
+    ),
+}
+
+
+def _problem_of(exc: BaseException | None) -> tuple[str, str]:
+    """The configuration problem ``exc`` is (``_FIXES``' key) and what to say of it: the
+    server's own words (it never repeats a password), else the error's type."""
+    if exc is None:
+        return "tls", "a TLS connection to it failed"
+    import redis.exceptions
+
+    words = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return "permission", f"the server refused a command ({words})"
+    if isinstance(exc, redis.exceptions.ResponseError) and not isinstance(
+        exc, redis.exceptions.AuthenticationWrongNumberOfArgsError
+    ):
+        return "command", f"the server does not know a command ({words})"
+    return "auth", f"the server refused this process's credentials ({words})"
+
+
+def _unknown_command(exc: BaseException) -> bool:
+    """Whether the server answered that it does not know the command (no scripting)."""
+    import redis.exceptions
+
+    return isinstance(exc, redis.exceptions.ResponseError) and str(exc).lower().startswith(
+        ("unknown command", "err unknown command")
+    )
 
 
 class Verdict(IntEnum):
@@ -217,6 +264,8 @@ class RedisBudget:
         import redis.exceptions
 
         self.name = name
+        self._shown = redact_url(url) or ""
+        self._tls = url.lower().startswith("rediss:")
         if per_minute is None:
             self._interval = self._tau = self._express = 0
             self._asked = ""
@@ -304,6 +353,7 @@ class RedisBudget:
             self._quiet = asyncio.Event()
         self._running += 1
         self._quiet.clear()
+        error: InventError
         try:
             for attempt in range(1, LATE_TRIES + 1):
                 started = loop.time()
@@ -316,15 +366,27 @@ class RedisBudget:
                     error = RedisUnavailableError(
                         f"the rate budget's server did not answer: {type(exc).__name__}"
                     )
+                except (
+                    redis.exceptions.AuthenticationError,  # a ConnectionError: before it
+                    redis.exceptions.AuthenticationWrongNumberOfArgsError,
+                    redis.exceptions.NoPermissionError,
+                ) as exc:
+                    error = self._config_error(exc)
                 except (redis.exceptions.ConnectionError, OSError) as exc:
                     error = RedisUnavailableError(
                         f"the rate budget's server did not answer: {type(exc).__name__}"
                     )
-                except redis.exceptions.RedisError as exc:  # out of memory, read-only, ACL...
-                    error = RedisUnavailableError(
-                        f"the rate budget's server refused the operation: {type(exc).__name__}"
-                    )
+                except redis.exceptions.RedisError as exc:  # out of memory, read-only...
+                    if _unknown_command(exc):
+                        error = self._config_error(exc)
+                    else:
+                        error = RedisUnavailableError(
+                            f"the rate budget's server refused the operation: {type(exc).__name__}"
+                        )
                 break
+            tls_to_plain = self._tls and isinstance(error, RedisUnavailableError)
+            if tls_to_plain and await self._speaks_plain_redis():
+                error = self._config_error(None)
         finally:
             self._running -= 1
             if not self._running:
@@ -333,6 +395,39 @@ class RedisBudget:
             if self._idle_timer is None:
                 self._idle_timer = loop.call_later(self._idle_close, self._idle, loop)
         raise error  # outside the except block: redis-py's error stays unreachable
+
+    def _config_error(self, exc: BaseException | None) -> BudgetServerConfigError:
+        """The configuration error that ``exc`` (None: TLS to a plain server) tells of."""
+        problem, told = _problem_of(exc)
+        return BudgetServerConfigError(
+            f"the shared rate budget {self.name!r} cannot use its Redis server ({self._shown}):"
+            f" {told}. {_FIXES[problem]}. This is a configuration error, not an outage: no "
+            "call is sent (nor paced on a fallback) until it is fixed",
+            budget=self.name,
+            problem=problem,
+        )
+
+    async def _speaks_plain_redis(self) -> bool:
+        """After ``rediss://`` failed: whether the server answers a plain ``PING`` (it speaks
+        no TLS at all), within the budget's timeout."""
+        kwargs = self._pool.connection_kwargs
+        host, port = kwargs.get("host"), kwargs.get("port")
+        if not isinstance(host, str) or not isinstance(port, int):
+            return False
+        try:
+            async with asyncio.timeout(self._timeout):
+                reader, writer = await asyncio.open_connection(host, port)
+                try:
+                    writer.write(b"PING\r\n")
+                    await writer.drain()
+                    line = await reader.readline()
+                finally:
+                    writer.close()
+                    with contextlib.suppress(OSError):
+                        await writer.wait_closed()
+        except (OSError, TimeoutError):
+            return False
+        return line[:1] in (b"+", b"-")  # PONG, or an error such as NOAUTH: plain RESP
 
     async def _run(self, script: str, *args: int | str) -> list[int]:
         return [int(value) for value in await self._call(script, *args)]
@@ -531,7 +626,7 @@ class RedisBudget:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._quiet.wait(), 4 * self._timeout)
         if self._joined:
-            with contextlib.suppress(RedisUnavailableError):
+            with contextlib.suppress(RedisUnavailableError, BudgetServerConfigError):
                 await self.leave()
         await self._client.aclose()
         await self._pool.disconnect()

@@ -72,6 +72,8 @@ def sample(cls: type[InventError]) -> InventError:
         return cls(["required field missing @ $.id"], method="GET", path="/p", type_name="Contact")
     if cls is invent_async.BudgetSettingsError:
         return cls("other settings", budget="b@h:443", stored="per_minute=600.0", asked=None)
+    if cls is invent_async.BudgetServerConfigError:
+        return cls("wrong password", budget="b@h:443", problem="auth")
     if cls is invent_async.ResponseTooLargeError:
         return cls("too large", method="GET", path="/p", status=200, limit=10, request_id="r")
     if issubclass(cls, BulkAbortedError):

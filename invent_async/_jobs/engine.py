@@ -29,6 +29,7 @@ from typing import Final, Self, TypedDict
 
 from .._exceptions import (
     AuthenticationError,
+    BudgetServerConfigError,
     BudgetSettingsError,
     ClientClosedError,
     InventError,
@@ -76,6 +77,15 @@ PROGRESS_INTERVAL: Final = 0.2
 Operation = Callable[[str, CallStats], Awaitable[Contact | None]]
 """What a bulk job applies to each id, counting its attempts into the ``CallStats``."""
 ProgressCallback = Callable[[BulkProgress], object]
+
+
+_STOPS_THE_JOB: Final = (
+    AuthenticationError,
+    PermissionDeniedError,
+    BudgetSettingsError,
+    BudgetServerConfigError,
+)
+"""Errors every later call would get as well (configuration, not the item): the job stops."""
 
 
 class BulkOptions(TypedDict, total=False):
@@ -402,7 +412,7 @@ class BulkStream:
             self._cancelled_ids.append(contact_id)
             return ItemResult(contact_id=contact_id, outcome=Outcome.SKIPPED, reason="cancelled")
         except (InventError, ValueError, TypeError) as exc:
-            if isinstance(exc, AuthenticationError | PermissionDeniedError | BudgetSettingsError):
+            if isinstance(exc, _STOPS_THE_JOB):
                 self._fatal = exc
             elif isinstance(exc, RateLimitError) and self._waits_too_long(exc):
                 self._fatal = exc

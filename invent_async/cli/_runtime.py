@@ -22,6 +22,7 @@ import click
 from .._client import AsyncInventClient
 from .._exceptions import (
     AuthenticationError,
+    BudgetServerConfigError,
     BudgetSettingsError,
     InventError,
     PermissionDeniedError,
@@ -164,8 +165,8 @@ def describe_api_error(exc: InventError) -> tuple[str, int]:
     """
     if isinstance(exc, AuthenticationError):
         return f"authentication failed: {exc} (check {API_KEY_ENV})", EXIT_AUTH
-    if isinstance(exc, BudgetSettingsError):
-        return str(exc), EXIT_USAGE
+    if isinstance(exc, BudgetSettingsError | BudgetServerConfigError):
+        return str(exc), EXIT_USAGE  # the budget's configuration: the command line's to fix
     if isinstance(exc, PermissionDeniedError):
         return f"permission denied: {exc} (the API key may not do this)", EXIT_AUTH
     limit = DEFAULT_RATE_LIMIT.max_retry_after
