@@ -75,7 +75,13 @@ from ._limits import (
     RateLimit,
 )
 from ._pacing import Pacing
-from ._redis_budget import RedisBudget, RedisUnavailableError, Reservation, Verdict
+from ._redis_budget import (
+    RedisBudget,
+    RedisUnavailableError,
+    Reservation,
+    Verdict,
+    state_lost,
+)
 from ._secret import redact_url
 
 __all__ = [
@@ -230,6 +236,7 @@ class FleetGovernor:
         self._deadline_misses = 0
         self._fallbacks = 0
         self._rebooked = 0  # slots the server booked again (Verdict.REBOOKED)
+        self._epoch: int | None = None  # the budget's epoch at the latest answer
         self._given_back = 0  # slots given back to the server (not sent after all)
         self._joined: str | None = None  # the stored settings this process joined
 
@@ -277,8 +284,11 @@ class FleetGovernor:
         """The budget this process paces itself with while Redis is down: this host's share
         of the rate (``share`` per process, times this host's members at the latest answer)
         on the host budget (``_host``), which the host's processes share; this process's
-        share alone in the process when the host budget is off (``INVENT_BUDGET_DIR=off``)."""
-        pacing = self._pacing
+        share alone in the process when the host budget is off (``INVENT_BUDGET_DIR=off``).
+        Its bucket holds one request: entered at once by every process of the fleet, a
+        bucket of ``burst`` each would send ``processes x burst`` requests in the outage's
+        first second, over the limit."""
+        pacing = attrs.evolve(self._pacing, burst=1)
         per_process = pacing.per_minute * share * (1 - self._headroom)
         if budget_dir() is not None:
             here = max(1, self._host_members)
@@ -496,6 +506,16 @@ class FleetGovernor:
         gate_end = self._clock() + (answer.gate_end - answer.now)
         with self._lock:
             self._gate_end = gate_end
+            before, self._epoch = self._epoch, answer.epoch
+        if before is not None and state_lost(before, answer.epoch):
+            log.warning(
+                "the shared rate budget %r on Redis (%s) lost its state (FLUSHALL, a restart "
+                "without persistence, or a failover to a server without it): the slots booked "
+                "before are booked again at the end of a fresh queue, and the first process to "
+                "ask stores its settings again",
+                self._name,
+                redact_url(self._url),
+            )
 
     def _went_down(self, error: RedisUnavailableError) -> None:
         with self._lock:

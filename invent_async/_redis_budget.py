@@ -62,6 +62,8 @@ __all__ = [
     "RedisUnavailableError",
     "Reservation",
     "Verdict",
+    "member_name",
+    "state_lost",
 ]
 
 MAX_CONNECTIONS: Final = 4
@@ -630,6 +632,14 @@ class RedisBudget:
                 await self.leave()
         await self._client.aclose()
         await self._pool.disconnect()
+
+
+def state_lost(before: int, after: int) -> bool:
+    """Whether a budget's epoch went from ``before`` to ``after`` by a loss of the server's
+    keys rather than by reopens: an epoch is born as the server's clock (microseconds) and each
+    reopen adds one, so one born again after a wipe jumps by the time since the first birth
+    (more than a second's worth of reopens), or back (another server's clock)."""
+    return after < before or after - before > _MICRO
 
 
 def member_name() -> str:

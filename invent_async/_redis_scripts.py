@@ -38,7 +38,12 @@ local function count(field)
   redis.call('HINCRBY', KEYS[6], field, 1)
   redis.call('PEXPIRE', KEYS[6], 86400000)
 end
-local function epoch() return tonumber(redis.call('GET', KEYS[7]) or '0') end
+local function epoch()
+  local value = redis.call('GET', KEYS[7])
+  if value then return tonumber(value) end
+  redis.call('SET', KEYS[7], string.format('%d', now))  -- born, or born again after a wipe
+  return now
+end
 local function due(slot) if slot > now then return NOT_YET end return GO end
 local function book(interval, tau, max_wait, bulk, gate)
   local slot = math.max(now - tau, num(KEYS[1]), gate)
@@ -52,8 +57,10 @@ end
 and the keys. KEYS: 1 ``next`` (the queue's next free slot), 2 ``gate`` (end of the
 cool-down), 3 ``express`` (the interactive lane's next free slot), 4 ``debt`` (a sorted set
 of the slots express calls took, not yet given up by their bulk request), 5 ``bulk`` (the
-latest slot booked by bulk work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (bumped by
-each reopen: slots booked before it are booked again), 8 ``settings`` and 9 ``members``
+latest slot booked by bulk work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (born as the
+server's clock, bumped by one by each reopen: slots booked before it are booked again; a
+server that lost its keys, FLUSHALL or a restart without persistence, has a new one, so the
+slots booked before the loss are booked again in the fresh queue, not honoured beside it), 8 ``settings`` and 9 ``members``
 (see :data:`ADMIT`), 10 ``given`` (a sorted set of the tickets whose slot was given back,
 scored by when they are forgotten). Times are server microseconds.
 ``next`` lives ``tau`` longer than its value (until then it still holds the bucket back); the
@@ -273,7 +280,7 @@ REOPEN: Final = (
 local gate = num(KEYS[2])
 if gate <= now then return {gate, now} end
 redis.call('DEL', KEYS[2])
-redis.call('INCR', KEYS[7])
+redis.call('SET', KEYS[7], string.format('%d', epoch() + 1))
 if num(KEYS[1]) > now then put(KEYS[1], now, tonumber(ARGV[1])) end
 return {gate, now}
 """

