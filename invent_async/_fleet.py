@@ -237,6 +237,9 @@ class FleetGovernor:
         self._fallbacks = 0
         self._rebooked = 0  # slots the server booked again (Verdict.REBOOKED)
         self._epoch: int | None = None  # the budget's epoch at the latest answer
+        # slots booked by requests that went to the fallback when the server stopped
+        # answering: nobody sends at them, so they are given back when it answers again
+        self._owed: list[tuple[RedisBudget, Reservation]] = []
         self._given_back = 0  # slots given back to the server (not sent after all)
         self._joined: str | None = None  # the stored settings this process joined
 
@@ -353,8 +356,9 @@ class FleetGovernor:
     async def _pace(self, deadline_at: float | None, lane: Lane) -> Callable[[bool], None]:
         """The slot of this request: on the server, or of the fallback budget; returned as
         what to call when the request's ticket is released (to give that slot back)."""
+        claimed = False  # this request waited in the fallback and is the one to try next
         while True:
-            budget, trier = self._budget_to_try()
+            budget, trier = (self._loop_budget(), True) if claimed else self._budget_to_try()
             if budget is not None:
                 try:
                     await self._on_probation(deadline_at, lane)
@@ -366,10 +370,11 @@ class FleetGovernor:
                     if trier:
                         with self._lock:
                             self._trying = False
-            fallback = await self._fallback_slot(deadline_at, lane)
+            fallback, claimed = await self._fallback_slot(deadline_at, lane)
             if fallback is not None:
                 return _release_of(fallback)
-            # the server answered again while this request waited in the fallback: go shared
+            # the server answered again while this request waited in the fallback (go
+            # shared), or it is time to try the server and this request is the one to
 
     async def _on_probation(self, deadline_at: float | None, lane: Lane) -> None:
         """Just back on the server: wait for a slot of the fallback budget as well, until
@@ -399,28 +404,56 @@ class FleetGovernor:
                 self._trying = True
         return self._loop_budget(), trier
 
-    async def _fallback_slot(self, deadline_at: float | None, lane: Lane) -> Ticket | None:
-        """Wait for a slot of this process's fallback budget: its ticket when it came (to be
-        released with the request's), None when the server answered again first (the
-        request then goes through the shared one)."""
+    async def _fallback_slot(
+        self, deadline_at: float | None, lane: Lane
+    ) -> tuple[Ticket | None, bool]:
+        """Wait for a slot of this process's fallback budget: ``(its ticket, False)`` when it
+        came (to be released with the request's); ``(None, False)`` when the server answered
+        again first (the request then goes through the shared one); ``(None, True)`` when
+        the server is due for a try and this request claimed it (every :data:`RETRY_REDIS`
+        seconds one waiting request leaves the fallback's queue to try: when every request
+        waits there, no new one would, and the fleet would stay on its fallback for good)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if not self._down:
-                return None
+                return None, False
             self._fallbacks += 1
             back = self._recovered.get(loop)
             if back is None or back.done():
                 back = self._recovered[loop] = loop.create_future()
         acquiring = asyncio.ensure_future(self._fallback.acquire(deadline_at, lane))
+        claimed = False
         try:
-            await asyncio.wait((acquiring, back), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not acquiring.done():
-                acquiring.cancel()  # the governor's acquire leaks nothing when cancelled
-                await asyncio.wait((acquiring,))
+            try:
+                while not claimed:
+                    with self._lock:
+                        left = self._retry_at - self._clock()
+                        claimed = self._down and left <= 0 and not self._trying
+                        if claimed:
+                            self._trying = True
+                            break
+                    done, _ = await asyncio.wait(
+                        (acquiring, back),
+                        timeout=left if left > 0 else RETRY_REDIS,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if done:
+                        break
+            finally:
+                if not acquiring.done():
+                    acquiring.cancel()  # the governor's acquire leaks nothing when cancelled
+                    await asyncio.wait((acquiring,))
+        except BaseException:
+            if claimed:  # cancelled right after claiming the try: another request makes it
+                with self._lock:
+                    self._trying = False
+            raise
         if acquiring.cancelled():
-            return None
-        return acquiring.result()  # GovernorDeadlineExceeded propagates from here
+            return None, claimed
+        if claimed:  # the slot came as the try was claimed: go with it, let another try
+            with self._lock:
+                self._trying = False
+        return acquiring.result(), False  # GovernorDeadlineExceeded propagates from here
 
     async def _shared_slot(
         self, budget: RedisBudget, deadline_at: float | None, lane: Lane
@@ -466,7 +499,10 @@ class FleetGovernor:
                 answer = await budget.check(answer, left, bulk=bulk)
                 self._learn(budget)
         except RedisUnavailableError:
-            raise  # the server is not there to take it back
+            if answer.verdict is not Verdict.REFUSED:  # owed: given back once it answers
+                with self._lock:
+                    self._owed.append((budget, answer))
+            raise
         except BaseException:
             if answer.verdict is not Verdict.REFUSED:
                 self._give_back(budget, answer)  # booked, and not going to be used
@@ -579,6 +615,10 @@ class FleetGovernor:
             self._recovered.clear()
             if was_down:
                 self._probation_end = self._clock() + PROBATION
+            owed, self._owed = self._owed, []
+        for owner, booked in owed:  # first: before the waiting requests book behind them
+            if owner is budget:
+                self._give_back(budget, booked)
         wake_futures(recovered)
         if was_down:
             log.warning(

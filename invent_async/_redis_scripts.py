@@ -60,9 +60,10 @@ of the slots express calls took, not yet given up by their bulk request), 5 ``bu
 latest slot booked by bulk work), 6 ``stats`` (a hash of counters), 7 ``epoch`` (born as the
 server's clock, bumped by one by each reopen: slots booked before it are booked again; a
 server that lost its keys, FLUSHALL or a restart without persistence, has a new one, so the
-slots booked before the loss are booked again in the fresh queue, not honoured beside it), 8 ``settings`` and 9 ``members``
-(see :data:`ADMIT`), 10 ``given`` (a sorted set of the tickets whose slot was given back,
-scored by when they are forgotten). Times are server microseconds.
+slots booked before the loss are booked again in the fresh queue, not honoured beside it),
+8 ``settings`` and 9 ``members`` (see :data:`ADMIT`), 10 ``given`` (a sorted set of the
+tickets whose slot was given back, scored by when they are forgotten). Times are server
+microseconds.
 ``next`` lives ``tau`` longer than its value (until then it still holds the bucket back); the
 other keys expire once they are in the past, the stats a day after their last change, the
 epoch never."""

