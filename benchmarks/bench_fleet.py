@@ -53,6 +53,10 @@ Parts (``python -m benchmarks.bench_fleet [part ...]``, ``nox -s bench -- fleet 
    live members: 1/8 each) and with the old default ``fallback_share=0.25`` (8 x 0.25 = 2 R
    asked), interleaved rounds.
    Target: <= 1.0 R and no 429 with the default.
+8. ``faults``: 4 processes at the real 500/minute (a fake with a 60 s window) on one Redis
+   budget; 30 s into the job the server is stopped for 2 s (SIGSTOP, its data kept) or wiped
+   (FLUSHALL), beside the same job without a fault. Wall time / ideal and / the fault-free
+   row's, the 429 share, ids lost. Targets: <= 1.05 x ideal and <= 0.5% 429s.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ import logging
 import math
 import os
 import queue
+import signal
 import statistics
 import subprocess
 import sys
@@ -987,6 +992,75 @@ def down8() -> None:
 
 # --------------------------------------------------------------------------- main
 
+# --------------------------------------------------------------------------- faults
+
+N_FAULTS: Final = 600  # ids of a row: 73 s at 0.98 x the real 500/minute
+FAULT_AT: Final = 30.0  # seconds into the job
+HANG: Final = 2.0  # seconds the server is stopped (SIGSTOP) in the "hang" row
+FAULT_ROWS: Final = {"none": "sg_6", "hang": "sg_7", "flush": "sg_8"}
+
+
+def _fault(kind: str, vk: Valkey, moments: dict[str, float]) -> Any:
+    """What ``run_workers`` does once the workers go: at ``FAULT_AT``, stop the server for
+    ``HANG`` seconds, or wipe it (FLUSHALL), or nothing."""
+
+    def during(start_at: float) -> None:
+        moments["start"] = start_at
+        time.sleep(max(0.0, start_at + FAULT_AT - time.monotonic()))
+        moments["fault"] = time.monotonic()
+        if kind == "hang":
+            os.kill(vk.pid, signal.SIGSTOP)
+            try:
+                time.sleep(HANG)
+            finally:
+                os.kill(vk.pid, signal.SIGCONT)
+        elif kind == "flush":
+            import redis
+
+            with redis.Redis(host="127.0.0.1", port=vk.port, socket_timeout=5) as admin:
+                admin.flushall()
+
+    return during
+
+
+def faults() -> None:
+    """Part 8: a 4-process job at the real 500/minute (a fake limited to 500 requests in any
+    60 s) on one Redis budget, with the server stopped for 2 s (SIGSTOP, then SIGCONT: its
+    data kept) or wiped (FLUSHALL) 30 s into it, next to the same job without a fault, in the
+    same run. Printed per row: wall time / ideal (N at 0.98 x 500/minute), wall time / the
+    fault-free row's, 429s as a share of the responses, ids lost and extra. Targets (issue
+    #24): wall / ideal <= 1.05 and 429s <= 0.5% in the fault rows."""
+    ideal = N_FAULTS / (REAL_RATE * (1 - RateLimit().headroom) / 60)
+    walls: dict[str, float] = {}
+    with fake_server(rpm=REAL_RATE, window=60.0) as (fake, url), valkey_server() as vk:
+        for kind, segment in FAULT_ROWS.items():
+            fleet = {"per_minute": REAL_RATE, "redis_url": vk.url, "budget": f"faults-{kind}"}
+            specs: list[dict[str, Any]] = [
+                {"url": url, "segment": segment, "limit": fleet, "bulk": [{"range": r}]}
+                for r in split(N_FAULTS, N_PROCESSES)
+            ]
+            moments: dict[str, float] = {}
+            reset(fake)
+            results = run_workers(specs, during=_fault(kind, vk, moments))
+            seen = dump(fake, segment)
+            lost, extra = membership(seen, segment, ids(1, N_FAULTS + 1))
+            walls[kind] = wall(results, moments["start"])
+            accepted = [t for t, status, _ in seen["requests"] if 200 <= status < 300]
+            after = _accepted_windows(accepted, moments["fault"], moments["start"] + walls[kind])
+            print(
+                f"faults: {kind}: accepted per second from the fault: "
+                f"{[n for _, n in after][::10][:30]}",
+                flush=True,
+            )
+            print(
+                f"RESULT fleet_faults_{kind} wall_vs_ideal={walls[kind] / ideal:.3f} "
+                f"wall_vs_no_fault={walls[kind] / walls['none']:.3f} "
+                f"share_429={share_429(seen):.4f} lost={lost} extra={extra} "
+                f"fallbacks={fallbacks(results)}",
+                flush=True,
+            )
+
+
 PARTS: Final = {
     "processes": processes,
     "inprocess": inprocess,
@@ -996,6 +1070,7 @@ PARTS: Final = {
     "outage": outage,
     "pool": pool,
     "down8": down8,
+    "faults": faults,
 }
 
 

@@ -103,16 +103,19 @@ class Headers(CIMultiDictProxy[str]):
     aiohttp takes it as it is, without copying it.
     """
 
-    __slots__ = ()
+    __slots__ = ("_built",)
 
     def __init__(self, items: Mapping[str, str]) -> None:
         super().__init__(CIMultiDict(items))
+        self._built = True
 
     def copy(self) -> Headers:  # type: ignore[override]
         """A copy (still read-only, still redacted in its repr)."""
         return Headers(self)
 
     def __repr__(self) -> str:
+        if not getattr(self, "_built", False):  # its __init__ raised: multidict before 7
+            return "Headers(<not built>)"  # crashes the interpreter on reading the items
         shown = {k: "<redacted>" if k.lower() == "authorization" else v for k, v in self.items()}
         return f"Headers({shown!r})"
 
