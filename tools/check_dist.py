@@ -32,9 +32,11 @@ def check_wheel(path: str) -> list[str]:
     problems += [f"wheel carries {n}" for n in names for bad in WHEEL_MUST_NOT if bad in n]
     problems += [
         f"METADATA lacks {field}"
-        for field in ("License-Expression: MIT", "Project-URL: Documentation", "License-File")
+        for field in ("License-Expression: MIT", "License-File")
         if field not in meta
     ]
+    # no release is published: an address would point at nothing (README, "Install")
+    problems += [f"METADATA names {line!r}" for line in meta.splitlines() if "Project-URL" in line]
     return problems
 
 
