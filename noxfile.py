@@ -27,6 +27,7 @@ nox.options.sessions = [
     "build",
 ]
 nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "uv|virtualenv"  # uv when installed (README: CI installs it)
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -86,6 +87,12 @@ def lowest_pins() -> list[str]:
     return pins
 
 
+FREEZE = (
+    "import importlib.metadata as m; "
+    "print(*sorted(f'{d.name}=={d.version}' for d in m.distributions()), sep='\\n')"
+)
+
+
 @nox.session(python=PYTHONS[0])
 def tests_lowest(session: nox.Session) -> None:
     """The test suite with the lowest declared version of every runtime dependency and extra.
@@ -99,7 +106,7 @@ def tests_lowest(session: nox.Session) -> None:
     Path(pins).write_text("\n".join(lowest_pins()) + "\n", encoding="utf-8")
     test_core = nox.project.dependency_groups(PYPROJECT, "test-core")
     session.install("-c", pins, "-e", EXTRAS, *test_core)
-    session.run("pip", "freeze", silent=False)
+    session.run("python", "-c", FREEZE, silent=False)  # what was installed (pip or uv)
     named = any(arg == "tests" or arg.startswith("tests/") for arg in session.posargs)
     where = [] if named else ["tests"]
     session.run(
