@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
+import anyio
 import pytest
 from _harness import API_KEY, ThreadedFake, cli_runner, needs_sigint
 from click.testing import Result
@@ -1226,7 +1227,31 @@ def test_background_ids_read_ahead_only_a_bounded_amount() -> None:
             reader.close()
 
     assert asyncio.run(take_three()) == ["ct_1", "ct_2", "ct_3"]
-    assert pulled <= 3 + 16 + 2
+    assert pulled <= 2 * 16 + 1  # the batch taken, the one filling, the one read
+
+
+def test_background_ids_hand_over_an_id_from_a_slow_input_at_once() -> None:
+    # Ids pass in batches, but an id read from a pipe that then goes quiet (a producer
+    # writing one id now and then) is not held back for a batch to fill.
+    more = threading.Event()
+
+    def slow() -> Iterator[str]:
+        yield "ct_1"
+        more.wait(10)  # the pipe is quiet until the consumer has had the first id
+        yield "ct_2"
+
+    async def take() -> list[str]:
+        reader = BackgroundIds(slow())
+        try:
+            with anyio.fail_after(5):
+                first = await anext(reader)
+            more.set()
+            return [first, *[i async for i in reader]]
+        finally:
+            more.set()
+            reader.close()
+
+    assert asyncio.run(take()) == ["ct_1", "ct_2"]
 
 
 def test_background_ids_raise_the_reader_error() -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-import queue
 import re
 import stat
 import threading
@@ -41,8 +40,8 @@ __all__ = [
 ]
 
 STDIN: Final = "-"
-_QUEUE_SIZE: Final = 4096
-_PUT_POLL: Final = 0.1  # seconds between checks of the stop flag while the queue is full
+_BUFFER: Final = 2048  # ids read ahead, twice over (the batch taken and the one filling)
+_PUT_POLL: Final = 0.1  # seconds between checks of the stop flag while the buffer is full
 _CSV_DELIMITERS: Final = (",", ";", "\t")
 _ID_COLUMN: Final = re.compile(r"(contacts?[ _-]?)?ids?", re.IGNORECASE)
 _SHOWN: Final = 60  # characters of a refused first line shown in the message
@@ -233,51 +232,70 @@ class _Failure:
 class BackgroundIds:
     """An async iterator over ids that a daemon thread reads from a blocking iterator.
 
-    The thread runs ahead of the consumer by at most a bounded queue of ids, so memory stays
-    bounded and the event loop never waits on file or pipe I/O. A daemon thread (not the
-    loop's executor) is used so that a read blocked on an idle terminal never delays exit.
-    An error raised by the iterator is raised again from ``__anext__``. Call :meth:`close`
-    when done (also after an early stop) to let the thread end.
+    The thread runs ahead of the consumer by at most twice ``buffer`` ids (the batch being
+    consumed and the one filling), so memory stays bounded
+    and the event loop never waits on file or pipe I/O. A daemon thread (not the loop's
+    executor) is used so that a read blocked on an idle terminal never delays exit. An error
+    raised by the iterator is raised again from ``__anext__``. Call :meth:`close` when done
+    (also after an early stop) to let the thread end.
+
+    The ids pass in batches: the thread appends each id to a list under a lock (at once, so
+    an id read from a slow pipe is never held back for a batch to fill), and the consumer
+    takes the whole list when its own runs out, so a million ids cost a few hundred handovers
+    rather than a queue operation each way per id.
     """
 
-    def __init__(self, ids: Iterator[str], *, buffer: int = _QUEUE_SIZE) -> None:
+    def __init__(self, ids: Iterator[str], *, buffer: int = _BUFFER) -> None:
         self._ids = ids
-        self._queue: queue.Queue[str | _End | _Failure] = queue.Queue(maxsize=buffer)
-        self._stop = threading.Event()
+        self._buffer = max(1, buffer)
+        self._room = threading.Condition()  # its lock guards the four fields below
+        self._pending: list[str] = []  # read, not yet taken by the consumer
+        self._last: _End | _Failure | None = None  # after the pending ids: the end, or why not
+        self._waiting = False  # the consumer waits for the thread to wake it
+        self._stopped = False
+        self._taken: list[str] = []  # the consumer's batch ...
+        self._at = 0  # ... and the next id of it
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
-        self._waiting = False
         self._exhausted = False
 
     def __aiter__(self) -> BackgroundIds:
         return self
 
     async def __anext__(self) -> str:
+        at = self._at
+        if at < len(self._taken):
+            self._at = at + 1
+            return self._taken[at]
+        return await self._refill()
+
+    async def _refill(self) -> str:
+        """The first id of the next batch, once the thread has one (or the end, its error)."""
         if self._exhausted:
             raise StopAsyncIteration
         if self._thread is None:
             self._start()
-        item = self._queue.get_nowait() if not self._queue.empty() else await self._wait()
-        if isinstance(item, str):
-            return item
-        self._exhausted = True
-        if isinstance(item, _Failure):
-            raise item.error
-        raise StopAsyncIteration
-
-    async def _wait(self) -> str | _End | _Failure:
         wakeup = self._wakeup
         assert wakeup is not None
         while True:
-            wakeup.clear()
-            self._waiting = True  # announce first, then look again: no put can be missed
-            try:
-                return self._queue.get_nowait()
-            except queue.Empty:
-                await wakeup.wait()
-            finally:
-                self._waiting = False
+            with self._room:
+                taken, last = self._pending, self._last
+                if taken:
+                    self._pending = []
+                    self._room.notify()  # the thread may be waiting for room
+                elif last is None:
+                    wakeup.clear()
+                    self._waiting = True  # under the lock: the thread's next id wakes us
+            if taken:
+                self._taken, self._at = taken, 1
+                return taken[0]
+            if last is not None:
+                self._exhausted = True
+                if isinstance(last, _Failure):
+                    raise last.error
+                raise StopAsyncIteration
+            await wakeup.wait()
 
     def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -286,25 +304,29 @@ class BackgroundIds:
         self._thread.start()
 
     def _read(self) -> None:
-        """The thread: move ids from the iterator to the queue until the end or close()."""
+        """The thread: move ids from the iterator to the consumer until the end or close()."""
+        room = self._room
         try:
             for contact_id in self._ids:
-                if not self._put(contact_id):
-                    return
-            self._put(_End())
+                with room:
+                    while len(self._pending) >= self._buffer and not self._stopped:
+                        room.wait(_PUT_POLL)
+                    if self._stopped:
+                        return
+                    self._pending.append(contact_id)
+                    wake, self._waiting = self._waiting, False
+                if wake:
+                    self._wake()
+            self._finish(_End())
         except BaseException as exc:  # handed to the consumer, which raises it
-            self._put(_Failure(exc))
+            self._finish(_Failure(exc))
 
-    def _put(self, item: str | _End | _Failure) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=_PUT_POLL)
-            except queue.Full:
-                continue
-            if self._waiting:
-                self._wake()
-            return True
-        return False
+    def _finish(self, last: _End | _Failure) -> None:
+        with self._room:
+            self._last = last
+            wake, self._waiting = self._waiting, False
+        if wake:
+            self._wake()
 
     def _wake(self) -> None:
         loop, wakeup = self._loop, self._wakeup
@@ -313,16 +335,16 @@ class BackgroundIds:
         try:
             loop.call_soon_threadsafe(wakeup.set)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
-            self._stop.set()
+            with self._room:
+                self._stopped = True
 
     def close(self) -> None:
-        """Tell the thread to stop and free the queue (it may still finish a blocked read)."""
-        self._stop.set()
+        """Tell the thread to stop and free the buffer (it may still finish a blocked read)."""
         self._exhausted = True
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
+        self._taken, self._at = [], 0
+        with self._room:
+            self._stopped = True
+            self._pending = []
+            self._room.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=0.5)
