@@ -33,6 +33,8 @@ from invent_async import (
 )
 from invent_async.testing import FakeInvent
 
+pytestmark = pytest.mark.heavy  # real servers and worker processes: nox -s deploy runs them
+
 PASSWORD: Final = "s3cret-pa55word"
 INVENT: Final = (sys.executable, "-m", "invent_async.cli")
 

@@ -27,6 +27,8 @@ from invent_async._host_budget import BUDGET_DIR_ENV
 from invent_async._limits import RateLimit
 from invent_async._redis_budget import RedisBudget, Verdict
 
+pytestmark = pytest.mark.heavy  # real servers and worker processes: nox -s deploy runs them
+
 PER_MINUTE = 612.0  # paced at 600/min (2% headroom): one shared slot every 0.1 s
 FALLBACK_INTERVAL = 0.4  # fallback_share 0.25 of that
 

@@ -783,6 +783,7 @@ MEMORY_SCRIPT: Final = textwrap.dedent(
 )
 
 
+@pytest.mark.heavy  # a million ids: seconds of CPU, the same on every interpreter
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/self/status")
 def test_a_million_members_and_a_million_input_ids_fit_in_64_mb() -> None:
     done = subprocess.run(
