@@ -34,9 +34,11 @@ from invent_async.cli import _job_run as jobs
 from invent_async.cli import _runtime as runtime
 from invent_async.cli._ids import (
     BackgroundIds,
+    batched,
     decode_lines,
     iter_csv_ids,
     iter_line_ids,
+    line_id_batches,
     open_ids,
 )
 from invent_async.cli._job_run import default_failed_path
@@ -1218,7 +1220,7 @@ def test_background_ids_read_ahead_only_a_bounded_amount() -> None:
             yield f"ct_{pulled}"
 
     async def take_three() -> list[str]:
-        reader = BackgroundIds(endless(), buffer=16)
+        reader = BackgroundIds(batched(endless(), 4), buffer=16)
         try:
             first = [await anext(reader) for _ in range(3)]
             await asyncio.sleep(0.1)  # let the thread run ahead as far as it can
@@ -1227,31 +1229,71 @@ def test_background_ids_read_ahead_only_a_bounded_amount() -> None:
             reader.close()
 
     assert asyncio.run(take_three()) == ["ct_1", "ct_2", "ct_3"]
-    assert pulled <= 2 * 16 + 1  # the batch taken, the one filling, the one read
+    # the batch taken and the ids pending (each at most the buffer and a batch), one batch read
+    assert pulled <= 2 * (16 + 4) + 4
 
 
-def test_background_ids_hand_over_an_id_from_a_slow_input_at_once() -> None:
-    # Ids pass in batches, but an id read from a pipe that then goes quiet (a producer
-    # writing one id now and then) is not held back for a batch to fill.
-    more = threading.Event()
-
-    def slow() -> Iterator[str]:
-        yield "ct_1"
-        more.wait(10)  # the pipe is quiet until the consumer has had the first id
-        yield "ct_2"
+def test_background_ids_hand_over_an_id_from_a_slow_pipe_at_once() -> None:
+    # Ids are read in blocks of 64 KiB, but an id written to a pipe that then goes quiet (a
+    # producer writing one id now and then) is not held back for a block to fill.
+    read_end, write_end = os.pipe()
+    reading = os.fdopen(read_end, "rb")
+    writing = os.fdopen(write_end, "wb", buffering=0)
 
     async def take() -> list[str]:
-        reader = BackgroundIds(slow())
+        reader = BackgroundIds(line_id_batches(reading, name="<pipe>"))
         try:
+            writing.write(b"ct_1\n")  # the pipe then stays open and quiet
             with anyio.fail_after(5):
                 first = await anext(reader)
-            more.set()
+            writing.write(b"ct_2\nct_3")  # the last line without its line end
+            writing.close()
             return [first, *[i async for i in reader]]
         finally:
-            more.set()
             reader.close()
 
-    assert asyncio.run(take()) == ["ct_1", "ct_2"]
+    try:
+        assert asyncio.run(take()) == ["ct_1", "ct_2", "ct_3"]
+    finally:
+        writing.close()
+        reading.close()
+
+
+def test_line_batches_are_the_ids_line_by_line_reading_finds(tmp_path: Path) -> None:
+    # The block reader against the line reader it replaced, on lines that straddle blocks,
+    # blank lines, whitespace, CRLF, a BOM, non-ASCII ids and a last line without its end.
+    lines = [f"  ct_{n}é\r\n" if n % 7 else "\n" for n in range(40_000)]
+    data = "\ufeff".encode() + "".join(lines).encode() + b"\tct_last "
+    path = tmp_path / "ids.txt"
+    path.write_bytes(data)
+
+    with path.open("rb") as stream:
+        batches = list(line_id_batches(stream, name="ids.txt"))
+    with path.open("rb") as stream:
+        expected = list(iter_line_ids(decode_lines(stream, name="ids.txt")))
+
+    assert len(batches) > 1
+    assert [i for batch in batches for i in batch] == expected
+    assert (expected[0], expected[-1]) == ("ct_1é", "ct_last")
+
+
+def test_line_batches_name_the_line_that_is_not_utf8_after_the_ids_before_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ids.txt"
+    path.write_bytes(b"".join(b"ct_%d\n" % n for n in range(1, 20_001)) + b"ct_\xff\nct_x\n")
+    seen: list[str] = []
+
+    def read() -> None:
+        with path.open("rb") as stream:
+            for batch in line_id_batches(stream, name="ids.txt"):
+                seen.extend(batch)
+
+    with pytest.raises(InputError) as raised:
+        read()
+
+    assert str(raised.value) == "ids.txt: line 20001 is not valid UTF-8 text"
+    assert seen == [f"ct_{n}" for n in range(1, 20_001)]
 
 
 def test_background_ids_raise_the_reader_error() -> None:
@@ -1260,7 +1302,7 @@ def test_background_ids_raise_the_reader_error() -> None:
         raise InputError("bad line")
 
     async def drain() -> list[str]:
-        reader = BackgroundIds(broken())
+        reader = BackgroundIds(batched(broken(), 1))
         try:
             return [i async for i in reader]
         finally:

@@ -15,13 +15,15 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
 import attrs
 import pytest
 from _harness import Api, api_fixture  # noqa: F401
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import API_KEY, FAST_RATE
 from invent_async import (
@@ -38,11 +40,12 @@ from invent_async import (
     partial_sync_report,
 )
 from invent_async._jobs import segment_sync_plan as pure
-from invent_async._jobs.engine import Precheck
-from invent_async._jobs.idset import CompactIds
+from invent_async._jobs.engine import SKIP_CODES, Precheck
+from invent_async._jobs.idset import CompactIds, FingerprintSet
+from invent_async._jobs.reader import IdReader
 from invent_async._jobs.segment_sync_plan import (
+    VERDICT_CODES,
     InputClassifier,
-    InputVerdict,
     choose_strategy,
     format_duration,
 )
@@ -533,22 +536,31 @@ async def test_a_dry_run_counts_what_the_journal_has_done(fake: FakeInvent, tmp_
 
 def record_verdicts(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     """Record, per id, every verdict of the sync's classification and every skip reason of
-    the bulk engine's precheck, in the order they are given."""
+    the bulk engine's precheck, in the order they are given: the run's engine asks for one
+    id at a time (``reason``), the dry run for a batch (``reasons``)."""
     verdicts: dict[str, list[str]] = {}
-    classify, reason = InputClassifier.classify, Precheck.reason
+    classify, reason, reasons = InputClassifier.verdicts, Precheck.reason, Precheck.reasons
 
-    def recorded_classify(self: InputClassifier, contact_id: str) -> InputVerdict:
-        verdict = classify(self, contact_id)
-        verdicts.setdefault(contact_id, []).append(verdict.value)
-        return verdict
+    def recorded_classify(self: InputClassifier, contact_ids: Sequence[str]) -> bytearray:
+        codes = classify(self, contact_ids)
+        for contact_id, code in zip(contact_ids, codes, strict=True):
+            verdicts.setdefault(contact_id, []).append(VERDICT_CODES[code].value)
+        return codes
 
     def recorded_reason(self: Precheck, contact_id: str) -> str | None:
         why = reason(self, contact_id)
         verdicts.setdefault(contact_id, []).append(f"engine: {why or 'send'}")
         return why
 
-    monkeypatch.setattr(InputClassifier, "classify", recorded_classify)
+    def recorded_reasons(self: Precheck, contact_ids: Sequence[str]) -> bytearray:
+        codes = reasons(self, contact_ids)
+        for contact_id, code in zip(contact_ids, codes, strict=True):
+            verdicts.setdefault(contact_id, []).append(f"engine: {SKIP_CODES[code] or 'send'}")
+        return codes
+
+    monkeypatch.setattr(InputClassifier, "verdicts", recorded_classify)
     monkeypatch.setattr(Precheck, "reason", recorded_reason)
+    monkeypatch.setattr(Precheck, "reasons", recorded_reasons)
     return verdicts
 
 
@@ -590,14 +602,14 @@ async def test_a_plan_and_its_run_classify_every_id_alike(
         )
 
     assert plan.strategy == report.strategy == strategy
-    assert verdicts == planned
+    assert verdicts == planned  # (one batch: its verdicts first, then the engine's reasons)
     assert planned[first_page[0]] == ["member", "duplicate"]
     assert planned[s.new[0]] == ["to-add", "engine: journal"]
     if exact:
         assert planned[deep[0]] == ["member", "duplicate"]
-        assert planned[s.new[1]] == ["to-add", "engine: send", "duplicate", "duplicate"]
+        assert planned[s.new[1]] == ["to-add", "duplicate", "duplicate", "engine: send"]
     else:  # only the first page is known: a deeper member is added again
-        assert planned[deep[0]] == ["to-add", "engine: send", "to-add", "engine: duplicate"]
+        assert planned[deep[0]] == ["to-add", "to-add", "engine: send", "engine: duplicate"]
     sent = {i for i, said in planned.items() if "engine: send" in said}
     writes = [(r.method, r.path_params["contact_id"]) for r in fake.requests if r.method != "GET"]
     assert sorted(writes) == sorted(("POST" if i in inputs else "DELETE", i) for i in sent)
@@ -678,6 +690,50 @@ def test_the_member_table_is_exact_even_when_every_fingerprint_collides(
     assert table.find("ct_300") == -1
     assert table.find("ct_5 ") == -1  # same prefix, other length
     assert list(table) == ids
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_a_batch_of_lookups_finds_what_one_by_one_lookups_find(
+    monkeypatch: pytest.MonkeyPatch, collide: bool
+) -> None:
+    if collide:  # every id on one fingerprint: each lookup confirms the stored bytes
+        monkeypatch.setattr(pure, "_fingerprint", lambda contact_id: 7)
+    table = MemberTable()
+    for n in range(0, 600, 2):
+        table.add(f"ct_{n}")
+    asked = [f"ct_{n}" for n in range(600)] + ["ct_4", "", "ct_4 ", "ct_é"]
+
+    assert table.find_each(asked) == [table.find(i) for i in asked]
+    assert MemberTable().find_each(asked) == [-1] * len(asked)
+
+
+@given(st.lists(st.sampled_from([f"ct_{n}" for n in range(40)]), max_size=120), st.data())
+def test_batched_verdicts_and_skip_reasons_are_those_of_one_id_at_a_time(
+    inputs: list[str], data: st.DataObject
+) -> None:
+    members = data.draw(st.sets(st.sampled_from([f"ct_{n}" for n in range(40)])))
+    done = data.draw(st.sets(st.sampled_from([f"ct_{n}" for n in range(40)])))
+    cut = data.draw(st.integers(0, len(inputs)))
+    keep_others = data.draw(st.booleans())
+    table = MemberTable()
+    for contact_id in sorted(members):
+        table.add(contact_id)
+    journal = FingerprintSet()
+    for contact_id in done:
+        journal.add(contact_id)
+    batched, single = (
+        InputClassifier(table, keep_others=keep_others),
+        InputClassifier(table, keep_others=keep_others),
+    )
+    batched_skips, single_skips = Precheck(done=journal), Precheck(done=journal)
+
+    codes = batched.verdicts(inputs[:cut]) + batched.verdicts(inputs[cut:])  # two batches
+    one_by_one = [single.verdicts([i])[0] for i in inputs]
+    reasons = batched_skips.reasons(inputs[:cut]) + batched_skips.reasons(inputs[cut:])
+
+    assert codes == bytearray(one_by_one)
+    assert [SKIP_CODES[c] for c in reasons] == [single_skips.reason(i) for i in inputs]
+    assert list(batched.unmatched()) == list(single.unmatched())
 
 
 def test_the_member_table_keeps_any_unicode_id() -> None:
@@ -817,3 +873,49 @@ async def test_journal_records_that_the_segment_contradicts_are_reported_not_red
     assert changes == {("left", left), ("back", back)}
     assert (report.added, report.journal, report.removed, report.remove_skipped) == (1, 1, 1, 1)
     assert member_set(fake, s.segment_id) == {*s.inside, s.new[1], back}
+
+
+# --------------------------------------------------------------------------- the input in batches
+
+
+async def test_an_input_in_batches_hands_out_the_ids_before_the_error_of_its_source() -> None:
+    def ids() -> Iterator[str]:
+        yield from (f"ct_{n}" for n in range(10))
+        raise OSError("the disk went away")
+
+    reader = IdReader(ids())
+
+    assert await reader.count_up_to(3) is None  # three read ahead: they come first
+    assert await reader.next_batch(2) == ["ct_0", "ct_1"]
+    assert await reader.next_batch(100) == ["ct_2"]
+    assert await reader.next_batch(100) == [f"ct_{n}" for n in range(3, 10)]
+    with pytest.raises(OSError, match="the disk went away"):
+        await reader.next_batch(100)
+
+
+async def test_an_async_input_with_batches_of_its_own_hands_them_over_whole() -> None:
+    class Batches:
+        def __init__(self) -> None:
+            self.left = [["ct_1", "ct_2", "ct_3"], ["ct_4"]]
+
+        def __aiter__(self) -> Batches:
+            return self
+
+        async def __anext__(self) -> str:
+            raise AssertionError("read one by one")
+
+        async def next_batch(self) -> list[str]:
+            return self.left.pop(0) if self.left else []
+
+    async def plain() -> AsyncIterator[str]:
+        for n in range(3):
+            yield f"ct_{n}"
+
+    batched, one_by_one = IdReader(Batches()), IdReader(plain())
+
+    assert [await batched.next_batch() for _ in range(3)] == [
+        ["ct_1", "ct_2", "ct_3"],
+        ["ct_4"],
+        [],
+    ]
+    assert [await one_by_one.next_batch() for _ in range(4)] == [["ct_0"], ["ct_1"], ["ct_2"], []]

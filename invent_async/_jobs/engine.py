@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final, Self, TypedDict
 
 from .._exceptions import (
@@ -61,6 +61,7 @@ __all__ = [
     "BulkOptions",
     "BulkStream",
     "Operation",
+    "SKIP_CODES",
     "Precheck",
     "ProgressCallback",
     "check_concurrency",
@@ -130,6 +131,10 @@ def check_concurrency(concurrency: object) -> int:
     return concurrency
 
 
+SKIP_CODES: Final = (None, "duplicate", "journal")
+"""The skip reason of each code :meth:`Precheck.reasons` gives (0, 1, 2)."""
+
+
 class Precheck:
     """Which ids a job skips without sending anything, and why.
 
@@ -156,6 +161,19 @@ class Precheck:
         if self._done is not None and contact_id in self._done:
             return "journal"
         return None
+
+    def reasons(self, contact_ids: Sequence[str]) -> bytearray:
+        """:meth:`reason` of each of ``contact_ids``, in order, at once, as the codes of
+        :data:`SKIP_CODES`: 0 to send, 1 a duplicate, 2 done in the journal."""
+        codes = bytearray(len(contact_ids))
+        for position in self._seen.add_each(contact_ids):
+            codes[position] = 1
+        done = self._done
+        if done is not None:
+            for position, contact_id in enumerate(contact_ids):
+                if not codes[position] and contact_id in done:
+                    codes[position] = 2
+        return codes
 
 
 # --------------------------------------------------------------------------- the engine

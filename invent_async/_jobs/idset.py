@@ -60,7 +60,8 @@ def iter_ids(blob: bytes | bytearray, ends: array[int], count: int) -> Iterator[
 
 
 class SlotTable:
-    """Open addressing over an ``array("Q")`` of 64-bit slots, kept at most 3/4 full.
+    """Open addressing over an array of 64-bit slots (``"Q"``, or ``"q"`` for signed values),
+    kept at most 3/4 full.
 
     A slot holds 0 (empty) or a value whose bits from ``shift`` up are its key; a key's home
     slot is ``key & mask`` and a collision probes the next slot. The owner decides what the
@@ -70,12 +71,12 @@ class SlotTable:
 
     __slots__ = ("_filled", "_mask", "_shift", "_slots")
 
-    def __init__(self, capacity: int, *, shift: int = 0) -> None:
+    def __init__(self, capacity: int, *, shift: int = 0, typecode: str = "Q") -> None:
         """Room for ``capacity`` keys before the first doubling (at least 8 slots)."""
         size = 8
         while size * 3 < capacity * 4:
             size *= 2
-        self._slots = array("Q", [0]) * size
+        self._slots = array(typecode, [0]) * size
         self._mask = size - 1
         self._shift = shift
         self._filled = 0
@@ -106,6 +107,27 @@ class SlotTable:
             i = (i + 1) & mask
         return 0, i
 
+    def find_each(self, keys: Sequence[int], same: Callable[[int, int], bool]) -> list[int]:
+        """:meth:`lookup` of each of ``keys`` at once: the value stored under each (0: none).
+
+        ``same(value, position)`` confirms a value whose key bits match (``position``: the
+        key's index in ``keys``); it is asked only on such a match, so a batch of ids that are
+        not in the table costs a probe each and no call. Only for a table with a ``shift``.
+        """
+        slots, mask, shift = self._slots, self._mask, self._shift
+        found_values: list[int] = []
+        append = found_values.append
+        for position, key in enumerate(keys):
+            i = key & mask
+            while found := slots[i]:
+                if found >> shift == key and same(found, position):
+                    append(found)
+                    break
+                i = (i + 1) & mask
+            else:
+                append(0)
+        return found_values
+
     def insert(self, slot: int, value: int) -> None:
         """Store ``value`` in the empty ``slot`` a :meth:`lookup` returned; double past 3/4."""
         self._slots[slot] = value
@@ -114,9 +136,19 @@ class SlotTable:
             self._grow()
 
     def _grow(self) -> None:
+        self._rehash(len(self._slots) * 2)
+
+    def _grow_to(self, count: int) -> None:
+        """Double until ``count`` keys fit at most 3/4 full."""
+        size = len(self._slots)
+        while size * 3 < count * 4:
+            size *= 2
+        if size != len(self._slots):
+            self._rehash(size)
+
+    def _rehash(self, size: int) -> None:
         old = self._slots
-        size = len(old) * 2
-        self._slots = slots = array("Q", [0]) * size
+        self._slots = slots = array(old.typecode, [0]) * size
         self._mask = mask = size - 1
         shift = self._shift
         for value in old:
@@ -137,7 +169,8 @@ class SlotTable:
 class FingerprintSet(SlotTable):
     """A set of 64-bit fingerprints of strings, about 16 bytes per entry.
 
-    Fingerprints come from ``hash(str)`` (stable within one process); two different ids share a
+    Fingerprints are ``hash(str)`` (stable within one process; 0, which marks an empty slot,
+    is taken as 1), kept as signed 64-bit values; two different ids share a
     fingerprint with probability ~N^2/2^65 (about 3e-8 for a million ids), in which case the
     second is reported as a skipped duplicate, never silently dropped.
     """
@@ -145,21 +178,47 @@ class FingerprintSet(SlotTable):
     __slots__ = ()
 
     def __init__(self, capacity: int = 1024) -> None:
-        super().__init__(capacity)
+        super().__init__(capacity, typecode="q")
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        return self.lookup(hash(key) & 0xFFFFFFFFFFFFFFFF or 1)[0] != 0
+        return self.lookup(hash(key) or 1)[0] != 0
 
     def add(self, key: str) -> bool:
         """Add ``key``; return False when it (or its fingerprint) was already present."""
-        fp = hash(key) & 0xFFFFFFFFFFFFFFFF or 1
+        fp = hash(key) or 1
         found, slot = self.lookup(fp)
         if found:
             return False
         self.insert(slot, fp)
         return True
+
+    def add_each(self, keys: Sequence[str]) -> list[int]:
+        """:meth:`add` of each of ``keys`` in order, at once; return the positions (in
+        ``keys``) of those that were present already (an earlier key of ``keys`` included).
+
+        The common case, a key whose home slot is empty, costs one probe and one store.
+        """
+        fps = [fp or 1 for fp in map(hash, keys)]
+        if self._filled + len(fps) > (len(self._slots) * 3) // 4:  # room for them all first
+            self._grow_to(self._filled + len(fps))
+        slots, mask = self._slots, self._mask
+        present: list[int] = []
+        for position, fp in enumerate(fps):
+            i = fp & mask
+            if not slots[i]:
+                slots[i] = fp
+                continue
+            while found := slots[i]:
+                if found == fp:
+                    present.append(position)
+                    break
+                i = (i + 1) & mask
+            else:
+                slots[i] = fp
+        self._filled += len(fps) - len(present)
+        return present
 
 
 # --------------------------------------------------------------------------- compact ids

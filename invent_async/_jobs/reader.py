@@ -6,12 +6,18 @@ pager. Its ``total`` is the input's ``len()`` when it has one (or the count the 
 :meth:`IdReader.count_up_to` reads a bounded number of items ahead to count an input that has
 none (segment sync's worth-it rule), and hands them out first afterwards.
 ``contact_id_of`` turns an item into its id.
+
+:meth:`IdReader.next_batch` hands out many items at once, for a consumer that works in
+batches (segment sync's classification): a list or a generator is sliced, and an async source
+that has a ``next_batch()`` coroutine of its own (the CLI's file reader) hands over what it
+has read; any other async source gives one item at a time, as it comes.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from itertools import islice
 from typing import Final
 
 from .._models import Contact
@@ -22,6 +28,8 @@ IdSource = Iterable[str | Contact] | AsyncIterable[str | Contact]
 """What a job reads: ids, or contacts (their ``id`` is used), from any (async) iterable."""
 END: Final = object()
 """What :meth:`IdReader.next` returns once the input is exhausted."""
+BATCH: Final = 4096
+"""Most items :meth:`IdReader.next_batch` hands out at once."""
 
 
 def contact_id_of(item: object) -> str:
@@ -54,7 +62,17 @@ class IdReader:
         TypeError: ``source`` is a string, or not iterable.
     """
 
-    __slots__ = ("_ahead", "_async", "_ended", "_source", "_sync", "is_async", "total")
+    __slots__ = (
+        "_ahead",
+        "_async",
+        "_batches",
+        "_ended",
+        "_failed",
+        "_source",
+        "_sync",
+        "is_async",
+        "total",
+    )
 
     def __init__(self, source: IdSource, total: int | None = None) -> None:
         if isinstance(source, str | bytes):
@@ -67,6 +85,8 @@ class IdReader:
         self._async: AsyncIterator[object] | None = None
         self._ahead: deque[object] = deque()
         self._ended = False
+        self._batches: Callable[[], Awaitable[list[object]]] | None = None
+        self._failed: BaseException | None = None  # raised by the next next_batch()
         if total is None:
             try:
                 total = len(source)  # type: ignore[arg-type]
@@ -79,6 +99,7 @@ class IdReader:
         if self._sync is None and self._async is None:
             if isinstance(self._source, AsyncIterable):  # (narrows the type: is_async)
                 self._async = aiter(self._source)
+                self._batches = getattr(self._async, "next_batch", None)
             else:
                 self._sync = iter(self._source)
 
@@ -98,6 +119,42 @@ class IdReader:
         except StopIteration:
             self._ended = True
             return END
+
+    async def next_batch(self, limit: int = BATCH) -> list[object]:
+        """The next items, at most ``limit`` (first those read ahead), in order; an empty list
+        once the input is exhausted.
+
+        An exception of the source is raised after the items read before it were handed out
+        (by this call, then by the next one).
+        """
+        ahead = self._ahead
+        if ahead:
+            return [ahead.popleft() for _ in range(min(limit, len(ahead)))]
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
+        if self._ended:
+            return []
+        self.open()
+        if self._sync is not None:
+            batch: list[object] = []
+            try:
+                batch.extend(islice(self._sync, limit))
+            except BaseException as exc:
+                if not batch:
+                    raise
+                self._failed = exc
+                return batch
+            if len(batch) < limit:
+                self._ended = True
+            return batch
+        if self._batches is not None:
+            batch = await self._batches()
+            if not batch:
+                self._ended = True
+            return batch
+        item = await self._pull()
+        return [] if item is END else [item]
 
     async def count_up_to(self, limit: int) -> int | None:
         """Read ahead until the input ends (return its length, now :attr:`total`) or

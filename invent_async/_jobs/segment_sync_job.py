@@ -34,7 +34,8 @@ import os
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Final, Literal
+from itertools import compress
+from typing import Final, Literal, cast
 
 from .._exceptions import InventError, NotFoundError
 from .._models import ContactRef
@@ -43,7 +44,7 @@ from .._pipeline import CallStats
 from .engine import PROGRESS_INTERVAL, BulkStream, Precheck, check_concurrency
 from .idset import CompactIds
 from .journal import REMOVED, read_journal
-from .reader import END, IdReader, IdSource, contact_id_of
+from .reader import IdReader, IdSource, contact_id_of
 from .results import (
     EMPTY_REPORT,
     BulkAbortedError,
@@ -64,8 +65,8 @@ from .segment_sync_plan import (
     MEMBER_PAGE_SIZE,
     PEEK_LIMIT,
     READS_IN_FLIGHT,
+    TO_ADD_MASK,
     InputClassifier,
-    InputVerdict,
     MemberTable,
     Strategy,
     add_ids,
@@ -92,7 +93,7 @@ MemberOperation = Callable[[str, CallStats], Awaitable[object]]
 SegmentSyncProgressCallback = Callable[[SegmentSyncProgress], object]
 Phase = Literal["reading", "adding", "removing", "verifying"]
 
-_YIELD_EVERY: Final = 1024  # input ids classified between two yields to the event loop
+_JUST_STR: Final = frozenset({str})  # the types of a batch of plain ids
 
 
 class _Counts:
@@ -108,6 +109,7 @@ class _Counts:
         self.gone = 0
         self.removals = 0
         self.add_skips: Counter[str] = Counter()  # skipped adds by reason, as streamed
+        self.planned: int | None = None  # a dry run's input ids classified so far
 
 
 class SegmentSyncJob:
@@ -373,33 +375,31 @@ class SegmentSyncJob:
 
     # ------------------------------------------------------------------ 2. the input
 
-    def _classify(self, item: object) -> str | None:
-        """One input item, as the run and the dry run both see it: a member (unchanged) or a
-        duplicate is counted here; any other id is returned, to add."""
-        contact_id = contact_id_of(item)
-        verdict = self._inputs.classify(contact_id)
-        if verdict is InputVerdict.TO_ADD:
-            return contact_id
-        counts = self._counts
-        counts.handled += 1
-        if verdict is InputVerdict.MEMBER:
-            counts.unchanged += 1
+    def _classify(self, items: list[object]) -> list[str]:
+        """A batch of input items, as the run and the dry run both see it: the members
+        (unchanged) and duplicates are counted here; the other ids are returned, to add."""
+        if set(map(type, items)) <= _JUST_STR:
+            contact_ids = cast("list[str]", items)
         else:
-            counts.duplicates += 1
-        return None
+            contact_ids = [contact_id_of(item) for item in items]
+        codes = self._inputs.verdicts(contact_ids)
+        members, duplicates = codes.count(1), codes.count(2)
+        if not members and not duplicates:
+            return contact_ids
+        counts = self._counts
+        counts.handled += members + duplicates
+        counts.unchanged += members
+        counts.duplicates += duplicates
+        return list(compress(contact_ids, codes.translate(TO_ADD_MASK)))
 
     async def _to_add(self) -> AsyncGenerator[str, None]:
-        """The input ids that need an add, classifying the others on the way."""
-        count = 0
-        while (item := await self._input.next()) is not END:
-            contact_id = self._classify(item)
-            if contact_id is not None:
+        """The input ids that need an add, classifying the others on the way, a batch at a
+        time (each batch's ids are then handed to the bulk engine one by one)."""
+        while batch := await self._input.next_batch():
+            for contact_id in self._classify(batch):
                 yield contact_id
-                continue
-            count += 1
-            if count % _YIELD_EVERY == 0:  # a long run of members: let the loop breathe
-                self._emit()
-                await asyncio.sleep(0)
+            self._emit()
+            await asyncio.sleep(0)  # a long run of members: let the loop breathe
 
     async def _add_phase(self) -> None:
         self._set_phase("adding", self._input.total)
@@ -542,27 +542,32 @@ class SegmentSyncJob:
     async def _classify_for_plan(self) -> SegmentSyncPlan:
         """Classify the input and the members as the run would, without sending: the run's
         ``_classify``, then the checks its bulk streams make (:class:`Precheck`)."""
-        adds, removes = Precheck(), Precheck()
+        capacity = min(self._input.total or 1024, 1 << 20)  # as the engine sizes its filter
+        adds, removes = Precheck(capacity), Precheck()
         if self._journal is not None:
-            adds = Precheck(done=read_journal(self._journal))
+            adds = Precheck(capacity, done=read_journal(self._journal))
             removes = Precheck(done=read_journal(self._journal, REMOVED))
         self._set_phase("adding")
         inputs = 0
-        skips: Counter[str | None] = Counter()  # the ids to add, by the engine's skip reason
-        while (item := await self._input.next()) is not END:
-            inputs += 1
-            contact_id = self._classify(item)
-            if contact_id is not None:
-                skips[adds.reason(contact_id)] += 1
-            if inputs % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        skips = [0, 0, 0]  # the ids to add, by the code of the engine's skip reason
+        counts = self._counts
+        counts.planned = 0
+        while batch := await self._input.next_batch():
+            inputs += len(batch)
+            counts.planned = inputs
+            codes = adds.reasons(self._classify(batch))
+            skips[0] += len(codes) - codes.count(1) - codes.count(2)
+            skips[1] += codes.count(1)
+            skips[2] += codes.count(2)
+            self._emit()
+            await asyncio.sleep(0)
+        self._emit(force=True)
         removals: Counter[str | None] = Counter()
         if self._remove_others:
             for contact_id in self._inputs.unmatched():
                 removals[removes.reason(contact_id)] += 1
-        counts = self._counts
-        to_add, to_remove = skips[None], removals[None]
-        journal = skips["journal"] + removals["journal"]
+        to_add, to_remove = skips[0], removals[None]
+        journal = skips[2] + removals["journal"]
         reads, writes, verify_reads = plan_requests(
             strategy=self._strategy,
             members=self._members,
@@ -585,7 +590,7 @@ class SegmentSyncJob:
             to_add=to_add,
             to_remove=to_remove,
             unchanged=counts.unchanged,
-            duplicates=counts.duplicates + skips["duplicate"],
+            duplicates=counts.duplicates + skips[1],
             journal=journal,
             read_requests=reads,
             write_requests=writes,
@@ -667,7 +672,7 @@ class SegmentSyncJob:
         done = {
             "reading": self._counts.pages,
             "verifying": self._counts.verify_pages,
-            "adding": report.total,
+            "adding": report.total if self._counts.planned is None else self._counts.planned,
             "removing": report.removed + report.gone + report.remove_failed + report.remove_skipped,
         }[phase]
         total = self._phase_total

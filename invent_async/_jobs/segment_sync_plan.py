@@ -18,9 +18,9 @@ is ``segment_sync_job``, the reports are in ``results``.
   the input (the full rule is in the function's docstring). ``peek_limit``: how far an
   input without ``len()`` is read ahead to count it. ``estimate_seconds``,
   ``format_duration``, ``plan_requests``: the plan's arithmetic.
-- :class:`InputClassifier`: the verdict on one input id against the snapshot (a member, a
-  duplicate, or an id to add), the one classification both a run and a dry run use; it
-  remembers the members the input matched, so the others are the removals.
+- :class:`InputClassifier`: the verdicts on input ids against the snapshot (a member, a
+  duplicate, or an id to add), a batch at a time, the one classification both a run and a
+  dry run use; it remembers the members the input matched, so the others are the removals.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ __all__ = [
     "MEMBER_PAGE_SIZE",
     "PEEK_LIMIT",
     "READS_IN_FLIGHT",
+    "TO_ADD_MASK",
+    "VERDICT_CODES",
     "InputClassifier",
     "InputVerdict",
     "MemberTable",
@@ -77,9 +79,9 @@ _MAX_ENTRIES: Final = _INDEX_MASK - 1
 
 
 def _fingerprint(contact_id: str) -> int:
-    """32 well-mixed bits of ``hash(contact_id)`` (never 0), stable within one process."""
-    h = hash(contact_id) & 0xFFFFFFFFFFFFFFFF
-    return ((h ^ (h >> 32)) & _INDEX_MASK) or 1
+    """The low 32 bits of ``hash(contact_id)`` (never 0), stable within one process (a
+    string's hash is SipHash: its low bits are as well mixed as any)."""
+    return (hash(contact_id) & _INDEX_MASK) or 1
 
 
 # --------------------------------------------------------------------------- member table
@@ -144,6 +146,20 @@ class MemberTable:
         """The entry number of ``contact_id``, or -1 when it is not in the table."""
         value = self._index.lookup(_fingerprint(contact_id), self._holds, encode_id(contact_id))[0]
         return (value & _INDEX_MASK) - 1 if value else -1
+
+    def find_each(self, contact_ids: Sequence[str]) -> list[int]:
+        """:meth:`find` of each of ``contact_ids`` at once (an id that is no member costs a
+        probe of the index, and no call)."""
+        if not len(self._index):
+            return [-1] * len(contact_ids)
+        mask = _INDEX_MASK
+        fps = list(map(_fingerprint, contact_ids))
+        holds = self._holds
+
+        def same(value: int, position: int) -> bool:
+            return holds(value, encode_id(contact_ids[position]))
+
+        return [(value & mask) - 1 for value in self._index.find_each(fps, same)]
 
     def add(self, contact_id: str) -> int:
         """Add ``contact_id``; return its entry number, or -1 when it was there already."""
@@ -303,7 +319,7 @@ def format_duration(seconds: float) -> str:
 
 
 class InputVerdict(enum.Enum):
-    """What :meth:`InputClassifier.classify` makes of one input id."""
+    """What :meth:`InputClassifier.verdicts` makes of one input id."""
 
     MEMBER = "member"
     """A member the input had not named yet: unchanged, nothing to send."""
@@ -312,6 +328,12 @@ class InputVerdict(enum.Enum):
     TO_ADD = "to-add"
     """Not a member as far as the snapshot tells (an add-only snapshot is the first page):
     to add, unless the bulk engine skips it (a duplicate it saw, or done in the journal)."""
+
+
+VERDICT_CODES: Final = (InputVerdict.TO_ADD, InputVerdict.MEMBER, InputVerdict.DUPLICATE)
+"""The verdict of each code :meth:`InputClassifier.verdicts` gives (0, 1, 2)."""
+TO_ADD_MASK: Final = bytes([1, 0, 0]) + bytes(253)
+"""``codes.translate(TO_ADD_MASK)``: 1 where a verdict is to add (for ``itertools.compress``)."""
 
 
 class InputClassifier:
@@ -334,18 +356,26 @@ class InputClassifier:
         self.others = MemberTable() if keep_others else None
         self._matched = bytearray(len(table))  # 1: an input id named this member
 
-    def classify(self, contact_id: str) -> InputVerdict:
-        """The verdict on one input id (the first naming of a member matches it)."""
-        index = self.table.find(contact_id)
-        if index >= 0:
-            if self._matched[index]:
-                return InputVerdict.DUPLICATE
-            self._matched[index] = 1
-            return InputVerdict.MEMBER
+    def verdicts(self, contact_ids: Sequence[str]) -> bytearray:
+        """The verdict on each of ``contact_ids``, in order (the first naming of a member
+        matches it), as the codes of :data:`VERDICT_CODES`: 0 to add, 1 a member, 2 a
+        duplicate. At once: an id costs a probe of the table, and no call of its own."""
         others = self.others
-        if others is not None and others.add(contact_id) < 0:
-            return InputVerdict.DUPLICATE
-        return InputVerdict.TO_ADD
+        table = self.table
+        codes = bytearray(len(contact_ids))  # 0: to add
+        if not len(table) and others is None:  # nothing to look up: every id is to add
+            return codes
+        matched = self._matched
+        for position, index in enumerate(table.find_each(contact_ids)):
+            if index >= 0:
+                if matched[index]:
+                    codes[position] = 2
+                else:
+                    matched[index] = 1
+                    codes[position] = 1
+            elif others is not None and others.add(contact_ids[position]) < 0:
+                codes[position] = 2
+        return codes
 
     def matched(self, index: int) -> bool:
         """Whether an input id named member ``index`` of the table."""

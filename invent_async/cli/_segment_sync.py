@@ -109,7 +109,7 @@ class _Counted:
 
 def _ids_of(source: IdInput) -> tuple[BackgroundIds, _Counted | BackgroundIds]:
     """The reader thread of ``source`` and what to give the sync: sized when counted."""
-    ids = BackgroundIds(source.ids)
+    ids = BackgroundIds(source.batches)
     return ids, (ids if source.total is None else _Counted(ids, source.total))
 
 
@@ -118,8 +118,8 @@ def _spool(ids_path: str, column: str | None, stdin: IO[str], scratch: Path) -> 
     source = open_ids(ids_path, column=column, stdin=stdin)
     target = scratch / "ids.txt"
     with contextlib.closing(source), target.open("wb") as out:
-        for contact_id in source.ids:
-            out.write(contact_id.encode("utf-8", "surrogateescape") + b"\n")
+        for batch in source.batches:
+            out.write("".join(f"{i}\n" for i in batch).encode("utf-8", "surrogateescape"))
     return target
 
 

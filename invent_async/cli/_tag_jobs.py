@@ -132,7 +132,7 @@ def run_bulk_command(
             description=f"{action} {segment_id}",
             total=source.total,
         )
-        ids = BackgroundIds(source.ids)
+        ids = BackgroundIds(source.batches)
         with signals.hold():
             try:
                 main = _bulk_job(
