@@ -361,7 +361,10 @@ class BulkStream:
         task = asyncio.current_task()
         assert task is not None
         try:
-            while (contact_id := await self._next_id()) is not None:
+            source = self._input
+            while (
+                contact_id := self._next_now() if not source.is_async else await self._next_id()
+            ) is not None:
                 reason = self._precheck.reason(contact_id)
                 if reason is not None:
                     result = ItemResult(
@@ -393,6 +396,16 @@ class BulkStream:
         self._running -= 1
         if self._running == 0:
             await self._results.put(None)
+
+    def _next_now(self) -> str | None:
+        """:meth:`_next_id` of an input that is not async, without a coroutine."""
+        if self._stopping():
+            return None
+        item = self._input.next_now()
+        if item is END:
+            return None
+        self._taken += 1
+        return item if isinstance(item, str) else contact_id_of(item)
 
     async def _next_id(self) -> str | None:
         if self._stopping():

@@ -188,9 +188,12 @@ class FingerprintSet(SlotTable):
     def add(self, key: str) -> bool:
         """Add ``key``; return False when it (or its fingerprint) was already present."""
         fp = hash(key) or 1
-        found, slot = self.lookup(fp)
-        if found:
-            return False
+        slots = self._slots
+        slot = fp & self._mask
+        if slots[slot]:  # not the usual empty home slot: probe
+            found, slot = self.lookup(fp)
+            if found:
+                return False
         self.insert(slot, fp)
         return True
 
