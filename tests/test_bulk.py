@@ -28,6 +28,7 @@ from invent_async import (
     RateLimit,
     partial_report,
 )
+from invent_async._jobs.reader import BatchedIds
 from invent_async.testing import FakeInvent
 
 T = TypeVar("T")
@@ -54,7 +55,26 @@ async def _collect(stream: AsyncIterator[ItemResult]) -> list[ItemResult]:
     return [result async for result in stream]
 
 
-async def test_every_input_id_ends_in_exactly_one_outcome_under_faults(fake: FakeInvent) -> None:
+def _in_batches(ids: list[str], size: int) -> BatchedIds:
+    """``ids`` from a source that hands them out in lists (as the CLI's file reader does)."""
+    left = [ids[i : i + size] for i in range(0, len(ids), size)]
+
+    async def next_batch() -> list[str]:
+        await asyncio.sleep(0)
+        return left.pop(0) if left else []
+
+    return BatchedIds(next_batch)
+
+
+async def _one_by_one(ids: list[str]) -> AsyncIterator[str]:
+    for contact_id in ids:
+        yield contact_id
+
+
+@pytest.mark.parametrize("given_as", ["list", "async generator", "batches"])
+async def test_every_input_id_ends_in_exactly_one_outcome_under_faults(
+    fake: FakeInvent, given_as: str
+) -> None:
     segment = fake.add_segment("VIP")
     ids = fake.add_contacts(300)
     unknown = ["nope-1", "nope-2"]
@@ -63,8 +83,13 @@ async def test_every_input_id_ends_in_exactly_one_outcome_under_faults(fake: Fak
     fake.drop_next(5)
     fake.fail_next(5, status=502)
     inputs = [*ids[:150], *unknown, *ids[150:], ids[0], ids[1]]  # two duplicates
+    source: list[str] | AsyncIterator[str] | BatchedIds = inputs
+    if given_as == "async generator":
+        source = _one_by_one(inputs)
+    elif given_as == "batches":
+        source = _in_batches(inputs, 7)
     client = AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE)
-    async with client, client.contacts.stream_add_segment(inputs, segment.id) as stream:
+    async with client, client.contacts.stream_add_segment(source, segment.id) as stream:
         results = await _collect(stream)
         report = stream.report
 
@@ -391,6 +416,18 @@ async def test_bulk_remove_segment_takes_contacts_out(fake: FakeInvent) -> None:
     assert report.succeeded == 25
     assert sorted(fake.segment_members(segment.id)) == sorted(ids[25:])
     assert fake.segment(segment.id).contacts_count == 15
+
+
+async def test_a_batched_input_loses_no_id_not_even_an_empty_one(fake: FakeInvent) -> None:
+    segment = fake.add_segment("VIP")
+    ids = fake.add_contacts(50)
+    inputs = ["", *ids[:25], "", *ids[25:]]  # an empty id is a failed item, never skipped
+    async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as client:
+        report = await client.contacts.bulk_add_segment(_in_batches(inputs, 8), segment.id)
+
+    assert (report.total, report.succeeded, report.failed, report.skipped) == (52, 50, 1, 1)
+    assert [f.contact_id for f in report.failures] == [""]
+    assert sorted(fake.segment_members(segment.id)) == sorted(ids)
 
 
 async def test_bad_arguments_fail_before_any_request(fake: FakeInvent) -> None:

@@ -75,8 +75,10 @@ PROGRESS_INTERVAL: Final = 0.2
 """Seconds between two progress callbacks (the final one is always sent)."""
 
 
-Operation = Callable[[str, CallStats], Awaitable[Contact | None]]
-"""What a bulk job applies to each id, counting its attempts into the ``CallStats``."""
+Operation = Callable[[str, CallStats], Awaitable[object]]
+"""What a bulk job applies to each id, counting its attempts into the ``CallStats``: what it
+gives is the item's updated contact when it is a :class:`~invent_async.Contact` (a streaming
+job hands it out), and is dropped otherwise."""
 ProgressCallback = Callable[[BulkProgress], object]
 
 
@@ -227,6 +229,8 @@ class BulkStream:
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight: dict[asyncio.Task[None], str] = {}
         self._pull_lock = asyncio.Lock()
+        self._ready: list[object] = []  # a batched source's last batch ...
+        self._ready_at = 0  # ... and its next id
         self._journal_done = FingerprintSet(16)
         self._precheck = Precheck(
             min(self._total or 1024, 1 << 20),
@@ -249,6 +253,7 @@ class BulkStream:
         self._name = name  # the job's span (see _observe.Job), when traced
         self._org_id = org_id
         self._job: Job | None = None
+        self._watched = True
 
     # ------------------------------------------------------------------ public protocol
 
@@ -346,6 +351,10 @@ class BulkStream:
         job = self._job = (
             observe_job(self._name, org_id=self._org_id, lane="bulk") if self._name else None
         )
+        # whether a success needs more than its count (the workers skip _counted otherwise)
+        self._watched = (
+            job is not None or self._journal is not None or self._on_progress is not None
+        )
         if job is not None:
             job.enter()  # the workers (and any item spans) run inside the job's span
         try:
@@ -362,9 +371,13 @@ class BulkStream:
         assert task is not None
         try:
             source = self._input
-            while (
-                contact_id := self._next_now() if not source.is_async else await self._next_id()
-            ) is not None:
+            while True:
+                if not source.is_async:
+                    contact_id = self._next_now()
+                elif (contact_id := self._take_ready()) is None:
+                    contact_id = await self._next_id()
+                if contact_id is None:
+                    break
                 reason = self._precheck.reason(contact_id)
                 if reason is not None:
                     result = ItemResult(
@@ -372,19 +385,41 @@ class BulkStream:
                     )
                 else:
                     self._in_flight[task] = contact_id
+                    counter = CallStats()
+                    failed: ItemResult | None = None
                     try:
-                        result = await self._run_one(contact_id)
+                        contact = await self._operation(contact_id, counter)
                     except asyncio.CancelledError:
                         if task not in self._interrupted:
                             raise
                         task.uncancel()  # the job stopped (_stop_in_flight): not the caller
                         self._cancelled_ids.append(contact_id)
-                        result = ItemResult(
+                        failed = ItemResult(
                             contact_id=contact_id, outcome=Outcome.SKIPPED, reason="cancelled"
                         )
+                    except (InventError, ValueError, TypeError) as exc:
+                        failed = self._failure(contact_id, counter, exc)
                     finally:
                         self._interrupted.discard(task)
+                        attempts = counter.attempts
+                        if attempts > 1:
+                            self._retries += attempts - 1
+                        self._rate_limited += counter.rate_limited
                     del self._in_flight[task]
+                    if failed is not None:
+                        result = failed
+                    elif not self._streaming:  # the common case: count it, nothing to hand out
+                        self._succeeded += 1
+                        if self._watched:
+                            self._counted(contact_id, Outcome.SUCCEEDED)
+                        continue
+                    else:
+                        result = ItemResult(
+                            contact_id=contact_id,
+                            outcome=Outcome.SUCCEEDED,
+                            attempts=attempts,
+                            contact=contact if isinstance(contact, Contact) else None,
+                        )
                 self._count(result)
                 if self._streaming:
                     await self._results.put(result)
@@ -399,7 +434,7 @@ class BulkStream:
 
     def _next_now(self) -> str | None:
         """:meth:`_next_id` of an input that is not async, without a coroutine."""
-        if self._stopping():
+        if self._fatal is not None or self._crash is not None:  # (_stopping, inlined)
             return None
         item = self._input.next_now()
         if item is END:
@@ -407,10 +442,31 @@ class BulkStream:
         self._taken += 1
         return item if isinstance(item, str) else contact_id_of(item)
 
+    def _take_ready(self) -> str | None:
+        """The next id of the batch a batched source handed over, if any is left (None:
+        :meth:`_next_id` fetches the next batch)."""
+        at = self._ready_at
+        if at >= len(self._ready) or self._fatal is not None or self._crash is not None:
+            return None
+        self._ready_at = at + 1
+        self._taken += 1
+        item = self._ready[at]
+        return item if isinstance(item, str) else contact_id_of(item)
+
     async def _next_id(self) -> str | None:
         if self._stopping():
             return None
         source = self._input
+        if source.batched:  # a list of ids at a time, taken one by one by _take_ready
+            async with self._pull_lock:
+                while (ready := self._take_ready()) is None:
+                    if self._stopping():
+                        return None
+                    batch = await source.next_batch()
+                    if not batch:
+                        return None
+                    self._ready, self._ready_at = batch, 0
+            return ready
         if not source.is_async:
             item = source.next_now()
         else:
@@ -432,36 +488,26 @@ class BulkStream:
     def _stopping(self) -> bool:
         return self._fatal is not None or self._crash is not None
 
-    async def _run_one(self, contact_id: str) -> ItemResult:
-        counter = CallStats()
-        try:
-            contact = await self._operation(contact_id, counter)
-        except ClientClosedError as exc:  # nothing more can be sent: stop, as for a 401
+    def _failure(
+        self, contact_id: str, counter: CallStats, exc: InventError | ValueError | TypeError
+    ) -> ItemResult:
+        """The result of an item whose request raised ``exc``; stop the job when it says so."""
+        if isinstance(exc, ClientClosedError):  # nothing more can be sent: stop, as for a 401
             if self._fatal is None:
                 self._fatal = exc
             self._stop_in_flight()
             self._cancelled_ids.append(contact_id)
             return ItemResult(contact_id=contact_id, outcome=Outcome.SKIPPED, reason="cancelled")
-        except (InventError, ValueError, TypeError) as exc:
-            if isinstance(exc, _STOPS_THE_JOB):
-                self._fatal = exc
-            elif isinstance(exc, RateLimitError) and self._waits_too_long(exc):
-                self._fatal = exc
-                self._stop_in_flight()
-            return ItemResult(
-                contact_id=contact_id,
-                outcome=Outcome.FAILED,
-                attempts=counter.attempts,
-                error=exc,
-            )
-        finally:
-            self._retries += max(counter.attempts - 1, 0)
-            self._rate_limited += counter.rate_limited
+        if isinstance(exc, _STOPS_THE_JOB):
+            self._fatal = exc
+        elif isinstance(exc, RateLimitError) and self._waits_too_long(exc):
+            self._fatal = exc
+            self._stop_in_flight()
         return ItemResult(
             contact_id=contact_id,
-            outcome=Outcome.SUCCEEDED,
+            outcome=Outcome.FAILED,
             attempts=counter.attempts,
-            contact=contact,
+            error=exc,
         )
 
     def _waits_too_long(self, exc: RateLimitError) -> bool:
@@ -477,13 +523,10 @@ class BulkStream:
                 task.cancel()
 
     def _count(self, result: ItemResult) -> None:
-        if self._job is not None:
-            self._job.item(result.outcome.value)
-        if result.outcome is Outcome.SUCCEEDED:
+        outcome = result.outcome
+        if outcome is Outcome.SUCCEEDED:
             self._succeeded += 1
-            if self._journal is not None:
-                self._journal.record(result.contact_id)
-        elif result.outcome is Outcome.FAILED:
+        elif outcome is Outcome.FAILED:
             self._failed += 1
             assert result.error is not None
             self._failures.append(
@@ -493,6 +536,14 @@ class BulkStream:
             )
         else:
             self._skipped += 1
+        self._counted(result.contact_id, outcome)
+
+    def _counted(self, contact_id: str, outcome: Outcome) -> None:
+        """After an item was counted: the telemetry, the journal, the progress callback."""
+        if self._job is not None:
+            self._job.item(outcome.value)
+        if self._journal is not None and outcome is Outcome.SUCCEEDED:
+            self._journal.record(contact_id)
         if self._on_progress is not None:
             now = time.monotonic()
             if now - self._last_progress >= PROGRESS_INTERVAL:

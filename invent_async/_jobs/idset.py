@@ -194,7 +194,10 @@ class FingerprintSet(SlotTable):
             found, slot = self.lookup(fp)
             if found:
                 return False
-        self.insert(slot, fp)
+        slots[slot] = fp  # (insert, inlined)
+        self._filled = filled = self._filled + 1
+        if filled * 4 > len(slots) * 3:
+            self._grow()
         return True
 
     def add_each(self, keys: Sequence[str]) -> list[int]:

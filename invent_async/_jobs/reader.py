@@ -22,7 +22,7 @@ from typing import Final
 
 from .._models import Contact
 
-__all__ = ["END", "IdReader", "IdSource", "contact_id_of"]
+__all__ = ["BATCH", "END", "BatchedIds", "IdReader", "IdSource", "contact_id_of"]
 
 IdSource = Iterable[str | Contact] | AsyncIterable[str | Contact]
 """What a job reads: ids, or contacts (their ``id`` is used), from any (async) iterable."""
@@ -46,6 +46,31 @@ def contact_id_of(item: object) -> str:
     raise TypeError(f"expected a contact id string, got {type(item).__name__}")
 
 
+class BatchedIds:
+    """An async iterable of ids made by a coroutine that returns them in lists (an empty list
+    at the end), with the ``next_batch()`` that :class:`IdReader` and the bulk engine take
+    whole: segment sync hands its adds to the engine this way, a classified batch at a time.
+    """
+
+    __slots__ = ("_at", "_batch", "next_batch")
+
+    def __init__(self, next_batch: Callable[[], Awaitable[list[str]]]) -> None:
+        self.next_batch = next_batch
+        self._batch: list[str] = []
+        self._at = 0
+
+    def __aiter__(self) -> BatchedIds:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._at >= len(self._batch):
+            self._batch, self._at = await self.next_batch(), 0
+            if not self._batch:
+                raise StopAsyncIteration
+        self._at += 1
+        return self._batch[self._at - 1]
+
+
 class IdReader:
     """One pass over a job's input; the first items may be read ahead to count them.
 
@@ -57,6 +82,8 @@ class IdReader:
     Attributes:
         total: The number of items, when known (also once :meth:`count_up_to` reached the end).
         is_async: Whether items come from an async iterable (then one consumer at a time).
+        batched: Whether they come from an async source that hands out lists of them
+            (``next_batch()``); known once :meth:`open` has run.
 
     Raises:
         TypeError: ``source`` is a string, or not iterable.
@@ -70,6 +97,7 @@ class IdReader:
         "_failed",
         "_source",
         "_sync",
+        "batched",
         "is_async",
         "total",
     )
@@ -87,6 +115,7 @@ class IdReader:
         self._ended = False
         self._batches: Callable[[], Awaitable[list[object]]] | None = None
         self._failed: BaseException | None = None  # raised by the next next_batch()
+        self.batched = False
         if total is None:
             try:
                 total = len(source)  # type: ignore[arg-type]
@@ -100,6 +129,7 @@ class IdReader:
             if isinstance(self._source, AsyncIterable):  # (narrows the type: is_async)
                 self._async = aiter(self._source)
                 self._batches = getattr(self._async, "next_batch", None)
+                self.batched = self._batches is not None
             else:
                 self._sync = iter(self._source)
 

@@ -33,7 +33,7 @@ import asyncio
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from itertools import compress
 from typing import Final, Literal, cast
 
@@ -44,7 +44,7 @@ from .._pipeline import CallStats
 from .engine import PROGRESS_INTERVAL, BulkStream, Precheck, check_concurrency
 from .idset import CompactIds
 from .journal import REMOVED, read_journal
-from .reader import IdReader, IdSource, contact_id_of
+from .reader import BatchedIds, IdReader, IdSource, contact_id_of
 from .results import (
     EMPTY_REPORT,
     BulkAbortedError,
@@ -392,18 +392,20 @@ class SegmentSyncJob:
         counts.duplicates += duplicates
         return list(compress(contact_ids, codes.translate(TO_ADD_MASK)))
 
-    async def _to_add(self) -> AsyncGenerator[str, None]:
-        """The input ids that need an add, classifying the others on the way, a batch at a
-        time (each batch's ids are then handed to the bulk engine one by one)."""
+    async def _next_to_add(self) -> list[str]:
+        """The next input ids that need an add (empty: the input is exhausted), classifying
+        the others on the way, a batch at a time: the bulk engine takes them as a list."""
         while batch := await self._input.next_batch():
-            for contact_id in self._classify(batch):
-                yield contact_id
+            to_add = self._classify(batch)
             self._emit()
+            if to_add:
+                return to_add
             await asyncio.sleep(0)  # a long run of members: let the loop breathe
+        return []
 
     async def _add_phase(self) -> None:
         self._set_phase("adding", self._input.total)
-        source = self._to_add()
+        source = BatchedIds(self._next_to_add)
         stream = self._adds = BulkStream(
             self._counted(self._add),
             source,
@@ -412,10 +414,7 @@ class SegmentSyncJob:
             journal=self._journal,
             max_retry_after=self._max_retry_after,
         )
-        try:
-            await self._drive(stream, self._after_add)
-        finally:
-            await source.aclose()
+        await self._drive(stream, self._after_add)
         self._emit(force=True)
 
     def _after_add(self, result: ItemResult) -> None:

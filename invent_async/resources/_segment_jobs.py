@@ -10,7 +10,7 @@ jobs themselves know nothing of the pipeline.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Iterable
 from typing import TypedDict
 
 from .._endpoints import Endpoint
@@ -49,12 +49,13 @@ def segment_change_job(
     prefix = bulk.prefix
     verb = change.operation.removeprefix("contacts.")  # add_segment, remove_segment
 
-    async def one(contact_id: str, stats: CallStats) -> Contact | None:
+    def one(contact_id: str, stats: CallStats) -> Awaitable[object]:
+        """The request of one id (a plain function: the pipeline's coroutine is the item's
+        only frame)."""
         request = change.request(prefix, contact_id, segment_id)
         if streaming:
-            return await bulk.call(request, Contact, stats)
-        await bulk.send(request, stats)
-        return None
+            return bulk.call(request, Contact, stats)
+        return bulk.send(request, stats)
 
     return BulkStream(
         one,
