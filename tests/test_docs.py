@@ -13,9 +13,11 @@ the OpenAPI spec.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -140,3 +142,40 @@ def test_every_page_is_in_the_table_of_contents() -> None:
 
     pages = {p.stem for p in DOCS.glob("*.md")} - {"index"}
     assert sorted(page for page in pages if f"\n{page}\n" not in index) == []
+
+
+ROOT = DOCS.parent
+
+
+def docs_harness(config: pytest.Config) -> ModuleType:
+    """The repository's root ``conftest.py``, which runs the documentation's examples."""
+    for plugin in config.pluginmanager.get_plugins():
+        module = getattr(plugin, "__file__", None)
+        if module is not None and Path(module).resolve() == (ROOT / "conftest.py").resolve():
+            assert isinstance(plugin, ModuleType)
+            return plugin
+    raise AssertionError("the root conftest.py is not loaded")
+
+
+def test_every_page_runs_as_shown_with_nothing_given(pytestconfig: pytest.Config) -> None:
+    """Issue #23: an example a reader copies runs as shown. Every page (README.md and each
+    of docs/*.md, none left out) runs in exactly one of the harness's page suites, whose
+    set-up gives it no name and no ``INVENT_*`` variable: a name the page does not define is
+    the reader's ``NameError``."""
+    harness = docs_harness(pytestconfig)
+    if not harness.EXAMPLES:
+        pytest.skip("INVENT_DOCS_EXAMPLES=off: the examples do not run in this session")
+    suites = (harness.docs, harness.redis_docs, harness.readme)
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        runs = [suite for suite in suites if suite.should_parse(page)]
+
+        assert len(runs) == 1, page.name
+        assert runs[0].setup in (harness.setup_page, harness.setup_redis_page), page.name
+
+    namespace: dict[str, Any] = {}
+    harness.setup_page(namespace)
+    try:
+        assert sorted(namespace) == ["__name__", "_docs"]
+        assert [name for name in os.environ if name in harness.ENV] == []
+    finally:
+        harness.teardown(namespace)

@@ -633,14 +633,15 @@ async def test_a_raw_response_needs_exactly_one_call(api: Api) -> None:
         await api.call(lambda c: c.with_raw_response(lambda v: v.contacts.list(take=10).collect()))
 
 
-# ---------------------------------------------------------------------- the README
+# ------------------------------------------------------- the observability page
 
 
-def test_the_readme_trace_example_is_the_example_file_and_prints_a_trace() -> None:
+def test_the_observability_page_trace_example_is_the_example_file_and_prints_a_trace() -> None:
     root = Path(__file__).parent.parent
     example = (root / "examples" / "trace.py").read_text(encoding="utf-8")
+    page = (root / "docs" / "observability.md").read_text(encoding="utf-8")
 
-    assert f"```python\n{example}```" in (root / "README.md").read_text(encoding="utf-8")
+    assert f"```python\n{example}```" in page
     done = run_python(example)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
