@@ -2,14 +2,23 @@
 
 Public names are re-exported here; everything in underscore modules is private. The models
 and enums are those ``_models.__all__`` lists (so a new one is exported where it is written).
-The synchronous client's names (``InventClient``, its resources ``Contacts`` and
-``Segments``, ``SyncBulkStream``, ``Pager``, ``PortalThreadError``) load on first use: an
-async-only program never imports the sync stack nor anyio. Every exported class and function
-reports ``invent_async`` as its module (``_public``): tracebacks, reprs, pickles and the API
-reference show ``invent_async.APITimeoutError``, never the private module defining it.
+Two groups of names load on first use (PEP 562 ``__getattr__``, from :data:`_LAZY`), so that a
+program pays at import for what it uses: the synchronous client's (``InventClient``, its
+resources ``Contacts`` and ``Segments``, ``SyncBulkStream``, ``Pager``,
+``PortalThreadError``: the sync stack and anyio), and those of the bulk and segment-sync jobs
+(``BulkStream``, ``BulkReport``, ``SegmentSyncReport``, ...: the ``_jobs`` package, which a
+job also loads when it starts). The kinds of rate budget load when a client first needs one
+(``_governor_registry``), and OpenTelemetry when the application uses it (``_otel``).
+``tests/test_imports.py`` lists what ``import invent_async`` leaves out.
+
+Every exported class and function reports ``invent_async`` as its module (``_public``):
+tracebacks, reprs, pickles and the API reference show ``invent_async.APITimeoutError``, never
+the private module defining it. A package loaded on first use publishes its names itself when
+it loads, so that holds before the user names one too.
 """
 
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import TYPE_CHECKING, Any, Final
 
 from . import _models
 from ._client import AsyncInventClient
@@ -29,37 +38,19 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedisUnavailableError,
     ResponseTooLargeError,
     ResponseValidationError,
     UnprocessableEntityError,
     WrongEventLoopError,
     retry_after_header,
 )
-from ._jobs.engine import BulkOptions, BulkStream
-from ._jobs.journal import JournalError
-from ._jobs.results import (
-    BulkAbortedError,
-    BulkFailure,
-    BulkProgress,
-    BulkReport,
-    ItemResult,
-    MembershipChange,
-    Outcome,
-    SegmentSyncAbortedError,
-    SegmentSyncPlan,
-    SegmentSyncProgress,
-    SegmentSyncReport,
-    partial_report,
-    partial_sync_report,
-)
-from ._jobs.segment_sync_plan import MemberTable
 from ._limits import FleetStats, GovernorStats, Lane, RateLimit
 from ._models import *  # noqa: F403 - the public models and enums: _models.__all__
 from ._pagination import AsyncPager, Page
 from ._protocol import Headers, RawResponse, TransportRequest
 from ._public import publish
 from ._raw import RawResult
-from ._redis_budget import RedisUnavailableError
 from ._serialize import from_dict, from_json, to_dict, to_json
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
@@ -143,11 +134,57 @@ __all__ += _models.__all__  # models
 
 publish(__name__, globals(), __all__)
 
-_SYNC_NAMES = frozenset(
-    {"InventClient", "Contacts", "Segments", "SyncBulkStream", "Pager", "PortalThreadError"}
-)
+_LAZY: Final = {
+    **dict.fromkeys(
+        ("InventClient", "Contacts", "Segments", "SyncBulkStream", "Pager", "PortalThreadError"),
+        "._sync",
+    ),
+    **dict.fromkeys(
+        (
+            "BulkOptions",
+            "BulkStream",
+            "BulkReport",
+            "BulkProgress",
+            "BulkFailure",
+            "ItemResult",
+            "Outcome",
+            "partial_report",
+            "SegmentSyncPlan",
+            "SegmentSyncReport",
+            "SegmentSyncProgress",
+            "MembershipChange",
+            "MemberTable",
+            "partial_sync_report",
+            "BulkAbortedError",
+            "SegmentSyncAbortedError",
+            "JournalError",
+        ),
+        "._jobs",
+    ),
+}
+"""Exported names loaded on first use -> the package that exports them (and publishes them
+when it loads)."""
 
 if TYPE_CHECKING:
+    from ._jobs import (
+        BulkAbortedError,
+        BulkFailure,
+        BulkOptions,
+        BulkProgress,
+        BulkReport,
+        BulkStream,
+        ItemResult,
+        JournalError,
+        MembershipChange,
+        MemberTable,
+        Outcome,
+        SegmentSyncAbortedError,
+        SegmentSyncPlan,
+        SegmentSyncProgress,
+        SegmentSyncReport,
+        partial_report,
+        partial_sync_report,
+    )
     from ._sync import (
         Contacts,
         InventClient,
@@ -159,11 +196,17 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    """The sync client's names, imported on first use (see the module docstring)."""
-    if name in _SYNC_NAMES:
-        from . import _sync
+    """The names of :data:`_LAZY`, imported on first use (see the module docstring)."""
+    source = _LAZY.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(source, __name__)
+    # all of a package's names at once: InventClient's annotations name Contacts and Segments,
+    # resolved here
+    globals().update({n: getattr(module, n) for n, s in _LAZY.items() if s == source})
+    return globals()[name]
 
-        # all at once: InventClient's annotations name Contacts and Segments, resolved here
-        globals().update({sync_name: getattr(_sync, sync_name) for sync_name in _SYNC_NAMES})
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    """The module's names, those not loaded yet included."""
+    return sorted({*globals(), *_LAZY})

@@ -24,7 +24,9 @@
 - ``ContactField.type`` is read from the top level or, when absent, from ``schema.type``.
 
 Structuring runs a fast converter first (``detailed_validation=False``); only when that fails
-is the input structured again with a detailed converter, to name the bad field path.
+is the input structured again with a detailed converter, to name the bad field path. Both are
+built, and cattrs imported, on the first model read or written (:func:`_converters`), not at
+``import invent_async``.
 """
 
 from __future__ import annotations
@@ -37,17 +39,16 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
-import cattrs
-from cattrs.errors import IterableValidationError, IterableValidationNote
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
-from cattrs.v import format_exception
 
 from . import _models as m
 from ._public import defined_in
 from ._types import JSON, UNSET, Unset
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "InvalidData",
@@ -220,6 +221,8 @@ def _tuple_hook(
     conv: cattrs.Converter, t: Any, *, detailed: bool
 ) -> Callable[[Any, Any], tuple[Any, ...]]:
     """``tuple[X, ...]`` from a JSON array only (a string or an object is an error)."""
+    from cattrs.errors import IterableValidationError, IterableValidationNote
+
     item_type = t.__args__[0]
     item_hook = conv.get_structure_hook(item_type)
 
@@ -548,6 +551,9 @@ def _fast_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, An
 def _two_way_structure_fn(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, Any], Any]:
     """cattrs' own structure function of a two-way model (the detailed converter's), its
     fields that may be UNSET read, when present, as their type without ``Unset``."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn
+
     overrides: dict[str, Any] = {
         a.name: cattrs.override(struct_hook=conv.get_structure_hook(_read_as(a.type)))
         for a in attrs.fields(attrs.resolve_types(cl))
@@ -557,6 +563,9 @@ def _two_way_structure_fn(conv: cattrs.Converter, cl: type[Any]) -> Callable[[An
 
 
 def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook(int, _strict_int)
@@ -625,8 +634,17 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     return conv
 
 
-_FAST: Final = _configure(cattrs.Converter(detailed_validation=False), fast=True)
-_DETAILED: Final = _configure(cattrs.Converter(detailed_validation=True), fast=False)
+@functools.cache
+def _converters() -> tuple[cattrs.Converter, cattrs.Converter]:
+    """The fast and the detailed converter, built (and cattrs imported) on first use."""
+    import cattrs
+
+    return (
+        _configure(cattrs.Converter(detailed_validation=False), fast=True),
+        _configure(cattrs.Converter(detailed_validation=True), fast=False),
+    )
+
+
 _FAST_HOOKS: Final[dict[Any, Callable[[Any, Any], Any]]] = {}
 """The fast converter's hook of each type structured so far (skips cattrs' dispatch)."""
 
@@ -639,7 +657,7 @@ def structure(data: JSON, cl: type[T]) -> T:
     """
     hook = _FAST_HOOKS.get(cl)
     if hook is None:
-        hook = _FAST.get_structure_hook(cl)
+        hook = _converters()[0].get_structure_hook(cl)
         if len(_FAST_HOOKS) < 256:
             _FAST_HOOKS[cl] = hook
     try:
@@ -653,13 +671,15 @@ def structure_detailed(data: JSON, cl: type[T]) -> T:
     """Build ``cl`` with the detailed converter only (cattrs' own structure functions, with
     field paths in its errors): what :func:`structure` falls back to on bad input, and what
     the tests compare its fast path with. Raises what cattrs raises."""
-    return _DETAILED.structure(data, cl)
+    return _converters()[1].structure(data, cl)
 
 
 def _explain(data: JSON, cl: type[Any]) -> list[str]:
     """Structure again with detailed validation, to name the bad field paths."""
+    import cattrs
+
     try:
-        _DETAILED.structure(data, cl)
+        _converters()[1].structure(data, cl)
     except Exception as exc:
         return cattrs.transform_error(exc, format_exception=_format_exception)
     return [f"does not match {getattr(cl, '__name__', cl)}"]  # pragma: no cover
@@ -667,6 +687,8 @@ def _explain(data: JSON, cl: type[Any]) -> list[str]:
 
 def _format_exception(exc: BaseException, t: Any) -> str:
     """cattrs' message, naming the type a field is read as (``str``, not ``str | Unset``)."""
+    from cattrs.v import format_exception
+
     return format_exception(exc, None if t is None else _read_as(t))
 
 
@@ -676,6 +698,6 @@ def unstructure(obj: Any) -> JSON:
     Raises:
         TypeError: ``UNSET`` is somewhere but in an optional field of a request model.
     """
-    data = _FAST.unstructure(obj)
+    data = _converters()[0].unstructure(obj)
     _reject_unset(data)
     return data

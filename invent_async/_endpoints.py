@@ -6,9 +6,11 @@ name of its span, a label of its metrics and log records), whether repeating it 
 (``idempotent``) and whether the published docs showed it (``inferred``). From it come:
 
 - the :class:`~invent_async._protocol.Request` of a call, ``ENDPOINT.request(prefix, *ids)``:
-  the template is compiled once into a function that joins its literal pieces, written as
-  they are, with each id encoded by :func:`~invent_async._protocol.path_segment` (so no id can
-  change the path), under the view's already-encoded ``/orgs/{org}`` prefix;
+  the template is checked where the endpoint is declared, and compiled on its first use
+  (importing the package compiles none), once, into a function that joins its literal
+  pieces, written as they are, with each id encoded by
+  :func:`~invent_async._protocol.path_segment` (so no id can change the path), under the
+  view's already-encoded ``/orgs/{org}`` prefix;
 - the documentation line: ``@ENDPOINT.documents`` puts ````METHOD /orgs/{org_id}/...```` into
   the method's docstring, after its summary paragraph (``invent_async._codegen`` writes the sync
   twin's docstring the same way, with :func:`insert_line`), and records the endpoint on the
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from ._protocol import Request, json_body, path_segment
 
@@ -181,10 +183,19 @@ class Endpoint:
         self.operation = operation
         self.idempotent = bool(idempotent)
         self.inferred = bool(inferred)
-        self.params, self.path, self.request = _compile(
-            template, method, operation, self.idempotent
-        )
+        self.params = tuple(_parameters(template)[1])  # a bad template raises here
         self.line = f"``{method} {template}``"
+
+    if not TYPE_CHECKING:  # for the type checker, ``path`` and ``request`` are plain slots
+
+        def __getattr__(self, name: str) -> Any:
+            """``path`` and ``request``, compiled on first use (then set: plain slots)."""
+            if name not in ("path", "request"):
+                raise AttributeError(f"'Endpoint' object has no attribute {name!r}")
+            _, self.path, self.request = _compile(
+                self.template, self.method, self.operation, self.idempotent
+            )
+            return getattr(self, name)
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.operation}: {self.method} {self.template}>"

@@ -21,6 +21,8 @@
     ├── JournalError                     a bulk job's journal cannot be used (``_jobs.journal``)
     ├── BudgetSettingsError              a shared budget on Redis holds other settings (also a
     │                                    ValueError)
+    ├── RedisUnavailableError            a shared budget's Redis server did not answer in time,
+    │                                    or refused the operation (the governor falls back)
     └── BudgetServerConfigError          a shared budget's Redis server refuses this process as
                                          configured (credentials, ACL, TLS, no scripting)
 
@@ -61,6 +63,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedisUnavailableError",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "UnprocessableEntityError",
@@ -317,6 +320,11 @@ class BudgetServerConfigError(InventError):
         super().__init__(message)
         self.budget = budget
         self.problem = problem
+
+
+class RedisUnavailableError(InventError):
+    """The budget's server did not answer in time, or not at all, or refused the operation
+    (out of memory, a read-only replica, ...): the governor falls back."""
 
 
 def retry_after_header(error: BaseException) -> str | None:

@@ -18,7 +18,9 @@ every process naming the same server shares it); else, for a shared, paced, non-
 limit, a :class:`~invent_async._host.HostGovernor` (the budget of every process of this host,
 in a store named after the same host and budget; ``INVENT_BUDGET_DIR=off`` turns it off);
 else a :class:`~invent_async._ratelimit.RateGovernor`. Nothing else in the package names an
-implementation. No I/O here (the host's store is opened by the first request).
+implementation, and imports it there: a process loads the modules of the kind of budget it
+uses (Redis's client for a fleet, sqlite for the host's store), when its first client is made,
+never at ``import invent_async``. No I/O here (the host's store is opened by the first request).
 """
 
 from __future__ import annotations
@@ -29,11 +31,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._fleet import FleetGovernor
 from ._governor import Governor
-from ._host import HostGovernor
 from ._limits import RateLimit
-from ._ratelimit import RateGovernor
 from ._secret import redact_url
 
 __all__ = ["Lease", "api_host", "lease", "leases", "new_governor"]
@@ -48,9 +47,15 @@ def new_governor(config: RateLimit, *, name: str) -> Governor:
             governor whose budget is shared with other processes.
     """
     if config.redis_url is not None:
+        from ._fleet import FleetGovernor
+
         return FleetGovernor(config, name=name)
+    from ._host import HostGovernor
+
     if HostGovernor.serves(config):
         return HostGovernor(config, name=name)
+    from ._ratelimit import RateGovernor
+
     return RateGovernor(config)
 
 

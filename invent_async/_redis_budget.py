@@ -45,7 +45,12 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from . import _redis_scripts as scripts
-from ._exceptions import BudgetServerConfigError, BudgetSettingsError, InventError
+from ._exceptions import (
+    BudgetServerConfigError,
+    BudgetSettingsError,
+    InventError,
+    RedisUnavailableError,
+)
 from ._limits import DEFAULT_REDIS_TIMEOUT, FleetStats
 from ._secret import redact_url
 
@@ -87,11 +92,6 @@ MEMBER_TTL: Final = 60.0
 closes its client leaves at once)."""
 
 _MICRO: Final = 1_000_000
-
-
-class RedisUnavailableError(InventError):
-    """The budget's server did not answer in time, or not at all, or refused the operation
-    (out of memory, a read-only replica, ...): the governor falls back."""
 
 
 _FIXES: Final = {

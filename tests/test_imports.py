@@ -1,10 +1,18 @@
 """What ``import invent_async`` loads: an async-only program pays for neither the sync client
-(and anyio) nor backoff, which load on first use."""
+(and anyio) nor backoff, nor for a feature it does not use (the bulk and segment-sync jobs,
+the kinds of shared rate budget, the converter before the first model is read or written, the
+CLI, the fake), each of which loads on first use. No timing here: ``benchmarks/bench_import.py``
+measures what the import costs."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+
+import pytest
+
+import invent_async
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -13,6 +21,132 @@ def _loaded_after(code: str) -> set[str]:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     return set(out.split())
+
+
+def _inside(loaded: set[str], packages: set[str]) -> set[str]:
+    """The modules of ``loaded`` that are one of ``packages`` or inside one."""
+    return {m for m in loaded for p in packages if m == p or m.startswith(p + ".")}
+
+
+LOADED_ON_FIRST_USE = {
+    "invent_async._jobs",  # the bulk engine and segment sync
+    "invent_async.resources._segment_jobs",
+    "invent_async._fleet",  # the budget on Redis, and Redis's client
+    "invent_async._redis_budget",
+    "redis",
+    "invent_async._host",  # the budget of this host's processes, in sqlite
+    "invent_async._host_budget",
+    "sqlite3",
+    "invent_async._ratelimit",  # the governor of one process
+    "invent_async._admission",
+    "cattrs",  # the converter: built on the first model read or written
+    "invent_async._sync",  # the blocking client, and anyio
+    "anyio",
+    "backoff",  # retries: the first one
+    "opentelemetry",  # the application's, where it uses it
+    "invent_async.cli",  # the command line, and click
+    "click",
+    "invent_async.testing",
+    "multiprocessing",
+}
+"""What neither ``import invent_async`` nor the client class loads."""
+
+
+@pytest.mark.parametrize(
+    "code", ["import invent_async", "from invent_async import AsyncInventClient"]
+)
+def test_importing_the_client_loads_no_feature_before_its_first_use(code: str) -> None:
+    loaded = _loaded_after(code)
+
+    assert "invent_async._client" in loaded
+    assert _inside(loaded, LOADED_ON_FIRST_USE) == set()
+
+
+ONE_REQUEST = """
+import asyncio
+import sys
+
+from invent_async import AsyncInventClient
+from invent_async.testing import FakeInvent
+
+
+async def main() -> None:
+    async with FakeInvent(api_key="k") as fake:
+        segment = fake.add_segment("VIP")
+        async with AsyncInventClient("k", base_url=fake.url) as client:
+            assert (await client.segments.get(segment.id)).name == "VIP"
+            {then}
+
+
+asyncio.run(main())
+print(" ".join(sys.modules))
+"""
+
+
+def _run(script: str) -> list[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+
+
+def test_a_default_client_sends_a_request_without_loading_the_features_it_does_not_use() -> None:
+    loaded = set(_run(ONE_REQUEST.format(then="pass"))[-1].split())
+
+    assert {"cattrs", "invent_async._host"} <= loaded  # not vacuous: read, under the host budget
+    not_used = {"invent_async._jobs", "invent_async._fleet", "redis", "invent_async._sync"}
+    not_used |= {"anyio", "invent_async.cli", "click", "multiprocessing", "opentelemetry"}
+    assert _inside(loaded, not_used) == set()
+
+
+def test_a_bulk_job_loads_the_engine_and_its_report_names_the_public_module() -> None:
+    job = "report = await client.contacts.bulk_add_segment(fake.add_contacts(2), segment.id)"
+    show = "print(type(report).__module__, type(report).__name__, report.succeeded)"
+    shown, loaded = _run(ONE_REQUEST.format(then=f"{job}\n            {show}"))
+
+    assert shown == "invent_async BulkReport 2"  # published before the user named it
+    assert {"invent_async._jobs.engine", "invent_async.resources._segment_jobs"} <= set(
+        loaded.split()
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "modules"),
+    [
+        ("from invent_async import BulkStream", {"invent_async._jobs.engine"}),
+        ("from invent_async import SegmentSyncReport", {"invent_async._jobs.results"}),
+        ("from invent_async import InventClient", {"invent_async._sync", "anyio"}),
+        ("import invent_async\ninvent_async.AsyncInventClient('k')", {"invent_async._host"}),
+        (
+            "import invent_async\ninvent_async.AsyncInventClient("
+            "'k', rate_limit=invent_async.RateLimit(redis_url='redis://127.0.0.1:1'))",
+            {"invent_async._fleet", "redis"},
+        ),
+        ("import invent_async\ninvent_async.from_dict(invent_async.Board, {})", {"cattrs"}),
+        ("import invent_async\ninvent_async.to_json(invent_async.Board())", {"cattrs"}),
+    ],
+    ids=["bulk", "segment-sync", "sync-client", "host-budget", "fleet", "read", "write"],
+)
+def test_each_feature_loads_on_first_use(code: str, modules: set[str]) -> None:
+    assert modules <= _loaded_after(code)
+
+
+def test_every_exported_name_is_listed_before_it_loads() -> None:
+    code = "import invent_async\nassert set(invent_async.__all__) <= set(dir(invent_async))"
+
+    assert "invent_async._jobs" not in _loaded_after(code)
+
+
+@pytest.mark.parametrize("source", sorted(set(invent_async._LAZY.values())))
+def test_a_package_loaded_on_first_use_publishes_the_names_exported_from_it(source: str) -> None:
+    package = importlib.import_module(source, "invent_async")  # as a job or a client loads it
+    exported = [name for name, where in invent_async._LAZY.items() if where == source]
+
+    assert set(exported) <= set(invent_async.__all__)
+    assert {
+        name: getattr(package, name).__module__
+        for name in exported
+        if getattr(package, name).__module__ != "invent_async"
+    } == {}
 
 
 def test_importing_the_package_loads_neither_the_sync_client_nor_anyio_nor_backoff() -> None:

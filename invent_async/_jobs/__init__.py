@@ -14,6 +14,54 @@ Bottom up (imports go down this list; ``tests/test_architecture.py`` checks it):
   through the engine, the verify read, and the dry run.
 
 "Sync" in these names is always *segment sync* (making a segment hold a list of contacts);
-the blocking client lives in ``invent_async._sync``. Nothing is imported here: the package
-exports its public names from ``invent_async``.
+the blocking client lives in ``invent_async._sync``.
+
+``invent_async`` exports the public names of this package, and loads it on first use (a bulk
+job, a segment sync, or one of these names): a program that never runs a job does not pay for
+the engine. Those names report ``invent_async`` as their module from the moment this package
+loads (:func:`~invent_async._public.publish`), so an error a job raises says
+``invent_async.BulkAbortedError`` even if the user never named it.
 """
+
+from .._public import publish
+from .engine import BulkOptions, BulkStream
+from .journal import JournalError
+from .results import (
+    BulkAbortedError,
+    BulkFailure,
+    BulkProgress,
+    BulkReport,
+    ItemResult,
+    MembershipChange,
+    Outcome,
+    SegmentSyncAbortedError,
+    SegmentSyncPlan,
+    SegmentSyncProgress,
+    SegmentSyncReport,
+    partial_report,
+    partial_sync_report,
+)
+from .segment_sync_plan import MemberTable
+
+__all__ = [
+    "BulkAbortedError",
+    "BulkFailure",
+    "BulkOptions",
+    "BulkProgress",
+    "BulkReport",
+    "BulkStream",
+    "ItemResult",
+    "JournalError",
+    "MemberTable",
+    "MembershipChange",
+    "Outcome",
+    "SegmentSyncAbortedError",
+    "SegmentSyncPlan",
+    "SegmentSyncProgress",
+    "SegmentSyncReport",
+    "partial_report",
+    "partial_sync_report",
+]
+"""What ``invent_async`` exports from here (loaded on first use there)."""
+
+publish("invent_async", globals(), __all__)

@@ -1,21 +1,16 @@
 """``client.contacts``: every contacts endpoint, each one declared once and called as build ->
-send -> parse (the endpoint builds the request, the pipeline sends it, the converter parses)."""
+send -> parse (the endpoint builds the request, the pipeline sends it, the converter parses).
+
+The segment jobs (``bulk_*``, ``stream_*``, ``sync_segment``) import their engine when they
+start (``_segment_jobs``, then ``_jobs``): a program that never runs one does not load it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
-from typing import Literal, Unpack, overload
+from typing import TYPE_CHECKING, Literal, Unpack, overload
 
 from .._endpoints import Endpoint
-from .._jobs.engine import BulkOptions, BulkStream
-from .._jobs.results import (
-    BulkReport,
-    SegmentSyncPlan,
-    SegmentSyncProgress,
-    SegmentSyncReport,
-)
-from .._jobs.segment_sync_job import SegmentSyncJob
 from .._models import (
     Channel,
     ChannelUpdate,
@@ -38,7 +33,15 @@ from .._pagination import AsyncPager
 from .._pipeline import Pipeline
 from .._protocol import path_segment
 from .._types import UNSET, Unset
-from ._segment_jobs import segment_change_job, segment_sync_io
+
+if TYPE_CHECKING:
+    from .._jobs.engine import BulkOptions, BulkStream
+    from .._jobs.results import (
+        BulkReport,
+        SegmentSyncPlan,
+        SegmentSyncProgress,
+        SegmentSyncReport,
+    )
 
 __all__ = ["AsyncContacts"]
 
@@ -469,6 +472,8 @@ class AsyncContacts:
             asyncio.CancelledError: the job was cancelled; in-flight items are reported as
                 skipped in the partial report attached to it (:func:`partial_report`).
         """
+        from ._segment_jobs import segment_change_job
+
         job = segment_change_job(
             self._pipeline, ADD_SEGMENT, contact_ids, segment_id, options, streaming=False
         )
@@ -493,6 +498,8 @@ class AsyncContacts:
         Returns:
             A :class:`BulkReport`.
         """
+        from ._segment_jobs import segment_change_job
+
         job = segment_change_job(
             self._pipeline, REMOVE_SEGMENT, contact_ids, segment_id, options, streaming=False
         )
@@ -516,6 +523,8 @@ class AsyncContacts:
             segment_id: The segment to add them to.
             **options: As for :meth:`bulk_add_segment` (:class:`BulkOptions`).
         """
+        from ._segment_jobs import segment_change_job
+
         return segment_change_job(
             self._pipeline, ADD_SEGMENT, contact_ids, segment_id, options, streaming=True
         )
@@ -533,6 +542,8 @@ class AsyncContacts:
             segment_id: The segment to remove them from.
             **options: As for :meth:`bulk_add_segment` (:class:`BulkOptions`).
         """
+        from ._segment_jobs import segment_change_job
+
         return segment_change_job(
             self._pipeline, REMOVE_SEGMENT, contact_ids, segment_id, options, streaming=True
         )
@@ -659,6 +670,9 @@ class AsyncContacts:
         path_segment(segment_id, "segment_id")
         if not isinstance(dry_run, bool):
             raise TypeError(f"dry_run must be True or False, got {dry_run!r}")
+        from .._jobs.segment_sync_job import SegmentSyncJob
+        from ._segment_jobs import segment_sync_io
+
         io = segment_sync_io(
             self._pipeline, segment_id, add=ADD_SEGMENT, remove=REMOVE_SEGMENT, members=LIST
         )
