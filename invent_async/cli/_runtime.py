@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import click
@@ -32,7 +32,9 @@ from .._limits import RateLimit
 from .._models import Segment, SegmentColor
 from .._secret import has_password
 from .._settings import API_KEY_ENV, DEFAULT_RATE_LIMIT, REDIS_URL_ENV
-from ..testing import FakeInvent
+
+if TYPE_CHECKING:
+    from ..testing import FakeInvent
 
 __all__ = [
     "EXIT_AUTH",
@@ -249,7 +251,13 @@ def fake_window(rate_per_minute: float) -> float:
 
 
 def sandbox_fake(rate_per_minute: float) -> FakeInvent:
-    """A FakeInvent limited to ``rate_per_minute``, with fractional ``Retry-After`` values."""
+    """A FakeInvent limited to ``rate_per_minute``, with fractional ``Retry-After`` values.
+
+    (The fake, aiohttp's server, is imported here: a command against the real API never
+    loads it.)
+    """
+    from ..testing import FakeInvent
+
     return FakeInvent(
         api_key=SANDBOX_API_KEY,
         rate_limit_per_minute=rate_per_minute,

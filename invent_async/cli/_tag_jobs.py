@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 import click
 
 from .._jobs.engine import BulkStream, ProgressCallback
 from .._jobs.results import BulkAbortedError, BulkReport, Outcome
-from ..testing import FakeStats
 from . import _job_run as job
 from ._ids import BackgroundIds, IdInput
 from ._output import OutputConsole, failures_table, job_summary, silence_stdout
@@ -33,6 +32,9 @@ from ._runtime import (
     sandbox_fake,
     seed_sandbox,
 )
+
+if TYPE_CHECKING:
+    from ..testing import FakeStats
 from ._signals import StopSignals
 
 __all__ = [
