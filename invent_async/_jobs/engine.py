@@ -371,12 +371,21 @@ class BulkStream:
         assert task is not None
         try:
             source = self._input
+            next_now = source.next_now
             while True:
-                if not source.is_async:
-                    contact_id = self._next_now()
-                elif (contact_id := self._take_ready()) is None:
-                    contact_id = await self._next_id()
-                if contact_id is None:
+                if not source.is_async:  # (a list, a generator: _next_id without a coroutine)
+                    if self._fatal is not None or self._crash is not None:
+                        break
+                    item = next_now()
+                    if item is END:
+                        break
+                    self._taken += 1
+                    contact_id = item if isinstance(item, str) else contact_id_of(item)
+                elif (ready := self._take_ready()) is not None:
+                    contact_id = ready
+                elif (fetched := await self._next_id()) is not None:
+                    contact_id = fetched
+                else:
                     break
                 reason = self._precheck.reason(contact_id)
                 if reason is not None:
@@ -431,16 +440,6 @@ class BulkStream:
         self._running -= 1
         if self._running == 0:
             await self._results.put(None)
-
-    def _next_now(self) -> str | None:
-        """:meth:`_next_id` of an input that is not async, without a coroutine."""
-        if self._fatal is not None or self._crash is not None:  # (_stopping, inlined)
-            return None
-        item = self._input.next_now()
-        if item is END:
-            return None
-        self._taken += 1
-        return item if isinstance(item, str) else contact_id_of(item)
 
     def _take_ready(self) -> str | None:
         """The next id of the batch a batched source handed over, if any is left (None:
