@@ -22,6 +22,10 @@
   list, on its own) raises ``TypeError``, and so does structuring into a request model or an
   ``Unset`` type.
 - ``ContactField.type`` is read from the top level or, when absent, from ``schema.type``.
+- A message part (``TextPart | OtherPart``) is a union tagged by its ``type``: ``"text"`` is
+  a ``TextPart`` (written with its ``type``), any other type, or none, an ``OtherPart`` that
+  keeps the JSON object as it came and writes it back unchanged (an unknown part type
+  round-trips, never fails).
 
 Structuring runs a fast converter first (``detailed_validation=False``); only when that fails
 is the input structured again with a detailed converter, to name the bad field path.
@@ -609,6 +613,8 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
 
     conv.register_structure_hook(m.ContactField, structure_contact_field)
 
+    _configure_message_parts(conv)
+
     # Request bodies and two-way models: every field left at its UNSET default is omitted;
     # UNSET goes nowhere.
     conv.register_unstructure_hook_factory(
@@ -623,6 +629,29 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
         make_dict_unstructure_fn(m.Segment, conv, boards=cattrs.override(omit_if_default=True)),
     )
     return conv
+
+
+_MESSAGE_PART: Final[Any] = m.TextPart | m.OtherPart
+
+
+def _configure_message_parts(conv: cattrs.Converter) -> None:
+    """The tagged union of message parts, with its open fallback (``OtherPart``)."""
+    text_hook = conv.get_structure_hook(m.TextPart)
+    text_fields = make_dict_unstructure_fn(m.TextPart, conv, _cattrs_omit_if_default=True)
+
+    def structure_other_part(value: Any, _: type) -> m.OtherPart:
+        return m.OtherPart(data=_json_object(value, dict))
+
+    def structure_part(value: Any, _: Any) -> m.TextPart | m.OtherPart:
+        if value.__class__ is dict and value.get("type") == "text":
+            return text_hook(value, m.TextPart)  # type: ignore[no-any-return]
+        return structure_other_part(value, dict)
+
+    conv.register_structure_hook(m.OtherPart, structure_other_part)
+    conv.register_structure_hook_func(lambda t: t == _MESSAGE_PART, structure_part)
+    conv.register_unstructure_hook(m.TextPart, lambda v: {"type": "text", **text_fields(v)})
+    conv.register_unstructure_hook(m.OtherPart, lambda v: dict(v.data))
+    conv.register_unstructure_hook_func(lambda t: t == _MESSAGE_PART, lambda v: conv.unstructure(v))
 
 
 _FAST: Final = _configure(cattrs.Converter(detailed_validation=False), fast=True)
