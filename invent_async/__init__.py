@@ -1,12 +1,13 @@
-"""invent_async: an async-first SDK for the Invent API (contacts and segments).
+"""invent_async: an async-first SDK for the Invent API (contacts, segments and broadcasts).
 
 Public names are re-exported here; everything in underscore modules is private. The models
 and enums are those ``_models.__all__`` lists (so a new one is exported where it is written).
-The synchronous client's names (``InventClient``, its resources ``Contacts`` and
-``Segments``, ``SyncBulkStream``, ``Pager``, ``PortalThreadError``) load on first use: an
-async-only program never imports the sync stack nor anyio. Every exported class and function
-reports ``invent_async`` as its module (``_public``): tracebacks, reprs, pickles and the API
-reference show ``invent_async.APITimeoutError``, never the private module defining it.
+The synchronous client's names (``InventClient``, its resources ``Contacts``,
+``Segments`` and ``Broadcasts``, ``SyncBulkStream``, ``Pager``, ``PortalThreadError``) load
+on first use: an async-only program never imports the sync stack nor anyio. Every exported
+class and function reports ``invent_async`` as its module (``_public``): tracebacks, reprs,
+pickles and the API reference show ``invent_async.APITimeoutError``, never the private
+module defining it.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -64,18 +65,20 @@ from ._serialize import from_dict, from_json, to_dict, to_json
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
 from ._version import __version__ as __version__
-from .resources import AsyncContacts, AsyncSegments
+from .resources import AsyncBroadcasts, AsyncContacts, AsyncSegments
 
 __all__ = [
     # clients
     "AsyncInventClient",
     "AsyncContacts",
     "AsyncSegments",
+    "AsyncBroadcasts",
     "AsyncPager",
     "Page",
     "InventClient",
     "Contacts",
     "Segments",
+    "Broadcasts",
     "Pager",
     "RateLimit",
     "GovernorStats",
@@ -144,11 +147,20 @@ __all__ += _models.__all__  # models
 publish(__name__, globals(), __all__)
 
 _SYNC_NAMES = frozenset(
-    {"InventClient", "Contacts", "Segments", "SyncBulkStream", "Pager", "PortalThreadError"}
+    {
+        "InventClient",
+        "Contacts",
+        "Segments",
+        "Broadcasts",
+        "SyncBulkStream",
+        "Pager",
+        "PortalThreadError",
+    }
 )
 
 if TYPE_CHECKING:
     from ._sync import (
+        Broadcasts,
         Contacts,
         InventClient,
         Pager,
@@ -163,7 +175,7 @@ def __getattr__(name: str) -> Any:
     if name in _SYNC_NAMES:
         from . import _sync
 
-        # all at once: InventClient's annotations name Contacts and Segments, resolved here
+        # all at once: InventClient's annotations name its resources, resolved here
         globals().update({sync_name: getattr(_sync, sync_name) for sync_name in _SYNC_NAMES})
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

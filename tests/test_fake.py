@@ -322,6 +322,8 @@ async def test_every_route_refuses_what_it_does_not_take(
     contact = fake.add_contact(user_id="u1")
     ids = {"org_id": "c", "contact_id": contact.id, "segment_id": fake.add_segment("VIP").id}
     ids["channel_id"] = contact.channels[0].id
+    ids["chat_id"] = "chat_1"
+    ids["broadcast_id"] = fake.add_broadcast("Spring sale").id
     path = "/" + "/".join(ids[p[1:-1]] if p[0] == "{" else p for p in route.parts)
     before = fake.contact(contact.id)
 
