@@ -560,6 +560,23 @@ def _two_way_structure_fn(conv: cattrs.Converter, cl: type[Any]) -> Callable[[An
     return make_dict_structure_fn(cl, conv, **overrides)
 
 
+def _detailed_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, Any], Any]:
+    """cattrs' own structure function of a response or two-way model, given a JSON object
+    only: cattrs' alone reads any container as a model whose fields all have defaults (a
+    string as a ``ChatContact`` with every field None), where the fast path refuses it."""
+    if is_two_way_model(cl):
+        structure_fields = _two_way_structure_fn(conv, cl)
+    else:
+        structure_fields = make_dict_structure_fn(attrs.resolve_types(cl), conv)
+
+    def structure_object(value: Any, t: Any) -> Any:
+        if value.__class__ is not dict:
+            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+        return structure_fields(value, t)
+
+    return structure_object
+
+
 def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
@@ -593,9 +610,7 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     if fast:
         conv.register_structure_hook_factory(_is_read, lambda t: _fast_model_hook(conv, t))
     else:
-        conv.register_structure_hook_factory(
-            is_two_way_model, lambda t: _two_way_structure_fn(conv, t)
-        )
+        conv.register_structure_hook_factory(_is_read, lambda t: _detailed_model_hook(conv, t))
 
     # ContactField.type may only be present inside ``schema``.
     field_hook = (

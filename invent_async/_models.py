@@ -30,6 +30,7 @@ __all__ = [
     "Channel",
     "ChannelType",
     "Chat",
+    "ChatContact",
     "ChatContactChannel",
     "ChatMember",
     "ChatMessage",
@@ -356,10 +357,20 @@ class ContactImportResult:
 
 
 @attrs.frozen(kw_only=True, weakref_slot=False)
+class ChatContact:
+    """The compact contact of a :class:`ChatContactChannel` (older pages lack
+    ``is_admin``)."""
+
+    id: str | None = None
+    name: str | None = None
+    blocked: bool | None = None
+    is_admin: bool | None = None
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ChatContactChannel:
-    """The contact channel a chat member is (a lighter :class:`Channel`, with a compact
-    ``contact``: ``{id, name, blocked, is_admin}``). The docs show no required flags: every
-    field may be missing."""
+    """The contact channel a chat member is: a lighter :class:`Channel`, with a compact
+    ``contact``. The docs show no required flags: every field may be missing."""
 
     id: str | None = None
     type: ChannelType | str | None = None
@@ -374,7 +385,7 @@ class ChatContactChannel:
     ip: str | None = None
     language: str | None = None
     link: str | None = None
-    contact: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    contact: ChatContact | None = None
 
 
 @attrs.frozen(kw_only=True, weakref_slot=False)
