@@ -104,16 +104,19 @@ def note_json(
     attachments: list[JSONDict],
     user: JSONDict | None,
 ) -> JSONDict:
-    """A note on a contact (the ``ContactNote`` schema)."""
-    return {
+    """A note on a contact (the ``ContactNote`` schema: ``user``, an object when present, is
+    left out for a note without an author, never null)."""
+    note: JSONDict = {
         "id": id,
         "contact_id": contact_id,
         "content": content,
         "attachments": attachments,
         "created_at": stamp,
         "updated_at": stamp,
-        "user": user,
     }
+    if user is not None:
+        note["user"] = user
+    return note
 
 
 def memory_json(
