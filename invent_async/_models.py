@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 import attrs
 
@@ -637,7 +637,7 @@ class OtherPart:
     """A message part of a type this SDK does not model (the docs list six part types and
     show only text): the JSON object as received, sent back unchanged.
 
-    ``OtherPart({"type": "audio", "audio": {...}})`` may also be sent, for a part type the
+    ``OtherPart(data={"type": "audio", "audio": {...}})`` may also be sent, for a part type the
     API takes and this SDK does not know yet.
     """
 
@@ -648,10 +648,6 @@ class OtherPart:
         """The part's ``type`` (None when it has none)."""
         value = self.data.get("type")
         return value if isinstance(value, str) else None
-
-
-MessagePart: TypeAlias = "TextPart | OtherPart"
-"""One part of a message: a :class:`TextPart` or, for any other type, an :class:`OtherPart`."""
 
 
 # --------------------------------------------------------------------------- requests

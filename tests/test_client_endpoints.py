@@ -1083,8 +1083,9 @@ async def test_sending_a_message_is_not_retried_once_it_reached_the_server(api: 
         (b"hi", TypeError),
         ({"type": "text"}, TypeError),
         (5, TypeError),
+        ([OtherPart(data="audio")], TypeError),  # type: ignore[arg-type]
     ],
-    ids=["empty-string", "no-parts", "a-dict-part", "bytes", "a-dict", "a-number"],
+    ids=["empty-string", "no-parts", "a-dict-part", "bytes", "a-dict", "a-number", "data-str"],
 )
 async def test_a_message_that_is_no_parts_fails_before_sending(
     api: Api, message: Any, error: type[Exception]

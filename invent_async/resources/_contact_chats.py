@@ -42,7 +42,8 @@ def message_parts(
     """A message as the tuple of parts the API takes: a string is one text part.
 
     Raises:
-        TypeError: neither a string, a part, nor an iterable of parts.
+        TypeError: neither a string, a part, nor an iterable of parts (or an
+            :class:`OtherPart` whose ``data`` is not a mapping).
         ValueError: no part at all, or an empty string.
     """
     if isinstance(message, str):
@@ -50,7 +51,7 @@ def message_parts(
             raise ValueError("a message must not be empty")
         return (TextPart(text=message),)
     if isinstance(message, TextPart | OtherPart):
-        return (message,)
+        return message_parts([message])
     if isinstance(message, bytes | Mapping) or not isinstance(message, Iterable):
         raise TypeError(
             f"a message is a string, a TextPart, an OtherPart or a sequence of them, "
@@ -62,6 +63,8 @@ def message_parts(
             raise TypeError(
                 f"message[{index}] must be a TextPart or an OtherPart, got {type(part).__name__}"
             )
+        if isinstance(part, OtherPart) and not isinstance(part.data, Mapping):
+            raise TypeError(f"message[{index}].data must be a JSON object (a mapping)")
     if not parts:
         raise ValueError("a message needs at least one part")
     return parts
