@@ -1,7 +1,8 @@
 """Task runner: ``nox`` runs tests (every Python the package claims), tests_lowest (the lowest
 declared version of every runtime dependency), retry_backoff_221, deploy (the recipes as
 deployed and the heavy multi-process tests, on one Python), lint, typecheck, codegen_check,
-docs and build.
+docs, build and prism (every operation through the SDK and FakeInvent behind Prism's
+validating proxy, about 30 s; it needs Node.js' npm).
 
 ``nox -s bench`` runs the benchmarks.
 """
@@ -25,6 +26,7 @@ nox.options.sessions = [
     "codegen_check",
     "docs",
     "build",
+    "prism",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "uv|virtualenv"  # uv when installed (README: CI installs it)
@@ -207,6 +209,33 @@ def docs(session: nox.Session) -> None:
     session.run("sphinx-build", "-W", "-n", "--keep-going", "-E", "-b", "html", "docs", out)
     session.run("python", "tools/check_docs.py", out)  # public paths and default values only
     session.log(f"built {out}/index.html")
+
+
+PRISM = "@stoplight/prism-cli@5.14.2"
+"""The Prism release ``nox -s prism`` installs (npm), pinned: its validator decides what a
+violation is."""
+SPEC = "spec/invent-openapi.yaml"
+
+
+@nox.session
+def prism(session: nox.Session) -> None:
+    """Drive every operation of the spec through the SDK and FakeInvent behind Prism's
+    validating proxy (``prism proxy --errors``), all on loopback: 0 violations or it fails.
+
+    Prism is installed with npm into the session's tmp directory (about 20 s the first time,
+    a few seconds after).
+    ``nox -s prism -- path/to/openapi.yaml`` checks against another copy of the description
+    (the live one, once it can be read). In the default run (about 30 s); it needs Node.js.
+    """
+    session.install("-e", EXTRAS)
+    npm = shutil.which("npm")
+    if npm is None:
+        session.error("npm (Node.js) is needed to install Prism")
+    prefix = Path(session.create_tmp()) / "prism"
+    session.run(npm, "install", "--prefix", str(prefix), "--no-save", PRISM, external=True)
+    binary = prefix / "node_modules" / ".bin" / "prism"
+    spec = session.posargs[0] if session.posargs else SPEC
+    session.run("python", "tools/prism_check.py", spec, "--prism", str(binary))
 
 
 @nox.session

@@ -141,8 +141,10 @@ _OBTAINED = frozenset(
     for name in (
         "AsyncContacts",
         "AsyncSegments",
+        "AsyncBroadcasts",
         "Contacts",
         "Segments",
+        "Broadcasts",
         "AsyncPager",
         "Pager",
         "BulkStream",

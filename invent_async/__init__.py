@@ -1,10 +1,10 @@
-"""invent_async: an async-first SDK for the Invent API (contacts and segments).
+"""invent_async: an async-first SDK for the Invent API (contacts, segments and broadcasts).
 
 Public names are re-exported here; everything in underscore modules is private. The models
 and enums are those ``_models.__all__`` lists (so a new one is exported where it is written).
 Two groups of names load on first use (PEP 562 ``__getattr__``, from :data:`_LAZY`), so that a
 program pays at import for what it uses: the synchronous client's (``InventClient``, its
-resources ``Contacts`` and ``Segments``, ``SyncBulkStream``, ``Pager``,
+resources ``Contacts``, ``Segments`` and ``Broadcasts``, ``SyncBulkStream``, ``Pager``,
 ``PortalThreadError``: the sync stack and anyio), and those of the bulk and segment-sync jobs
 (``BulkStream``, ``BulkReport``, ``SegmentSyncReport``, ...: the ``_jobs`` package, which a
 job also loads when it starts). The kinds of rate budget load when a client first needs one
@@ -55,18 +55,20 @@ from ._serialize import from_dict, from_json, to_dict, to_json
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
 from ._version import __version__ as __version__
-from .resources import AsyncContacts, AsyncSegments
+from .resources import AsyncBroadcasts, AsyncContacts, AsyncSegments
 
 __all__ = [
     # clients
     "AsyncInventClient",
     "AsyncContacts",
     "AsyncSegments",
+    "AsyncBroadcasts",
     "AsyncPager",
     "Page",
     "InventClient",
     "Contacts",
     "Segments",
+    "Broadcasts",
     "Pager",
     "RateLimit",
     "GovernorStats",
@@ -136,7 +138,15 @@ publish(__name__, globals(), __all__)
 
 _LAZY: Final = {
     **dict.fromkeys(
-        ("InventClient", "Contacts", "Segments", "SyncBulkStream", "Pager", "PortalThreadError"),
+        (
+            "InventClient",
+            "Contacts",
+            "Segments",
+            "Broadcasts",
+            "SyncBulkStream",
+            "Pager",
+            "PortalThreadError",
+        ),
         "._sync",
     ),
     **dict.fromkeys(
@@ -186,6 +196,7 @@ if TYPE_CHECKING:
         partial_sync_report,
     )
     from ._sync import (
+        Broadcasts,
         Contacts,
         InventClient,
         Pager,

@@ -29,6 +29,7 @@ from ._settings import (
     Settings,
 )
 from ._transport import AiohttpTransport, AsyncTransport
+from .resources.broadcasts import AsyncBroadcasts
 from .resources.contacts import AsyncContacts
 from .resources.segments import AsyncSegments
 
@@ -99,6 +100,7 @@ class AsyncInventClient(Configured):
 
     contacts: AsyncContacts
     segments: AsyncSegments
+    broadcasts: AsyncBroadcasts
 
     @secret_arguments  # an error leaves with no frame holding the key
     def __init__(
@@ -154,6 +156,7 @@ class AsyncInventClient(Configured):
         self._core = core
         self.contacts = AsyncContacts(pipeline)
         self.segments = AsyncSegments(pipeline)
+        self.broadcasts = AsyncBroadcasts(pipeline)
         self._pipeline = pipeline
 
     def _view(self, settings: Settings) -> Self:

@@ -22,6 +22,10 @@
   list, on its own) raises ``TypeError``, and so does structuring into a request model or an
   ``Unset`` type.
 - ``ContactField.type`` is read from the top level or, when absent, from ``schema.type``.
+- A message part (``TextPart | OtherPart``) is a union tagged by its ``type``: ``"text"`` is
+  a ``TextPart`` (written with its ``type``), any other type, or none, an ``OtherPart`` that
+  keeps the JSON object as it came and writes it back unchanged (an unknown part type
+  round-trips, never fails).
 
 Structuring runs a fast converter first (``detailed_validation=False``); only when that fails
 is the input structured again with a detailed converter, to name the bad field path. Both are
@@ -562,6 +566,25 @@ def _two_way_structure_fn(conv: cattrs.Converter, cl: type[Any]) -> Callable[[An
     return make_dict_structure_fn(cl, conv, **overrides)
 
 
+def _detailed_model_hook(conv: cattrs.Converter, cl: type[Any]) -> Callable[[Any, Any], Any]:
+    """cattrs' own structure function of a response or two-way model, given a JSON object
+    only: cattrs' alone reads any container as a model whose fields all have defaults (a
+    string as a ``ChatContact`` with every field None), where the fast path refuses it."""
+    from cattrs.gen import make_dict_structure_fn
+
+    if is_two_way_model(cl):
+        structure_fields = _two_way_structure_fn(conv, cl)
+    else:
+        structure_fields = make_dict_structure_fn(attrs.resolve_types(cl), conv)
+
+    def structure_object(value: Any, t: Any) -> Any:
+        if value.__class__ is not dict:
+            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+        return structure_fields(value, t)
+
+    return structure_object
+
+
 def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     import cattrs
     from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
@@ -598,9 +621,7 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     if fast:
         conv.register_structure_hook_factory(_is_read, lambda t: _fast_model_hook(conv, t))
     else:
-        conv.register_structure_hook_factory(
-            is_two_way_model, lambda t: _two_way_structure_fn(conv, t)
-        )
+        conv.register_structure_hook_factory(_is_read, lambda t: _detailed_model_hook(conv, t))
 
     # ContactField.type may only be present inside ``schema``.
     field_hook = (
@@ -617,6 +638,8 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
         return field_hook(value, cl)
 
     conv.register_structure_hook(m.ContactField, structure_contact_field)
+
+    _configure_message_parts(conv)
 
     # Request bodies and two-way models: every field left at its UNSET default is omitted;
     # UNSET goes nowhere.
@@ -643,6 +666,31 @@ def _converters() -> tuple[cattrs.Converter, cattrs.Converter]:
         _configure(cattrs.Converter(detailed_validation=False), fast=True),
         _configure(cattrs.Converter(detailed_validation=True), fast=False),
     )
+
+
+_MESSAGE_PART: Final[Any] = m.TextPart | m.OtherPart
+
+
+def _configure_message_parts(conv: cattrs.Converter) -> None:
+    """The tagged union of message parts, with its open fallback (``OtherPart``)."""
+    from cattrs.gen import make_dict_unstructure_fn
+
+    text_hook = conv.get_structure_hook(m.TextPart)
+    text_fields = make_dict_unstructure_fn(m.TextPart, conv, _cattrs_omit_if_default=True)
+
+    def structure_other_part(value: Any, _: type) -> m.OtherPart:
+        return m.OtherPart(data=_json_object(value, dict))
+
+    def structure_part(value: Any, _: Any) -> m.TextPart | m.OtherPart:
+        if value.__class__ is dict and value.get("type") == "text":
+            return text_hook(value, m.TextPart)  # type: ignore[no-any-return]
+        return structure_other_part(value, dict)
+
+    conv.register_structure_hook(m.OtherPart, structure_other_part)
+    conv.register_structure_hook_func(lambda t: t == _MESSAGE_PART, structure_part)
+    conv.register_unstructure_hook(m.TextPart, lambda v: {"type": "text", **text_fields(v)})
+    conv.register_unstructure_hook(m.OtherPart, lambda v: dict(v.data))
+    conv.register_unstructure_hook_func(lambda t: t == _MESSAGE_PART, lambda v: conv.unstructure(v))
 
 
 _FAST_HOOKS: Final[dict[Any, Callable[[Any, Any], Any]]] = {}

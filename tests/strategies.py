@@ -8,7 +8,10 @@ wire allows:
 - datetimes: timezone-aware at microsecond resolution (UTC or a fixed offset), what RFC 3339
   carries;
 - open enums (``SomeEnum | str``): a known member or a string the SDK does not know yet;
-- free-form mappings (``Mapping[str, Any]``): JSON objects;
+- free-form mappings (``Mapping[str, Any]``): JSON objects; a value of undocumented shape
+  (``Any``): any JSON value;
+- ``OtherPart``, the open fallback of the message parts: a JSON object whose ``type`` is not
+  ``"text"`` (that one is a ``TextPart``);
 - integers both JSON backends can encode (int64), finite floats;
 - ``X | None``: None or X; ``X | Unset`` (a field a request or two-way model may leave out):
   UNSET or X; ``tuple[X, ...]``: up to 3 items; a model: ``models`` of it.
@@ -92,6 +95,7 @@ _LEAVES: dict[Any, st.SearchStrategy[Any]] = {
     float: st.floats(allow_nan=False, allow_infinity=False),
     datetime: aware_datetimes,
     Mapping[str, Any]: json_objects,
+    Any: json_values,
 }
 
 
@@ -140,5 +144,8 @@ def models(cl: type[T]) -> st.SearchStrategy[T]:
         TypeError: a field's annotation has no strategy (add its leaf above).
     """
     model: Any = cl
+    if model is m.OtherPart:
+        other = json_objects.filter(lambda data: data.get("type") != "text")
+        return st.builds(cl, data=other)
     fields = attrs.fields(attrs.resolve_types(model))
     return st.builds(cl, **{f.name: _for(f.type, f.name) for f in fields})

@@ -46,7 +46,7 @@ LAYERS: list[list[str]] = [
     ["_jobs.engine"],
     ["_jobs.segment_sync_job"],
     ["_jobs"],
-    ["resources._segment_jobs"],
+    ["resources._segment_jobs", "resources._contact_chats"],
     ["resources.*"],
     ["resources"],
     ["_client"],

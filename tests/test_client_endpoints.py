@@ -19,17 +19,26 @@ from _harness import Api, api_fixture  # noqa: F401
 
 from invent_async import (
     UNSET,
+    APIStatusError,
     AsyncInventClient,
+    BadRequestError,
     Board,
+    BroadcastStatus,
     ChannelType,
+    ChatMessageRole,
+    ChatMessageStatus,
     Contact,
     ContactChannelOption,
     ContactFieldType,
     ContactImportResult,
     ContactMemoryType,
     ContactStatus,
+    ConversationState,
+    InternalServerError,
     NotFoundError,
+    OtherPart,
     SegmentColor,
+    TextPart,
 )
 from invent_async.testing import RecordedRequest
 
@@ -858,3 +867,454 @@ async def test_error_bodies_are_decoded_with_each_json_backend(api: Api, json_ba
         await api.call(lambda c: c.contacts.get("ct_missing"))
 
     assert caught.value.body == {"message": "Contact 'ct_missing' not found"}
+
+
+# --------------------------------------------------------------------------- bulk import
+
+
+async def test_import_batch_creates_and_updates_contacts_in_one_request(api: Api) -> None:
+    jane = api.fake.add_contact(name="Jane", email="jane@example.com")
+    vip = api.fake.add_segment("VIP")
+    rows = [
+        ContactChannelOption(type="email", email="jane@example.com", name="Jane Doe"),
+        ContactChannelOption(type="email", email="sam@example.com", name="Sam Roe"),
+        ContactChannelOption(type="email", email="not-an-email"),
+    ]
+
+    result = await api.call(lambda c: c.contacts.import_batch(rows, segment_id=vip.id))
+
+    (sam_id,) = [cid for cid in api.fake.contact_ids() if cid != jane.id]
+    assert result == ContactImportResult(
+        created=(attrs.evolve(rows[1], contact_id=sam_id),),
+        updated=(attrs.evolve(rows[0], contact_id=jane.id),),
+        invalid=(rows[2],),
+    )
+    assert api.fake.contact(sam_id).channels[0].email == "sam@example.com"
+    assert api.fake.segment_members(vip.id) == [sam_id, jane.id]
+    assert (last_request(api).operation, last_request(api).path) == (
+        "importContacts",
+        "/orgs/c/contacts/bulk",
+    )
+    assert last_request(api).json["channels"][1] == {
+        "type": "email",
+        "email": "sam@example.com",
+        "name": "Sam Roe",
+    }
+
+
+async def test_import_batch_is_not_retried_once_it_reached_the_server(api: Api) -> None:
+    api.fake.fail_next(1, status=503)
+
+    with pytest.raises(InternalServerError):
+        await api.call(
+            lambda c: c.contacts.import_batch([ContactChannelOption(email="a@example.com")])
+        )
+
+    assert [r.status for r in api.requests] == [503]
+    assert api.fake.contact_ids() == []
+
+
+@pytest.mark.parametrize("method", ["preview_import", "import_batch"])
+@pytest.mark.parametrize(
+    ("channels", "segment_id", "error"),
+    [
+        ([], None, ValueError),
+        ([ContactChannelOption(email="a@example.com")] * 10_001, None, ValueError),
+        ("a@example.com", None, TypeError),
+        ([{"email": "a@example.com"}], None, TypeError),
+        ([ContactChannelOption(email="a@example.com")], " ", ValueError),
+    ],
+    ids=["no-rows", "too-many", "a-string", "a-dict-row", "blank-segment"],
+)
+async def test_both_imports_refuse_bad_rows_before_sending(
+    api: Api, method: str, channels: Any, segment_id: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await api.call(lambda c: getattr(c.contacts, method)(channels, segment_id=segment_id))
+
+    assert api.requests == []
+
+
+# --------------------------------------------------------------------------- chats
+
+
+def custom_contact(api: Api) -> tuple[Contact, str]:
+    contact = api.fake.add_contact(name="Jane", user_id="+15555550123")
+    return contact, contact.channels[0].id
+
+
+async def test_create_chat_opens_a_chat_whose_only_member_is_the_contact_channel(
+    api: Api,
+) -> None:
+    contact, channel_id = custom_contact(api)
+
+    chat = await api.call(
+        lambda c: c.contacts.create_chat(
+            contact.id, channel_id, assistant_id="ast_1", title="Order", message="Where is it?"
+        )
+    )
+
+    assert chat == api.fake.chat(chat.id)
+    assert (chat.title, chat.org_id) == ("Order", "c")
+    [member] = chat.members
+    assert member.contact_channel is not None
+    assert (member.contact_channel.id, member.contact_channel.type) == (
+        channel_id,
+        ChannelType.CUSTOM,
+    )
+    assert chat.state is not None
+    assert chat.state.state is ConversationState.OPEN
+    [opening] = api.fake.chat_messages(chat.id)
+    assert opening.parts == (TextPart(text="Where is it?"),)
+    assert opening.role is ChatMessageRole.USER
+    assert last_request(api).json == {
+        "assistant_id": "ast_1",
+        "title": "Order",
+        "message": [{"type": "text", "text": "Where is it?"}],
+    }
+    assert last_request(api).operation == "createContactChannelChat"
+
+
+async def test_create_chat_sends_only_what_is_given(api: Api) -> None:
+    contact, channel_id = custom_contact(api)
+
+    chat = await api.call(lambda c: c.contacts.create_chat(contact.id, channel_id))
+
+    assert last_request(api).json == {}
+    assert api.fake.chat_messages(chat.id) == []
+    assert api.fake.chat_ids(contact.id) == [chat.id]
+
+
+async def test_a_chat_needs_a_custom_channel_of_the_contact(api: Api) -> None:
+    contact = api.fake.add_contact(name="Jane", email="j@example.com", channel_type="gmail")
+    other, other_channel = custom_contact(api)
+
+    with pytest.raises(BadRequestError):
+        await api.call(lambda c: c.contacts.create_chat(contact.id, contact.channels[0].id))
+    with pytest.raises(NotFoundError):
+        await api.call(lambda c: c.contacts.create_chat(contact.id, other_channel))
+    with pytest.raises(NotFoundError):
+        await api.call(lambda c: c.contacts.create_chat("ct_missing", other_channel))
+
+    assert api.fake.chat_ids(contact.id) == api.fake.chat_ids(other.id) == []
+
+
+async def test_send_message_adds_the_contacts_message_parts_unknown_ones_included(
+    api: Api,
+) -> None:
+    contact, channel_id = custom_contact(api)
+    chat = await api.call(lambda c: c.contacts.create_chat(contact.id, channel_id))
+    audio = OtherPart(data={"type": "audio", "audio": {"url": "https://example.com/a.ogg"}})
+    parts: list[TextPart | OtherPart] = [
+        TextPart(text="Thanks", start_timestamp=0.5, end_timestamp=1),
+        audio,
+    ]
+
+    sent = await api.call(
+        lambda c: c.contacts.send_message(contact.id, chat.id, parts, channel_id=channel_id)
+    )
+
+    assert sent.parts == (TextPart(text="Thanks", start_timestamp=0.5, end_timestamp=1.0), audio)
+    assert sent.parts[1].type == "audio"
+    assert sent.status is ChatMessageStatus.COMPLETED
+    assert api.fake.chat_messages(chat.id) == [sent]
+    assert last_request(api).json == {
+        "message": [
+            {"type": "text", "text": "Thanks", "start_timestamp": 0.5, "end_timestamp": 1},
+            {"type": "audio", "audio": {"url": "https://example.com/a.ogg"}},
+        ],
+        "channel_id": channel_id,
+    }
+    assert (last_request(api).operation, last_request(api).path) == (
+        "sendMessageAsContact",
+        f"/orgs/c/contacts/{contact.id}/chats/{chat.id}/messages",
+    )
+
+
+async def test_send_message_on_channel_names_the_channel_in_the_path(api: Api) -> None:
+    contact, channel_id = custom_contact(api)
+    chat = await api.call(lambda c: c.contacts.create_chat(contact.id, channel_id))
+
+    sent = await api.call(
+        lambda c: c.contacts.send_message_on_channel(contact.id, channel_id, chat.id, "Hi")
+    )
+
+    assert sent.parts == (TextPart(text="Hi"),)
+    assert last_request(api).json == {"message": [{"type": "text", "text": "Hi"}]}
+    assert last_request(api).path_params == {
+        "org_id": "c",
+        "contact_id": contact.id,
+        "channel_id": channel_id,
+        "chat_id": chat.id,
+    }
+
+
+async def test_a_message_goes_only_to_a_chat_of_the_contact(api: Api) -> None:
+    contact, channel_id = custom_contact(api)
+    other, _ = custom_contact(api)
+    chat = await api.call(lambda c: c.contacts.create_chat(contact.id, channel_id))
+
+    with pytest.raises(NotFoundError):
+        await api.call(lambda c: c.contacts.send_message(other.id, chat.id, "Hi"))
+    with pytest.raises(NotFoundError):
+        await api.call(lambda c: c.contacts.send_message(contact.id, "chat_missing", "Hi"))
+
+    assert api.fake.chat_messages(chat.id) == []
+
+
+async def test_sending_a_message_is_not_retried_once_it_reached_the_server(api: Api) -> None:
+    contact, channel_id = custom_contact(api)
+    chat = await api.call(lambda c: c.contacts.create_chat(contact.id, channel_id))
+    api.fake.fail_next(1, status=502)
+
+    with pytest.raises(APIStatusError):
+        await api.call(lambda c: c.contacts.send_message(contact.id, chat.id, "Hi"))
+
+    assert [r.status for r in api.requests[1:]] == [502]
+    assert api.fake.chat_messages(chat.id) == []
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ("", ValueError),
+        ([], ValueError),
+        ([{"type": "text", "text": "hi"}], TypeError),
+        (b"hi", TypeError),
+        ({"type": "text"}, TypeError),
+        (5, TypeError),
+        ([OtherPart(data="audio")], TypeError),  # type: ignore[arg-type]
+    ],
+    ids=["empty-string", "no-parts", "a-dict-part", "bytes", "a-dict", "a-number", "data-str"],
+)
+async def test_a_message_that_is_no_parts_fails_before_sending(
+    api: Api, message: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await api.call(lambda c: c.contacts.send_message("ct_1", "chat_1", message))
+
+    assert api.requests == []
+
+
+# --------------------------------------------------------------------------- broadcasts
+
+
+async def test_create_broadcast_targets_segments(api: Api) -> None:
+    vip = api.fake.add_segment("VIP")
+    news = api.fake.add_segment("News")
+    api.fake.add_contact(name="Jane", segment_ids=[vip.id, news.id])
+    api.fake.add_contact(name="Sam", segment_ids=[news.id])
+
+    created = await api.call(
+        lambda c: c.broadcasts.create("Spring sale", segment_ids=[vip.id, news.id])
+    )
+
+    assert created == api.fake.broadcast(created.id)
+    assert (created.status, created.contacts_count, created.send_to_all) == (
+        BroadcastStatus.DRAFT,
+        2,
+        False,
+    )
+    assert [s.id for s in created.segments] == [vip.id, news.id]
+    assert last_request(api).json == {
+        "name": "Spring sale",
+        "segment_ids": [vip.id, news.id],
+        "send_to_all": False,
+    }
+
+
+async def test_create_broadcast_to_everyone_at_a_time(api: Api) -> None:
+    api.fake.add_contacts(3)
+    when = datetime(2024, 3, 1, 9, tzinfo=UTC)
+
+    created = await api.call(
+        lambda c: c.broadcasts.create("Newsletter", send_to_all=True, scheduled_at=when)
+    )
+
+    assert (created.status, created.scheduled_at, created.contacts_count) == (
+        BroadcastStatus.SCHEDULED,
+        when,
+        3,
+    )
+    assert last_request(api).json == {
+        "name": "Newsletter",
+        "scheduled_at": "2024-03-01T09:00:00Z",
+        "send_to_all": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "error"),
+    [
+        ("", {}, ValueError),
+        ("x" * 256, {}, ValueError),
+        ("Sale", {"segment_ids": [f"sg_{i}" for i in range(11)]}, ValueError),
+        ("Sale", {"segment_ids": []}, ValueError),
+        ("Sale", {"segment_ids": "sg_1"}, TypeError),
+        ("Sale", {"segment_ids": ["sg_1", 2]}, TypeError),
+        ("Sale", {"segment_ids": ["sg_1"], "send_to_all": True}, ValueError),
+        ("Sale", {"scheduled_at": "2024-03-01"}, TypeError),
+    ],
+    ids=[
+        "no-name",
+        "long-name",
+        "11-segments",
+        "no-segments",
+        "a-string",
+        "a-non-id",
+        "both-targets",
+        "a-string-time",
+    ],
+)
+async def test_create_broadcast_refuses_bad_targets_before_sending(
+    api: Api, name: str, options: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await api.call(lambda c: c.broadcasts.create(name, **options))
+
+    assert api.requests == []
+
+
+async def test_create_broadcast_for_an_unknown_segment_is_not_found(api: Api) -> None:
+    with pytest.raises(NotFoundError):
+        await api.call(lambda c: c.broadcasts.create("Sale", segment_ids=["sg_missing"]))
+
+    assert api.fake.requests[-1].operation == "createBroadcast"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (None, ["Draft", "Sent", "Other draft"]),
+        ("ALL", ["Draft", "Sent", "Other draft"]),
+        (BroadcastStatus.DRAFT, ["Draft", "Other draft"]),
+        ("SENT", ["Sent"]),
+    ],
+)
+async def test_list_broadcasts_filters_by_status_across_pages(
+    api: Api, status: Any, expected: list[str]
+) -> None:
+    api.fake.add_broadcast("Draft")
+    api.fake.add_broadcast("Sent", status="SENT")
+    api.fake.add_broadcast("Other draft")
+
+    found = await api.collect(lambda c: c.broadcasts.list(status=status, take=1))
+
+    assert [b.name for b in found] == expected
+    assert len(api.requests) == len(expected)
+    assert api.requests[0].params.get("status") == (None if status is None else str(status))
+
+
+async def test_send_starts_a_marketing_broadcast_without_a_body(api: Api) -> None:
+    vip = api.fake.add_segment("VIP")
+    api.fake.add_contact(name="Jane", segment_ids=[vip.id])
+    draft = api.fake.add_broadcast("Sale", segment_ids=[vip.id])
+
+    sending = await api.call(lambda c: c.broadcasts.send(draft.id))
+
+    assert (sending.status, sending.recipients_count) == (BroadcastStatus.SENDING, 1)
+    assert sending == api.fake.broadcast(draft.id)
+    assert (last_request(api).body, last_request(api).operation) == (b"", "sendBroadcast")
+    with pytest.raises(BadRequestError):  # sending already
+        await api.call(lambda c: c.broadcasts.send(draft.id))
+
+
+async def test_send_transactional_records_one_row_per_template(api: Api) -> None:
+    contact, _ = custom_contact(api)
+    order = api.fake.add_broadcast(
+        "Order shipped", transactional=True, templates=["whatsapp_bot", "gmail"]
+    )
+
+    result = await api.call(
+        lambda c: c.broadcasts.send_transactional(
+            order.id, contact_id=contact.id, variables={"order": "1042"}
+        )
+    )
+
+    assert [r.template_id for r in result.recipients] == [t.id for t in order.templates]
+    assert all(r.is_sent and r.external_message_id for r in result.recipients)
+    assert {r.contact.id for r in result.recipients if r.contact} == {contact.id}
+    assert api.fake.broadcast_recipients(order.id) == list(result.recipients)
+    assert last_request(api).json == {"contact_id": contact.id, "variables": {"order": "1042"}}
+
+
+async def test_send_transactional_to_a_new_phone_in_the_background_for_one_template(
+    api: Api,
+) -> None:
+    order = api.fake.add_broadcast("Order", transactional=True, templates=["twilio", "gmail"])
+    first = order.templates[0].id
+    assert first is not None
+
+    result = await api.call(
+        lambda c: c.broadcasts.send_transactional(
+            order.id, phone="+15555550100", template_ids=[first], background=True
+        )
+    )
+
+    [row] = result.recipients
+    assert (row.template_id, row.phone, row.is_sent, row.external_message_id) == (
+        first,
+        "+15555550100",
+        False,
+        None,
+    )
+    assert len(api.fake.contact_ids()) == 1  # found or created by phone
+    assert last_request(api).json == {
+        "phone": "+15555550100",
+        "template_ids": [first],
+        "background": True,
+    }
+
+
+async def test_an_unsubscribed_recipient_is_skipped(api: Api) -> None:
+    contact = api.fake.add_contact(name="Jane", email="jane@example.com", unsubscribed=True)
+    order = api.fake.add_broadcast("Order", transactional=True)
+
+    result = await api.call(
+        lambda c: c.broadcasts.send_transactional(order.id, email="jane@example.com")
+    )
+
+    assert [(r.is_skipped, r.is_sent) for r in result.recipients] == [(True, False)]
+    assert result.recipients[0].contact == api.fake.contact(contact.id)
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({}, ValueError),
+        ({"name": "Jane"}, ValueError),
+        ({"contact_id": ""}, ValueError),
+        ({"email": "x" * 257}, ValueError),
+        ({"contact_id": "ct_1", "template_ids": "tpl_1"}, TypeError),
+        ({"contact_id": "ct_1", "variables": [("a", 1)]}, TypeError),
+        ({"contact_id": "ct_1", "background": "yes"}, TypeError),
+    ],
+    ids=["nobody", "a-name-alone", "blank-contact", "long-email", "a-string", "pairs", "str"],
+)
+async def test_send_transactional_refuses_a_send_to_nobody_before_sending(
+    api: Api, options: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await api.call(lambda c: c.broadcasts.send_transactional("bc_1", **options))
+
+    assert api.requests == []
+
+
+async def test_each_meaning_of_send_is_refused_by_a_broadcast_of_the_other_kind(
+    api: Api,
+) -> None:
+    contact, _ = custom_contact(api)
+    marketing = api.fake.add_broadcast("Sale")
+    transactional = api.fake.add_broadcast("Order", transactional=True)
+
+    with pytest.raises(BadRequestError):
+        await api.call(
+            lambda c: c.broadcasts.send_transactional(marketing.id, contact_id=contact.id)
+        )
+    with pytest.raises(BadRequestError):
+        await api.call(lambda c: c.broadcasts.send(transactional.id))
+    with pytest.raises(NotFoundError):
+        await api.call(lambda c: c.broadcasts.send("bc_missing"))
+
+    assert api.fake.broadcast(marketing.id).status is BroadcastStatus.DRAFT
+    assert api.fake.broadcast_recipients(transactional.id) == []

@@ -33,6 +33,7 @@ from invent_async import (
     APITimeoutError,
     AsyncInventClient,
     AuthenticationError,
+    ContactChannelOption,
     InventError,
     NotFoundError,
     RateLimit,
@@ -96,6 +97,42 @@ async def test_hostile_ids_in_a_two_id_path_stay_in_their_segments(
     assert api.fake.contact(contact.id).segments == ()
 
 
+@pytest.mark.parametrize("hostile", ["../..", "chat_1/messages", "a?b", "ü ü", "%2F"])
+@pytest.mark.parametrize(
+    ("call", "operation", "param"),
+    [
+        (
+            lambda c, i: c.contacts.send_message_on_channel("ct_1", i, "chat_1", "hi"),
+            "sendMessageAsContactOnChannel",
+            "channel_id",
+        ),
+        (
+            lambda c, i: c.contacts.send_message_on_channel("ct_1", "ch_1", i, "hi"),
+            "sendMessageAsContactOnChannel",
+            "chat_id",
+        ),
+        (lambda c, i: c.contacts.send_message("ct_1", i, "hi"), "sendMessageAsContact", "chat_id"),
+        (lambda c, i: c.contacts.create_chat("ct_1", i), "createContactChannelChat", "channel_id"),
+        (lambda c, i: c.broadcasts.send(i), "sendBroadcast", "broadcast_id"),
+    ],
+    ids=["channel-of-message", "chat-of-message", "chat", "channel-of-chat", "broadcast"],
+)
+async def test_hostile_chat_channel_and_broadcast_ids_stay_in_their_segments(
+    api: Api,
+    call: Callable[[AsyncInventClient, str], Any],
+    operation: str,
+    param: str,
+    hostile: str,
+) -> None:
+    api.fake.add_contact(name="Jane", user_id="u1")  # ct_1 with its custom channel ch_1
+
+    with pytest.raises(NotFoundError):
+        await api.call(lambda c: call(c, hostile))
+
+    [request] = api.requests
+    assert (request.operation, request.path_params[param]) == (operation, hostile)
+
+
 async def test_a_hostile_org_id_stays_one_path_segment(api: Api) -> None:
     api.fake.add_org("a")
 
@@ -127,6 +164,17 @@ CALLS_WITH_AN_ID: list[tuple[str, Callable[[AsyncInventClient, str], Any]]] = [
     ("segments.get", lambda c, i: c.segments.get(i)),
     ("segments.update", lambda c, i: c.segments.update(i, name="x")),
     ("segments.delete", lambda c, i: c.segments.delete(i)),
+    ("contacts.create_chat", lambda c, i: c.contacts.create_chat("ct_1", i)),
+    ("contacts.send_message", lambda c, i: c.contacts.send_message("ct_1", i, "hi")),
+    (
+        "contacts.send_message_on_channel",
+        lambda c, i: c.contacts.send_message_on_channel("ct_1", "ch_1", i, "hi"),
+    ),
+    ("broadcasts.send", lambda c, i: c.broadcasts.send(i)),
+    (
+        "broadcasts.send_transactional",
+        lambda c, i: c.broadcasts.send_transactional(i, contact_id="ct_1"),
+    ),
     ("for_org", lambda c, i: c.for_org(i).segments.get("sg_1")),
 ]
 
@@ -360,6 +408,29 @@ async def test_status_and_validation_errors_do_not_show_the_key(
         await api.call(lambda c: c.with_options(max_retries=0).segments.get("sg_1"))
 
     assert_no_key(full_report(caught.value))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.contacts.import_batch([ContactChannelOption(email="a@example.com")]),
+        lambda c: c.contacts.create_chat("ct_1", "ch_1", message="hi"),
+        lambda c: c.contacts.send_message("ct_1", "chat_1", "hi"),
+        lambda c: c.broadcasts.create("Sale", send_to_all=True),
+        lambda c: c.broadcasts.send_transactional("bc_1", email="a@example.com"),
+    ],
+    ids=["import_batch", "create_chat", "send_message", "broadcasts.create", "transactional"],
+)
+async def test_errors_of_the_creating_calls_do_not_show_the_key(
+    api: Api, call: Callable[[AsyncInventClient], Any]
+) -> None:
+    api.fake.fail_next(1, status=500, body="<html>boom</html>")
+
+    with pytest.raises(InventError) as caught:
+        await api.call(call)
+
+    assert_no_key(full_report(caught.value))
+    assert [r.status for r in api.requests] == [500]  # not retried: it reached the server
 
 
 async def test_debug_logs_never_contain_the_key(api: Api, caplog: pytest.LogCaptureFixture) -> None:

@@ -165,6 +165,7 @@ def test_the_resource_groups_are_found_on_the_async_client() -> None:
     assert [(t.attr, t.async_cls.__name__, t.sync_name) for t in targets] == [
         ("contacts", "AsyncContacts", "Contacts"),
         ("segments", "AsyncSegments", "Segments"),
+        ("broadcasts", "AsyncBroadcasts", "Broadcasts"),
     ]
 
 

@@ -230,6 +230,312 @@ CONTACT_BULK_IMPORT_RESULT_EXAMPLE: dict[str, Any] = {
     "invalid": [{"type": "email", "email": "not-an-email"}],
 }
 
+CHAT_EXAMPLE: dict[str, Any] = {
+    "id": "chat_1",
+    "title": "Order question",
+    "model": None,
+    "members": [
+        {
+            "id": "mbr_1",
+            "user": None,
+            "session": None,
+            "contact_channel": {
+                "id": "ch_1",
+                "type": "custom",
+                "user_id": "+15555550123",
+                "avatar": None,
+                "name": "Jane Doe",
+                "username": "janedoe",
+                "email": "jane@example.com",
+                "phone": "+15555550123",
+                "country": "US",
+                "agent": None,
+                "ip": None,
+                "language": "en",
+                "link": None,
+                "contact": {"id": "ct_1", "name": "Jane Doe", "blocked": False, "is_admin": False},
+            },
+        }
+    ],
+    "temporary": False,
+    "visibility": "PRIVATE",
+    "pinned": False,
+    "status": "RUNNING",
+    "shared_url": None,
+    "created_at": "2023-11-07T05:31:56Z",
+    "updated_at": "2023-11-07T05:31:56Z",
+    "tools": [],
+    "features": {},
+    "org_id": "org_1",
+    "state": {
+        "id": "cs_1",
+        "state": "OPEN",
+        "integration_id": "custom",
+        "assistant_id": "ast_1",
+        "assistant_integration_id": None,
+        "conversation_id": None,
+        "ai_enabled": True,
+        "admin_unseen_count": 0,
+        "user_unseen_count": 0,
+    },
+}
+
+CHAT_MESSAGE_EXAMPLE: dict[str, Any] = {
+    "id": "msg_1",
+    "role": "user",
+    "model": None,
+    "status": "COMPLETED",
+    "created_at": "2023-11-07T05:31:56Z",
+    "updated_at": "2023-11-07T05:31:56Z",
+    "messages": [{"role": "user", "parts": [{"type": "text", "text": "Thanks, got it!"}]}],
+    "tools": [],
+    "features": {},
+    "member": {"id": "mbr_1"},
+    "error": None,
+    "broadcast_id": None,
+    "is_broadcast_message": False,
+    "usage": None,
+}
+
+BROADCAST_EXAMPLE: dict[str, Any] = {
+    "id": "bc_1",
+    "name": "Spring sale",
+    "status": "SCHEDULED",
+    "scheduled_at": "2024-03-01T09:00:00Z",
+    "started_at": None,
+    "completed_at": None,
+    "contacts_count": 42,
+    "recipients_count": 0,
+    "skipped_count": 0,
+    "sent_count": 0,
+    "failed_count": 0,
+    "delivered_count": 0,
+    "opened_count": 0,
+    "played_count": 0,
+    "click_count": 0,
+    "complained_count": 0,
+    "unsubscribed_count": 0,
+    "error_message": None,
+    "segments": [
+        {
+            "id": "sg_1",
+            "name": "VIP customers",
+            "contacts_count": 42,
+            "created_at": "2023-11-07T05:31:56Z",
+            "updated_at": "2023-11-07T05:31:56Z",
+        }
+    ],
+    "send_to_all": False,
+    "templates": [
+        {
+            "id": "tpl_1",
+            "broadcast_id": "bc_1",
+            "connection_id": "con_1",
+            "integration_id": "whatsapp_bot",
+            "recipients_count": 0,
+            "config": {},
+            "error": None,
+            "created_at": "2023-11-07T05:31:56Z",
+            "updated_at": "2023-11-07T05:31:56Z",
+        }
+    ],
+    "created_at": "2023-11-07T05:31:56Z",
+    "updated_at": "2023-11-07T05:31:56Z",
+}
+
+BROADCAST_SENDING_EXAMPLE: dict[str, Any] = {
+    "id": "bc_1",
+    "name": "Spring sale",
+    "status": "SENDING",
+    "scheduled_at": None,
+    "started_at": "2024-03-01T09:00:02Z",
+    "completed_at": None,
+    "contacts_count": 42,
+    "recipients_count": 42,
+    "skipped_count": 1,
+    "sent_count": 10,
+    "failed_count": 0,
+    "delivered_count": 8,
+    "opened_count": 3,
+    "played_count": 0,
+    "click_count": 1,
+    "complained_count": 0,
+    "unsubscribed_count": 0,
+    "error_message": None,
+    "segments": [
+        {
+            "id": "sg_1",
+            "name": "VIP customers",
+            "contacts_count": 42,
+            "created_at": "2023-11-07T05:31:56Z",
+            "updated_at": "2023-11-07T05:31:56Z",
+        }
+    ],
+    "send_to_all": False,
+    "templates": [
+        {
+            "id": "tpl_1",
+            "broadcast_id": "bc_1",
+            "connection_id": "con_1",
+            "integration_id": "whatsapp_bot",
+            "recipients_count": 42,
+            "config": {},
+            "error": None,
+            "created_at": "2023-11-07T05:31:56Z",
+            "updated_at": "2024-03-01T09:00:02Z",
+        }
+    ],
+    "created_at": "2023-11-07T05:31:56Z",
+    "updated_at": "2024-03-01T09:00:02Z",
+}
+
+BROADCAST_LIST_EXAMPLE: list[dict[str, Any]] = [
+    {
+        "id": "bc_2",
+        "name": "Monthly newsletter",
+        "status": "SENT",
+        "scheduled_at": None,
+        "started_at": "2023-11-07T06:00:00Z",
+        "completed_at": "2023-11-07T06:05:00Z",
+        "contacts_count": 1280,
+        "recipients_count": 1280,
+        "skipped_count": 12,
+        "sent_count": 1268,
+        "failed_count": 3,
+        "delivered_count": 1250,
+        "opened_count": 610,
+        "played_count": 0,
+        "click_count": 95,
+        "complained_count": 1,
+        "unsubscribed_count": 4,
+        "error_message": None,
+        "segments": [],
+        "send_to_all": True,
+        "templates": [
+            {
+                "id": "tpl_2",
+                "broadcast_id": "bc_2",
+                "connection_id": "con_2",
+                "integration_id": "gmail",
+                "recipients_count": 1280,
+                "config": {},
+                "error": None,
+                "created_at": "2023-11-07T05:31:56Z",
+                "updated_at": "2023-11-07T06:05:00Z",
+            }
+        ],
+        "created_at": "2023-11-07T05:31:56Z",
+        "updated_at": "2023-11-07T06:05:00Z",
+    },
+    {
+        "id": "bc_3",
+        "name": "Spring sale",
+        "status": "DRAFT",
+        "scheduled_at": None,
+        "started_at": None,
+        "completed_at": None,
+        "contacts_count": 0,
+        "recipients_count": 0,
+        "skipped_count": 0,
+        "sent_count": 0,
+        "failed_count": 0,
+        "delivered_count": 0,
+        "opened_count": 0,
+        "played_count": 0,
+        "click_count": 0,
+        "complained_count": 0,
+        "unsubscribed_count": 0,
+        "error_message": None,
+        "segments": [],
+        "send_to_all": False,
+        "templates": [],
+        "created_at": "2023-11-07T05:31:56Z",
+        "updated_at": "2023-11-07T05:31:56Z",
+    },
+]
+
+BROADCAST_TRANSACTIONAL_RESULT_EXAMPLE: dict[str, Any] = {
+    "recipients": [
+        {
+            "id": "rcp_1",
+            "broadcast_id": "bc_4",
+            "broadcast_name": "Order shipped",
+            "template_id": "tpl_4",
+            "user_id": "+15555550123",
+            "name": "Jane Doe",
+            "username": "janedoe",
+            "phone": "+15555550123",
+            "email": "jane@example.com",
+            "is_skipped": False,
+            "is_skipped_at": None,
+            "is_failed": False,
+            "is_failed_at": None,
+            "is_bounced": False,
+            "is_bounced_at": None,
+            "is_sent": True,
+            "is_sent_at": "2023-11-07T05:31:57Z",
+            "is_delivered": False,
+            "is_delivered_at": None,
+            "is_complained": False,
+            "is_complained_at": None,
+            "is_unsubscribed": False,
+            "is_unsubscribed_at": None,
+            "is_opened": False,
+            "is_opened_at": None,
+            "is_played": False,
+            "is_played_at": None,
+            "error_message": None,
+            "external_message_id": "ext_1",
+            "created_at": "2023-11-07T05:31:56Z",
+            "updated_at": "2023-11-07T05:31:57Z",
+            "contact": {
+                "id": "ct_1",
+                "name": "Jane Doe",
+                "blocked": False,
+                "unsubscribed": False,
+                "is_admin": False,
+                "channels": [
+                    {
+                        "id": "ch_1",
+                        "type": "custom",
+                        "user_id": "+15555550123",
+                        "avatar": None,
+                        "name": "Jane Doe",
+                        "username": "janedoe",
+                        "email": "jane@example.com",
+                        "phone": "+15555550123",
+                        "country": "US",
+                        "agent": None,
+                        "ip": None,
+                        "language": "en",
+                        "platform_data": {},
+                        "created_at": "2023-11-07T05:31:56Z",
+                        "updated_at": "2023-11-07T05:31:56Z",
+                        "link": None,
+                    }
+                ],
+                "segments": [
+                    {
+                        "id": "sg_1",
+                        "name": "VIP customers",
+                        "color": "red",
+                        "contacts_count": 42,
+                        "created_at": "2023-11-07T05:31:56Z",
+                        "updated_at": "2023-11-07T05:31:56Z",
+                    }
+                ],
+                "created_at": "2023-11-07T05:31:56Z",
+                "updated_at": "2023-11-07T05:31:56Z",
+                "blocked_at": None,
+                "unsubscribed_at": None,
+                "unsubscribe_reason": None,
+                "unsubscribe_feedback": None,
+            },
+        }
+    ]
+}
+
+
 RESPONSE_EXAMPLES: list[Any] = [
     pytest.param(CHANNEL_EXAMPLE, Channel, id="Channel"),
     pytest.param(CONTACT_EXAMPLE, Contact, id="Contact"),
@@ -246,11 +552,26 @@ RESPONSE_EXAMPLES: list[Any] = [
     pytest.param(
         CONTACT_BULK_IMPORT_RESULT_EXAMPLE, ContactImportResult, id="ContactBulkImportResult"
     ),
+    pytest.param(CHAT_EXAMPLE, m.Chat, id="Chat"),
+    pytest.param(CHAT_MESSAGE_EXAMPLE, m.ChatMessage, id="ChatMessage"),
+    pytest.param(BROADCAST_EXAMPLE, m.Broadcast, id="Broadcast"),
+    pytest.param(BROADCAST_SENDING_EXAMPLE, m.Broadcast, id="BroadcastSending"),
+    pytest.param(BROADCAST_LIST_EXAMPLE, tuple[m.Broadcast, ...], id="BroadcastList"),
+    pytest.param(
+        BROADCAST_TRANSACTIONAL_RESULT_EXAMPLE,
+        m.TransactionalSendResult,
+        id="BroadcastTransactionalResult",
+    ),
 ]
 
 EXAMPLE_TIME = datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
 
-FREE_FORM_KEYS = frozenset({"platform_data", "schema"})
+FREE_FORM_KEYS = frozenset(
+    {
+        *("platform_data", "schema", "features", "config", "member", "usage", "user"),
+        *("session", "assistant", "parts"),
+    }
+)
 """Keys whose value is a free-form mapping kept as-is (an extra key there is data, not noise)."""
 
 
@@ -440,6 +761,22 @@ SPEC_FIELD_TYPES = [
         pytest.param(SegmentColor, SPEC_SEGMENT_COLORS, id="SegmentColor"),
         pytest.param(ChannelType, SPEC_CHANNEL_TYPES, id="ChannelType"),
         pytest.param(ContactFieldType, SPEC_FIELD_TYPES, id="ContactFieldType"),
+        pytest.param(
+            m.BroadcastStatus,
+            ["DRAFT", "SCHEDULED", "SENDING", "SENT", "CANCELLED", "FAILED"],
+            id="BroadcastStatus",
+        ),
+        pytest.param(m.ConversationState, ["OPEN", "SNOOZED", "CLOSED"], id="ConversationState"),
+        pytest.param(
+            m.ChatMessageRole,
+            ["user", "assistant", "system", "tool", "event", "note"],
+            id="ChatMessageRole",
+        ),
+        pytest.param(
+            m.ChatMessageStatus,
+            ["RUNNING", "COMPLETED", "FAILED", "CANCELED"],
+            id="ChatMessageStatus",
+        ),
     ],
 )
 def test_enums_know_every_value_the_spec_lists(enum_type: Any, spec_values: list[str]) -> None:
@@ -754,6 +1091,51 @@ def test_invalid_data_is_a_value_error_not_a_cattrs_exception() -> None:
                 "segment_id": "sg_1",
             },
             id="ContactBulkImportRequest",
+        ),
+        pytest.param(
+            m.ChatCreate(
+                assistant_id="ast_1",
+                title="Order question",
+                message=(m.TextPart(text="Hi, where is my order?"),),
+            ),
+            {
+                "assistant_id": "ast_1",
+                "title": "Order question",
+                "message": [{"type": "text", "text": "Hi, where is my order?"}],
+            },
+            id="ContactChannelChatCreateRequest",
+        ),
+        pytest.param(
+            m.MessageSend(message=(m.TextPart(text="Thanks, got it!"),), channel_id="ch_1"),
+            {"message": [{"type": "text", "text": "Thanks, got it!"}], "channel_id": "ch_1"},
+            id="ContactMessageSendRequest",
+        ),
+        pytest.param(
+            m.MessageSend(message=(m.TextPart(text="Thanks, got it!"),)),
+            {"message": [{"type": "text", "text": "Thanks, got it!"}]},
+            id="ContactChannelMessageSendRequest",
+        ),
+        pytest.param(
+            m.BroadcastCreate(
+                name="Spring sale",
+                scheduled_at=datetime(2024, 3, 1, 9, tzinfo=UTC),
+                segment_ids=("sg_1",),
+                send_to_all=False,
+            ),
+            {
+                "name": "Spring sale",
+                "scheduled_at": "2024-03-01T09:00:00Z",
+                "segment_ids": ["sg_1"],
+                "send_to_all": False,
+            },
+            id="BroadcastCreateRequest",
+        ),
+        pytest.param(
+            m.BroadcastSend(
+                contact_id="ct_1", variables={"order_number": "1042"}, background=False
+            ),
+            {"contact_id": "ct_1", "variables": {"order_number": "1042"}, "background": False},
+            id="BroadcastSendRequest",
         ),
     ],
 )
@@ -1167,3 +1549,74 @@ def test_fast_path_builds_what_the_stock_cattrs_converter_builds(
     stock = _outcome(conv.structure_detailed, varied, cl)
 
     assert fast == stock
+
+
+# --------------------------------------------------------------------------- message parts
+
+
+def parts_of(*parts: Any) -> dict[str, Any]:
+    return {"id": "msg_1", "messages": [{"role": "user", "parts": list(parts)}]}
+
+
+def test_a_text_part_is_read_by_its_type_and_written_with_it() -> None:
+    message = conv.structure(
+        parts_of({"type": "text", "text": "hi", "end_timestamp": 2}), m.ChatMessage
+    )
+
+    assert message.parts == (m.TextPart(text="hi", end_timestamp=2.0),)
+    assert message.parts[0].type == "text"
+    assert conv.unstructure(message.parts[0]) == {
+        "type": "text",
+        "text": "hi",
+        "end_timestamp": 2.0,
+    }
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "audio", "audio": {"url": "https://example.com/a.ogg", "x_new": [1]}},
+        {"type": "image_v9", "anything": None},
+        {"no_type": True},
+        {},
+    ],
+    ids=["audio", "future", "no-type", "empty"],
+)
+def test_a_part_of_any_other_type_is_kept_whole_and_written_back_unchanged(part: Any) -> None:
+    message = conv.structure(parts_of(copy.deepcopy(part)), m.ChatMessage)
+
+    assert message.parts == (m.OtherPart(data=part),)
+    assert message.parts[0].type == part.get("type")
+    assert conv.unstructure(message)["messages"][0]["parts"] == [part]
+
+
+@pytest.mark.parametrize(
+    ("part", "path"),
+    [
+        ({"type": "text", "text": 5}, "$.messages[0].parts[0].text"),
+        ({"type": "text", "start_timestamp": "1s"}, "$.messages[0].parts[0].start_timestamp"),
+        ("hello", "$.messages[0].parts[0]"),
+    ],
+    ids=["text-not-a-string", "timestamp-not-a-number", "not-an-object"],
+)
+def test_a_part_that_is_neither_is_an_error_naming_it(part: Any, path: str) -> None:
+    with pytest.raises(InvalidData) as caught:
+        conv.structure(parts_of(part), m.ChatMessage)
+
+    assert any(path in error for error in caught.value.errors)
+
+
+def test_unknown_enum_values_of_chats_and_broadcasts_arrive_as_strings() -> None:
+    message = conv.structure({"role": "critic", "status": "PAUSED"}, m.ChatMessage)
+    broadcast = conv.structure({"id": "bc_1", "status": "ARCHIVED"}, m.Broadcast)
+    state = conv.structure({"state": "WAITING", "integration_id": "fax"}, m.ChatState)
+
+    assert (message.role, message.status, broadcast.status) == ("critic", "PAUSED", "ARCHIVED")
+    assert (state.state, state.integration_id) == ("WAITING", "fax")
+
+
+def test_the_two_answers_of_a_send_are_told_apart_by_their_models() -> None:
+    with pytest.raises(InvalidData):
+        conv.structure(BROADCAST_TRANSACTIONAL_RESULT_EXAMPLE, m.Broadcast)
+    with pytest.raises(InvalidData):
+        conv.structure(BROADCAST_SENDING_EXAMPLE, m.TransactionalSendResult)

@@ -33,11 +33,14 @@ PAGING = ("take", "page")
 
 
 def public_methods(cls: type) -> list[tuple[str, Callable[..., Any]]]:
-    return [
-        (name, member)
-        for name, member in vars(cls).items()
-        if not name.startswith("_") and callable(member)
-    ]
+    """The public methods of ``cls``, its own first, then its bases' (``AsyncContacts``'
+    chat methods live in a base class), each in source order."""
+    found: dict[str, Callable[..., Any]] = {}
+    for owner in cls.__mro__[:-1]:  # not object
+        for name, member in vars(owner).items():
+            if not name.startswith("_") and callable(member):
+                found.setdefault(name, member)
+    return list(found.items())
 
 
 def http_of(method: Callable[..., Any]) -> str | None:

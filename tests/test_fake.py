@@ -322,6 +322,8 @@ async def test_every_route_refuses_what_it_does_not_take(
     contact = fake.add_contact(user_id="u1")
     ids = {"org_id": "c", "contact_id": contact.id, "segment_id": fake.add_segment("VIP").id}
     ids["channel_id"] = contact.channels[0].id
+    ids["chat_id"] = "chat_1"
+    ids["broadcast_id"] = fake.add_broadcast("Spring sale").id
     path = "/" + "/".join(ids[p[1:-1]] if p[0] == "{" else p for p in route.parts)
     before = fake.contact(contact.id)
 
@@ -1635,3 +1637,160 @@ async def test_a_threaded_fake_serves_a_loop_that_blocks_on_it() -> None:
 async def _get(url: str) -> None:
     async with aiohttp.ClientSession() as session, session.get(url + "/orgs/c/contacts"):
         pass
+
+
+# --------------------------------------------------------------------------- chats
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"message": []}, "$.message: must have at least 1 item"),
+        ({"message": "hi"}, "$.message: expected an array, got a string"),
+        ({"message": ["hi"]}, "$.message[0]: expected a JSON object, got a string"),
+        (
+            {"message": [{"type": "text", "text": 5}]},
+            "$.message[0].text: expected a string, got a number",
+        ),
+        ({"message": [{"type": "text", "x": 1}]}, "$.message[0].x: unknown field"),
+        (
+            {"message": [{"type": "text", "end_timestamp": "2s"}]},
+            "$.message[0].end_timestamp: expected a number, got a string",
+        ),
+        ({"message": [{"type": 7}]}, "$.message[0].type: expected a string, got a number"),
+        (
+            {"message": [{"type": "audio", "audio": 1}]},
+            "$.message[0].audio: expected an object or null, got a number",
+        ),
+        ({"title": 5}, "$.title: expected a string, got a number"),
+        ({"channel_id": "ch_1"}, "$.channel_id: unknown field"),
+    ],
+    ids=[
+        "no-parts",
+        "a-string",
+        "a-string-part",
+        "text-a-number",
+        "unknown-text-field",
+        "timestamp",
+        "type-a-number",
+        "audio-a-number",
+        "title",
+        "channel-in-the-body",
+    ],
+)
+async def test_invalid_chat_body_is_400_before_anything_is_looked_up(
+    api: FakeApi, body: Any, error: str
+) -> None:
+    reply = await api.post(contact_path("ct_missing", "channels", "ch_1", "chats"), json=body)
+    assert reply.status == 400
+    assert error in reply.json["errors"]
+
+
+async def test_a_part_of_an_unknown_type_is_stored_as_sent(fake: FakeInvent, api: FakeApi) -> None:
+    contact = fake.add_contact(user_id="u1")
+    channel_id = contact.channels[0].id
+    part = {"type": "sticker", "sticker": {"id": 9}, "x_future": [1]}
+
+    chat = await api.post(contact_path(contact.id, "channels", channel_id, "chats"), json={})
+    reply = await api.post(
+        contact_path(contact.id, "chats", chat.json["id"], "messages"), json={"message": [part]}
+    )
+
+    assert reply.status == 200
+    assert reply.json["messages"] == [{"role": "user", "parts": [part]}]
+    stored = fake.chat_messages(chat.json["id"])
+    assert [message.parts for message in stored] == [(m.OtherPart(data=part),)]
+
+
+async def test_a_message_on_another_channel_than_the_chats_is_400(
+    fake: FakeInvent, api: FakeApi
+) -> None:
+    contact = fake.add_contact(user_id="u1")
+    channel_id = contact.channels[0].id
+    chat = await api.post(contact_path(contact.id, "channels", channel_id, "chats"), json={})
+    other = await api.post(
+        f"{ORG}/contacts", json={"channel": {"user_id": "u2", "contact_id": contact.id}}
+    )
+    second = other.json["channels"][1]["id"]
+
+    reply = await api.post(
+        contact_path(contact.id, "chats", chat.json["id"], "messages"),
+        json={"message": [{"type": "text", "text": "hi"}], "channel_id": second},
+    )
+
+    assert reply.status == 400
+    assert fake.chat_messages(chat.json["id"]) == []
+
+
+# --------------------------------------------------------------------------- broadcasts
+
+
+BROADCASTS = f"{ORG}/broadcasts"
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({}, "$.name: required"),
+        ({"name": ""}, "$.name: must be at least 1 characters long"),
+        ({"name": "x" * 256}, "$.name: must be at most 255 characters long"),
+        ({"name": "S", "segment_ids": ["s"] * 11}, "$.segment_ids: must have at most 10 items"),
+        (
+            {"name": "S", "scheduled_at": "tomorrow"},
+            "$.scheduled_at: expected an RFC 3339 date-time or null",
+        ),
+        ({"name": "S", "send_to_all": "yes"}, "$.send_to_all: expected a boolean, got a string"),
+        ({"name": "S", "status": "SENT"}, "$.status: unknown field"),
+    ],
+    ids=["no-name", "empty", "long", "11-segments", "time", "send-to-all", "status"],
+)
+async def test_invalid_broadcast_body_is_400(api: FakeApi, body: Any, error: str) -> None:
+    reply = await api.post(BROADCASTS, json=body)
+    assert reply.status == 400
+    assert error in reply.json["errors"]
+
+
+async def test_an_unknown_broadcast_status_filter_is_400(api: FakeApi) -> None:
+    reply = await api.get(BROADCASTS, params={"status": "ARCHIVED"})
+    assert reply.status == 400
+    assert reply.json["errors"] == [
+        "status: must be one of ALL, CANCELLED, DRAFT, FAILED, SCHEDULED, SENDING, SENT"
+    ]
+
+
+async def test_a_marketing_broadcast_sent_with_a_body_is_400_and_stays_a_draft(
+    fake: FakeInvent, api: FakeApi
+) -> None:
+    contact = fake.add_contact(user_id="u1")
+    draft = fake.add_broadcast("Sale", send_to_all=True)
+
+    reply = await api.post(f"{BROADCASTS}/{draft.id}/send", json={"contact_id": contact.id})
+
+    assert reply.status == 400
+    assert fake.broadcast(draft.id) == draft
+
+
+@pytest.mark.parametrize("status", ["SCHEDULED", "SENDING", "SENT"])
+async def test_only_a_draft_cancelled_or_failed_broadcast_is_sent(
+    fake: FakeInvent, api: FakeApi, status: str
+) -> None:
+    broadcast = fake.add_broadcast("Sale", status=status)
+
+    reply = await api.post(f"{BROADCASTS}/{broadcast.id}/send")
+
+    assert reply.status == 400
+    assert fake.broadcast(broadcast.id).status == status
+
+
+async def test_a_transactional_send_to_nobody_or_an_unknown_template_is_400(
+    fake: FakeInvent, api: FakeApi
+) -> None:
+    contact = fake.add_contact(user_id="u1")
+    order = fake.add_broadcast("Order", transactional=True)
+    send = f"{BROADCASTS}/{order.id}/send"
+
+    nobody = await api.post(send, json={"name": "Jane"})
+    unknown = await api.post(send, json={"contact_id": contact.id, "template_ids": ["tpl_x"]})
+
+    assert (nobody.status, unknown.status) == (400, 400)
+    assert fake.broadcast_recipients(order.id) == []

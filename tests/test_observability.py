@@ -19,6 +19,7 @@ import textwrap
 import types
 import typing
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -235,12 +236,21 @@ def sample(annotation: Any) -> Any:
     origin = typing.get_origin(annotation)
     if origin in (tuple, list, collections.abc.Sequence, collections.abc.Iterable):
         return (sample(typing.get_args(annotation)[0]),)
+    if origin is collections.abc.Mapping:
+        return {"x1": sample(typing.get_args(annotation)[1])}
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return next(iter(annotation))
     if isinstance(annotation, type) and attrs.has(annotation):
         fields = attrs.fields(attrs.resolve_types(annotation))
         return annotation(**{f.name: sample(f.type) for f in fields})
-    examples: dict[Any, Any] = {str: "x1", bool: True, int: 1, float: 0.5}
+    examples: dict[Any, Any] = {
+        str: "x1",
+        bool: True,
+        int: 1,
+        float: 0.5,
+        Any: "x1",
+        datetime: datetime(2024, 3, 1, 9, tzinfo=UTC),
+    }
     return examples[annotation]
 
 

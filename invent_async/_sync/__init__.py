@@ -14,11 +14,12 @@ moment this package loads (an exception raised by the sync client says
 
 from .._public import publish
 from ._bridge import SyncBulkStream, SyncIterator
-from ._generated import Contacts, InventClient, Segments
+from ._generated import Broadcasts, Contacts, InventClient, Segments
 from ._loop import PortalThreadError
 from ._pager import ItemIterator, Pager
 
 __all__ = [
+    "Broadcasts",
     "Contacts",
     "InventClient",
     "ItemIterator",
@@ -29,6 +30,14 @@ __all__ = [
     "SyncIterator",
 ]
 
-PUBLIC = ("Contacts", "InventClient", "Pager", "PortalThreadError", "Segments", "SyncBulkStream")
+PUBLIC = (
+    "Broadcasts",
+    "Contacts",
+    "InventClient",
+    "Pager",
+    "PortalThreadError",
+    "Segments",
+    "SyncBulkStream",
+)
 """What ``invent_async`` exports from here (loaded on first use there)."""
 publish("invent_async", globals(), PUBLIC)

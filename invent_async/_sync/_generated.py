@@ -11,14 +11,19 @@ Regenerate with ``python -m invent_async._codegen`` (or ``nox -s codegen``); nev
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from typing import Literal, Unpack, overload
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, Unpack, overload
 
 from .._jobs.engine import BulkOptions
 from .._jobs.results import BulkReport, SegmentSyncPlan, SegmentSyncProgress, SegmentSyncReport
 from .._limits import RateLimit
 from .._models import (
+    Broadcast,
+    BroadcastStatus,
     Channel,
+    Chat,
+    ChatMessage,
     Contact,
     ContactChannelOption,
     ContactField,
@@ -27,8 +32,11 @@ from .._models import (
     ContactNote,
     ContactStatus,
     MergeResult,
+    OtherPart,
     Segment,
     SegmentColor,
+    TextPart,
+    TransactionalSendResult,
 )
 from .._secret import secret_arguments
 from .._settings import (
@@ -40,13 +48,14 @@ from .._settings import (
     Settings,
 )
 from .._types import UNSET, Unset
+from ..resources.broadcasts import AsyncBroadcasts
 from ..resources.contacts import AsyncContacts
 from ..resources.segments import AsyncSegments
 from ._bridge import Bridge, SyncBulkStream
 from ._client import SyncClient
 from ._pager import Pager, for_loop
 
-__all__ = ["Contacts", "InventClient", "Segments"]
+__all__ = ["Broadcasts", "Contacts", "InventClient", "Segments"]
 
 
 class Contacts:
@@ -352,6 +361,42 @@ class Contacts:
         """
         return self._bridge.call(
             lambda: self._async().preview_import(
+                channels,
+                segment_id=segment_id,
+            ),
+        )
+
+    def import_batch(
+        self,
+        channels: Iterable[ContactChannelOption],
+        *,
+        segment_id: str | None = None,
+    ) -> ContactImportResult:
+        """Import one batch of rows in one request: create or update their contacts.
+
+        ``POST /orgs/{org_id}/contacts/bulk``
+
+        Inferred endpoint: the docs show only the dry run (:meth:`preview_import`); this is
+        its live counterpart as the API's shape suggests it, with the same body and the same
+        answer. Verify it against the live API before relying on it. One request of at most
+        10,000 rows; an import of any size, in batches, with progress and resumption, is a
+        job of its own. Not idempotent: retried only when the request certainly did not
+        reach the server.
+
+        Args:
+            channels: The rows, 1 to 10,000 of them, each a :class:`ContactChannelOption`.
+            segment_id: A segment to put the imported contacts into.
+
+        Returns:
+            The rows, sorted into created, updated and invalid.
+
+        Raises:
+            TypeError: ``channels`` is not an iterable of :class:`ContactChannelOption`, or
+                ``segment_id`` is not a string (nothing is sent).
+            ValueError: fewer than 1 or more than 10,000 rows, or a blank ``segment_id``.
+        """
+        return self._bridge.call(
+            lambda: self._async().import_batch(
                 channels,
                 segment_id=segment_id,
             ),
@@ -676,6 +721,114 @@ class Contacts:
             ),
         )
 
+    def create_chat(
+        self,
+        contact_id: str,
+        channel_id: str,
+        *,
+        assistant_id: str | Unset = UNSET,
+        title: str | Unset = UNSET,
+        message: str | TextPart | OtherPart | Iterable[TextPart | OtherPart] | Unset = UNSET,
+    ) -> Chat:
+        """Open a chat with a contact on one of its *custom* channels.
+
+        ``POST /orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}/chats``
+
+        The new chat's only member is the contact channel (you are not added), and an
+        opening ``message`` counts as written by the contact. Not idempotent: retried only
+        when the request certainly did not reach the server.
+
+        Args:
+            contact_id: The contact.
+            channel_id: The contact's channel (of type ``custom``).
+            assistant_id: An assistant (the docs do not describe its role in the chat).
+            title: The chat's title.
+            message: An opening message from the contact: a string (one text part), a
+                :class:`TextPart` or :class:`OtherPart`, or a sequence of them.
+
+        Returns:
+            The new chat.
+        """
+        return self._bridge.call(
+            lambda: self._async().create_chat(
+                contact_id,
+                channel_id,
+                assistant_id=assistant_id,
+                title=title,
+                message=message,
+            ),
+        )
+
+    def send_message(
+        self,
+        contact_id: str,
+        chat_id: str,
+        message: str | TextPart | OtherPart | Iterable[TextPart | OtherPart],
+        *,
+        channel_id: str | Unset = UNSET,
+    ) -> ChatMessage:
+        """Add a message written by the contact (not by you) to one of its chats.
+
+        ``POST /orgs/{org_id}/contacts/{contact_id}/chats/{chat_id}/messages``
+
+        Custom channels only. Not idempotent: a message is added each time the request
+        reaches the server, so it is retried only when it certainly did not.
+
+        Args:
+            contact_id: The contact, the message's author.
+            chat_id: The chat.
+            message: A string (one text part), a :class:`TextPart` or :class:`OtherPart`,
+                or a sequence of them (at least one).
+            channel_id: The contact channel it is sent on
+                (:meth:`send_message_on_channel` puts it in the path instead).
+
+        Returns:
+            The new message.
+        """
+        return self._bridge.call(
+            lambda: self._async().send_message(
+                contact_id,
+                chat_id,
+                message,
+                channel_id=channel_id,
+            ),
+        )
+
+    def send_message_on_channel(
+        self,
+        contact_id: str,
+        channel_id: str,
+        chat_id: str,
+        message: str | TextPart | OtherPart | Iterable[TextPart | OtherPart],
+    ) -> ChatMessage:
+        """Add a message written by the contact to one of its chats, naming the channel in
+        the path.
+
+        ``POST /orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}/chats/{chat_id}/messages``
+
+        Inferred endpoint: its docs page shows the path's parameters (org, contact, channel,
+        chat, in that order) but not the path itself, which is built from them in the style
+        of :meth:`send_message`; otherwise the same call. Not idempotent.
+
+        Args:
+            contact_id: The contact, the message's author.
+            channel_id: The contact's channel (of type ``custom``).
+            chat_id: The chat.
+            message: A string (one text part), a :class:`TextPart` or :class:`OtherPart`,
+                or a sequence of them (at least one).
+
+        Returns:
+            The new message.
+        """
+        return self._bridge.call(
+            lambda: self._async().send_message_on_channel(
+                contact_id,
+                channel_id,
+                chat_id,
+                message,
+            ),
+        )
+
 
 class Segments:
     """Segments of the client's organisation: ``client.segments``."""
@@ -787,6 +940,161 @@ class Segments:
         self._bridge.call(lambda: self._async().delete(segment_id))
 
 
+class Broadcasts:
+    """Broadcasts of the client's organisation: ``client.broadcasts``."""
+
+    __slots__ = ("_bridge",)
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+
+    def _async(self) -> AsyncBroadcasts:
+        return self._bridge.async_client().broadcasts
+
+    def list(
+        self,
+        *,
+        status: BroadcastStatus | str | None = None,
+        take: int = 100,
+        page: int = 1,
+    ) -> Pager[Broadcast]:
+        """List broadcasts, walking every page.
+
+        ``GET /orgs/{org_id}/broadcasts``
+
+        Args:
+            status: Only broadcasts in this status: a :class:`BroadcastStatus` or its string
+                (``"SENT"``), or ``"ALL"`` (the same as None: no filter is sent then).
+            take: Page size, 1 to 100.
+            page: First page to fetch (1-based).
+
+        Returns:
+            An iterable pager over the broadcasts (no request is made until you iterate).
+        """
+        return Pager(self._bridge, lambda: self._async().list(status=status, take=take, page=page))
+
+    def create(
+        self,
+        name: str,
+        *,
+        segment_ids: Iterable[str] | None = None,
+        send_to_all: bool = False,
+        scheduled_at: datetime | Unset | None = UNSET,
+    ) -> Broadcast:
+        """Create a broadcast to the contacts of up to 10 segments, or to every contact.
+
+        ``POST /orgs/{org_id}/broadcasts``
+
+        Its messages (templates) are not part of this call. Not idempotent: retried only
+        when the request certainly did not reach the server.
+
+        Args:
+            name: The broadcast's name, 1 to 255 characters.
+            segment_ids: The segments whose contacts receive it, 1 to 10 of them.
+            send_to_all: Send to every contact instead (then no ``segment_ids``).
+            scheduled_at: When to send it (a timezone-aware datetime; a naive one is read as
+                UTC); None means "send now", as the docs say. Left out when not given.
+
+        Returns:
+            The created broadcast.
+
+        Raises:
+            TypeError: ``segment_ids`` is a string or holds something but ids, or
+                ``scheduled_at`` is not a datetime (nothing is sent).
+            ValueError: a name out of bounds, more than 10 segments, an empty list of them,
+                or segments together with ``send_to_all`` (nothing is sent).
+        """
+        return self._bridge.call(
+            lambda: self._async().create(
+                name,
+                segment_ids=segment_ids,
+                send_to_all=send_to_all,
+                scheduled_at=scheduled_at,
+            ),
+        )
+
+    def send(self, broadcast_id: str) -> Broadcast:
+        """Start sending a marketing broadcast to its segments (or to every contact).
+
+        ``POST /orgs/{org_id}/broadcasts/{broadcast_id}/send``
+
+        The request has no body. The API allows it while the broadcast is ``DRAFT``,
+        ``CANCELLED`` or ``FAILED`` (documented on a legacy docs page). A transactional
+        broadcast is fired with :meth:`send_transactional` instead; the docs do not say how
+        the server tells the two apart (presumably by the broadcast's kind), so an answer of
+        the other meaning fails this call with :class:`ResponseValidationError`. Not
+        idempotent: retried only when the request certainly did not reach the server.
+
+        Args:
+            broadcast_id: The broadcast.
+
+        Returns:
+            The broadcast, now sending.
+        """
+        return self._bridge.call(lambda: self._async().send(broadcast_id))
+
+    def send_transactional(
+        self,
+        broadcast_id: str,
+        *,
+        contact_channel_id: str | Unset = UNSET,
+        contact_id: str | Unset = UNSET,
+        phone: str | Unset = UNSET,
+        email: str | Unset = UNSET,
+        name: str | Unset = UNSET,
+        variables: Mapping[str, Any] | Unset = UNSET,
+        template_ids: Iterable[str] | Unset = UNSET,
+        background: bool | Unset = UNSET,
+    ) -> TransactionalSendResult:
+        """Fire a transactional broadcast once, to one recipient.
+
+        ``POST /orgs/{org_id}/broadcasts/{broadcast_id}/send``
+
+        The trigger fans out over the broadcast's templates (or ``template_ids``) and records
+        one recipient row per template, sent or skipped. Name the recipient by at least one
+        of, from the most specific: ``contact_channel_id``, ``contact_id``, ``phone`` or
+        ``email`` (with no contact resolved, the server finds or creates one by phone or
+        email; with one, they replace its phone or email for this send only). A marketing
+        broadcast is started with :meth:`send` instead. Not idempotent: each request that
+        reaches the server sends, so it is retried only when it certainly did not.
+
+        Args:
+            broadcast_id: The transactional broadcast.
+            contact_channel_id: The exact contact channel to send to (skips resolving the
+                contact).
+            contact_id: A known contact; the channel is chosen per template.
+            phone: A phone number (up to 256 characters).
+            email: An email address (up to 256 characters).
+            name: A display name for this send only (up to 256 characters; never creates a
+                contact).
+            variables: Values of the broadcast's fields, over the contact's stored ones.
+            template_ids: Fire only these templates (default: every one).
+            background: True queues the sends and answers at once; False (the server's
+                default) waits for them and reports each message's ``external_message_id``.
+
+        Returns:
+            The recipient rows, one per template.
+
+        Raises:
+            ValueError: no recipient named, or a value out of bounds (nothing is sent).
+            TypeError: ``template_ids`` is a string, ``variables`` not a mapping,
+                ``background`` not a bool (nothing is sent).
+        """
+        return self._bridge.call(
+            lambda: self._async().send_transactional(
+                broadcast_id,
+                contact_channel_id=contact_channel_id,
+                contact_id=contact_id,
+                phone=phone,
+                email=email,
+                name=name,
+                variables=variables,
+                template_ids=template_ids,
+                background=background,
+            ),
+        )
+
+
 class InventClient(SyncClient):
     """Blocking client for the Invent API, for code that does not run an event loop.
 
@@ -850,6 +1158,7 @@ class InventClient(SyncClient):
 
     contacts: Contacts
     segments: Segments
+    broadcasts: Broadcasts
 
     @secret_arguments  # an error leaves with no frame holding the key
     def __init__(
@@ -879,3 +1188,4 @@ class InventClient(SyncClient):
     def _attach(self, bridge: Bridge) -> None:
         self.contacts = Contacts(bridge)
         self.segments = Segments(bridge)
+        self.broadcasts = Broadcasts(bridge)

@@ -1,11 +1,12 @@
 """A fake Invent API for tests and benchmarks: :class:`FakeInvent`.
 
-``FakeInvent`` serves the contacts and segments endpoints of ``invent-openapi.yaml`` from
-memory over loopback HTTP (aiohttp.web on 127.0.0.1), validates requests strictly, records
-them (:class:`RecordedRequest`), and injects faults on demand: failures with any status and
-``Retry-After``, dropped connections, latency and a real rate limiter. Run a standalone one
-with ``python -m invent_async.testing --help``. :class:`MockTransport` answers a client's
-requests in memory instead, from a function you write (``AsyncInventClient(transport=...)``).
+``FakeInvent`` serves every endpoint of ``invent-openapi.yaml`` (contacts, segments and
+broadcasts) from memory over loopback HTTP (aiohttp.web on 127.0.0.1), validates requests
+strictly, records them (:class:`RecordedRequest`), and injects faults on demand: failures
+with any status and ``Retry-After``, dropped connections, latency and a real rate limiter.
+Run a standalone one with ``python -m invent_async.testing --help``. :class:`MockTransport`
+answers a client's requests in memory instead, from a function you write
+(``AsyncInventClient(transport=...)``).
 """
 
 from .._public import publish

@@ -21,7 +21,15 @@ from .. import _models as m
 from . import _store as st
 from ._app import FakeHandler, RecordedRequest
 from ._faults import FakeStats, RequestMatcher
-from ._records import ContactRecord, JSONDict, SegmentRecord, channel_json, memory_json
+from ._records import (
+    BroadcastRecord,
+    ContactRecord,
+    JSONDict,
+    SegmentRecord,
+    channel_json,
+    memory_json,
+)
+from ._validation import BROADCAST_STATUSES
 
 __all__ = ["FakeInvent"]
 
@@ -92,7 +100,7 @@ class _HandlerSetting(Generic[S]):
 
 
 class FakeInvent:
-    """An in-memory Invent API (contacts and segments) served over loopback HTTP.
+    """An in-memory Invent API (contacts, segments and broadcasts) served over loopback HTTP.
 
     Use it as an async context manager (or call :meth:`start` and :meth:`stop`):
 
@@ -505,6 +513,60 @@ class FakeInvent:
             ct.memories.append(memory)
             return _read(memory, m.ContactMemory)
 
+    def add_broadcast(
+        self,
+        name: str,
+        *,
+        status: m.BroadcastStatus | str = m.BroadcastStatus.DRAFT,
+        segment_ids: Sequence[str] = (),
+        send_to_all: bool = False,
+        transactional: bool = False,
+        templates: Sequence[str] = ("whatsapp_bot",),
+        org: str = st.DEFAULT_ORG,
+    ) -> m.Broadcast:
+        """Create a broadcast, with one template per integration of ``templates``.
+
+        ``transactional`` makes it a transactional broadcast: ``send`` then takes a body
+        naming one recipient and answers with recipient rows (the fake tells the two
+        meanings of ``POST .../send`` apart by this, as the spec presumes the API does);
+        otherwise it is a marketing broadcast, sent without a body. KeyError for an unknown
+        org or segment, ValueError for an unknown status.
+        """
+        if str(status) not in BROADCAST_STATUSES:
+            raise ValueError(f"unknown broadcast status {status!r}")
+        with self._store.lock:
+            org_state = self._org(org)
+            for sid in segment_ids:
+                self._segment_record(org_state, sid)
+            stamp = self._store.now()
+            record = BroadcastRecord(
+                id=self._store.next_id("bc"),
+                name=name,
+                status=str(status),
+                created_at=stamp,
+                updated_at=stamp,
+                segment_ids=list(dict.fromkeys(segment_ids)),
+                send_to_all=send_to_all,
+                transactional=transactional,
+            )
+            for integration in templates:
+                record.templates.append(
+                    {
+                        "id": self._store.next_id("tpl"),
+                        "broadcast_id": record.id,
+                        "connection_id": self._store.next_id("con"),
+                        "integration_id": integration,
+                        "recipients_count": 0,
+                        "config": {},
+                        "error": None,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    }
+                )
+            record.counts["contacts_count"] = len(self._store.targeted(org_state, record))
+            org_state.broadcasts[record.id] = record
+            return _read(record.to_json(org_state.segments), m.Broadcast)
+
     def add_to_segment(
         self, segment_id: str, contact_ids: Sequence[str], *, org: str = st.DEFAULT_ORG
     ) -> None:
@@ -574,6 +636,42 @@ class FakeInvent:
         with self._store.lock:
             ct = self._contact_record(self._org(org), contact_id)
             return [_read(note, m.ContactNote) for note in ct.notes]
+
+    def chat(self, chat_id: str, org: str = st.DEFAULT_ORG) -> m.Chat:
+        """A chat as it was created (KeyError if it does not exist)."""
+        with self._store.lock:
+            return _read(
+                _seeded(self._org(org).chats, chat_id, "chat", self._org(org)).chat, m.Chat
+            )
+
+    def chat_ids(self, contact_id: str, org: str = st.DEFAULT_ORG) -> list[str]:
+        """The ids of a contact's chats, oldest first."""
+        with self._store.lock:
+            chats = self._org(org).chats.values()
+            return [chat.id for chat in chats if chat.contact_id == contact_id]
+
+    def chat_messages(self, chat_id: str, org: str = st.DEFAULT_ORG) -> list[m.ChatMessage]:
+        """A chat's messages, oldest first (KeyError if the chat does not exist)."""
+        with self._store.lock:
+            org_state = self._org(org)
+            chat = _seeded(org_state.chats, chat_id, "chat", org_state)
+            return [_read(message, m.ChatMessage) for message in chat.messages]
+
+    def broadcast(self, broadcast_id: str, org: str = st.DEFAULT_ORG) -> m.Broadcast:
+        """The broadcast as it is now (KeyError if it does not exist)."""
+        with self._store.lock:
+            org_state = self._org(org)
+            record = _seeded(org_state.broadcasts, broadcast_id, "broadcast", org_state)
+            return _read(record.to_json(org_state.segments), m.Broadcast)
+
+    def broadcast_recipients(
+        self, broadcast_id: str, org: str = st.DEFAULT_ORG
+    ) -> list[m.BroadcastRecipient]:
+        """The recipient rows of a broadcast's transactional sends, oldest first."""
+        with self._store.lock:
+            org_state = self._org(org)
+            record = _seeded(org_state.broadcasts, broadcast_id, "broadcast", org_state)
+            return [_read(row, m.BroadcastRecipient) for row in record.recipients]
 
     # ------------------------------------------------------------------ private
 

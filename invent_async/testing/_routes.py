@@ -12,7 +12,8 @@ Routing (:class:`Router`) does not depend on the order of the table:
   is always one id, against the templates of as many segments;
 - among the templates the path fits, a literal segment beats a parameter at the same
   position, compared from the left: ``/contacts/fields`` is the contact fields, never the
-  contact ``fields`` (``/contacts/{contact_id}``); ``/contacts/bulk/dry`` the bulk dry run;
+  contact ``fields`` (``/contacts/{contact_id}``); ``/contacts/bulk`` the bulk import and
+  ``/contacts/bulk/dry`` its dry run;
 - the first of those, in that order, with the request's method answers; when none has it,
   405 with the methods of the templates that fit (``Allow``, in the order GET, POST, PUT,
   PATCH, DELETE); when no template fits, 404.
@@ -28,9 +29,18 @@ from urllib.parse import unquote
 
 import attrs
 
-from ._records import channel_json
+from ._records import (
+    BroadcastRecord,
+    ChatRecord,
+    ContactRecord,
+    JSONDict,
+    channel_json,
+    chat_json,
+    message_json,
+)
 from ._store import ApiError, ContactFilters, OrgState, Store
 from ._validation import (
+    BROADCAST_FILTERS,
     COLORS,
     CONTACT_FILTERS,
     NEW_CHANNEL_KEYS,
@@ -231,8 +241,9 @@ _IMPORT_ROW: Final = ("type", "email", "user_id", "name", "contact_id")
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+").fullmatch
 
 
-def dry_run_import(call: Call) -> Reply:
-    """Sort the rows into created, updated and invalid; write nothing.
+def _sorted_import(call: Call) -> tuple[dict[str, list[JSONDict]], str | None]:
+    """The rows of an import body checked and sorted (created, updated, invalid), and its
+    segment (404 when unknown); nothing written.
 
     The spec: ``channels`` required, at most 10000 rows of ``{type, email, user_id, name,
     contact_id}`` (all strings, all optional), ``segment_id`` a string. It does not say how
@@ -258,15 +269,16 @@ def dry_run_import(call: Call) -> Reply:
             checker.errors.extend(row_checker.errors)
     values = checker.check()
     org = call.org
-    if "segment_id" in values:
-        call.store.segment(org, values["segment_id"])
+    segment_id: str | None = values.get("segment_id")
+    if segment_id is not None:
+        call.store.segment(org, segment_id)
     owners: dict[str, str] = {}  # a channel's email (casefolded) or user id -> its contact
     for contact in org.contacts.values():
         for channel in contact.channels:
             owners.setdefault(channel["user_id"], contact.id)
             if channel["email"]:
                 owners.setdefault(channel["email"].casefold(), contact.id)
-    result: dict[str, list[dict[str, str]]] = {"created": [], "updated": [], "invalid": []}
+    result: dict[str, list[JSONDict]] = {"created": [], "updated": [], "invalid": []}
     for row in rows:
         email, user_id, contact_id = row.get("email"), row.get("user_id"), row.get("contact_id")
         owner = contact_id if contact_id in org.contacts else None
@@ -280,7 +292,44 @@ def dry_run_import(call: Call) -> Reply:
             result["invalid"].append(row)
         else:
             result["created"].append(row)
-    return result, _NO_HEADERS
+    return result, segment_id
+
+
+def dry_run_import(call: Call) -> Reply:
+    """Sort the rows into created, updated and invalid (:func:`_sorted_import`); write
+    nothing."""
+    return _sorted_import(call)[0], _NO_HEADERS
+
+
+def import_contacts(call: Call) -> Reply:
+    """The live import (an inferred route): the rows sorted as the dry run sorts them, then
+    written: a created row makes a contact with one channel (of the row's ``type``, else
+    ``email``; its user id the row's, else its email), an updated row changes nothing but
+    the segment; both are put into ``segment_id``. The created rows come back with the new
+    contact's id."""
+    result, segment_id = _sorted_import(call)
+    store, org = call.store, call.org
+    segment_ids = [] if segment_id is None else [segment_id]
+    created = []
+    for row in result["created"]:
+        stamp = store.now()
+        channel = channel_json(
+            id=store.next_id("ch"),
+            type=row.get("type", "email"),
+            user_id=row.get("user_id") or row["email"],
+            stamp=stamp,
+            name=row.get("name"),
+            email=row.get("email"),
+        )
+        contact = store.create_contact(
+            org, name=row.get("name"), channel=channel, segment_ids=segment_ids, stamp=stamp
+        )
+        created.append({**row, "contact_id": contact.id})
+    if segment_id is not None:
+        segment = store.segment(org, segment_id)
+        for row in result["updated"]:
+            store.set_membership(org, org.contacts[row["contact_id"]], segment, member=True)
+    return {**result, "created": created}, _NO_HEADERS
 
 
 def list_contact_memories(call: Call) -> Reply:
@@ -311,6 +360,324 @@ def update_contact_channel(call: Call) -> Reply:
 
 def list_contact_fields(call: Call) -> Reply:
     return paginate(list(call.org.fields.values()), call.query, dict)
+
+
+# --------------------------------------------------------------------------- chats
+
+
+_TEXT_PART: Final = ("type", "text", "start_timestamp", "end_timestamp")
+
+
+def _message(checker: BodyChecker, body: Any) -> None:
+    """Check ``message`` (the spec's ``MessageParts``: at least one part, each a text part
+    or an open fallback object whose ``type`` is not ``text``) into ``checker``."""
+    if not isinstance(body, dict) or "message" not in body:
+        return
+    parts = body["message"]
+    if not isinstance(parts, list):
+        checker.errors.append(f"$.message: expected an array, got {json_kind(parts)}")
+        return
+    if not parts:
+        checker.errors.append("$.message: must have at least 1 item")
+    for index, part in enumerate(parts):
+        where = f"$.message[{index}]"
+        if isinstance(part, dict) and part.get("type") == "text":
+            part_checker = BodyChecker(part, _TEXT_PART, where)
+            part_checker.string("text")
+            part_checker.number("start_timestamp")
+            part_checker.number("end_timestamp")
+        else:  # MessagePartOther: any other object, open
+            part_checker = BodyChecker(part, part.keys() if isinstance(part, dict) else (), where)
+            part_checker.string("type")
+            part_checker.obj("audio", nullable=True)
+        checker.errors.extend(part_checker.errors)
+    checker.values["message"] = parts
+
+
+def _custom_channel(call: Call, contact: ContactRecord, channel_id: str) -> JSONDict:
+    channel = next((ch for ch in contact.channels if ch["id"] == channel_id), None)
+    if channel is None:
+        raise ApiError(404, f"Channel {channel_id!r} not found on contact {contact.id!r}")
+    if channel["type"] != "custom":
+        raise ApiError(
+            400, f"Only custom channels can chat; channel {channel_id!r} is {channel['type']!r}"
+        )
+    return channel
+
+
+def create_contact_channel_chat(call: Call) -> Reply:
+    """Open a chat whose only member is the contact channel; an opening message is stored as
+    the contact's first message."""
+    checker = BodyChecker(call.body, ("assistant_id", "title", "message"))
+    checker.string("assistant_id")
+    checker.string("title")
+    _message(checker, call.body)
+    values = checker.check()
+    store, org = call.store, call.org
+    contact = store.contact(org, call.params["contact_id"])
+    channel = _custom_channel(call, contact, call.params["channel_id"])
+    stamp = store.now()
+    record = ChatRecord(
+        id=store.next_id("chat"),
+        contact_id=contact.id,
+        channel_id=channel["id"],
+        member_id=store.next_id("mbr"),
+        chat={},
+    )
+    record.chat = chat_json(
+        id=record.id,
+        org_id=org.org_id,
+        member_id=record.member_id,
+        state_id=store.next_id("cs"),
+        channel=channel,
+        contact=contact,
+        title=values.get("title"),
+        assistant_id=values.get("assistant_id"),
+        stamp=stamp,
+    )
+    if "message" in values:
+        record.messages.append(
+            message_json(
+                id=store.next_id("msg"),
+                parts=values["message"],
+                member_id=record.member_id,
+                stamp=stamp,
+            )
+        )
+    org.chats[record.id] = record
+    return record.chat, _NO_HEADERS
+
+
+def send_message_as_contact(call: Call, *, channel_in_path: bool) -> Reply:
+    """Add a message written by the contact to its chat: the chat must be the contact's, and
+    a channel named (in the body or the path) must be the chat's."""
+    allowed = ("message",) if channel_in_path else ("message", "channel_id")
+    checker = BodyChecker(call.body, allowed)
+    checker.string("channel_id")
+    _message(checker, call.body)
+    values = checker.check()
+    store, org = call.store, call.org
+    contact = store.contact(org, call.params["contact_id"])
+    chat_id = call.params["chat_id"]
+    chat = org.chats.get(chat_id)
+    if chat is None or chat.contact_id != contact.id:
+        raise ApiError(404, f"Chat {chat_id!r} not found for contact {contact.id!r}")
+    channel_id = call.params["channel_id"] if channel_in_path else values.get("channel_id")
+    if channel_id is not None:
+        _custom_channel(call, contact, channel_id)
+        if channel_id != chat.channel_id:
+            raise ApiError(400, f"Chat {chat_id!r} is not on channel {channel_id!r}")
+    message = message_json(
+        id=store.next_id("msg"),
+        parts=values.get("message", []),
+        member_id=chat.member_id,
+        stamp=store.now(),
+    )
+    chat.messages.append(message)
+    chat.chat["updated_at"] = message["created_at"]
+    return message, _NO_HEADERS
+
+
+# --------------------------------------------------------------------------- broadcasts
+
+
+def list_broadcasts(call: Call) -> Reply:
+    status = call.query.get("status")
+    org = call.org
+    found = [b for b in org.broadcasts.values() if status in (None, "ALL") or b.status == status]
+    return paginate(found, call.query, lambda b: b.to_json(org.segments))
+
+
+def _datetime(checker: BodyChecker, body: Any, key: str) -> None:
+    """A nullable RFC 3339 date-time string."""
+    if not isinstance(body, dict) or key not in body or body[key] is None:
+        checker.string(key, nullable=True)
+        return
+    value = body[key]
+    if not isinstance(value, str) or not _DATE_TIME(value):
+        checker.errors.append(f"$.{key}: expected an RFC 3339 date-time or null")
+    else:
+        checker.values[key] = value
+
+
+_DATE_TIME: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)").fullmatch
+
+
+def create_broadcast(call: Call) -> Reply:
+    """A new broadcast: ``SCHEDULED`` when ``scheduled_at`` is a time, else ``DRAFT``; no
+    templates (the API's create takes none). ``contacts_count`` is the contacts it targets
+    now."""
+    checker = BodyChecker(call.body, ("name", "scheduled_at", "segment_ids", "send_to_all"))
+    checker.string("name", required=True, min_length=1, max_length=255)
+    _datetime(checker, call.body, "scheduled_at")
+    checker.string_list("segment_ids", max_items=10)
+    checker.boolean("send_to_all")
+    values = checker.check()
+    store, org = call.store, call.org
+    segment_ids = list(dict.fromkeys(values.get("segment_ids", ())))
+    for sid in segment_ids:
+        store.segment(org, sid)
+    stamp = store.now()
+    scheduled_at = values.get("scheduled_at")
+    record = BroadcastRecord(
+        id=store.next_id("bc"),
+        name=values["name"],
+        status="DRAFT" if scheduled_at is None else "SCHEDULED",
+        created_at=stamp,
+        updated_at=stamp,
+        scheduled_at=scheduled_at,
+        segment_ids=segment_ids,
+        send_to_all=values.get("send_to_all", False),
+    )
+    record.counts["contacts_count"] = len(store.targeted(org, record))
+    org.broadcasts[record.id] = record
+    return record.to_json(org.segments), _NO_HEADERS
+
+
+_SENDABLE: Final = frozenset({"DRAFT", "CANCELLED", "FAILED"})
+_SEND_KEYS: Final = (
+    *("contact_channel_id", "contact_id", "phone", "email", "name"),
+    *("variables", "template_ids", "background"),
+)
+
+
+def send_broadcast(call: Call) -> Reply:
+    """The two meanings of the path, told apart by the broadcast's kind (the fake's rule, as
+    the spec presumes): a marketing broadcast takes no body and starts sending (from
+    ``DRAFT``, ``CANCELLED`` or ``FAILED`` only); a transactional one takes a body naming one
+    recipient and answers with one recipient row per template."""
+    values: dict[str, Any] = {}
+    if call.body is not None:  # checked first, whatever the broadcast
+        checker = BodyChecker(call.body, _SEND_KEYS)
+        checker.string("contact_channel_id")
+        checker.string("contact_id")
+        for key in ("phone", "email", "name"):
+            checker.string(key, max_length=256)
+        checker.obj("variables")
+        checker.string_list("template_ids")
+        checker.boolean("background")
+        values = checker.check()
+    store, org = call.store, call.org
+    broadcast = store.broadcast(org, call.params["broadcast_id"])
+    if not broadcast.transactional:
+        if call.body is not None:
+            raise ApiError(400, "A marketing broadcast is sent without a request body")
+        if broadcast.status not in _SENDABLE:
+            raise ApiError(
+                400, f"Broadcast {broadcast.id!r} is {broadcast.status}; it cannot be sent"
+            )
+        stamp = store.now()
+        targeted = store.targeted(org, broadcast)
+        broadcast.status = "SENDING"
+        broadcast.scheduled_at = None
+        broadcast.started_at = stamp
+        broadcast.updated_at = stamp
+        broadcast.counts["contacts_count"] = len(targeted)
+        broadcast.counts["recipients_count"] = len(targeted)
+        for template in broadcast.templates:
+            template["recipients_count"] = len(targeted)
+            template["updated_at"] = stamp
+        return broadcast.to_json(org.segments), _NO_HEADERS
+    contact, channel = _recipient(store, org, values)
+    templates = broadcast.templates
+    if "template_ids" in values:
+        known = {t["id"]: t for t in templates}
+        unknown = [tid for tid in values["template_ids"] if tid not in known]
+        if unknown:
+            raise ApiError(400, f"Unknown templates of {broadcast.id!r}: {', '.join(unknown)}")
+        templates = [known[tid] for tid in dict.fromkeys(values["template_ids"])]
+    rows = [
+        _recipient_row(store, org, broadcast, template, contact, channel, values)
+        for template in templates
+    ]
+    broadcast.recipients.extend(rows)
+    broadcast.counts["recipients_count"] += len(rows)
+    broadcast.counts["sent_count"] += sum(row["is_sent"] for row in rows)
+    broadcast.counts["skipped_count"] += sum(row["is_skipped"] for row in rows)
+    return {"recipients": rows}, _NO_HEADERS
+
+
+def _recipient(
+    store: Store, org: OrgState, values: Mapping[str, Any]
+) -> tuple[ContactRecord, JSONDict]:
+    """The contact and channel a transactional send goes to, by the most specific field
+    given; a phone or email that no channel has makes a new contact."""
+    if "contact_channel_id" in values:
+        wanted = values["contact_channel_id"]
+        for contact in org.contacts.values():
+            for channel in contact.channels:
+                if channel["id"] == wanted:
+                    return contact, channel
+        raise ApiError(404, f"Contact channel {wanted!r} not found")
+    if "contact_id" in values:
+        contact = store.contact(org, values["contact_id"])
+        return contact, contact.channels[0]
+    phone, email = values.get("phone"), values.get("email")
+    if phone is None and email is None:
+        raise ApiError(
+            400,
+            "A transactional send names a recipient: contact_channel_id, contact_id, "
+            "phone or email",
+        )
+    for contact in org.contacts.values():
+        for channel in contact.channels:
+            if (phone is not None and channel["phone"] == phone) or (
+                email is not None
+                and channel["email"] is not None
+                and channel["email"].casefold() == email.casefold()
+            ):
+                return contact, channel
+    stamp = store.now()
+    channel = channel_json(
+        id=store.next_id("ch"),
+        type="twilio" if phone is not None else "email",
+        user_id=phone or email or "",
+        stamp=stamp,
+        email=email,
+        phone=phone,
+    )
+    return store.create_contact(org, name=None, channel=channel, stamp=stamp), channel
+
+
+def _recipient_row(
+    store: Store,
+    org: OrgState,
+    broadcast: BroadcastRecord,
+    template: JSONDict,
+    contact: ContactRecord,
+    channel: JSONDict,
+    values: Mapping[str, Any],
+) -> JSONDict:
+    """One recipient row: skipped for a blocked or unsubscribed contact, else sent (queued,
+    not yet sent, with ``background``)."""
+    stamp = store.now()
+    skipped = contact.blocked or contact.unsubscribed
+    sent = not skipped and not values.get("background", False)
+    row: JSONDict = {
+        "id": store.next_id("rcp"),
+        "broadcast_id": broadcast.id,
+        "broadcast_name": broadcast.name,
+        "template_id": template["id"],
+        "user_id": channel["user_id"],
+        "name": values.get("name", contact.name),
+        "username": channel["username"],
+        "phone": values.get("phone", channel["phone"]),
+        "email": values.get("email", channel["email"]),
+    }
+    for flag in ("skipped", "failed", "bounced", "sent", "delivered", "complained"):
+        row[f"is_{flag}"] = False
+        row[f"is_{flag}_at"] = None
+    for flag in ("unsubscribed", "opened", "played"):
+        row[f"is_{flag}"] = False
+        row[f"is_{flag}_at"] = None
+    row["is_skipped"], row["is_skipped_at"] = skipped, stamp if skipped else None
+    row["is_sent"], row["is_sent_at"] = sent, stamp if sent else None
+    row["error_message"] = None
+    row["external_message_id"] = store.next_id("ext") if sent else None
+    row["created_at"] = stamp
+    row["updated_at"] = stamp
+    row["contact"] = contact.to_json(org.segments)
+    return row
 
 
 # --------------------------------------------------------------------------- segments
@@ -362,6 +729,7 @@ def delete_segment(call: Call) -> Reply:
 
 _CONTACT: Final = "/orgs/{org_id}/contacts/{contact_id}"
 _SEGMENT: Final = "/orgs/{org_id}/segments/{segment_id}"
+_CHANNEL: Final = f"{_CONTACT}/channels/{{channel_id}}"
 
 ROUTES: Final[Sequence[Route]] = (
     Route(
@@ -379,6 +747,9 @@ ROUTES: Final[Sequence[Route]] = (
         "dryRunImportContacts",
         dry_run_import,
         body="required",
+    ),
+    Route(
+        "POST", "/orgs/{org_id}/contacts/bulk", "importContacts", import_contacts, body="required"
     ),
     Route("GET", _CONTACT, "getContact", get_contact),
     Route("PATCH", _CONTACT, "updateContact", update_contact, body="required"),
@@ -406,11 +777,43 @@ ROUTES: Final[Sequence[Route]] = (
         update_contact_channel,
         body="required",
     ),
+    Route(
+        "POST",
+        f"{_CHANNEL}/chats",
+        "createContactChannelChat",
+        create_contact_channel_chat,
+        body="required",
+    ),
+    Route(
+        "POST",
+        f"{_CONTACT}/chats/{{chat_id}}/messages",
+        "sendMessageAsContact",
+        functools.partial(send_message_as_contact, channel_in_path=False),
+        body="required",
+    ),
+    Route(
+        "POST",
+        f"{_CHANNEL}/chats/{{chat_id}}/messages",
+        "sendMessageAsContactOnChannel",
+        functools.partial(send_message_as_contact, channel_in_path=True),
+        body="required",
+    ),
     Route("GET", "/orgs/{org_id}/segments", "listSegments", list_segments, SEGMENT_FILTERS),
     Route("POST", "/orgs/{org_id}/segments", "createSegment", create_segment, body="required"),
     Route("GET", _SEGMENT, "getSegment", get_segment),
     Route("PATCH", _SEGMENT, "updateSegment", update_segment, body="required"),
     Route("DELETE", _SEGMENT, "deleteSegment", delete_segment),
+    Route("GET", "/orgs/{org_id}/broadcasts", "listBroadcasts", list_broadcasts, BROADCAST_FILTERS),
+    Route(
+        "POST", "/orgs/{org_id}/broadcasts", "createBroadcast", create_broadcast, body="required"
+    ),
+    Route(
+        "POST",
+        "/orgs/{org_id}/broadcasts/{broadcast_id}/send",
+        "sendBroadcast",
+        send_broadcast,
+        body="optional",
+    ),
 )
 
 

@@ -20,6 +20,8 @@ import attrs
 from .. import _models as m
 from .._converter import format_datetime
 from ._records import (
+    BroadcastRecord,
+    ChatRecord,
     ContactRecord,
     JSONDict,
     SegmentRecord,
@@ -124,6 +126,8 @@ class OrgState:
         self.contacts: dict[str, ContactRecord] = {}
         self.segments: dict[str, SegmentRecord] = {}
         self.fields: dict[str, JSONDict] = {}
+        self.chats: dict[str, ChatRecord] = {}
+        self.broadcasts: dict[str, BroadcastRecord] = {}
         self._order: list[str] | None = []
         self._list_cache: dict[ContactFilters, list[str]] = {}
 
@@ -212,7 +216,9 @@ class Store:
     """Every organisation's state, the id counters and the clock.
 
     Ids are deterministic and global across organisations: ``ct_1, ct_2, ...`` for contacts,
-    ``ch_N`` channels, ``sg_N`` segments, ``nt_N`` notes, ``fld_N`` fields.
+    ``ch_N`` channels, ``sg_N`` segments, ``nt_N`` notes, ``fld_N`` fields, ``chat_N`` chats,
+    ``msg_N`` messages, ``bc_N`` broadcasts, ``tpl_N`` their templates, ``rcp_N`` recipient
+    rows.
     """
 
     def __init__(self, clock: Callable[[], datetime], *, seed_fields: bool = True) -> None:
@@ -266,6 +272,23 @@ class Store:
     def segment(org: OrgState, segment_id: str) -> SegmentRecord:
         """A segment of ``org``, or ApiError 404."""
         return _found(org.segments, segment_id, "Segment")
+
+    @staticmethod
+    def broadcast(org: OrgState, broadcast_id: str) -> BroadcastRecord:
+        """A broadcast of ``org``, or ApiError 404."""
+        return _found(org.broadcasts, broadcast_id, "Broadcast")
+
+    @staticmethod
+    def targeted(org: OrgState, broadcast: BroadcastRecord) -> list[str]:
+        """The ids of the contacts a broadcast goes to (every one, or its segments')."""
+        if broadcast.send_to_all:
+            return list(org.ordered_ids())
+        found: dict[str, None] = {}
+        for sid in broadcast.segment_ids:
+            segment = org.segments.get(sid)
+            if segment is not None:
+                found.update(segment.members)
+        return list(found)
 
     # ------------------------------------------------------------------ contacts
 

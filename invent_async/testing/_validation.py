@@ -14,6 +14,8 @@ from typing import Any, Final, Literal, TypeAlias, TypeVar
 from ._store import ApiError
 
 __all__ = [
+    "BROADCAST_FILTERS",
+    "BROADCAST_STATUSES",
     "COLORS",
     "CONTACT_FILTERS",
     "MAX_TAKE",
@@ -32,11 +34,15 @@ __all__ = [
 T = TypeVar("T")
 Reply: TypeAlias = tuple[Any, Mapping[str, str]]
 """What a route handler returns: the JSON payload and extra response headers."""
-QueryKind: TypeAlias = Literal["str", "bool", "page", "take", "status", "token"]
+QueryKind: TypeAlias = Literal["str", "bool", "page", "take", "status", "broadcast_status", "token"]
 
 _DIGITS: Final = re.compile(r"[0-9]+")
 MAX_TAKE: Final = 100
 STATUSES: Final = frozenset({"ALL", "SUBSCRIBED", "UNSUBSCRIBED", "BLOCKED", "AI_REPLIES_DISABLED"})
+BROADCAST_STATUSES: Final = frozenset(
+    {"DRAFT", "SCHEDULED", "SENDING", "SENT", "CANCELLED", "FAILED"}
+)
+"""The ``BroadcastStatus`` values of the spec (the list filter also takes ``ALL``)."""
 # The 17 SegmentColor values of the spec, spelled out here rather than taken from _models.
 COLORS: Final = frozenset(
     {
@@ -62,6 +68,10 @@ CONTACT_FILTERS: Final[Mapping[str, QueryKind]] = {
 SEGMENT_FILTERS: Final[Mapping[str, QueryKind]] = {
     "search": "str",
     "exclude_board_columns": "bool",
+    **PAGINATION,
+}
+BROADCAST_FILTERS: Final[Mapping[str, QueryKind]] = {
+    "status": "broadcast_status",
     **PAGINATION,
 }
 NEW_CHANNEL_KEYS: Final = ("user_id", "name", "email", "phone", "contact_id")
@@ -142,6 +152,28 @@ class BodyChecker:
         if not bad:
             self.values[key] = value
 
+    def number(self, key: str) -> None:
+        where = f"{self._where}.{key}"
+        if key not in self._body:
+            return
+        value = self._body[key]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            self.values[key] = value
+        else:
+            self.errors.append(f"{where}: expected a number, got {json_kind(value)}")
+
+    def obj(self, key: str, *, nullable: bool = False) -> None:
+        """A free-form JSON object (``additionalProperties: true``)."""
+        where = f"{self._where}.{key}"
+        if key not in self._body:
+            return
+        value = self._body[key]
+        if isinstance(value, dict) or (value is None and nullable):
+            self.values[key] = value
+        else:
+            expected = "an object or null" if nullable else "an object"
+            self.errors.append(f"{where}: expected {expected}, got {json_kind(value)}")
+
     def check(self) -> dict[str, Any]:
         """The validated values, or ApiError 400 listing every problem."""
         if self.errors:
@@ -184,9 +216,10 @@ def parse_query(pairs: Iterable[tuple[str, str]], spec: Mapping[str, QueryKind])
             if raw not in ("true", "false"):
                 errors.append(f"{name}: expected true or false, got {raw!r}")
             values[name] = raw == "true"
-        elif kind == "status":
-            if raw not in STATUSES:
-                errors.append(f"{name}: must be one of {', '.join(sorted(STATUSES))}")
+        elif kind == "status" or kind == "broadcast_status":
+            choices = STATUSES if kind == "status" else BROADCAST_STATUSES | {"ALL"}
+            if raw not in choices:
+                errors.append(f"{name}: must be one of {', '.join(sorted(choices))}")
             values[name] = raw
         else:  # page, take
             number = int(raw) if _DIGITS.fullmatch(raw) else None
