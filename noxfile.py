@@ -61,6 +61,10 @@ _find_interpreters()
 
 MYPY_PATHS = ["invent_async", "tests", "benchmarks", "tools", "noxfile.py"]
 LOOPBACK_ONLY = ["--allow-hosts=127.0.0.1,::1,localhost"]  # pytest-socket
+PARALLEL = ["-n", "2", "--dist", "loadfile"]
+"""pytest-xdist: two workers (the suite waits on sockets and timers more than it computes: 6
+min become 3 on 2 cores), each test file on one worker, in order (a docs page's examples share
+one namespace). The heavy tests (deploy) run on their own: they load the machine on purpose."""
 RETRY_TESTS = [
     "tests/test_client_retries.py",
     "tests/test_retry_waits.py",
@@ -76,7 +80,7 @@ the request path, the governor's 429 handling, per-item retries of bulk jobs."""
 def tests(session: nox.Session) -> None:
     """Run the test suite against FakeInvent over loopback (no other address is reachable)."""
     session.install("-e", EXTRAS, *nox.project.dependency_groups(PYPROJECT, "test"))
-    session.run("pytest", *LOOPBACK_ONLY, *session.posargs)
+    session.run("pytest", *LOOPBACK_ONLY, *PARALLEL, *session.posargs)
 
 
 def lowest_pins() -> list[str]:
@@ -116,7 +120,12 @@ def tests_lowest(session: nox.Session) -> None:
     named = any(arg == "tests" or arg.startswith("tests/") for arg in session.posargs)
     where = [] if named else ["tests"]
     session.run(
-        "pytest", *LOOPBACK_ONLY, *where, *session.posargs, env={"INVENT_DOCS_EXAMPLES": "off"}
+        "pytest",
+        *LOOPBACK_ONLY,
+        *PARALLEL,
+        *where,
+        *session.posargs,
+        env={"INVENT_DOCS_EXAMPLES": "off"},
     )
 
 
