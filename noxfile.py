@@ -234,12 +234,13 @@ def prism(session: nox.Session) -> None:
     Prism is installed with npm into the session's tmp directory (about 20 s the first time,
     a few seconds after).
     ``nox -s prism -- path/to/openapi.yaml`` checks against another copy of the description
-    (the live one, once it can be read). In the default run (about 30 s); it needs Node.js.
+    (the live one, once it can be read). In the default run (about 30 s); it needs Node.js'
+    npm, and is skipped, saying so, on a machine without it.
     """
     session.install("-e", EXTRAS)
     npm = shutil.which("npm")
-    if npm is None:
-        session.error("npm (Node.js) is needed to install Prism")
+    if npm is None:  # the README's command works on a machine with Python alone: said, not run
+        session.skip("npm (Node.js) is not installed: Prism cannot be installed, not checked")
     prefix = Path(session.create_tmp()) / "prism"
     session.run(npm, "install", "--prefix", str(prefix), "--no-save", PRISM, external=True)
     binary = prefix / "node_modules" / ".bin" / "prism"

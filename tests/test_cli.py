@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 import anyio
 import pytest
@@ -1275,6 +1275,56 @@ def test_line_batches_are_the_ids_line_by_line_reading_finds(tmp_path: Path) -> 
     assert len(batches) > 1
     assert [i for batch in batches for i in batch] == expected
     assert (expected[0], expected[-1]) == ("ct_1é", "ct_last")
+
+
+def test_a_line_without_its_end_over_many_blocks_is_one_id(tmp_path: Path) -> None:
+    # a file with no line feed at all (old Mac line ends): read block by block, joined once
+    path = tmp_path / "ids.txt"
+    path.write_bytes(b"ct_" + b"x" * 300_000 + b"\r")
+
+    with path.open("rb") as stream:
+        batches = list(line_id_batches(stream, name="ids.txt"))
+
+    assert batches == [["ct_" + "x" * 300_000]]
+
+
+def _stdin_pipe() -> tuple[io.TextIOWrapper, IO[bytes]]:
+    """A stdin whose bytes come from a pipe the test writes to (and keeps open)."""
+    read_end, write_end = os.pipe()
+    return io.TextIOWrapper(os.fdopen(read_end, "rb")), os.fdopen(write_end, "wb", buffering=0)
+
+
+def test_csv_ids_from_a_pipe_are_handed_on_as_they_come() -> None:
+    stdin, writing = _stdin_pipe()
+    got: list[list[str]] = []
+    try:
+        writing.write(b"id,name\nc1,x\n")  # the producer then pauses, the pipe open
+        source = open_ids("-", column="id", stdin=stdin)  # (reads the header at once)
+        reader = threading.Thread(target=lambda: got.append(next(source.batches)), daemon=True)
+        reader.start()
+        reader.join(5)
+        assert got == [["c1"]]  # not held back for a batch of 4,096 to fill
+    finally:
+        writing.close()
+        stdin.close()
+
+
+def test_csv_ids_before_a_bad_line_of_a_pipe_are_used_before_the_error() -> None:
+    stdin, writing = _stdin_pipe()
+    writing.write(b"id,name\nc1,x\nc2,y\n\xff\xfe,z\n")
+    writing.close()
+    seen: list[str] = []
+
+    def read() -> None:
+        for batch in open_ids("-", column="id", stdin=stdin).batches:
+            seen.extend(batch)
+
+    try:
+        with pytest.raises(InputError, match="line 4 is not valid UTF-8"):
+            read()
+    finally:
+        stdin.close()
+    assert seen == ["c1", "c2"]
 
 
 def test_line_batches_name_the_line_that_is_not_utf8_after_the_ids_before_it(

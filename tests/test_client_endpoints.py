@@ -1143,6 +1143,24 @@ async def test_create_broadcast_to_everyone_at_a_time(api: Api) -> None:
     }
 
 
+async def test_a_null_schedule_sends_at_once_and_none_given_makes_a_draft(api: Api) -> None:
+    # the docs: a null scheduled_at "means send now"; the fake must not pass it for a draft
+    vip = api.fake.add_segment("VIP")
+
+    now = await api.call(
+        lambda c: c.broadcasts.create("Flash", segment_ids=[vip.id], scheduled_at=None)
+    )
+    sent_now = last_request(api).json
+    draft = await api.call(lambda c: c.broadcasts.create("Later", segment_ids=[vip.id]))
+
+    assert sent_now == {"name": "Flash", "scheduled_at": None, "segment_ids": [vip.id]} | {
+        "send_to_all": False
+    }
+    assert "scheduled_at" not in last_request(api).json
+    assert (now.status, draft.status) == (BroadcastStatus.SENDING, BroadcastStatus.DRAFT)
+    assert now.started_at is not None
+
+
 @pytest.mark.parametrize(
     ("name", "options", "error"),
     [

@@ -672,6 +672,20 @@ async def test_the_sync_client_reads_an_async_pager_as_its_input(api: Api) -> No
     assert (report.added, report.unchanged) == (3, 5)
 
 
+async def test_an_input_item_that_is_no_id_stops_the_sync_after_the_ids_before_it(
+    fake: FakeInvent,
+) -> None:
+    s = scene(fake, inside=3, outside=0, new=6)
+    inputs: list[object] = [*s.new[:4], 42, *s.new[4:]]
+
+    async with client_for(fake) as client:
+        with pytest.raises(TypeError, match="expected a contact id string, got int"):
+            await client.contacts.sync_segment(s.segment_id, inputs)  # type: ignore[arg-type]
+
+    assert set(s.new[:4]) <= set(fake.segment_members(s.segment_id))  # not lost with it
+    assert not set(s.new[4:]) & set(fake.segment_members(s.segment_id))
+
+
 # --------------------------------------------------------------------------- the pure parts
 
 

@@ -185,6 +185,7 @@ class SegmentSyncJob:
         self._members = 0
         self._read_stats = CallStats()
         self._counts = _Counts()
+        self._input_error: TypeError | None = None  # an input item that is not an id
         self._changes = ChangeLog()
         self._removed_ids = CompactIds()
         self._missing = CompactIds()
@@ -380,8 +381,13 @@ class SegmentSyncJob:
         (unchanged) and duplicates are counted here; the other ids are returned, to add."""
         if set(map(type, items)) <= _JUST_STR:
             contact_ids = cast("list[str]", items)
-        else:
-            contact_ids = [contact_id_of(item) for item in items]
+        else:  # contacts, or an item that is neither: the ids before it go first
+            contact_ids = []
+            try:
+                for item in items:
+                    contact_ids.append(contact_id_of(item))
+            except TypeError as exc:
+                self._input_error = exc  # raised once the ids before it are handled
         codes = self._inputs.verdicts(contact_ids)
         members, duplicates = codes.count(1), codes.count(2)
         if not members and not duplicates:
@@ -395,13 +401,21 @@ class SegmentSyncJob:
     async def _next_to_add(self) -> list[str]:
         """The next input ids that need an add (empty: the input is exhausted), classifying
         the others on the way, a batch at a time: the bulk engine takes them as a list."""
-        while batch := await self._input.next_batch():
+        while True:
+            self._raise_input_error()
+            if not (batch := await self._input.next_batch()):
+                return []
             to_add = self._classify(batch)
             self._emit()
             if to_add:
                 return to_add
             await asyncio.sleep(0)  # a long run of members: let the loop breathe
-        return []
+
+    def _raise_input_error(self) -> None:
+        """Raise what an input item that is not an id raised (see :meth:`_classify`)."""
+        if self._input_error is not None:
+            error, self._input_error = self._input_error, None
+            raise error
 
     async def _add_phase(self) -> None:
         self._set_phase("adding", self._input.total)
@@ -558,6 +572,7 @@ class SegmentSyncJob:
             skips[0] += len(codes) - codes.count(1) - codes.count(2)
             skips[1] += codes.count(1)
             skips[2] += codes.count(2)
+            self._raise_input_error()
             self._emit()
             await asyncio.sleep(0)
         self._emit(force=True)

@@ -97,23 +97,23 @@ def line_id_batches(stream: IO[bytes], *, name: str) -> Iterator[list[str]]:
         InputError: a line is not valid UTF-8 (the ids before it are yielded first).
     """
     read = getattr(stream, "read1", stream.read)
-    carry = b""
+    carry: list[bytes] = []  # the start of a line whose end has not come yet
     lines_before = 0  # complete lines of the blocks already split
     first = True
     while True:
         chunk = read(READ_BLOCK)
         if not chunk:
-            block, carry = carry, b""  # the last line, without its line end
+            block = b"".join(carry)  # the last line, without its line end
             if not block:
                 return
         else:
-            if carry:
-                chunk = carry + chunk
             cut = chunk.rfind(b"\n") + 1
-            if not cut:  # no line end yet: wait for more
-                carry = chunk
+            if not cut:  # no line end yet: wait for more (joined once, however long)
+                carry.append(chunk)
                 continue
-            block, carry = (chunk, b"") if cut == len(chunk) else (chunk[:cut], chunk[cut:])
+            head = chunk if cut == len(chunk) else chunk[:cut]
+            block = b"".join((*carry, head)) if carry else head
+            carry = [chunk[cut:]] if cut < len(chunk) else []
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -141,9 +141,23 @@ def _split_ids(text: str, *, first: bool) -> list[str]:
 
 
 def batched(values: Iterable[str], size: int = _BATCH) -> Iterator[list[str]]:
-    """``values`` in lists of at most ``size`` (never empty)."""
+    """``values`` in lists of at most ``size`` (never empty). An error of ``values`` is
+    raised after the values read before it were yielded (a bad line loses no earlier id).
+
+    Filling a list waits for ``size`` values: a stream that may pause (a pipe) is read with
+    ``size=1`` (:func:`open_ids` does), a file with the default.
+    """
     iterator = iter(values)
-    while batch := list(islice(iterator, size)):
+    while True:
+        batch: list[str] = []
+        try:
+            batch.extend(islice(iterator, size))
+        except BaseException:
+            if batch:
+                yield batch
+            raise
+        if not batch:
+            return
         yield batch
 
 
@@ -258,23 +272,28 @@ def open_ids(path: str, *, column: str | None, stdin: IO[str]) -> IdInput:
         name = "<stdin>"
         # the bytes under sys.stdin, not its own decoding (which may be surrogateescape)
         buffer: IO[bytes] | None = getattr(stdin, "buffer", None)
-        batches = _parse(stdin if buffer is None else buffer, column, name)
+        batches = _parse(stdin if buffer is None else buffer, column, name, size=1)
         return IdInput(name=name, batches=batches, total=None, close=_noop)
     total = None
+    size = 1  # a pipe: an id is handed on as soon as it is read
     if _is_regular_file(path):
+        size = _BATCH
         with _open(path) as counting:
-            total = sum(map(len, _parse(counting, column, path)))
+            total = sum(map(len, _parse(counting, column, path, size=size)))
     handle = _open(path)
     try:
-        batches = _parse(handle, column, path)
+        batches = _parse(handle, column, path, size=size)
     except BaseException:
         handle.close()
         raise
     return IdInput(name=path, batches=batches, total=total, close=handle.close)
 
 
-def _parse(stream: IO[bytes] | IO[str], column: str | None, name: str) -> Iterator[list[str]]:
-    """The batches of ids of a binary stream (or a text one: stdin replaced by a test)."""
+def _parse(
+    stream: IO[bytes] | IO[str], column: str | None, name: str, *, size: int
+) -> Iterator[list[str]]:
+    """The batches of ids of a binary stream (or a text one: stdin replaced by a test): a
+    block's at a time for one id per line, else at most ``size`` (1 for a pipe)."""
     lines: Iterable[str]
     if isinstance(stream, io.TextIOBase):
         lines = cast("IO[str]", stream)
@@ -284,8 +303,8 @@ def _parse(stream: IO[bytes] | IO[str], column: str | None, name: str) -> Iterat
             return refuse_csv_header(line_id_batches(binary, name=name), name=name)
         lines = decode_lines(binary, name=name)
     if column is None:
-        return refuse_csv_header(batched(iter_line_ids(lines)), name=name)
-    return batched(iter_csv_ids(lines, column, name=name))
+        return refuse_csv_header(batched(iter_line_ids(lines), size), name=name)
+    return batched(iter_csv_ids(lines, column, name=name), size)
 
 
 def _open(path: str) -> IO[bytes]:

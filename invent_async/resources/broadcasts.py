@@ -112,7 +112,9 @@ class AsyncBroadcasts:
             segment_ids: The segments whose contacts receive it, 1 to 10 of them.
             send_to_all: Send to every contact instead (then no ``segment_ids``).
             scheduled_at: When to send it (a timezone-aware datetime; a naive one is read as
-                UTC); None means "send now", as the docs say. Left out when not given.
+                UTC). None means "send now", as the docs say: the broadcast goes out to its
+                segments at once, without a :meth:`send`. Left out (the default), it is
+                not sent with the request: the broadcast is a draft for :meth:`send`.
 
         Returns:
             The created broadcast.

@@ -519,13 +519,16 @@ def create_broadcast(call: Call) -> Reply:
         store.segment(org, sid)
     stamp = store.now()
     scheduled_at = values.get("scheduled_at")
+    # the docs: a null scheduled_at "means send now"; left out, the broadcast is a draft
+    now = "scheduled_at" in call.body and call.body["scheduled_at"] is None
     record = BroadcastRecord(
         id=store.next_id("bc"),
         name=values["name"],
-        status="DRAFT" if scheduled_at is None else "SCHEDULED",
+        status="SENDING" if now else "DRAFT" if scheduled_at is None else "SCHEDULED",
         created_at=stamp,
         updated_at=stamp,
         scheduled_at=scheduled_at,
+        started_at=stamp if now else None,
         segment_ids=segment_ids,
         send_to_all=values.get("send_to_all", False),
     )
