@@ -69,7 +69,7 @@ LAYERS: list[list[str]] = [
     ["cli._runtime"],
     ["cli._progress", "cli._output", "cli._ids", "cli._signals", "cli._argv"],
     ["cli._job_run"],
-    ["cli._tag_jobs", "cli._segment_sync"],
+    ["cli._tag_jobs", "cli._segment_sync", "cli._broadcasts"],
     ["cli.commands"],
     ["cli"],
     ["cli.__main__"],

@@ -45,6 +45,7 @@ __all__ = [
     "EXIT_TERMINATED",
     "EXIT_USAGE",
     "SANDBOX_API_KEY",
+    "SANDBOX_BROADCASTS",
     "SANDBOX_CONTACTS",
     "SANDBOX_RATE_PER_MINUTE",
     "SANDBOX_SEGMENT_NAME",
@@ -80,6 +81,8 @@ EXIT_TERMINATED: Final = 143
 SANDBOX_API_KEY: Final = "sandbox-key"
 SANDBOX_CONTACTS: Final = 300
 SANDBOX_SEGMENT_NAME: Final = "VIP customers"
+SANDBOX_BROADCASTS: Final = ("Spring sale", "Order shipped")
+"""The sandbox's broadcasts: ``bc_1``, a marketing draft to ``sg_1``; ``bc_2``, transactional."""
 SANDBOX_RATE_PER_MINUTE: Final = 6000.0
 """The sandbox's rate limit: the real 500/minute scaled up 12x, so commands finish quickly."""
 REAL_LIMIT: Final = 500
@@ -270,7 +273,9 @@ def sandbox_fake(rate_per_minute: float) -> FakeInvent:
 def seed_sandbox(
     fake: FakeInvent, org_id: str, *, contacts: int = SANDBOX_CONTACTS
 ) -> tuple[Segment, list[str]]:
-    """Seed segment ``sg_1`` (VIP customers) and contacts ``ct_1 .. ct_N`` into ``org_id``.
+    """Seed segment ``sg_1`` (VIP customers), contacts ``ct_1 .. ct_N`` and two broadcasts
+    into ``org_id``: ``bc_1``, a marketing draft to ``sg_1``, and ``bc_2``, a transactional
+    one with two templates.
 
     Returns:
         The segment and the contact ids.
@@ -278,7 +283,12 @@ def seed_sandbox(
     if org_id != "c":
         fake.add_org(org_id)
     segment = fake.add_segment(SANDBOX_SEGMENT_NAME, SegmentColor.VIOLET, org=org_id)
-    return segment, fake.add_contacts(contacts, org=org_id)
+    ids = fake.add_contacts(contacts, org=org_id)
+    fake.add_broadcast(SANDBOX_BROADCASTS[0], segment_ids=[segment.id], org=org_id)
+    fake.add_broadcast(
+        SANDBOX_BROADCASTS[1], transactional=True, templates=("gmail", "twilio"), org=org_id
+    )
+    return segment, ids
 
 
 @contextlib.asynccontextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,12 +18,13 @@ import click
 
 from .._client import AsyncInventClient
 from .._exceptions import InventError
-from .._models import ContactStatus, Segment, SegmentColor
+from .._models import Broadcast, BroadcastStatus, ContactStatus, Segment, SegmentColor
 from .._observe import configure_logging
 from .._pagination import AsyncPager
 from .._settings import REDIS_URL_ENV
 from .._version import __version__
 from ._argv import hoist_global_options
+from ._broadcasts import BROADCAST_VIEW, parse_at, parse_variables, run_create, run_send
 from ._ids import open_ids
 from ._job_run import before_reading_ids
 from ._output import (
@@ -102,9 +104,10 @@ class InventGroup(click.Group):
     "--sandbox",
     is_flag=True,
     help=(
-        f"Run against an embedded FakeInvent instead of the API: segment sg_1 'VIP customers' "
-        f"and contacts ct_1..ct_{SANDBOX_CONTACTS}, limited to {SANDBOX_RATE_PER_MINUTE:,.0f} "
-        "requests/min. No account, key or network needed; nothing is kept afterwards."
+        f"Run against an embedded FakeInvent instead of the API: segment sg_1 'VIP customers', "
+        f"contacts ct_1..ct_{SANDBOX_CONTACTS} and broadcasts bc_1 (a draft to sg_1) and bc_2 "
+        f"(transactional), limited to {SANDBOX_RATE_PER_MINUTE:,.0f} requests/min. No "
+        "account, key or network needed; nothing is kept afterwards."
     ),
 )
 @click.option(
@@ -156,7 +159,7 @@ def cli(
     fallback_share: float | None,
     verbose: int,
 ) -> None:
-    """invent: the Invent API (contacts and segments) from the shell.
+    """invent: the Invent API (contacts, segments and broadcasts) from the shell.
 
     The API key is read from the INVENT_API_KEY environment variable only (never from an
     option, so it stays out of shell history). Try `invent demo` or `invent --sandbox ...`
@@ -508,6 +511,151 @@ def sync_segment(settings: Settings, /, segment_id: str, **options: Any) -> None
     ids_path = options.pop("ids_path")
     before_reading_ids(settings, ids_path)
     _exit(run_segment_sync_command(settings, segment_id=segment_id, ids_path=ids_path, **options))
+
+
+# --------------------------------------------------------------------------- broadcasts
+
+
+@cli.group()
+def broadcasts() -> None:
+    """Broadcasts: list them, create one (a draft, or scheduled), send one."""
+
+
+@broadcasts.command("list")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in BroadcastStatus], case_sensitive=False),
+    help="Only broadcasts with this status.",
+)
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Stop after N broadcasts.")
+@_format_option
+@click.pass_obj
+def list_broadcasts(settings: Settings, status: str | None, limit: int | None, fmt: Format) -> None:
+    """List broadcasts, walking every page; jsonl and csv are written as pages arrive.
+
+    Table columns: id, name, status, segments (or every contact), when it is scheduled or
+    started, and its contacts, sent and failed counts. jsonl: the full broadcast as the SDK
+    sees it (datetimes in ISO 8601); csv: every counter.
+    """
+
+    def fetch(client: AsyncInventClient) -> AsyncPager[Broadcast]:
+        return client.broadcasts.list(
+            status=None if status is None else status.upper(), take=min(limit or 100, 100)
+        )
+
+    asyncio.run(_print_items(settings, fetch, BROADCAST_VIEW, fmt, limit))
+
+
+@broadcasts.command("create")
+@click.argument("name")
+@click.option(
+    "--segment",
+    "segment_ids",
+    multiple=True,
+    metavar="SEGMENT_ID",
+    help="Send it to this segment's contacts (repeat the option for up to 10 segments).",
+)
+@click.option("--all", "send_to_all", is_flag=True, help="Send it to every contact instead.")
+@click.option(
+    "--at",
+    "scheduled_at",
+    callback=parse_at,
+    metavar="DATETIME",
+    help=(
+        "Schedule it for this time, ISO 8601 (2026-05-01T09:00:00Z, 2026-05-01T11:00+02:00; "
+        "without an offset: UTC). Without --at it is a draft, sent by `broadcasts send`."
+    ),
+)
+@click.pass_obj
+def create_broadcast(
+    settings: Settings,
+    name: str,
+    segment_ids: tuple[str, ...],
+    send_to_all: bool,
+    scheduled_at: datetime | None,
+) -> None:
+    """Create a broadcast called NAME to some segments (--segment) or to every contact (--all);
+    print its id on stdout.
+
+    Nothing is sent now: without --at the broadcast is a draft for `invent broadcasts send`,
+    with --at it is scheduled (a time in the past is refused). Its messages (templates) are
+    made in Invent's app. More than 10 segments, or --segment with --all, is a usage error
+    (exit status 2) before any request.
+    """
+    run_create(
+        settings, name, segment_ids=segment_ids, send_to_all=send_to_all, scheduled_at=scheduled_at
+    )
+
+
+@broadcasts.command("send")
+@click.argument("broadcast_id")
+@click.option("--to-contact", metavar="CONTACT_ID", help="Transactional: send it to this contact.")
+@click.option(
+    "--to-email",
+    metavar="EMAIL",
+    help="Transactional: send it to this email address (the API finds or creates its contact).",
+)
+@click.option(
+    "--to-phone",
+    metavar="PHONE",
+    help="Transactional: send it to this phone number (the API finds or creates its contact).",
+)
+@click.option(
+    "--to-channel",
+    metavar="CHANNEL_ID",
+    help="Transactional: send it through this exact contact channel.",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=parse_variables,
+    help="Transactional: a value of the broadcast's fields (repeat the option; the last KEY wins).",
+)
+@click.option(
+    "--template",
+    "template_ids",
+    multiple=True,
+    metavar="TEMPLATE_ID",
+    help="Transactional: send only this template (repeat the option; default: every one).",
+)
+@_format_option
+@click.pass_obj
+def send_broadcast(
+    settings: Settings,
+    broadcast_id: str,
+    to_contact: str | None,
+    to_email: str | None,
+    to_phone: str | None,
+    to_channel: str | None,
+    variables: dict[str, str],
+    template_ids: tuple[str, ...],
+    fmt: Format,
+) -> None:
+    """Send broadcast BROADCAST_ID: to its segments, or (transactional) to one recipient.
+
+    Without a recipient it starts a marketing broadcast (a draft, a cancelled or a failed one)
+    and prints it with its new status. With one of --to-contact, --to-email, --to-phone or
+    --to-channel (only one) it fires a transactional broadcast to that recipient and prints
+    one row per template: sent, skipped, failed or queued. Exit status 1 when a row failed
+    or the API refused the send, 2 for mixed recipients or --var/--template without one.
+    """
+    recipient = {
+        "contact_id": to_contact,
+        "email": to_email,
+        "phone": to_phone,
+        "contact_channel_id": to_channel,
+    }
+    status = run_send(
+        settings,
+        broadcast_id,
+        recipient=recipient,
+        variables=variables,
+        template_ids=template_ids,
+        fmt=fmt,
+    )
+    _exit(status)
 
 
 # --------------------------------------------------------------------------- demo
