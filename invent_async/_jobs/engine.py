@@ -453,6 +453,8 @@ class BulkStream:
         return item if isinstance(item, str) else contact_id_of(item)
 
     async def _next_id(self) -> str | None:
+        """The next id of an async input (a list or a generator is read by the worker itself,
+        without a coroutine), or None once it is exhausted or the job stops."""
         if self._stopping():
             return None
         source = self._input
@@ -466,19 +468,16 @@ class BulkStream:
                         return None
                     self._ready, self._ready_at = batch, 0
             return ready
-        if not source.is_async:
-            item = source.next_now()
-        else:
-            async with self._pull_lock:  # an async generator cannot be advanced concurrently
-                if self._stopping():
-                    return None
-                item = await source.next()
-                if item is not END and self._stopping():  # stopped while this worker waited
-                    with contextlib.suppress(TypeError):  # taken, but not sent: cancelled
-                        self._cancelled_ids.append(contact_id_of(item))
-                        self._taken += 1
-                        self._skipped += 1
-                    return None
+        async with self._pull_lock:  # an async generator cannot be advanced concurrently
+            if self._stopping():
+                return None
+            item = await source.next()
+            if item is not END and self._stopping():  # stopped while this worker waited
+                with contextlib.suppress(TypeError):  # taken, but not sent: cancelled
+                    self._cancelled_ids.append(contact_id_of(item))
+                    self._taken += 1
+                    self._skipped += 1
+                return None
         if item is END:
             return None
         self._taken += 1
