@@ -106,7 +106,7 @@ def request({params}, *, query=(), body=None):
     r.method = {method!r}
     r.path = path
     r.query = query
-    r.body = None if body is None else _json_body(body)
+    r.body = None if body is None else body if body.__class__ is bytes else _json_body(body)
     r.idempotent = {idempotent!r}
     r.operation = {operation!r}
     r.template = {template!r}
@@ -139,7 +139,8 @@ class Endpoint:
         params: The template's parameter names after ``org_id``, in order.
         path: ``path(prefix, *ids)``: the encoded path under a view's ``prefix``.
         request: ``request(prefix, *ids, query=(), body=None)``: the :class:`Request`; ``body``
-            is a request model, encoded as JSON (``json_body``) once the ids are checked.
+            is a request model, encoded as JSON (``json_body``) once the ids are checked, or
+            a body already encoded (``bytes``: the import job encodes its chunks itself).
         line: The documentation line, ````METHOD /orgs/{org_id}/...````.
     """
 

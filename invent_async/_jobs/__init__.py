@@ -9,9 +9,12 @@ Bottom up (imports go down this list; ``tests/test_architecture.py`` checks it):
   worth-it rule, the estimates, and the classification of one input id.
 - ``results``: per-item results, progress snapshots, reports, the plan and the errors, and
   the one reader of a report attached to an exception.
+- ``import_rows``: an import's rows without I/O: checked, keyed, chunked, matched to answers.
+- ``import_results``: what an import reports: row results, progress, report, plan, error.
 - ``engine``: the bulk engine, ``BulkStream``, behind ``bulk_*`` and ``stream_*``.
 - ``segment_sync_job``: the segment-sync job: the membership read, the adds and removals
   through the engine, the verify read, and the dry run.
+- ``import_job``: the bulk import, ``ImportJob``, behind ``contacts.import_contacts``.
 
 "Sync" in these names is always *segment sync* (making a segment hold a list of contacts);
 the blocking client lives in ``invent_async._sync``.
@@ -25,6 +28,15 @@ loads (:func:`~invent_async._public.publish`), so an error a job raises says
 
 from .._public import publish
 from .engine import BulkOptions, BulkStream
+from .import_results import (
+    ImportAbortedError,
+    ImportPlan,
+    ImportProgress,
+    ImportReport,
+    ImportRowResult,
+    ImportStatus,
+    partial_import_report,
+)
 from .journal import JournalError
 from .results import (
     BulkAbortedError,
@@ -50,6 +62,12 @@ __all__ = [
     "BulkProgress",
     "BulkReport",
     "BulkStream",
+    "ImportAbortedError",
+    "ImportPlan",
+    "ImportProgress",
+    "ImportReport",
+    "ImportRowResult",
+    "ImportStatus",
     "ItemResult",
     "JournalError",
     "MemberTable",
@@ -59,6 +77,7 @@ __all__ = [
     "SegmentSyncPlan",
     "SegmentSyncProgress",
     "SegmentSyncReport",
+    "partial_import_report",
     "partial_report",
     "partial_sync_report",
 ]

@@ -2,9 +2,9 @@
 
 One completed id per newline-terminated line, handed to the OS as each id completes (a killed
 process loses none); only complete lines count when it is read back. A job of another kind
-(the removals of a segment sync) writes ``<kind>\t<id>`` lines into the same file, which the
-other kinds ignore: :data:`JOURNAL_KINDS`. :func:`read_journal` reads one without writing (for
-a dry run); :class:`JournalError` says why a journal cannot be used.
+(the removals of a segment sync, the rows of an import) writes ``<kind>\t<id>`` lines into the
+same file, which the other kinds ignore: :data:`JOURNAL_KINDS`. :func:`read_journal` reads one
+without writing (for a dry run); :class:`JournalError` says why a journal cannot be used.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .._exceptions import InventError
 from .idset import FingerprintSet
 
 __all__ = [
+    "IMPORTED",
     "JOURNAL_KINDS",
     "JOURNAL_SYNC_INTERVAL",
     "REMOVED",
@@ -30,10 +31,13 @@ JOURNAL_SYNC_INTERVAL: Final = 1.0
 """Seconds between two ``fsync`` calls of the resume journal (each id is written at once)."""
 REMOVED: Final = "removed"
 """The kind of a segment sync's removals: ``removed\t<id>``."""
-JOURNAL_KINDS: Final = frozenset({REMOVED})
+IMPORTED: Final = "imported"
+"""The kind of an import's rows: ``imported\t<key>``, the key of a row created or updated
+(``e:<email>``, ``u:<user id>`` or ``c:<contact id>``: see ``import_rows.row_key``)."""
+JOURNAL_KINDS: Final = frozenset({REMOVED, IMPORTED})
 """Kinds of journal lines besides plain ids: ``removed\t<id>`` records a segment sync's
 removal (see ``segment_sync_job``), so that a resumed sync neither removes it again nor takes
-it for an id that was added."""
+it for an id that was added; ``imported\t<key>`` an imported row (``import_job``)."""
 
 
 class JournalError(InventError):
@@ -119,9 +123,26 @@ class Journal:
             return
         if self._kind is None and _line_of(contact_id)[0] is not None:
             return
+        self._write(self._prefix + contact_id + "\n")
+
+    def record_many(self, keys: list[str]) -> None:
+        """:meth:`record` each of ``keys``, in one ``write`` (an import's answered chunk).
+
+        Raises:
+            JournalError: the file cannot be opened or written.
+        """
+        prefix = self._prefix
+        if not prefix:
+            raise ValueError("record_many is for a journal of a kind")
+        lines = [prefix + key + "\n" for key in keys if "\n" not in key and "\r" not in key]
+        if lines:
+            self._write("".join(lines))
+
+    def _write(self, text: str) -> None:
+        """Hand ``text`` (whole lines) to the OS now; fsync at most every interval."""
         try:
             fd = self._fd if self._fd is not None else self._open()
-            data = (self._prefix + contact_id + "\n").encode("utf-8", "surrogateescape")
+            data = text.encode("utf-8", "surrogateescape")
             while data:
                 data = data[os.write(fd, data) :]
             now = time.monotonic()

@@ -1,14 +1,15 @@
 """``client.contacts``: every contacts endpoint, each one declared once and called as build ->
 send -> parse (the endpoint builds the request, the pipeline sends it, the converter parses).
 
-The chat endpoints are in ``_contact_chats`` (a base class). The segment jobs (``bulk_*``,
+The chat endpoints are in ``_contact_chats`` and the bulk import in ``_contact_import`` (base
+classes). The segment jobs (``bulk_*``,
 ``stream_*``, ``sync_segment``) import their engine when they start (``_segment_jobs``, then
 ``_jobs``): a program that never runs one does not load it."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, Unpack, overload
 
 from .._endpoints import Endpoint
@@ -16,11 +17,8 @@ from .._models import (
     Channel,
     ChannelUpdate,
     Contact,
-    ContactChannelOption,
     ContactCreate,
     ContactField,
-    ContactImport,
-    ContactImportResult,
     ContactMemory,
     ContactMerge,
     ContactNote,
@@ -35,6 +33,7 @@ from .._pipeline import Pipeline
 from .._protocol import path_segment
 from .._types import UNSET, Unset
 from ._contact_chats import ContactChats
+from ._contact_import import ContactImports
 
 if TYPE_CHECKING:
     from .._jobs.engine import BulkOptions, BulkStream
@@ -74,10 +73,6 @@ LIST_NOTES = Endpoint("GET", "/orgs/{org_id}/contacts/{contact_id}/notes", "cont
 LIST_MEMORIES = Endpoint(
     "GET", "/orgs/{org_id}/contacts/{contact_id}/memories", "contacts.list_memories"
 )
-PREVIEW_IMPORT = Endpoint("POST", "/orgs/{org_id}/contacts/bulk/dry", "contacts.preview_import")
-IMPORT_BATCH = Endpoint(
-    "POST", "/orgs/{org_id}/contacts/bulk", "contacts.import_batch", idempotent=False, inferred=True
-)
 UPDATE_CHANNEL = Endpoint(
     "PATCH",
     "/orgs/{org_id}/contacts/{contact_id}/channels/{channel_id}",
@@ -85,29 +80,7 @@ UPDATE_CHANNEL = Endpoint(
 )
 
 
-def _import_body(channels: Iterable[ContactChannelOption], segment_id: str | None) -> ContactImport:
-    """The body of an import or its dry run, checked: TypeError/ValueError before sending."""
-    if isinstance(channels, str | bytes | Mapping) or not isinstance(channels, Iterable):
-        raise TypeError(
-            f"channels must be an iterable of ContactChannelOption rows, "
-            f"not {type(channels).__name__}"
-        )
-    rows = tuple(channels)
-    for index, row in enumerate(rows):
-        if not isinstance(row, ContactChannelOption):
-            raise TypeError(
-                f"channels[{index}] must be a ContactChannelOption, got {type(row).__name__}"
-            )
-    if not 1 <= len(rows) <= 10_000:
-        raise ValueError(f"channels must hold 1 to 10,000 rows, got {len(rows)}")
-    if segment_id is not None and not isinstance(segment_id, str):
-        raise TypeError(f"segment_id must be a string, got {type(segment_id).__name__}")
-    if segment_id is not None and not segment_id.strip():
-        raise ValueError("segment_id must be a non-empty string")
-    return ContactImport(channels=rows, segment_id=UNSET if segment_id is None else segment_id)
-
-
-class AsyncContacts(ContactChats):
+class AsyncContacts(ContactChats, ContactImports):
     """Contacts of the client's organisation: ``client.contacts``."""
 
     def __init__(self, pipeline: Pipeline) -> None:
@@ -365,63 +338,6 @@ class AsyncContacts(ContactChats):
         """
         first = LIST_NOTES.request(self._prefix, contact_id)
         return self._pipeline.paginate(first, {}, ContactNote, take=take, page=page)
-
-    @PREVIEW_IMPORT.documents
-    async def preview_import(
-        self, channels: Iterable[ContactChannelOption], *, segment_id: str | None = None
-    ) -> ContactImportResult:
-        """Dry-run a bulk import: what importing these rows would do, writing nothing.
-
-        The answer sorts the rows into ``created`` (they would create a contact), ``updated``
-        (they would update one) and ``invalid`` (rejected); the docs say no more than those
-        names. Nothing is written, so the call is retried like any idempotent one. Documented
-        on a legacy docs page only; the import itself is not in the docs.
-
-        Args:
-            channels: The rows, 1 to 10,000 of them, each a :class:`ContactChannelOption`
-                (``ContactChannelOption(type="email", email="jane@example.com")``).
-            segment_id: A segment to put the imported contacts into.
-
-        Returns:
-            The rows, sorted into created, updated and invalid.
-
-        Raises:
-            TypeError: ``channels`` is not an iterable of :class:`ContactChannelOption`, or
-                ``segment_id`` is not a string (nothing is sent).
-            ValueError: fewer than 1 or more than 10,000 rows, or a blank ``segment_id``.
-        """
-        body = _import_body(channels, segment_id)
-        request = PREVIEW_IMPORT.request(self._prefix, body=body)
-        return await self._pipeline.call(request, ContactImportResult)
-
-    @IMPORT_BATCH.documents
-    async def import_batch(
-        self, channels: Iterable[ContactChannelOption], *, segment_id: str | None = None
-    ) -> ContactImportResult:
-        """Import one batch of rows in one request: create or update their contacts.
-
-        Inferred endpoint: the docs show only the dry run (:meth:`preview_import`); this is
-        its live counterpart as the API's shape suggests it, with the same body and the same
-        answer. Verify it against the live API before relying on it. One request of at most
-        10,000 rows; an import of any size, in batches, with progress and resumption, is a
-        job of its own. Not idempotent: retried only when the request certainly did not
-        reach the server.
-
-        Args:
-            channels: The rows, 1 to 10,000 of them, each a :class:`ContactChannelOption`.
-            segment_id: A segment to put the imported contacts into.
-
-        Returns:
-            The rows, sorted into created, updated and invalid.
-
-        Raises:
-            TypeError: ``channels`` is not an iterable of :class:`ContactChannelOption`, or
-                ``segment_id`` is not a string (nothing is sent).
-            ValueError: fewer than 1 or more than 10,000 rows, or a blank ``segment_id``.
-        """
-        body = _import_body(channels, segment_id)
-        request = IMPORT_BATCH.request(self._prefix, body=body)
-        return await self._pipeline.call(request, ContactImportResult)
 
     @LIST_MEMORIES.documents
     def list_memories(
