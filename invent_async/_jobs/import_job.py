@@ -185,6 +185,8 @@ class ImportJob:
         self._org_id = org_id
         self._done_keys: FingerprintSet | None = None
         self._in_flight: dict[asyncio.Task[None], Chunk] = {}
+        self._building: Chunk | None = None  # the chunk being filled
+        self._pending: Chunk | None = None  # a full chunk waiting to be sent
         self._interrupted: set[asyncio.Task[None]] = set()
         self._fatal: InventError | None = None
         self._crash: BaseException | None = None
@@ -266,6 +268,7 @@ class ImportJob:
                 import_requests=self._chunks,
                 rate_per_minute=self._rate_per_minute,
                 elapsed=elapsed,
+                cancelled=self._cancelled,
                 problems=tuple(self._problems),
                 problems_omitted=self._omitted,
             )
@@ -286,10 +289,14 @@ class ImportJob:
         )
 
     async def _read_and_send(self) -> None:
-        """Read the input a batch at a time into chunks; send each chunk once it is full."""
+        """Read the input a batch at a time into chunks; send each chunk once it is full.
+
+        A row read is accounted for at once (invalid, skipped) or held by a chunk: the one
+        being filled (``_building``), the one waiting to be sent (``_pending``), or one in
+        flight; so a cancelled job accounts for every row it took."""
         source = self._input
         done = self._done_keys
-        chunk = Chunk(self._chunk_size, self._max_bytes)
+        chunk = self._building = Chunk(self._chunk_size, self._max_bytes)
         position = 0
         while self._fatal is None and self._crash is None:
             try:
@@ -299,7 +306,6 @@ class ImportJob:
                 break
             if not batch:
                 break
-            self._taken += len(batch)
             for item in batch:
                 position += 1
                 checked = check_row(item)
@@ -311,21 +317,27 @@ class ImportJob:
                     self._row(position, ImportStatus.SKIPPED, item, row, "journal")
                     continue
                 size = chunk.fits(row)
-                if not size:
-                    await self._launch(chunk)
-                    chunk = Chunk(self._chunk_size, self._max_bytes)
-                    size = chunk.fits(row)
+                if not size:  # full: this row starts the next chunk, then the full one is sent
+                    full, chunk = chunk, Chunk(self._chunk_size, self._max_bytes)
+                    self._building = chunk
+                    chunk.add(position, item, row, key, chunk.fits(row))
+                    self._taken = position
+                    await self._launch(full)
+                    continue
                 first = chunk.add(position, item, row, key, size)
                 if first is not None:
                     reason = f"duplicate of row {first}"
                     self._row(position, ImportStatus.SKIPPED, item, row, reason)
+            self._taken = position
             self._tick()
+        self._building = None
         if len(chunk):
             await self._launch(chunk)
 
     async def _launch(self, chunk: Chunk) -> None:
         """Send ``chunk`` once a request may start: fewer than ``concurrency`` in flight, and
         none holding one of its keys."""
+        self._pending = chunk
         while self._in_flight and self._fatal is None and self._crash is None:
             keys = chunk.keys.keys()
             blocking = {
@@ -334,6 +346,7 @@ class ImportJob:
             if not blocking and len(self._in_flight) < self._concurrency:
                 break
             await asyncio.wait(blocking or self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        self._pending = None
         if self._fatal is not None or self._crash is not None:
             self._cancel_rows(chunk)
             return
@@ -353,13 +366,18 @@ class ImportJob:
             await asyncio.wait(list(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
 
     async def _stop_all(self) -> None:
-        """Cancel every chunk in flight and wait for it (its rows: skipped, cancelled)."""
+        """Cancel every chunk in flight and wait for it; its rows, and those of the chunks
+        not sent yet, are skipped (cancelled)."""
         tasks = list(self._in_flight)
         for task in tasks:
             self._interrupted.add(task)
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        for chunk in (self._pending, self._building):
+            if chunk is not None:
+                self._cancel_rows(chunk)
+        self._pending = self._building = None
 
     # ------------------------------------------------------------------ one chunk
 

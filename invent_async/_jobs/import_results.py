@@ -225,6 +225,7 @@ class ImportPlan:
         import_requests: Requests the import would send: one per chunk.
         rate_per_minute: The client's rate budget (None: not paced).
         elapsed: Seconds the dry run took.
+        cancelled: True when it stopped before the input ended (a partial plan).
         problems: The first :data:`PROBLEMS_KEPT` invalid and failed rows.
         problems_omitted: Invalid and failed rows beyond those.
     """
@@ -239,6 +240,7 @@ class ImportPlan:
     import_requests: int
     rate_per_minute: float | None
     elapsed: float
+    cancelled: bool = False
     problems: tuple[ImportRowResult, ...] = ()
     problems_omitted: int = 0
 
