@@ -546,9 +546,13 @@ async def test_sigkill_mid_import_then_resume_loses_no_row_and_creates_none_twic
             async with asyncio.timeout(SUBPROCESS_TIMEOUT):
                 await proc.wait()
         assert proc.returncode == -signal.SIGKILL
-        await asyncio.sleep(0.1)  # a request the child had sent is finished by the fake
-        imported_first = len(contacts_by_email(fake))
-        journaled = len(journal.read_text().splitlines())
+        # a request the child had sent is still handled by the fake: wait until it is quiet
+        imported_first = -1
+        async with asyncio.timeout(SUBPROCESS_TIMEOUT):
+            while (now := len(contacts_by_email(fake))) != imported_first:
+                imported_first = now
+                await asyncio.sleep(0.3)
+        journaled = journal.read_text().count("\n")  # complete lines: a torn one is not read
         assert 0 < journaled <= imported_first < count
 
         async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as c:

@@ -312,22 +312,22 @@ class ImportJob:
                 if isinstance(checked, str):
                     self._row(position, ImportStatus.INVALID, item, None, checked)
                     continue
-                row, key = checked
+                row, key, size = checked
                 if done is not None and key in done:
                     self._row(position, ImportStatus.SKIPPED, item, row, "journal")
                     continue
-                size = chunk.fits(row)
-                if not size:  # full: this row starts the next chunk, then the full one is sent
+                first = chunk.add(position, item, row, key, size)
+                if not first:
+                    continue
+                if first < 0:  # full: this row starts the next chunk, then the full one is sent
                     full, chunk = chunk, Chunk(self._chunk_size, self._max_bytes)
                     self._building = chunk
-                    chunk.add(position, item, row, key, chunk.fits(row))
+                    chunk.add(position, item, row, key, size)
                     self._taken = position
                     await self._launch(full)
                     continue
-                first = chunk.add(position, item, row, key, size)
-                if first is not None:
-                    reason = f"duplicate of row {first}"
-                    self._row(position, ImportStatus.SKIPPED, item, row, reason)
+                reason = f"duplicate of row {first}"
+                self._row(position, ImportStatus.SKIPPED, item, row, reason)
             self._taken = position
             self._tick()
         self._building = None

@@ -58,6 +58,8 @@ _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+").fullmatch
 _ROW_OVERHEAD: Final = 12  # "{}", a comma, and the quotes and colon of a field beyond its name
 _FIELD_OVERHEAD: Final = {name: len(name) + 4 for name in ROW_FIELDS}  # "name":"" and a comma
 _BODY_OVERHEAD: Final = 64  # {"channels":[...],"segment_id":"..."} beyond the id
+_EMAIL_ROW: Final = _ROW_OVERHEAD + _FIELD_OVERHEAD["type"] + 5 + _FIELD_OVERHEAD["email"]
+"""``row_size`` of ``{"type": "email", "email": ...}`` beyond the email's bytes."""
 
 
 def row_key(row: Mapping[str, object]) -> str | None:
@@ -86,8 +88,9 @@ def _sendable(text: str) -> bool:
     return text.isprintable()
 
 
-def check_row(item: object) -> tuple[dict[str, str], str] | str:
-    """``item`` as ``(wire dict, key)``, or the reason it is not a valid row (a ``str``).
+def check_row(item: object) -> tuple[dict[str, str], str, int] | str:
+    """``item`` as ``(wire dict, key, size)``, or the reason it is not a valid row (a ``str``);
+    ``size`` is :func:`row_size` of the wire dict.
 
     An item is an email (a string), a mapping of :data:`ROW_FIELDS` to strings (None or an
     empty string: not given), or a :class:`~invent_async.ContactChannelOption`. Surrounding
@@ -106,7 +109,8 @@ def check_row(item: object) -> tuple[dict[str, str], str] | str:
             return f"email is {len(email)} characters, more than {MAX_FIELD}"
         if not _EMAIL(email) or not _sendable(email):
             return f"email {_shown(email)} is not an email address"
-        return {"type": "email", "email": email}, "e:" + email.casefold()
+        size = _EMAIL_ROW + (len(email) if email.isascii() else len(email.encode()) + 8)
+        return {"type": "email", "email": email}, "e:" + email.casefold(), size
     if isinstance(item, ContactChannelOption):
         fields: Mapping[str, object] = {
             name: value for name in ROW_FIELDS if (value := getattr(item, name)) is not UNSET
@@ -142,7 +146,7 @@ def check_row(item: object) -> tuple[dict[str, str], str] | str:
     key = row_key(row)
     if key is None:
         return "no email, user_id or contact_id"
-    return row, key
+    return row, key, row_size(row)
 
 
 def _shown(text: str) -> str:
@@ -183,27 +187,23 @@ class Chunk:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def fits(self, row: dict[str, str]) -> int:
-        """The size ``row`` would add, or 0 when the chunk is full without it (a chunk takes
-        its first row whatever its size)."""
-        size = row_size(row)
-        if self.rows and (len(self.rows) >= self.max_rows or self.size + size > self.max_bytes):
-            return 0
-        return size
-
-    def add(
-        self, position: int, item: object, row: dict[str, str], key: str, size: int
-    ) -> int | None:
-        """Add a row (``size`` from :meth:`fits`); return the position of the row holding
-        ``key`` already (the new one is not added: a duplicate), else None."""
-        index = self.keys.setdefault(key, len(self.rows))
-        if index != len(self.rows):
+    def add(self, position: int, item: object, row: dict[str, str], key: str, size: int) -> int:
+        """Add a row of ``size`` bytes (from :func:`check_row`): 0 when it was added; -1 when
+        the chunk is full without it (not added; a chunk takes its first row whatever its
+        size); else the position of the row holding ``key`` already (a duplicate, not
+        added)."""
+        rows = self.rows
+        count = len(rows)
+        if count and (count >= self.max_rows or self.size + size > self.max_bytes):
+            return -1
+        index = self.keys.setdefault(key, count)
+        if index != count:
             return self.positions[index]
         self.positions.append(position)
         self.items.append(item)
-        self.rows.append(row)
+        rows.append(row)
         self.size += size
-        return None
+        return 0
 
     def halves(self) -> tuple[Chunk, Chunk]:
         """The chunk cut in two, in order (for a 413 answer); it holds 2 rows or more."""
@@ -246,9 +246,10 @@ def sort_answer(chunk: Chunk, answer: object) -> tuple[bytearray, list[str | Non
         if not isinstance(rows, list):
             return f"$.{name}: expected a list of rows, got {type(rows).__name__}"
         for row in rows:
-            if not isinstance(row, dict):
+            if row.__class__ is not dict:
                 return f"$.{name}: expected rows (objects), got {type(row).__name__}"
-            key = row_key(row)
+            email = row.get("email")  # (row_key, inlined for the common row)
+            key = "e:" + email.casefold() if email.__class__ is str and email else row_key(row)
             index = keys.get(key) if key is not None else None
             if index is None or codes[index]:
                 continue
