@@ -594,3 +594,67 @@ def test_the_sync_client_imports_too(tmp_path: Path) -> None:
     assert len(members) == 25
     assert (plan.updated, plan.created) == (25, 5)
     assert json.loads(json.dumps(report.total)) == 25
+
+
+# --------------------------------------------------------------------------- existing only
+
+
+async def test_create_missing_false_adds_only_contacts_that_exist(
+    fake: FakeInvent, client: AsyncInventClient
+) -> None:
+    segment = fake.add_segment("Customers")
+    known = [fake.add_contact(name=f"K{i}", email=f"user{i}@example.com") for i in range(0, 30, 3)]
+    results: list[ImportRowResult] = []
+    report = await client.contacts.import_contacts(
+        [*emails(30), "bad"],
+        segment_id=segment.id,
+        create_missing=False,
+        chunk_size=10,
+        on_row=results.append,
+    )
+    assert (report.updated, report.created, report.skipped, report.invalid) == (10, 0, 20, 1)
+    assert set(fake.segment_members(segment.id)) == {c.id for c in known}
+    assert len(fake.contact_ids()) == 10  # nothing created
+    # each chunk: its dry run, then the import of the rows that exist
+    assert (len(bulk_requests(fake, dry=True)), len(bulk_requests(fake))) == (3, 3)
+    assert report.requests == 6
+    imported = [row["email"] for r in bulk_requests(fake) for row in r.json["channels"]]
+    assert imported == [f"user{i}@example.com" for i in range(0, 30, 3)]
+    skipped = [r for r in results if r.status is ImportStatus.SKIPPED]
+    assert len(skipped) == 20
+    assert all((r.reason or "").startswith("no contact") for r in skipped)
+    assert {r.contact_id for r in results if r.status is ImportStatus.UPDATED} == {
+        c.id for c in known
+    }
+
+
+async def test_create_missing_false_in_a_dry_run_plans_both_requests(
+    fake: FakeInvent, client: AsyncInventClient
+) -> None:
+    for i in range(5):
+        fake.add_contact(email=f"user{i}@example.com")
+    plan = await client.contacts.import_contacts(emails(20), create_missing=False, dry_run=True)
+    assert (plan.updated, plan.skipped, plan.created) == (5, 15, 0)
+    assert plan.requests == 1
+    assert plan.import_requests == 2
+    assert bulk_requests(fake) == []
+
+
+async def test_create_missing_false_sends_no_import_when_no_row_exists(
+    fake: FakeInvent, client: AsyncInventClient
+) -> None:
+    report = await client.contacts.import_contacts(emails(5), create_missing=False)
+    assert (report.skipped, report.requests) == (5, 1)
+    assert bulk_requests(fake) == []
+    assert fake.contact_ids() == []
+
+
+async def test_create_missing_false_keeps_rows_of_a_failed_dry_run_failed(
+    fake: FakeInvent, client: AsyncInventClient
+) -> None:
+    fake.add_contact(email="user0@example.com")
+    fake.fail_next(2, 500, match=DRY)  # a dry run is retried (it writes nothing): twice here
+    report = await client.contacts.import_contacts(emails(3), create_missing=False, max_retries=1)
+    assert report.failed == 3
+    assert report.requests == 2
+    assert bulk_requests(fake) == []

@@ -94,6 +94,14 @@ _STOPS_THE_JOB: Final = (
 _STATUS: Final = (None, ImportStatus.CREATED, ImportStatus.UPDATED, ImportStatus.INVALID)
 """The status of each code of ``sort_answer`` (the order of its ``ANSWER_LISTS``)."""
 _REJECTED: Final = "listed invalid by the API"
+_UPDATED: Final = 2  # the code of an updated row (sort_answer)
+NO_CONTACT: Final = "no contact has this email, user id or contact id (create_missing=False)"
+_NOT_KEPT: Final = {
+    0: (ImportStatus.FAILED, NOT_IN_ANSWER),
+    1: (ImportStatus.SKIPPED, NO_CONTACT),
+    3: (ImportStatus.INVALID, _REJECTED),
+}
+"""A row's status and reason when the dry run of ``create_missing=False`` keeps it back."""
 
 
 def check_chunking(chunk_size: object, max_chunk_bytes: object) -> tuple[int, int]:
@@ -125,6 +133,8 @@ class ImportJob:
         send: The request of one chunk (see :data:`SendChunk`).
         segment_id: The segment every imported contact is put into (None: none).
         dry_run: Send dry runs only, and return an :class:`ImportPlan`.
+        create_missing: Create a contact for a row that matches none (False: such a row is
+            skipped, which costs a dry run of each chunk first).
         chunk_size: Rows per request, at most 10,000.
         max_chunk_bytes: The largest body of a request.
         concurrency: Requests in flight.
@@ -147,6 +157,7 @@ class ImportJob:
         send: SendChunk,
         segment_id: str | None,
         dry_run: bool = False,
+        create_missing: bool = True,
         chunk_size: int = MAX_CHUNK_ROWS,
         max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         concurrency: int | None = None,
@@ -175,6 +186,7 @@ class ImportJob:
         self._send = send
         self._segment_id = segment_id
         self._dry_run = dry_run
+        self._create_missing = create_missing
         self._journal = Journal(journal, IMPORTED) if journal is not None else None
         self._on_progress = on_progress
         self._on_row = on_row
@@ -382,30 +394,70 @@ class ImportJob:
     # ------------------------------------------------------------------ one chunk
 
     async def _send_chunk(self, chunk: Chunk) -> None:
-        """Send ``chunk``, then account for each of its rows."""
+        """Send ``chunk``, then account for each of its rows.
+
+        Without ``create_missing``, a dry run of the chunk comes first: its rows that would
+        create a contact are skipped (``no contact``), and only those that would update one
+        are sent (none: no second request)."""
+        if not self._create_missing:
+            sorted_rows = await self._ask(chunk, dry=True)
+            if sorted_rows is None:
+                return
+            codes, contacts = sorted_rows
+            keep = [index for index, code in enumerate(codes) if code == _UPDATED]
+            for index, code in enumerate(codes):
+                if code != _UPDATED:
+                    status, reason = _NOT_KEPT[code]
+                    self._row(
+                        chunk.positions[index],
+                        status,
+                        chunk.items[index],
+                        chunk.rows[index],
+                        reason,
+                    )
+            if not keep:
+                self._tick()
+                return
+            self._chunks += 1  # the import of the rows kept
+            if self._dry_run:
+                self._account(
+                    chunk.subset(keep),
+                    bytearray([_UPDATED]) * len(keep),
+                    [contacts[i] for i in keep],
+                )
+                return
+            chunk = chunk.subset(keep)
+        sorted_rows = await self._ask(chunk, dry=self._dry_run)
+        if sorted_rows is not None:
+            self._account(chunk, *sorted_rows)
+
+    async def _ask(self, chunk: Chunk, *, dry: bool) -> tuple[bytearray, list[str | None]] | None:
+        """Send ``chunk`` (as a dry run or not): the answer's code and contact of each row;
+        None when its rows are accounted for already (the request failed, was cancelled, or
+        was answered 413 and its halves were sent in its place)."""
         task = asyncio.current_task()
         stats = CallStats()
         try:
-            raw = await self._send(chunk.body(self._segment_id), self._dry_run, stats)
+            raw = await self._send(chunk.body(self._segment_id), dry, stats)
         except asyncio.CancelledError:
             self._count_attempts(stats)
             if task not in self._interrupted:
                 raise
             self._cancel_rows(chunk)
-            return
+            return None
         except APIStatusError as exc:
             self._count_attempts(stats)
             if exc.status == 413 and len(chunk) > 1:  # refused whole: nothing was imported
                 self._chunks += 1
                 for half in chunk.halves():
                     await self._send_chunk(half)
-                return
+                return None
             self._chunk_failed(chunk, exc)
-            return
+            return None
         except InventError as exc:
             self._count_attempts(stats)
             self._chunk_failed(chunk, exc)
-            return
+            return None
         self._count_attempts(stats)
         try:
             answer = loads(raw.body)
@@ -413,13 +465,16 @@ class ImportJob:
             answer = None
         sorted_rows = sort_answer(chunk, answer)
         if isinstance(sorted_rows, str):
-            path = self._paths[1 if self._dry_run else 0]
+            path = self._paths[1 if dry else 0]
             error = ResponseValidationError(
                 [sorted_rows], method="POST", path=path, type_name="ContactImportResult"
             )
             self._chunk_failed(chunk, error)
-            return
-        codes, contacts = sorted_rows
+            return None
+        return sorted_rows
+
+    def _account(self, chunk: Chunk, codes: bytearray, contacts: list[str | None]) -> None:
+        """Count each row of an answered chunk; journal those created or updated."""
         recorded: list[str] = []
         keys = list(chunk.keys) if self._journal is not None else None
         positions, items, rows = chunk.positions, chunk.items, chunk.rows

@@ -205,17 +205,20 @@ class Chunk:
         self.size += size
         return 0
 
+    def subset(self, indices: list[int]) -> Chunk:
+        """A chunk of the rows at ``indices`` (in order)."""
+        part = Chunk(self.max_rows, self.max_bytes)
+        part.positions = [self.positions[i] for i in indices]
+        part.items = [self.items[i] for i in indices]
+        part.rows = [self.rows[i] for i in indices]
+        part.keys = {row_key(row) or "": index for index, row in enumerate(part.rows)}
+        part.size = _BODY_OVERHEAD + sum(map(row_size, part.rows))
+        return part
+
     def halves(self) -> tuple[Chunk, Chunk]:
         """The chunk cut in two, in order (for a 413 answer); it holds 2 rows or more."""
         middle = len(self.rows) // 2
-        parts = (Chunk(self.max_rows, self.max_bytes), Chunk(self.max_rows, self.max_bytes))
-        for part, span in zip(parts, (slice(0, middle), slice(middle, None)), strict=True):
-            part.positions = self.positions[span]
-            part.items = self.items[span]
-            part.rows = self.rows[span]
-            part.keys = {row_key(row) or "": index for index, row in enumerate(part.rows)}
-            part.size = _BODY_OVERHEAD + sum(map(row_size, part.rows))
-        return parts
+        return self.subset(list(range(middle))), self.subset(list(range(middle, len(self.rows))))
 
     def body(self, segment_id: str | None) -> bytes:
         """The request body: ``{"channels": [...], "segment_id": ...}``."""

@@ -837,6 +837,7 @@ class Contacts:
         *,
         segment_id: str | None = None,
         dry_run: Literal[False] = False,
+        create_missing: bool = True,
         journal: str | os.PathLike[str] | None = None,
         on_progress: Callable[[ImportProgress], object] | None = None,
         on_row: Callable[[ImportRowResult], object] | None = None,
@@ -854,6 +855,7 @@ class Contacts:
         *,
         segment_id: str | None = None,
         dry_run: Literal[True],
+        create_missing: bool = True,
         journal: str | os.PathLike[str] | None = None,
         on_progress: Callable[[ImportProgress], object] | None = None,
         on_row: Callable[[ImportRowResult], object] | None = None,
@@ -871,6 +873,7 @@ class Contacts:
         *,
         segment_id: str | None = None,
         dry_run: bool,
+        create_missing: bool = True,
         journal: str | os.PathLike[str] | None = None,
         on_progress: Callable[[ImportProgress], object] | None = None,
         on_row: Callable[[ImportRowResult], object] | None = None,
@@ -887,6 +890,7 @@ class Contacts:
         *,
         segment_id: str | None = None,
         dry_run: bool = False,
+        create_missing: bool = True,
         journal: str | os.PathLike[str] | None = None,
         on_progress: Callable[[ImportProgress], object] | None = None,
         on_row: Callable[[ImportRowResult], object] | None = None,
@@ -925,6 +929,11 @@ class Contacts:
             dry_run: Send only dry runs (``POST /contacts/bulk/dry``, which write nothing)
                 and return an :class:`ImportPlan`: what the import would create, update and
                 refuse, and the requests it takes.
+            create_missing: Create a contact for a row that matches none (the default).
+                False: add only contacts that exist (to a segment, say, from a list of
+                emails): each request is preceded by its dry run, and a row that would
+                create a contact is skipped (``no contact ...``), so it costs two requests a
+                chunk instead of one.
             journal: A file recording every row created or updated (``imported<TAB><key>``
                 lines); a re-run with the same journal skips them, and sends again only what
                 was not answered. A dry run reads it without writing.
@@ -961,6 +970,7 @@ class Contacts:
                 for_loop(rows),
                 segment_id=segment_id,
                 dry_run=dry_run,
+                create_missing=create_missing,
                 journal=journal,
                 on_progress=on_progress,
                 on_row=on_row,

@@ -122,6 +122,7 @@ class ContactImports:
         *,
         segment_id: str | None = None,
         dry_run: Literal[False] = False,
+        create_missing: bool = True,
         journal: str | os.PathLike[str] | None = None,
         on_progress: Callable[[ImportProgress], object] | None = None,
         on_row: Callable[[ImportRowResult], object] | None = None,
@@ -139,6 +140,7 @@ class ContactImports:
         *,
         segment_id: str | None = None,
         dry_run: Literal[True],
+        create_missing: bool = True,
         journal: str | os.PathLike[str] | None = None,
         on_progress: Callable[[ImportProgress], object] | None = None,
         on_row: Callable[[ImportRowResult], object] | None = None,
@@ -156,6 +158,7 @@ class ContactImports:
         *,
         segment_id: str | None = None,
         dry_run: bool,
+        create_missing: bool = True,
         journal: str | os.PathLike[str] | None = None,
         on_progress: Callable[[ImportProgress], object] | None = None,
         on_row: Callable[[ImportRowResult], object] | None = None,
@@ -172,6 +175,7 @@ class ContactImports:
         *,
         segment_id: str | None = None,
         dry_run: bool = False,
+        create_missing: bool = True,
         journal: str | os.PathLike[str] | None = None,
         on_progress: Callable[[ImportProgress], object] | None = None,
         on_row: Callable[[ImportRowResult], object] | None = None,
@@ -210,6 +214,11 @@ class ContactImports:
             dry_run: Send only dry runs (``POST /contacts/bulk/dry``, which write nothing)
                 and return an :class:`ImportPlan`: what the import would create, update and
                 refuse, and the requests it takes.
+            create_missing: Create a contact for a row that matches none (the default).
+                False: add only contacts that exist (to a segment, say, from a list of
+                emails): each request is preceded by its dry run, and a row that would
+                create a contact is skipped (``no contact ...``), so it costs two requests a
+                chunk instead of one.
             journal: A file recording every row created or updated (``imported<TAB><key>``
                 lines); a re-run with the same journal skips them, and sends again only what
                 was not answered. A dry run reads it without writing.
@@ -243,8 +252,9 @@ class ContactImports:
         """
         if segment_id is not None:
             path_segment(segment_id, "segment_id")
-        if not isinstance(dry_run, bool):
-            raise TypeError(f"dry_run must be True or False, got {dry_run!r}")
+        for flag, value in (("dry_run", dry_run), ("create_missing", create_missing)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be True or False, got {value!r}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         from .._jobs.import_job import ImportJob
@@ -262,6 +272,7 @@ class ContactImports:
             send=send,
             segment_id=segment_id,
             dry_run=dry_run,
+            create_missing=create_missing,
             chunk_size=chunk_size,
             max_chunk_bytes=max_chunk_bytes,
             concurrency=concurrency,
