@@ -77,7 +77,7 @@ def table(target: Target) -> str:
         inferred = " *" if endpoint is not None and endpoint.inferred else ""
         rows.append(f"| `{call_shape(name, method)}`{inferred} | `{http}` |")
     if many:
-        rows.append(f"| {', '.join(many)} | many of the above (see Bulk tagging) |")
+        rows.append(f"| {', '.join(many)} | many of the above (jobs: see Bulk tagging, and Import for `import_contacts`) |")
     return "\n".join(rows)
 
 

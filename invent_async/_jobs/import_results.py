@@ -119,8 +119,12 @@ class ImportProgress:
         return (
             f"{self.done}{total} rows: {self.created} {verb}created, {self.updated} {verb}"
             f"updated, {self.invalid} invalid, {self.failed} failed, {self.skipped} skipped; "
-            f"{self.requests} requests, {self.rate:.0f} rows/s{eta}"
+            f"{_requests(self.requests)}, {self.rate:.0f} rows/s{eta}"
         )
+
+
+def _requests(count: int) -> str:
+    return f"{count} request" if count == 1 else f"{count} requests"
 
 
 def import_progress(
@@ -201,7 +205,7 @@ class ImportReport:
         return (
             f"{self.total} rows: {self.created} created, {self.updated} updated, "
             f"{self.invalid} invalid, {self.failed} failed, {self.skipped} skipped; "
-            f"{self.requests} requests in {format_duration(self.elapsed)}"
+            f"{_requests(self.requests)} in {format_duration(self.elapsed)}"
         )
 
 
@@ -262,7 +266,7 @@ class ImportPlan:
         return (
             f"{self.total} rows: {self.created} would be created, {self.updated} updated, "
             f"{self.invalid} invalid, {self.failed} failed, {self.skipped} skipped; the "
-            f"import takes {self.import_requests} requests{at}"
+            f"import takes {_requests(self.import_requests)}{at}"
         )
 
 
