@@ -77,7 +77,8 @@ def table(target: Target) -> str:
         inferred = " *" if endpoint is not None and endpoint.inferred else ""
         rows.append(f"| `{call_shape(name, method)}`{inferred} | `{http}` |")
     if many:
-        rows.append(f"| {', '.join(many)} | many of the above (jobs: see Bulk tagging, and Import for `import_contacts`) |")
+        jobs = "many of the above (jobs: see Bulk tagging, and Import for `import_contacts`)"
+        rows.append(f"| {', '.join(many)} | {jobs} |")
     return "\n".join(rows)
 
 

@@ -51,8 +51,8 @@ from .results import (
     ItemResult,
     Outcome,
     attach_report,
-    rate_and_eta,
 )
+from .segment_sync_plan import rate_and_eta
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

@@ -12,8 +12,7 @@ from typing import Final
 import attrs
 
 from .._exceptions import InventError
-from .results import rate_and_eta
-from .segment_sync_plan import format_duration
+from .segment_sync_plan import format_duration, rate_and_eta
 
 __all__ = [
     "PROBLEMS_KEPT",

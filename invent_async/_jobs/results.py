@@ -8,7 +8,6 @@
   (:func:`attach_report`); :func:`partial_report` and :func:`partial_sync_report` read it back,
   both through the one walk of the exception chain, :func:`_attached_report`.
 - :class:`ChangeLog`: the changes a sync found, a bounded number of each kind kept.
-- ``rate_and_eta``: the rate and time left that both progress snapshots show.
 
 Plain values only: nothing here runs a job or sends a request.
 """
@@ -23,7 +22,13 @@ import attrs
 
 from .._exceptions import InventError
 from .._models import Contact
-from .segment_sync_plan import MemberTable, Strategy, estimate_seconds, format_duration
+from .import_results import ImportPlan, ImportReport
+from .segment_sync_plan import (
+    MemberTable,
+    Strategy,
+    estimate_seconds,
+    format_duration,
+)
 
 __all__ = [
     "EMPTY_REPORT",
@@ -45,7 +50,6 @@ __all__ = [
     "closed_mid_job",
     "partial_report",
     "partial_sync_report",
-    "rate_and_eta",
 ]
 
 R = TypeVar("R")
@@ -57,13 +61,6 @@ CHANGES_KEPT: Final = 1000
 _BULK_REPORT: Final = "invent_bulk_report"
 _SYNC_REPORT: Final = "invent_sync_report"
 _ABORTED_SYNC_REPORT: Final = "sync_report"  # SegmentSyncAbortedError's own attribute
-
-
-def rate_and_eta(done: int, total: int | None, elapsed: float) -> tuple[float, float | None]:
-    """Items per second over ``elapsed`` seconds, and the seconds left (None: no total)."""
-    rate = done / max(elapsed, 1e-9)
-    eta = max(total - done, 0) / rate if total is not None and rate > 0 else None
-    return rate, eta
 
 
 # --------------------------------------------------------------------------- bulk jobs
@@ -323,6 +320,10 @@ class SegmentSyncPlan:
         estimated_seconds: ``requests`` at ``rate_per_minute`` (None without one).
         snapshot: The membership as read: a :class:`MemberTable` (all of it, or only the
             first page for ``"add-only"``), or None when the plan was made without one.
+        imported: A sync by email: the plan of its import, which puts the rows' contacts
+            into the segment (``to_add`` then counts the contacts the dry runs named that are
+            not members yet, added by the import's requests, which ``requests`` counts in
+            place of one add each); None for a sync by id.
     """
 
     segment_id: str
@@ -345,6 +346,7 @@ class SegmentSyncPlan:
     rate_per_minute: float | None
     estimated_seconds: float | None
     snapshot: MemberTable | None = attrs.field(default=None, eq=False, repr=False, hash=False)
+    imported: ImportPlan | None = None
 
     def __str__(self) -> str:
         head = f"{self.to_add:,} adds, {self.to_remove:,} removes: {self.requests:,} requests"
@@ -458,6 +460,9 @@ class SegmentSyncReport:
         unexpected: With ``verified`` and ``remove_others``: members that are not in the
             input after the job.
         verify_error: The error that stopped the verify read (then ``verified`` is False).
+        imported: A sync by email: the report of its import, which put the rows' contacts into
+            the segment (the ids above are those the import's answers named; its requests are
+            in :attr:`requests_sent`); None for a sync by id.
     """
 
     segment_id: str
@@ -493,6 +498,7 @@ class SegmentSyncReport:
     missing: Sequence[str] = attrs.field(hash=False)
     unexpected: Sequence[str] = attrs.field(hash=False)
     verify_error: Exception | None = None
+    imported: ImportReport | None = None
 
     @property
     def ideal_seconds(self) -> float | None:
@@ -511,9 +517,11 @@ class SegmentSyncReport:
 
     @property
     def ok(self) -> bool:
-        """No add or removal failed, the sync ran to its end, and a verify found nothing."""
+        """No add or removal failed, the sync ran to its end, a verify found nothing, and
+        (by email) every row of the import was valid and answered (``imported.ok``)."""
         clean = not (self.failed or self.remove_failed or self.cancelled)
-        return clean and not (self.missing or self.unexpected or self.verify_error)
+        imported = self.imported is None or self.imported.ok
+        return clean and imported and not (self.missing or self.unexpected or self.verify_error)
 
 
 class SegmentSyncAbortedError(BulkAbortedError):

@@ -57,7 +57,6 @@ from .results import (
     SegmentSyncProgress,
     SegmentSyncReport,
     attach_report,
-    rate_and_eta,
 )
 from .segment_sync_plan import (
     ADD_ONLY,
@@ -69,12 +68,14 @@ from .segment_sync_plan import (
     InputClassifier,
     MemberTable,
     Strategy,
+    StrategyChoice,
     add_ids,
     choose_strategy,
     estimate_seconds,
     new_table,
     peek_limit,
     plan_requests,
+    rate_and_eta,
     read_requests,
 )
 
@@ -94,6 +95,10 @@ SegmentSyncProgressCallback = Callable[[SegmentSyncProgress], object]
 Phase = Literal["reading", "adding", "removing", "verifying"]
 
 _JUST_STR: Final = frozenset({str})  # the types of a batch of plain ids
+READ_ALL: Final = (
+    "a sync by email reads the whole membership: the import put the input's contacts into "
+    "the segment, the read tells which members are not among them"
+)
 
 
 class _Counts:
@@ -131,6 +136,9 @@ class SegmentSyncJob:
         rate_per_minute: The client's pacing rate, for estimates (None: no governor).
         max_retry_after: The longest ``Retry-After`` a write waits for (the bulk engine stops
             the job on a longer one).
+        read_all: Read the whole membership whatever the worth-it rule says (a sync by email:
+            the import has just put the input into the segment, so only the membership read
+            tells which members to keep).
     """
 
     def __init__(
@@ -150,6 +158,7 @@ class SegmentSyncJob:
         remove: MemberOperation,
         rate_per_minute: float | None,
         max_retry_after: float | None,
+        read_all: bool = False,
     ) -> None:
         for name, flag in (("remove_others", remove_others), ("verify", verify)):
             if not isinstance(flag, bool):
@@ -173,6 +182,7 @@ class SegmentSyncJob:
         self._journal = journal
         self._on_progress = on_progress
         self._plan = plan
+        self._read_all = read_all
         self._fetch_page = fetch_page
         self._add = add
         self._remove = remove
@@ -268,8 +278,12 @@ class SegmentSyncJob:
             members = len(first.items)
         self._phase_total = None if members is None else read_requests(members)
         inputs, at_least = await self._count_input(members)
-        choice = choose_strategy(
-            members, inputs, remove_others=self._remove_others, at_least=at_least
+        choice = (
+            StrategyChoice(strategy=DIFF, reason=READ_ALL)
+            if self._read_all
+            else choose_strategy(
+                members, inputs, remove_others=self._remove_others, at_least=at_least
+            )
         )
         self._strategy, self._reason = choice.strategy, choice.reason
         # sized for the whole membership at once: its index is never grown (nor copied)

@@ -55,6 +55,7 @@ __all__ = [
     "new_table",
     "peek_limit",
     "plan_requests",
+    "rate_and_eta",
     "read_requests",
 ]
 
@@ -297,6 +298,13 @@ def peek_limit(members: int | None) -> int:
     if members is None:
         return 0
     return min(2 * (read_requests(members) - 1), PEEK_LIMIT)
+
+
+def rate_and_eta(done: int, total: int | None, elapsed: float) -> tuple[float, float | None]:
+    """Items per second over ``elapsed`` seconds, and the seconds left (None: no total)."""
+    rate = done / max(elapsed, 1e-9)
+    eta = max(total - done, 0) / rate if total is not None and rate > 0 else None
+    return rate, eta
 
 
 def estimate_seconds(requests: int, rate_per_minute: float | None) -> float | None:

@@ -524,8 +524,10 @@ class Contacts:
     def sync_segment(
         self,
         segment_id: str,
-        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact] | None = None,
         *,
+        emails: Iterable[object] | AsyncIterable[object] | None = None,
+        create_missing: bool = False,
         remove_others: bool = False,
         dry_run: Literal[False] = False,
         verify: bool = False,
@@ -539,8 +541,10 @@ class Contacts:
     def sync_segment(
         self,
         segment_id: str,
-        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact] | None = None,
         *,
+        emails: Iterable[object] | AsyncIterable[object] | None = None,
+        create_missing: bool = False,
         remove_others: bool = False,
         dry_run: Literal[True],
         verify: bool = False,
@@ -554,8 +558,10 @@ class Contacts:
     def sync_segment(
         self,
         segment_id: str,
-        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact] | None = None,
         *,
+        emails: Iterable[object] | AsyncIterable[object] | None = None,
+        create_missing: bool = False,
         remove_others: bool = False,
         dry_run: bool,
         verify: bool = False,
@@ -568,8 +574,10 @@ class Contacts:
     def sync_segment(
         self,
         segment_id: str,
-        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact] | None = None,
         *,
+        emails: Iterable[object] | AsyncIterable[object] | None = None,
+        create_missing: bool = False,
         remove_others: bool = False,
         dry_run: bool = False,
         verify: bool = False,
@@ -578,7 +586,8 @@ class Contacts:
         on_progress: Callable[[SegmentSyncProgress], object] | None = None,
         plan: SegmentSyncPlan | None = None,
     ) -> SegmentSyncPlan | SegmentSyncReport:
-        """Make a segment hold ``contact_ids``, sending only the requests that change it.
+        """Make a segment hold ``contact_ids`` (or the contacts of ``emails``), sending only
+        the requests that change it.
 
         Reads the segment's membership (``GET /contacts?segment_id=...``, 100 members a
         request, up to 8 pages at a time, on the rate governor's bulk lane) into a
@@ -599,10 +608,25 @@ class Contacts:
         100,000). ``remove_others`` always reads the whole membership. The plan and the
         report say which way was chosen, and why.
 
+        By email: ``emails=`` (emails, or import rows: see :meth:`import_contacts`) in place
+        of ``contact_ids``. The rows are imported into the segment first, 10,000 a request
+        (with ``create_missing=False``, the default here, each request preceded by its dry
+        run, and a row matching no contact skipped: nothing is created); the answers name
+        the rows' contacts, and the sync then runs on those ids, reading the whole
+        membership (which finds them members: no add) to remove the others and verify. For
+        ``N`` rows and ``M`` members: ``2 * ceil(N / 10,000)`` requests (``ceil(N /
+        10,000)`` with ``create_missing=True``), ``ceil(M / 100)`` reads, and one request
+        per removal. The report's ``imported`` is the import's report (rows created,
+        updated, invalid, failed, skipped); a dry run sends only dry runs and reads.
+
         Args:
             segment_id: The segment.
             contact_ids: The contacts it should hold (ids, or contacts with an ``id``), from
                 any iterable or async iterable, read lazily and once; duplicates count once.
+            emails: Instead of ``contact_ids``: the emails (or rows) of the contacts it should
+                hold, imported into the segment first (see above).
+            create_missing: With ``emails``: create a contact for a row that matches none
+                (default False: such a row is skipped, and counted in ``imported``).
             remove_others: Also remove the members that are not in ``contact_ids``, making
                 the segment exactly the input.
             dry_run: Send only the membership reads and return a :class:`SegmentSyncPlan`:
@@ -620,7 +644,8 @@ class Contacts:
             on_progress: Called with a :class:`SegmentSyncProgress` a few times a second
                 and once at the end (from the event loop: keep it quick).
             plan: A plan from ``dry_run=True`` for this segment: its membership snapshot is
-                used instead of reading the membership again (it is as old as the plan).
+                used instead of reading the membership again (it is as old as the plan). Not
+                with ``emails``.
 
         Returns:
             A :class:`SegmentSyncPlan` with ``dry_run=True``; else a
@@ -641,6 +666,8 @@ class Contacts:
             lambda: self._async().sync_segment(
                 segment_id,
                 for_loop(contact_ids),
+                emails=for_loop(emails),
+                create_missing=create_missing,
                 remove_others=remove_others,
                 dry_run=dry_run,
                 verify=verify,

@@ -10,19 +10,38 @@ jobs themselves know nothing of the pipeline.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TypedDict
+
+import attrs
 
 from .._endpoints import Endpoint
 from .._jobs.engine import DEFAULT_MAX_RETRIES, BulkOptions, BulkStream, check_options
+from .._jobs.idset import CompactIds
+from .._jobs.import_results import (
+    ImportPlan,
+    ImportProgress,
+    ImportReport,
+    ImportRowResult,
+    ImportStatus,
+)
+from .._jobs.results import SegmentSyncPlan, SegmentSyncProgress, SegmentSyncReport
 from .._jobs.segment_sync_job import FetchPage, MemberOperation
-from .._jobs.segment_sync_plan import MEMBER_PAGE_SIZE
+from .._jobs.segment_sync_plan import MEMBER_PAGE_SIZE, estimate_seconds
 from .._models import Contact, ContactRef
 from .._pagination import Page
 from .._pipeline import CallStats, Pipeline
 from .._protocol import Request, path_segment
 
-__all__ = ["SegmentSyncIO", "segment_change_job", "segment_sync_io"]
+__all__ = [
+    "SegmentSyncIO",
+    "by_email_plan",
+    "by_email_report",
+    "imported_ids",
+    "importing",
+    "segment_change_job",
+    "segment_sync_io",
+]
 
 Ids = Iterable[str | Contact] | AsyncIterable[str | Contact]
 
@@ -114,4 +133,87 @@ def segment_sync_io(
         remove=remove_one,
         rate_per_minute=None if governor is None else governor.rate_per_minute,
         max_retry_after=bulk.max_retry_after,
+    )
+
+
+# --------------------------------------------------------------------------- sync by email
+
+_NAMED = frozenset({ImportStatus.CREATED, ImportStatus.UPDATED})
+_UNSURE = (
+    "; removals skipped: {failed:,} rows of the import failed, so their contacts are unknown "
+    "(a member among them would be removed): run the sync again"
+)
+
+
+def imported_ids() -> tuple[Callable[[ImportRowResult], None], CompactIds]:
+    """An ``on_row`` for the import of a sync by email, and the ids it collects: the
+    contacts its answers name (created or updated rows), about ``len(id) + 4`` bytes each."""
+    ids = CompactIds()
+
+    def collect(result: ImportRowResult) -> None:
+        if result.contact_id is not None and result.status in _NAMED:
+            ids.append(result.contact_id)
+
+    return collect, ids
+
+
+def importing(
+    on_progress: Callable[[SegmentSyncProgress], object],
+) -> Callable[[ImportProgress], object]:
+    """A sync's ``on_progress`` fed from its import: the ``adding`` phase, counted in rows."""
+
+    def progress(snapshot: ImportProgress) -> object:
+        return on_progress(
+            SegmentSyncProgress(
+                phase="adding",
+                done=snapshot.done,
+                total=snapshot.total,
+                added=snapshot.created + snapshot.updated,
+                unchanged=0,
+                removed=0,
+                failed=snapshot.failed + snapshot.invalid,
+                skipped=snapshot.skipped,
+                requests=snapshot.requests,
+                retries=0,
+                rate_limited=snapshot.rate_limited,
+                elapsed=snapshot.elapsed,
+                rate=snapshot.rate,
+                eta=snapshot.eta,
+            )
+        )
+
+    return progress
+
+
+def by_email_plan(
+    plan: SegmentSyncPlan, imported: ImportPlan, *, removals_skipped: bool
+) -> SegmentSyncPlan:
+    """The plan of a sync by email: its import's plan, and the sync's on the ids the dry runs
+    named, whose adds the import makes (its requests count in place of one add each)."""
+    requests = imported.import_requests + plan.read_requests + plan.to_remove + plan.verify_requests
+    reason = plan.reason + (_UNSURE.format(failed=imported.failed) if removals_skipped else "")
+    return attrs.evolve(
+        plan,
+        reason=reason,
+        write_requests=imported.import_requests + plan.to_remove,
+        requests=requests,
+        requests_sent=plan.requests_sent + imported.requests,
+        estimated_seconds=estimate_seconds(requests, plan.rate_per_minute),
+        imported=imported,
+    )
+
+
+def by_email_report(
+    report: SegmentSyncReport, imported: ImportReport, *, removals_skipped: bool
+) -> SegmentSyncReport:
+    """The report of a sync by email: the sync's on the ids its import named, the import's
+    report and requests with it."""
+    reason = report.reason + (_UNSURE.format(failed=imported.failed) if removals_skipped else "")
+    return attrs.evolve(
+        report,
+        reason=reason,
+        requests_sent=report.requests_sent + imported.requests,
+        retries=report.retries + imported.retries,
+        rate_limited=report.rate_limited + imported.rate_limited,
+        imported=imported,
     )

@@ -37,6 +37,7 @@ from ._contact_import import ContactImports
 
 if TYPE_CHECKING:
     from .._jobs.engine import BulkOptions, BulkStream
+    from .._jobs.import_results import ImportPlan, ImportReport
     from .._jobs.results import (
         BulkReport,
         SegmentSyncPlan,
@@ -509,8 +510,10 @@ class AsyncContacts(ContactChats, ContactImports):
     async def sync_segment(
         self,
         segment_id: str,
-        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact] | None = None,
         *,
+        emails: Iterable[object] | AsyncIterable[object] | None = None,
+        create_missing: bool = False,
         remove_others: bool = False,
         dry_run: Literal[False] = False,
         verify: bool = False,
@@ -524,8 +527,10 @@ class AsyncContacts(ContactChats, ContactImports):
     async def sync_segment(
         self,
         segment_id: str,
-        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact] | None = None,
         *,
+        emails: Iterable[object] | AsyncIterable[object] | None = None,
+        create_missing: bool = False,
         remove_others: bool = False,
         dry_run: Literal[True],
         verify: bool = False,
@@ -539,8 +544,10 @@ class AsyncContacts(ContactChats, ContactImports):
     async def sync_segment(
         self,
         segment_id: str,
-        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact] | None = None,
         *,
+        emails: Iterable[object] | AsyncIterable[object] | None = None,
+        create_missing: bool = False,
         remove_others: bool = False,
         dry_run: bool,
         verify: bool = False,
@@ -553,8 +560,10 @@ class AsyncContacts(ContactChats, ContactImports):
     async def sync_segment(
         self,
         segment_id: str,
-        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact],
+        contact_ids: Iterable[str | Contact] | AsyncIterable[str | Contact] | None = None,
         *,
+        emails: Iterable[object] | AsyncIterable[object] | None = None,
+        create_missing: bool = False,
         remove_others: bool = False,
         dry_run: bool = False,
         verify: bool = False,
@@ -563,7 +572,8 @@ class AsyncContacts(ContactChats, ContactImports):
         on_progress: Callable[[SegmentSyncProgress], object] | None = None,
         plan: SegmentSyncPlan | None = None,
     ) -> SegmentSyncPlan | SegmentSyncReport:
-        """Make a segment hold ``contact_ids``, sending only the requests that change it.
+        """Make a segment hold ``contact_ids`` (or the contacts of ``emails``), sending only
+        the requests that change it.
 
         Reads the segment's membership (``GET /contacts?segment_id=...``, 100 members a
         request, up to 8 pages at a time, on the rate governor's bulk lane) into a
@@ -584,10 +594,25 @@ class AsyncContacts(ContactChats, ContactImports):
         100,000). ``remove_others`` always reads the whole membership. The plan and the
         report say which way was chosen, and why.
 
+        By email: ``emails=`` (emails, or import rows: see :meth:`import_contacts`) in place
+        of ``contact_ids``. The rows are imported into the segment first, 10,000 a request
+        (with ``create_missing=False``, the default here, each request preceded by its dry
+        run, and a row matching no contact skipped: nothing is created); the answers name
+        the rows' contacts, and the sync then runs on those ids, reading the whole
+        membership (which finds them members: no add) to remove the others and verify. For
+        ``N`` rows and ``M`` members: ``2 * ceil(N / 10,000)`` requests (``ceil(N /
+        10,000)`` with ``create_missing=True``), ``ceil(M / 100)`` reads, and one request
+        per removal. The report's ``imported`` is the import's report (rows created,
+        updated, invalid, failed, skipped); a dry run sends only dry runs and reads.
+
         Args:
             segment_id: The segment.
             contact_ids: The contacts it should hold (ids, or contacts with an ``id``), from
                 any iterable or async iterable, read lazily and once; duplicates count once.
+            emails: Instead of ``contact_ids``: the emails (or rows) of the contacts it should
+                hold, imported into the segment first (see above).
+            create_missing: With ``emails``: create a contact for a row that matches none
+                (default False: such a row is skipped, and counted in ``imported``).
             remove_others: Also remove the members that are not in ``contact_ids``, making
                 the segment exactly the input.
             dry_run: Send only the membership reads and return a :class:`SegmentSyncPlan`:
@@ -605,7 +630,8 @@ class AsyncContacts(ContactChats, ContactImports):
             on_progress: Called with a :class:`SegmentSyncProgress` a few times a second
                 and once at the end (from the event loop: keep it quick).
             plan: A plan from ``dry_run=True`` for this segment: its membership snapshot is
-                used instead of reading the membership again (it is as old as the plan).
+                used instead of reading the membership again (it is as old as the plan). Not
+                with ``emails``.
 
         Returns:
             A :class:`SegmentSyncPlan` with ``dry_run=True``; else a
@@ -625,23 +651,56 @@ class AsyncContacts(ContactChats, ContactImports):
         path_segment(segment_id, "segment_id")
         if not isinstance(dry_run, bool):
             raise TypeError(f"dry_run must be True or False, got {dry_run!r}")
+        if (contact_ids is None) == (emails is None):
+            raise TypeError("sync_segment takes contact_ids or emails= (one of them)")
+        from .._jobs import import_results as results
         from .._jobs.segment_sync_job import SegmentSyncJob
-        from ._segment_jobs import segment_sync_io
+        from ._segment_jobs import (
+            by_email_plan,
+            by_email_report,
+            imported_ids,
+            importing,
+            segment_sync_io,
+        )
 
+        imported: ImportReport | ImportPlan | None = None
+        if emails is not None:
+            if plan is not None:
+                raise TypeError("plan= is for a sync by contact ids, not by emails")
+            collect, contact_ids = imported_ids()
+            imported = await self.import_contacts(
+                emails,
+                segment_id=segment_id,
+                dry_run=dry_run,
+                create_missing=create_missing,
+                on_row=collect,
+                on_progress=None if on_progress is None else importing(on_progress),
+            )
         io = segment_sync_io(
             self._pipeline, segment_id, add=ADD_SEGMENT, remove=REMOVE_SEGMENT, members=LIST
         )
+        assert contact_ids is not None  # (checked above: given, or collected by the import)
+        unsure = imported is not None and imported.failed > 0  # whose contacts are unknown
         job = SegmentSyncJob(
             segment_id=segment_id,
             source=contact_ids,
-            remove_others=remove_others,
+            remove_others=remove_others and not unsure,
             verify=verify,
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
             plan=plan,
+            read_all=emails is not None,
             **io,
         )
         if dry_run:
-            return await job.make_plan()
-        return await job.run()
+            made = await job.make_plan()
+            if imported is None:
+                return made
+            assert isinstance(imported, results.ImportPlan)
+            return by_email_plan(made, imported, removals_skipped=remove_others and unsure)
+        report = await job.run()
+        if imported is None:
+            return report
+        assert isinstance(imported, results.ImportReport)
+        return by_email_report(report, imported, removals_skipped=remove_others and unsure)
