@@ -93,6 +93,30 @@ def sample(cls: type[InventError]) -> InventError:
         if cls is SegmentSyncAbortedError:
             return cls("stopped: 401", report, 3.0, sync_report_sample())
         return cls("stopped: 401", report)
+    if cls is invent_async.ImportAbortedError:
+        problem = invent_async.ImportRowResult(
+            position=2,
+            status=invent_async.ImportStatus.FAILED,
+            item="b@example.com",
+            row={"type": "email", "email": "b@example.com"},
+            reason="503",
+            error=sample(NotFoundError),
+        )
+        partial = invent_async.ImportReport(
+            total=2,
+            created=1,
+            updated=0,
+            invalid=0,
+            failed=1,
+            skipped=0,
+            requests=2,
+            retries=0,
+            rate_limited=1,
+            elapsed=0.5,
+            cancelled=True,
+            problems=(problem,),
+        )
+        return cls("import stopped early: 401", partial, 3.0)
     return cls(f"a {cls.__name__}")
 
 
@@ -143,6 +167,12 @@ def attributes(exc: BaseException) -> dict[str, Any]:
         if isinstance(value, BulkReport):  # its failures hold exceptions: compare those too
             failures = [(f.contact_id, attributes(f.error), f.attempts) for f in value.failures]
             found[name] = (attrs.evolve(value, failures=()), failures)
+        if isinstance(value, invent_async.ImportReport):  # so do its problems
+            problems = [
+                (attrs.evolve(p, error=None), p.error and attributes(p.error))
+                for p in value.problems
+            ]
+            found[name] = (attrs.evolve(value, problems=()), problems)
         if name == "headers":
             found["headers_all"] = list(value.items())  # repeated headers survive too
     return found
@@ -166,6 +196,7 @@ def test_the_samples_cover_the_whole_tree() -> None:
 
     assert {
         "BulkAbortedError",
+        "ImportAbortedError",
         "PortalThreadError",
         "ResponseTooLargeError",
         "SegmentSyncAbortedError",
