@@ -270,9 +270,7 @@ class _Columns:
         return None
 
 
-def _columns(
-    header: list[str], column: str | None, name_column: str | None, name: str
-) -> _Columns:
+def _columns(header: list[str], column: str | None, name_column: str | None, name: str) -> _Columns:
     """The row fields of a CSV ``header``.
 
     Raises:

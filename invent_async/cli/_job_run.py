@@ -32,8 +32,8 @@ import click
 
 from .._client import AsyncInventClient
 from .._exceptions import APIStatusError, InventError
-from .._jobs.journal import JournalError
 from .._jobs.import_results import ImportAbortedError
+from .._jobs.journal import JournalError
 from .._jobs.results import BulkAbortedError
 from ._ids import STDIN
 from ._progress import Reporter
