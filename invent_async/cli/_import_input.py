@@ -323,7 +323,7 @@ def _csv_rows(
     source = _CsvLines(blocks)
     first = source.first_line()
     delimiter = max(_CSV_DELIMITERS, key=first.count)  # a tie (none): the comma
-    reader = csv.reader(source, delimiter=delimiter)
+    reader = csv.reader(source, delimiter=delimiter, strict=True)
     try:
         header: list[str] | None = None
         for record in reader:
