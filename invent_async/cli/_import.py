@@ -522,7 +522,7 @@ def _saved(run: ImportRun, segment_id: str) -> list[str]:
         )
     if invalid.count and invalid.written:
         said.append(
-            f"{_count(invalid.count, 'invalid row')} written to {invalid.path}, with their line "
-            "and reason"
+            f"{_count(invalid.count, 'invalid row')} written to {invalid.path}, with the line "
+            "and reason of each"
         )
     return said

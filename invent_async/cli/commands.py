@@ -377,7 +377,7 @@ def untag(settings: Settings, /, segment_id: str, **options: Any) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
     help=(
-        "Write the failed rows here, in FILE's format (always written when given). Default: "
+        "Write the failed rows here, in the input's format (always written when given). Default: "
         "failed-import-<segment>.<csv|jsonl|txt>, only when some failed."
     ),
 )
