@@ -487,12 +487,17 @@ def test_ctrl_c_stops_the_import_writes_the_rows_in_flight_and_suggests_a_journa
                 time.sleep(0.02)
             proc.send_signal(signal.SIGINT)
             stdout, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+        members = members_by_email(server)
 
     assert proc.returncode == 130, stderr
     assert "(interrupted)" in stdout
     failed = (tmp_path / "failed-import-sg_1.txt").read_text().split()
-    assert 1 <= len(failed) <= 20_000  # the requests in flight (10,000 rows each), no more
-    assert len(failed) % 10_000 == 0  # whole requests: cancelled, not half sent
+    # the rows taken and not answered (in flight: maybe imported, safe to import again; or
+    # waiting for their request), from the first row not answered on, in input order
+    numbers = [int(email.removeprefix("person").partition("@")[0]) for email in failed]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    assert numbers[0] % 10_000 == 0  # a request's first row: the requests before were answered
+    assert {f"person{n}@example.com" for n in range(numbers[0])} <= members.keys()
     assert "cancelled while in flight" in stdout
     assert "interrupted: re-run the same command to finish" in stderr
     assert "with --journal FILE an import keeps its place" in stderr
