@@ -93,6 +93,21 @@ def sample(cls: type[InventError]) -> InventError:
         if cls is SegmentSyncAbortedError:
             return cls("stopped: 401", report, 3.0, sync_report_sample())
         return cls("stopped: 401", report)
+    if cls is invent_async.ImportAbortedError:
+        import_report = invent_async.ImportReport(
+            total=3,
+            created=1,
+            updated=0,
+            invalid=0,
+            failed=1,
+            skipped=1,
+            requests=1,
+            retries=0,
+            rate_limited=0,
+            elapsed=0.5,
+            cancelled=True,
+        )
+        return cls("import stopped early: 401", import_report, 3.0)
     return cls(f"a {cls.__name__}")
 
 
