@@ -23,6 +23,7 @@ when the last run stopped: their rows are then updated, not created twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
@@ -224,7 +225,8 @@ class ImportJob:
             asyncio.CancelledError: the job was cancelled; the chunks in flight are stopped
                 (their rows skipped as ``cancelled``) and the partial report is attached
                 (:func:`~.import_results.partial_import_report`).
-            Exception: what the input, ``on_row`` or ``on_progress`` raised.
+            Exception: what the input, ``on_row`` or ``on_progress`` raised, once the rows
+                read before it are sent; the partial report is attached to it too.
         """
         self._start = self._last_progress = time.monotonic()
         name = self._name + (".dry_run" if self._dry_run and self._name else "")
@@ -255,6 +257,8 @@ class ImportJob:
         if failure is not None:
             self._cancelled = True
             self._finish(failure)
+            with contextlib.suppress(AttributeError):  # the rows sent before it: reported too
+                setattr(failure, IMPORT_REPORT, self.report)
             raise failure
         if self._fatal is not None:
             self._cancelled = True

@@ -291,8 +291,9 @@ class ImportAbortedError(InventError):
 
 def partial_import_report(exc: BaseException) -> ImportReport | ImportPlan | None:
     """The partial report of an import that was cancelled (attached to its
-    ``asyncio.CancelledError``, also found through ``asyncio.timeout()``'s ``TimeoutError``)
-    or stopped (:class:`ImportAbortedError`); None for another exception."""
+    ``asyncio.CancelledError``, also found through ``asyncio.timeout()``'s ``TimeoutError``),
+    stopped (:class:`ImportAbortedError`), or ended by an error of its input, ``on_row`` or
+    ``on_progress`` (attached to that error); None for another exception."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

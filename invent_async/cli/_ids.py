@@ -28,7 +28,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
-from typing import IO, Final, cast
+from typing import IO, Final, Generic, TypeVar, cast
 
 import attrs
 
@@ -40,7 +40,9 @@ __all__ = [
     "BackgroundIds",
     "IdInput",
     "batched",
+    "column_index",
     "decode_lines",
+    "decoded_blocks",
     "line_id_batches",
     "iter_csv_ids",
     "iter_line_ids",
@@ -48,6 +50,8 @@ __all__ = [
     "open_ids",
     "refuse_csv_header",
 ]
+
+T = TypeVar("T")
 
 STDIN: Final = "-"
 READ_BLOCK: Final = 64 * 1024
@@ -84,17 +88,17 @@ def iter_line_ids(lines: Iterable[str]) -> Iterator[str]:
             yield value
 
 
-def line_id_batches(stream: IO[bytes], *, name: str) -> Iterator[list[str]]:
-    """Lists of ids from a binary stream of one id per line, as :func:`decode_lines` and
-    :func:`iter_line_ids` read them (strict UTF-8, a leading byte order mark dropped, blank
-    lines and surrounding whitespace ignored), a block of :data:`READ_BLOCK` bytes at a time.
+def decoded_blocks(stream: IO[bytes], *, name: str) -> Iterator[tuple[int, str]]:
+    """The text of a binary stream in whole lines, a block of :data:`READ_BLOCK` bytes at a
+    time: ``(lines before the block, its text)``, decoded as strict UTF-8 (the input's byte
+    order mark dropped). Each text ends with a line end, except the input's last line
+    when it has none. Never an empty text.
 
     ``read1`` returns what the stream has (a pipe's bytes so far), so a line that arrived is
     never held back for a block to fill; a line's end is awaited, as a line reader would.
-    Lists are never empty.
 
     Raises:
-        InputError: a line is not valid UTF-8 (the ids before it are yielded first).
+        InputError: a line is not valid UTF-8 (the whole lines before it are yielded first).
     """
     read = getattr(stream, "read1", stream.read)
     carry: list[bytes] = []  # the start of a line whose end has not come yet
@@ -119,24 +123,37 @@ def line_id_batches(stream: IO[bytes], *, name: str) -> Iterator[list[str]]:
         except UnicodeDecodeError as exc:
             good = block[: block.rfind(b"\n", 0, exc.start) + 1]
             if good:
-                ids = _split_ids(good.decode("utf-8"), first=first)
-                if ids:
-                    yield ids
+                text = good.decode("utf-8")
+                yield lines_before, text.removeprefix("\ufeff") if first else text
             number = lines_before + block.count(b"\n", 0, exc.start) + 1
             raise InputError(f"{name}: line {number} is not valid UTF-8 text") from None
-        ids = _split_ids(text, first=first)
-        first = False
-        if ids:
-            yield ids
+        if first:
+            text = text.removeprefix("\ufeff")
+            first = False
+        if text:
+            yield lines_before, text
         if not chunk:
             return
         lines_before += block.count(b"\n")
 
 
-def _split_ids(text: str, *, first: bool) -> list[str]:
-    """The ids of whole lines of text (the input's first block: its BOM dropped)."""
-    if first:
-        text = text.removeprefix("\ufeff")
+def line_id_batches(stream: IO[bytes], *, name: str) -> Iterator[list[str]]:
+    """Lists of ids from a binary stream of one id per line, as :func:`decode_lines` and
+    :func:`iter_line_ids` read them (strict UTF-8, a leading byte order mark dropped, blank
+    lines and surrounding whitespace ignored), a block of :data:`READ_BLOCK` bytes at a time
+    (:func:`decoded_blocks`). Lists are never empty.
+
+    Raises:
+        InputError: a line is not valid UTF-8 (the ids before it are yielded first).
+    """
+    for _, text in decoded_blocks(stream, name=name):
+        ids = _split_ids(text)
+        if ids:
+            yield ids
+
+
+def _split_ids(text: str) -> list[str]:
+    """The ids of whole lines of text."""
     return [value for value in map(str.strip, text.split("\n")) if value]
 
 
@@ -206,10 +223,16 @@ def iter_csv_ids(lines: Iterable[str], column: str, *, name: str) -> Iterator[st
         raise InputError(f"{name}: cannot read the CSV header: {exc}") from None
     if not header:
         raise InputError(f"{name}: no CSV header row (--column needs one)")
-    return _csv_values(reader, _column_index([c.strip() for c in header], column, name), name)
+    return _csv_values(reader, column_index([c.strip() for c in header], column, name), name)
 
 
-def _column_index(header: list[str], column: str, name: str) -> int:
+def column_index(header: list[str], column: str, name: str) -> int:
+    """The index of ``column`` in a CSV ``header``: its exact name, else the one cell equal
+    to it case-insensitively.
+
+    Raises:
+        InputError: no such column (the message lists the header's cells).
+    """
     if column in header:
         return header.index(column)
     folded = [cell.casefold() for cell in header]
@@ -339,8 +362,9 @@ class _Failure:
     error: BaseException
 
 
-class BackgroundIds:
-    """An async iterator over ids that a daemon thread reads from blocking batches of them.
+class BackgroundIds(Generic[T]):
+    """An async iterator over ids (or any items: ``contacts import`` reads rows) that a daemon
+    thread reads from blocking batches of them.
 
     The thread runs ahead of the consumer by at most ``buffer`` ids and a batch (pending),
     beyond the batch being consumed (as large) and the one being read, so memory stays
@@ -357,25 +381,25 @@ class BackgroundIds:
     works in batches (segment sync's classification) whatever is there, in one list.
     """
 
-    def __init__(self, batches: Iterator[list[str]], *, buffer: int = _BUFFER) -> None:
+    def __init__(self, batches: Iterator[list[T]], *, buffer: int = _BUFFER) -> None:
         self._batches = batches
         self._buffer = max(1, buffer)
         self._room = threading.Condition()  # its lock guards the four fields below
-        self._pending: list[str] = []  # read, not yet taken by the consumer
+        self._pending: list[T] = []  # read, not yet taken by the consumer
         self._last: _End | _Failure | None = None  # after the pending ids: the end, or why not
         self._waiting = False  # the consumer waits for the thread to wake it
         self._stopped = False
-        self._taken: list[str] = []  # the consumer's batch ...
+        self._taken: list[T] = []  # the consumer's batch ...
         self._at = 0  # ... and the next id of it
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._exhausted = False
 
-    def __aiter__(self) -> BackgroundIds:
+    def __aiter__(self) -> BackgroundIds[T]:
         return self
 
-    async def __anext__(self) -> str:
+    async def __anext__(self) -> T:
         at = self._at
         if at < len(self._taken):
             self._at = at + 1
@@ -386,7 +410,7 @@ class BackgroundIds:
         self._taken, self._at = taken, 1
         return taken[0]
 
-    async def next_batch(self) -> list[str]:
+    async def next_batch(self) -> list[T]:
         """The ids read so far and not yet handed out (waiting for one if there is none), in
         one list; an empty list once the input is exhausted."""
         at, taken = self._at, self._taken
@@ -395,7 +419,7 @@ class BackgroundIds:
             return taken[at:] if at else taken
         return await self._refill()
 
-    async def _refill(self) -> list[str]:
+    async def _refill(self) -> list[T]:
         """The next batch, once the thread has one (empty: the end; or its error raised)."""
         if self._exhausted:
             return []

@@ -25,13 +25,14 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import attrs
 import click
 
 from .._client import AsyncInventClient
 from .._exceptions import APIStatusError, InventError
+from .._jobs.import_results import ImportAbortedError
 from .._jobs.journal import JournalError
 from .._jobs.results import BulkAbortedError
 from ._ids import STDIN
@@ -54,6 +55,7 @@ from ._signals import StopSignals, stop_exception
 __all__ = [
     "FailedIds",
     "JobOutcome",
+    "ReplacingFile",
     "before_reading_ids",
     "check_segment",
     "check_writable",
@@ -62,6 +64,7 @@ __all__ = [
     "exit_status",
     "is_terminal",
     "open_job_client",
+    "same_file",
     "save_failed",
     "stop_reason",
     "write_ids",
@@ -175,7 +178,7 @@ def execute(
     try:
         with reporter:
             return asyncio.run(_attached(main, signals)), None
-    except (KeyboardInterrupt, BulkAbortedError, CliError) as exc:
+    except (KeyboardInterrupt, BulkAbortedError, ImportAbortedError, CliError) as exc:
         stopped: BaseException = exc
     except asyncio.CancelledError:  # by StopSignals
         stopped = stop_exception(signals.first or signal.SIGINT)
@@ -257,6 +260,76 @@ def write_ids(path: Path, ids: Sequence[str]) -> None:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
 
 
+class ReplacingFile:
+    """A file written in pieces (a job's failed rows, as they come), atomically: into a
+    temporary file beside ``path``, moved over it by :meth:`commit` (``os.replace``), as
+    :func:`write_ids` does; a ``path`` that is not a regular file (``/dev/stdout``) is
+    written in place. Nothing is created before the first :meth:`write`.
+
+    Raises:
+        CliError: (exit 2) the file cannot be written (from :meth:`write` or :meth:`commit`).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._target = Path(os.path.realpath(path))
+        self._handle: IO[bytes] | None = None
+        self._temp: str | None = None
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` (buffered)."""
+        try:
+            if self._handle is None:
+                self._handle = self._open()
+            self._handle.write(data)
+        except OSError as exc:
+            self.discard()
+            raise CliError(f"cannot write {self.path}: {exc.strerror or exc}", EXIT_USAGE) from None
+
+    def _open(self) -> IO[bytes]:
+        target = self._target
+        if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+            return target.open("wb")
+        fd, self._temp = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
+        os.fchmod(fd, _mode_of(target))
+        return os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        """Put what was written in place (an empty file when nothing was)."""
+        try:
+            if self._handle is None:
+                self._handle = self._open()
+            handle, self._handle = self._handle, None
+            with handle:
+                handle.flush()
+                if self._temp is not None:
+                    os.fsync(handle.fileno())
+            if self._temp is not None:
+                os.replace(self._temp, self._target)
+                self._temp = None
+        except OSError as exc:
+            self.discard()
+            raise CliError(f"cannot write {self.path}: {exc.strerror or exc}", EXIT_USAGE) from None
+
+    def discard(self) -> None:
+        """Drop what was written; ``path`` stays as it was."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
+        temp, self._temp = self._temp, None
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+
+def same_file(path: Path, other: str) -> bool:
+    """Whether ``path`` and ``other`` are the same existing file."""
+    return _same_file(path, other)
+
+
 def _same_file(path: Path, other: str) -> bool:
     try:
         return path.samefile(other)
@@ -336,7 +409,7 @@ def exit_status(outcome: JobOutcome) -> int:
         what = "interrupted" if interrupted else "terminated (SIGTERM)"
         click.echo(what + outcome.resume, err=True)
         return EXIT_INTERRUPTED if interrupted else EXIT_TERMINATED
-    if isinstance(stopped, BulkAbortedError):
+    if isinstance(stopped, BulkAbortedError | ImportAbortedError):
         cause = stopped.__cause__
         message, status = (
             describe_api_error(cause)

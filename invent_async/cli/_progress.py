@@ -1,7 +1,9 @@
 """Progress display for bulk jobs, fed by the bulk engine's ``on_progress`` callback.
 
 A segment sync's :class:`~invent_async.SegmentSyncProgress` is shown the same way, its phase
-(reading, adding, removing, verifying) after the description.
+(reading, adding, removing, verifying) after the description; an import's
+:class:`~invent_async.ImportProgress` with its requests (it has no retry count) and its
+invalid rows beside the failed ones.
 
 On a terminal: a live rich bar on stderr (done/total, rate, ETA, retries, 429s, failures),
 redrawn on each callback (a few times a second) rather than by a refresh thread. When stderr is
@@ -17,9 +19,13 @@ from typing import Final, Self
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from .._jobs.import_results import ImportProgress
 from .._jobs.results import BulkProgress, SegmentSyncProgress
 
-__all__ = ["LineProgress", "LiveProgress", "Reporter", "make_reporter"]
+__all__ = ["LineProgress", "JobProgress", "LiveProgress", "Reporter", "make_reporter"]
+
+JobProgress = BulkProgress | SegmentSyncProgress | ImportProgress
+"""What a job's ``on_progress`` hands over."""
 
 LINE_INTERVAL: Final = 10.0
 """Seconds between two plain progress lines when stderr is not a terminal."""
@@ -44,7 +50,7 @@ class Reporter:
     def stop(self) -> None:
         """Stop showing (after the last :meth:`update`)."""
 
-    def update(self, progress: BulkProgress | SegmentSyncProgress) -> None:
+    def update(self, progress: JobProgress) -> None:
         """Show a new snapshot (called from the event loop: returns quickly)."""
 
 
@@ -84,12 +90,19 @@ class LiveProgress(Reporter):
         """Leave the bar as it last was."""
         self._progress.stop()
 
-    def update(self, progress: BulkProgress | SegmentSyncProgress) -> None:
+    def update(self, progress: JobProgress) -> None:
         """Redraw the bar with ``progress``."""
         failed = f"{progress.failed:,} failed"
         description = self._description
         if isinstance(progress, SegmentSyncProgress):
             description = f"{description} {progress.phase}"
+        if isinstance(progress, ImportProgress):
+            retries = f"{progress.requests:,} requests, 429s: {progress.rate_limited:,}"
+            failed += f", {progress.invalid:,} invalid"
+            bad = progress.failed or progress.invalid
+        else:
+            retries = f"{progress.retries:,} retries, 429s: {progress.rate_limited:,}"
+            bad = progress.failed
         self._progress.update(
             self._task,
             description=description,
@@ -97,8 +110,8 @@ class LiveProgress(Reporter):
             total=progress.total,
             rate=f"{progress.rate:,.0f}/s",
             eta=_clock(progress.eta),
-            retries=f"{progress.retries:,} retries, 429s: {progress.rate_limited:,}",
-            failed=f"[red]{failed}[/]" if progress.failed else failed,
+            retries=retries,
+            failed=f"[red]{failed}[/]" if bad else failed,
         )
         self._progress.refresh()
 
@@ -112,7 +125,7 @@ class LineProgress(Reporter):
         self._interval = interval
         self._last = time.monotonic()
 
-    def update(self, progress: BulkProgress | SegmentSyncProgress) -> None:
+    def update(self, progress: JobProgress) -> None:
         """Print ``progress`` if the last line is old enough (the summary covers the end)."""
         now = time.monotonic()
         if not progress.finished and now - self._last >= self._interval:

@@ -94,7 +94,7 @@ class _Counted:
     """The ids of a file with their count: ``len()`` spares the sync reading ahead to count
     them, and gives the progress bar its total."""
 
-    def __init__(self, ids: BackgroundIds, total: int | None) -> None:
+    def __init__(self, ids: BackgroundIds[str], total: int | None) -> None:
         self._ids = ids
         self._total = total
 
@@ -103,11 +103,11 @@ class _Counted:
             raise TypeError("the number of ids is not known")
         return self._total
 
-    def __aiter__(self) -> BackgroundIds:
+    def __aiter__(self) -> BackgroundIds[str]:
         return self._ids
 
 
-def _ids_of(source: IdInput) -> tuple[BackgroundIds, _Counted | BackgroundIds]:
+def _ids_of(source: IdInput) -> tuple[BackgroundIds[str], _Counted | BackgroundIds[str]]:
     """The reader thread of ``source`` and what to give the sync: sized when counted."""
     ids = BackgroundIds(source.batches)
     return ids, (ids if source.total is None else _Counted(ids, source.total))

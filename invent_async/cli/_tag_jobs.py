@@ -82,7 +82,7 @@ async def _bulk_job(
     settings: Settings,
     action: Action,
     segment_id: str,
-    ids: BackgroundIds,
+    ids: BackgroundIds[str],
     run: JobRun,
     *,
     total: int | None,

@@ -26,6 +26,8 @@ from .._version import __version__
 from ._argv import hoist_global_options
 from ._broadcasts import BROADCAST_VIEW, parse_at, parse_variables, run_create, run_send
 from ._ids import open_ids
+from ._import import run_import_command
+from ._import_input import IMPORT_FORMATS
 from ._job_run import before_reading_ids
 from ._output import (
     CONTACT_VIEW,
@@ -225,7 +227,7 @@ async def _print_items(
 
 @cli.group()
 def contacts() -> None:
-    """Contacts: add or remove a segment for many at once, list them."""
+    """Contacts: import them from a file, add or remove a segment for many at once, list them."""
 
 
 def _bulk_options(f: F) -> F:
@@ -326,6 +328,102 @@ def untag(settings: Settings, /, segment_id: str, **options: Any) -> None:
     Same input, progress, summary, failed-id file and exit status as `contacts tag`.
     """
     _exit(_bulk(settings, "untag", segment_id, **options))
+
+
+@contacts.command("import")
+@click.argument("path", metavar="FILE")
+@click.option(
+    "--segment",
+    "segment_id",
+    required=True,
+    metavar="SEGMENT_ID",
+    help="Put every imported contact into this segment.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(IMPORT_FORMATS),
+    help=(
+        "How FILE is read: csv (a header row), jsonl (one JSON object per line) or txt (one "
+        "email per line). Default: from the extension (.csv; .jsonl or .ndjson; else txt)."
+    ),
+)
+@click.option(
+    "--column",
+    metavar="NAME",
+    help="CSV: the email column (default: the one named email, e-mail, Email address, ...).",
+)
+@click.option(
+    "--name-column",
+    metavar="NAME",
+    help="CSV: the contacts' name column (default: the one named name or full name).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help=(
+        "Ask the API what the import would do (create, update, invalid), and the requests and "
+        "time it takes; change nothing."
+    ),
+)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Record the rows imported; a re-run with the same journal skips them.",
+)
+@click.option(
+    "--failed-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help=(
+        "Write the failed rows here, in the input's format (always written when given). Default: "
+        "failed-import-<segment>.<csv|jsonl|txt>, only when some failed."
+    ),
+)
+@click.option(
+    "--invalid-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help=(
+        "Write the invalid rows here, as CSV: line, reason, then the row's fields (always "
+        "written when given). Default: invalid-import-<segment>.csv, only when some are."
+    ),
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Import requests in flight at once (default 2).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.pass_obj
+def import_contacts(settings: Settings, /, path: str, **options: Any) -> None:
+    """Import the contacts in FILE ('-' reads stdin): create or update one per row, 10,000
+    rows a request, and put them into --segment.
+
+    FILE is a CSV file with a header row (columns matched by name: email, name, user_id,
+    contact_id, type; others ignored), JSON lines (one object per line with those keys), or
+    one email per line. Each row is checked before it is sent: an invalid one (not an email
+    address, no email, user id or contact id, a field over 256 characters) costs no request
+    and is reported with its line. A row matching a contact by email or user id updates it,
+    so a re-run never creates a contact twice.
+
+    Shows a live progress bar on stderr, then a summary and the first invalid and failed rows
+    with their lines. The failed rows (and the rows in flight when the import was stopped)
+    go to failed-import-<segment>.<ext> in FILE's format, ready to import again; the invalid
+    ones to invalid-import-<segment>.csv with their line and reason (a separate file: fix
+    them there and import it, its line and reason columns are ignored).
+
+    Exit status 0 when every row was created, updated or skipped (or FILE has no rows), 1
+    when some are invalid or failed (also with --dry-run, which exits as the import would),
+    2 for bad input before any request (unreadable file, not UTF-8, bad CSV, no email
+    column) or after the rows before it were sent, 3 on an authentication error, 4 when the
+    API's rate limit asks to wait longer than the client waits (re-run later; with --journal
+    it resumes), 130 on Ctrl-C and 143 on SIGTERM (the row files are written first, then the
+    partial summary).
+    """
+    _exit(run_import_command(settings, path=path, **options))
 
 
 @contacts.command("list")
