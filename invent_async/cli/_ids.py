@@ -45,8 +45,11 @@ __all__ = [
     "decoded_blocks",
     "line_id_batches",
     "iter_csv_ids",
+    "is_regular_file",
     "iter_line_ids",
     "looks_like_csv_header",
+    "noop",
+    "open_input",
     "open_ids",
     "refuse_csv_header",
 ]
@@ -296,14 +299,14 @@ def open_ids(path: str, *, column: str | None, stdin: IO[str]) -> IdInput:
         # the bytes under sys.stdin, not its own decoding (which may be surrogateescape)
         buffer: IO[bytes] | None = getattr(stdin, "buffer", None)
         batches = _parse(stdin if buffer is None else buffer, column, name, size=1)
-        return IdInput(name=name, batches=batches, total=None, close=_noop)
+        return IdInput(name=name, batches=batches, total=None, close=noop)
     total = None
     size = 1  # a pipe: an id is handed on as soon as it is read
-    if _is_regular_file(path):
+    if is_regular_file(path):
         size = _BATCH
-        with _open(path) as counting:
+        with open_input(path) as counting:
             total = sum(map(len, _parse(counting, column, path, size=size)))
-    handle = _open(path)
+    handle = open_input(path)
     try:
         batches = _parse(handle, column, path, size=size)
     except BaseException:
@@ -330,22 +333,28 @@ def _parse(
     return batched(iter_csv_ids(lines, column, name=name), size)
 
 
-def _open(path: str) -> IO[bytes]:
+def open_input(path: str) -> IO[bytes]:
+    """``path`` opened for reading bytes (closed by the input that reads it).
+
+    Raises:
+        InputError: it cannot be opened.
+    """
     try:
-        return open(path, "rb")  # closed by IdInput.close
+        return open(path, "rb")  # closed by IdInput.close / RowInput.close
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _is_regular_file(path: str) -> bool:
+def is_regular_file(path: str) -> bool:
+    """Whether ``path`` is a regular file (one that may be read twice: counted, then read)."""
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
-        return False  # _open reports the problem
+        return False  # open_input reports the problem
 
 
-def _noop() -> None:
-    pass
+def noop() -> None:
+    """The ``close`` of an input that owns nothing to close (stdin)."""
 
 
 # --------------------------------------------------------------------------- the reader thread

@@ -29,9 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import stat
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -41,7 +39,7 @@ from typing import IO, Final, Literal, Protocol, cast
 import attrs
 
 from .._jobs.import_rows import ROW_FIELDS
-from ._ids import STDIN, column_index, decoded_blocks
+from ._ids import STDIN, column_index, decoded_blocks, is_regular_file, noop, open_input
 from ._runtime import EXIT_USAGE, CliError, InputError
 
 __all__ = [
@@ -488,12 +486,10 @@ def open_rows(
         batches = row_batches(
             stream, fmt, name=name, lines=lines, column=column, name_column=name_column
         )
-        return RowInput(
-            name=name, format=fmt, batches=batches, total=None, lines=lines, close=_noop
-        )
+        return RowInput(name=name, format=fmt, batches=batches, total=None, lines=lines, close=noop)
     total = None
-    if _is_regular_file(path):
-        with _open(path) as counting:
+    if is_regular_file(path):
+        with open_input(path) as counting:
             counted = row_batches(
                 counting,
                 fmt,
@@ -504,7 +500,7 @@ def open_rows(
                 count_only=True,
             )
             total = sum(map(len, counted))
-    handle = _open(path)
+    handle = open_input(path)
     try:
         batches = row_batches(
             handle, fmt, name=path, lines=lines, column=column, name_column=name_column
@@ -515,21 +511,3 @@ def open_rows(
     return RowInput(
         name=path, format=fmt, batches=batches, total=total, lines=lines, close=handle.close
     )
-
-
-def _open(path: str) -> IO[bytes]:
-    try:
-        return open(path, "rb")  # closed by RowInput.close
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _is_regular_file(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False  # _open reports the problem
-
-
-def _noop() -> None:
-    pass
