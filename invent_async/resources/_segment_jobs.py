@@ -37,7 +37,7 @@ __all__ = [
     "SegmentSyncIO",
     "by_email_plan",
     "by_email_report",
-    "imported_ids",
+    "ImportedIds",
     "importing",
     "segment_change_job",
     "segment_sync_io",
@@ -140,21 +140,31 @@ def segment_sync_io(
 
 _NAMED = frozenset({ImportStatus.CREATED, ImportStatus.UPDATED})
 _UNSURE = (
-    "; removals skipped: {failed:,} rows of the import failed, so their contacts are unknown "
-    "(a member among them would be removed): run the sync again"
+    "; removals skipped: the contact is unknown for {unknown:,} of the rows imported (their "
+    "request failed, or the answer did not name it), and a member among them would be removed"
 )
 
 
-def imported_ids() -> tuple[Callable[[ImportRowResult], None], CompactIds]:
-    """An ``on_row`` for the import of a sync by email, and the ids it collects: the
-    contacts its answers name (created or updated rows), about ``len(id) + 4`` bytes each."""
-    ids = CompactIds()
+class ImportedIds:
+    """The ``on_row`` of a sync by email's import: collects the contacts its answers name
+    (created or updated rows; about ``len(id) + 4`` bytes each) and counts the rows whose
+    contact stays unknown (failed, or answered without a ``contact_id``): while there is
+    one, the sync must not remove members."""
 
-    def collect(result: ImportRowResult) -> None:
-        if result.contact_id is not None and result.status in _NAMED:
-            ids.append(result.contact_id)
+    __slots__ = ("ids", "unknown")
 
-    return collect, ids
+    def __init__(self) -> None:
+        self.ids = CompactIds()
+        self.unknown = 0
+
+    def __call__(self, result: ImportRowResult) -> None:
+        if result.status in _NAMED:
+            if result.contact_id is None:
+                self.unknown += 1
+            else:
+                self.ids.append(result.contact_id)
+        elif result.status is ImportStatus.FAILED:
+            self.unknown += 1
 
 
 def importing(
@@ -185,13 +195,11 @@ def importing(
     return progress
 
 
-def by_email_plan(
-    plan: SegmentSyncPlan, imported: ImportPlan, *, removals_skipped: bool
-) -> SegmentSyncPlan:
+def by_email_plan(plan: SegmentSyncPlan, imported: ImportPlan, *, unknown: int) -> SegmentSyncPlan:
     """The plan of a sync by email: its import's plan, and the sync's on the ids the dry runs
     named, whose adds the import makes (its requests count in place of one add each)."""
     requests = imported.import_requests + plan.read_requests + plan.to_remove + plan.verify_requests
-    reason = plan.reason + (_UNSURE.format(failed=imported.failed) if removals_skipped else "")
+    reason = plan.reason + (_UNSURE.format(unknown=unknown) if unknown else "")
     return attrs.evolve(
         plan,
         reason=reason,
@@ -204,11 +212,11 @@ def by_email_plan(
 
 
 def by_email_report(
-    report: SegmentSyncReport, imported: ImportReport, *, removals_skipped: bool
+    report: SegmentSyncReport, imported: ImportReport, *, unknown: int
 ) -> SegmentSyncReport:
     """The report of a sync by email: the sync's on the ids its import named, the import's
     report and requests with it."""
-    reason = report.reason + (_UNSURE.format(failed=imported.failed) if removals_skipped else "")
+    reason = report.reason + (_UNSURE.format(unknown=unknown) if unknown else "")
     return attrs.evolve(
         report,
         reason=reason,

@@ -656,18 +656,20 @@ class AsyncContacts(ContactChats, ContactImports):
         from .._jobs import import_results as results
         from .._jobs.segment_sync_job import SegmentSyncJob
         from ._segment_jobs import (
+            ImportedIds,
             by_email_plan,
             by_email_report,
-            imported_ids,
             importing,
             segment_sync_io,
         )
 
         imported: ImportReport | ImportPlan | None = None
+        collect: ImportedIds | None = None
         if emails is not None:
             if plan is not None:
                 raise TypeError("plan= is for a sync by contact ids, not by emails")
-            collect, contact_ids = imported_ids()
+            collect = ImportedIds()
+            contact_ids = collect.ids
             imported = await self.import_contacts(
                 emails,
                 segment_id=segment_id,
@@ -680,11 +682,11 @@ class AsyncContacts(ContactChats, ContactImports):
             self._pipeline, segment_id, add=ADD_SEGMENT, remove=REMOVE_SEGMENT, members=LIST
         )
         assert contact_ids is not None  # (checked above: given, or collected by the import)
-        unsure = imported is not None and imported.failed > 0  # whose contacts are unknown
+        unknown = 0 if collect is None else collect.unknown  # rows whose contact is unknown
         job = SegmentSyncJob(
             segment_id=segment_id,
             source=contact_ids,
-            remove_others=remove_others and not unsure,
+            remove_others=remove_others and not unknown,
             verify=verify,
             concurrency=concurrency,
             journal=journal,
@@ -698,9 +700,9 @@ class AsyncContacts(ContactChats, ContactImports):
             if imported is None:
                 return made
             assert isinstance(imported, results.ImportPlan)
-            return by_email_plan(made, imported, removals_skipped=remove_others and unsure)
+            return by_email_plan(made, imported, unknown=unknown if remove_others else 0)
         report = await job.run()
         if imported is None:
             return report
         assert isinstance(imported, results.ImportReport)
-        return by_email_report(report, imported, removals_skipped=remove_others and unsure)
+        return by_email_report(report, imported, unknown=unknown if remove_others else 0)
