@@ -142,10 +142,12 @@ async def test_an_answer_that_does_not_name_a_contact_removes_no_member(
     answer = {"created": [], "updated": [{"email": "stays@example.com"}], "invalid": []}
     fake.fail_next(1, 200, body=answer, match=IMPORT)
     report = await client.contacts.sync_segment("sg_c", emails=EMAILS[:1], remove_others=True)
-    assert report.imported is not None and report.imported.updated == 1
+    assert report.imported is not None
+    assert report.imported.updated == 1
     assert "removals skipped: the contact is unknown for 1 of the rows" in report.reason
     assert c["leaves"].id in fake.segment_members("sg_c")
-    assert report.removed == 0 and not report.remove_others
+    assert report.removed == 0
+    assert not report.remove_others
 
 
 async def test_progress_goes_from_the_import_to_the_membership(
