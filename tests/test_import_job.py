@@ -658,3 +658,136 @@ async def test_create_missing_false_keeps_rows_of_a_failed_dry_run_failed(
     assert report.failed == 3
     assert report.requests == 2
     assert bulk_requests(fake) == []
+
+
+# --------------------------------------------------------------------------- stopping cleanly
+# (each of these lost rows, a report or a contact before the review's fixes)
+
+
+async def test_closing_the_client_mid_job_accounts_for_every_row(fake: FakeInvent) -> None:
+    client = AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE)
+    seen: list[int] = []
+
+    async def close_soon() -> None:
+        await asyncio.sleep(0)  # the job has started
+        await client.aclose()
+
+    closer = asyncio.create_task(close_soon())
+    with pytest.raises(ImportAbortedError) as caught:
+        await client.contacts.import_contacts(
+            emails(30), chunk_size=5, concurrency=2, on_row=lambda r: seen.append(r.position)
+        )
+    await closer
+    report = caught.value.report
+    check_total(report)
+    assert sorted(seen) == list(range(1, report.total + 1))  # each row once
+
+
+class _SlowToStop:
+    """A transport that answers after 0.2 s and takes 0.05 s to close a request cancelled
+    in flight (as a connection being torn down does)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, request: Any, *, attempt_timeout: float | None) -> Any:
+        from invent_async import RawResponse
+
+        self.sent += 1
+        rows = json.loads(request.body)["channels"]
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.05)
+            raise
+        body = {"created": [dict(r, contact_id="ct") for r in rows], "updated": [], "invalid": []}
+        return RawResponse(status=200, reason="OK", headers={}, body=json.dumps(body).encode())
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_second_cancel_while_stopping_keeps_every_row_and_the_report() -> None:
+    seen: list[int] = []
+    async with AsyncInventClient("k", transport=_SlowToStop(), rate_limit=None) as client:
+        task = asyncio.create_task(
+            client.contacts.import_contacts(
+                emails(30), chunk_size=5, on_row=lambda r: seen.append(r.position)
+            )
+        )
+        await asyncio.sleep(0.1)
+        task.cancel()  # Ctrl-C ...
+        await asyncio.sleep(0.01)
+        task.cancel()  # ... and again, while the job stops
+        with pytest.raises(asyncio.CancelledError) as caught:
+            await task
+    report = partial_import_report(caught.value)
+    assert isinstance(report, ImportReport)
+    check_total(report)
+    assert sorted(seen) == list(range(1, report.total + 1))
+
+
+async def test_on_row_raising_in_a_chunk_still_counts_and_journals_the_rest(
+    fake: FakeInvent, client: AsyncInventClient, tmp_path: Path
+) -> None:
+    journal = tmp_path / "j"
+
+    def on_row(result: ImportRowResult) -> None:
+        if result.position == 3:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full") as caught:
+        await client.contacts.import_contacts(emails(10), on_row=on_row, journal=journal)
+    report = partial_import_report(caught.value)
+    assert report is not None
+    assert (report.total, report.created) == (10, 10)
+    assert len(journal.read_text().splitlines()) == 10  # a re-run does not send them again
+
+
+async def test_on_row_raising_on_an_invalid_row_reports_what_was_sent(
+    fake: FakeInvent, client: AsyncInventClient
+) -> None:
+    def on_row(result: ImportRowResult) -> None:
+        if result.status is ImportStatus.INVALID:
+            raise RuntimeError("on_row broke")
+
+    with pytest.raises(RuntimeError, match="on_row broke") as caught:
+        await client.contacts.import_contacts(["bad", *emails(10)], on_row=on_row)
+    report = partial_import_report(caught.value)
+    assert report is not None
+    check_total(report)
+
+
+async def test_a_413_split_sends_no_half_once_the_job_is_cancelled(fake: FakeInvent) -> None:
+    fake.fail_next(1, 413, match=IMPORT)
+    fake.delay_next(2, 0.3, match=IMPORT)  # the 413 and the first half: slow
+    async with AsyncInventClient(API_KEY, base_url=fake.url, rate_limit=FAST_RATE) as client:
+        task = asyncio.create_task(client.contacts.import_contacts(emails(10)))
+        await asyncio.sleep(0.45)  # the first half is in flight
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.5)
+    assert [len(r.json["channels"]) for r in bulk_requests(fake)] == [10, 5]
+
+
+async def test_two_rows_for_one_user_id_never_create_two_contacts(
+    fake: FakeInvent, client: AsyncInventClient
+) -> None:
+    rows = [
+        {"user_id": "U1", "email": "old@example.com"},
+        {"user_id": "U1", "email": "new@example.com"},
+    ]
+    report = await client.contacts.import_contacts(rows)
+    assert (report.created, report.skipped) == (1, 1)
+    assert report.problems == ()
+    assert len(fake.contact_ids()) == 1
+    # in two requests in flight at once: the second waits for the first, then updates
+    fake.latency = 0.1
+    more = [
+        {"user_id": "U2", "email": "a@example.com"},
+        {"user_id": "U2", "email": "b@example.com"},
+    ]
+    again = await client.contacts.import_contacts(more, chunk_size=1, concurrency=2)
+    assert (again.created, again.updated) == (1, 1)
+    assert len(fake.contact_ids()) == 2

@@ -203,3 +203,16 @@ def test_the_sync_client_syncs_by_email() -> None:
         members = fake.segment_members("sg_c")
     assert sorted(members) == sorted([c["stays"].id, c["joins"].id])
     assert report.removed == 1
+
+
+async def test_an_invalid_row_naming_a_member_removes_no_member(
+    fake: FakeInvent, client: AsyncInventClient
+) -> None:
+    fake.add_segment("Customers", id="sg_c")
+    jane = fake.add_contact(name="Jane", email="jane@example.com", segment_ids=["sg_c"])
+    fake.add_contact(name="Bob", email="bob@example.com", segment_ids=["sg_c"])
+    rows = [{"email": "jane@example.com", "name": "Jane\tDoe"}, "bob@example.com", "not-an-email"]
+    report = await client.contacts.sync_segment("sg_c", emails=rows, remove_others=True)
+    assert jane.id in fake.segment_members("sg_c")
+    assert report.removed == 0
+    assert "the contact is unknown for 1 of the rows" in report.reason

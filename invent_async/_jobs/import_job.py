@@ -5,7 +5,8 @@
 key repeats one of its chunk (a duplicate) or that the journal records as done; closes a chunk
 at its row or byte limit and sends it through the ``send`` callable the resource passes in
 (the request path, on the bulk lane); and matches the answer back to each row
-(:func:`~.import_rows.sort_answer`). Memory holds the chunks in flight, not the input.
+(:func:`~.import_rows.sort_answer`). Memory holds the chunks in flight, not the input (and
+when it resumes, the keys of the journal).
 
 Up to ``concurrency`` chunks are in flight (default 2: the API works on one while the next is
 sent), never two holding the same key, so one new contact is never created twice by two
@@ -239,16 +240,14 @@ class ImportJob:
                 self._journal.load_into(self._done_keys)
             await self._read_and_send()
             await self._drain()
-        except asyncio.CancelledError as exc:
-            await self._stop_all()
-            self._cancelled = True
-            self._finish(exc)
-            setattr(exc, IMPORT_REPORT, self.report)
-            raise
-        except BaseException as exc:
-            await self._stop_all()
-            self._cancelled = True
-            self._finish(exc)
+        except BaseException as exc:  # cancelled, or the journal failed: stop, then report
+            try:
+                await self._stop_all()
+            finally:
+                self._cancelled = True
+                self._finish(exc)
+                with contextlib.suppress(AttributeError):
+                    setattr(exc, IMPORT_REPORT, self.report)
             raise
         finally:
             if job is not None:
@@ -324,6 +323,7 @@ class ImportJob:
                 break
             for item in batch:
                 position += 1
+                self._taken = position  # (every row taken is accounted for at once, or held)
                 checked = check_row(item)
                 if isinstance(checked, str):
                     self._row(position, ImportStatus.INVALID, item, None, checked)
@@ -339,12 +339,10 @@ class ImportJob:
                     full, chunk = chunk, Chunk(self._chunk_size, self._max_bytes)
                     self._building = chunk
                     chunk.add(position, item, row, key, size)
-                    self._taken = position
                     await self._launch(full)
                     continue
                 reason = f"duplicate of row {first}"
                 self._row(position, ImportStatus.SKIPPED, item, row, reason)
-            self._taken = position
             self._tick()
         self._building = None
         if len(chunk):
@@ -372,10 +370,16 @@ class ImportJob:
         task.add_done_callback(self._landed)
 
     def _landed(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(task, None)
+        """A chunk's task ended. Cancelled, its coroutine never ran (cancelled before its first
+        step) or gave up without accounting for its rows: they are skipped (cancelled)."""
+        if task not in self._in_flight:
+            return  # accounted for already (by _stop_all, before this callback ran)
+        chunk = self._in_flight.pop(task)
         self._interrupted.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None and self._crash is None:
-            self._crash = exc  # on_row or on_progress raised
+        if task.cancelled():
+            self._cancel_rows(chunk)
+        elif (exc := task.exception()) is not None and self._crash is None:
+            self._crash = exc  # the journal could not be written
 
     async def _drain(self) -> None:
         while self._in_flight:
@@ -383,13 +387,21 @@ class ImportJob:
 
     async def _stop_all(self) -> None:
         """Cancel every chunk in flight and wait for it; its rows, and those of the chunks
-        not sent yet, are skipped (cancelled)."""
+        not sent yet, are skipped (cancelled). A cancellation while it waits (a second
+        Ctrl-C, a cancel scope that cancels at every await) does not cut the wait short:
+        the tasks were cancelled already, and their rows must be accounted for (in input
+        order: those in flight, then those waiting)."""
         tasks = list(self._in_flight)
         for task in tasks:
             self._interrupted.add(task)
             task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        while not all(task.done() for task in tasks):
+            try:
+                await asyncio.wait(tasks)
+            except asyncio.CancelledError:
+                continue
+        for task in tasks:  # done, its callback maybe not run yet: account for it now
+            self._landed(task)
         for chunk in (self._pending, self._building):
             if chunk is not None:
                 self._cancel_rows(chunk)
@@ -454,7 +466,10 @@ class ImportJob:
             if exc.status == 413 and len(chunk) > 1:  # refused whole: nothing was imported
                 self._chunks += 1
                 for half in chunk.halves():
-                    await self._send_chunk(half)
+                    if task in self._interrupted or self._fatal or self._crash:
+                        self._cancel_rows(half)  # stopped meanwhile: not sent
+                    else:
+                        await self._send_chunk(half)
                 return None
             self._chunk_failed(chunk, exc)
             return None
@@ -480,7 +495,7 @@ class ImportJob:
     def _account(self, chunk: Chunk, codes: bytearray, contacts: list[str | None]) -> None:
         """Count each row of an answered chunk; journal those created or updated."""
         recorded: list[str] = []
-        keys = list(chunk.keys) if self._journal is not None else None
+        keys = chunk.primary if self._journal is not None else None
         positions, items, rows = chunk.positions, chunk.items, chunk.rows
         for index, code in enumerate(codes):
             status = _STATUS[code]
@@ -496,7 +511,7 @@ class ImportJob:
             if keys is not None:
                 recorded.append(keys[index])
             if self._on_row is not None:
-                self._on_row(
+                self._tell(
                     ImportRowResult(
                         position=positions[index],
                         status=status,
@@ -591,7 +606,18 @@ class ImportJob:
                     reason=reason,
                     error=error,
                 )
+            self._tell(result)
+
+    def _tell(self, result: ImportRowResult) -> None:
+        """Hand ``result`` to ``on_row``. What it raises stops the job once the rows taken
+        are accounted for (they are: this row is counted already) and is raised by
+        :meth:`run`."""
+        assert self._on_row is not None
+        try:
             self._on_row(result)
+        except Exception as exc:
+            if self._crash is None:
+                self._crash = exc
 
     def _counts(self) -> tuple[int, int, int, int, int]:
         return self._created, self._updated, self._invalid, self._failed, self._skipped
@@ -602,7 +628,11 @@ class ImportJob:
         now = time.monotonic()
         if now - self._last_progress >= PROGRESS_INTERVAL:
             self._last_progress = now
-            self._on_progress(self._progress(now, finished=False))
+            try:
+                self._on_progress(self._progress(now, finished=False))
+            except Exception as exc:  # stops the job, as on_row's does (see _tell)
+                if self._crash is None:
+                    self._crash = exc
 
     def _progress(self, now: float, *, finished: bool) -> ImportProgress:
         return import_progress(

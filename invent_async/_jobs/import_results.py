@@ -77,7 +77,8 @@ class ImportRowResult:
 
 @attrs.frozen(kw_only=True)
 class ImportProgress:
-    """A snapshot given to ``on_progress`` a few times a second and once at the end.
+    """A snapshot given to ``on_progress`` a few times a second, and once more (``finished``)
+    when the job runs to its end (not when it is cancelled or stops on an error).
 
     Attributes:
         done: Rows accounted for (any status).
@@ -225,7 +226,9 @@ class ImportPlan:
         failed: Rows whose dry run failed.
         skipped: Duplicates within a chunk, and rows done in the journal.
         requests: Dry-run requests sent (retries included).
-        import_requests: Requests the import would send: one per chunk.
+        import_requests: Requests the import would send: one per chunk (with
+            ``create_missing=False``, two: its dry run, then the import of the rows that
+            match a contact, when there is one).
         rate_per_minute: The client's rate budget (None: not paced).
         elapsed: Seconds the dry run took.
         cancelled: True when it stopped before the input ended (a partial plan).

@@ -6,9 +6,10 @@ matched back to the answer to that chunk.
   is invalid. What the client can see before sending is checked here, so an invalid email or
   an over-long name costs one row, not a 400 for the 10,000 rows of its request.
 - :func:`row_key`: which contact a row is for: its email (case-folded), else its user id, else
-  its contact id. Two rows with the same key in one request would race on the server; the
-  second is skipped as a duplicate (:class:`Chunk`), and the job never has two requests
-  holding one key in flight (its ``keys`` are compared).
+  its contact id (the key the journal records and the answer is matched by).
+  :func:`identities`: every one of them. Two rows sharing one in a request would race on the
+  server; the second is skipped as a duplicate (:class:`Chunk`), and the job never has two
+  requests sharing one in flight (their ``keys`` are compared).
 - :class:`Chunk`: the rows of one request, closed at :data:`MAX_CHUNK_ROWS` rows or at a
   body size (:data:`DEFAULT_CHUNK_BYTES`), with their positions in the input and their keys.
 - :func:`sort_answer`: the answer to a chunk (``created``, ``updated``, ``invalid`` lists of
@@ -75,6 +76,18 @@ def row_key(row: Mapping[str, object]) -> str | None:
     if isinstance(contact_id, str) and contact_id:
         return "c:" + contact_id
     return None
+
+
+def identities(row: Mapping[str, str], key: str) -> list[str]:
+    """Every identity of ``row`` (a checked wire dict whose :func:`row_key` is ``key``): its
+    email (case-folded), user id and contact id, as keys, ``key`` first."""
+    found = [key]
+    user_id, contact_id = row.get("user_id"), row.get("contact_id")
+    if user_id and key[0] != "u":
+        found.append("u:" + user_id)
+    if contact_id and key[0] != "c":
+        found.append("c:" + contact_id)
+    return found
 
 
 def _sendable(text: str) -> bool:
@@ -169,11 +182,12 @@ class Chunk:
         positions: Each row's position in the input (1 for the first item).
         items: Each row as the input gave it.
         rows: The wire dicts, sent as the body's ``channels``.
-        keys: Each row's key (:func:`row_key`), and the index of its row.
+        primary: Each row's key (:func:`row_key`).
+        keys: Every identity of every row (:func:`identities`), and the index of its row.
         size: The estimated body size in bytes.
     """
 
-    __slots__ = ("items", "keys", "max_bytes", "max_rows", "positions", "rows", "size")
+    __slots__ = ("items", "keys", "max_bytes", "max_rows", "positions", "primary", "rows", "size")
 
     def __init__(self, max_rows: int = MAX_CHUNK_ROWS, max_bytes: int = DEFAULT_CHUNK_BYTES):
         self.max_rows = max_rows
@@ -181,6 +195,7 @@ class Chunk:
         self.positions: list[int] = []
         self.items: list[object] = []
         self.rows: list[dict[str, str]] = []
+        self.primary: list[str] = []
         self.keys: dict[str, int] = {}
         self.size = _BODY_OVERHEAD
 
@@ -190,18 +205,28 @@ class Chunk:
     def add(self, position: int, item: object, row: dict[str, str], key: str, size: int) -> int:
         """Add a row of ``size`` bytes (from :func:`check_row`): 0 when it was added; -1 when
         the chunk is full without it (not added; a chunk takes its first row whatever its
-        size); else the position of the row holding ``key`` already (a duplicate, not
-        added)."""
+        size); else the position of the row that shares one of its identities (a duplicate,
+        not added)."""
         rows = self.rows
         count = len(rows)
         if count and (count >= self.max_rows or self.size + size > self.max_bytes):
             return -1
-        index = self.keys.setdefault(key, count)
-        if index != count:
-            return self.positions[index]
+        keys = self.keys
+        if len(row) <= 2 and "type" in row:  # one identity (the common row): one probe
+            index = keys.setdefault(key, count)
+            if index != count:
+                return self.positions[index]
+        else:
+            names = identities(row, key)
+            for name in names:
+                if (held := keys.get(name)) is not None:
+                    return self.positions[held]
+            for name in names:
+                keys[name] = count
         self.positions.append(position)
         self.items.append(item)
         rows.append(row)
+        self.primary.append(key)
         self.size += size
         return 0
 
@@ -211,7 +236,12 @@ class Chunk:
         part.positions = [self.positions[i] for i in indices]
         part.items = [self.items[i] for i in indices]
         part.rows = [self.rows[i] for i in indices]
-        part.keys = {row_key(row) or "": index for index, row in enumerate(part.rows)}
+        part.primary = [self.primary[i] for i in indices]
+        part.keys = {
+            name: index
+            for index, (row, key) in enumerate(zip(part.rows, part.primary, strict=True))
+            for name in identities(row, key)
+        }
         part.size = _BODY_OVERHEAD + sum(map(row_size, part.rows))
         return part
 

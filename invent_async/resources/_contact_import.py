@@ -202,8 +202,9 @@ class ContactImports:
         matches a contact updates it, so a re-run never creates a contact twice, and puts
         it into the segment again (no change). Within one request, a row repeating an earlier
         row's email (case-folded), user id or contact id is skipped as a duplicate; a later
-        request sends it, and it updates the contact. The inferred endpoint
-        (``POST /contacts/bulk``, see :meth:`import_batch`) is the one assumption here.
+        request sends it (after the earlier one is answered), and it updates the contact.
+        The inferred endpoint (``POST /contacts/bulk``, see :meth:`import_batch`) is the one
+        assumption here.
 
         Args:
             rows: The rows, from any iterable or async iterable: email strings, mappings of
@@ -221,11 +222,14 @@ class ContactImports:
                 chunk instead of one.
             journal: A file recording every row created or updated (``imported<TAB><key>``
                 lines); a re-run with the same journal skips them, and sends again only what
-                was not answered. A dry run reads it without writing.
+                was not answered. A dry run reads it without writing. Resuming loads the
+                journal's keys into memory: about 25 bytes a row done.
             on_progress: Called with an :class:`ImportProgress` a few times a second and once
-                at the end (from the event loop: keep it quick).
+                more when the job ends normally (from the event loop: keep it quick).
             on_row: Called with each row's :class:`ImportRowResult` as soon as it is known
                 (every row: the report keeps only the first 1,000 invalid and failed ones).
+                What it raises stops the job: the rows taken are accounted for (and
+                journaled) first, then the exception is raised with the partial report.
             total: The number of rows, for progress and ETA, when ``rows`` has no ``len()``.
             chunk_size: Rows per request, 1 to 10,000.
             max_chunk_bytes: The largest request body (default 1,000,000 bytes: a chunk of

@@ -148,8 +148,10 @@ _UNSURE = (
 class ImportedIds:
     """The ``on_row`` of a sync by email's import: collects the contacts its answers name
     (created or updated rows; about ``len(id) + 4`` bytes each) and counts the rows whose
-    contact stays unknown (failed, or answered without a ``contact_id``): while there is
-    one, the sync must not remove members."""
+    contact stays unknown: failed, answered without a ``contact_id``, or invalid (a row
+    refused for its name may still name a member by its email), but for a string the client
+    found is not an email address (it names no contact). While there is one, the sync must not
+    remove members."""
 
     __slots__ = ("ids", "unknown")
 
@@ -163,7 +165,10 @@ class ImportedIds:
                 self.unknown += 1
             else:
                 self.ids.append(result.contact_id)
-        elif result.status is ImportStatus.FAILED:
+        elif result.status is ImportStatus.FAILED or (
+            result.status is ImportStatus.INVALID
+            and not (result.row is None and isinstance(result.item, str))
+        ):
             self.unknown += 1
 
 
