@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import API_KEY, FAST_RATE
 from invent_async import (
@@ -791,3 +794,109 @@ async def test_two_rows_for_one_user_id_never_create_two_contacts(
     again = await client.contacts.import_contacts(more, chunk_size=1, concurrency=2)
     assert (again.created, again.updated) == (1, 1)
     assert len(fake.contact_ids()) == 2
+
+
+# --------------------------------------------------------------------------- random faults
+
+
+class _Faulty:
+    """A transport that answers each import (or dry run) after a few loop turns with a
+    fault drawn by ``draw(low, high)`` (``Random.randint``): 413, 500, 401, a 429 asking for
+    an hour, or the answer (rows created unless the server has them), checking that no two
+    requests in flight share an email."""
+
+    def __init__(self, draw: Any) -> None:
+        self.draw = draw
+        self.server: set[str] = set()
+        self.in_flight: set[str] = set()
+        self.overlaps = 0
+
+    async def send(self, request: Any, *, attempt_timeout: float | None) -> Any:
+        from invent_async import RawResponse
+
+        rows = json.loads(request.body)["channels"]
+        keys = {r["email"].casefold() for r in rows}
+        self.overlaps += len(keys & self.in_flight)
+        self.in_flight |= keys
+        try:
+            for _ in range(self.draw(0, 3)):
+                await asyncio.sleep(0)
+            fault = self.draw(0, 9)
+            status = {0: 413, 1: 500, 2: 401, 3: 429}.get(fault, 200) if len(rows) > 1 else 200
+            if status != 200:
+                headers = {"retry-after": "3600"} if status == 429 else {}
+                return RawResponse(status=status, reason="", headers=headers, body=b"{}")
+            dry = request.url.endswith("/dry")
+            out: dict[str, list[Any]] = {"created": [], "updated": [], "invalid": []}
+            for row in rows:
+                known = row["email"].casefold() in self.server
+                out["updated" if known else "created"].append(row)
+                if not dry:
+                    self.server.add(row["email"].casefold())
+            body = json.dumps(out).encode()
+            return RawResponse(status=200, reason="OK", headers={}, body=body)
+        finally:
+            self.in_flight -= keys
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _one_faulty_import(
+    rows: list[str],
+    chunk_size: int,
+    concurrency: int,
+    create_missing: bool,
+    cancel_after: int | None,
+    faults: random.Random,
+) -> tuple[ImportReport | ImportPlan, list[int], _Faulty]:
+    transport = _Faulty(faults.randint)
+    seen: list[int] = []
+    limit = RateLimit(per_minute=1_000_000, burst=1_000, max_retry_after=60, shared=False)
+    async with AsyncInventClient("k", transport=transport, rate_limit=limit) as client:
+        job = asyncio.create_task(
+            client.contacts.import_contacts(
+                rows,
+                chunk_size=chunk_size,
+                concurrency=concurrency,
+                create_missing=create_missing,
+                max_retries=0,
+                on_row=lambda r: seen.append(r.position),
+            )
+        )
+        if cancel_after is not None:
+            for _ in range(cancel_after):
+                await asyncio.sleep(0)
+            job.cancel()
+        try:
+            report: ImportReport | ImportPlan = await job
+        except (asyncio.CancelledError, ImportAbortedError) as exc:
+            found = partial_import_report(exc)
+            assert found is not None, "no report"
+            report = found
+    return report, seen, transport
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(st.sampled_from(["bad", *emails(12)]), min_size=1, max_size=40),
+    chunk_size=st.integers(1, 6),
+    concurrency=st.integers(1, 4),
+    create_missing=st.booleans(),
+    cancel_after=st.none() | st.integers(1, 30),
+    faults=st.randoms(use_true_random=False),
+)
+def test_random_faults_and_cancels_account_for_every_row_once(
+    rows: list[str],
+    chunk_size: int,
+    concurrency: int,
+    create_missing: bool,
+    cancel_after: int | None,
+    faults: random.Random,
+) -> None:
+    report, seen, transport = asyncio.run(
+        _one_faulty_import(rows, chunk_size, concurrency, create_missing, cancel_after, faults)
+    )
+    check_total(report)
+    assert sorted(seen) == list(range(1, report.total + 1)), "a row lost or reported twice"
+    assert transport.overlaps == 0, "two requests in flight shared an email"
