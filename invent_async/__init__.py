@@ -1,9 +1,13 @@
 """invent_async: an async-first SDK for the Invent API (contacts, segments and broadcasts).
 
 Public names are re-exported here; everything in underscore modules is private. The models
-and enums are those ``_models.__all__`` lists (so a new one is exported where it is written).
-Two groups of names load on first use (PEP 562 ``__getattr__``, from :data:`_LAZY`), so that a
-program pays at import for what it uses: the synchronous client's (``InventClient``, its
+and enums are those ``_models.__all__`` lists (:data:`_MODELS` repeats the list, which
+``tests/test_imports.py`` checks). Four groups of names load on first use (PEP 562
+``__getattr__``, from :data:`_LAZY`), so that a program pays at import for what it uses: the
+models and enums (``Contact``, ``Segment``, ``SegmentColor``, ...: ``_models``, whose attrs
+classes were most of the import's cost), the async resource groups (``AsyncContacts``,
+``AsyncSegments``, ``AsyncBroadcasts``: ``resources``, with the models they use); both also
+load when the first client is created. The synchronous client's (``InventClient``, its
 resources ``Contacts``, ``Segments`` and ``Broadcasts``, ``SyncBulkStream``, ``Pager``,
 ``PortalThreadError``: the sync stack and anyio), and those of the bulk and segment-sync jobs
 (``BulkStream``, ``BulkReport``, ``SegmentSyncReport``, ...: the ``_jobs`` package, which a
@@ -20,7 +24,6 @@ it loads, so that holds before the user names one too.
 import importlib
 from typing import TYPE_CHECKING, Any, Final
 
-from . import _models
 from ._client import AsyncInventClient
 from ._exceptions import (
     APIConnectionError,
@@ -46,7 +49,6 @@ from ._exceptions import (
     retry_after_header,
 )
 from ._limits import FleetStats, GovernorStats, Lane, RateLimit
-from ._models import *  # noqa: F403 - the public models and enums: _models.__all__
 from ._pagination import AsyncPager, Page
 from ._protocol import Headers, RawResponse, TransportRequest
 from ._public import publish
@@ -55,7 +57,46 @@ from ._serialize import from_dict, from_json, to_dict, to_json
 from ._transport import AsyncTransport
 from ._types import UNSET, Unset
 from ._version import __version__ as __version__
-from .resources import AsyncBroadcasts, AsyncContacts, AsyncSegments
+
+_MODELS: Final = (
+    "Board",
+    "Broadcast",
+    "BroadcastRecipient",
+    "BroadcastSegment",
+    "BroadcastStatus",
+    "BroadcastTemplate",
+    "Channel",
+    "ChannelType",
+    "Chat",
+    "ChatContact",
+    "ChatContactChannel",
+    "ChatMember",
+    "ChatMessage",
+    "ChatMessageRole",
+    "ChatMessageStatus",
+    "ChatState",
+    "Contact",
+    "ContactChannelOption",
+    "ContactField",
+    "ContactFieldType",
+    "ContactImportResult",
+    "ContactMemory",
+    "ContactMemoryType",
+    "ContactNote",
+    "ContactStatus",
+    "ConversationState",
+    "MergeResult",
+    "MessageContent",
+    "NoteAttachment",
+    "NoteAuthor",
+    "OtherPart",
+    "Segment",
+    "SegmentColor",
+    "TextPart",
+    "TransactionalSendResult",
+)
+"""The public models and enums: ``_models.__all__``, in its order, named here so that the module
+loads on first use (``tests/test_imports.py`` fails when the two lists differ)."""
 
 __all__ = [
     # clients
@@ -140,11 +181,13 @@ __all__ = [
     "BudgetSettingsError",
     "retry_after_header",
 ]
-__all__ += _models.__all__  # models
+__all__ += _MODELS  # models
 
 publish(__name__, globals(), __all__)
 
 _LAZY: Final = {
+    **dict.fromkeys(_MODELS, "._models"),
+    **dict.fromkeys(("AsyncContacts", "AsyncSegments", "AsyncBroadcasts"), ".resources"),
     **dict.fromkeys(
         (
             "InventClient",
@@ -217,6 +260,7 @@ if TYPE_CHECKING:
         partial_report,
         partial_sync_report,
     )
+    from ._models import *  # noqa: F403 - the public models and enums: _models.__all__
     from ._sync import (
         Broadcasts,
         Contacts,
@@ -226,6 +270,7 @@ if TYPE_CHECKING:
         Segments,
         SyncBulkStream,
     )
+    from .resources import AsyncBroadcasts, AsyncContacts, AsyncSegments
 
 
 def __getattr__(name: str) -> Any:

@@ -5,13 +5,17 @@ this module only builds that path and hands it to the resource groups. Views mad
 :meth:`~invent_async._settings.Configured.for_org` and ``with_options`` share the parent's
 transport (session, connection pool), rate governor and lifetime: close the parent, not the
 view.
+
+The resource groups (``resources``, and the models they read and write) are imported when the
+first client is created (:meth:`AsyncInventClient._setup`), not with this module: building the
+models' classes is most of what ``import invent_async`` would cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import aiohttp
 
@@ -29,9 +33,11 @@ from ._settings import (
     Settings,
 )
 from ._transport import AiohttpTransport, AsyncTransport
-from .resources.broadcasts import AsyncBroadcasts
-from .resources.contacts import AsyncContacts
-from .resources.segments import AsyncSegments
+
+if TYPE_CHECKING:
+    from .resources.broadcasts import AsyncBroadcasts
+    from .resources.contacts import AsyncContacts
+    from .resources.segments import AsyncSegments
 
 __all__ = ["AsyncInventClient", "abandon", "from_settings", "recording_view_of", "view_of"]
 
@@ -151,6 +157,8 @@ class AsyncInventClient(Configured):
         self._setup(settings, core, Pipeline(core, settings.options))
 
     def _setup(self, settings: Settings, core: Core, pipeline: Pipeline) -> None:
+        from .resources import AsyncBroadcasts, AsyncContacts, AsyncSegments  # the first: loads
+
         super().__init__(settings)
         self._view_settings = settings
         self._core = core

@@ -30,7 +30,8 @@
 Structuring runs a fast converter first (``detailed_validation=False``); only when that fails
 is the input structured again with a detailed converter, to name the bad field path. Both are
 built, and cattrs imported, on the first model read or written (:func:`_converters`), not at
-``import invent_async``.
+``import invent_async``; nor is ``_models`` imported here before then (``import invent_async``
+does not load it: see its docstring), each function that needs the module importing it.
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
-from . import _models as m
 from ._public import defined_in
 from ._types import JSON, UNSET, Unset
 
 if TYPE_CHECKING:
     import cattrs
+
+    from . import _models as m
 
 __all__ = [
     "InvalidData",
@@ -74,6 +76,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_MODELS: Final = f"{__package__}._models"
+"""The module whose attrs classes are the models (named, not imported: see the docstring)."""
 
 
 class InvalidData(ValueError):
@@ -281,7 +286,7 @@ def _enum_value(value: object) -> object:
 
 def is_model(t: Any) -> bool:
     """Whether ``t`` is one of the attrs classes of ``_models``."""
-    return isinstance(t, type) and attrs.has(t) and defined_in(t) == m.__name__
+    return isinstance(t, type) and attrs.has(t) and defined_in(t) == _MODELS
 
 
 def _is_written(t: Any) -> bool:
@@ -324,6 +329,8 @@ def _held_by_responses() -> frozenset[type]:
 
     Walked afresh on each call (a few dozen fields): it is asked once per written model,
     cattrs keeping the hook it chose for each type."""
+    from . import _models as m
+
     todo = [t for t in vars(m).values() if is_response_model(t)]
     held: set[type] = set()
     while todo:
@@ -589,6 +596,8 @@ def _configure(conv: cattrs.Converter, *, fast: bool) -> cattrs.Converter:
     import cattrs
     from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
+    from . import _models as m
+
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook(int, _strict_int)
@@ -668,13 +677,13 @@ def _converters() -> tuple[cattrs.Converter, cattrs.Converter]:
     )
 
 
-_MESSAGE_PART: Final[Any] = m.TextPart | m.OtherPart
-
-
 def _configure_message_parts(conv: cattrs.Converter) -> None:
     """The tagged union of message parts, with its open fallback (``OtherPart``)."""
     from cattrs.gen import make_dict_unstructure_fn
 
+    from . import _models as m
+
+    message_part: Any = m.TextPart | m.OtherPart
     text_hook = conv.get_structure_hook(m.TextPart)
     text_fields = make_dict_unstructure_fn(m.TextPart, conv, _cattrs_omit_if_default=True)
 
@@ -687,10 +696,10 @@ def _configure_message_parts(conv: cattrs.Converter) -> None:
         return structure_other_part(value, dict)
 
     conv.register_structure_hook(m.OtherPart, structure_other_part)
-    conv.register_structure_hook_func(lambda t: t == _MESSAGE_PART, structure_part)
+    conv.register_structure_hook_func(lambda t: t == message_part, structure_part)
     conv.register_unstructure_hook(m.TextPart, lambda v: {"type": "text", **text_fields(v)})
     conv.register_unstructure_hook(m.OtherPart, lambda v: dict(v.data))
-    conv.register_unstructure_hook_func(lambda t: t == _MESSAGE_PART, lambda v: conv.unstructure(v))
+    conv.register_unstructure_hook_func(lambda t: t == message_part, lambda v: conv.unstructure(v))
 
 
 _FAST_HOOKS: Final[dict[Any, Callable[[Any, Any], Any]]] = {}

@@ -7,6 +7,11 @@ field out". A shape that is both sent and received is one class: a model with ``
 defaults that a response model holds is also read, a missing field read as ``UNSET``. This
 module knows nothing about JSON or cattrs: every wire rule lives in ``_converter``, which
 tells the kinds apart from the fields.
+
+Loaded on first use, not by ``import invent_async`` (building these attrs classes is most of
+what the package's import would cost): when a client is created (its resources import the
+models they read and write), or when ``invent_async`` is asked for one of them. So this module
+publishes its exported names itself, when it loads (``publish`` at the end).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from ._public import publish
 from ._types import UNSET, Unset
 
 __all__ = [
@@ -763,3 +769,6 @@ class BroadcastSend:
     variables: Mapping[str, Any] | Unset = attrs.field(default=UNSET, hash=False)
     template_ids: tuple[str, ...] | Unset = UNSET
     background: bool | Unset = UNSET
+
+
+publish("invent_async", globals(), __all__)  # whoever loads this module first

@@ -1,14 +1,17 @@
 """What ``import invent_async`` loads: an async-only program pays for neither the sync client
 (and anyio) nor backoff, nor for a feature it does not use (the bulk and segment-sync jobs,
 the kinds of shared rate budget, the converter before the first model is read or written, the
-CLI, the fake), each of which loads on first use. No timing here: ``benchmarks/bench_import.py``
-measures what the import costs."""
+CLI, the fake), each of which loads on first use; nor for the models and the resource groups
+before a client is created or one of their names is asked for. No timing here:
+``benchmarks/bench_import.py`` measures what the import costs."""
 
 from __future__ import annotations
 
 import importlib
+import pickle
 import subprocess
 import sys
+import typing
 
 import pytest
 
@@ -29,6 +32,9 @@ def _inside(loaded: set[str], packages: set[str]) -> set[str]:
 
 
 LOADED_ON_FIRST_USE = {
+    "invent_async._models",  # the models: a client created, or a model's name asked for
+    "invent_async.resources",  # the resource groups and their endpoints: a client created
+    "invent_async._endpoints",
     "invent_async._jobs",  # the bulk engine and segment sync
     "invent_async.resources._segment_jobs",
     "invent_async._fleet",  # the budget on Redis, and Redis's client
@@ -123,8 +129,27 @@ def test_a_bulk_job_loads_the_engine_and_its_report_names_the_public_module() ->
         ),
         ("import invent_async\ninvent_async.from_dict(invent_async.Board, {})", {"cattrs"}),
         ("import invent_async\ninvent_async.to_json(invent_async.Board())", {"cattrs"}),
+        ("from invent_async import Contact", {"invent_async._models"}),
+        ("import invent_async\ninvent_async.SegmentColor.RED", {"invent_async._models"}),
+        (
+            "import invent_async\ninvent_async.AsyncInventClient('k')",
+            {"invent_async.resources.contacts", "invent_async._models"},
+        ),
+        ("from invent_async import AsyncSegments", {"invent_async.resources.segments"}),
     ],
-    ids=["bulk", "segment-sync", "sync-client", "host-budget", "fleet", "read", "write"],
+    ids=[
+        "bulk",
+        "segment-sync",
+        "sync-client",
+        "host-budget",
+        "fleet",
+        "read",
+        "write",
+        "model",
+        "enum",
+        "client",
+        "resource",
+    ],
 )
 def test_each_feature_loads_on_first_use(code: str, modules: set[str]) -> None:
     assert modules <= _loaded_after(code)
@@ -212,4 +237,88 @@ for span in sorted(exporter.get_finished_spans(), key=lambda span: span.name):
     assert out.splitlines() == [
         "POST /orgs/{org_id}/contacts/{contact_id}/segments/{segment_id}",
         "contacts.add_segment",
+    ]
+
+
+def test_the_lazily_loaded_models_are_those_the_models_module_exports() -> None:
+    from invent_async import _models
+
+    assert list(invent_async._MODELS) == _models.__all__
+    assert {n for n, s in invent_async._LAZY.items() if s == "._models"} == set(_models.__all__)
+
+
+MODELS_BEFORE_NAMED = """
+import pickle
+from datetime import UTC, datetime
+
+import invent_async
+
+client = invent_async.AsyncInventClient("k")  # loads the resources, which load the models
+from invent_async import _models
+
+contact = _models.Contact(
+    id="ct_1", name="Ada", blocked=False, is_admin=False, channels=(), segments=(),
+    created_at=datetime(2024, 1, 1, tzinfo=UTC), updated_at=datetime(2024, 1, 1, tzinfo=UTC),
+)
+print(repr(type(contact)), type(client.contacts).__module__, type(_models.SegmentColor.RED))
+print(pickle.loads(pickle.dumps(contact)) == contact)
+print(invent_async.Contact is _models.Contact, invent_async.AsyncContacts is type(client.contacts))
+"""
+
+
+def test_models_and_resources_loaded_by_a_client_name_the_public_module_before_they_are_named() -> (
+    None
+):
+    out = _run(MODELS_BEFORE_NAMED)
+
+    assert out == [
+        "<class 'invent_async.Contact'> invent_async <enum 'SegmentColor'>",
+        "True",
+        "True True",
+    ]
+
+
+def test_the_lazily_loaded_names_resolve_to_the_objects_of_their_modules() -> None:
+    from invent_async import _models, resources
+
+    for name, source in invent_async._LAZY.items():
+        if source in ("._models", ".resources"):
+            module = _models if source == "._models" else resources
+            assert getattr(invent_async, name) is getattr(module, name)
+            assert getattr(invent_async, name).__module__ == "invent_async"
+
+
+def test_a_lazily_loaded_model_behaves_as_before() -> None:
+    segment = invent_async.from_dict(
+        invent_async.Segment,
+        {
+            "id": "sg_1",
+            "name": "VIP",
+            "color": "red",
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+        },
+    )
+
+    assert segment.color is invent_async.SegmentColor.RED
+    assert pickle.loads(pickle.dumps(segment)) == segment  # noqa: S301 - our own bytes
+    assert repr(invent_async.Segment) == "<class 'invent_async.Segment'>"
+    assert typing.get_type_hints(invent_async.Segment)["color"] == (
+        invent_async.SegmentColor | str | None
+    )
+
+
+def test_the_client_class_annotations_resolve_once_a_client_is_created() -> None:
+    script = """
+import typing
+import invent_async
+
+invent_async.AsyncInventClient("k")  # the resources load, and are bound in invent_async
+hints = typing.get_type_hints(invent_async.AsyncInventClient)
+print(sorted((name, hint.__name__) for name, hint in hints.items()))
+"""
+
+    assert _run(script) == [
+        "[('broadcasts', 'AsyncBroadcasts'), ('contacts', 'AsyncContacts'), "
+        "('segments', 'AsyncSegments')]"
     ]
