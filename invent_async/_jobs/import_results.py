@@ -177,7 +177,7 @@ class ImportReport:
         rate_limited: 429 answers.
         elapsed: Seconds the job ran.
         cancelled: True when it stopped before the input ended.
-        problems: The first :data:`PROBLEMS_KEPT` invalid and failed rows, in the order they
+        problems: The first 1,000 invalid and failed rows, in the order they
             were found.
         problems_omitted: Invalid and failed rows beyond those.
     """
@@ -232,7 +232,7 @@ class ImportPlan:
         rate_per_minute: The client's rate budget (None: not paced).
         elapsed: Seconds the dry run took.
         cancelled: True when it stopped before the input ended (a partial plan).
-        problems: The first :data:`PROBLEMS_KEPT` invalid and failed rows.
+        problems: The first 1,000 invalid and failed rows.
         problems_omitted: Invalid and failed rows beyond those.
     """
 
@@ -252,8 +252,9 @@ class ImportPlan:
 
     @property
     def budget_seconds(self) -> float | None:
-        """Seconds of the rate budget the import's requests take (None when not paced): what
-        the import costs at least, the API's own work on each chunk excepted."""
+        """The seconds of the rate budget that the import's requests take, or None when the
+        client is not paced: what the import costs at least, the API's own work on each
+        chunk excepted."""
         if not self.rate_per_minute:
             return None
         return self.import_requests * 60.0 / self.rate_per_minute
