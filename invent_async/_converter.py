@@ -1,6 +1,7 @@
 """The one cattrs converter: every rule about how models look on the wire lives here.
 
-- JSON backend: orjson when installed (the ``orjson`` extra), the standard library otherwise.
+- JSON backend: orjson when installed (the ``orjson`` extra, imported on the first JSON
+  encoded or decoded), the standard library otherwise.
 - Datetimes: parsed with ``datetime.fromisoformat`` (which accepts a trailing ``Z`` from Python
   3.11); date-only and naive values are read as UTC, so every datetime is timezone-aware.
   Written back as RFC 3339 with a ``Z`` suffix.
@@ -100,25 +101,50 @@ def _stdlib_dumps(obj: JSON) -> bytes:
     return _stdlib_json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - depends on the installed extras
-    _orjson = None  # type: ignore[assignment]
+_loads: Callable[[bytes | str], JSON]
+_dumps: Callable[[JSON], bytes]
+_backend_name: str | None = None  # None: not chosen yet (orjson is imported on first use)
 
-_loads: Callable[[bytes | str], JSON] = _stdlib_loads
-_dumps: Callable[[JSON], bytes] = _stdlib_dumps
-_backend_name = "json"
+
+def _first_loads(data: bytes | str) -> JSON:
+    _choose_default()
+    return _loads(data)
+
+
+def _first_dumps(obj: JSON) -> bytes:
+    _choose_default()
+    return _dumps(obj)
+
+
+_loads, _dumps = _first_loads, _first_dumps
+
+
+def _import_orjson() -> types.ModuleType | None:
+    """orjson, imported now (None when it is not installed): on the first JSON encoded or
+    decoded, not with the package (importing it is about 2 ms, with ``dataclasses``)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        return None
+    return orjson
+
+
+def _choose_default() -> None:
+    """The default backend, chosen once: orjson when installed, else the standard library."""
+    if _backend_name is None:
+        set_json_backend("orjson" if _import_orjson() is not None else "json")
 
 
 def set_json_backend(name: str) -> None:
     """Choose ``"orjson"`` or ``"json"`` (the standard library). Used by tests and benchmarks."""
     global _loads, _dumps, _backend_name
     if name == "orjson":
-        if _orjson is None:
+        orjson = _import_orjson()
+        if orjson is None:
             raise RuntimeError(
                 "orjson is not installed: pip install orjson (the package's orjson extra)"
             )
-        _loads, _dumps = _orjson.loads, _orjson.dumps
+        _loads, _dumps = orjson.loads, orjson.dumps
     elif name == "json":
         _loads, _dumps = _stdlib_loads, _stdlib_dumps
     else:
@@ -128,6 +154,8 @@ def set_json_backend(name: str) -> None:
 
 def json_backend() -> str:
     """The name of the JSON backend in use: ``"orjson"`` or ``"json"``."""
+    _choose_default()
+    assert _backend_name is not None
     return _backend_name
 
 
@@ -139,10 +167,6 @@ def loads(data: bytes | str) -> JSON:
 def dumps(obj: JSON) -> bytes:
     """Encode JSON (already unstructured data) with the active backend."""
     return _dumps(obj)
-
-
-if _orjson is not None:
-    set_json_backend("orjson")
 
 
 # --------------------------------------------------------------------------- scalar rules

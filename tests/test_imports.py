@@ -54,6 +54,7 @@ LOADED_ON_FIRST_USE = {
     "click",
     "invent_async.testing",
     "multiprocessing",
+    "orjson",  # the JSON backend: the first JSON encoded or decoded
 }
 """What neither ``import invent_async`` nor the client class loads."""
 
