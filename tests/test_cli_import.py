@@ -468,9 +468,13 @@ def test_a_file_without_rows_sends_nothing(fake: FakeInvent, tmp_path: Path) -> 
 # --------------------------------------------------------------------------- Ctrl-C
 
 
-@needs_sigint
-def test_ctrl_c_stops_the_import_writes_the_rows_in_flight_and_suggests_a_journal(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [pytest.param(signal.SIGINT, 130, marks=needs_sigint), (signal.SIGTERM, 143)],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_stops_the_import_writes_the_rows_in_flight_and_suggests_a_journal(
+    tmp_path: Path, signum: signal.Signals, status: int
 ) -> None:
     rows = tmp_path / "rows.txt"
     rows.write_text("".join(f"person{n}@example.com\n" for n in range(40_000)), encoding="ascii")
@@ -485,12 +489,13 @@ def test_ctrl_c_stops_the_import_writes_the_rows_in_flight_and_suggests_a_journa
             deadline = time.monotonic() + SUBPROCESS_TIMEOUT
             while not server.requests and time.monotonic() < deadline:
                 time.sleep(0.02)
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             stdout, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
         members = members_by_email(server)
 
-    assert proc.returncode == 130, stderr
-    assert "(interrupted)" in stdout
+    assert proc.returncode == status, stderr
+    said = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert f"({said})" in stdout
     failed = (tmp_path / "failed-import-sg_1.txt").read_text().split()
     # the rows taken and not answered (in flight: maybe imported, safe to import again; or
     # waiting for their request), from the first row not answered on, in input order
@@ -499,7 +504,8 @@ def test_ctrl_c_stops_the_import_writes_the_rows_in_flight_and_suggests_a_journa
     assert numbers[0] % 10_000 == 0  # a request's first row: the requests before were answered
     assert {f"person{n}@example.com" for n in range(numbers[0])} <= members.keys()
     assert "cancelled while in flight" in stdout
-    assert "interrupted: re-run the same command to finish" in stderr
+    label = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+    assert f"{label}: re-run the same command to finish" in stderr
     assert "with --journal FILE an import keeps its place" in stderr
     assert "Traceback" not in stderr
 
