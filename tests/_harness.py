@@ -43,7 +43,7 @@ from invent_async import AsyncInventClient, AsyncPager, Page, RateLimit
 from invent_async.testing import FakeInvent, RecordedRequest
 
 if TYPE_CHECKING:
-    from click.testing import CliRunner
+    from click.testing import CliRunner, Result
 
 __all__ = [
     "API_KEY",
@@ -197,6 +197,22 @@ def cli_runner() -> CliRunner:
     if "mix_stderr" in inspect.signature(CliRunner).parameters:
         options["mix_stderr"] = False
     return CliRunner(**options)
+
+
+def invent(
+    fake: FakeInvent | None,
+    *args: str,
+    input: str | bytes | None = None,
+    key: str | None = API_KEY,
+    columns: int = 120,
+) -> Result:
+    """Run ``invent [--base-url fake.url] args...`` in this process (``cli_runner``), with
+    ``INVENT_API_KEY=key`` (None: unset) and a terminal ``columns`` wide."""
+    from invent_async.cli.commands import cli
+
+    base = ["--base-url", fake.url] if fake is not None else []
+    env = {"INVENT_API_KEY": key, "COLUMNS": str(columns)}
+    return cli_runner().invoke(cli, [*base, *args], input=input, env=env, catch_exceptions=False)
 
 
 def sync_client_class() -> type[Any] | None:

@@ -26,7 +26,7 @@ from typing import IO, Final
 
 import anyio
 import pytest
-from _harness import API_KEY, ThreadedFake, cli_runner, needs_sigint
+from _harness import API_KEY, ThreadedFake, cli_runner, invent, needs_sigint
 from click.testing import Result
 
 from invent_async import BulkFailure, BulkReport, NotFoundError, SegmentSyncPlan
@@ -74,18 +74,6 @@ def fake() -> Iterator[FakeInvent]:
 def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run every test in its own directory: default failed-id files land there."""
     monkeypatch.chdir(tmp_path)
-
-
-def invent(
-    fake: FakeInvent | None,
-    *args: str,
-    input: str | bytes | None = None,
-    key: str | None = API_KEY,
-) -> Result:
-    """Run ``invent [--base-url fake.url] args...`` with ``INVENT_API_KEY=key`` (None: unset)."""
-    base = ["--base-url", fake.url] if fake is not None else []
-    env = {"INVENT_API_KEY": key, "COLUMNS": "120"}
-    return cli_runner().invoke(cli, [*base, *args], input=input, env=env, catch_exceptions=False)
 
 
 def write_ids(path: Path, *ids: str) -> Path:

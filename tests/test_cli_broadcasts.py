@@ -6,6 +6,7 @@ served from a background thread (``--base-url`` plus ``INVENT_API_KEY``), as in
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Final
 
 import pytest
-from _harness import API_KEY, ThreadedFake, cli_runner
+from _harness import API_KEY, ThreadedFake
+from _harness import invent as run_invent
 from click.testing import Result
 
 from invent_async import Broadcast, BroadcastStatus
@@ -23,7 +25,6 @@ from invent_async.cli._broadcasts import (
     broadcast_record,
     recipient_record,
 )
-from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent
 
 FUTURE: Final = "2099-05-01T09:00:00Z"
@@ -45,11 +46,8 @@ def fake() -> Iterator[FakeInvent]:
         yield server
 
 
-def invent(fake: FakeInvent | None, *args: str, key: str | None = API_KEY) -> Result:
-    """Run ``invent [--base-url fake.url] args...`` with ``INVENT_API_KEY=key`` (None: unset)."""
-    base = ["--base-url", fake.url] if fake is not None else []
-    env = {"INVENT_API_KEY": key, "COLUMNS": "160"}
-    return cli_runner().invoke(cli, [*base, *args], env=env, catch_exceptions=False)
+invent = functools.partial(run_invent, columns=160)
+"""``invent`` of the harness, 160 columns wide."""
 
 
 def cell_texts(line: str) -> list[str]:

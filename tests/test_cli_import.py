@@ -7,6 +7,7 @@ directly too.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -20,12 +21,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-from _harness import API_KEY, ThreadedFake, cli_runner, needs_sigint
+from _harness import API_KEY, ThreadedFake, needs_sigint
+from _harness import invent as run_invent
 from click.testing import Result
 
 from invent_async.cli._import_input import LineMap, Unparsed, format_of, row_batches
 from invent_async.cli._runtime import InputError
-from invent_async.cli.commands import cli
 from invent_async.testing import FakeInvent
 
 SUBPROCESS_TIMEOUT: Final = 30.0
@@ -49,16 +50,8 @@ def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def invent(
-    fake: FakeInvent | None,
-    *args: str,
-    input: str | bytes | None = None,
-    key: str | None = API_KEY,
-) -> Result:
-    """Run ``invent [--base-url fake.url] args...`` with ``INVENT_API_KEY=key`` (None: unset)."""
-    base = ["--base-url", fake.url] if fake is not None else []
-    env = {"INVENT_API_KEY": key, "COLUMNS": "160"}
-    return cli_runner().invoke(cli, [*base, *args], input=input, env=env, catch_exceptions=False)
+invent = functools.partial(run_invent, columns=160)
+"""``invent`` of the harness, 160 columns wide (the problem table fits)."""
 
 
 def imported(fake: FakeInvent, path: str = IMPORT) -> list[dict[str, Any]]:
