@@ -508,13 +508,13 @@ class FleetGovernor:
                 self._give_back(budget, answer)  # booked, and not going to be used
             raise
 
-    def _give_back(self, budget: RedisBudget, booked: Reservation) -> None:
+    def _give_back(self, budget: RedisBudget, booked: Reservation, *, owed: bool = False) -> None:
         """Give a slot booked on the server back, in the background (see
-        :meth:`RedisBudget.give_back`)."""
+        :meth:`RedisBudget.give_back`; ``owed``: its request went to the fallback)."""
         with self._lock:
             self._given_back += 1
         ticket = secrets.randbits(62)  # the same for a command retried on a new connection
-        self._on_server(lambda _: budget.give_back(booked, ticket))
+        self._on_server(lambda _: budget.give_back(booked, ticket, owed=owed))
 
     def _max_wait(self, deadline_at: float | None) -> float | None:
         if deadline_at is None:
@@ -618,7 +618,7 @@ class FleetGovernor:
             owed, self._owed = self._owed, []
         for owner, booked in owed:  # first: before the waiting requests book behind them
             if owner is budget:
-                self._give_back(budget, booked)
+                self._give_back(budget, booked, owed=True)
         wake_futures(recovered)
         if was_down:
             log.warning(

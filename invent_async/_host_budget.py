@@ -105,13 +105,22 @@ _COLUMNS: Final = (
     "next, gate, express, bulk, epoch, debt_until, acquired, express_n, rate_limited, "
     "given_back, stats_until, touched"
 )
+_CREATE_HOLE: Final = (
+    "CREATE TABLE IF NOT EXISTS hole (name TEXT NOT NULL, slot INTEGER NOT NULL, "
+    "PRIMARY KEY (name, slot)) WITHOUT ROWID"
+)
 _CREATE: Final = (
     f"CREATE TABLE IF NOT EXISTS budget (name TEXT PRIMARY KEY, "
     f"{', '.join(c.strip() + ' INTEGER NOT NULL' for c in _COLUMNS.split(','))}) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS debt (name TEXT NOT NULL, slot INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS debt_slot ON debt (name, slot)",
+    _CREATE_HOLE,
     f"PRAGMA user_version = {SCHEMA}",
 )
+"""The store's tables: ``budget`` (a row per budget), ``debt`` (the express slots owed by
+bulk requests) and ``hole`` (the slots given back inside the queue, which the next bookings
+take: added after the first release of schema 1, so it is also made in a file that lacks it,
+and a release that does not know it leaves it alone)."""
 # built from the constant column names above; every value is a bound parameter
 _SELECT: Final = f"SELECT {_COLUMNS} FROM budget WHERE name = ?"  # noqa: S608
 _INSERT: Final = f"INSERT INTO budget (name, {_COLUMNS}) VALUES (?{', ?' * 12})"  # noqa: S608
@@ -240,6 +249,7 @@ class _Txn:
                 max(0, t - back) for t in (row.next, row.gate, row.express, row.bulk)
             )
             row.debt_until = 0
+            conn.execute("DELETE FROM hole WHERE name = ?", (name,))
         if row.debt_until and row.debt_until < now:
             conn.execute("DELETE FROM debt WHERE name = ?", (name,))
             row.debt_until = 0
@@ -270,8 +280,26 @@ class _Txn:
     def due(self, slot: int) -> Verdict:
         return Verdict.NOT_YET if slot > self.now else Verdict.GO
 
+    def first_hole(self) -> int | None:
+        """The earliest slot given back inside the queue that is not past nor inside a
+        cool-down (the ones that are are forgotten)."""
+        stale = max(self.now, self.row.gate)
+        self.conn.execute("DELETE FROM hole WHERE name = ? AND slot < ?", (self.name, stale))
+        found = self.conn.execute(
+            "SELECT slot FROM hole WHERE name = ? ORDER BY slot LIMIT 1", (self.name,)
+        ).fetchone()
+        return None if found is None else int(found[0])
+
     def book(self, interval: int, tau: int, max_wait: int, bulk: bool) -> tuple[bool, int]:
         row = self.row
+        hole = self.first_hole()
+        if hole is not None:  # a slot given back inside the queue: the earliest one first
+            if max_wait >= 0 and hole - self.now > max_wait:
+                return False, hole
+            self.conn.execute("DELETE FROM hole WHERE name = ? AND slot = ?", (self.name, hole))
+            if bulk:
+                row.bulk = max(row.bulk, hole)
+            return True, hole
         slot = max(self.now - tau, row.next, row.gate)
         if max_wait >= 0 and slot - self.now > max_wait:
             return False, slot
@@ -294,6 +322,12 @@ class _Txn:
             return False
         self.conn.execute("DELETE FROM debt WHERE rowid = ?", found)
         return True
+
+    def leave_hole(self, slot: int) -> None:
+        """Note ``slot`` as given back inside the queue: the next booking takes it."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO hole (name, slot) VALUES (?, ?)", (self.name, slot)
+        )
 
     def forgive(self, slot: int) -> bool:
         """Take the express slot ``slot`` off the debt (its request gives it back): True if
@@ -389,6 +423,9 @@ class HostBudget:
                 if slot <= now:
                     back -= 1
                     slot += interval
+                hole = txn.first_hole()
+                if hole is not None and hole <= slot:  # a free slot as early: booked
+                    back = 0
                 if back >= 1 and slot <= row.bulk:
                     if limit >= 0 and slot - now > limit:
                         return txn.answer(Verdict.REFUSED, slot)
@@ -433,18 +470,22 @@ class HostBudget:
 
     def give_back(self, reservation: Reservation) -> bool:
         """The request that booked ``reservation`` will not be sent: give its slot back
-        (``_GIVE_BACK`` of ``_redis_budget``). The queue's next free slot moves back one
-        interval, never before now nor into a cool-down, and not at all when a reopen or a
-        cool-down laid the queue out again since it was booked; an express slot leaves the
-        debt instead. True when a slot went back. (One transaction: nothing is retried, so no
-        ticket names the request as on Redis.)"""
+        (``GIVE_BACK`` of ``_redis_scripts``). A slot ahead of now with later ones booked
+        behind it becomes a hole that the next booking takes; any other moves the queue's
+        next free slot back one interval, never before now nor into a cool-down; nothing
+        moves when a reopen or a cool-down laid the queue out again since it was booked; an
+        express slot leaves the debt instead. True when a slot went back. (One transaction:
+        nothing is retried, so no ticket names the request as on Redis.)"""
         slot = round(reservation.slot * _MICRO)
 
         def run(txn: _Txn) -> bool:
             row, now = txn.row, txn.now
             if row.epoch != reservation.epoch or row.gate > slot:
                 return False
-            if not txn.forgive(slot):
+            forgiven = txn.forgive(slot)
+            if not forgiven and now < slot < row.next - self._interval:
+                txn.leave_hole(slot)  # ahead, with later slots booked behind it
+            elif not forgiven:
                 back = max(row.next - self._interval, now, row.gate)
                 if back >= row.next:
                     return False
@@ -485,6 +526,7 @@ class HostBudget:
                 row.gate = 0
                 row.epoch += 1
                 row.next = min(row.next, txn.now)
+                txn.conn.execute("DELETE FROM hole WHERE name = ?", (self.name,))
                 txn.save()
             return was
 
@@ -597,11 +639,14 @@ class HostBudget:
                 except BaseException:
                     _rollback(conn)
                     raise
+            else:  # made by a release before the ``hole`` table
+                conn.execute(_CREATE_HOLE)
             cutoff = self._now() - _DAY  # budgets idle for a day (a random test port's)
             conn.execute(
                 "DELETE FROM budget WHERE stats_until < ? AND next < ? AND gate < ?",
                 (cutoff + _DAY, cutoff, cutoff),
             )
+            conn.execute("DELETE FROM hole WHERE slot < ?", (cutoff,))
             conn.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT * 1000)}")  # admissions
         except BaseException:
             conn.close()

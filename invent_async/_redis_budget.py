@@ -25,10 +25,11 @@ to a local budget when the server does not answer. Needs the ``redis`` extra (re
 asyncio client), imported on first use.
 
 Keys, for a budget ``name``: ``invent:{name}:next``, ``:gate``, ``:express``, ``:debt``,
-``:bulk``, ``:stats``, ``:epoch``, ``:settings``, ``:members`` and ``:given`` (what each holds:
-``_redis_scripts.PRELUDE``); the braces make them one hash slot on a cluster. Each expires
-once it is in the past (the settings and members :data:`MEMBER_TTL` after the latest
-admission, a ticket given back after ten minutes), so an idle budget leaves only its stats.
+``:bulk``, ``:stats``, ``:epoch``, ``:settings``, ``:members``, ``:given`` and ``:holes``
+(what each holds: ``_redis_scripts.PRELUDE``); the braces make them one hash slot on a
+cluster. Each expires once it is in the past (the settings and members :data:`MEMBER_TTL`
+after the latest admission, a ticket given back after ten minutes), so an idle budget leaves
+only its stats.
 """
 
 from __future__ import annotations
@@ -301,6 +302,7 @@ class RedisBudget:
                 "settings",
                 "members",
                 "given",
+                "holes",
             )
         )
         # A blocking pool of a few connections: an operation waits for a free one however
@@ -582,12 +584,16 @@ class RedisBudget:
             given_back=given,
         )
 
-    async def give_back(self, reservation: Reservation, ticket: int) -> bool:
+    async def give_back(self, reservation: Reservation, ticket: int, *, owed: bool = False) -> bool:
         """The request that booked ``reservation`` will not be sent: give its slot back
         (see ``_redis_scripts.GIVE_BACK``). ``ticket`` names the request: a second call with
-        the same ticket gives nothing back. True when a slot went back."""
+        the same ticket gives nothing back. ``owed``: the request went to the fallback while
+        the server did not answer (and was sent there): its slot goes back only if it is
+        still ahead. True when a slot went back."""
         slot = round(reservation.slot * _MICRO)
-        given, _ = await self._run("give_back", slot, self._interval, reservation.epoch, ticket)
+        given, _ = await self._run(
+            "give_back", slot, self._interval, reservation.epoch, ticket, int(owed)
+        )
         return bool(given)
 
     async def cool_down(self, seconds: float) -> Gate:

@@ -45,7 +45,19 @@ local function epoch()
   return now
 end
 local function due(slot) if slot > now then return NOT_YET end return GO end
+local function first_hole(gate)
+  redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', string.format('(%d', math.max(now, gate)))
+  return redis.call('ZRANGE', KEYS[11], 0, 0)[1]
+end
 local function book(interval, tau, max_wait, bulk, gate)
+  local hole = first_hole(gate)
+  if hole then
+    local slot = tonumber(hole)
+    if max_wait >= 0 and slot - now > max_wait then return nil, slot end
+    redis.call('ZREM', KEYS[11], hole)
+    if bulk and slot > num(KEYS[5]) then put(KEYS[5], slot) end
+    return true, slot
+  end
   local slot = math.max(now - tau, num(KEYS[1]), gate)
   if max_wait >= 0 and slot - now > max_wait then return nil, slot end
   put(KEYS[1], slot + interval, tau)
@@ -62,8 +74,10 @@ server's clock, bumped by one by each reopen: slots booked before it are booked 
 server that lost its keys, FLUSHALL or a restart without persistence, has a new one, so the
 slots booked before the loss are booked again in the fresh queue, not honoured beside it),
 8 ``settings`` and 9 ``members`` (see :data:`ADMIT`), 10 ``given`` (a sorted set of the
-tickets whose slot was given back, scored by when they are forgotten). Times are server
-microseconds.
+tickets whose slot was given back, scored by when they are forgotten), 11 ``holes`` (a sorted
+set of the slots given back ahead of now with later slots booked behind them, each member
+and score the slot: ``book`` takes the earliest one not past nor inside a cool-down, before
+the queue's end). Times are server microseconds.
 ``next`` lives ``tau`` longer than its value (until then it still holds the bucket back); the
 other keys expire once they are in the past, the stats a day after their last change, the
 epoch never."""
@@ -80,6 +94,8 @@ local function reserve(interval, tau, max_wait, bulk, express)
       back = back - 1
       slot = slot + interval
     end
+    local hole = first_hole(gate)
+    if hole and tonumber(hole) <= slot then back = 0 end  -- a free slot as early: booked
     if back >= 1 and slot <= num(KEYS[5]) then
       if max_wait >= 0 and slot - now > max_wait then return {REFUSED, slot, now, gate, epoch()} end
       put(KEYS[3], lane + express)
@@ -212,7 +228,7 @@ GIVE_BACK: Final = (
     PRELUDE
     + """
 local slot, interval, booked_in = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local ticket = ARGV[4]
+local ticket, owed = ARGV[4], ARGV[5] == '1'
 redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now)
 if redis.call('ZADD', KEYS[10], 'NX', now + 600000000, ticket) == 0 then return {0, now} end
 redis.call('PEXPIRE', KEYS[10], 600000)
@@ -222,24 +238,37 @@ if redis.call('ZREM', KEYS[4], slot) == 1 then
   count('given_back')
   return {1, now}
 end
+if owed and slot < now then return {0, now} end
 local nxt = num(KEYS[1])
-local back = math.max(nxt - interval, now, gate)
-if back >= nxt then return {0, now} end
-redis.call('SET', KEYS[1], string.format('%d', back), 'KEEPTTL')
+if slot > now and slot < nxt - interval then
+  redis.call('ZADD', KEYS[11], slot, string.format('%d', slot))
+  redis.call('PEXPIRE', KEYS[11], math.floor((nxt - now) / 1000) + 1000)
+else
+  local back = math.max(nxt - interval, now, gate)
+  if back >= nxt then return {0, now} end
+  redis.call('SET', KEYS[1], string.format('%d', back), 'KEEPTTL')
+end
 count('given_back')
 return {1, now}
 """
 )
 """A request will not be sent at its slot after all: give the slot back to the budget.
 
-ARGV: the slot, the interval, the epoch it was booked in and the ticket (a token unique to
-the request). The queue's next free slot moves back one interval, never before the server's
-``now`` nor into a cool-down, so the next request to book takes it instead of a later one;
-nothing moves when a reopen or a cool-down laid the queue out again since the slot was
-booked. An express slot still owed by a bulk request (``debt``) is given back by cancelling
-the debt: the bulk request keeps its slot. Each ticket is given back once (``given``
-remembers it ten minutes), so a command retried on a new connection does not give back two
-slots. Returns ``{1, now}`` when a slot went back, ``{0, now}`` otherwise.
+ARGV: the slot, the interval, the epoch it was booked in, the ticket (a token unique to the
+request) and ``1`` when the slot is owed by a request that went to the fallback (else
+``0``). A slot ahead of now with later slots booked behind it becomes a hole (``holes``)
+that the next booking takes: moving the queue's end back for it, as before, booked a slot
+that a later request held a second time (the slots given back after a short server pause
+ran the fleet over its rate for seconds). Any other slot (the last one booked, or one due
+already, a request let through and not sent) moves the queue's next free slot back one
+interval, never before the server's ``now`` nor into a cool-down, so the next request to
+book takes it instead of a later one. An owed slot that is past is not given back: its
+request was sent on the fallback, in that slot's time. Nothing moves when a reopen or a
+cool-down laid the queue out again since the slot was booked. An express slot still owed by
+a bulk request (``debt``) is given back by cancelling the debt: the bulk request keeps its
+slot. Each ticket is given back once (``given`` remembers it ten minutes), so a command
+retried on a new connection does not give back two slots. Returns ``{1, now}`` when a slot
+went back, ``{0, now}`` otherwise.
 """
 
 LEAVE: Final = (
@@ -280,7 +309,7 @@ REOPEN: Final = (
     + """
 local gate = num(KEYS[2])
 if gate <= now then return {gate, now} end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[11])
 redis.call('SET', KEYS[7], string.format('%d', epoch() + 1))
 if num(KEYS[1]) > now then put(KEYS[1], now, tonumber(ARGV[1])) end
 return {gate, now}

@@ -208,7 +208,8 @@ async def test_a_short_hang_leaves_no_slots_booked_for_nobody(
     # fell in the hang went to the fallback, and the slots they had booked ahead stayed
     # booked; back on the server, every request queued behind slots nobody used, and nothing
     # went out for as long as they reached ahead (14 s for 4 processes at 500/min). Now a
-    # process gives those slots back when the server answers again.
+    # process gives those slots back when the server answers again, as holes in the queue
+    # (not by moving its end back, which booked slots still held a second time).
     monkeypatch.setattr(_fleet, "RETRY_REDIS", 0.2)
     monkeypatch.setattr(_fleet, "PROBATION", 0.3)
     own = server()
@@ -252,3 +253,6 @@ async def test_a_short_hang_leaves_no_slots_booked_for_nobody(
     assert after[0] < 1.0, after  # unfixed: nothing sent for 3.4 s, behind the unused slots
     assert max(gaps) < 1.0, after
     assert after[-1] < 6.0, after  # unfixed: 7.3 s; before the fallback's tries, 17 s
+    # no slot went twice: a slot given back in the middle of the queue is a hole the next
+    # booking takes (unfixed: it moved the queue's end back, and one slot went twice)
+    assert min(gaps) > 0.025, after

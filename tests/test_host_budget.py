@@ -33,6 +33,7 @@ from invent_async import AsyncInventClient, RateLimit
 from invent_async._governor_registry import new_governor
 from invent_async._host import HostGovernor
 from invent_async._host_budget import (
+    _CREATE,
     BUDGET_DIR_ENV,
     FILE_NAME,
     HostBudget,
@@ -447,4 +448,66 @@ def test_a_slot_given_back_moves_the_queue_back_never_before_now(tmp_path: Path)
     now[0] = 1_010.0
     budget.give_back(answers[0])  # the queue is empty by now: nothing to move
     assert budget.reserve().wait == 0.0
+    budget.close()
+
+
+def test_a_slot_given_back_inside_the_queue_is_taken_by_the_next_booking_not_booked_twice(
+    tmp_path: Path,
+) -> None:
+    now = [1_000.0]
+    budget = HostBudget(tmp_path, name=NAME, per_minute=60.0, wall=lambda: now[0])
+    answers = [budget.reserve() for _ in range(4)]  # at 0, 1, 2 and 3 s
+    assert budget.give_back(answers[1]) is True  # cancelled while it slept: 1 s is free
+    later = [budget.reserve() for _ in range(2)]
+    slots = [a.slot for a in (answers[0], *answers[2:], *later)]
+
+    assert [a.wait for a in later] == [1.0, 4.0]  # the hole, then the queue's end
+    assert len(set(slots)) == len(slots)  # unfixed: the queue's end moved back, 3 s twice
+    assert budget.stats().given_back == 1
+    budget.close()
+
+
+def test_a_hole_is_not_taken_inside_a_cool_down_nor_after_a_reopen(tmp_path: Path) -> None:
+    now = [1_000.0]
+    budget = HostBudget(tmp_path, name=NAME, per_minute=60.0, wall=lambda: now[0])
+    answers = [budget.reserve() for _ in range(6)]  # 0 to 5 s
+    budget.give_back(answers[1])
+    budget.give_back(answers[3])
+    budget.cool_down(2.5)  # the gate shuts until 2.5 s: the hole at 1 s is inside it
+    assert budget.reserve().slot == answers[3].slot  # the hole after the gate (unfixed: 4 s)
+    budget.give_back(answers[4])
+    budget.cool_down(10.0)
+    budget.reopen()  # the queue starts again from now: slots booked before are rebooked
+    assert budget.reserve().wait == 0.0
+    assert budget.reserve().wait == 1.0  # not the old hole at 3 s
+    budget.close()
+
+
+def test_an_interactive_call_takes_a_hole_before_it_overtakes_bulk_work(tmp_path: Path) -> None:
+    now = [1_000.0]
+    budget = HostBudget(
+        tmp_path, name=NAME, per_minute=60.0, interactive_share=0.25, wall=lambda: now[0]
+    )
+    booked = [budget.reserve(bulk=True) for _ in range(6)]  # bulk: 0 to 5 s
+    budget.give_back(booked[1])  # 1 s is free: as early as overtaking
+    call = budget.reserve()  # interactive
+
+    assert call.slot == booked[1].slot  # the free slot: no bulk request has to give one up
+    assert budget.stats().express == 0
+    budget.close()
+
+
+def test_a_store_made_before_the_hole_table_gets_it(tmp_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / FILE_NAME)) as conn:
+        for statement in _CREATE:
+            if "hole" not in statement:
+                conn.execute(statement)
+        conn.commit()
+    now = [1_000.0]
+    budget = HostBudget(tmp_path, name=NAME, per_minute=60.0, wall=lambda: now[0])
+    answers = [budget.reserve() for _ in range(3)]
+    budget.give_back(answers[1])
+
+    assert budget.reserve().wait == 1.0
+    assert budget.rebuilt == 0  # the same file: its budgets kept
     budget.close()

@@ -267,6 +267,85 @@ async def test_a_slot_is_never_given_back_before_the_servers_now(server: str) ->
     assert after.wait > 9  # ...so no extra burst was made
 
 
+async def test_a_slot_given_back_inside_the_queue_on_redis_is_a_hole_not_a_second_booking(
+    server: str,
+) -> None:
+    # The fleet's requests stuck in a short server pause gave back slots booked ahead, in the
+    # middle of the queue: each moved the queue's end back one interval, so new bookings took
+    # slots that later requests still held, and the fleet ran over its rate for seconds.
+    budget = RedisBudget(server, name="give-back-hole", per_minute=6, burst=1)  # 10 s apart
+    try:
+        booked = [await budget.reserve() for _ in range(5)]  # 0, 10, 20, 30, 40 s
+        given = [await budget.give_back(booked[1], ticket=1)]
+        given.append(await budget.give_back(booked[3], ticket=2))
+        gate = await budget.cool_down(15)  # shuts until 15 s: the hole at 10 s is inside it
+        later = [await budget.reserve() for _ in range(2)]
+        stats = await budget.stats()
+    finally:
+        await budget.aclose()
+
+    held = [booked[0], booked[2], booked[4]]
+    slots = [r.slot for r in (*held, *later)]
+    assert given == [True, True]
+    assert gate.end - gate.now == pytest.approx(15, abs=1)
+    assert later[0].slot == booked[3].slot  # the hole after the gate, then the queue's end
+    assert later[1].slot == booked[4].slot + 10
+    assert len(set(slots)) == len(slots)  # unfixed: 30 and 40 s booked twice
+    assert stats.given_back == 2
+
+
+async def test_a_slot_owed_by_a_request_sent_on_the_fallback_goes_back_only_if_ahead(
+    server: str,
+) -> None:
+    # Back from a server pause, a process gives back the slots of its requests that went to
+    # the fallback and were sent there. One whose time passed in the pause was used (by the
+    # fallback's send): giving it back booked a later request's slot a second time.
+    budget = RedisBudget(server, name="give-back-owed", per_minute=60, burst=1)  # 1 s apart
+    try:
+        booked = [await budget.reserve() for _ in range(4)]  # 0, 1, 2 and 3 s
+        given = [await budget.give_back(booked[0], ticket=1, owed=True)]  # past: sent
+        given.append(await budget.give_back(booked[2], ticket=2, owed=True))  # ahead
+        later = [await budget.reserve() for _ in range(2)]
+    finally:
+        await budget.aclose()
+
+    assert given == [False, True]
+    assert [r.slot for r in later] == [booked[2].slot, booked[3].slot + 1]  # unfixed: 3 s twice
+
+
+async def test_an_interactive_call_takes_a_hole_before_it_overtakes_bulk_work(
+    server: str,
+) -> None:
+    budget = RedisBudget(
+        server, name="give-back-lanes", per_minute=6, burst=1, interactive_share=0.25
+    )
+    try:
+        booked = [await budget.reserve(bulk=True) for _ in range(6)]  # bulk: 0 to 50 s
+        await budget.give_back(booked[1], ticket=1)  # 10 s is free: as early as overtaking
+        call = await budget.reserve()  # interactive
+        stats = await budget.stats()
+    finally:
+        await budget.aclose()
+
+    assert call.slot == booked[1].slot  # the free slot: no bulk request has to give one up
+    assert stats.express == 0
+
+
+async def test_a_reopen_forgets_the_holes_on_redis(server: str) -> None:
+    budget = RedisBudget(server, name="give-back-reopen", per_minute=6, burst=1)
+    try:
+        booked = [await budget.reserve() for _ in range(4)]
+        await budget.give_back(booked[1], ticket=1)
+        await budget.cool_down(60)
+        await budget.reopen()  # the queue starts from now; slots booked before are rebooked
+        first, second = await budget.reserve(), await budget.reserve()
+    finally:
+        await budget.aclose()
+
+    assert first.verdict is Verdict.GO  # unfixed: the old hole, 10 s ahead
+    assert second.slot == pytest.approx(first.slot + 10)
+
+
 async def test_a_cancelled_fleet_acquire_gives_its_booked_slot_back(server: str) -> None:
     limit = RateLimit(per_minute=6, burst=1, headroom=0, redis_url=server)
     gov = FleetGovernor(limit, name="cancelled")
