@@ -511,10 +511,14 @@ class FleetGovernor:
     def _give_back(self, budget: RedisBudget, booked: Reservation, *, owed: bool = False) -> None:
         """Give a slot booked on the server back, in the background (see
         :meth:`RedisBudget.give_back`; ``owed``: its request went to the fallback)."""
-        with self._lock:
-            self._given_back += 1
         ticket = secrets.randbits(62)  # the same for a command retried on a new connection
-        self._on_server(lambda _: budget.give_back(booked, ticket, owed=owed))
+
+        async def give(_: RedisBudget) -> None:
+            if await budget.give_back(booked, ticket, owed=owed):  # counted once it went back
+                with self._lock:
+                    self._given_back += 1
+
+        self._on_server(give)
 
     def _max_wait(self, deadline_at: float | None) -> float | None:
         if deadline_at is None:

@@ -155,7 +155,11 @@ class Governor(Protocol):
       pacing slot it booked goes back to the budget, so the next request to book takes it
       instead of a later one. In GCRA terms the budget's next free send time moves back one
       interval, never before now nor into a cool-down, and not at all when a 429 (or a
-      reopen) laid the queue out again since the slot was booked. It is done once per
+      reopen) laid the queue out again since the slot was booked. On a shared store (Redis,
+      the host's), a slot still ahead with later ones booked behind it is a hole instead,
+      which the next booking takes at that slot (moving the queue's end back for it would
+      book a later request's slot a second time); and the slot of a request that went to
+      the fallback and was sent there is given back only if it is still ahead. It is done once per
       ticket, also when a store is asked twice (a command retried on a new connection). A
       cancelled ``acquire`` gives back what it booked in the same way. So over the whole
       run no booked slot is lost; a window may hold one request more than the GCRA's

@@ -132,27 +132,29 @@ end
 """
 """The two admissions, as Lua functions of :data:`ADMIT` (times in server microseconds).
 
-``reserve``: GCRA: book ``slot = max(now - tau, next, gate_end)`` and move ``next`` one
+``reserve``: GCRA: book the earliest hole (a slot given back, see :data:`GIVE_BACK`) not past
+nor inside a cool-down, else ``slot = max(now - tau, next, gate_end)`` and move ``next`` one
 interval on, unless the slot is more than ``max_wait`` away (negative: any wait). While bulk
-bookings are queued ahead, an interactive request whose lane has a slot before the queue's
-end takes an express slot: the first booked slot (they run one interval apart up to the
-queue's end) at or after its lane's slot that is not due yet, noted in ``debt``. The bulk
-request booked there gives it up when it is due (``check``) and books again at the queue's
-end, so the total stays the budget's and the express call goes no earlier than that slot
-allows. ``express`` is the interactive lane's interval (0: no lanes). Returns ``{verdict,
-slot, now, gate_end, epoch}``: GO (the slot is due), NOT_YET (it is ahead: sleep, then
-``check``), or REFUSED (it is past the wait asked for; nothing booked, nothing changed).
+bookings are queued ahead, an interactive request whose lane has a slot before the queue's end
+takes an express slot: the first booked slot (they run one interval apart up to the queue's
+end) at or after its lane's slot that is not due yet, noted in ``debt``. The bulk request
+booked there gives it up when it is due (``check``) and books again (a hole, else at the
+queue's end), so the total stays the budget's and the express call goes no earlier than that
+slot allows; a hole as early as that slot is booked instead (no bulk request gives one up).
+``express`` is the interactive lane's interval (0: no lanes). Returns ``{verdict, slot, now,
+gate_end, epoch}``: GO (the slot is due), NOT_YET (it is ahead: sleep, then ``check``), or
+REFUSED (it is past the wait asked for; nothing booked, nothing changed).
 
 This is the express-lane rule of :meth:`invent_async._pacing.Schedule.overtakes` on the
 server's store, with these differences (``tests/test_lane_conformance.py`` runs the scenarios
-where both agree): the express slot is a slot on the queue's grid at least one interval
-before the queue's end and no later than the latest bulk booking; it does not move the
-queue's end (the bulk request whose slot it is, or a later one, books again at the end when
-it is due, so bulk work does not keep its order and calls queued behind it go earlier than
-in the process); and it may be a slot an interactive request booked, which that request does
-not give up (only bulk requests read ``debt``): then two requests go at that slot, and until
-the bulk request that gives up one is due, that window holds one request more than the
-GCRA's ``burst + W * rate``.
+where both agree): the express slot is a slot on the queue's grid at least one interval before
+the queue's end and no later than the latest bulk booking; it does not move the queue's end
+(the bulk request whose slot it is, or a later one, books again at the end when it is due, so
+bulk work does not keep its order and calls queued behind it go earlier than in the process);
+and it may be a slot an interactive request booked (from the queue or a hole), which that
+request does not give up (only bulk requests read ``debt``): then two requests go at that slot,
+and until the bulk request that gives up one is due, that window holds one request more than
+the GCRA's ``burst + W * rate``.
 
 ``check``: before a request that waited for its slot is sent (and every few seconds while it
 waits): may it go? Returns ``{verdict, slot, now, gate_end, epoch}``: GO; NOT_YET (the
