@@ -282,11 +282,11 @@ class _Txn:
 
     def first_hole(self) -> int | None:
         """The earliest slot given back inside the queue that is not past nor inside a
-        cool-down (the ones that are are forgotten)."""
-        stale = max(self.now, self.row.gate)
-        self.conn.execute("DELETE FROM hole WHERE name = ? AND slot < ?", (self.name, stale))
+        cool-down (the ones that are stay until the next hole is left: one read here, on
+        every booking)."""
         found = self.conn.execute(
-            "SELECT slot FROM hole WHERE name = ? ORDER BY slot LIMIT 1", (self.name,)
+            "SELECT slot FROM hole WHERE name = ? AND slot >= ? ORDER BY slot LIMIT 1",
+            (self.name, max(self.now, self.row.gate)),
         ).fetchone()
         return None if found is None else int(found[0])
 
@@ -324,7 +324,9 @@ class _Txn:
         return True
 
     def leave_hole(self, slot: int) -> None:
-        """Note ``slot`` as given back inside the queue: the next booking takes it."""
+        """Note ``slot`` as given back inside the queue: the next booking takes it. The
+        holes past by now are forgotten."""
+        self.conn.execute("DELETE FROM hole WHERE name = ? AND slot < ?", (self.name, self.now))
         self.conn.execute(
             "INSERT OR IGNORE INTO hole (name, slot) VALUES (?, ?)", (self.name, slot)
         )
@@ -482,14 +484,14 @@ class HostBudget:
             row, now = txn.row, txn.now
             if row.epoch != reservation.epoch or row.gate > slot:
                 return False
-            forgiven = txn.forgive(slot)
-            if not forgiven and now < slot < row.next - self._interval:
-                txn.leave_hole(slot)  # ahead, with later slots booked behind it
-            elif not forgiven:
-                back = max(row.next - self._interval, now, row.gate)
-                if back >= row.next:
-                    return False
-                row.next = back
+            if not txn.forgive(slot):
+                if now < slot < row.next - self._interval:
+                    txn.leave_hole(slot)  # ahead, with later slots booked behind it
+                else:
+                    back = max(row.next - self._interval, now, row.gate)
+                    if back >= row.next:
+                        return False
+                    row.next = back
             txn.count(given_back=True)
             txn.save()
             return True

@@ -46,8 +46,8 @@ local function epoch()
 end
 local function due(slot) if slot > now then return NOT_YET end return GO end
 local function first_hole(gate)
-  redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', string.format('(%d', math.max(now, gate)))
-  return redis.call('ZRANGE', KEYS[11], 0, 0)[1]
+  local from = string.format('%d', math.max(now, gate))
+  return redis.call('ZRANGEBYSCORE', KEYS[11], from, '+inf', 'LIMIT', 0, 1)[1]
 end
 local function book(interval, tau, max_wait, bulk, gate)
   local hole = first_hole(gate)
@@ -243,6 +243,7 @@ end
 if owed and slot < now then return {0, now} end
 local nxt = num(KEYS[1])
 if slot > now and slot < nxt - interval then
+  redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', string.format('(%d', now))
   redis.call('ZADD', KEYS[11], slot, string.format('%d', slot))
   redis.call('PEXPIRE', KEYS[11], math.floor((nxt - now) / 1000) + 1000)
 else
